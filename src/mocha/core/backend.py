@@ -1,0 +1,194 @@
+"""The backend abstraction: an array module (`xp`), a kernel table, a seeded RNG.
+
+A backend owns everything that depends on where the numbers live:
+
+* `xp` — the array module (`numpy` or `cupy`). Layers write their simple math with it.
+* `kernels` — a table of named hot-spot functions. Every kernel has a generic version written
+  with `xp` (registered for backend `"*"` by the NumPy reference backend); a faster backend
+  registers its own implementation under the same name and wins. Layers call
+  `backend.kernels.<name>(...)`; the backend is bound as the first argument of the impl.
+* `rng` — a seeded `numpy.random.Generator`; all randomness (initializers, dropout, shuffling)
+  goes through it so runs are reproducible and resumable (its state is saved in snapshots).
+* `param_registry` — parameters shared by `param_key` across layers and nets (Mocha's
+  registry). It survives across nets until `registry_reset(backend)`.
+
+The kernel table (signatures; arrays are backend arrays, NCHW):
+
+=====================  ==========================================================================
+``im2col``             ``(x[C,H,W], kernel, pad, stride) -> col[C*kh*kw, oh*ow]``
+``col2im``             ``(col, x_shape(C,H,W), kernel, pad, stride) -> x[C,H,W]`` (sums overlaps)
+``conv_forward``       ``(x[N,C,H,W], w[F,C/g,kh,kw], b[F]|None, pad, stride, groups) -> y``
+``conv_backward``      ``(x, w, gy, pad, stride, groups, need_dx) -> (dx|None, dw, db)``
+``max_pool_forward``   ``(x[N,C,H,W], kernel, pad, stride, out_hw) -> (y, argmax_index)``
+``max_pool_backward``  ``(gy, argmax_index, x_shape) -> gx``
+``avg_pool_forward``   ``(x, kernel, pad, stride, out_hw) -> y`` (divides by the full window)
+``avg_pool_backward``  ``(gy, x_shape, kernel, pad, stride) -> gx``
+``lrn_forward``        ``(x, kernel, scale, power, shift, mode) -> (y, denom)``
+``lrn_backward``       ``(x, y, denom, gy, kernel, scale, power, shift, mode) -> gx``
+``softmax``            ``(x, axis) -> y`` (numerically stable)
+``gemm``               ``(a, b, out=None, trans_a=False, trans_b=False, alpha=1, beta=0) -> out``
+=====================  ==========================================================================
+
+Layers never import numpy, numba or cupy: they use `backend.xp` and `backend.kernels`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mocha.core.blob import Blob
+
+KERNEL_NAMES: tuple[str, ...] = (
+    "im2col",
+    "col2im",
+    "conv_forward",
+    "conv_backward",
+    "max_pool_forward",
+    "max_pool_backward",
+    "avg_pool_forward",
+    "avg_pool_backward",
+    "lrn_forward",
+    "lrn_backward",
+    "softmax",
+    "gemm",
+)
+
+
+class KernelTable:
+    """Named kernels resolved for one backend: its own implementation, else the generic one."""
+
+    def __init__(self, backend: Backend, impls: dict[str, dict[str, Callable[..., Any]]]):
+        self._backend = backend
+        self._impls = impls  # kernel name -> {backend name or "*": impl}
+
+    def resolve(self, name: str) -> Callable[..., Any]:
+        table = self._impls.get(name)
+        if not table:
+            known = ", ".join(sorted(self._impls)) or "(none)"
+            raise AttributeError(f"unknown kernel {name!r}; registered kernels: {known}")
+        impl = table.get(self._backend.name) or table.get("*")
+        if impl is None:
+            raise AttributeError(
+                f"kernel {name!r} has no implementation for backend {self._backend.name!r} "
+                f"and no generic ('*') version"
+            )
+        return functools.partial(impl, self._backend)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        bound = self.resolve(name)
+        setattr(self, name, bound)  # cache: later lookups are plain attribute reads
+        return bound
+
+    def names(self) -> list[str]:
+        return sorted(self._impls)
+
+    def implementation_of(self, name: str) -> str:
+        """Which registration serves `name` on this backend (its backend name or "*")."""
+        table = self._impls.get(name, {})
+        return self._backend.name if self._backend.name in table else "*"
+
+
+class Backend:
+    """Base class of the backends. Subclasses set `name`, `priority` and `xp`.
+
+    Construct with `dtype` (float32 by default, float64 for gradient checks) and `seed`.
+    """
+
+    name: ClassVar[str] = "abstract"
+    priority: ClassVar[int] = 0
+    device: ClassVar[str] = "cpu"  # "cpu" or "gpu"
+    xp: Any = np
+
+    def __init__(self, dtype: Any = "float32", seed: int = 0) -> None:
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype("float32"), np.dtype("float64")):
+            raise ValueError(f"backend dtype must be float32 or float64, not {self.dtype}")
+        self.seed = int(seed)
+        self.rng = np.random.Generator(np.random.PCG64(self.seed))
+        self.param_registry: dict[str, list[Any]] = {}
+        self.initialized = False
+        self._kernels: KernelTable | None = None
+
+    # -- availability --------------------------------------------------------------------
+    @classmethod
+    def why_unavailable(cls) -> str | None:
+        """None when the backend can be used here, else a one-line reason."""
+        return None
+
+    @classmethod
+    def is_available(cls) -> bool:
+        return cls.why_unavailable() is None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def init(self) -> None:
+        self.initialized = True
+
+    def shutdown(self) -> None:
+        self.param_registry.clear()
+        self.initialized = False
+
+    @property
+    def kernels(self) -> KernelTable:
+        if self._kernels is None:
+            from mocha.core.registry import get_registry
+
+            self._kernels = KernelTable(self, get_registry().kernel_table())
+        return self._kernels
+
+    # -- arrays and blobs ----------------------------------------------------------------
+    def asarray(self, host: Any, dtype: Any = None) -> Any:
+        """Move a host array to this backend (a copy on the GPU, a cast/view on the CPU)."""
+        return self.xp.asarray(host, dtype=dtype or self.dtype)
+
+    def to_host(self, array: Any) -> np.ndarray:
+        return np.asarray(array)
+
+    def empty(self, shape: tuple[int, ...], dtype: Any = None) -> Blob:
+        return Blob(self.xp.empty(tuple(shape), dtype=dtype or self.dtype), self)
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any = None) -> Blob:
+        return Blob(self.xp.zeros(tuple(shape), dtype=dtype or self.dtype), self)
+
+    def from_host(self, host: Any, dtype: Any = None) -> Blob:
+        return Blob(self.xp.array(host, dtype=dtype or self.dtype, copy=True), self)
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (no-op on the CPU)."""
+
+    # -- randomness ----------------------------------------------------------------------
+    def random_uniform(self, shape: tuple[int, ...], low: float = 0.0, high: float = 1.0) -> Any:
+        """Uniform samples drawn from the backend's seeded RNG, as a backend array."""
+        host = self.rng.random(size=tuple(shape), dtype=np.float64) * (high - low) + low
+        return self.asarray(host)
+
+    def random_normal(self, shape: tuple[int, ...], mean: float = 0.0, std: float = 1.0) -> Any:
+        host = self.rng.standard_normal(size=tuple(shape), dtype=np.float64) * std + mean
+        return self.asarray(host)
+
+    def rng_state(self) -> dict[str, Any]:
+        return self.rng.bit_generator.state
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dtype={self.dtype.name}, seed={self.seed})"
+
+
+def registry_reset(backend: Backend) -> None:
+    """Forget every shared parameter registered on `backend` (Mocha's `registry_reset`)."""
+    backend.param_registry.clear()
+
+
+def init(backend: Backend) -> None:
+    backend.init()
+
+
+def shutdown(backend: Backend) -> None:
+    backend.shutdown()

@@ -1,0 +1,178 @@
+"""Coffee breaks and the coffee lounge (semantics §7).
+
+A coffee break is an object with `init(lounge, solver, net)`, `enjoy(lounge, solver, net,
+state)` and `destroy(lounge, solver, net)`, run by the solver on a schedule:
+`add_coffee_break(solver, coffee, every_n_iter=0, every_n_epoch=0)`. `every_n_iter` fires when
+`iter % n == 0` (iteration 0 included) and wins over `every_n_epoch`, which fires when the
+training net's epoch changed to a multiple of n (never at iteration 0).
+
+The lounge keeps every reported statistic: name -> {iteration -> value}. With
+`setup_coffee_lounge(solver, save_into="statistics.h5", every_n_iter=1, file_exists="merge")`
+they are written to HDF5 (one group per statistic holding `iter` and `value` datasets).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mocha.core.errors import MochaError
+
+
+class CoffeeBreak:
+    """Base class of coffee breaks."""
+
+    def init(self, lounge: CoffeeLounge, solver: Any, net: Any) -> None:
+        pass
+
+    def enjoy(self, lounge: CoffeeLounge, solver: Any, net: Any, state: Any) -> None:
+        raise NotImplementedError
+
+    def destroy(self, lounge: CoffeeLounge, solver: Any, net: Any) -> None:
+        pass
+
+
+@dataclass
+class ScheduledCoffee:
+    coffee: CoffeeBreak
+    every_n_iter: int = 0
+    every_n_epoch: int = 0
+
+
+@dataclass
+class CoffeeLounge:
+    """Statistics store and coffee-break scheduler of one solver."""
+
+    save_into: str = ""
+    save_every_n_iter: int = 1
+    file_exists: str = "merge"
+    statistics: dict[str, dict[int, float]] = field(default_factory=dict)
+    coffee_breaks: list[ScheduledCoffee] = field(default_factory=list)
+    curr_iter: int = 0
+    last_epoch: int = 0
+    _dirty: bool = False
+
+    def update_statistics(self, name: str, value: float) -> None:
+        self.statistics.setdefault(name, {})[self.curr_iter] = float(value)
+        self._dirty = True
+
+    def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(iterations, values) of one statistic, sorted by iteration."""
+        items = sorted(self.statistics.get(name, {}).items())
+        return (np.array([i for i, _ in items], dtype=np.int64),
+                np.array([v for _, v in items], dtype=np.float64))
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def setup(self, solver: Any, state: Any, net: Any) -> None:
+        if self.save_into:
+            folder = os.path.dirname(os.path.abspath(self.save_into))
+            os.makedirs(folder, exist_ok=True)
+            if os.path.exists(self.save_into):
+                if self.file_exists == "merge":
+                    self.statistics = load_statistics(self.save_into)
+                elif self.file_exists == "overwrite":
+                    self.statistics = {}
+                elif self.file_exists == "panic":
+                    raise MochaError(
+                        f"coffee lounge: statistics file {self.save_into!r} already exists "
+                        f"(file_exists='panic')"
+                    )
+                else:
+                    raise MochaError(
+                        f"coffee lounge: file_exists must be 'merge', 'overwrite' or 'panic', "
+                        f"not {self.file_exists!r}"
+                    )
+        self.curr_iter = state.iter
+        self.last_epoch = net.epoch
+        for scheduled in self.coffee_breaks:
+            scheduled.coffee.init(self, solver, net)
+
+    def check_coffee_break(self, solver: Any, state: Any, net: Any) -> None:
+        self.curr_iter = state.iter
+        epoch = None
+        for scheduled in self.coffee_breaks:
+            if scheduled.every_n_iter > 0:
+                if state.iter % scheduled.every_n_iter == 0:
+                    scheduled.coffee.enjoy(self, solver, net, state)
+            elif scheduled.every_n_epoch > 0:
+                if epoch is None:
+                    epoch = net.epoch
+                if epoch != self.last_epoch and epoch % scheduled.every_n_epoch == 0:
+                    scheduled.coffee.enjoy(self, solver, net, state)
+        if self.save_into and self.save_every_n_iter > 0:
+            if state.iter % self.save_every_n_iter == 0:
+                self.save()
+        self.last_epoch = net.epoch
+
+    def shutdown(self, solver: Any, net: Any) -> None:
+        for scheduled in self.coffee_breaks:
+            scheduled.coffee.destroy(self, solver, net)
+        if self.save_into:
+            self.save(force=True)
+
+    def save(self, force: bool = False) -> None:
+        if not self.save_into or not (self._dirty or force):
+            return
+        save_statistics(self.save_into, self.statistics)
+        self._dirty = False
+
+
+def save_statistics(path: str, statistics: dict[str, dict[int, float]]) -> None:
+    """Write statistics atomically: `/<name>/iter` (int64) and `/<name>/value` (float64)."""
+    import h5py
+
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with h5py.File(tmp, "w") as f:
+        for name, series in statistics.items():
+            items = sorted(series.items())
+            group = f.create_group(name.replace("/", "_"))
+            group.create_dataset("iter", data=np.array([i for i, _ in items], dtype=np.int64))
+            group.create_dataset("value", data=np.array([v for _, v in items], dtype=np.float64))
+    os.replace(tmp, path)
+
+
+def load_statistics(path: str) -> dict[str, dict[int, float]]:
+    import h5py
+
+    out: dict[str, dict[int, float]] = {}
+    try:
+        with h5py.File(path, "r") as f:
+            for name, group in f.items():
+                iters, values = group["iter"][()], group["value"][()]
+                out[name] = {int(i): float(v) for i, v in zip(iters, values)}
+    except (OSError, KeyError) as exc:
+        raise MochaError(f"cannot read statistics file {path!r}: {exc}") from exc
+    return out
+
+
+def add_coffee_break(
+    solver: Any, coffee: CoffeeBreak, every_n_iter: int = 0, every_n_epoch: int = 0
+) -> CoffeeBreak:
+    """Schedule `coffee` on `solver`; returns the coffee break."""
+    if every_n_iter < 0 or every_n_epoch < 0:
+        raise ValueError(
+            f"add_coffee_break({type(coffee).__name__}): every_n_iter={every_n_iter} and "
+            f"every_n_epoch={every_n_epoch} must be >= 0"
+        )
+    solver.coffee_lounge.coffee_breaks.append(
+        ScheduledCoffee(coffee, int(every_n_iter), int(every_n_epoch))
+    )
+    return coffee
+
+
+def setup_coffee_lounge(
+    solver: Any, save_into: str = "", every_n_iter: int = 1, file_exists: str = "merge"
+) -> CoffeeLounge:
+    lounge = solver.coffee_lounge
+    if file_exists not in ("merge", "overwrite", "panic"):
+        raise ValueError(
+            f"setup_coffee_lounge: file_exists must be 'merge', 'overwrite' or 'panic', not "
+            f"{file_exists!r}"
+        )
+    lounge.save_into = str(save_into)
+    lounge.save_every_n_iter = int(every_n_iter)
+    lounge.file_exists = file_exists
+    return lounge

@@ -1,0 +1,104 @@
+"""Base classes of the small pluggable components a layer is configured with: neurons,
+initializers, regularizers, norm constraints and data transformers. The built-ins live in
+`mocha.plugins.components.*` and are registered through entry points like everything else.
+
+* `Neuron`: an activation applied in place to a layer's output. `forward(backend, blob)`;
+  `backward(backend, blob, diff)` multiplies `diff` in place by f'(x), written in terms of the
+  output y = f(x) held in `blob`.
+* `Initializer`: `init(backend, blob)` fills a parameter blob (through `backend.rng`).
+* `Regularizer`: `gradient(backend, param_blob, grad_blob, coef)` **adds** its gradient
+  (scaled by the solver's global `coef`) to `grad_blob`; `loss(...)` is informational only.
+* `Constraint`: `apply(backend, param_blob)` projects the parameter in place, every
+  `every_n_iter` iterations.
+* `DataTransformer`: `transform(backend, blob)` changes a data layer's output in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mocha.core.blob import Blob
+from mocha.core.errors import LayerConfigError
+
+
+class Component:
+    """Shared bits: a readable error for a bad field and equality by value (dataclasses)."""
+
+    def config_error(self, field_name: str, value: Any, rule: str) -> LayerConfigError:
+        return LayerConfigError(
+            f"{type(self).__name__}: field {field_name!r} = {value!r} is invalid: {rule}"
+        )
+
+
+class Neuron(Component):
+    is_identity = False
+
+    def forward(self, backend: Any, blob: Blob) -> None:
+        raise NotImplementedError
+
+    def backward(self, backend: Any, blob: Blob, diff: Blob) -> None:
+        raise NotImplementedError
+
+
+class Initializer(Component):
+    def init(self, backend: Any, blob: Blob) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class NullInitializer(Initializer):
+    """Leaves the blob untouched (shared or loaded parameters)."""
+
+    def init(self, backend: Any, blob: Blob) -> None:
+        pass
+
+
+class Regularizer(Component):
+    def gradient(self, backend: Any, param: Blob, grad: Blob, coef: float) -> None:
+        raise NotImplementedError
+
+    def loss(self, backend: Any, param: Blob, coef: float) -> float:
+        return 0.0
+
+
+class Constraint(Component):
+    every_n_iter: int = 1
+
+    def apply(self, backend: Any, param: Blob) -> None:
+        raise NotImplementedError
+
+
+class DataTransformer(Component):
+    def setup(self, backend: Any, shape: tuple[int, ...]) -> None:
+        """Called once with the shape of the blob it will transform."""
+
+    def transform(self, backend: Any, blob: Blob) -> None:
+        raise NotImplementedError
+
+
+class _Namespace:
+    """`Neurons.ReLU(...)`: a namespace resolving names through the plugin registry."""
+
+    def __init__(self, kind: str, label: str) -> None:
+        self._kind = kind
+        self._label = label
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from mocha.core.registry import lookup
+
+        return lookup(self._kind, name)
+
+    def __dir__(self) -> list[str]:
+        from mocha.core.registry import get_registry
+
+        return get_registry().names(self._kind)
+
+    def __repr__(self) -> str:
+        return f"<{self._label}: {', '.join(self.__dir__())}>"
+
+
+Neurons = _Namespace("neurons", "Neurons")
+DataTransformers = _Namespace("data_transformers", "DataTransformers")

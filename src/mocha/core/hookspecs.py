@@ -1,0 +1,77 @@
+"""Hook specifications: how a plugin module adds things to Mocha.
+
+Every hook is named `mocha_register_<kind>` and receives `register`, a callable that validates
+and records what it is given; hooks return nothing. A plugin module implements the hooks it
+needs with `@mocha.hookimpl` (at the bottom of the module that defines the things) and is
+listed once under the `mocha` entry-point group of its distribution, with a quoted key
+`"<kind>.<module>"`. The registry is built once per plugin manager; the training loop never
+calls hooks. Registering a name that another plugin already registered is an error naming
+both plugins and their distributions, unless `register(..., replace=True)` is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("mocha")
+hookimpl = pluggy.HookimplMarker("mocha")
+
+
+@hookspec
+def mocha_register_layers(register: Any) -> None:
+    """Register `Layer` subclasses: `register(LayerClass, name=None)` (name defaults to the
+    class name, e.g. "InnerProductLayer")."""
+
+
+@hookspec
+def mocha_register_backends(register: Any) -> None:
+    """Register `Backend` subclasses: `register(BackendClass)` under `BackendClass.name`."""
+
+
+@hookspec
+def mocha_register_kernels(register: Any) -> None:
+    """Register kernel implementations: `register(name, impl, backend="*")`. `"*"` is the
+    generic `xp` version; a backend name overrides it on that backend."""
+
+
+@hookspec
+def mocha_register_solvers(register: Any) -> None:
+    """Register solver methods (`SolverMethod` subclasses such as `SGD`, `Adam`)."""
+
+
+@hookspec
+def mocha_register_coffee_breaks(register: Any) -> None:
+    """Register coffee breaks (`CoffeeBreak` subclasses such as `TrainingSummary`)."""
+
+
+@hookspec
+def mocha_register_neurons(register: Any) -> None:
+    """Register neurons (`Neuron` subclasses); found as `Neurons.<Name>`."""
+
+
+@hookspec
+def mocha_register_initializers(register: Any) -> None:
+    """Register parameter initializers (`Initializer` subclasses)."""
+
+
+@hookspec
+def mocha_register_regularizers(register: Any) -> None:
+    """Register regularizers (`Regularizer` subclasses)."""
+
+
+@hookspec
+def mocha_register_constraints(register: Any) -> None:
+    """Register norm constraints (`Constraint` subclasses)."""
+
+
+@hookspec
+def mocha_register_data_transformers(register: Any) -> None:
+    """Register data transformers (`DataTransformer` subclasses); found as
+    `DataTransformers.<Name>`."""
+
+
+@hookspec
+def mocha_register_commands(app: Any) -> None:
+    """Add sub-commands to the root `typer.Typer` of the `mocha` command line."""

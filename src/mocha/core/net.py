@@ -1,0 +1,274 @@
+"""`Net(name, backend, layers)`: layers sorted, wired by blob name, run forward and backward.
+
+Construction (semantics §2.2): the layers are sorted (`topology.topological_sort`); each is set
+up in order with its bottoms' blobs and diffs; layers with parameters first consult the
+backend's parameter registry under their `param_key` (or name) and share what is there.
+`phase="test"` builds a net for evaluation: dropout-like layers pass data through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from mocha.core.blob import Blob, NullBlob
+from mocha.core.components import NullInitializer
+from mocha.core.errors import MochaError
+from mocha.core.layer import Layer, LayerState, SetupContext, param_key_of
+from mocha.core.topology import check_bp_topology, topological_sort
+
+
+def _shape_str(blob: Blob) -> str:
+    return repr(blob)
+
+
+class Net:
+    """A network: sorted `layers`, their `states`, and the blobs by name.
+
+    `output_blobs[name]` / `diff_blobs[name]` are the blob and its gradient; `forward()` returns
+    the objective (sum of the loss layers' losses; regularization is not included).
+    """
+
+    def __init__(
+        self, name: str, backend: Any, layers: Sequence[Layer], phase: str = "train"
+    ) -> None:
+        if phase not in ("train", "test"):
+            raise ValueError(f"Net {name!r}: phase must be 'train' or 'test', not {phase!r}")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Net {name!r}: item {i} of layers is {layer!r}, not a Layer")
+        self.name = name
+        self.backend = backend
+        self.phase = phase
+        order = topological_sort(layers)
+        self.layers: list[Layer] = [layers[i] for i in order]
+        names = [layer.name for layer in self.layers]
+        self.output_blobs: dict[str, Blob] = {}
+        self.diff_blobs: dict[str, Blob] = {}
+        self.states: list[LayerState] = []
+        self._inputs: list[list[Blob]] = []
+        self._diffs: list[list[Blob]] = []
+        try:
+            for layer in self.layers:
+                self._setup_layer(layer)
+        except BaseException:
+            self.shutdown()
+            raise
+        self.data_layers = [i for i, layer in enumerate(self.layers) if layer.is_source]
+        self._by_name = {n: i for i, n in enumerate(names)}
+        self._run_plan = [
+            (state, inputs, diffs, layer)
+            for state, inputs, diffs, layer in zip(
+                self.states, self._inputs, self._diffs, self.layers
+            )
+        ]
+
+    # -- construction --------------------------------------------------------------------
+    def _setup_layer(self, layer: Layer) -> None:
+        backend = self.backend
+        inputs = [self.output_blobs[b] for b in layer.bottoms]
+        diffs = [self.diff_blobs[b] for b in layer.bottoms]
+        ctx = SetupContext(phase=self.phase, net_name=self.name)
+        if layer.has_param:
+            ctx.shared_params = backend.param_registry.get(param_key_of(layer))
+        state = layer.state_cls(layer, backend, inputs, diffs, ctx)
+        if layer.has_param:
+            backend.param_registry[param_key_of(layer)] = list(state.parameters)
+        if not (layer.is_sink or layer.is_inplace):
+            if len(state.blobs) != len(layer.tops):
+                raise MochaError(
+                    f"{type(layer).__name__}({layer.name!r}) set up {len(state.blobs)} output "
+                    f"blobs for {len(layer.tops)} tops"
+                )
+            for j, top in enumerate(layer.tops):
+                self.output_blobs[top] = state.blobs[j]
+                diff = state.blobs_diff[j] if layer.can_do_bp and state.blobs_diff else None
+                self.diff_blobs[top] = diff if diff is not None else NullBlob()
+        self.states.append(state)
+        self._inputs.append(inputs)
+        self._diffs.append(diffs)
+
+    # -- running -------------------------------------------------------------------------
+    def forward(self, regu_coef: float = 0.0) -> float:
+        """One forward pass over the next mini-batch; returns the objective."""
+        backend = self.backend
+        obj_val = 0.0
+        for state, inputs, _diffs, layer in self._run_plan:
+            state.forward(backend, inputs)
+            if layer.has_neuron:
+                neuron = layer.neuron
+                if not neuron.is_identity:
+                    for blob in state.blobs:
+                        neuron.forward(backend, blob)
+            if layer.has_loss:
+                obj_val += float(state.loss)
+        return obj_val
+
+    def backward(self, regu_coef: float = 0.0) -> None:
+        """Back-propagate from the losses; parameter gradients include the regularizers."""
+        backend = self.backend
+        for state, inputs, diffs, layer in reversed(self._run_plan):
+            if not layer.can_do_bp:
+                continue
+            if layer.has_neuron:
+                neuron = layer.neuron
+                if not neuron.is_identity:
+                    for blob, diff in zip(state.blobs, state.blobs_diff):
+                        if not diff.is_null:
+                            neuron.backward(backend, blob, diff)
+            state.backward(backend, inputs, diffs)
+            if layer.has_param and not state.frozen:
+                for param in state.parameters:
+                    param.regularizer.gradient(backend, param.blob, param.gradient, regu_coef)
+
+    def forward_backward(self, regu_coef: float = 0.0) -> float:
+        obj_val = self.forward(regu_coef)
+        self.backward(regu_coef)
+        return obj_val
+
+    def forward_epoch(self) -> None:
+        """Run forward passes until the first data layer completes an epoch."""
+        epoch = self.epoch
+        while True:
+            self.forward()
+            if self.epoch != epoch:
+                break
+
+    @property
+    def epoch(self) -> int:
+        if not self.data_layers:
+            raise MochaError(f"Net {self.name!r} has no data layer, so it has no epoch")
+        return int(self.states[self.data_layers[0]].epoch)
+
+    def init(self) -> None:
+        """Initialize every parameter that is not frozen, shared or loaded."""
+        for state in self.states:
+            if state.layer.has_param and not state.frozen:
+                for param in state.parameters:
+                    if not isinstance(param.initializer, NullInitializer):
+                        param.initializer.init(self.backend, param.blob)
+
+    def check_bp_topology(self) -> None:
+        check_bp_topology(self.layers, {s.layer.name for s in self.states if s.parameters})
+
+    def shutdown(self) -> None:
+        for state in getattr(self, "states", []):
+            state.shutdown(self.backend)
+
+    # -- parameters and layers -----------------------------------------------------------
+    def state_of(self, name_or_index: str | int) -> LayerState:
+        if isinstance(name_or_index, int):
+            return self.states[name_or_index]
+        try:
+            return self.states[self._by_name[name_or_index]]
+        except KeyError:
+            raise KeyError(
+                f"Net {self.name!r} has no layer named {name_or_index!r}; layers: "
+                f"{', '.join(self._by_name)}"
+            ) from None
+
+    def trainable_states(self) -> list[LayerState]:
+        return [s for s in self.states if s.layer.has_param and not s.frozen]
+
+    def parameters(self) -> list[tuple[str, Any]]:
+        """`(layer name, Parameter)` for every parameter of every layer, in sorted order."""
+        return [(s.layer.name, p) for s in self.states for p in s.parameters]
+
+    # -- statistics ----------------------------------------------------------------------
+    def reset_statistics(self) -> None:
+        for state in self.states:
+            if state.layer.has_stats:
+                state.reset_statistics()
+
+    def statistics(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for state in self.states:
+            if state.layer.has_stats:
+                out.update(state.dump_statistics())
+        return out
+
+    # -- display -------------------------------------------------------------------------
+    def __str__(self) -> str:
+        bar = "*" * 60
+        lines = [
+            bar,
+            f"          NAME: {self.name}",
+            f"       BACKEND: {type(self.backend).__name__}",
+            f"  ARCHITECTURE: {len(self.layers)} layers (blob shapes in numpy order, N first)",
+            "." * 60,
+        ]
+        for layer, state, inputs in zip(self.layers, self.states, self._inputs):
+            lines.append(f" *** {type(layer).__name__}({layer.name})")
+            if not layer.is_source:
+                lines.append("    Inputs ----------------------------")
+                for name, blob in zip(layer.bottoms, inputs):
+                    lines.append(f"     {name:>9s}: {_shape_str(blob)}")
+            if not (layer.is_sink or layer.is_inplace):
+                lines.append("    Outputs ---------------------------")
+                for name, blob in zip(layer.tops, state.blobs):
+                    lines.append(f"     {name:>9s}: {_shape_str(blob)}")
+        lines.append(bar)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Net({self.name!r}, {len(self.layers)} layers, phase={self.phase!r})"
+
+
+def freeze(net: Net, *names_or_indices: str | int) -> Net:
+    for key in names_or_indices:
+        state = net.state_of(key)
+        if state.layer.has_param:
+            state.frozen = True
+    return net
+
+
+def unfreeze(net: Net, *names_or_indices: str | int) -> Net:
+    for key in names_or_indices:
+        net.state_of(key).frozen = False
+    return net
+
+
+def freeze_all(net: Net) -> Net:
+    for state in net.states:
+        if state.layer.has_param:
+            state.frozen = True
+    return net
+
+
+def unfreeze_all(net: Net) -> Net:
+    for state in net.states:
+        state.frozen = False
+    return net
+
+
+def net2dot(out: TextIO, net: Net) -> None:
+    """Write the net as a GraphViz digraph (semantics §2.11; shapes in numpy order)."""
+    out.write(f'digraph "{net.name}" {{\n')
+    out.write("rankdir = BT;\n")
+    out.write('node [shape=record,fontname="Fira Mono"];\n')
+    made: dict[str, tuple[int, int]] = {}
+    for i, (layer, state) in enumerate(zip(net.layers, net.states)):
+        kind = type(layer).__name__.removesuffix("Layer")
+        label = f"{kind}\\n{layer.name}"
+        neuron = getattr(layer, "neuron", None)
+        if layer.has_neuron and neuron is not None and not neuron.is_identity:
+            label += f"\\n({type(neuron).__name__})"
+        tops = []
+        if not (layer.is_sink or layer.is_inplace):
+            for j, (top, blob) in enumerate(zip(layer.tops, state.blobs)):
+                dims = "x".join(str(d) for d in blob.shape)
+                tops.append(f"<t{j + 1}> {top} ({dims})")
+                made[top] = (i, j + 1)
+        bots = []
+        for j, (bottom, blob) in enumerate(zip(layer.bottoms, net._inputs[i])):
+            dims = "x".join(str(d) for d in blob.shape)
+            bots.append(f"<b{j + 1}> {bottom} ({dims})")
+        out.write(
+            f'layer{i + 1} [label="{label}|{{top:|bot:}}|{{{{{"|".join(tops)}}}|'
+            f'{{{"|".join(bots)}}}}}"];\n'
+        )
+        for j, bottom in enumerate(layer.bottoms):
+            if bottom in made:
+                src, port = made[bottom]
+                out.write(f"layer{src + 1}:t{port} ->layer{i + 1}:b{j + 1};\n")
+    out.write("}\n")

@@ -1,0 +1,143 @@
+"""Plugin discovery: entry points of the `mocha` group, loaded lazily into a pluggy manager.
+
+Nothing here runs at `import mocha`. `get_plugin_manager()` builds (once) a manager holding
+every plugin module named by an installed distribution's `mocha` entry points. Built-ins are
+found exactly the same way, through `mocha-dl`'s own entry points.
+
+Environment:
+* `MOCHA_DISABLE_PLUGINS=layers.dropout,backends.cupy` — entry points not to load.
+* `MOCHA_LOAD_PLUGINS=dist-a,dist-b` — load `mocha-dl` plus only these distributions
+  (empty: `mocha-dl` only).
+* `MOCHA_STRICT_PLUGINS=1` — a third-party plugin that fails to import is an error, not a warning.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata as md
+import os
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from mocha.core import hookspecs
+from mocha.core.errors import PluginError
+
+OWN_DISTRIBUTION = "mocha-dl"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One entry point of the `mocha` group and what became of it."""
+
+    name: str  # entry-point key, "<kind>.<module>"
+    module: str
+    distribution: str
+    version: str
+    status: str  # "loaded", "failed", "disabled"
+    error: str = ""
+
+    @property
+    def kind(self) -> str:
+        return self.name.split(".", 1)[0]
+
+
+class MochaPluginManager(pluggy.PluginManager):
+    """A pluggy manager that also remembers where each plugin came from."""
+
+    def __init__(self) -> None:
+        super().__init__("mocha")
+        self.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+
+    def distribution_of(self, plugin_name: str) -> str:
+        info = self.infos.get(plugin_name)
+        return info.distribution if info else "(registered directly)"
+
+
+def _env_list(var: str) -> list[str] | None:
+    raw = os.environ.get(var)
+    if raw is None:
+        return None
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _iter_entry_points() -> Iterable[tuple[md.EntryPoint, str, str]]:
+    seen: set[tuple[str, str]] = set()
+    for ep in md.entry_points(group="mocha"):
+        dist = ep.dist.name if ep.dist is not None else "(unknown)"
+        version = ep.dist.version if ep.dist is not None else ""
+        key = (dist, ep.name)
+        if key in seen:  # the same distribution found twice on sys.path
+            continue
+        seen.add(key)
+        yield ep, dist, version
+
+
+def make_plugin_manager(
+    load_entrypoints: bool = True, extra_plugins: Iterable[tuple[str, Any]] = ()
+) -> MochaPluginManager:
+    """A fresh manager: the installed entry points (unless told not to) plus `extra_plugins`,
+    given as `(name, module_or_object)` pairs."""
+    pm = MochaPluginManager()
+    if load_entrypoints:
+        disabled = set(_env_list("MOCHA_DISABLE_PLUGINS") or [])
+        only = _env_list("MOCHA_LOAD_PLUGINS")
+        strict = os.environ.get("MOCHA_STRICT_PLUGINS", "") not in ("", "0")
+        claimed: dict[str, str] = {}
+        for ep, dist, version in _iter_entry_points():
+            norm = dist.lower().replace("_", "-")
+            if only is not None and norm != OWN_DISTRIBUTION and norm not in only:
+                continue
+            if ep.name in claimed and claimed[ep.name] != dist:
+                raise PluginError(
+                    f"plugin name {ep.name!r} is claimed by two distributions: "
+                    f"{claimed[ep.name]!r} and {dist!r}"
+                )
+            claimed[ep.name] = dist
+            if ep.name in disabled:
+                pm.infos[ep.name] = PluginInfo(ep.name, ep.value, dist, version, "disabled")
+                continue
+            try:
+                module = importlib.import_module(ep.value)
+            except Exception as exc:  # a broken plugin must not take Mocha down
+                message = f"{type(exc).__name__}: {exc}"
+                if norm == OWN_DISTRIBUTION or strict:
+                    raise PluginError(
+                        f"plugin {ep.name!r} ({ep.value}) from {dist} failed to import: {message}"
+                    ) from exc
+                warnings.warn(
+                    f"mocha plugin {ep.name!r} from {dist} {version} failed to import and is "
+                    f"skipped: {message}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                pm.infos[ep.name] = PluginInfo(
+                    ep.name, ep.value, dist, version, "failed", message
+                )
+                continue
+            pm.register(module, name=ep.name)
+            pm.infos[ep.name] = PluginInfo(ep.name, ep.value, dist, version, "loaded")
+    for name, plugin in extra_plugins:
+        pm.register(plugin, name=name)
+        pm.infos.setdefault(name, PluginInfo(name, repr(plugin), "(extra)", "", "loaded"))
+    pm.check_pending()
+    return pm
+
+
+@functools.cache
+def get_plugin_manager() -> MochaPluginManager:
+    """The process-wide manager built from the installed entry points (built on first use)."""
+    return make_plugin_manager()
+
+
+def reset_plugin_manager() -> None:
+    """Forget the cached manager and registry (tests; after installing a plugin at run time)."""
+    from mocha.core import registry
+
+    get_plugin_manager.cache_clear()
+    registry.get_registry.cache_clear()

@@ -1,0 +1,143 @@
+"""The registry: every layer, backend, kernel, solver, coffee break, ... found by name.
+
+It is built once from a plugin manager by calling each `mocha_register_<kind>` hook with a
+`register` callable. Lookups of unknown names raise `UnknownNameError` listing the known names
+of that kind (and the closest matches).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mocha.core.errors import PluginError, UnknownNameError
+
+KINDS: dict[str, str] = {
+    # kind -> hook name
+    "layers": "mocha_register_layers",
+    "backends": "mocha_register_backends",
+    "solvers": "mocha_register_solvers",
+    "coffee_breaks": "mocha_register_coffee_breaks",
+    "neurons": "mocha_register_neurons",
+    "initializers": "mocha_register_initializers",
+    "regularizers": "mocha_register_regularizers",
+    "constraints": "mocha_register_constraints",
+    "data_transformers": "mocha_register_data_transformers",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    obj: Any
+    plugin: str
+    distribution: str
+    replaced: bool = False
+
+
+@dataclass
+class Registry:
+    """Name -> entry tables, one per kind, plus the kernel table."""
+
+    tables: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    kernels: dict[str, dict[str, Entry]] = field(default_factory=dict)
+
+    # -- lookups -------------------------------------------------------------------------
+    def get(self, kind: str, name: str) -> Any:
+        table = self.tables.get(kind, {})
+        if name in table:
+            return table[name].obj
+        known = sorted(table)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        label = kind.rstrip("s").replace("_", " ")
+        raise UnknownNameError(
+            f"unknown {label} {name!r}.{hint} Known {kind.replace('_', ' ')}: "
+            f"{', '.join(known) or '(none)'}"
+        )
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.tables.get(kind, {}))
+
+    def entries(self, kind: str) -> list[Entry]:
+        return [self.tables[kind][n] for n in self.names(kind)]
+
+    def find(self, name: str) -> Any:
+        """Look `name` up in every kind (used for `mocha.<PublicName>`)."""
+        for table in self.tables.values():
+            if name in table:
+                return table[name].obj
+        raise UnknownNameError(f"no plugin registers a name {name!r}")
+
+    def kernel_table(self) -> dict[str, dict[str, Callable[..., Any]]]:
+        return {
+            name: {backend: e.obj for backend, e in impls.items()}
+            for name, impls in self.kernels.items()
+        }
+
+
+def _registrar(
+    registry: Registry, kind: str, plugin: str, distribution_of: Callable[[str], str]
+) -> Callable[..., None]:
+    table = registry.tables.setdefault(kind, {})
+
+    def register(obj: Any, name: str | None = None, replace: bool = False) -> None:
+        key = name or getattr(obj, "registry_name", None) or obj.__name__
+        if kind == "backends":
+            key = name or obj.name
+        if key in table and not replace:
+            old = table[key]
+            raise PluginError(
+                f"{kind.rstrip('s')} {key!r} is registered twice: by plugin {old.plugin!r} "
+                f"({old.distribution}) and by plugin {plugin!r} ({distribution_of(plugin)})"
+            )
+        table[key] = Entry(key, obj, plugin, distribution_of(plugin), replaced=replace)
+
+    return register
+
+
+def _kernel_registrar(
+    registry: Registry, plugin: str, distribution_of: Callable[[str], str]
+) -> Callable[..., None]:
+    def register(name: str, impl: Callable[..., Any], backend: str = "*", replace: bool = False):
+        impls = registry.kernels.setdefault(name, {})
+        if backend in impls and not replace:
+            old = impls[backend]
+            raise PluginError(
+                f"kernel {name!r} for backend {backend!r} is registered twice: by plugin "
+                f"{old.plugin!r} ({old.distribution}) and by plugin {plugin!r} "
+                f"({distribution_of(plugin)})"
+            )
+        impls[backend] = Entry(name, impl, plugin, distribution_of(plugin), replaced=replace)
+
+    return register
+
+
+def build_registry(pm: Any) -> Registry:
+    """Call every registration hook of `pm`, one plugin at a time (so errors name it)."""
+    registry = Registry()
+    for plugin_name, plugin in pm.list_name_plugin():
+        for kind, hook in KINDS.items():
+            impl = getattr(plugin, hook, None)
+            if impl is not None:
+                impl(register=_registrar(registry, kind, plugin_name, pm.distribution_of))
+        impl = getattr(plugin, "mocha_register_kernels", None)
+        if impl is not None:
+            impl(register=_kernel_registrar(registry, plugin_name, pm.distribution_of))
+    return registry
+
+
+@functools.cache
+def get_registry() -> Registry:
+    """The registry of the process-wide plugin manager (built on first use)."""
+    from mocha.core.plugins import get_plugin_manager
+
+    return build_registry(get_plugin_manager())
+
+
+def lookup(kind: str, name: str) -> Any:
+    """The object registered as `name` of `kind` ("layers", "neurons", ...)."""
+    return get_registry().get(kind, name)

@@ -1,0 +1,175 @@
+"""Solvers: `make_solver_parameters`, `Solver(method, params)`, `solve(solver, net)`.
+
+The loop (semantics §6.2): check the topology, load `load_from`, initialize the net, run the
+initial forward, set up the coffee lounge and run the iteration-0 breaks; then while
+`iter < max_iter`: iter += 1, backward, update, constraints, forward (next mini-batch),
+coffee breaks. The objective reported at iteration t is the loss of the new parameters on
+mini-batch t+1 and excludes regularization. A non-finite objective stops training with a
+`SolverError` naming the iteration and the loss layers.
+
+A solver method (`SGD`, `Nesterov`, `Adam`, ... registered as plugins) provides `defaults()`,
+`required`, `init_state(solver, net)` and `update(solver, net, state)`. Its per-parameter
+histories live in `state.internal["history"]` keyed by `"<layer>___<param>"` so that
+snapshots can save and restore them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from mocha.core.coffee import CoffeeLounge
+from mocha.core.errors import SolverError
+from mocha.core.policies import LRPolicy, MomPolicy
+
+
+class SolverMethod:
+    """Base class of solver methods (the update rule)."""
+
+    name: ClassVar[str] = "abstract"
+    required: ClassVar[tuple[str, ...]] = ()
+
+    def defaults(self) -> dict[str, Any]:
+        return {}
+
+    def init_state(self, solver: Solver, net: Any) -> dict[str, Any]:
+        return {"history": {}}
+
+    def update(self, solver: Solver, net: Any, state: SolverState) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+BASE_PARAMETERS: dict[str, Any] = {"max_iter": math.inf, "regu_coef": 0.0005, "load_from": ""}
+
+
+class SolverParameters(dict):
+    """A dict of solver parameters whose missing keys give a readable error."""
+
+    def __missing__(self, key: str) -> Any:
+        raise SolverError(f"solver parameter {key!r} is not set; parameters: {sorted(self)}")
+
+
+def make_solver_parameters(method: SolverMethod, **kwargs: Any) -> SolverParameters:
+    """Base defaults, then the method's defaults, then the given keywords."""
+    params = SolverParameters(BASE_PARAMETERS)
+    params.update(method.defaults())
+    params.update(kwargs)
+    return params
+
+
+@dataclass
+class SolverState:
+    iter: int = 0
+    obj_val: float = math.inf
+    losses: dict[str, float] = field(default_factory=dict)
+    internal: dict[str, Any] = field(default_factory=dict)
+
+
+def param_id(layer_name: str, param_name: str) -> str:
+    return f"{layer_name}___{param_name}"
+
+
+class Solver:
+    """A solver method with its parameters and coffee lounge."""
+
+    def __init__(self, method: SolverMethod, params: dict[str, Any]) -> None:
+        if not isinstance(method, SolverMethod):
+            raise TypeError(f"Solver: method must be a SolverMethod such as SGD(), got {method!r}")
+        self.method = method
+        self.params = SolverParameters(params)
+        for key in method.required:
+            if key not in self.params:
+                raise SolverError(
+                    f"{type(method).__name__} needs solver parameter {key!r}; use "
+                    f"make_solver_parameters({type(method).__name__}(), ...)"
+                )
+        if float(self.params["regu_coef"]) < 0:
+            raise SolverError(f"regu_coef must be >= 0, got {self.params['regu_coef']}")
+        max_iter = self.params["max_iter"]
+        if not (max_iter == math.inf or (int(max_iter) == max_iter and max_iter >= 0)):
+            raise SolverError(f"max_iter must be a non-negative integer or inf, got {max_iter}")
+        self.coffee_lounge = CoffeeLounge()
+        self.state: SolverState | None = None
+        self.net: Any = None
+        self.stop_requested = False
+
+    @property
+    def lr_policy(self) -> Any:
+        return self.params.get("lr_policy", LRPolicy.Fixed(0.01))
+
+    @property
+    def mom_policy(self) -> Any:
+        return self.params.get("mom_policy", MomPolicy.Fixed(0.0))
+
+    def request_stop(self) -> None:
+        """Finish the current iteration, run finalization and return from `solve`."""
+        self.stop_requested = True
+
+
+def apply_constraints(net: Any, it: int) -> None:
+    for state in net.trainable_states():
+        for param in state.parameters:
+            constraint = param.constraint
+            every = getattr(constraint, "every_n_iter", 1)
+            if every > 0 and it % every == 0:
+                constraint.apply(net.backend, param.blob)
+
+
+def _check_finite(net: Any, state: SolverState) -> None:
+    if not math.isfinite(state.obj_val):
+        losses = ", ".join(f"{k}={v}" for k, v in state.losses.items()) or "none"
+        raise SolverError(
+            f"objective became {state.obj_val} at iteration {state.iter} of net {net.name!r} "
+            f"(losses: {losses}); lower the learning rate or check the data for NaN/inf"
+        )
+
+
+def _losses(net: Any) -> dict[str, float]:
+    return {s.layer.name: float(s.loss) for s in net.states if s.layer.has_loss}
+
+
+def init_solve(solver: Solver, net: Any) -> SolverState:
+    net.check_bp_topology()
+    state = SolverState()
+    state.internal = solver.method.init_state(solver, net)
+    solver.state, solver.net = state, net
+    load_from = solver.params.get("load_from", "")
+    if load_from:  # loaded parameters get NullInitializer, so init() leaves them alone
+        from mocha.core.snapshot import load_from_path
+
+        load_from_path(solver, net, state, str(load_from))
+    net.init()
+    regu = float(solver.params["regu_coef"])
+    state.obj_val = net.forward(regu)
+    state.losses = _losses(net)
+    _check_finite(net, state)
+    solver.coffee_lounge.setup(solver, state, net)
+    solver.coffee_lounge.check_coffee_break(solver, state, net)
+    return state
+
+
+def solve(solver: Solver, net: Any) -> SolverState:
+    """Train `net` until `max_iter` (or `solver.request_stop()`); returns the final state."""
+    solver.stop_requested = False
+    state = init_solve(solver, net)
+    regu = float(solver.params["regu_coef"])
+    max_iter = solver.params["max_iter"]
+    lounge = solver.coffee_lounge
+    method = solver.method
+    try:
+        while state.iter < max_iter and not solver.stop_requested:
+            state.iter += 1
+            net.backward(regu)
+            method.update(solver, net, state)
+            apply_constraints(net, state.iter)
+            state.obj_val = net.forward(regu)
+            state.losses = _losses(net)
+            _check_finite(net, state)
+            lounge.check_coffee_break(solver, state, net)
+    finally:
+        lounge.shutdown(solver, net)
+    return state

@@ -1,0 +1,126 @@
+"""MemoryDataLayer: mini-batches from in-memory arrays (semantics §3.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mocha.core.errors import DataError
+from mocha.core.hookspecs import hookimpl
+from mocha.core.layer import Layer, LayerState, config_field, name_field
+
+
+class MemoryDataState(LayerState):
+    """Feeds `batch_size` samples per forward, wrapping around; `epoch` counts passes."""
+
+    def __init__(self, layer, backend, inputs, diffs, ctx):
+        super().__init__(layer, backend, inputs, diffs, ctx)
+        self.backend = backend
+        self.epoch = 0
+        self.cursor = 0
+        self.order: Any = None
+        self.set_data(layer.data)
+        self.blobs = [backend.empty((layer.batch_size,) + a.shape[1:]) for a in self.arrays]
+        self.transformers = []
+        for top, transformer in layer.transformers:
+            if top not in layer.tops:
+                raise layer.config_error("transformers", top, f"no top named {top!r}")
+            j = layer.tops.index(top)
+            transformer.setup(backend, self.blobs[j].shape)
+            self.transformers.append((j, transformer))
+
+    def set_data(self, arrays: Any) -> None:
+        """Replace the arrays fed by this layer (same per-sample shapes) without rebuilding."""
+        layer = self.layer
+        xp = self.backend.xp
+        arrays = [xp.asarray(a) for a in arrays]
+        if len(arrays) != len(layer.tops):
+            raise layer.config_error(
+                "data", f"{len(arrays)} arrays", f"needs one array per top {list(layer.tops)}"
+            )
+        n = arrays[0].shape[0] if arrays[0].ndim else 0
+        for top, a in zip(layer.tops, arrays):
+            if a.ndim < 1 or a.shape[0] != n or n == 0:
+                raise DataError(
+                    f"MemoryDataLayer({layer.name!r}): array for top {top!r} has shape "
+                    f"{tuple(a.shape)}; every array needs the same number of samples (> 0) on "
+                    f"axis 0 (the first has {n})"
+                )
+        old = getattr(self, "arrays", None)
+        if old is not None:
+            for top, a, b in zip(layer.tops, arrays, old):
+                if a.shape[1:] != b.shape[1:]:
+                    raise DataError(
+                        f"MemoryDataLayer({layer.name!r}): new array for top {top!r} has sample "
+                        f"shape {tuple(a.shape[1:])}, the net was built for {tuple(b.shape[1:])}"
+                    )
+        self.arrays = [a.astype(self.backend.dtype, copy=False) for a in arrays]
+        self.n = n
+        self.cursor = 0
+        self.order = self.backend.rng.permutation(n) if layer.shuffle else None
+
+    def forward(self, backend, inputs):
+        bs = self.layer.batch_size
+        filled = 0
+        while filled < bs:
+            take = min(bs - filled, self.n - self.cursor)
+            if self.order is None:
+                idx = slice(self.cursor, self.cursor + take)
+            else:
+                idx = self.order[self.cursor:self.cursor + take]
+            for blob, array in zip(self.blobs, self.arrays):
+                blob.data[filled:filled + take] = array[idx]
+            filled += take
+            self.cursor += take
+            if self.cursor >= self.n:
+                self.cursor = 0
+                self.epoch += 1
+                if self.order is not None:
+                    self.order = backend.rng.permutation(self.n)
+        for j, transformer in self.transformers:
+            transformer.transform(backend, self.blobs[j])
+
+    # cursor state for snapshots
+    def get_cursor(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "cursor": self.cursor,
+                "order": None if self.order is None else list(map(int, self.order))}
+
+    def set_cursor(self, data: dict[str, Any]) -> None:
+        self.epoch, self.cursor = int(data["epoch"]), int(data["cursor"])
+        if data.get("order") is not None:
+            self.order = self.backend.xp.asarray(data["order"])
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class MemoryDataLayer(Layer, is_source=True):
+    """Mini-batches from arrays held in memory.
+
+    Fields: `data` (one array per top, samples on axis 0), `batch_size` (> 0), `tops`
+    (default ["data", "label"]), `shuffle`, `transformers` ([(top, transformer), ...]).
+    Bottoms: none. Tops: one blob of shape (batch_size, *sample_shape) per array.
+    """
+
+    name: str = name_field("memory-data")
+    tops: tuple[str, ...] = config_field(("data", "label"), convert=lambda v: (
+        (v,) if isinstance(v, str) else tuple(map(str, v))), check=lambda v: len(v) >= 1,
+        rule="needs at least one top")
+    data: tuple = config_field(convert=tuple, check=lambda v: len(v) >= 1,
+                               rule="needs at least one array")
+    batch_size: int = config_field(check=lambda v: isinstance(v, int) and v > 0,
+                                   rule="must be an int > 0")
+    shuffle: bool = False
+    transformers: tuple = config_field((), convert=tuple)
+    state_cls = MemoryDataState
+
+    def validate(self) -> None:
+        if self.bottoms:
+            raise self.config_error("bottoms", self.bottoms, "a data layer takes no bottoms")
+        if len(self.data) != len(self.tops):
+            raise self.config_error(
+                "data", f"{len(self.data)} arrays", f"needs one array per top {list(self.tops)}"
+            )
+
+
+@hookimpl
+def mocha_register_layers(register):
+    register(MemoryDataLayer)

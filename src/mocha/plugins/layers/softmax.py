@@ -1,0 +1,62 @@
+"""SoftmaxLayer: softmax along the channel axis (semantics §3.6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mocha.core.hookspecs import hookimpl
+from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+
+
+def channel_axis(layer: Layer, ndim: int, blob_name: str) -> int:
+    """Resolve a numpy `dim` (negative counts from the end) and refuse the batch axis."""
+    from mocha.core.errors import ShapeError
+
+    axis = layer.dim + ndim if layer.dim < 0 else layer.dim
+    if not 0 < axis < ndim:
+        raise ShapeError(
+            f"{type(layer).__name__}({layer.name!r}): dim={layer.dim} is not a non-batch axis "
+            f"of blob {blob_name!r} with {ndim} dims"
+        )
+    return axis
+
+
+class SoftmaxState(LayerState):
+    def __init__(self, layer, backend, inputs, diffs, ctx):
+        super().__init__(layer, backend, inputs, diffs, ctx)
+        self.axes = [channel_axis(layer, x.ndim, b) for x, b in zip(inputs, layer.bottoms)]
+        self.blobs = [backend.empty(x.shape) for x in inputs]
+        self.blobs_diff = [backend.empty(x.shape) for x in inputs]
+
+    def forward(self, backend, inputs):
+        for x, y, axis in zip(inputs, self.blobs, self.axes):
+            backend.kernels.softmax(x.data, axis, out=y.data)
+
+    def backward(self, backend, inputs, diffs):
+        # y = softmax(x):  dx = (g - Σ_c g·y) ⊙ y
+        for y, g, dx, axis in zip(self.blobs, self.blobs_diff, diffs, self.axes):
+            if dx.is_null:
+                continue
+            dot = (g.data * y.data).sum(axis=axis, keepdims=True)
+            backend.xp.multiply(g.data - dot, y.data, out=dx.data)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SoftmaxLayer(Layer, can_do_bp=True):
+    """y = exp(x - max) / Σ exp(x - max) along `dim` (numpy axis, default 1 = channels).
+
+    Bottoms: k ≥ 1 blobs. Tops: k blobs of the same shapes.
+    """
+
+    name: str = name_field("softmax")
+    dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
+                            rule="must be a non-batch numpy axis (not 0)")
+    state_cls = SoftmaxState
+
+    def validate(self) -> None:
+        check_counts(self, ">=1", "same")
+
+
+@hookimpl
+def mocha_register_layers(register):
+    register(SoftmaxLayer)
