@@ -1,0 +1,21 @@
+"""Which backends this machine can run, and the tolerances to compare them with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def available_backends() -> list[tuple[str, str | None]]:
+    """(name, reason it is unavailable or None) for every registered backend."""
+    from mocha.core.registry import get_registry
+
+    return [(e.name, e.obj.why_unavailable()) for e in get_registry().entries("backends")]
+
+
+def backend_tolerance(dtype: Any) -> dict[str, float]:
+    """rtol/atol for comparing a backend's result with the float64 reference."""
+    if np.dtype(dtype) == np.float64:
+        return {"rtol": 1e-7, "atol": 1e-9}
+    return {"rtol": 2e-3, "atol": 2e-4}

@@ -1,0 +1,52 @@
+"""pytest fixtures for Mocha: `backend` parametrized over the available backends.
+
+`--mocha-backend=NAME` narrows the run to one backend. Backends that are registered but not
+usable here are skipped with their reason. Import-light: nothing heavy at import time.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("mocha")
+    group.addoption("--mocha-backend", action="store", default=None,
+                    help="run backend-parametrized tests on this backend only")
+
+
+def _backend_params(config):
+    from mocha.testing.backends import available_backends
+
+    wanted = config.getoption("--mocha-backend", default=None)
+    params = []
+    for name, reason in available_backends():
+        if wanted and name != wanted:
+            continue
+        marks = [pytest.mark.gpu] if name == "cupy" else []
+        if reason:
+            marks.append(pytest.mark.skip(reason=f"backend {name}: {reason}"))
+        params.append(pytest.param(name, id=name, marks=marks))
+    return params
+
+
+def pytest_generate_tests(metafunc):
+    if "backend_name" in metafunc.fixturenames:
+        metafunc.parametrize("backend_name", _backend_params(metafunc.config), scope="session")
+
+
+@pytest.fixture(scope="session")
+def backend(backend_name):
+    """A float32 backend of each available kind (session-scoped; registry reset per test)."""
+    from mocha.core.backends import make_backend
+
+    b = make_backend(backend_name, dtype="float32", seed=0)
+    b.init()
+    yield b
+    b.shutdown()
+
+
+@pytest.fixture(autouse=False)
+def fresh_backend(backend):
+    backend.param_registry.clear()
+    return backend
