@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,9 @@ class LayerHarness:
 
     `no_grad` lists the bottom indices whose diff is a `NullBlob` (e.g. labels).
     Forward applies the layer's neuron as a net does; backward runs the neuron backward first.
+    In-place layers (`is_inplace`) see their bottoms as their tops: the harness keeps the
+    original inputs (`sources`) and restores them before every forward, so a forward is always
+    applied to the same data; the bottom diffs play the top diffs.
     """
 
     def __init__(self, layer: Layer, inputs: Sequence[np.ndarray], backend: Any,
@@ -35,12 +38,21 @@ class LayerHarness:
         ]
         ctx = SetupContext(phase=phase, shared_params=shared_params)
         self.state = layer.state_cls(layer, backend, self.inputs, self.diffs, ctx)
+        if layer.is_inplace:
+            self.state.blobs = list(self.inputs)
+            self.state.blobs_diff = list(self.diffs)
+        # what a finite-difference check perturbs: the inputs, or their originals if in place
+        self.sources = [backend.asarray(x.data).copy() if layer.is_inplace else x.data
+                        for x in self.inputs]
         for p in self.state.parameters:
             p.initializer.init(backend, p.blob)
         self._rng_state = backend.rng_state()
 
     def forward(self) -> None:
         self.backend.set_rng_state(self._rng_state)  # random layers: the same draw every time
+        if self.layer.is_inplace:
+            for x, src in zip(self.inputs, self.sources):
+                x.data[...] = src
         self.state.forward(self.backend, self.inputs)
         neuron = getattr(self.layer, "neuron", None)
         if self.layer.has_neuron and neuron is not None and not neuron.is_identity:
@@ -106,14 +118,19 @@ def _numeric_grad(f, array: np.ndarray, coords, eps: float):
 def check_gradients(layer: Layer, inputs: Sequence[np.ndarray], *, no_grad: Sequence[int] = (),
                     eps: float = 1e-6, rtol: float = 1e-4, atol: float = 1e-6,
                     max_coords: int = 60, seed: int = 0, phase: str = "train",
-                    check_params: bool = True) -> dict[str, int]:
+                    check_params: bool = True,
+                    prepare: Callable[[Any], None] | None = None) -> dict[str, int]:
     """Compare the layer's backward with float64 central differences.
 
     The objective is Σ_j <r_j, top_j> with fixed random r (plus the loss for loss layers).
     At most `max_coords` random coordinates per tensor are checked. Returns how many
     coordinates were checked and skipped (kinks); raises AssertionError on a mismatch.
+    `prepare(backend)` runs on the fresh backend before the layer is set up (e.g. to register
+    the parameters a `TiedInnerProductLayer` looks up).
     """
     backend = reference_backend("float64", seed)
+    if prepare is not None:
+        prepare(backend)
     h = LayerHarness(layer, [np.asarray(a, dtype=np.float64) for a in inputs], backend,
                      no_grad=no_grad, phase=phase)
     rng = np.random.default_rng(seed + 1)
@@ -145,9 +162,9 @@ def check_gradients(layer: Layer, inputs: Sequence[np.ndarray], *, no_grad: Sequ
                     f"backward gives {a:.10g}, finite differences {num:.10g}"
                 )
 
-    for i, (x, grad) in enumerate(zip(h.inputs, analytic_inputs)):
+    for i, (x, grad) in enumerate(zip(h.sources, analytic_inputs)):
         if grad is not None:
-            compare(f"bottom {i} ({layer.bottoms[i]!r})", x.data, grad)
+            compare(f"bottom {i} ({layer.bottoms[i]!r})", x, grad)
     for p, grad in zip(h.state.parameters, analytic_params):
         compare(f"parameter {p.name!r}", p.blob.data, grad)
     total = counts["checked"] + counts["skipped"]
@@ -162,15 +179,23 @@ def check_gradients(layer: Layer, inputs: Sequence[np.ndarray], *, no_grad: Sequ
 
 def check_layer(layer: Layer, inputs: Sequence[np.ndarray], backend: Any, *,
                 no_grad: Sequence[int] = (), gradcheck: bool = True,
-                phase: str = "train", **grad_kwargs: Any) -> LayerHarness:
+                phase: str = "train", prepare: Callable[[Any], None] | None = None,
+                **grad_kwargs: Any) -> LayerHarness:
     """Run `layer` on `backend` and on the float64 reference with the same parameters:
     tops, loss, bottom diffs and parameter gradients must agree; a NullBlob diff is honoured;
-    then (optionally) the reference passes the gradient check."""
+    then (optionally) the reference passes the gradient check. `prepare(backend)` runs on
+    both backends before the layer is set up (see `check_gradients`)."""
     from mocha.testing.backends import backend_tolerance
 
     tol = backend_tolerance(backend.dtype)
-    ref = LayerHarness(layer, [np.asarray(a, np.float64) for a in inputs], reference_backend(),
+    ref_backend = reference_backend()
+    if prepare is not None:
+        prepare(ref_backend)
+        prepare(backend)
+    start = ref_backend.rng_state()
+    ref = LayerHarness(layer, [np.asarray(a, np.float64) for a in inputs], ref_backend,
                        no_grad=no_grad, phase=phase)
+    backend.set_rng_state(start)  # random layers draw the same numbers on both backends
     dut = LayerHarness(layer, [np.asarray(a) for a in inputs], backend, no_grad=no_grad,
                        phase=phase)
     for p_ref, p in zip(ref.state.parameters, dut.state.parameters):
@@ -197,6 +222,7 @@ def check_layer(layer: Layer, inputs: Sequence[np.ndarray], backend: Any, *,
                                        err_msg=f"{layer.name}: gradient of {p.name} differs",
                                        **tol)
         if gradcheck:
-            check_gradients(layer, inputs, no_grad=no_grad, phase=phase, **grad_kwargs)
+            check_gradients(layer, inputs, no_grad=no_grad, phase=phase, prepare=prepare,
+                            **grad_kwargs)
     ref.shutdown()
     return dut
