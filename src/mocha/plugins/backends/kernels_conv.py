@@ -1,0 +1,139 @@
+"""Generic (`xp`) convolution kernels: im2col, col2im, conv_forward, conv_backward.
+
+They are written with the backend's array module only (NumPy or CuPy) and registered for every
+backend (`"*"`); a faster backend registers its own versions under the same names.
+
+Column layout
+-------------
+`im2col` turns a batch `x[N, C, H, W]` into `col[C*kh*kw, N*oh*ow]` whose row
+`(c*kh + p)*kw + q` and column `(n*oh + i)*ow + j` hold `x[n, c, i*sh - ph + p, j*sw - pw + q]`
+(zero outside the image). A single image `x[C, H, W]` is the case N = 1 (`col[C*kh*kw,
+oh*ow]`). Keeping the batch inside the columns lets a convolution be ONE matrix product per
+group over the whole mini-batch. Output sizes use floor: `oh = (H + 2*ph - kh) // sh + 1`.
+The only Python loop is over the kh*kw kernel offsets (each one a strided copy of the batch).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mocha.core.hookspecs import hookimpl
+
+Pair = tuple[int, int]
+
+
+def conv_out_size(size: int, kernel: int, pad: int, stride: int) -> int:
+    """Convolution output length along one axis: floor((size + 2*pad - kernel) / stride) + 1."""
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def _geometry(shape: tuple[int, ...], kernel: Pair, pad: Pair, stride: Pair):
+    H, W = shape[-2:]
+    (kh, kw), (ph, pw), (sh, sw) = kernel, pad, stride
+    oh, ow = conv_out_size(H, kh, ph, sh), conv_out_size(W, kw, pw, sw)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"kernel {kernel} with pad {pad} does not fit an image of {H}x{W}")
+    return H, W, kh, kw, ph, pw, sh, sw, oh, ow
+
+
+def _col6(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> Any:
+    """x[N,C,H,W] -> col[C, kh, kw, N, oh, ow] (contiguous)."""
+    xp = backend.xp
+    N, C = x.shape[:2]
+    H, W, kh, kw, ph, pw, sh, sw, oh, ow = _geometry(x.shape, kernel, pad, stride)
+    if ph or pw:
+        xpad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+        xpad[:, :, ph:ph + H, pw:pw + W] = x
+    else:
+        xpad = x
+    xt = xpad.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view
+    col = xp.empty((C, kh, kw, N, oh, ow), dtype=x.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            col[:, p, q] = xt[:, :, p:p + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw]
+    return col
+
+
+def im2col(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> Any:
+    """Image patches as columns: x[C,H,W] -> col[C*kh*kw, oh*ow], or x[N,C,H,W] ->
+    col[C*kh*kw, N*oh*ow] (see the module docstring for the layout). Zero padding."""
+    single = x.ndim == 3
+    x4 = x[None] if single else x
+    col = _col6(backend, x4, kernel, pad, stride)
+    C, kh, kw, N, oh, ow = col.shape
+    return col.reshape(C * kh * kw, N * oh * ow)
+
+
+def col2im(backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair,
+           stride: Pair) -> Any:
+    """The adjoint of `im2col`: scatter columns back to an image of `x_shape` ((C,H,W) or
+    (N,C,H,W)), SUMMING the entries of overlapping patches; padding cells are dropped."""
+    xp = backend.xp
+    single = len(x_shape) == 3
+    N, C = (1, x_shape[0]) if single else x_shape[:2]
+    H, W, kh, kw, ph, pw, sh, sw, oh, ow = _geometry(tuple(x_shape), kernel, pad, stride)
+    col6 = col.reshape(C, kh, kw, N, oh, ow)
+    xpad = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=col.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            xpad[:, :, p:p + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw] += col6[:, p, q]
+    x = xpad[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)
+    return xp.ascontiguousarray(x[0] if single else x)
+
+
+def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair,
+                 groups: int) -> Any:
+    """Cross-correlation of a batch with grouped filters, plus the bias.
+
+    y[n,f,i,j] = b[f] + Σ_{c,p,q} w[f,c,p,q] · x[n, g·C/G + c, i·sh − ph + p, j·sw − pw + q]
+    with g = f // (F/G). x[N,C,H,W], w[F, C/G, kh, kw], b[F] or None -> y[N, F, oh, ow].
+    One GEMM per group: y_g (F/G, N·oh·ow) = w_g (F/G, C/G·kh·kw) @ col_g.
+    """
+    xp = backend.xp
+    N = x.shape[0]
+    F, Cg, kh, kw = w.shape
+    col = _col6(backend, x, (kh, kw), pad, stride)
+    oh, ow = col.shape[-2:]
+    K, L = Cg * kh * kw, N * oh * ow
+    col = col.reshape(groups, K, L)
+    wg = w.reshape(groups, F // groups, K)
+    y = xp.matmul(wg, col)  # (G, F/G, N*oh*ow)
+    y = y.reshape(F, N, oh, ow).transpose(1, 0, 2, 3)
+    if b is not None:
+        y = y + b.reshape(1, F, 1, 1)
+    return xp.ascontiguousarray(y)
+
+
+def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair,
+                  groups: int, need_dx: bool = True) -> tuple[Any, Any, Any]:
+    """Gradients of `conv_forward` for the top gradient gy[N, F, oh, ow]: (dx | None, dw, db).
+
+    With Y_g = W_g @ col_g (see conv_forward):
+      dW_g = G_g @ col_gᵀ,   db[f] = Σ_{n,i,j} gy[n,f,i,j],   dcol_g = W_gᵀ @ G_g,
+    and dx = col2im(dcol) (overlapping patches sum). Nothing is accumulated into the inputs.
+    """
+    xp = backend.xp
+    N = x.shape[0]
+    F, Cg, kh, kw = w.shape
+    K = Cg * kh * kw
+    col = _col6(backend, x, (kh, kw), pad, stride)
+    oh, ow = col.shape[-2:]
+    L = N * oh * ow
+    col = col.reshape(groups, K, L)
+    g = xp.ascontiguousarray(gy.transpose(1, 0, 2, 3)).reshape(groups, F // groups, L)
+    dw = xp.matmul(g, col.transpose(0, 2, 1)).reshape(w.shape)
+    db = gy.sum(axis=(0, 2, 3))
+    dx = None
+    if need_dx:
+        wg = w.reshape(groups, F // groups, K)
+        dcol = xp.matmul(wg.transpose(0, 2, 1), g)  # (G, K, L)
+        dx = col2im(backend, dcol, x.shape, (kh, kw), pad, stride)
+    return dx, dw, db
+
+
+@hookimpl
+def mocha_register_kernels(register):
+    register("im2col", im2col)
+    register("col2im", col2im)
+    register("conv_forward", conv_forward)
+    register("conv_backward", conv_backward)
