@@ -73,7 +73,10 @@ __all__ = [
 ]
 
 # Public functions that live in plugin modules (not registry objects), resolved lazily.
-_LAZY_FUNCTIONS: dict[str, str] = {}
+_LAZY_FUNCTIONS: dict[str, str] = {
+    "Pooling": "mocha.plugins.layers.pooling",  # Pooling.Max() / Pooling.Mean()
+    "LRNMode": "mocha.plugins.layers.lrn",  # LRNMode.AcrossChannel() / WithinChannel()
+}
 
 
 def __getattr__(name: str) -> Any:
