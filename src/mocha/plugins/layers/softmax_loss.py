@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from mocha.core.errors import DataError, ShapeError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.plugins.layers.class_weights import expand_class_weights, normalize_field, weights_field
 from mocha.plugins.layers.softmax import channel_axis
+
+LABEL_TOLERANCE = 1e-3  # a class label further than this from an integer is refused
 
 
 def labels_as_index(layer, backend, pred, label, axis: int):
     """Label blob -> integer class indices shaped like `pred` with size 1 on `axis`;
-    refuses labels outside [0, C) with an error naming the layer and the value."""
+    refuses labels that are not integers in [0, C) with an error naming the layer and the
+    value."""
     xp = backend.xp
     shape = list(pred.shape)
     C = shape[axis]
@@ -23,15 +27,17 @@ def labels_as_index(layer, backend, pred, label, axis: int):
             f"{label.size} elements, expected {pred.size // C} (prediction shape {pred.shape} "
             f"with classes on axis {axis})"
         )
-    idx = xp.rint(label.data.reshape(shape)).astype(xp.int64)
-    bad = (idx < 0) | (idx >= C)
-    if bool(bad.any()):
-        value = float(label.data.reshape(shape)[bad].ravel()[0])
+    raw = label.data.reshape(shape)
+    rounded = xp.rint(raw)
+    bad = ~((rounded >= 0) & (rounded < C) & (xp.abs(raw - rounded) <= LABEL_TOLERANCE))
+    if bool(bad.any()):  # NaN fails every comparison, so it is refused too
+        value = float(raw[bad].ravel()[0])
         raise DataError(
             f"{type(layer).__name__}({layer.name!r}): label {value} in blob "
-            f"{layer.bottoms[1]!r} is out of range: labels must be class indices in [0, {C})"
+            f"{layer.bottoms[1]!r} is out of range: labels must be integer class indices in "
+            f"[0, {C})"
         )
-    return idx
+    return rounded.astype(xp.int64)
 
 
 class SoftmaxLossState(LayerState):
@@ -41,6 +47,7 @@ class SoftmaxLossState(LayerState):
         self.axis = channel_axis(layer, pred.ndim, layer.bottoms[0])
         self.prob = backend.empty(pred.shape)
         self.count = pred.size // pred.shape[self.axis]  # N · spatial
+        self.weights = expand_class_weights(layer, backend, pred.shape, self.axis)
 
     def forward(self, backend, inputs):
         xp = backend.xp
@@ -48,13 +55,20 @@ class SoftmaxLossState(LayerState):
         backend.kernels.softmax(pred.data, self.axis, out=self.prob.data)
         self.idx = labels_as_index(self.layer, backend, pred, label, self.axis)
         p = xp.take_along_axis(self.prob.data, self.idx, axis=self.axis)
-        loss = -xp.log(xp.maximum(p, 1e-20)).sum()
-        self.loss = self.layer.weight * float(loss) / self.count
+        nll = -xp.log(xp.maximum(p, 1e-20))
+        if self.weights is not None:
+            self.w_label = xp.take_along_axis(self.weights, self.idx, axis=self.axis)
+            nll *= self.w_label
+        self.loss = self.layer.weight * float(nll.sum()) / self.count
 
     def backward(self, backend, inputs, diffs):
-        # L = -w/(N·S) Σ log softmax(x)_label  =>  dx = w/(N·S) · (softmax(x) - onehot(label))
+        # L = -w/(N·S) Σ w_label · log softmax(x)_label
+        #   => dx = w/(N·S) · w_label · (softmax(x) - onehot(label)), with w_label the class
+        #      weight at the true class applied to every class of that location.
         xp = backend.xp
         dx = diffs[0]
+        if len(diffs) > 1 and not diffs[1].is_null:
+            diffs[1].data[...] = 0  # class indices have no gradient
         if dx.is_null:
             return
         dx.data[...] = self.prob.data
@@ -62,18 +76,30 @@ class SoftmaxLossState(LayerState):
                           xp.take_along_axis(dx.data, self.idx, axis=self.axis) - 1,
                           axis=self.axis)
         dx.data *= self.layer.weight / self.count
+        if self.weights is not None:
+            dx.data *= self.w_label
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class SoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True):
-    """loss = -weight/(N·spatial) · Σ log softmax(pred)[label] along `dim` (numpy axis 1).
+    """Softmax along `dim`, then the (class-weighted) multinomial logistic loss:
 
-    Fields: `weight` (≥ 0), `dim`. Bottoms: prediction (N, C, ...) and label holding 0-based
-    class indices, one per sample and location. Tops: none.
+        loss = weight/(N·S) · Σ_{n, loc} -w[label] · log(max(softmax(pred)[label], 1e-20))
+
+    where N·S is the number of labels (batch × spatial locations) and `w` the normalized class
+    weights (1 when none are given).
+
+    Fields: `weight` (≥ 0, default 1), `weights` (class weights, see
+    `mocha.plugins.layers.class_weights`), `normalize` ("local" (default), "global", "no"),
+    `dim` (numpy axis of the classes, default 1). Bottoms: prediction (N, C, ...) of any rank
+    ≥ 2 and label holding 0-based class indices, one per sample and location (its shape is the
+    prediction's with 1 on `dim`, or any shape with that many elements). Tops: none.
     """
 
     name: str = name_field("softmax-loss")
     weight: float = config_field(1.0, check=lambda v: v >= 0, rule="must be >= 0")
+    weights: tuple = weights_field()
+    normalize: str = normalize_field()
     dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
                             rule="must be a non-batch numpy axis (not 0)")
     state_cls = SoftmaxLossState
