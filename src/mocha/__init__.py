@@ -76,6 +76,8 @@ __all__ = [
 _LAZY_FUNCTIONS: dict[str, str] = {
     "Pooling": "mocha.plugins.layers.pooling",  # Pooling.Max() / Pooling.Mean()
     "LRNMode": "mocha.plugins.layers.lrn",  # LRNMode.AcrossChannel() / WithinChannel()
+    "ElementWiseFunctors": "mocha.plugins.layers.element_wise",  # ElementWiseFunctors.Add()
+    "reset_outputs": "mocha.plugins.layers.memory_output",  # MemoryOutputLayer's state
 }
 
 

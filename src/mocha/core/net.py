@@ -128,6 +128,9 @@ class Net:
 
     def forward_epoch(self) -> None:
         """Run forward passes until the first data layer completes an epoch."""
+        if not any(self._counts_epochs(i) for i in self.data_layers):
+            raise MochaError(f"Net {self.name!r} has no data layer that counts epochs, so it "
+                             f"cannot run an epoch")
         epoch = self.epoch
         while True:
             self.forward()
@@ -138,7 +141,12 @@ class Net:
     def epoch(self) -> int:
         if not self.data_layers:
             raise MochaError(f"Net {self.name!r} has no data layer, so it has no epoch")
-        return int(self.states[self.data_layers[0]].epoch)
+        # A16: the first source that counts epochs (RandomNormalLayer does not)
+        counting = [i for i in self.data_layers if self._counts_epochs(i)]
+        return int(self.states[(counting or self.data_layers)[0]].epoch)
+
+    def _counts_epochs(self, index: int) -> bool:
+        return bool(getattr(self.states[index], "counts_epochs", True))
 
     def init(self) -> None:
         """Initialize every parameter that is not frozen, shared or loaded."""
