@@ -1,0 +1,26 @@
+"""Experiment files: whole training jobs described in TOML (see `docs/experiment-files.md`).
+
+`load_experiment(path) -> Experiment` parses and validates a file (building every layer);
+`run_experiment(exp, ...) -> RunResult` trains it. `mocha run` is a thin adapter over both.
+"""
+
+from mocha.experiment.loader import (
+    Experiment,
+    ExperimentError,
+    LayerEntry,
+    build_nets,
+    build_solver,
+    load_experiment,
+    make_coffee_break,
+    make_experiment_backend,
+    make_policy,
+    parse_experiment,
+)
+from mocha.experiment.providers import load_provider, register_data_provider
+from mocha.experiment.runner import RunResult, run_experiment, validate
+
+__all__ = [
+    "Experiment", "ExperimentError", "LayerEntry", "RunResult", "build_nets", "build_solver",
+    "load_experiment", "load_provider", "make_coffee_break", "make_experiment_backend",
+    "make_policy", "parse_experiment", "register_data_provider", "run_experiment", "validate",
+]

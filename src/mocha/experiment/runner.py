@@ -1,0 +1,157 @@
+"""Running an experiment: backend, nets, solver, training, a final validation pass.
+
+`run_experiment(exp)` is what `mocha run` calls; it is a plain function usable from Python.
+Ctrl-C (SIGINT, main thread only) asks the solver to stop after the current iteration; the
+run then writes a snapshot when the file configures a `Snapshot` coffee break and returns a
+result with `interrupted=True` and where to resume from. A second Ctrl-C aborts at once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mocha.experiment.loader import (
+    Experiment,
+    build_nets,
+    build_solver,
+    make_experiment_backend,
+)
+
+
+@dataclass
+class RunResult:
+    """What a run did: the JSON summary of `mocha run --json`."""
+
+    experiment: str
+    backend: str
+    iterations: int = 0
+    max_iter: float = 0
+    objective: float = math.nan
+    validation: dict[str, float] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    interrupted: bool = False
+    snapshot_dir: str | None = None
+    snapshot_written: str | None = None
+    statistics_file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if isinstance(self.max_iter, float) and math.isinf(self.max_iter):
+            out["max_iter"] = None
+        for key in ("objective",):
+            if not math.isfinite(out[key]):
+                out[key] = None
+        return out
+
+
+@contextmanager
+def stop_on_sigint(solver: Any, enabled: bool = True) -> Iterator[None]:
+    """While active, the first SIGINT calls `solver.request_stop()`, a second one raises
+    `KeyboardInterrupt`. Does nothing outside the main thread or when not `enabled`."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if solver.stop_requested:
+            raise KeyboardInterrupt
+        solver.request_stop()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def snapshot_breaks(solver: Any) -> list[Any]:
+    """The `Snapshot` coffee breaks scheduled on `solver`."""
+    return [s.coffee for s in solver.coffee_lounge.coffee_breaks
+            if type(s.coffee).__name__ == "Snapshot"]
+
+
+def snapshot_dir_of(coffee: Any) -> str | None:
+    for attr in ("dir", "directory", "folder", "path", "snapshot_dir"):
+        value = getattr(coffee, attr, None)
+        if isinstance(value, str | os.PathLike):
+            return str(value)
+    return None
+
+
+def validate(test_net: Any) -> dict[str, float]:
+    """One epoch of the validation net; its statistics (e.g. `accuracy-accuracy`)."""
+    if test_net is None or not test_net.data_layers:
+        return {}
+    test_net.reset_statistics()
+    test_net.forward_epoch()
+    return {k: float(v) for k, v in test_net.statistics().items()}
+
+
+def run_experiment(
+    exp: Experiment,
+    *,
+    backend: str | None = None,
+    max_iter: int | None = None,
+    load_from: str = "",
+    extra_coffee_breaks: Iterable[tuple[Any, int]] = (),
+    handle_sigint: bool = True,
+    final_validation: bool = True,
+) -> RunResult:
+    """Train the experiment and return a `RunResult`.
+
+    Args:
+        exp: a loaded experiment (`load_experiment`).
+        backend: a backend name overriding the file's [backend] name.
+        max_iter: overrides the solver's `max_iter`.
+        load_from: a snapshot file or folder to resume from (overrides `load_from`).
+        extra_coffee_breaks: `(coffee, every_n_iter)` pairs added after the file's breaks
+            (the command line adds its progress display this way).
+        handle_sigint: install the Ctrl-C handler described in the module docstring.
+        final_validation: after training, run one epoch of the validation net (if any).
+    """
+    from mocha.core.backend import shutdown
+    from mocha.core.coffee import add_coffee_break
+
+    started = time.perf_counter()
+    be = make_experiment_backend(exp, backend)
+    train_net = test_net = None
+    try:
+        train_net, test_net = build_nets(exp, be)
+        solver = build_solver(exp, test_net, max_iter=max_iter, load_from=load_from)
+        for coffee, every in extra_coffee_breaks:
+            add_coffee_break(solver, coffee, every_n_iter=every)
+        result = RunResult(experiment=exp.name, backend=type(be).__name__,
+                           max_iter=solver.params["max_iter"],
+                           statistics_file=solver.coffee_lounge.save_into or None)
+        snaps = snapshot_breaks(solver)
+        if snaps:
+            result.snapshot_dir = snapshot_dir_of(snaps[0])
+        from mocha.core.solver import solve
+
+        with stop_on_sigint(solver, handle_sigint):
+            state = solve(solver, train_net)
+            result.interrupted = solver.stop_requested
+            if result.interrupted and snaps:
+                snaps[0].enjoy(solver.coffee_lounge, solver, train_net, state)
+                if result.snapshot_dir:
+                    result.snapshot_written = os.path.join(
+                        result.snapshot_dir, f"snapshot-{state.iter:06d}.h5"
+                    )
+            result.iterations, result.objective = int(state.iter), float(state.obj_val)
+            if final_validation:
+                result.validation = validate(test_net)
+        result.wall_time_s = round(time.perf_counter() - started, 3)
+        return result
+    finally:
+        for net in (test_net, train_net):
+            if net is not None:
+                net.shutdown()
+        shutdown(be)
