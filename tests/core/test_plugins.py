@@ -1,0 +1,184 @@
+"""Plugin discovery through entry points (core/plugins.py): third-party distributions, broken
+plugins, the MOCHA_* environment variables, and that `import mocha` loads nothing.
+
+Third-party distributions are simulated by a `<name>.dist-info` folder (METADATA and
+entry_points.txt) and a module in a temporary folder put on `sys.path`, which is exactly what
+`importlib.metadata` reads for an installed package.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from mocha import PluginError
+from mocha.core.plugins import OWN_DISTRIBUTION, PluginInfo, make_plugin_manager
+from mocha.core.registry import build_registry
+
+GOOD_PLUGIN = '''
+from dataclasses import dataclass
+from mocha import Layer, LayerState, hookimpl, name_field
+
+class _State(LayerState):
+    def forward(self, backend, inputs):
+        pass
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class TempThirdPartyLayer(Layer):
+    name: str = name_field("temp")
+    state_cls = _State
+
+@hookimpl
+def mocha_register_layers(register):
+    register(TempThirdPartyLayer)
+'''
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A function installing fake distributions into a temporary folder on sys.path."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def install(dist: str, entry_points: dict[str, str], modules: dict[str, str] | None = None):
+        info = tmp_path / f"{dist.replace('-', '_')}-1.2.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2\n")
+        lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+        (info / "entry_points.txt").write_text(f"[mocha]\n{lines}")
+        for module, source in (modules or {}).items():
+            (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+
+    yield install
+    for module in ("temp_good_plugin",):
+        sys.modules.pop(module, None)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for var in ("MOCHA_DISABLE_PLUGINS", "MOCHA_LOAD_PLUGINS", "MOCHA_STRICT_PLUGINS"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_builtins_are_loaded_through_mocha_dl_entry_points():
+    pm = make_plugin_manager()
+    info = pm.infos["layers.inner_product"]
+    assert info == PluginInfo("layers.inner_product", "mocha.plugins.layers.inner_product",
+                              OWN_DISTRIBUTION, info.version, "loaded")
+    assert info.kind == "layers"
+    assert pm.has_plugin("layers.inner_product")
+    assert all(i.status == "loaded" for i in pm.infos.values()
+               if i.distribution == OWN_DISTRIBUTION)
+
+
+def test_third_party_plugin_is_discovered(site):
+    site("temp-good", {"layers.temp_good": "temp_good_plugin"}, {"temp_good_plugin": GOOD_PLUGIN})
+    pm = make_plugin_manager()
+    info = pm.infos["layers.temp_good"]
+    assert (info.distribution, info.version, info.status) == ("temp-good", "1.2", "loaded")
+    registry = build_registry(pm)
+    [entry] = [e for e in registry.entries("layers") if e.name == "TempThirdPartyLayer"]
+    assert (entry.plugin, entry.distribution) == ("layers.temp_good", "temp-good")
+
+
+def test_broken_third_party_plugin_warns_and_is_skipped(site):
+    site("temp-broken", {"layers.temp_broken": "temp_missing_module_xyz"})
+    with pytest.warns(RuntimeWarning, match=r"mocha plugin 'layers.temp_broken' from temp-broken "
+                                            r"1.2 failed to import and is skipped"):
+        pm = make_plugin_manager()
+    info = pm.infos["layers.temp_broken"]
+    assert info.status == "failed"
+    assert "ModuleNotFoundError" in info.error and "temp_missing_module_xyz" in info.error
+    assert not pm.has_plugin("layers.temp_broken")
+    assert "InnerProductLayer" in build_registry(pm).names("layers")  # the rest still works
+
+
+def test_plugin_raising_at_import_is_also_skipped(site):
+    site("temp-raises", {"layers.temp_raises": "temp_raises_plugin"},
+         {"temp_raises_plugin": "raise RuntimeError('boom at import')\n"})
+    with pytest.warns(RuntimeWarning, match="RuntimeError: boom at import"):
+        pm = make_plugin_manager()
+    assert pm.infos["layers.temp_raises"].status == "failed"
+
+
+def test_strict_mode_turns_a_broken_plugin_into_an_error(site, monkeypatch):
+    site("temp-broken", {"layers.temp_broken": "temp_missing_module_xyz"})
+    monkeypatch.setenv("MOCHA_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match=r"plugin 'layers.temp_broken' \(temp_missing_module_xyz"
+                                          r"\) from temp-broken failed to import"):
+        make_plugin_manager()
+
+
+def test_two_distributions_claiming_one_plugin_name(site):
+    site("temp-clash", {"layers.inner_product": "temp_good_plugin"},
+         {"temp_good_plugin": GOOD_PLUGIN})
+    with pytest.raises(PluginError) as info:
+        make_plugin_manager()
+    message = str(info.value)
+    assert "'layers.inner_product' is claimed by two distributions" in message
+    assert "'temp-clash'" in message and "'mocha-dl'" in message
+
+
+def test_disable_plugins(site, monkeypatch):
+    site("temp-good", {"layers.temp_good": "temp_good_plugin"}, {"temp_good_plugin": GOOD_PLUGIN})
+    monkeypatch.setenv("MOCHA_DISABLE_PLUGINS", "layers.temp_good, layers.accuracy")
+    pm = make_plugin_manager()
+    assert pm.infos["layers.temp_good"].status == "disabled"
+    assert pm.infos["layers.accuracy"].status == "disabled"
+    names = build_registry(pm).names("layers")
+    assert "TempThirdPartyLayer" not in names and "AccuracyLayer" not in names
+    assert "InnerProductLayer" in names
+
+
+@pytest.mark.parametrize(("value", "loaded"), [("", False), ("temp-good", True),
+                                               ("other-dist", False)])
+def test_load_plugins_selects_third_party_distributions(site, monkeypatch, value, loaded):
+    site("temp-good", {"layers.temp_good": "temp_good_plugin"}, {"temp_good_plugin": GOOD_PLUGIN})
+    monkeypatch.setenv("MOCHA_LOAD_PLUGINS", value)
+    pm = make_plugin_manager()
+    assert ("layers.temp_good" in pm.infos) is loaded
+    assert pm.infos["layers.inner_product"].status == "loaded"  # mocha-dl always loads
+
+
+def test_extra_plugins_without_entry_points():
+    import mocha.plugins.layers.split as split
+
+    pm = make_plugin_manager(load_entrypoints=False, extra_plugins=[("layers.split", split)])
+    assert list(pm.infos) == ["layers.split"]
+    assert pm.infos["layers.split"].distribution == "(extra)"
+    assert build_registry(pm).names("layers") == ["SplitLayer"]
+
+
+def _run(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_import_mocha_loads_no_plugins():
+    out = _run("""
+        import sys
+        import mocha
+        from mocha.core import plugins, registry
+        loaded = sorted(m for m in sys.modules if m.startswith("mocha.plugins."))
+        print(plugins.get_plugin_manager.cache_info().currsize,
+              registry.get_registry.cache_info().currsize, loaded)
+        for heavy in ("numba", "cupy", "rich", "typer"):
+            assert heavy not in sys.modules, heavy
+        mocha.InnerProductLayer  # first use of a plugin name builds the registry
+        print(plugins.get_plugin_manager.cache_info().currsize)
+    """)
+    assert out.splitlines() == ["0 0 []", "1"]
+
+
+def test_reset_plugin_manager_rebuilds_the_registry():
+    out = _run("""
+        import mocha
+        from mocha.core.plugins import get_plugin_manager, reset_plugin_manager
+        first = mocha.get_registry()
+        pm = get_plugin_manager()
+        reset_plugin_manager()
+        print(mocha.get_registry() is not first, get_plugin_manager() is not pm)
+    """)
+    assert out == "True True"
