@@ -1,0 +1,284 @@
+"""Mini-batches from a list of HDF5 files: the engine behind the HDF5 data layers.
+
+`read_source_list` resolves a source list file; `scan_files` validates every listed file once
+(datasets present, numeric, same length within a file, same per-sample shape across files);
+`BatchStream` produces host batches with the exact rules of semantics §3.1:
+
+* without shuffle, files in list order and samples sequentially; a batch may span files;
+* with shuffle, the file order is permuted once (at construction); every time a file is
+  (re)opened a new permutation of its sample indices is drawn;
+* batches wrap around continuously (never a short batch); `epoch` is incremented as soon as the
+  last sample of the last file in the order has been consumed, possibly mid-batch.
+
+All randomness comes from one private generator seeded from the backend's RNG at setup, so the
+synchronous and the asynchronous layer, given the same seed, produce identical batches even
+while other layers draw from the backend RNG on the main thread. `cursor()` / `set_cursor()`
+save and restore the position (JSON-able) for snapshots.
+
+Reading is done in chunks of `chunk_size` samples (in permuted order when shuffling). A chunk's
+sorted index set is read as one contiguous slab when it is dense, else by sorted point
+selection, and reordered in memory. Non-finite values are refused when a chunk is read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+import numpy as np
+
+from mocha.core.errors import DataError
+
+# Read a chunk's covering slab instead of a point selection when the slab is at most this
+# many times larger than the chunk (or small in absolute terms).
+_SLAB_DENSITY = 4
+_SLAB_SMALL_BYTES = 8 << 20
+
+
+def read_source_list(source: str | os.PathLike, who: str) -> list[str]:
+    """The HDF5 paths listed in `source`, one a line; relative paths are resolved against the
+    list file's folder; blank lines are skipped and whitespace stripped."""
+    source = os.fspath(source)
+    if not os.path.isfile(source):
+        raise DataError(f"{who}: source list file {source!r} does not exist")
+    base = os.path.dirname(os.path.abspath(source))
+    paths = []
+    with open(source, encoding="utf-8") as fh:
+        for line in fh:
+            entry = line.strip()
+            if entry:
+                paths.append(os.path.normpath(os.path.join(base, os.path.expanduser(entry))))
+    if not paths:
+        raise DataError(f"{who}: source list file {source!r} lists no HDF5 file")
+    return paths
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One validated HDF5 file: its path and sample count."""
+
+    path: str
+    n: int
+
+
+def _dataset_shape(ds: Any) -> tuple[int, ...]:
+    """The shape a dataset is served as: rank-1 datasets (Caffe labels `(N,)`) become `(N, 1)`."""
+    return tuple(ds.shape) if ds.ndim != 1 else (ds.shape[0], 1)
+
+
+def scan_files(
+    paths: list[str], tops: tuple[str, ...], who: str, source: str = ""
+) -> tuple[list[FileInfo], list[tuple[int, ...]]]:
+    """Validate every file; return their infos and the per-sample shape of each top."""
+    infos: list[FileInfo] = []
+    sample_shapes: list[tuple[int, ...]] = []
+    listed = f" (listed in {source!r})" if source else ""
+    for path in paths:
+        if not os.path.isfile(path):
+            raise DataError(f"{who}: HDF5 file {path!r}{listed} does not exist")
+        try:
+            fh = h5py.File(path, "r")
+        except OSError as exc:
+            raise DataError(f"{who}: cannot open {path!r}{listed} as HDF5: {exc}") from None
+        with fh:
+            lengths = []
+            for j, top in enumerate(tops):
+                if top not in fh or not isinstance(fh[top], h5py.Dataset):
+                    have = ", ".join(k for k in fh if isinstance(fh[k], h5py.Dataset))
+                    raise DataError(
+                        f"{who}: HDF5 file {path!r} has no dataset {top!r} (one per top); "
+                        f"datasets in the file: {have or '(none)'}"
+                    )
+                ds = fh[top]
+                if ds.dtype.kind not in "biuf":
+                    raise DataError(
+                        f"{who}: dataset {top!r} in {path!r} has dtype {ds.dtype}, not a numeric "
+                        f"(integer or floating point) type"
+                    )
+                if ds.ndim == 0:
+                    raise DataError(
+                        f"{who}: dataset {top!r} in {path!r} is a scalar (rank 0); samples must "
+                        f"lie on axis 0 of an array of rank >= 1"
+                    )
+                shape = _dataset_shape(ds)
+                if not infos and len(sample_shapes) == j:
+                    sample_shapes.append(shape[1:])
+                elif shape[1:] != sample_shapes[j]:
+                    first = infos[0].path if infos else path
+                    raise DataError(
+                        f"{who}: dataset {top!r} in {path!r} has shape {tuple(ds.shape)} (rank "
+                        f"{ds.ndim}); samples of shape {shape[1:]} do not match the shape "
+                        f"{sample_shapes[j]} found in {first!r}"
+                    )
+                lengths.append(shape[0])
+            if len(set(lengths)) != 1:
+                desc = ", ".join(f"{t!r}: {n}" for t, n in zip(tops, lengths))
+                raise DataError(
+                    f"{who}: datasets in {path!r} have different numbers of samples ({desc})"
+                )
+            if lengths[0] == 0:
+                raise DataError(f"{who}: datasets in {path!r} hold no samples")
+        infos.append(FileInfo(path, lengths[0]))
+    return infos, sample_shapes
+
+
+def _read_rows(ds: Any, rows: np.ndarray, sample_bytes: int) -> np.ndarray:
+    """Rows `rows` (any order, unique) of `ds`, in that order."""
+    if rows.size == 0:
+        return np.empty((0,) + tuple(ds.shape[1:]), dtype=ds.dtype)
+    lo, hi = int(rows.min()), int(rows.max()) + 1
+    if hi - lo == rows.size and rows[0] == lo and rows[-1] == hi - 1 and (
+        rows.size == 1 or bool(np.all(np.diff(rows) == 1))
+    ):
+        return ds[lo:hi]
+    if hi - lo <= _SLAB_DENSITY * rows.size or (hi - lo) * sample_bytes <= _SLAB_SMALL_BYTES:
+        return ds[lo:hi][rows - lo]
+    order = np.argsort(rows, kind="stable")
+    out = np.empty((rows.size,) + tuple(ds.shape[1:]), dtype=ds.dtype)
+    out[order] = ds[rows[order]]
+    return out
+
+
+class BatchStream:
+    """Host mini-batches over validated HDF5 files (see the module docstring)."""
+
+    def __init__(
+        self,
+        files: list[FileInfo],
+        tops: tuple[str, ...],
+        sample_shapes: list[tuple[int, ...]],
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        chunk_size: int,
+        dtype: Any,
+        who: str,
+    ) -> None:
+        self.files, self.tops, self.who = files, tops, who
+        self.sample_shapes = sample_shapes
+        self.batch_size, self.shuffle = int(batch_size), bool(shuffle)
+        self.chunk_size = max(1, int(chunk_size))
+        self.dtype = np.dtype(dtype)
+        self.rng = np.random.Generator(np.random.PCG64(int(seed)))
+        self.order = (self.rng.permutation(len(files)) if self.shuffle
+                      else np.arange(len(files))).astype(np.int64)
+        self.epoch = 0
+        self._fh: Any = None
+        self._open(0, pos=0)
+
+    # -- files and chunks ----------------------------------------------------------------
+    def _open(self, k: int, pos: int, perm_rng_state: dict | None = None) -> None:
+        """Make file `order[k]` current at position `pos`, drawing its permutation."""
+        self.close()
+        self.k = k
+        info = self.files[int(self.order[k])]
+        self.info = info
+        if self.shuffle:
+            if perm_rng_state is not None:
+                self.rng.bit_generator.state = perm_rng_state
+            self.perm_rng_state = self.rng.bit_generator.state
+            self.perm = self.rng.permutation(info.n)
+        else:
+            self.perm_rng_state = None
+            self.perm = None
+        try:
+            self._fh = h5py.File(info.path, "r")
+        except OSError as exc:
+            raise DataError(f"{self.who}: cannot open {info.path!r} as HDF5: {exc}") from None
+        self._dsets = [self._fh[t] for t in self.tops]
+        self.pos = pos
+        self._chunk: list[np.ndarray] | None = None
+        self._chunk_start = 0
+
+    def _load_chunk(self) -> None:
+        """Read the chunk that holds position `pos` of the current file."""
+        c = self.chunk_size
+        start = (self.pos // c) * c
+        stop = min(start + c, self.info.n)
+        chunk = []
+        for top, ds in zip(self.tops, self._dsets):
+            if self.perm is None:
+                block = ds[start:stop]
+            else:
+                rows = self.perm[start:stop]
+                sample_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
+                block = _read_rows(ds, rows, sample_bytes)
+            block = block.reshape((stop - start,) + self.sample_shapes[self.tops.index(top)])
+            if block.dtype.kind == "f" and not np.isfinite(block).all():
+                bad = np.flatnonzero(~np.isfinite(block.reshape(block.shape[0], -1)).all(1))[0]
+                row = start + int(bad) if self.perm is None else int(self.perm[start + bad])
+                raise DataError(
+                    f"{self.who}: dataset {top!r} in {self.info.path!r} holds NaN or infinite "
+                    f"values (first at sample {row})"
+                )
+            chunk.append(block)
+        self._chunk, self._chunk_start = chunk, start
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    # -- batches -------------------------------------------------------------------------
+    def next_batch(self) -> list[np.ndarray]:
+        """The next mini-batch, one host array per top (fresh arrays of `dtype`)."""
+        bs = self.batch_size
+        out = [np.empty((bs,) + s, dtype=self.dtype) for s in self.sample_shapes]
+        filled = 0
+        while filled < bs:
+            if self.pos >= self.info.n:
+                self._open((self.k + 1) % len(self.order), pos=0)
+            if (self._chunk is None or self.pos < self._chunk_start
+                    or self.pos >= self._chunk_start + self._chunk[0].shape[0]):
+                self._load_chunk()
+            offset = self.pos - self._chunk_start
+            take = min(bs - filled, self._chunk[0].shape[0] - offset)
+            for dst, src in zip(out, self._chunk):
+                dst[filled:filled + take] = src[offset:offset + take]
+            filled += take
+            self.pos += take
+            if self.pos >= self.info.n and self.k == len(self.order) - 1:
+                self.epoch += 1
+        return out
+
+    # -- snapshots -----------------------------------------------------------------------
+    def cursor(self) -> dict[str, Any]:
+        """The position as a JSON-able dict (file order, file, sample, epoch, RNG state)."""
+        return {
+            "epoch": int(self.epoch),
+            "file": int(self.k),
+            "pos": int(self.pos),
+            "order": [int(i) for i in self.order],
+            "perm_rng_state": _jsonable(self.perm_rng_state),
+        }
+
+    def set_cursor(self, data: dict[str, Any]) -> None:
+        """Restore a position saved by `cursor()` (from a stream over the same files)."""
+        order = [int(i) for i in data["order"]]
+        if sorted(order) != list(range(len(self.files))):
+            raise DataError(
+                f"{self.who}: saved cursor lists file order {order}, but the source has "
+                f"{len(self.files)} files"
+            )
+        k, pos = int(data["file"]), int(data["pos"])
+        self.order = np.asarray(order, dtype=np.int64)
+        n = self.files[int(self.order[k])].n
+        if not 0 <= pos <= n:
+            raise DataError(
+                f"{self.who}: saved cursor position {pos} is outside file "
+                f"{self.files[int(self.order[k])].path!r} ({n} samples)"
+            )
+        self._open(k, pos=pos, perm_rng_state=data.get("perm_rng_state"))
+        self.epoch = int(data["epoch"])
+
+
+def _jsonable(state: Any) -> Any:
+    if state is None:
+        return None
+    if isinstance(state, dict):
+        return {k: _jsonable(v) for k, v in state.items()}
+    if isinstance(state, np.integer):
+        return int(state)
+    return state
