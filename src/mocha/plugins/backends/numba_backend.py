@@ -1,0 +1,298 @@
+"""The Numba CPU backend: NumPy arrays, hot kernels compiled with Numba.
+
+`NumbaBackend` ("numba") ranks above the NumPy reference backend, so `CPUBackend()` and
+`DefaultBackend()` pick it whenever numba imports. Its array module is NumPy; it overrides the
+hot kernels of the kernel table (convolution, pooling, LRN, softmax) with compiled loops from
+`numba_kernels` and leaves the rest (`gemm`, ...) to the generic versions.
+
+Importing this module does not import numba: `why_unavailable()` imports it when asked, and the
+kernels load `numba_kernels` on their first call. The compiled loops are cached on disk
+(`cache=True`), so only the very first run on a machine pays the compilation.
+
+Convolution is im2col into a cached workspace, then one BLAS matrix product per group over the
+whole mini-batch (`numpy.matmul`, threaded by OpenBLAS), then a compiled reorder that adds the
+bias; the backward pass reuses the same workspace for the column gradient. Workspaces are kept
+per backend (one flat buffer per role and dtype, grown to the largest layer), so a training
+loop allocates no scratch memory after its first iteration; kernel OUTPUTS are always fresh
+arrays (or the caller's `out=`), never workspace views.
+"""
+
+from __future__ import annotations
+
+import math
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from mocha.core.backend import Backend
+from mocha.core.hookspecs import hookimpl
+
+Pair = tuple[int, int]
+
+_KERNELS: ModuleType | None = None
+
+
+def _k() -> ModuleType:
+    """The compiled kernels module, imported (and numba with it) on first use."""
+    global _KERNELS
+    if _KERNELS is None:
+        from mocha.plugins.backends import numba_kernels
+
+        _KERNELS = numba_kernels
+    return _KERNELS
+
+
+class NumbaBackend(Backend):
+    """NumPy arrays with Numba-compiled kernels. `NumbaBackend(dtype="float32", seed=0)`.
+
+    Threads: the compiled loops use numba's thread pool (`NUMBA_NUM_THREADS`), the matrix
+    products OpenBLAS's (`OMP_NUM_THREADS` / `OPENBLAS_NUM_THREADS` or threadpoolctl).
+    """
+
+    name = "numba"
+    priority = 20
+    device = "cpu"
+    xp = np
+
+    def __init__(self, dtype: Any = "float32", seed: int = 0) -> None:
+        super().__init__(dtype=dtype, seed=seed)
+        self._workspaces: dict[tuple[str, np.dtype], np.ndarray] = {}
+
+    @classmethod
+    def why_unavailable(cls) -> str | None:
+        try:
+            import numba  # noqa: F401
+        except Exception as exc:  # ImportError, or a numba that refuses this numpy
+            return f"numba cannot be imported ({type(exc).__name__}: {exc})"
+        return None
+
+    def workspace(self, role: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        """A scratch array of `shape` for `role`, reused across calls (contents undefined).
+
+        One flat buffer per (role, dtype), grown to the largest request; a view of it is valid
+        until the next request for the same role, so kernels use it only within one call.
+        """
+        dtype = np.dtype(dtype)
+        size = math.prod(shape)
+        buf = self._workspaces.get((role, dtype))
+        if buf is None or buf.size < size:
+            buf = np.empty(size, dtype=dtype)
+            self._workspaces[(role, dtype)] = buf
+        return buf[:size].reshape(shape)
+
+    def shutdown(self) -> None:
+        self._workspaces.clear()
+        super().shutdown()
+
+
+def _workspace(backend: Any, role: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    get = getattr(backend, "workspace", None)
+    return get(role, shape, dtype) if get is not None else np.empty(shape, dtype=dtype)
+
+
+def _out_size(size: int, kernel: int, pad: int, stride: int) -> int:
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def _conv_geometry(shape: tuple[int, ...], kernel: Pair, pad: Pair, stride: Pair):
+    H, W = shape[-2:]
+    oh, ow = (_out_size(H, kernel[0], pad[0], stride[0]),
+              _out_size(W, kernel[1], pad[1], stride[1]))
+    if oh < 1 or ow < 1:
+        raise ValueError(f"kernel {kernel} with pad {pad} does not fit an image of {H}x{W}")
+    return oh, ow
+
+
+def _c(a: Any, dtype: Any = None) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+# -- convolution -----------------------------------------------------------------------------
+def im2col(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> np.ndarray:
+    """x[C,H,W] -> col[C*kh*kw, oh*ow] or x[N,C,H,W] -> col[C*kh*kw, N*oh*ow] (as generic)."""
+    x4 = _c(x[None] if x.ndim == 3 else x)
+    N, C = x4.shape[:2]
+    oh, ow = _conv_geometry(x4.shape, kernel, pad, stride)
+    col = np.empty((C * kernel[0] * kernel[1], N * oh * ow), dtype=x4.dtype)
+    _k().im2col(x4, *kernel, *pad, *stride, oh, ow, col)
+    return col
+
+
+def col2im(backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair,
+           stride: Pair) -> np.ndarray:
+    """Adjoint of `im2col` (overlaps sum) back to an image of `x_shape` (3-D or 4-D)."""
+    single = len(x_shape) == 3
+    shape4 = (1, *x_shape) if single else tuple(x_shape)
+    oh, ow = _conv_geometry(shape4, kernel, pad, stride)
+    col = _c(col).reshape(shape4[1] * kernel[0] * kernel[1], -1)
+    x = np.empty(shape4, dtype=col.dtype)
+    _k().col2im(col, *kernel, *pad, *stride, oh, ow, x)
+    return x[0] if single else x
+
+
+def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, groups: int,
+                 out: Any = None) -> np.ndarray:
+    """Grouped cross-correlation plus bias (see `kernels_conv.conv_forward`); `out` optional."""
+    k = _k()
+    dtype = np.result_type(x.dtype, w.dtype)
+    x, w = _c(x, dtype), _c(w, dtype)
+    N, C = x.shape[:2]
+    F, Cg, kh, kw = w.shape
+    oh, ow = _conv_geometry(x.shape, (kh, kw), pad, stride)
+    K, S = Cg * kh * kw, oh * ow
+    L, Fg = N * S, F // groups
+    col = _workspace(backend, "col", (C * kh * kw, L), dtype)
+    k.im2col(x, kh, kw, *pad, *stride, oh, ow, col)
+    Y = _workspace(backend, "conv_y", (F, L), dtype)
+    wm = w.reshape(F, K)
+    if groups == 1:
+        np.matmul(wm, col, out=Y)
+    else:
+        for g in range(groups):
+            fs, ks = slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)
+            np.matmul(wm[fs], col[ks], out=Y[fs])
+    direct = out is not None and out.flags.c_contiguous and out.dtype == dtype
+    y = out if direct else np.empty((N, F, oh, ow), dtype=dtype)
+    bias = _c(b, dtype) if b is not None else np.zeros(1, dtype=dtype)
+    k.fl_to_nfl(Y, bias, b is not None, y.reshape(N, F, S))
+    if out is not None and not direct:
+        out[...] = y
+        return out
+    return y
+
+
+def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair, groups: int,
+                  need_dx: bool = True) -> tuple[Any, np.ndarray, np.ndarray]:
+    """(dx | None, dw, db) of `conv_forward` (see `kernels_conv.conv_backward`)."""
+    k = _k()
+    dtype = np.result_type(x.dtype, w.dtype, gy.dtype)
+    x, w, gy = _c(x, dtype), _c(w, dtype), _c(gy, dtype)
+    N, C = x.shape[:2]
+    F, Cg, kh, kw = w.shape
+    oh, ow = gy.shape[2:]
+    K, S = Cg * kh * kw, oh * ow
+    L, Fg = N * S, F // groups
+    G = _workspace(backend, "conv_y", (F, L), dtype)
+    db = np.empty(F, dtype=dtype)
+    k.nfl_to_fl_sum(gy.reshape(N, F, S), G, db)
+    col = _workspace(backend, "col", (C * kh * kw, L), dtype)
+    k.im2col(x, kh, kw, *pad, *stride, oh, ow, col)
+    dw = np.empty((F, K), dtype=dtype)
+    wm = w.reshape(F, K)
+    slices = [(slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)) for g in range(groups)]
+    for fs, ks in slices:
+        np.matmul(G[fs], col[ks].T, out=dw[fs])
+    dx = None
+    if need_dx:
+        dcol = col  # the columns are no longer needed: reuse their workspace
+        for fs, ks in slices:
+            np.matmul(wm[fs].T, G[fs], out=dcol[ks])
+        dx = np.empty(x.shape, dtype=dtype)
+        k.col2im(dcol, kh, kw, *pad, *stride, oh, ow, dx)
+    return dx, dw.reshape(w.shape), db
+
+
+# -- pooling ---------------------------------------------------------------------------------
+def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
+                     out_hw: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """(y, argmax_index) as `kernels_pool.max_pool_forward` (int64 flat h*W + w)."""
+    x = _c(x)
+    N, C = x.shape[:2]
+    y = np.empty((N, C, *out_hw), dtype=x.dtype)
+    index = np.empty((N, C, *out_hw), dtype=np.int64)
+    _k().max_pool_forward(x, *kernel, *pad, *stride, y, index)
+    return y, index
+
+
+def max_pool_backward(backend: Any, gy: Any, argmax_index: Any,
+                      x_shape: tuple[int, ...]) -> np.ndarray:
+    """gx with every top gradient added at its argmax cell."""
+    gy = _c(gy)
+    gx = np.empty(tuple(x_shape), dtype=gy.dtype)
+    _k().max_pool_backward(gy, _c(argmax_index, np.int64), gx)
+    return gx
+
+
+def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
+                     out_hw: Pair) -> np.ndarray:
+    """Mean pooling dividing by the full window, as `kernels_pool.avg_pool_forward`."""
+    x = _c(x)
+    y = np.empty((*x.shape[:2], *out_hw), dtype=x.dtype)
+    _k().avg_pool_forward(x, *kernel, *pad, *stride, y)
+    return y
+
+
+def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair,
+                      stride: Pair) -> np.ndarray:
+    """Adjoint of `avg_pool_forward`."""
+    gy = _c(gy)
+    gx = np.empty(tuple(x_shape), dtype=gy.dtype)
+    _k().avg_pool_backward(gy, *kernel, *pad, *stride, gx)
+    return gx
+
+
+# -- LRN and softmax --------------------------------------------------------------------------
+def _lrn_setup(x: Any, kernel: int, mode: str) -> tuple[np.ndarray, int, int, int]:
+    if mode not in ("across_channel", "within_channel"):
+        raise ValueError(f"unknown LRN mode {mode!r}; expected one of "
+                         f"('across_channel', 'within_channel')")
+    pre = (kernel - 1) // 2
+    x = _c(x)
+    if mode == "across_channel":
+        return x.reshape(x.shape[0], x.shape[1], -1), pre, kernel - 1 - pre, kernel
+    return x, pre, kernel - 1 - pre, kernel * kernel
+
+
+def lrn_forward(backend: Any, x: Any, kernel: int, scale: float, power: float, shift: float,
+                mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(y, denom) as `kernels_lrn.lrn_forward`."""
+    xv, pre, post, n = _lrn_setup(x, kernel, mode)
+    y, denom = np.empty_like(xv), np.empty_like(xv)
+    fn = _k().lrn_across_forward if mode == "across_channel" else _k().lrn_within_forward
+    fn(xv, pre, post, scale / n, float(power), float(shift), y, denom)
+    return y.reshape(x.shape), denom.reshape(x.shape)
+
+
+def lrn_backward(backend: Any, x: Any, y: Any, denom: Any, gy: Any, kernel: int, scale: float,
+                 power: float, shift: float, mode: str) -> np.ndarray:
+    """Gradient of `lrn_forward`, as `kernels_lrn.lrn_backward`."""
+    xv, pre, post, n = _lrn_setup(x, kernel, mode)
+    yv, dv, gv = (_c(a, xv.dtype).reshape(xv.shape) for a in (y, denom, gy))
+    gx = np.empty_like(xv)
+    fn = _k().lrn_across_backward if mode == "across_channel" else _k().lrn_within_backward
+    fn(xv, yv, dv, gv, pre, post, 2.0 * power * scale / n, float(power), gx)
+    return gx.reshape(x.shape)
+
+
+def softmax(backend: Any, x: Any, axis: int = 1, out: Any = None) -> np.ndarray:
+    """Numerically stable softmax along `axis` (any axis; one compiled pass)."""
+    x = _c(x)
+    axis = axis + x.ndim if axis < 0 else axis
+    shape3 = (math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:]))
+    y = np.empty_like(x) if out is None else out
+    if y.flags.c_contiguous:
+        _k().softmax_ncs(x.reshape(shape3), y.reshape(shape3))
+        return y
+    tmp = np.empty_like(x)
+    _k().softmax_ncs(x.reshape(shape3), tmp.reshape(shape3))
+    y[...] = tmp
+    return y
+
+
+OVERRIDDEN: tuple[str, ...] = (
+    "im2col", "col2im", "conv_forward", "conv_backward", "max_pool_forward",
+    "max_pool_backward", "avg_pool_forward", "avg_pool_backward", "lrn_forward",
+    "lrn_backward", "softmax",
+)
+
+
+@hookimpl
+def mocha_register_backends(register):
+    register(NumbaBackend)
+
+
+@hookimpl
+def mocha_register_kernels(register):
+    for name in OVERRIDDEN:
+        register(name, globals()[name], backend="numba")

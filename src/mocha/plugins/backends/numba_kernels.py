@@ -1,0 +1,316 @@
+"""Numba-compiled loops of the Numba CPU backend (imported on the first kernel call only).
+
+This module imports numba at the top, so nothing imports it eagerly: `numba_backend` loads it
+the first time a kernel runs. Every function here is `@njit(cache=True)`, so a second process
+loads the machine code from numba's cache instead of compiling (first iteration well within
+a second or two once the cache is warm).
+
+The loops work on C-contiguous NCHW arrays and write into arrays given by the caller; the
+Python wrappers in `numba_backend` choose the outputs and the cached workspaces. Layout and
+semantics are exactly those of the generic kernels (`kernels_conv`, `kernels_pool`,
+`kernels_lrn`, `numpy_backend.softmax`), which the tests compare them with.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _range_in(size, start, stride, count):
+    """[lo, hi): the i < count for which 0 <= start + i*stride < size."""
+    lo = 0
+    if start < 0:
+        lo = (-start + stride - 1) // stride
+    hi = 0
+    if size - 1 - start >= 0:
+        hi = (size - 1 - start) // stride + 1
+    if hi > count:
+        hi = count
+    if lo > count:
+        lo = count
+    if hi < lo:
+        hi = lo
+    return lo, hi
+
+
+# -- convolution ---------------------------------------------------------------------------
+@njit(cache=True, parallel=True)
+def im2col(x, kh, kw, ph, pw, sh, sw, oh, ow, col):
+    """x[N,C,H,W] -> col[C*kh*kw, N*oh*ow]: col[(c*kh+p)*kw+q, (n*oh+i)*ow+j] =
+    x[n, c, i*sh-ph+p, j*sw-pw+q], zero outside the image."""
+    N, C, H, W = x.shape
+    S = oh * ow
+    for r in prange(C * kh * kw):
+        c = r // (kh * kw)
+        p = (r // kw) % kh
+        q = r % kw
+        i0, i1 = _range_in(H, p - ph, sh, oh)
+        j0, j1 = _range_in(W, q - pw, sw, ow)
+        row = col[r]
+        for n in range(N):
+            base = n * S
+            for i in range(oh):
+                o = base + i * ow
+                if i < i0 or i >= i1:
+                    for j in range(ow):
+                        row[o + j] = 0.0
+                    continue
+                h = i * sh - ph + p
+                for j in range(j0):
+                    row[o + j] = 0.0
+                xs = x[n, c, h]
+                w0 = q - pw
+                for j in range(j0, j1):
+                    row[o + j] = xs[j * sw + w0]
+                for j in range(j1, ow):
+                    row[o + j] = 0.0
+
+
+@njit(cache=True, parallel=True)
+def col2im(col, kh, kw, ph, pw, sh, sw, oh, ow, x):
+    """The adjoint of `im2col`: x[n,c] = Σ of the column entries that read each cell."""
+    N, C, H, W = x.shape
+    S = oh * ow
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        plane = x[n, c]
+        plane[:, :] = 0.0
+        for p in range(kh):
+            i0, i1 = _range_in(H, p - ph, sh, oh)
+            for q in range(kw):
+                j0, j1 = _range_in(W, q - pw, sw, ow)
+                row = col[(c * kh + p) * kw + q]
+                w0 = q - pw
+                for i in range(i0, i1):
+                    xs = plane[i * sh - ph + p]
+                    o = n * S + i * ow
+                    for j in range(j0, j1):
+                        xs[j * sw + w0] += row[o + j]
+
+
+@njit(cache=True, parallel=True)
+def fl_to_nfl(Y, b, has_bias, y):
+    """y[n, f, s] = Y[f, n*S + s] + b[f] (b ignored unless `has_bias`); y is (N, F, S)."""
+    N, F, S = y.shape
+    for t in prange(N * F):
+        n = t // F
+        f = t - n * F
+        src = Y[f]
+        dst = y[n, f]
+        o = n * S
+        if has_bias:
+            bf = b[f]
+            for s in range(S):
+                dst[s] = src[o + s] + bf
+        else:
+            for s in range(S):
+                dst[s] = src[o + s]
+
+
+@njit(cache=True, parallel=True)
+def nfl_to_fl_sum(gy, G, db):
+    """G[f, n*S + s] = gy[n, f, s] and db[f] = Σ_{n,s} gy[n, f, s] (float64 accumulation)."""
+    N, F, S = gy.shape
+    for f in prange(F):
+        acc = 0.0
+        dst = G[f]
+        for n in range(N):
+            src = gy[n, f]
+            o = n * S
+            for s in range(S):
+                v = src[s]
+                dst[o + s] = v
+                acc += v
+        db[f] = acc
+
+
+# -- pooling -------------------------------------------------------------------------------
+@njit(cache=True, parallel=True)
+def max_pool_forward(x, kh, kw, ph, pw, sh, sw, y, index):
+    """y = max over each clipped window (first maximum wins), index = flat h*W + w."""
+    N, C, H, W = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        plane = x[n, c]
+        for i in range(oh):
+            h0 = i * sh - ph
+            h1 = min(h0 + kh, H)
+            h0 = max(h0, 0)
+            for j in range(ow):
+                w0 = j * sw - pw
+                w1 = min(w0 + kw, W)
+                w0 = max(w0, 0)
+                best = plane[h0, w0]
+                bi = h0 * W + w0
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        v = plane[h, w]
+                        if v > best:
+                            best = v
+                            bi = h * W + w
+                y[n, c, i, j] = best
+                index[n, c, i, j] = bi
+
+
+@njit(cache=True, parallel=True)
+def max_pool_backward(gy, index, gx):
+    """gx[n, c].flat[index] += gy (gx is zeroed here first)."""
+    N, C, oh, ow = gy.shape
+    W = gx.shape[3]
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        plane = gx[n, c]
+        plane[:, :] = 0.0
+        for i in range(oh):
+            for j in range(ow):
+                k = index[n, c, i, j]
+                plane[k // W, k % W] += gy[n, c, i, j]
+
+
+@njit(cache=True, parallel=True)
+def avg_pool_forward(x, kh, kw, ph, pw, sh, sw, y):
+    """y = Σ in-image cells of the window / (kh*kw)."""
+    N, C, H, W = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    inv = 1.0 / (kh * kw)
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        plane = x[n, c]
+        for i in range(oh):
+            h0 = i * sh - ph
+            h1 = min(h0 + kh, H)
+            h0 = max(h0, 0)
+            for j in range(ow):
+                w0 = j * sw - pw
+                w1 = min(w0 + kw, W)
+                w0 = max(w0, 0)
+                acc = 0.0
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        acc += plane[h, w]
+                y[n, c, i, j] = acc * inv
+
+
+@njit(cache=True, parallel=True)
+def avg_pool_backward(gy, kh, kw, ph, pw, sh, sw, gx):
+    """Every in-image cell of a window receives gy / (kh*kw) (gx is zeroed here first)."""
+    N, C, H, W = gx.shape
+    oh, ow = gy.shape[2], gy.shape[3]
+    inv = 1.0 / (kh * kw)
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        plane = gx[n, c]
+        plane[:, :] = 0.0
+        for i in range(oh):
+            h0 = i * sh - ph
+            h1 = min(h0 + kh, H)
+            h0 = max(h0, 0)
+            for j in range(ow):
+                w0 = j * sw - pw
+                w1 = min(w0 + kw, W)
+                w0 = max(w0, 0)
+                share = gy[n, c, i, j] * inv
+                for h in range(h0, h1):
+                    for w in range(w0, w1):
+                        plane[h, w] += share
+
+
+# -- softmax -------------------------------------------------------------------------------
+@njit(cache=True, parallel=True)
+def softmax_ncs(x, y):
+    """Softmax over axis 1 of x[N, C, S] into y (max-shifted; float64 sums)."""
+    N, C, S = x.shape
+    for t in prange(N * S):
+        n = t // S
+        s = t - n * S
+        m = x[n, 0, s]
+        for c in range(1, C):
+            if x[n, c, s] > m:
+                m = x[n, c, s]
+        total = 0.0
+        for c in range(C):
+            e = math.exp(x[n, c, s] - m)
+            y[n, c, s] = e
+            total += e
+        inv = 1.0 / total
+        for c in range(C):
+            y[n, c, s] *= inv
+
+
+# -- local response normalization -----------------------------------------------------------
+@njit(cache=True, parallel=True)
+def lrn_across_forward(x, pre, post, alpha, power, shift, y, denom):
+    """Across channels on x[N, C, S]: S_c = shift + alpha·Σ_{c-pre..c+post} x², y = x·S^-p."""
+    N, C, S = x.shape
+    for t in prange(N * S):
+        n = t // S
+        s = t - n * S
+        for c in range(C):
+            acc = 0.0
+            for d in range(max(c - pre, 0), min(c + post + 1, C)):
+                v = x[n, d, s]
+                acc += v * v
+            den = shift + alpha * acc
+            denom[n, c, s] = den
+            y[n, c, s] = x[n, c, s] * den ** (-power)
+
+
+@njit(cache=True, parallel=True)
+def lrn_across_backward(x, y, denom, gy, pre, post, coef, power, gx):
+    """dx_j = g_j·S_j^-p − coef·x_j·Σ_{i: j ∈ W(i)} g_i·y_i/S_i, across channels."""
+    N, C, S = x.shape
+    for t in prange(N * S):
+        n = t // S
+        s = t - n * S
+        for c in range(C):
+            acc = 0.0
+            # i with j = c in its window: i - pre <= c <= i + post  <=>  c - post <= i <= c + pre
+            for i in range(max(c - post, 0), min(c + pre + 1, C)):
+                acc += gy[n, i, s] * y[n, i, s] / denom[n, i, s]
+            gx[n, c, s] = gy[n, c, s] * denom[n, c, s] ** (-power) - coef * x[n, c, s] * acc
+
+
+@njit(cache=True, parallel=True)
+def lrn_within_forward(x, pre, post, alpha, power, shift, y, denom):
+    """Within channel on x[N, C, H, W]: the k×k square window (zeros outside)."""
+    N, C, H, W = x.shape
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        for h in range(H):
+            for w in range(W):
+                acc = 0.0
+                for a in range(max(h - pre, 0), min(h + post + 1, H)):
+                    for b in range(max(w - pre, 0), min(w + post + 1, W)):
+                        v = x[n, c, a, b]
+                        acc += v * v
+                den = shift + alpha * acc
+                denom[n, c, h, w] = den
+                y[n, c, h, w] = x[n, c, h, w] * den ** (-power)
+
+
+@njit(cache=True, parallel=True)
+def lrn_within_backward(x, y, denom, gy, pre, post, coef, power, gx):
+    """Gradient of `lrn_within_forward` (the window mirrored for the adjoint sum)."""
+    N, C, H, W = x.shape
+    for t in prange(N * C):
+        n = t // C
+        c = t - n * C
+        for h in range(H):
+            for w in range(W):
+                acc = 0.0
+                for a in range(max(h - post, 0), min(h + pre + 1, H)):
+                    for b in range(max(w - post, 0), min(w + pre + 1, W)):
+                        acc += gy[n, c, a, b] * y[n, c, a, b] / denom[n, c, a, b]
+                gx[n, c, h, w] = (gy[n, c, h, w] * denom[n, c, h, w] ** (-power)
+                                  - coef * x[n, c, h, w] * acc)
+

@@ -1,0 +1,199 @@
+"""Every kernel the Numba backend overrides agrees with the generic ("*") version on NumPy.
+
+Shapes, paddings, strides and groups are drawn by hypothesis; each case runs in float64 (tight
+tolerance) and float32 (loose tolerance, both sides computed in float32).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mocha.plugins.backends import kernels_conv, kernels_lrn, kernels_pool, numpy_backend
+
+pytest.importorskip("numba")
+
+from mocha.plugins.backends.numba_backend import OVERRIDDEN, NumbaBackend  # noqa: E402
+
+GENERIC = {
+    **{n: getattr(kernels_conv, n) for n in ("im2col", "col2im", "conv_forward",
+                                             "conv_backward")},
+    **{n: getattr(kernels_pool, n) for n in ("max_pool_forward", "max_pool_backward",
+                                             "avg_pool_forward", "avg_pool_backward")},
+    "lrn_forward": kernels_lrn.lrn_forward,
+    "lrn_backward": kernels_lrn.lrn_backward,
+    "softmax": numpy_backend.softmax,
+}
+TOL = {np.float64: {"rtol": 1e-9, "atol": 1e-11}, np.float32: {"rtol": 2e-4, "atol": 2e-5}}
+dtypes = st.sampled_from([np.float64, np.float32])
+
+
+def backends(dtype):
+    return (numpy_backend.NumpyBackend(dtype=dtype), NumbaBackend(dtype=dtype))
+
+
+def both(name, dtype, *args, **kwargs):
+    """(generic on NumPy, numba) results of kernel `name`."""
+    ref_backend, nb = backends(dtype)
+    ref = GENERIC[name](ref_backend, *args, **kwargs)
+    got = nb.kernels.resolve(name)(*args, **kwargs)
+    return ref, got
+
+
+def assert_close(got, ref, dtype):
+    if isinstance(ref, tuple):
+        assert isinstance(got, tuple) and len(got) == len(ref)
+        for g, r in zip(got, ref):
+            assert_close(g, r, dtype)
+        return
+    if ref is None:
+        assert got is None
+        return
+    got, ref = np.asarray(got), np.asarray(ref)
+    assert got.shape == ref.shape
+    if np.issubdtype(ref.dtype, np.integer):
+        np.testing.assert_array_equal(got, ref)
+    else:
+        assert got.dtype == ref.dtype
+        np.testing.assert_allclose(got, ref, **TOL[dtype])
+
+
+def test_every_override_has_a_generic_version_and_is_registered():
+    assert set(OVERRIDDEN) == set(GENERIC)
+    nb = NumbaBackend()
+    for name in OVERRIDDEN:
+        assert nb.kernels.implementation_of(name) == "numba"
+
+
+@st.composite
+def conv_cases(draw):
+    groups = draw(st.integers(1, 3))
+    C = groups * draw(st.integers(1, 3))
+    F = groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    H = draw(st.integers(max(1, kh - 2 * ph), 9))
+    W = draw(st.integers(max(1, kw - 2 * pw), 9))
+    N = draw(st.integers(1, 3))
+    return N, C, H, W, F, groups, (kh, kw), (ph, pw), (sh, sw)
+
+
+@given(case=conv_cases(), dtype=dtypes, bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_convolution(case, dtype, bias, seed):
+    N, C, H, W, F, groups, kernel, pad, stride = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C // groups, *kernel)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype) if bias else None
+    ref, got = both("conv_forward", dtype, x, w, b, pad, stride, groups)
+    assert_close(got, ref, dtype)
+    gy = rng.standard_normal(ref.shape).astype(dtype)
+    for need_dx in (True, False):
+        ref, got = both("conv_backward", dtype, x, w, gy, pad, stride, groups, need_dx=need_dx)
+        assert_close(got, ref, dtype)
+    # im2col / col2im, batched and single image
+    for xs in (x, x[0]):
+        ref_col, got_col = both("im2col", dtype, xs, kernel, pad, stride)
+        assert_close(got_col, ref_col, dtype)
+        col = rng.standard_normal(ref_col.shape).astype(dtype)
+        assert_close(*reversed(both("col2im", dtype, col, xs.shape, kernel, pad, stride)), dtype)
+
+
+def test_conv_forward_writes_into_out_and_reuses_workspaces():
+    nb = NumbaBackend(dtype="float64")
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    out = np.empty((2, 4, 4, 4))
+    y = nb.kernels.conv_forward(x, w, None, (0, 0), (1, 1), 1, out=out)
+    assert y is out
+    np.testing.assert_allclose(out, kernels_conv.conv_forward(nb, x, w, None, (0, 0), (1, 1), 1))
+    col = nb.workspace("col", (27, 32), np.float64)
+    y2 = nb.kernels.conv_forward(x, w, None, (0, 0), (1, 1), 1)
+    assert np.shares_memory(col, nb.workspace("col", (27, 32), np.float64))
+    assert not np.shares_memory(y2, col)
+    np.testing.assert_allclose(y2, out)
+
+
+@st.composite
+def pool_cases(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))
+    sh, sw = draw(st.integers(1, kh)), draw(st.integers(1, kw))
+    H, W = draw(st.integers(kh, 9)), draw(st.integers(kw, 9))
+    oh = (H + 2 * ph - kh) // sh + 1
+    ow = (W + 2 * pw - kw) // sw + 1
+    N, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    return (N, C, H, W), (kh, kw), (ph, pw), (sh, sw), (oh, ow)
+
+
+@given(case=pool_cases(), dtype=dtypes, ties=st.booleans(), seed=st.integers(0, 2**16))
+def test_pooling(case, dtype, ties, seed):
+    shape, kernel, pad, stride, out_hw = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    if ties:  # few distinct values: the first maximum must win, as in the generic kernel
+        x = np.round(x)
+    x = x.astype(dtype)
+    (y_ref, i_ref), (y, i) = both("max_pool_forward", dtype, x, kernel, pad, stride, out_hw)
+    assert_close((y, i), (y_ref, i_ref), dtype)
+    gy = rng.standard_normal(y_ref.shape).astype(dtype)
+    assert_close(*reversed(both("max_pool_backward", dtype, gy, i_ref, shape)), dtype)
+    assert_close(*reversed(both("avg_pool_forward", dtype, x, kernel, pad, stride, out_hw)),
+                 dtype)
+    assert_close(*reversed(both("avg_pool_backward", dtype, gy, shape, kernel, pad, stride)),
+                 dtype)
+
+
+@given(mode=st.sampled_from(["across_channel", "within_channel"]), k=st.integers(1, 5),
+       shape=st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(1, 5),
+                       st.integers(1, 5)),
+       scale=st.floats(0.01, 2.0), power=st.floats(0.25, 1.5), shift=st.floats(0.5, 2.0),
+       dtype=dtypes, seed=st.integers(0, 2**16))
+def test_lrn(mode, k, shape, scale, power, shift, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    ref, got = both("lrn_forward", dtype, x, k, scale, power, shift, mode)
+    assert_close(got, ref, dtype)
+    y, denom = ref
+    gy = rng.standard_normal(shape).astype(dtype)
+    ref, got = both("lrn_backward", dtype, x, y, denom, gy, k, scale, power, shift, mode)
+    assert_close(got, ref, dtype)
+
+
+def test_lrn_across_channel_on_2d_input_and_bad_mode():
+    x = np.random.default_rng(0).standard_normal((4, 7))
+    ref, got = both("lrn_forward", np.float64, x, 3, 1.0, 0.75, 1.0, "across_channel")
+    assert_close(got, ref, np.float64)
+    with pytest.raises(ValueError, match="unknown LRN mode"):
+        NumbaBackend().kernels.lrn_forward(x, 3, 1.0, 0.75, 1.0, "sideways")
+
+
+@given(shape=st.lists(st.integers(1, 5), min_size=2, max_size=4), data=st.data(),
+       dtype=dtypes, scale=st.sampled_from([1.0, 50.0]), seed=st.integers(0, 2**16))
+def test_softmax(shape, data, dtype, scale, seed):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    x = (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
+    ref, got = both("softmax", dtype, x, axis)
+    assert_close(got, ref, dtype)
+    out = np.empty_like(x)
+    assert NumbaBackend(dtype=dtype).kernels.softmax(x, axis, out=out) is out
+    assert_close(out, ref, dtype)
+
+
+def test_backend_is_preferred_and_importing_the_plugin_does_not_import_numba():
+    from mocha.core.backends import CPUBackend
+    from mocha.plugins.backends.numpy_backend import NumpyBackend
+
+    assert NumbaBackend.why_unavailable() is None
+    assert NumbaBackend.priority > NumpyBackend.priority
+    assert isinstance(CPUBackend(), NumbaBackend)
+    code = ("import sys, mocha.plugins.backends.numba_backend as m; "
+            "assert 'numba' not in sys.modules, 'numba imported'; "
+            "m.NumbaBackend(); assert 'numba' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
