@@ -1,0 +1,66 @@
+"""BinaryAccuracyLayer: binary classification accuracy accumulated over mini-batches
+(semantics §3.15)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from mocha.core.hookspecs import hookimpl
+from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.plugins.layers.elementwise_loss import check_paired
+
+
+class BinaryAccuracyState(LayerState):
+    def __init__(self, layer, backend, inputs, diffs, ctx):
+        super().__init__(layer, backend, inputs, diffs, ctx)
+        check_paired(layer, *inputs)
+        self.reset_statistics()
+
+    def reset_statistics(self) -> None:
+        self.accuracy = 0.0
+        self.n_accum = 0
+
+    def forward(self, backend, inputs):
+        pred, label = inputs
+        t = self.layer.threshold
+        wrong = (pred.data > t) != (label.data.reshape(pred.shape) > t)
+        n = int(pred.size)
+        correct = n - int(wrong.sum())
+        self.accuracy = (self.accuracy * self.n_accum + correct) / (self.n_accum + n)
+        self.n_accum += n
+
+    def dump_statistics(self) -> dict[str, float]:
+        out = {f"{self.layer.name}-accuracy": self.accuracy}
+        if self.layer.report_error:
+            out[f"{self.layer.name}-error"] = 1.0 - self.accuracy
+        return out
+
+    def statistics_summary(self) -> str:
+        return f"Binary accuracy (avg over {self.n_accum}) = {100 * self.accuracy:.4f}%"
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class BinaryAccuracyLayer(Layer, is_sink=True, has_stats=True):
+    """Fraction of elements where (pred > threshold) == (label > threshold), averaged over
+    every forward since the last `reset_statistics`. The same threshold applies to the labels:
+    use 0 for {-1, +1} labels (the default) and 0.5 for {0, 1} labels.
+
+    Fields: `threshold` (default 0.0), `report_error` (also dump 1 - accuracy).
+    Bottoms: prediction and label (same batch size and number of elements). Tops: none.
+    Statistics: "<name>-accuracy" (and "<name>-error").
+    """
+
+    name: str = name_field("binary-accuracy")
+    threshold: float = config_field(0.0, check=lambda v: math.isfinite(v),
+                                    rule="must be a finite number")
+    report_error: bool = False
+    state_cls = BinaryAccuracyState
+
+    def validate(self) -> None:
+        check_counts(self, "2", "0")
+
+
+@hookimpl
+def mocha_register_layers(register):
+    register(BinaryAccuracyLayer)

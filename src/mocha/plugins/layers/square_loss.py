@@ -1,0 +1,60 @@
+"""SquareLossLayer: half the squared error, averaged over the batch (semantics §3.14)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mocha.core.hookspecs import hookimpl
+from mocha.core.layer import Layer, check_counts, config_field, name_field
+from mocha.plugins.layers.elementwise_loss import RunningLossState, check_paired
+
+
+class SquareLossState(RunningLossState):
+    stat_key = "square-loss"
+    stat_title = "Square-loss"
+
+    def __init__(self, layer, backend, inputs, diffs, ctx):
+        super().__init__(layer, backend, inputs, diffs, ctx)
+        check_paired(layer, *inputs)
+        self.n = inputs[0].shape[0]
+
+    def forward(self, backend, inputs):
+        pred, label = inputs
+        self.residual = pred.data - label.data.reshape(pred.shape)
+        sq = float((self.residual * self.residual).sum())
+        self.loss = self.layer.weight * 0.5 * sq / self.n
+        self.accumulate(self.n)
+
+    def backward(self, backend, inputs, diffs):
+        # L = w/(2N) Σ (pred - label)²  =>  d pred = w/N (pred - label),  d label = -d pred.
+        # Each gradient is computed on its own (Mocha's label branch needed the pred one: A15).
+        xp = backend.xp
+        dpred, dlabel = diffs
+        scale = self.layer.weight / self.n
+        if not dpred.is_null:
+            xp.multiply(self.residual, scale, out=dpred.data)
+        if not dlabel.is_null:
+            dlabel.data[...] = (-scale * self.residual).reshape(dlabel.shape)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SquareLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True):
+    """loss = weight · 0.5/N · ‖pred - label‖², summed over every element (spatial ones too)
+    and divided by the batch size N only.
+
+    Fields: `weight` (≥ 0, default 1). Bottoms: prediction and label (same batch size and
+    number of elements). Tops: none. Gradients flow to both bottoms where wanted.
+    Statistics: "<name>-square-loss", the running mean of the loss weighted by batch size.
+    """
+
+    name: str = name_field("square-loss")
+    weight: float = config_field(1.0, check=lambda v: v >= 0, rule="must be >= 0")
+    state_cls = SquareLossState
+
+    def validate(self) -> None:
+        check_counts(self, "2", "0")
+
+
+@hookimpl
+def mocha_register_layers(register):
+    register(SquareLossLayer)
