@@ -12,22 +12,34 @@ A backend owns everything that depends on where the numbers live:
 * `param_registry` — parameters shared by `param_key` across layers and nets (Mocha's
   registry). It survives across nets until `registry_reset(backend)`.
 
-The kernel table (signatures; arrays are backend arrays, NCHW):
+The kernel table (signatures; arrays are backend arrays, NCHW; `kernel`, `pad`, `stride` and
+`out_hw` are (height, width) int pairs; kernels return new arrays unless they take `out`):
 
 =====================  ==========================================================================
-``im2col``             ``(x[C,H,W], kernel, pad, stride) -> col[C*kh*kw, oh*ow]``
-``col2im``             ``(col, x_shape(C,H,W), kernel, pad, stride) -> x[C,H,W]`` (sums overlaps)
+``im2col``             ``(x[C,H,W] | x[N,C,H,W], kernel, pad, stride) -> col[C*kh*kw, N*oh*ow]``
+                       row ``(c*kh+p)*kw+q``, column ``(n*oh+i)*ow+j``; zero padding, floor size
+``col2im``             ``(col, x_shape (C,H,W)|(N,C,H,W), kernel, pad, stride) -> x`` (adjoint:
+                       sums overlaps, drops padding)
 ``conv_forward``       ``(x[N,C,H,W], w[F,C/g,kh,kw], b[F]|None, pad, stride, groups) -> y``
+                       (cross-correlation, y[N,F,oh,ow], oh = (H+2ph-kh)//sh + 1)
 ``conv_backward``      ``(x, w, gy, pad, stride, groups, need_dx) -> (dx|None, dw, db)``
-``max_pool_forward``   ``(x[N,C,H,W], kernel, pad, stride, out_hw) -> (y, argmax_index)``
-``max_pool_backward``  ``(gy, argmax_index, x_shape) -> gx``
-``avg_pool_forward``   ``(x, kernel, pad, stride, out_hw) -> y`` (divides by the full window)
-``avg_pool_backward``  ``(gy, x_shape, kernel, pad, stride) -> gx``
-``lrn_forward``        ``(x, kernel, scale, power, shift, mode) -> (y, denom)``
+``max_pool_forward``   ``(x[N,C,H,W], kernel, pad, stride, out_hw) -> (y, argmax_index)``; windows
+                       clipped to the image (padding never read), first max in row-major order;
+                       argmax_index int64 [N,C,oh,ow] = flat ``h*W + w`` within the (H, W) plane
+``max_pool_backward``  ``(gy, argmax_index, x_shape) -> gx`` (sums where windows overlap)
+``avg_pool_forward``   ``(x, kernel, pad, stride, out_hw) -> y`` (in-image sum / (kh*kw), always)
+``avg_pool_backward``  ``(gy, x_shape, kernel, pad, stride) -> gx`` (out_hw = gy's last 2 dims)
+``lrn_forward``        ``(x, kernel, scale, power, shift, mode) -> (y, denom)``; mode
+                       ``"across_channel"`` (axis 1, any rank >= 2) or ``"within_channel"``
+                       (k×k in H, W); denom = shift + scale/n · Σ_window x², y = x · denom^-power
 ``lrn_backward``       ``(x, y, denom, gy, kernel, scale, power, shift, mode) -> gx``
 ``softmax``            ``(x, axis) -> y`` (numerically stable)
 ``gemm``               ``(a, b, out=None, trans_a=False, trans_b=False, alpha=1, beta=0) -> out``
 =====================  ==========================================================================
+
+The generic conv/pool/LRN versions live in `mocha.plugins.backends.kernels_{conv,pool,lrn}`
+(their module docstrings give the exact window rules); callers (the layers) decide output sizes
+and reject empty pooling windows before calling.
 
 Layers never import numpy, numba or cupy: they use `backend.xp` and `backend.kernels`.
 """
