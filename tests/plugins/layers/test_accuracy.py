@@ -1,0 +1,83 @@
+"""AccuracyLayer (semantics §3.15): argmax with ties to the first maximum, spatial labels,
+class axis choice, running mean over batches, reset, errors."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from loss_oracles import class_problems, random_labels
+
+from mocha import DataError, LayerConfigError, ShapeError
+from mocha.plugins.layers.accuracy import AccuracyLayer
+from mocha.testing import run_layer
+
+
+def layer(**kw):
+    return AccuracyLayer(name="acc", bottoms=["pred", "label"], **kw)
+
+
+def accuracy_oracle(pred, label, axis):
+    moved = np.moveaxis(pred, axis, -1)
+    lab_shape = list(pred.shape)
+    lab_shape[axis] = 1
+    lab = np.moveaxis(label.reshape(lab_shape), axis, -1)[..., 0]
+    hits = []
+    for loc in np.ndindex(lab.shape):
+        v = list(moved[loc])
+        hits.append(v.index(max(v)) == int(lab[loc]))  # list.index: the first maximum
+    return sum(hits) / len(hits)
+
+
+@given(problem=class_problems())
+def test_accuracy_matches_the_oracle_on_any_rank_and_axis(problem):
+    shape, axis, dim, seed = problem
+    rng = np.random.default_rng(seed)
+    pred = rng.integers(0, 3, shape).astype(float)  # small integers: many ties
+    label = random_labels(rng, shape, axis)
+    h = run_layer(layer(dim=dim), [pred, label])
+    assert h.state.accuracy == pytest.approx(accuracy_oracle(pred, label, axis))
+    assert h.state.n_accum == label.size
+
+
+def test_ties_go_to_the_first_maximum():
+    pred = np.array([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0]])
+    assert run_layer(layer(), [pred, np.array([[0.0], [1.0]])]).state.accuracy == 1.0
+    assert run_layer(layer(), [pred, np.array([[1.0], [2.0]])]).state.accuracy == 0.0
+
+
+def test_spatial_labels_count_every_location():
+    pred = np.zeros((1, 2, 2, 2))
+    pred[0, 1, 0, :] = 1.0  # class 1 on the top row, class 0 (first max) on the bottom row
+    label = np.array([[[[1.0, 1.0], [0.0, 1.0]]]])
+    h = run_layer(layer(), [pred, label])
+    assert h.state.accuracy == pytest.approx(3 / 4)
+    assert h.state.n_accum == 4
+
+
+def test_running_mean_over_batches_error_and_reset():
+    pred = np.array([[0.0, 1.0], [1.0, 0.0]])
+    h = run_layer(layer(report_error=True), [pred, np.array([[1.0], [0.0]])])  # 2 of 2
+    h.inputs[1].data[...] = np.array([[0.0], [0.0]])  # 1 of 2
+    h.forward()
+    h.inputs[1].data[...] = np.array([[0.0], [1.0]])  # 0 of 2
+    h.forward()
+    assert h.state.dump_statistics() == {"acc-accuracy": pytest.approx(0.5),
+                                         "acc-error": pytest.approx(0.5)}
+    assert h.state.statistics_summary() == "Accuracy (avg over 6) = 50.0000%"
+    h.state.reset_statistics()
+    assert (h.state.accuracy, h.state.n_accum) == (0.0, 0)
+    h.forward()
+    assert h.state.accuracy == 0.0 and h.state.n_accum == 2
+
+
+def test_without_report_error_only_the_accuracy_is_dumped():
+    h = run_layer(layer(), [np.eye(2), np.array([[0.0], [1.0]])])
+    assert h.state.dump_statistics() == {"acc-accuracy": 1.0}
+
+
+def test_errors_name_the_layer_blob_and_value():
+    with pytest.raises(DataError, match=r"AccuracyLayer\('acc'\): label 5\.0 in blob 'label'"):
+        run_layer(layer(), [np.eye(2), np.array([[0.0], [5.0]])])
+    with pytest.raises(ShapeError, match="label blob 'label' has 3 elements, expected 2"):
+        run_layer(layer(), [np.eye(2), np.zeros((3, 1))])
+    with pytest.raises(LayerConfigError, match=r"'dim' = 0"):
+        layer(dim=0)
