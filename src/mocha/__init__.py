@@ -45,10 +45,12 @@ from mocha.core.layer import (
     copy,
     name_field,
 )
+from mocha.core.model_io import load_network, save_network
 from mocha.core.net import Net, freeze, freeze_all, net2dot, unfreeze, unfreeze_all
 from mocha.core.parameter import Parameter, make_parameter
-from mocha.core.policies import LRPolicy, MomPolicy
+from mocha.core.policies import LRPolicy, MomPolicy, setup
 from mocha.core.registry import get_registry, lookup
+from mocha.core.snapshot import load_snapshot, save_snapshot
 from mocha.core.solver import (
     Solver,
     SolverMethod,
@@ -67,7 +69,8 @@ __all__ = [
     "NullInitializer", "Parameter", "PluginError", "Regularizer", "SetupContext", "ShapeError",
     "SnapshotError", "Solver", "SolverError", "SolverMethod", "SolverState", "TopologyError",
     "UnknownNameError", "add_coffee_break", "config_field", "copy", "freeze", "freeze_all",
-    "get_registry", "hookimpl", "init", "lookup", "make_backend", "make_parameter",
+    "get_registry", "hookimpl", "init", "load_network", "load_snapshot", "lookup",
+    "make_backend", "make_parameter", "save_network", "save_snapshot", "setup",
     "make_solver_parameters", "name_field", "net2dot", "registry_reset", "setup_coffee_lounge",
     "shutdown", "solve", "unfreeze", "unfreeze_all",
 ]

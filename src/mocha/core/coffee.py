@@ -90,6 +90,18 @@ class CoffeeLounge:
         for scheduled in self.coffee_breaks:
             scheduled.coffee.init(self, solver, net)
 
+    def wants_resume_point(self, it: int) -> bool:
+        """Whether a break that needs the pre-forward resume point (Snapshot) may run at
+        iteration `it` (an epoch-scheduled one may run at any iteration)."""
+        for scheduled in self.coffee_breaks:
+            if getattr(scheduled.coffee, "needs_resume_point", False):
+                if scheduled.every_n_iter > 0:
+                    if it % scheduled.every_n_iter == 0:
+                        return True
+                elif scheduled.every_n_epoch > 0:
+                    return True
+        return False
+
     def check_coffee_break(self, solver: Any, state: Any, net: Any) -> None:
         self.curr_iter = state.iter
         epoch = None
@@ -122,16 +134,16 @@ class CoffeeLounge:
 
 def save_statistics(path: str, statistics: dict[str, dict[int, float]]) -> None:
     """Write statistics atomically: `/<name>/iter` (int64) and `/<name>/value` (float64)."""
-    import h5py
+    from mocha.core.model_io import atomic_h5_write
 
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with h5py.File(tmp, "w") as f:
+    def write(f: Any) -> None:
         for name, series in statistics.items():
             items = sorted(series.items())
             group = f.create_group(name.replace("/", "_"))
             group.create_dataset("iter", data=np.array([i for i, _ in items], dtype=np.int64))
             group.create_dataset("value", data=np.array([v for _, v in items], dtype=np.float64))
-    os.replace(tmp, path)
+
+    atomic_h5_write(path, write)
 
 
 def load_statistics(path: str) -> dict[str, dict[int, float]]:

@@ -1,7 +1,8 @@
 """Solvers: `make_solver_parameters`, `Solver(method, params)`, `solve(solver, net)`.
 
-The loop (semantics §6.2): check the topology, load `load_from`, initialize the net, run the
-initial forward, set up the coffee lounge and run the iteration-0 breaks; then while
+The loop (semantics §6.2): check the topology, load `load_from`, initialize the net, set up
+the coffee lounge, run the initial forward and the iteration-0 (or resumed-iteration) breaks;
+then while
 `iter < max_iter`: iter += 1, backward, update, constraints, forward (next mini-batch),
 coffee breaks. The objective reported at iteration t is the loss of the new parameters on
 mini-batch t+1 and excludes regularization. A non-finite objective stops training with a
@@ -10,12 +11,17 @@ mini-batch t+1 and excludes regularization. A non-finite objective stops trainin
 A solver method (`SGD`, `Nesterov`, `Adam`, ... registered as plugins) provides `defaults()`,
 `required`, `init_state(solver, net)` and `update(solver, net, state)`. Its per-parameter
 histories live in `state.internal["history"]` keyed by `"<layer>___<param>"` so that
-snapshots can save and restore them.
+snapshots can save and restore them; its other `internal` entries must be JSON scalars.
+
+Before a forward whose coffee breaks include a due Snapshot (a break with
+`needs_resume_point = True`), the solver records `solver.resume_point` (RNG state and data
+cursors), which the snapshot stores so that a resume replays that forward exactly.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -96,6 +102,10 @@ class Solver:
         self.state: SolverState | None = None
         self.net: Any = None
         self.stop_requested = False
+        # RNG + data cursors captured before the last forward (see mocha.core.snapshot)
+        self.resume_point: dict[str, Any] | None = None
+        self.capture_every_iter = False
+        self._rewind_request: tuple[str, Callable[[SolverState], None] | None] | None = None
 
     @property
     def lr_policy(self) -> Any:
@@ -108,6 +118,14 @@ class Solver:
     def request_stop(self) -> None:
         """Finish the current iteration, run finalization and return from `solve`."""
         self.stop_requested = True
+
+    def request_rewind(
+        self, snapshot_path: str, on_loaded: Callable[[SolverState], None] | None = None
+    ) -> None:
+        """After the current coffee breaks, restore the full state of `snapshot_path` (as a
+        resume does), call `on_loaded(state)`, and rerun the forward; training continues from
+        the snapshot's iteration. Used by `LRPolicy.DecayOnValidation`."""
+        self._rewind_request = (str(snapshot_path), on_loaded)
 
 
 def apply_constraints(net: Any, it: int) -> None:
@@ -132,23 +150,71 @@ def _losses(net: Any) -> dict[str, float]:
     return {s.layer.name: float(s.loss) for s in net.states if s.layer.has_loss}
 
 
+def _forward(solver: Solver, net: Any, state: SolverState, regu: float) -> None:
+    """The forward that precedes the coffee breaks of `state.iter`; first capture the resume
+    point when a break that snapshots is due (so the snapshot can replay this forward)."""
+    if solver.capture_every_iter or solver.coffee_lounge.wants_resume_point(state.iter):
+        from mocha.core.snapshot import capture_resume_point
+
+        solver.resume_point = capture_resume_point(solver, net, state.iter)
+    state.obj_val = net.forward(regu)
+    state.losses = _losses(net)
+    _check_finite(net, state)
+
+
+def _after_breaks(solver: Solver, net: Any, state: SolverState, regu: float) -> None:
+    """Carry out a rewind requested during the coffee breaks (DecayOnValidation)."""
+    request = solver._rewind_request
+    if request is None:
+        return
+    solver._rewind_request = None
+    path, on_loaded = request
+    from mocha.core.snapshot import apply_resume_point, restore_snapshot
+
+    point = restore_snapshot(solver, net, state, path)
+    if on_loaded is not None:
+        on_loaded(state)
+    apply_resume_point(solver, net, point)
+    _forward(solver, net, state, regu)
+    lounge = solver.coffee_lounge
+    lounge.curr_iter = state.iter
+    lounge.last_epoch = net.epoch
+
+
 def init_solve(solver: Solver, net: Any) -> SolverState:
+    """Check the net, load `load_from`, initialize, run the initial forward and the breaks of
+    the starting iteration (0, or the resumed one).
+
+    The lounge and the coffee breaks are set up *before* the initial forward (Mocha does it
+    after) so that whatever randomness a break's `init` draws cannot shift a resumed run; the
+    epoch breaks still never fire at the starting iteration (`last_epoch` is taken after the
+    forward)."""
     net.check_bp_topology()
     state = SolverState()
     state.internal = solver.method.init_state(solver, net)
     solver.state, solver.net = state, net
+    solver.resume_point = None
+    solver._rewind_request = None
+    point = None
     load_from = solver.params.get("load_from", "")
     if load_from:  # loaded parameters get NullInitializer, so init() leaves them alone
         from mocha.core.snapshot import load_from_path
 
-        load_from_path(solver, net, state, str(load_from))
+        point = load_from_path(solver, net, state, str(load_from))
     net.init()
+    lounge = solver.coffee_lounge
+    lounge.setup(solver, state, net)
+    if point is not None:
+        from mocha.core.snapshot import apply_resume_point
+
+        apply_resume_point(solver, net, point)
+        solver.resume_point = point
     regu = float(solver.params["regu_coef"])
-    state.obj_val = net.forward(regu)
-    state.losses = _losses(net)
-    _check_finite(net, state)
-    solver.coffee_lounge.setup(solver, state, net)
-    solver.coffee_lounge.check_coffee_break(solver, state, net)
+    _forward(solver, net, state, regu)
+    lounge.curr_iter = state.iter
+    lounge.last_epoch = net.epoch
+    lounge.check_coffee_break(solver, state, net)
+    _after_breaks(solver, net, state, regu)
     return state
 
 
@@ -166,10 +232,9 @@ def solve(solver: Solver, net: Any) -> SolverState:
             net.backward(regu)
             method.update(solver, net, state)
             apply_constraints(net, state.iter)
-            state.obj_val = net.forward(regu)
-            state.losses = _losses(net)
-            _check_finite(net, state)
+            _forward(solver, net, state, regu)
             lounge.check_coffee_break(solver, state, net)
+            _after_breaks(solver, net, state, regu)
     finally:
         lounge.shutdown(solver, net)
     return state

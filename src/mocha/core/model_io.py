@@ -1,0 +1,190 @@
+"""The HDF5 model format of Mocha and Caffe (semantics §8.1): reading and writing parameters.
+
+A model file is a flat HDF5 file with one dataset per parameter, named
+`"<layer name>___<param name>"` (three underscores; the *layer name* is used, not the
+`param_key`). Shapes are numpy shapes: inner-product `weight` `(out, in)`, `bias` `(out,)`;
+convolution `filter` `(F, C/groups, kh, kw)`, `bias` `(F,)`. Snapshots (`mocha.core.snapshot`)
+hold the same datasets at their root plus a `solver` group, so a snapshot is also a model file.
+
+`load_network(source, net, die_if_not_found=True)`, for every layer with parameters (frozen and
+shared ones included) and each of its parameters:
+
+* the dataset is missing: a parameter named `bias` gets a warning and keeps its initializer;
+  another parameter raises `SnapshotError` when `die_if_not_found`, else gets a warning and
+  keeps its initializer;
+* the dataset is present: its shape must be *similar* to the parameter's (leading and
+  trailing size-1 axes are ignored on both sides, so a Caffe bias `(out,)`, a `(1, out)` bias
+  or an old 4-D `(1, 1, out, in)` blob all load); otherwise `SnapshotError`. A dtype
+  difference is logged and converted. The data is copied linearly (row-major) into the blob
+  **in place**, so nets sharing the parameter see the new values, and the parameter's
+  initializer becomes `NullInitializer` so a later `net.init()` keeps them.
+
+Datasets that match no layer are ignored: the net may be a sub-architecture of the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from mocha.core.components import NullInitializer
+from mocha.core.errors import SnapshotError
+
+logger = logging.getLogger("mocha")
+
+SEPARATOR = "___"
+
+
+def dataset_name(layer_name: str, param_name: str) -> str:
+    """`"<layer>___<param>"`, the dataset name of one parameter."""
+    return f"{layer_name}{SEPARATOR}{param_name}"
+
+
+def strip_unit_axes(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """`shape` without its leading and trailing size-1 axes: `(1, 1, 10, 1) -> (10,)`."""
+    dims = list(shape)
+    while dims and dims[0] == 1:
+        dims.pop(0)
+    while dims and dims[-1] == 1:
+        dims.pop()
+    return tuple(dims)
+
+
+def similar_shape(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Mocha's `is_similar_shape`: equal after stripping leading/trailing size-1 axes."""
+    return strip_unit_axes(tuple(a)) == strip_unit_axes(tuple(b))
+
+
+def _h5py() -> Any:
+    import h5py
+
+    return h5py
+
+
+@contextlib.contextmanager
+def open_model(source: Any) -> Iterator[Any]:
+    """An open HDF5 group for `source` (a path, or an already open `h5py.File`/`Group`)."""
+    h5py = _h5py()
+    if isinstance(source, h5py.Group):
+        yield source
+        return
+    path = os.fspath(source)
+    if not os.path.isfile(path):
+        raise SnapshotError(f"model file {path!r} does not exist")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise SnapshotError(f"cannot open {path!r} as an HDF5 model file: {exc}") from exc
+    with f:
+        yield f
+
+
+def copy_into_parameter(backend: Any, param: Any, host: np.ndarray, where: str) -> None:
+    """Copy `host` into `param.blob` in place (shape-similar, dtype converted)."""
+    if not similar_shape(host.shape, param.shape):
+        raise SnapshotError(
+            f"{where}: dataset has shape {tuple(host.shape)} but parameter {param.name!r} of "
+            f"layer {param.owner!r} has shape {tuple(param.shape)} (size-1 leading/trailing "
+            f"axes are ignored; the net does not match the file)"
+        )
+    if host.dtype != backend.dtype:
+        logger.warning("%s: dataset dtype %s converted to %s", where, host.dtype, backend.dtype)
+    values = np.ascontiguousarray(host, dtype=backend.dtype).reshape(param.shape)
+    param.blob.data[...] = backend.asarray(values)
+
+
+def load_network(source: Any, net: Any, die_if_not_found: bool = True) -> list[str]:
+    """Load the parameters of `net` from an HDF5 model file (path or open h5py group).
+
+    Returns the dataset names that were loaded. See the module docstring for the rules.
+    """
+    loaded: list[str] = []
+    with open_model(source) as f:
+        where_file = getattr(getattr(f, "file", None), "filename", str(source))
+        for state in net.states:
+            if not state.layer.has_param:
+                continue
+            for param in state.parameters:
+                name = dataset_name(state.layer.name, param.name)
+                if name not in f:
+                    if param.name != "bias" and die_if_not_found:
+                        raise SnapshotError(
+                            f"{where_file}: no dataset {name!r} for parameter {param.name!r} of "
+                            f"layer {state.layer.name!r} (pass die_if_not_found=False to "
+                            f"initialize missing parameters with their initializers)"
+                        )
+                    logger.warning(
+                        "%s: no dataset %r; parameter %r of layer %r keeps its initializer",
+                        where_file, name, param.name, state.layer.name,
+                    )
+                    continue
+                host = np.asarray(f[name][()])
+                copy_into_parameter(net.backend, param, host, f"{where_file}:{name}")
+                param.initializer = NullInitializer()
+                loaded.append(name)
+    return loaded
+
+
+def write_parameters(group: Any, net: Any) -> None:
+    """Write every parameter of `net` as `<layer>___<param>` datasets into an HDF5 group."""
+    backend = net.backend
+    for state in net.states:
+        if not state.layer.has_param:
+            continue
+        for param in state.parameters:
+            name = dataset_name(state.layer.name, param.name)
+            if name in group:
+                raise SnapshotError(
+                    f"cannot save net {net.name!r}: two layers write the dataset {name!r} "
+                    f"(layer names must be unique)"
+                )
+            group.create_dataset(name, data=backend.to_host(param.blob.data))
+
+
+def fsync_path(path: str) -> None:
+    """fsync a file or folder by path (best effort for folders on platforms without it)."""
+    flags = os.O_RDONLY
+    if os.path.isdir(path):
+        flags |= getattr(os, "O_DIRECTORY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_h5_write(path: str, write: Any) -> str:
+    """Write an HDF5 file atomically: `write(h5file)` into a temporary file in the same
+    folder (a name no loader matches), flush, fsync, then `os.replace` onto `path`."""
+    h5py = _h5py()
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as f:
+            write(f)
+            f.flush()
+        fsync_path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    fsync_path(folder)
+    return path
+
+
+def save_network(path: str, net: Any) -> str:
+    """Write `net`'s parameters as an HDF5 model file (readable by `load_network`)."""
+    return atomic_h5_write(path, lambda f: write_parameters(f, net))

@@ -1,0 +1,344 @@
+"""Snapshots: the model plus the full solver state, for an exact resume (semantics §6.8, §6.9).
+
+A snapshot `snapshot-%06d.h5` is an HDF5 model file (`<layer>___<param>` datasets at the root,
+see `mocha.core.model_io`) with a `solver` group:
+
+* attributes `method` (the solver method's name, checked on load), `iteration`, `obj_val`,
+  `format_version`, `exact_resume`, and JSON strings `internal` (the method's scalar state:
+  learning_rate, momentum, Adam's t, ...), `losses`, `lr_policy` / `mom_policy` (the policies'
+  `state_dict()`), `rng` (the backend RNG state);
+* `solver/history/<layer>___<param>/<key>`: every per-parameter history array (momentum,
+  Adam moments, ...), exactly as in `state.internal["history"]`;
+* `solver/cursors`: a JSON string dataset with every data-layer cursor (`get_cursor()`), of the
+  training net and of the nets of coffee breaks that expose `resume_nets()` (validation nets).
+
+**The resume point.** The solver runs the forward of mini-batch t+1 *before* the coffee breaks
+of iteration t, so when the Snapshot break of iteration t runs, the data cursors and the RNG
+have already moved past batch t+1. A resumed solve runs that forward again, so the snapshot
+stores the cursors and RNG state captured *before* that forward (the solver captures them when
+a break with `needs_resume_point` is due; see `capture_resume_point`). Loading restores them
+just before the initial forward, which therefore sees the same batch with the same random
+draws (dropout masks, shuffles) and training continues bitwise identically. A snapshot taken
+without a capture (a custom break calling `save_snapshot`) stores the current state with
+`exact_resume = False`; resuming from it skips one mini-batch.
+
+Files are written atomically (temporary file in the same folder, flush, fsync, `os.replace`),
+so a process killed while writing leaves the previous snapshots intact; temporary files never
+match `snapshot-<digits>.h5` and are ignored. The latest snapshot of a folder is the one with
+the highest iteration (not the newest mtime, Appendix A13).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from typing import Any
+
+import numpy as np
+
+from mocha.core.errors import SnapshotError
+from mocha.core.model_io import (
+    atomic_h5_write,
+    dataset_name,
+    load_network,
+    open_model,
+    similar_shape,
+    write_parameters,
+)
+
+logger = logging.getLogger("mocha")
+
+SNAPSHOT_PATTERN = re.compile(r"^snapshot-(\d+)\.h5$")
+FORMAT_VERSION = 1
+
+
+def snapshot_filename(iteration: int) -> str:
+    return f"snapshot-{int(iteration):06d}.h5"
+
+
+def list_snapshots(directory: str) -> list[tuple[int, str]]:
+    """`(iteration, path)` of every `snapshot-<digits>.h5` in `directory`, by iteration."""
+    if not os.path.isdir(directory):
+        return []
+    found = []
+    for name in os.listdir(directory):
+        match = SNAPSHOT_PATTERN.match(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(directory, name)))
+    return sorted(found)
+
+
+def latest_snapshot(directory: str, max_iter: int | None = None) -> str | None:
+    """The snapshot with the highest iteration (at most `max_iter`), or None."""
+    snaps = [(i, p) for i, p in list_snapshots(directory) if max_iter is None or i <= max_iter]
+    return snaps[-1][1] if snaps else None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "get"):  # a cupy array
+        return value.get().tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _dumps(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise SnapshotError(f"cannot save {what} in a snapshot: {exc}") from exc
+
+
+# -- resume points ---------------------------------------------------------------------------
+def _cursor_states(net: Any) -> dict[str, Any]:
+    return {s.layer.name: s for s in net.states
+            if hasattr(s, "get_cursor") and hasattr(s, "set_cursor")}
+
+
+def _resume_nets(solver: Any) -> list[Any]:
+    nets = []
+    for scheduled in solver.coffee_lounge.coffee_breaks:
+        get = getattr(scheduled.coffee, "resume_nets", None)
+        if get is not None:
+            nets.extend(n for n in get() if n is not solver.net)
+    return nets
+
+
+def capture_resume_point(solver: Any, net: Any, iteration: int) -> dict[str, Any]:
+    """The RNG state and the data cursors now, to be restored before the forward that follows
+    (the training net under "train", other nets of the coffee breaks under "others")."""
+    return {
+        "iter": int(iteration),
+        "rng": net.backend.rng_state(),
+        "cursors": {
+            "train": {name: s.get_cursor() for name, s in _cursor_states(net).items()},
+            "others": {n.name: {name: s.get_cursor() for name, s in _cursor_states(n).items()}
+                       for n in _resume_nets(solver)},
+        },
+    }
+
+
+def _apply_cursors(net: Any, cursors: dict[str, Any], where: str) -> None:
+    for name, state in _cursor_states(net).items():
+        if name in cursors:
+            state.set_cursor(cursors[name])
+        else:
+            logger.warning("%s: no cursor for data layer %r of net %r; it starts over",
+                           where, name, net.name)
+
+
+def apply_resume_point(solver: Any, net: Any, point: dict[str, Any]) -> None:
+    """Restore the RNG state and the data cursors of a resume point."""
+    where = point.get("source", "resume point")
+    net.backend.set_rng_state(point["rng"])
+    cursors = point.get("cursors", {})
+    _apply_cursors(net, cursors.get("train", {}), where)
+    others = cursors.get("others", {})
+    for other in _resume_nets(solver):
+        if other.name in others:
+            _apply_cursors(other, others[other.name], where)
+
+
+# -- saving ----------------------------------------------------------------------------------
+def save_snapshot(path: str, solver: Any, net: Any, state: Any) -> str:
+    """Write the model and the full solver state of iteration `state.iter` to `path`."""
+    point = getattr(solver, "resume_point", None)
+    exact = point is not None and point.get("iter") == state.iter
+    if not exact:
+        logger.warning(
+            "snapshot %s: no resume point was captured before the forward of iteration %d; "
+            "resuming from it will skip one mini-batch", path, state.iter,
+        )
+        point = capture_resume_point(solver, net, state.iter)
+    internal = {k: v for k, v in state.internal.items() if k != "history"}
+    policies = {key: solver.params[key].state_dict()
+                for key in ("lr_policy", "mom_policy") if key in solver.params}
+    history = state.internal.get("history", {})
+    backend = net.backend
+
+    def write(f: Any) -> None:
+        write_parameters(f, net)
+        g = f.create_group("solver")
+        g.attrs["format_version"] = FORMAT_VERSION
+        g.attrs["method"] = solver.method.name
+        g.attrs["iteration"] = int(state.iter)
+        g.attrs["obj_val"] = float(state.obj_val)
+        g.attrs["exact_resume"] = bool(exact)
+        g.attrs["internal"] = _dumps(internal, "the solver's internal state")
+        g.attrs["losses"] = _dumps(state.losses, "the losses")
+        for key, value in policies.items():
+            g.attrs[key] = _dumps(value, key)
+        g.attrs["rng"] = _dumps(point["rng"], "the RNG state")
+        g.create_dataset("cursors", data=_dumps(point["cursors"], "the data cursors"))
+        h = g.create_group("history")
+        for name, array in history.items():
+            h.create_dataset(name, data=backend.to_host(array))
+
+    return atomic_h5_write(path, write)
+
+
+# -- loading ---------------------------------------------------------------------------------
+def _read_json(value: Any) -> Any:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    return json.loads(value)
+
+
+def _is_snapshot(f: Any) -> bool:
+    return "solver" in f and "method" in f["solver"].attrs
+
+
+def _params_by_id(net: Any) -> dict[str, Any]:
+    return {dataset_name(s.layer.name, p.name): p for s in net.states for p in s.parameters}
+
+
+def restore_snapshot(solver: Any, net: Any, state: Any, path: str) -> dict[str, Any]:
+    """Full resume from a snapshot file: parameters, iteration, objective, method state,
+    histories and policy states are restored now; the returned resume point (RNG and cursors)
+    must be applied with `apply_resume_point` right before the next forward."""
+    with open_model(path) as f:
+        if not _is_snapshot(f):
+            raise SnapshotError(f"{path!r} is a model file without a solver state")
+        g = f["solver"]
+        method = str(g.attrs["method"])
+        if method != solver.method.name:
+            raise SnapshotError(
+                f"snapshot {path!r} was written by solver method {method!r}; this solver is "
+                f"{solver.method.name!r} (use the same method, or load only the weights from "
+                f"a model file with load_network)"
+            )
+        params = _params_by_id(net)
+        missing = [p for p in params if p not in f]
+        if missing:
+            raise SnapshotError(
+                f"snapshot {path!r} has no datasets for parameters {missing} of net "
+                f"{net.name!r} (the net does not match the snapshot)"
+            )
+        for pid, param in params.items():
+            if not similar_shape(f[pid].shape, param.shape):
+                raise SnapshotError(
+                    f"snapshot {path!r}: {pid!r} has shape {tuple(f[pid].shape)}, the net's "
+                    f"parameter has shape {tuple(param.shape)} (the net does not match)"
+                )
+        load_network(f, net, die_if_not_found=True)
+        backend = net.backend
+        history: dict[str, Any] = {}
+
+        def collect(name: str, obj: Any) -> None:
+            if not hasattr(obj, "shape"):
+                return
+            pid = name.rsplit("/", 1)[0]
+            param = params.get(pid)
+            if param is None:
+                raise SnapshotError(
+                    f"snapshot {path!r} holds solver history {name!r} for a parameter this net "
+                    f"does not have (the net does not match the snapshot)"
+                )
+            host = np.asarray(obj[()])
+            if tuple(host.shape) != tuple(param.shape):
+                raise SnapshotError(
+                    f"snapshot {path!r}: history {name!r} has shape {tuple(host.shape)}, "
+                    f"parameter has shape {tuple(param.shape)}"
+                )
+            arr = backend.xp.empty(param.shape, dtype=param.blob.dtype)
+            arr[...] = backend.asarray(host.astype(param.blob.dtype, copy=False))
+            history[name] = arr
+
+        if "history" in g:
+            g["history"].visititems(collect)
+        internal = solver.method.init_state(solver, net)
+        internal.update(_read_json(g.attrs["internal"]))
+        internal["history"] = history
+        state.internal = internal
+        state.iter = int(g.attrs["iteration"])
+        state.obj_val = float(g.attrs["obj_val"])
+        state.losses = {k: float(v) for k, v in _read_json(g.attrs.get("losses", "{}")).items()}
+        for key in ("lr_policy", "mom_policy"):
+            if key in g.attrs and key in solver.params:
+                solver.params[key].load_state_dict(_read_json(g.attrs[key]))
+        point = {
+            "iter": state.iter,
+            "rng": _read_json(g.attrs["rng"]),
+            "cursors": _read_json(g["cursors"][()]),
+            "source": path,
+        }
+        if not bool(g.attrs.get("exact_resume", True)):
+            logger.warning("snapshot %s was saved without a resume point; one mini-batch is "
+                           "skipped on resume", path)
+    logger.info("resumed from %s at iteration %d", path, state.iter)
+    return point
+
+
+def _readable_latest(directory: str) -> str | None:
+    """The highest-iteration snapshot that HDF5 can open (an unreadable one is skipped)."""
+    import h5py
+
+    for _, path in reversed(list_snapshots(directory)):
+        try:
+            with h5py.File(path, "r"):
+                return path
+        except OSError as exc:
+            logger.warning("skipping unreadable snapshot %s: %s", path, exc)
+    return None
+
+
+def load_from_path(solver: Any, net: Any, state: Any, path: str) -> dict[str, Any] | None:
+    """The solver's `load_from` (semantics §6.9, port rules):
+
+    * `""`: nothing; a folder: the highest-iteration snapshot in it, full resume (nothing if
+      the folder is missing or holds none);
+    * a snapshot file: full resume; an HDF5 model file (no `solver` group): weights only,
+      the solve starts at iteration 0;
+    * a file that does not exist: a warning, nothing loaded (Mocha ignores it silently).
+
+    Returns the resume point to apply before the initial forward (None for weights only)."""
+    if not path:
+        return None
+    if os.path.isdir(path):
+        latest = _readable_latest(path)
+        if latest is None:
+            logger.info("load_from=%r: no snapshot in the folder, starting fresh", path)
+            return None
+        return restore_snapshot(solver, net, state, latest)
+    if not os.path.exists(path):
+        logger.warning("load_from=%r does not exist; starting fresh", path)
+        return None
+    with open_model(path) as f:
+        if not _is_snapshot(f):
+            load_network(f, net, die_if_not_found=True)
+            logger.info("loaded the weights of %s; the solve starts at iteration 0", path)
+            return None
+    return restore_snapshot(solver, net, state, path)
+
+
+def load_snapshot(net: Any, path: str) -> int:
+    """Load the parameters of a snapshot (a file, or the latest of a folder) or of an HDF5
+    model file into `net`, e.g. for prediction. Returns the snapshot's iteration (0 for a
+    model file)."""
+    if os.path.isdir(path):
+        latest = _readable_latest(path)
+        if latest is None:
+            raise SnapshotError(f"no snapshot-<iteration>.h5 file in folder {path!r}")
+        path = latest
+    with open_model(path) as f:
+        load_network(f, net, die_if_not_found=True)
+        return int(f["solver"].attrs["iteration"]) if _is_snapshot(f) else 0
+
+
+def abandon_snapshots_after(directory: str, iteration: int) -> list[str]:
+    """Rename the snapshots past `iteration` to `snapshot-<iter>.abandoned.h5` (a name no
+    loader picks), after a rewind; returns the new names."""
+    moved = []
+    for it, path in list_snapshots(directory):
+        if it > iteration:
+            new = os.path.join(directory, f"snapshot-{it:06d}.abandoned.h5")
+            os.replace(path, new)
+            moved.append(new)
+    return moved
+

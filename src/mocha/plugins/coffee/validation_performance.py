@@ -1,0 +1,84 @@
+"""ValidationPerformance(validation_net): evaluate one epoch and report (semantics §7.2)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mocha.core.coffee import CoffeeBreak
+from mocha.core.hookspecs import hookimpl
+
+logger = logging.getLogger("mocha")
+
+Listener = Callable[[Any, Any, Any], None]
+
+
+class ValidationPerformance(CoffeeBreak):
+    """`add_coffee_break(solver, ValidationPerformance(test_net), every_n_iter=1000)`.
+
+    `init` initializes the validation net (only its own, non-shared, non-loaded parameters).
+    `enjoy`: reset the statistics of its has_stats layers; `forward_epoch` (forwards until
+    its data layer completes an epoch); log a report headed
+    `## Performance on Validation Set after <iter> iterations`; record every statistic
+    (`"<accuracy layer>-accuracy"`, `"<loss>-square-loss"`, ...) in the lounge at the current
+    iteration; then call each listener `f(lounge, train_net, state)` added with
+    `register(f)` (e.g. `LRPolicy.DecayOnValidation`). `destroy` does nothing: the user owns
+    the validation net. `last_statistics` holds the latest values; the report is also printed
+    to `stream` (stdout by default), like TrainingSummary's lines.
+    """
+
+    def __init__(self, validation_net: Any, stream: Any = None) -> None:
+        self.validation_net = validation_net
+        self.stream = stream
+        self.listeners: list[Listener] = []
+        self.last_statistics: dict[str, float] = {}
+        self.last_report = ""
+
+    def register(self, listener: Listener) -> Listener:
+        """Call `listener(lounge, train_net, state)` after every validation; returns it."""
+        if not callable(listener):
+            raise TypeError(f"ValidationPerformance.register: {listener!r} is not callable")
+        self.listeners.append(listener)
+        return listener
+
+    def resume_nets(self) -> list[Any]:
+        """Nets whose data cursors a snapshot saves along with the training net's."""
+        return [self.validation_net]
+
+    def init(self, lounge: Any, solver: Any, net: Any) -> None:
+        if self.validation_net is net:
+            logger.warning("ValidationPerformance: the validation net is the training net; "
+                           "this disturbs the training epochs (Mocha issue #133)")
+        self.validation_net.init()
+
+    def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
+        vnet = self.validation_net
+        vnet.reset_statistics()
+        vnet.forward_epoch()
+        dash = "-" * 58
+        lines = [f"## Performance on Validation Set after {state.iter} iterations", dash]
+        stats: dict[str, float] = {}
+        for layer_state in vnet.states:
+            if not layer_state.layer.has_stats:
+                continue
+            values = layer_state.dump_statistics()
+            stats.update(values)
+            summary = layer_state.statistics_summary() or ", ".join(
+                f"{k} = {v:.8f}" for k, v in values.items())
+            lines.append(f"  {summary}")
+        lines.append(dash)
+        for name, value in stats.items():
+            lounge.update_statistics(name, value)
+        self.last_statistics = stats
+        self.last_report = "\n".join(lines)
+        for line in lines:
+            logger.info(line)
+        print(self.last_report, file=self.stream, flush=True)
+        for listener in self.listeners:
+            listener(lounge, net, state)
+
+
+@hookimpl
+def mocha_register_coffee_breaks(register):
+    register(ValidationPerformance)
