@@ -1,0 +1,45 @@
+"""The generic pooling kernels on their own: the argmax index format and clipped windows."""
+
+import numpy as np
+
+from mocha.plugins.backends.kernels_pool import (
+    avg_pool_backward,
+    avg_pool_forward,
+    max_pool_backward,
+    max_pool_forward,
+)
+from mocha.plugins.backends.numpy_backend import NumpyBackend
+
+B = NumpyBackend(dtype="float64")
+
+
+def test_argmax_index_is_flat_within_the_plane():
+    x = np.arange(2 * 3 * 4 * 5, dtype=float).reshape(2, 3, 4, 5)
+    y, idx = max_pool_forward(B, x, (2, 2), (0, 0), (2, 2), (2, 3))
+    assert idx.dtype == np.int64
+    # the bottom-right cell of each window is the max; the last column window is cut to 1 wide
+    np.testing.assert_array_equal(idx[0, 0], [[6, 8, 9], [16, 18, 19]])
+    np.testing.assert_array_equal(idx[1, 2], idx[0, 0])
+    np.testing.assert_array_equal(y.reshape(6, -1), np.take_along_axis(
+        x.reshape(6, -1), idx.reshape(6, -1), axis=1))
+    gx = max_pool_backward(B, np.ones_like(y), idx, x.shape)
+    assert gx.sum() == y.size and gx[1, 2, 1, 1] == 1 and gx[1, 2, 0, 0] == 0
+
+
+def test_padding_is_never_read_and_the_mean_divides_by_the_full_window():
+    x = -np.ones((1, 1, 2, 2))
+    y, idx = max_pool_forward(B, x, (3, 3), (1, 1), (1, 1), (2, 2))
+    np.testing.assert_array_equal(y, -np.ones((1, 1, 2, 2)))
+    m = avg_pool_forward(B, x, (3, 3), (1, 1), (1, 1), (2, 2))
+    np.testing.assert_allclose(m, np.full((1, 1, 2, 2), -4 / 9))
+    g = avg_pool_backward(B, np.ones((1, 1, 2, 2)), x.shape, (3, 3), (1, 1), (1, 1))
+    np.testing.assert_allclose(g, np.full((1, 1, 2, 2), 4 / 9))
+
+
+def test_float32_stays_float32():
+    x = np.ones((1, 1, 4, 4), dtype=np.float32)
+    B32 = NumpyBackend(dtype="float32")
+    y, idx = max_pool_forward(B32, x, (2, 2), (0, 0), (2, 2), (2, 2))
+    assert y.dtype == np.float32
+    assert max_pool_backward(B32, y, idx, x.shape).dtype == np.float32
+    assert avg_pool_forward(B32, x, (2, 2), (0, 0), (2, 2), (2, 2)).dtype == np.float32
