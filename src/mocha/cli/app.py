@@ -37,6 +37,7 @@ def make_app() -> typer.Typer:
     app = typer.Typer(
         name="mocha",
         no_args_is_help=True,
+        add_completion=False,
         rich_markup_mode="rich",
         context_settings={"help_option_names": ["-h", "--help"]},
         help="Mocha for Python: train and inspect networks described in experiment files.",
@@ -53,6 +54,7 @@ def make_app() -> typer.Typer:
         """Mocha for Python: train and inspect networks described in experiment files."""
 
     get_plugin_manager().hook.mocha_register_commands(app=app)
+    app.registered_commands.sort(key=lambda c: c.name or c.callback.__name__)
     return app
 
 

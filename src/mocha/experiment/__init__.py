@@ -17,10 +17,11 @@ from mocha.experiment.loader import (
     parse_experiment,
 )
 from mocha.experiment.providers import load_provider, register_data_provider
-from mocha.experiment.runner import RunResult, run_experiment, validate
+from mocha.experiment.runner import RunResult, experiment_nets, run_experiment, validate
 
 __all__ = [
     "Experiment", "ExperimentError", "LayerEntry", "RunResult", "build_nets", "build_solver",
-    "load_experiment", "load_provider", "make_coffee_break", "make_experiment_backend",
-    "make_policy", "parse_experiment", "register_data_provider", "run_experiment", "validate",
+    "experiment_nets", "load_experiment", "load_provider", "make_coffee_break",
+    "make_experiment_backend", "make_policy", "parse_experiment", "register_data_provider",
+    "run_experiment", "validate",
 ]

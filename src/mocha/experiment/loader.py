@@ -385,11 +385,12 @@ def make_experiment_backend(exp: Experiment, name: str | None = None) -> Any:
     from mocha.core.backend import init
     from mocha.core.backends import make_backend
 
-    backend = make_backend(
-        name or exp.backend.get("name", "default"),
-        dtype=exp.backend.get("dtype", "float32"),
-        seed=int(exp.backend.get("seed", 0)),
-    )
+    chosen = name or exp.backend.get("name", "default")
+    try:
+        backend = make_backend(chosen, dtype=exp.backend.get("dtype", "float32"),
+                               seed=int(exp.backend.get("seed", 0)))
+    except (MochaError, ValueError, TypeError) as exc:
+        raise ExperimentError(f"{exp.path.name}: backend {chosen!r}: {exc}") from None
     init(backend)
     return backend
 

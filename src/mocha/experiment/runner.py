@@ -18,8 +18,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mocha.core.errors import MochaError
 from mocha.experiment.loader import (
     Experiment,
+    ExperimentError,
     build_nets,
     build_solver,
     make_experiment_backend,
@@ -95,6 +97,43 @@ def validate(test_net: Any) -> dict[str, float]:
     return {k: float(v) for k, v in test_net.statistics().items()}
 
 
+def _build(
+    exp: Experiment, be: Any, solver_args: dict[str, Any] | None = None
+) -> tuple[Any, Any, Any]:
+    """(train net, test net, solver if `solver_args` is given); errors blame the file."""
+    train_net = test_net = None
+    try:
+        train_net, test_net = build_nets(exp, be)
+        solver = None if solver_args is None else build_solver(exp, test_net, **solver_args)
+        return train_net, test_net, solver
+    except BaseException as exc:
+        for net in (test_net, train_net):
+            if net is not None:
+                net.shutdown()
+        if isinstance(exc, MochaError) and not isinstance(exc, ExperimentError):
+            # topology, shapes, missing data files: the file is at fault
+            raise ExperimentError(f"{exp.path.name}: {exc}") from exc
+        raise
+
+
+@contextmanager
+def experiment_nets(exp: Experiment, backend: str | None = None) -> Iterator[tuple[Any, Any]]:
+    """The experiment's (train net, test net or None) on a fresh backend, torn down after."""
+    from mocha.core.backend import shutdown
+
+    be = make_experiment_backend(exp, backend)
+    try:
+        train_net, test_net, _ = _build(exp, be)
+        try:
+            yield train_net, test_net
+        finally:
+            for net in (test_net, train_net):
+                if net is not None:
+                    net.shutdown()
+    finally:
+        shutdown(be)
+
+
 def run_experiment(
     exp: Experiment,
     *,
@@ -116,6 +155,10 @@ def run_experiment(
             (the command line adds its progress display this way).
         handle_sigint: install the Ctrl-C handler described in the module docstring.
         final_validation: after training, run one epoch of the validation net (if any).
+
+    Raises:
+        ExperimentError: the backend, nets or solver cannot be built from the file.
+        MochaError: training failed (e.g. `SolverError` when the objective diverges).
     """
     from mocha.core.backend import shutdown
     from mocha.core.coffee import add_coffee_break
@@ -124,8 +167,8 @@ def run_experiment(
     be = make_experiment_backend(exp, backend)
     train_net = test_net = None
     try:
-        train_net, test_net = build_nets(exp, be)
-        solver = build_solver(exp, test_net, max_iter=max_iter, load_from=load_from)
+        solver_args = {"max_iter": max_iter, "load_from": load_from}
+        train_net, test_net, solver = _build(exp, be, solver_args)
         for coffee, every in extra_coffee_breaks:
             add_coffee_break(solver, coffee, every_n_iter=every)
         result = RunResult(experiment=exp.name, backend=type(be).__name__,

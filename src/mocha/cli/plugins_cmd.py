@@ -1,0 +1,51 @@
+"""`mocha plugins`: every plugin entry point, where it comes from and whether it loaded."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from mocha.core.hookspecs import hookimpl
+
+
+def plugins(
+    *,
+    kind: Annotated[str | None, typer.Option(
+        "--kind", "-k", help="Only this kind (layers, backends, solvers, coffee, commands...).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """List the plugins: name, kind, distribution, version and status (failed ones too)."""
+    from mocha.core.plugins import get_plugin_manager
+
+    infos = sorted(get_plugin_manager().infos.values(), key=lambda i: (i.kind, i.name))
+    if kind:
+        infos = [i for i in infos if i.kind == kind]
+    rows = [
+        {"name": i.name, "kind": i.kind, "module": i.module, "distribution": i.distribution,
+         "version": i.version, "status": i.status, "error": i.error}
+        for i in infos
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Mocha plugins")
+    for col in ("name", "kind", "distribution", "version", "status"):
+        table.add_column(col)
+    style = {"loaded": "green", "failed": "bold red", "disabled": "yellow"}
+    for r in rows:
+        status = f"[{style.get(r['status'], '')}]{r['status']}[/]"
+        if r["error"]:
+            status += f": {r['error']}"
+        table.add_row(r["name"], r["kind"], r["distribution"], r["version"], status)
+    Console().print(table)
+
+
+@hookimpl
+def mocha_register_commands(app: typer.Typer) -> None:
+    app.command("plugins")(plugins)

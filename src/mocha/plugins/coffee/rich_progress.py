@@ -1,0 +1,105 @@
+"""RichProgress: a live progress bar for training (the command line adds it on a terminal).
+
+Shows iteration / max_iter, the objective, the learning rate, iterations per second and the
+time left; validation results reported by other coffee breaks at the same iteration (layer
+statistics such as `accuracy-accuracy`) are printed above the bar as a table. Schedule it
+every iteration and after the other coffee breaks: `add_coffee_break(solver, RichProgress(),
+every_n_iter=1)`. It draws on `Console(stderr=True)` unless given a console.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from mocha.core.coffee import CoffeeBreak
+from mocha.core.hookspecs import hookimpl
+
+
+class SpeedColumn(ProgressColumn):
+    """Iterations per second of a task."""
+
+    def render(self, task: Any) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- it/s" if speed is None else f"{speed:.1f} it/s", style="cyan")
+
+
+class RichProgress(CoffeeBreak):
+    """A rich progress bar on stderr, with validation tables printed above it."""
+
+    def __init__(self, console: Console | None = None, description: str = "training") -> None:
+        self.console = console
+        self.description = description
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self._shown: set[tuple[str, int]] = set()
+
+    def init(self, lounge: Any, solver: Any, net: Any) -> None:
+        max_iter = solver.params["max_iter"]
+        total = None if max_iter == math.inf else int(max_iter)
+        self.progress = Progress(
+            TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TaskProgressColumn(), TextColumn("obj [bold]{task.fields[obj]}"),
+            TextColumn("lr {task.fields[lr]}"), SpeedColumn(), TimeRemainingColumn(),
+            console=self.console or Console(stderr=True), transient=False,
+        )
+        self.task = self.progress.add_task(
+            f"{self.description} {net.name}", total=total, completed=lounge.curr_iter,
+            obj="-", lr="-",
+        )
+        self.progress.start()
+
+    def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
+        if self.progress is None:
+            return
+        lr = state.internal.get("learning_rate")
+        self.progress.update(
+            self.task, completed=state.iter, obj=f"{state.obj_val:.5f}",
+            lr="-" if lr is None else f"{float(lr):.3g}",
+        )
+        self._print_validation(lounge, state)
+
+    def _print_validation(self, lounge: Any, state: Any) -> None:
+        """Layer statistics recorded at this iteration (named `<layer>-<statistic>`)."""
+        it = lounge.curr_iter
+        rows = []
+        for name, series in sorted(lounge.statistics.items()):
+            if "-" not in name or name in state.losses or it not in series:
+                continue
+            if (name, it) in self._shown:
+                continue
+            self._shown.add((name, it))
+            value = series[it]
+            pct = f"{100 * value:.2f}%" if name.endswith(("-accuracy", "-error")) else ""
+            rows.append((name, f"{value:.6g}", pct))
+        if rows and self.progress is not None:
+            table = Table(title=f"Validation after {it} iterations", title_justify="left")
+            table.add_column("statistic")
+            table.add_column("value", justify="right")
+            table.add_column("", justify="right")
+            for row in rows:
+                table.add_row(*row)
+            self.progress.console.print(table)
+
+    def destroy(self, lounge: Any, solver: Any, net: Any) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+@hookimpl
+def mocha_register_coffee_breaks(register):
+    register(RichProgress)
