@@ -39,7 +39,8 @@ class L2Cons(Constraint):
         rows = w.reshape(1, -1) if w.ndim == 1 else w.reshape(w.shape[0], -1)
         norms = xp.sqrt(xp.sum(rows * rows, axis=1, keepdims=True))
         scale = xp.where(norms > self.threshold, self.threshold / xp.maximum(norms, 1e-30), 1.0)
-        rows *= scale.astype(w.dtype)
+        # write back through `w`: reshaping a non-contiguous array gives a copy, not a view
+        w[...] = (rows * scale.astype(w.dtype)).reshape(w.shape)
 
 
 @hookimpl
