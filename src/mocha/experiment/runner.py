@@ -1,7 +1,7 @@
 """Running an experiment: backend, nets, solver, training, a final validation pass.
 
 `run_experiment(exp)` is what `mocha run` calls; it is a plain function usable from Python.
-Ctrl-C (SIGINT, main thread only) asks the solver to stop after the current iteration; the
+Ctrl-C (SIGINT, main thread only) asks the solver to stop after the next iteration; the
 run then writes a snapshot when the file configures a `Snapshot` coffee break and returns a
 result with `interrupted=True` and where to resume from. A second Ctrl-C aborts at once.
 """
@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mocha.core.coffee import CoffeeBreak, add_coffee_break
 from mocha.core.errors import MochaError
 from mocha.experiment.loader import (
     Experiment,
@@ -54,18 +55,40 @@ class RunResult:
         return out
 
 
+class GracefulStop(CoffeeBreak):
+    """Stops the solver at the first iteration after `request()` whose resume point (RNG
+    state and data cursors) was captured, so that a snapshot written then resumes exactly."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def request(self, solver: Any) -> None:
+        self.requested = True
+        solver.capture_every_iter = True  # capture before every forward from now on
+
+    def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
+        if not self.requested:
+            return
+        point = getattr(solver, "resume_point", None)
+        if point is None or point.get("iter") == state.iter:
+            solver.request_stop()
+
+
 @contextmanager
 def stop_on_sigint(solver: Any, enabled: bool = True) -> Iterator[None]:
-    """While active, the first SIGINT calls `solver.request_stop()`, a second one raises
-    `KeyboardInterrupt`. Does nothing outside the main thread or when not `enabled`."""
+    """While active, the first SIGINT asks the solver to stop cleanly (see `GracefulStop`),
+    a second one raises `KeyboardInterrupt`. Does nothing outside the main thread or when not
+    `enabled`."""
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
         return
+    stopper = GracefulStop()
+    add_coffee_break(solver, stopper, every_n_iter=1)
 
     def handler(signum: int, frame: Any) -> None:
-        if solver.stop_requested:
+        if stopper.requested:
             raise KeyboardInterrupt
-        solver.request_stop()
+        stopper.request(solver)
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -161,7 +184,6 @@ def run_experiment(
         MochaError: training failed (e.g. `SolverError` when the objective diverges).
     """
     from mocha.core.backend import shutdown
-    from mocha.core.coffee import add_coffee_break
 
     started = time.perf_counter()
     be = make_experiment_backend(exp, backend)
@@ -184,10 +206,7 @@ def run_experiment(
             result.interrupted = solver.stop_requested
             if result.interrupted and snaps:
                 snaps[0].enjoy(solver.coffee_lounge, solver, train_net, state)
-                if result.snapshot_dir:
-                    result.snapshot_written = os.path.join(
-                        result.snapshot_dir, f"snapshot-{state.iter:06d}.h5"
-                    )
+                result.snapshot_written = getattr(snaps[0], "last_path", None) or None
             result.iterations, result.objective = int(state.iter), float(state.obj_val)
             if final_validation:
                 result.validation = validate(test_net)
