@@ -1,10 +1,100 @@
-"""`mocha data` (work in progress)."""
+"""`mocha data mnist|cifar10 --out DIR [--mirror URL_OR_FOLDER]`: prepare a data set.
+
+Fetches the official files (or reads a mirror: a folder holding the official file names, or
+a URL prefix), verifies them, and writes `train.h5`, `test.h5`, `train.txt` and `test.txt`
+into DIR, ready for `HDF5DataLayer(source="DIR/train.txt")`. A live progress bar (rich)
+shows downloads and conversion on stderr.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mocha.core.errors import MochaError
 from mocha.core.hookspecs import hookimpl
+
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Folder to write the HDF5 and "
+                                                             "list files into.")]
+MirrorOption = Annotated[str | None, typer.Option(
+    "--mirror", help="A URL prefix or a local folder holding the official file names "
+                     "(gzip-compressed or not), used instead of the official site.")]
+
+
+@contextlib.contextmanager
+def rich_progress() -> Iterator[tuple[Callable[[str, int, int | None], None],
+                                      Callable[[str], None]]]:
+    """A rich progress display on stderr: yields `(progress, log)` callbacks."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True, highlight=False)
+    tasks: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console) as bar:
+
+        def progress(description: str, completed: int, total: int | None) -> None:
+            if description not in tasks:
+                tasks[description] = bar.add_task(description, total=total)
+            bar.update(tasks[description], completed=completed, total=total)
+
+        def log(message: str) -> None:
+            bar.console.print(message, markup=False)
+
+        yield progress, log
+
+
+def _prepare(name: str, out: Path, mirror: str | None, **options: Any) -> dict[str, Path]:
+    """Run `mocha.datasets.<name>.prepare` with a progress bar; errors exit with status 1."""
+    import importlib
+
+    from mocha.cli.app import fail
+
+    module = importlib.import_module(f"mocha.datasets.{name}")
+    try:
+        with rich_progress() as (progress, log):
+            paths = module.prepare(out, mirror=mirror, progress=progress, log=log, **options)
+    except (MochaError, OSError) as exc:
+        raise fail(f"{name}: {exc}", code=1) from None
+    typer.echo(f"{name} ready in {out}:")
+    for split in ("train", "test"):
+        typer.echo(f"  HDF5DataLayer(source={str(paths[split])!r}, ...)")
+    return paths
+
+
+def mnist(out: OutOption, mirror: MirrorOption = None) -> None:
+    """Fetch MNIST, verify it and convert it to HDF5 (data (N,1,28,28) in [0,1), labels (N,1))."""
+    _prepare("mnist", out, mirror)
+
+
+def cifar10(out: OutOption, mirror: MirrorOption = None,
+            subtract_mean: Annotated[bool, typer.Option(
+                "--subtract-mean/--keep-mean",
+                help="Subtract the training mean from both sets (Mocha's example does).")] = True,
+            ) -> None:
+    """Fetch CIFAR-10 (binary version), verify it and convert it to HDF5 (N,3,32,32)."""
+    paths = _prepare("cifar10", out, mirror, subtract_mean=subtract_mean)
+    typer.echo(f"  training mean: {paths['mean']} (dataset 'mean')")
+
+
+def make_data_app() -> typer.Typer:
+    data = typer.Typer(name="data", no_args_is_help=True,
+                       help="Prepare data sets as HDF5 files for HDF5DataLayer.")
+    data.command("mnist")(mnist)
+    data.command("cifar10")(cifar10)
+    return data
 
 
 @hookimpl
-def mocha_register_commands(app):
-    """Nothing registered yet."""
+def mocha_register_commands(app: typer.Typer) -> None:
+    app.add_typer(make_data_app(), name="data")
