@@ -295,7 +295,8 @@ def load_from_path(solver: Any, net: Any, state: Any, path: str) -> dict[str, An
       the folder is missing or holds none);
     * a snapshot file: full resume; an HDF5 model file (no `solver` group): weights only,
       the solve starts at iteration 0;
-    * a file that does not exist: a warning, nothing loaded (Mocha ignores it silently).
+    * a path that does not exist: nothing loaded (Mocha ignores it silently; a missing
+      `.h5`/`.hdf5` file is logged as a warning, a missing folder is the usual first run).
 
     Returns the resume point to apply before the initial forward (None for weights only)."""
     if not path:
@@ -307,7 +308,10 @@ def load_from_path(solver: Any, net: Any, state: Any, path: str) -> dict[str, An
             return None
         return restore_snapshot(solver, net, state, latest)
     if not os.path.exists(path):
-        logger.warning("load_from=%r does not exist; starting fresh", path)
+        if path.endswith((".h5", ".hdf5")):
+            logger.warning("load_from=%r: no such file; starting fresh", path)
+        else:  # the usual first run with load_from=<snapshot folder>
+            logger.info("load_from=%r does not exist yet; starting fresh", path)
         return None
     with open_model(path) as f:
         if not _is_snapshot(f):
