@@ -128,3 +128,11 @@ def test_all_zero_sample_weights_cannot_be_normalized_globally():
     with pytest.raises(LayerConfigError, match="normalize='global'"):
         run_layer(layer(weights=w, normalize="global"), [np.full((2, 2), 0.5), np.zeros((2, 1))],
                   no_grad=[1])
+
+
+def test_a_wanted_label_diff_is_overwritten_with_zeros():
+    h = run_layer(layer(), [np.full((2, 3), 0.3), np.array([[0.0], [2.0]])])
+    h.diffs[1].data[...] = 5.0
+    h.backward()
+    assert not h.diffs[1].to_host().any()
+    assert h.diffs[0].to_host().any()

@@ -170,3 +170,11 @@ def test_weight_zero_gives_zero_loss_and_gradient():
     h.backward()
     assert h.state.loss == 0
     assert not h.diffs[0].to_host().any()
+
+
+def test_a_wanted_label_diff_is_overwritten_with_zeros():
+    h = run_layer(layer(), [np.zeros((2, 3)), np.array([[0.0], [2.0]])])
+    h.diffs[1].data[...] = 5.0
+    h.backward()
+    assert not h.diffs[1].to_host().any()
+    assert h.diffs[0].to_host().any()
