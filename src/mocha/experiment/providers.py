@@ -10,7 +10,8 @@ A layer table of an experiment file that has no `source` field of its own but a 
     split_seed = 0                 # the split is reproducible
     sample_shape = [1, 8, 8]       # reshape the first array's samples (e.g. images for a CNN)
 
-The arrays come back in the order of the layer's tops (default `data`, `label`); labels are
+The arrays come back in the order of the layer's tops (default `data`, `label`; a provider's
+arrays are matched by position when the tops have other names); labels are
 `(N, 1)` float arrays of 0-based class indices, data are float32. New providers are added
 with `register_data_provider("prefix:name", function)`.
 """
@@ -132,6 +133,8 @@ def load_provider(
                 f"or a .npz/.h5 file path"
             )
         arrays = _PROVIDERS[source]()
+        if not set(tops) <= set(arrays) and len(arrays) == len(tops):
+            arrays = dict(zip(tops, arrays.values()))  # other top names: by position
     else:
         arrays = _from_file(source, tops)
     missing = [t for t in tops if t not in arrays]
