@@ -92,6 +92,9 @@ def test_weights_of_one_sample_and_of_the_full_shape():
             full = full_class_weights(w, shape, axis, normalize)
             want = nll_oracle(softmax_oracle(x, axis), label, axis, 1.0, full)
             assert h.state.loss == pytest.approx(want, rel=1e-10)
+            h.backward()
+            np.testing.assert_allclose(h.diffs[0].to_host(), dx_oracle(x, label, axis, 1.0, full),
+                                       rtol=1e-10, atol=1e-14)
 
 
 def test_equal_weights_give_the_unweighted_loss_under_every_normalization():
