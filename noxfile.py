@@ -34,8 +34,10 @@ def gpu(session):
 
 @nox.session
 def plugin_example(session):
-    """Install the example third-party layer package and run its tests."""
+    """Install the example third-party layer package, run its tests, and check that Mocha
+    discovers it through its entry point and trains with it (tests/test_example_plugin.py)."""
     session.install("-e", ".[dev]")
     session.install("-e", "examples/mocha-example-layer")
     session.run("python", "-m", "pytest", "-q", "examples/mocha-example-layer/tests")
+    session.run("python", "-m", "pytest", "-q", "tests/test_example_plugin.py")
     session.run("mocha", "plugins", "--kind", "layers")

@@ -1,0 +1,132 @@
+"""The third-party example package `examples/mocha-example-layer` works as a real plugin:
+installed with pip, its `SwishLayer` is found through its entry point, listed with its
+distribution, and trains in a net.
+
+The package is pip-installed (no dependencies, no build isolation: offline) into the running
+environment for the duration of this module and uninstalled afterwards, so the environment is
+left as it was. Where it is already installed (`nox -s plugin_example`), it is used as is and
+left alone. Every check runs in a fresh interpreter, because this process has already built its
+plugin registry.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "mocha-example-layer"
+DIST = "mocha-example-layer"
+
+
+def _python(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT)
+
+
+def _installed() -> bool:
+    result = _python(f"import importlib.metadata as md; md.distribution({DIST!r})")
+    return result.returncode == 0
+
+
+def _pip(*args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True,
+                            text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, f"pip {' '.join(args)} failed:\n{result.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def example_installed():
+    pytest.importorskip("hatchling", reason="building the example needs hatchling")
+    if _installed():
+        yield
+        return
+    _pip("install", "--quiet", "--no-deps", "--no-build-isolation", str(EXAMPLE))
+    try:
+        yield
+    finally:
+        _pip("uninstall", "--yes", "--quiet", DIST)
+        assert not _installed(), f"{DIST} is still installed after the test"
+
+
+def test_discovered_through_its_entry_point(example_installed):
+    result = _python("""
+        import json
+        import mocha
+        from mocha.core.plugins import get_plugin_manager
+
+        layer_cls = mocha.lookup("layers", "SwishLayer")
+        info = get_plugin_manager().infos["layers.swish"]
+        entry = [e for e in mocha.get_registry().entries("layers") if e.name == "SwishLayer"][0]
+        print(json.dumps({
+            "attribute": mocha.SwishLayer is layer_cls,
+            "module": layer_cls.__module__,
+            "info": [info.distribution, info.version, info.status, info.module],
+            "entry": [entry.plugin, entry.distribution],
+        }))
+    """)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out == {
+        "attribute": True,
+        "module": "mocha_swish",
+        "info": [DIST, "0.1.0", "loaded", "mocha_swish"],
+        "entry": ["layers.swish", DIST],
+    }
+
+
+def test_disabled_by_environment(example_installed):
+    result = subprocess.run(
+        [sys.executable, "-c", "import mocha; print(mocha.get_registry().names('layers'))"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "MOCHA_DISABLE_PLUGINS": "layers.swish"})
+    assert result.returncode == 0, result.stderr
+    assert "SwishLayer" not in result.stdout and "InnerProductLayer" in result.stdout
+
+
+def test_trains_in_a_net(example_installed):
+    result = _python("""
+        import json
+        import numpy as np
+        import mocha
+        from mocha import (CoffeeBreak, InnerProductLayer, LRPolicy, MemoryDataLayer, MomPolicy,
+                           Net, SGD, Solver, SoftmaxLossLayer, SwishLayer, add_coffee_break,
+                           make_solver_parameters, solve)
+
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((128, 4))
+        y = ((x[:, 0] * x[:, 1] > 0) ^ (x[:, 2] > 0.5)).astype(float)[:, None]  # not linear
+
+        class Record(CoffeeBreak):
+            objectives = []
+
+            def enjoy(self, lounge, solver, net, state):
+                self.objectives.append(state.obj_val)
+
+        backend = mocha.make_backend("numpy", seed=0)
+        net = Net("swish-mlp", backend, [
+            MemoryDataLayer(name="data", data=[x, y], batch_size=32, shuffle=True),
+            InnerProductLayer(name="ip1", output_dim=16, bottoms=["data"], tops=["ip1"]),
+            SwishLayer(name="swish", beta=1.0, bottoms=["ip1"], tops=["act"]),
+            InnerProductLayer(name="ip2", output_dim=2, bottoms=["act"], tops=["ip2"]),
+            SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"]),
+        ])
+        params = make_solver_parameters(SGD(), max_iter=300, regu_coef=0.0,
+                                        lr_policy=LRPolicy.Fixed(0.2),
+                                        mom_policy=MomPolicy.Fixed(0.9))
+        solver = Solver(SGD(), params)
+        record = add_coffee_break(solver, Record(), every_n_iter=1)
+        solve(solver, net)
+        net.shutdown()
+        print(json.dumps(record.objectives))
+    """)
+    assert result.returncode == 0, result.stderr
+    objectives = json.loads(result.stdout)
+    assert len(objectives) == 301
+    first, last = sum(objectives[:4]) / 4, sum(objectives[-20:]) / 20
+    print(f"objective: {first:.3f} -> {last:.3f}")
+    assert last < 0.6 * first, f"the loss did not decrease enough: {first:.3f} -> {last:.3f}"
