@@ -199,24 +199,53 @@ def test_a_layer_that_cannot_bp_does_not_count_as_a_loss(backend):
     net.shutdown()
 
 
-def test_split_branch_left_dangling(backend):
+@pytest.mark.parametrize("branch", ["dangling", "HDF5OutputLayer"])
+def test_split_branch_that_reaches_no_loss(backend, tmp_path, branch):
+    """Mocha's topology.jl: a Split whose second branch goes nowhere (or only to an output
+    layer, which cannot back-propagate) is fine on a data blob, not on an IP output."""
     def layers(source):
-        return [_data(), IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
-                Split(name="split", bottoms=[source], tops=["s1", "s2"]),
-                IP(name="ip2", output_dim=3, bottoms=["s1"], tops=["ip2"]),
-                _loss("loss", "ip2")]
+        out = [_data()]
+        if source == "ip1":
+            out.append(IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]))
+        out += [Split(name="split", bottoms=[source], tops=["s1", "s2"]),
+               IP(name="ip2", output_dim=3, bottoms=["s1"], tops=["ip2"]),
+               _loss("loss", "ip2")]
+        if branch != "dangling":
+            out.append(mocha.lookup("layers", branch)(
+                name="out", filename=str(tmp_path / f"{source}.h5"), bottoms=["s2"]))
+        return out
 
-    # a split of a data blob needs no bp: a dangling branch is fine ...
-    good = _net(backend, layers("data")[:1] + layers("data")[2:])
+    good = _net(backend, layers("data"))
     good.check_bp_topology()
     good.shutdown()
-    # ... but a split of a blob that needs bp must reach a loss on every branch
     bad = _net(backend, layers("ip1"))
     with pytest.raises(TopologyError) as info:
         bad.check_bp_topology()
     message = _message(info)
     assert "blob 's2'" in message and "SplitLayer('split')" in message
     bad.shutdown()
+
+
+def test_output_layer_on_a_data_blob_is_fine(backend, tmp_path):
+    net = _net(backend, [_data(), IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
+                         _loss("loss", "ip1"),
+                         mocha.HDF5OutputLayer(name="out", filename=str(tmp_path / "o.h5"),
+                                               bottoms=["data"])])
+    net.check_bp_topology()
+    net.shutdown()
+
+
+def test_reshaped_ip_output_fed_to_two_ips(backend):
+    net = _net(backend, [_data(), IP(name="ip1", output_dim=4, bottoms=["data"], tops=["ip1"]),
+                         mocha.ReshapeLayer(name="reshape", shape=(2, 2), bottoms=["ip1"],
+                                            tops=["r"]),
+                         IP(name="a", output_dim=3, bottoms=["r"], tops=["a"]),
+                         IP(name="b", output_dim=3, bottoms=["r"], tops=["b"]),
+                         _loss("loss_a", "a"), _loss("loss_b", "b")])
+    with pytest.raises(TopologyError, match=r"blob 'r' needs back-propagation and is used in "
+                                            r"multiple places"):
+        net.check_bp_topology()
+    net.shutdown()
 
 
 def test_solve_checks_the_topology(backend):
