@@ -184,6 +184,21 @@ def test_shape_conflict_in_the_registry_is_a_clear_error(backend):
     registry_reset(backend)
 
 
+def test_sharing_a_key_between_layers_with_different_parameters(backend):
+    registry_reset(backend)
+    x = RNG.standard_normal((2, 3, 4, 4))
+    layers = [
+        mocha.MemoryDataLayer(name="data", data=[x], batch_size=2, tops=["data"]),
+        mocha.ConvolutionLayer(name="conv", param_key="k", n_filter=2, bottoms=["data"],
+                               tops=["conv"]),
+        IP(name="ip", param_key="k", output_dim=2, bottoms=["conv"], tops=["ip"]),
+    ]
+    with pytest.raises(ShapeError, match=r"layer 'ip': the registry holds parameters "
+                                         r"\['filter', 'bias'\] for this key but not 'weight'"):
+        Net("mixed", backend, layers)
+    registry_reset(backend)
+
+
 # -- freezing ----------------------------------------------------------------------------
 def test_freeze_skips_init_gradients_and_training(net):
     registry_reset(net.backend)
