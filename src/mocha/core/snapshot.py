@@ -106,7 +106,7 @@ def _resume_nets(solver: Any) -> list[Any]:
     for scheduled in solver.coffee_lounge.coffee_breaks:
         get = getattr(scheduled.coffee, "resume_nets", None)
         if get is not None:
-            nets.extend(n for n in get() if n is not solver.net)
+            nets.extend(n for n in get() if n is not None and n is not solver.net)
     return nets
 
 
