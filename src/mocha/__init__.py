@@ -81,6 +81,8 @@ _LAZY_FUNCTIONS: dict[str, str] = {
     "LRNMode": "mocha.plugins.layers.lrn",  # LRNMode.AcrossChannel() / WithinChannel()
     "ElementWiseFunctors": "mocha.plugins.layers.element_wise",  # ElementWiseFunctors.Add()
     "reset_outputs": "mocha.plugins.layers.memory_output",  # MemoryOutputLayer's state
+    "predict": "mocha.prediction",  # predict(net_or_layers, arrays, ...) -> Prediction
+    "Prediction": "mocha.prediction",
 }
 
 
