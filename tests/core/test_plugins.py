@@ -119,6 +119,20 @@ def test_two_distributions_claiming_one_plugin_name(site):
     assert "'temp-clash'" in message and "'mocha-dl'" in message
 
 
+def test_the_same_distribution_twice_on_sys_path_loads_once(site, tmp_path_factory,
+                                                             monkeypatch):
+    site("temp-good", {"layers.temp_good": "temp_good_plugin"}, {"temp_good_plugin": GOOD_PLUGIN})
+    other = tmp_path_factory.mktemp("other_site")  # e.g. an old copy, spelled differently
+    info = other / "Temp_Good-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: Temp_Good\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[mocha]\nlayers.temp_good = temp_good_plugin\n")
+    monkeypatch.syspath_prepend(str(other))
+    pm = make_plugin_manager()
+    assert pm.infos["layers.temp_good"].status == "loaded"
+    assert "TempThirdPartyLayer" in build_registry(pm).names("layers")
+
+
 def test_disable_plugins(site, monkeypatch):
     site("temp-good", {"layers.temp_good": "temp_good_plugin"}, {"temp_good_plugin": GOOD_PLUGIN})
     monkeypatch.setenv("MOCHA_DISABLE_PLUGINS", "layers.temp_good, layers.accuracy")
@@ -131,7 +145,7 @@ def test_disable_plugins(site, monkeypatch):
 
 
 @pytest.mark.parametrize(("value", "loaded"), [("", False), ("temp-good", True),
-                                               ("other-dist", False)])
+                                               ("Temp_Good", True), ("other-dist", False)])
 def test_load_plugins_selects_third_party_distributions(site, monkeypatch, value, loaded):
     site("temp-good", {"layers.temp_good": "temp_good_plugin"}, {"temp_good_plugin": GOOD_PLUGIN})
     monkeypatch.setenv("MOCHA_LOAD_PLUGINS", value)

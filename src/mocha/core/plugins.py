@@ -17,6 +17,7 @@ import functools
 import importlib
 import importlib.metadata as md
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -66,12 +67,18 @@ def _env_list(var: str) -> list[str] | None:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def _normalize(dist: str) -> str:
+    """A distribution name compared the packaging way: `Mocha_Example.Layer` is
+    `mocha-example-layer`."""
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
 def _iter_entry_points() -> Iterable[tuple[md.EntryPoint, str, str]]:
     seen: set[tuple[str, str]] = set()
     for ep in md.entry_points(group="mocha"):
         dist = ep.dist.name if ep.dist is not None else "(unknown)"
         version = ep.dist.version if ep.dist is not None else ""
-        key = (dist, ep.name)
+        key = (_normalize(dist), ep.name)
         if key in seen:  # the same distribution found twice on sys.path
             continue
         seen.add(key)
@@ -87,13 +94,15 @@ def make_plugin_manager(
     if load_entrypoints:
         disabled = set(_env_list("MOCHA_DISABLE_PLUGINS") or [])
         only = _env_list("MOCHA_LOAD_PLUGINS")
+        if only is not None:
+            only = [_normalize(d) for d in only]
         strict = os.environ.get("MOCHA_STRICT_PLUGINS", "") not in ("", "0")
         claimed: dict[str, str] = {}
         for ep, dist, version in _iter_entry_points():
-            norm = dist.lower().replace("_", "-")
+            norm = _normalize(dist)
             if only is not None and norm != OWN_DISTRIBUTION and norm not in only:
                 continue
-            if ep.name in claimed and claimed[ep.name] != dist:
+            if ep.name in claimed and _normalize(claimed[ep.name]) != norm:
                 raise PluginError(
                     f"plugin name {ep.name!r} is claimed by two distributions: "
                     f"{claimed[ep.name]!r} and {dist!r}"
