@@ -1,10 +1,166 @@
-"""`mocha predict` (work in progress)."""
+"""`mocha predict EXPERIMENT.toml INPUT... --model FILE_OR_FOLDER`: classify images or arrays.
+
+The experiment file gives the architecture (its test net when it has one); `--model` a Mocha
+HDF5 model file, a snapshot, or a snapshot folder (its latest snapshot). Inputs are `.npy`
+files (one sample, or samples on axis 0; loaded without pickle) or images (PNG, JPEG, ...;
+read with Pillow, which must be installed; grey or RGB to match the net's channels, and of
+the size the net expects). `--scale` multiplies image pixels (0-255), e.g. `0.00390625` for
+nets trained on `mocha data mnist` output (pixels / 256).
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mocha.core.errors import MochaError
 from mocha.core.hookspecs import hookimpl
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def expected_sample_shape(layers: list[Any], top: str) -> tuple[int, ...] | None:
+    """The sample shape the data layer feeding `top` produces, when it can be told cheaply."""
+    for layer in layers:
+        if not layer.is_source or top not in layer.tops:
+            continue
+        j = layer.tops.index(top)
+        data = getattr(layer, "data", None)
+        if data:
+            return tuple(data[j].shape[1:])
+        source = getattr(layer, "source", None)
+        if source:
+            import h5py
+
+            from mocha.datasets.hdf5_stream import read_source_list
+
+            try:
+                first = read_source_list(source, str(layer))[0]
+                with h5py.File(first, "r") as f:
+                    return tuple(f[top].shape[1:])
+            except (MochaError, OSError, KeyError):
+                return None
+    return None
+
+
+def load_image(path: Path, want: tuple[int, ...] | None, scale: float) -> Any:
+    """One image as a float32 `(C, H, W)` array (grey when the net has 1 channel, else RGB)."""
+    import numpy as np
+
+    try:
+        from PIL import Image
+    except ImportError:
+        raise MochaError(f"{path}: reading images needs Pillow (pip install pillow); or pass "
+                         f".npy arrays") from None
+    try:
+        with Image.open(path) as img:
+            channels = want[0] if want and len(want) == 3 else (1 if img.mode in ("L", "1",
+                                                                                 "I;16") else 3)
+            if channels not in (1, 3):
+                raise MochaError(f"{path}: the net expects {channels} channels; images give 1 "
+                                 f"(grey) or 3 (RGB)")
+            pixels = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.float32)
+    except OSError as exc:
+        raise MochaError(f"{path}: cannot read the image ({exc})") from None
+    x = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    if want and len(want) == 3 and x.shape != want:
+        raise MochaError(f"{path}: image of {x.shape[2]}x{x.shape[1]} pixels with {x.shape[0]} "
+                         f"channel(s); the net expects {want[2]}x{want[1]} with {want[0]}")
+    return x * np.float32(scale)
+
+
+def load_inputs(paths: list[Path], want: tuple[int, ...] | None,
+                scale: float) -> tuple[Any, list[str]]:
+    """All inputs stacked as samples, and a label per sample (`file` or `file[i]`)."""
+    import numpy as np
+
+    samples, names = [], []
+    for path in paths:
+        if path.suffix.lower() == ".npy":
+            try:
+                a = np.load(path, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise MochaError(f"{path}: cannot load as a numeric .npy array ({exc})") from None
+            single = want is not None and (a.shape == want or (want[:1] == (1,)
+                                                               and a.shape == want[1:]))
+            a = a[None] if single or a.ndim <= 1 else a
+            if want is not None and want[:1] == (1,) and a.shape[1:] == want[1:]:
+                a = a[:, None]
+            if want is not None and a.shape[1:] != want:
+                raise MochaError(f"{path}: samples of shape {a.shape[1:]}; the net expects "
+                                 f"{want}")
+            samples.extend(a.astype(np.float32))
+            names.extend([str(path)] if len(a) == 1 else [f"{path}[{i}]" for i in range(len(a))])
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            samples.append(load_image(path, want, scale))
+            names.append(str(path))
+        else:
+            raise MochaError(f"{path}: unknown input type {path.suffix!r}; give .npy arrays or "
+                             f"images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    shapes = {s.shape for s in samples}
+    if len(shapes) != 1:
+        raise MochaError(f"inputs have different sample shapes: {sorted(shapes)}")
+    return np.stack(samples), names
+
+
+def predict(
+    experiment: Annotated[Path, typer.Argument(help="Experiment file giving the architecture.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Images or .npy arrays to classify.")],
+    *,
+    model: Annotated[Path, typer.Option(
+        "--model", "-m", help="Model file, snapshot, or snapshot folder (latest snapshot).")],
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 100,
+    output: Annotated[str | None, typer.Option(
+        help="Blob to report (default: the last one computed from the inputs).")] = None,
+    scale: Annotated[float, typer.Option(help="Multiply image pixels (0-255) by this.")] = 1.0,
+    backend: Annotated[str, typer.Option(help="Backend name (numpy, numba, cupy, cpu, gpu, "
+                                              "default).")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Classify [bold]images or .npy arrays[/] with a trained model."""
+    from mocha.cli.app import fail
+    from mocha.core.backends import make_backend
+    from mocha.experiment import load_experiment
+    from mocha.prediction import predict as run_predict
+
+    try:
+        exp = load_experiment(experiment)
+        layers = exp.layers_for("test" if exp.has_test_net else "train")
+        tops = [t for layer in layers if layer.is_source for t in layer.tops] or ["data"]
+        x, names = load_inputs(list(inputs), expected_sample_shape(layers, tops[0]), scale)
+        chosen = make_backend(backend)
+        chosen.init()
+        try:
+            result = run_predict(layers, x, batch_size=batch_size, output=output, model=model,
+                                 backend=chosen)
+        finally:
+            chosen.shutdown()
+    except MochaError as exc:
+        raise fail(str(exc)) from None
+    if result.probabilities.ndim != 2:
+        raise fail(f"output blob {result.output!r} has shape {result.outputs.shape}; "
+                   f"`mocha predict` reports (N, classes) outputs (use mocha.predict for others)")
+    rows = [{"input": name, "class": int(c), "probability": float(p[c]),
+             "probabilities": [float(v) for v in p]}
+            for name, c, p in zip(names, result.classes, result.probabilities)]
+    if as_json:
+        typer.echo(json.dumps({"output": result.output, "predictions": rows}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"predictions ({result.output})")
+    for column in ("input", "class", "probability"):
+        table.add_column(column, justify="left" if column == "input" else "right",
+                         overflow="fold")
+    for row in rows:
+        table.add_row(row["input"], str(row["class"]), f"{row['probability']:.4f}")
+    Console(highlight=False).print(table)
 
 
 @hookimpl
-def mocha_register_commands(app):
-    """Nothing registered yet."""
+def mocha_register_commands(app: typer.Typer) -> None:
+    app.command("predict")(predict)
