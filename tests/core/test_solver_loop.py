@@ -166,3 +166,21 @@ def test_nan_objective_still_shuts_the_coffee_breaks_down(backend):
         mocha.solve(solver, net)
     assert recorder.events == ["init", "destroy"]
     net.shutdown()
+
+
+def test_freezing_during_a_solve_takes_effect_at_the_next_update(backend):
+    class FreezeAt2(CoffeeBreak):
+        def enjoy(self, lounge, solver, net, state):
+            if state.iter == 2:
+                mocha.freeze(net, "ip")
+
+    net = _net(backend)
+    solver = mocha.Solver(mocha.SGD(), mocha.make_solver_parameters(mocha.SGD(), max_iter=5))
+    add_coffee_break(solver, FreezeAt2(), every_n_iter=1)
+    recorder = add_coffee_break(solver, Recorder(), every_n_iter=1)
+    mocha.solve(solver, net)
+    weights = [c["w"] for c in recorder.calls]
+    assert not np.array_equal(weights[1], weights[2])  # updated until iteration 2 ...
+    for w in weights[3:]:  # ... and not after: the trainable list is not cached
+        np.testing.assert_array_equal(w, weights[2])
+    net.shutdown()
