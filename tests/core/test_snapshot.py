@@ -20,8 +20,8 @@ X = RNG.standard_normal((6, 4))
 Y = RNG.integers(0, 3, (6, 1)).astype(float)
 
 
-def _backend():
-    backend = mocha.make_backend("numpy", dtype="float64", seed=1)
+def _backend(name="numpy"):
+    backend = mocha.make_backend(name, dtype="float64", seed=1)
     backend.init()
     return backend
 
@@ -48,8 +48,8 @@ def _weights(net):
             for s in net.states for p in s.parameters}
 
 
-def _train(folder, max_iter=5, every=5, method=None, shuffle=False):
-    backend = _backend()
+def _train(folder, max_iter=5, every=5, method=None, shuffle=False, backend_name="numpy"):
+    backend = _backend(backend_name)
     net = _net(backend, shuffle=shuffle)
     solver = _solver(method, max_iter=max_iter)
     add_coffee_break(solver, mocha.Snapshot(str(folder)), every_n_iter=every)
@@ -98,11 +98,13 @@ def test_snapshot_zero_is_the_initial_model(tmp_path):
     net.shutdown()
 
 
-def test_resume_restores_state_and_continues(tmp_path):
-    ref_net, _, ref_state = _train(tmp_path / "ref", max_iter=8, every=4, shuffle=True)
+def test_resume_restores_state_and_continues(tmp_path, backend_name):
+    """In-process resume on every available backend: bitwise equal to the straight run."""
+    kw = {"every": 4, "shuffle": True, "backend_name": backend_name}
+    ref_net, _, ref_state = _train(tmp_path / "ref", max_iter=8, **kw)
     folder = tmp_path / "b"
-    _train(folder, max_iter=6, every=4, shuffle=True)  # snapshots 0 and 4, stops at 6
-    backend = _backend()
+    _train(folder, max_iter=6, **kw)  # snapshots 0 and 4, stops at 6
+    backend = _backend(backend_name)
     net = _net(backend, shuffle=True)
     solver = _solver(max_iter=8, load_from=str(folder / "snapshot-000004.h5"))
     state = mocha.solve(solver, net)
