@@ -192,6 +192,18 @@ def test_every_layer_has_a_configuration(name):
 def _check_invariants(name: str, case: Case, h: LayerHarness) -> None:
     layer, state = h.layer, h.state
     assert type(layer).__name__ == name
+    # the traits agree with what the layer does
+    assert bool(state.parameters) == layer.has_param, f"{name}: has_param vs parameters"
+    if layer.has_neuron:
+        assert hasattr(layer, "neuron"), f"{name}: has_neuron but no neuron field"
+    if layer.is_source:
+        assert not layer.bottoms and not case.inputs, f"{name}: a source takes no bottoms"
+    if layer.is_sink or layer.is_inplace:
+        assert not layer.tops, f"{name}: sinks and in-place layers declare no tops"
+        if layer.is_sink:
+            assert not state.blobs, f"{name}: a sink produces no blobs"
+    elif layer.can_do_bp:
+        assert len(state.blobs_diff) == len(layer.tops), f"{name}: one top diff per top"
     if layer.is_sink or layer.is_inplace:
         tops = [x.to_host() for x in h.inputs] if layer.is_inplace else []
     else:
