@@ -127,3 +127,21 @@ def test_setup_needs_a_listening_policy_and_a_validation():
         mocha.setup(LRPolicy.Fixed(0.1), ScriptedValidation([]), solver)
     with pytest.raises(TypeError, match="register"):
         mocha.setup(LRPolicy.DecayOnValidation(0.1, "k"), object(), solver)
+
+
+def test_missing_statistic_is_a_clear_error(tmp_path):
+    backend = mocha.make_backend("numpy", dtype="float64", seed=2)
+    registry_reset(backend)
+    net = _net(backend, layers=_ip())
+    policy = LRPolicy.DecayOnValidation(0.1, "acc-accuracy")
+    solver = mocha.Solver(mocha.SGD(), mocha.make_solver_parameters(
+        mocha.SGD(), max_iter=2, lr_policy=policy))
+
+    class Silent(ScriptedValidation):
+        def enjoy(self, lounge, solver, net, state):
+            for listener in self.listeners:
+                listener(lounge, net, state)
+
+    mocha.setup(policy, add_coffee_break(solver, Silent([]), every_n_iter=1), solver)
+    with pytest.raises(mocha.SolverError, match="no statistic 'acc-accuracy' at iteration 0"):
+        mocha.solve(solver, net)

@@ -15,6 +15,8 @@ import math
 import os
 from typing import Any
 
+from mocha.core.errors import SolverError
+
 logger = logging.getLogger("mocha")
 
 
@@ -234,7 +236,7 @@ class LRPolicy:
                 return
             series = lounge.statistics.get(self.key, {})
             if state.iter not in series:
-                raise KeyError(
+                raise SolverError(
                     f"LRPolicy.DecayOnValidation: the validation recorded no statistic "
                     f"{self.key!r} at iteration {state.iter}; recorded: {sorted(lounge.statistics)}"
                 )

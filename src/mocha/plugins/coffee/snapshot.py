@@ -20,7 +20,9 @@ class Snapshot(CoffeeBreak):
     (`snapshot-000000.h5` is the initial model) atomically, overwriting an existing file of
     the same iteration with a warning (that happens on a resume). Point the solver's
     `load_from` at `dir` to resume from the latest snapshot; see `mocha.core.snapshot` for
-    the file layout and why the resume is exact.
+    the file layout and why the resume is exact. Scheduled with `every_n_epoch`, the solver
+    captures the resume point (RNG state, data cursors) before every forward, since any
+    iteration may end an epoch; with `every_n_iter` only before the due ones.
     """
 
     needs_resume_point = True  # the solver captures RNG and cursors before the forward
