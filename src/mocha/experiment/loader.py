@@ -296,23 +296,43 @@ def _make_component(exp: Experiment, kind: str, value: str | dict, where: str) -
     return _construct(cls, kwargs, where)
 
 
-def _make_variant(exp: Experiment, default: Any, value: str | dict, where: str) -> Any:
-    """A field whose default is an object of a small class family (`Pooling.Max()`): the
-    TOML name picks a sibling class, i.e. a subclass of the default's base class."""
-    name, kwargs = _split_spec(value, where)
-    base = next((c for c in type(default).__mro__[1:] if c is not object), type(default))
+def _variant_family(default: Any) -> dict[str, type]:
+    """Classes a field whose default is `default` may take, by name: subclasses of the
+    default's base class, and the members of a namespace class of the default's module that
+    holds the default's class (`Pooling.Max`, `Pooling.Mean` for a `MaxPooling()` default)."""
+    import sys
+
+    cls = type(default)
     family: dict[str, type] = {}
-    stack = [base]
+    base = next((c for c in cls.__mro__[1:] if c is not object), None)
+    stack = [base] if base is not None else []
     while stack:
         c = stack.pop()
         family.setdefault(c.__name__, c)
         stack.extend(c.__subclasses__())
+    module = sys.modules.get(cls.__module__)
+    for holder in vars(module).values() if module else ():
+        members = {k: v for k, v in vars(holder).items() if isinstance(v, type)} if isinstance(
+            holder, type) else {}
+        if cls in members.values():
+            family.update(members)
+    family.setdefault(cls.__name__, cls)
+    return family
+
+
+def _make_variant(exp: Experiment, default: Any, value: str | dict, where: str) -> Any:
+    """A field whose default is an object of a small class family (`Pooling.Max()`): the
+    TOML name picks a member of the family. A string naming no member is passed on unchanged
+    (the layer's own converter may accept it, e.g. `pooling = "mean"`)."""
+    family = _variant_family(default)
+    if isinstance(value, str) and value not in family:
+        return value
+    name, kwargs = _split_spec(value, where)
     if name not in family:
         close = difflib.get_close_matches(name, sorted(family), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ExperimentError(
-            f"{where}: unknown {base.__name__} {name!r}.{hint} Known: {', '.join(sorted(family))}"
-        )
+        raise ExperimentError(f"{where}: unknown type {name!r}.{hint} Known: "
+                              f"{', '.join(sorted(family))}")
     return _construct(family[name], kwargs, where)
 
 

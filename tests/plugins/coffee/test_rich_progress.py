@@ -1,0 +1,48 @@
+"""RichProgress: the live progress bar and validation tables of `mocha run` on a terminal."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from mocha.cli.run_cmd import _progress_breaks
+from mocha.experiment import parse_experiment, run_experiment
+from mocha.plugins.coffee.rich_progress import RichProgress
+
+EXPERIMENT = {
+    "name": "tiny",
+    "backend": {"name": "numpy"},
+    "layers": [
+        {"type": "MemoryDataLayer", "phase": "train", "name": "d", "source": "sklearn:digits",
+         "split": "train", "batch_size": 32},
+        {"type": "MemoryDataLayer", "phase": "test", "name": "t", "source": "sklearn:digits",
+         "split": "test", "batch_size": 120},
+        {"type": "InnerProductLayer", "name": "ip", "output_dim": 10, "bottoms": ["data"],
+         "tops": ["ip"]},
+        {"type": "SoftmaxLossLayer", "phase": "train", "name": "loss",
+         "bottoms": ["ip", "label"]},
+        {"type": "AccuracyLayer", "phase": "test", "name": "acc", "bottoms": ["ip", "label"]},
+    ],
+    "solver": {"max_iter": 20, "lr_policy": 0.05},
+    "coffee_breaks": [{"type": "ValidationPerformance", "every_n_iter": 10}],
+}
+
+
+def test_progress_bar_and_validation_tables(tmp_path, capsys):
+    exp = parse_experiment(EXPERIMENT, tmp_path / "tiny.toml")
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120)
+    result = run_experiment(exp, extra_coffee_breaks=[(RichProgress(console=console), 1)],
+                            handle_sigint=False)
+    assert result.iterations == 20
+    text = out.getvalue()
+    assert "20/20" in text and "it/s" in text and "obj" in text
+    assert "Validation after 10 iterations" in text and "acc-accuracy" in text
+    assert "Validation after 20 iterations" in text
+
+
+def test_no_progress_bar_unless_stderr_is_a_terminal():
+    # under pytest stderr is captured, so it is not a terminal
+    assert _progress_breaks(True) == []
+    assert _progress_breaks(False) == []
