@@ -44,8 +44,7 @@ def _data(shape, n=2048, seed=0):
 
 
 def _mocha_layers(net: str):
-    from mocha import (ConvolutionLayer, InnerProductLayer, LRNLayer, Neurons, Pooling,
-                       PoolingLayer)
+    from mocha import ConvolutionLayer, InnerProductLayer, LRNLayer, Neurons, Pooling, PoolingLayer
 
     if net == "lenet":  # the manual's MNIST tutorial
         return [
@@ -109,8 +108,18 @@ def _latency(step, seconds: float) -> float:
 
 def child_mocha(backend_name: str, task: str, net: str, seconds: float) -> dict:
     import mocha
-    from mocha import (LRPolicy, MemoryDataLayer, MomPolicy, Net, SoftmaxLayer,
-                       SoftmaxLossLayer, Solver, make_backend, make_solver_parameters, solve)
+    from mocha import (
+        LRPolicy,
+        MemoryDataLayer,
+        MomPolicy,
+        Net,
+        SoftmaxLayer,
+        SoftmaxLossLayer,
+        Solver,
+        make_backend,
+        make_solver_parameters,
+        solve,
+    )
     from mocha.core.solver import apply_constraints
 
     spec = NETS[net]

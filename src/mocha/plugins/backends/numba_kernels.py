@@ -38,94 +38,39 @@ def _range_in(size, start, stride, count):
 
 # -- convolution ---------------------------------------------------------------------------
 @njit(cache=True, parallel=True)
-def im2col(x, kh, kw, ph, pw, sh, sw, oh, ow, col):
-    """x[N,C,H,W] -> col[C*kh*kw, N*oh*ow]: col[(c*kh+p)*kw+q, (n*oh+i)*ow+j] =
-    x[n, c, i*sh-ph+p, j*sw-pw+q], zero outside the image."""
-    N, C, H, W = x.shape
-    S = oh * ow
-    for r in prange(C * kh * kw):
-        c = r // (kh * kw)
-        p = (r // kw) % kh
-        q = r % kw
-        i0, i1 = _range_in(H, p - ph, sh, oh)
-        j0, j1 = _range_in(W, q - pw, sw, ow)
-        row = col[r]
-        for n in range(N):
-            base = n * S
-            for i in range(oh):
-                o = base + i * ow
-                if i < i0 or i >= i1:
-                    for j in range(ow):
-                        row[o + j] = 0.0
-                    continue
-                h = i * sh - ph + p
-                for j in range(j0):
-                    row[o + j] = 0.0
-                xs = x[n, c, h]
-                w0 = q - pw
-                for j in range(j0, j1):
-                    row[o + j] = xs[j * sw + w0]
-                for j in range(j1, ow):
-                    row[o + j] = 0.0
-
-
-@njit(cache=True, parallel=True)
 def col2im(col, kh, kw, ph, pw, sh, sw, oh, ow, x):
-    """The adjoint of `im2col`: x[n,c] = Σ of the column entries that read each cell."""
+    """The adjoint of im2col: x[n, c] = Σ of the column entries that read each cell.
+
+    col is [C*kh*kw, N*oh*ow] (row (c*kh+p)*kw+q, column (n*oh+i)*ow+j); x is overwritten.
+    Parallel over channels: each thread streams its own kh*kw rows of `col` once."""
     N, C, H, W = x.shape
     S = oh * ow
-    for t in prange(N * C):
-        n = t // C
-        c = t - n * C
-        plane = x[n, c]
-        plane[:, :] = 0.0
+    L = N * S
+    HW = H * W
+    xf = x.ravel()
+    colf = col.ravel()
+    for c in prange(C):
+        for n in range(N):
+            xb = (n * C + c) * HW
+            for t in range(HW):
+                xf[xb + t] = 0.0
         for p in range(kh):
             i0, i1 = _range_in(H, p - ph, sh, oh)
             for q in range(kw):
                 j0, j1 = _range_in(W, q - pw, sw, ow)
-                row = col[(c * kh + p) * kw + q]
-                w0 = q - pw
-                for i in range(i0, i1):
-                    xs = plane[i * sh - ph + p]
-                    o = n * S + i * ow
-                    for j in range(j0, j1):
-                        xs[j * sw + w0] += row[o + j]
-
-
-@njit(cache=True, parallel=True)
-def fl_to_nfl(Y, b, has_bias, y):
-    """y[n, f, s] = Y[f, n*S + s] + b[f] (b ignored unless `has_bias`); y is (N, F, S)."""
-    N, F, S = y.shape
-    for t in prange(N * F):
-        n = t // F
-        f = t - n * F
-        src = Y[f]
-        dst = y[n, f]
-        o = n * S
-        if has_bias:
-            bf = b[f]
-            for s in range(S):
-                dst[s] = src[o + s] + bf
-        else:
-            for s in range(S):
-                dst[s] = src[o + s]
-
-
-@njit(cache=True, parallel=True)
-def nfl_to_fl_sum(gy, G, db):
-    """G[f, n*S + s] = gy[n, f, s] and db[f] = Σ_{n,s} gy[n, f, s] (float64 accumulation)."""
-    N, F, S = gy.shape
-    for f in prange(F):
-        acc = 0.0
-        dst = G[f]
-        for n in range(N):
-            src = gy[n, f]
-            o = n * S
-            for s in range(S):
-                v = src[s]
-                dst[o + s] = v
-                acc += v
-        db[f] = acc
+                rb = ((c * kh + p) * kw + q) * L
+                for n in range(N):
+                    xb = (n * C + c) * HW + q - pw
+                    base = rb + n * S
+                    for i in range(i0, i1):
+                        dst = xb + (i * sh - ph + p) * W
+                        o = base + i * ow
+                        if sw == 1:
+                            for j in range(j0, j1):
+                                xf[dst + j] += colf[o + j]
+                        else:
+                            for j in range(j0, j1):
+                                xf[dst + j * sw] += colf[o + j]
 
 
 # -- pooling -------------------------------------------------------------------------------
