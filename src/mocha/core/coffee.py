@@ -54,6 +54,7 @@ class CoffeeLounge:
     curr_iter: int = 0
     last_epoch: int = 0
     _dirty: bool = False
+    active: bool = False  # between setup() and shutdown()
 
     def update_statistics(self, name: str, value: float) -> None:
         self.statistics.setdefault(name, {})[self.curr_iter] = float(value)
@@ -87,6 +88,7 @@ class CoffeeLounge:
                     )
         self.curr_iter = state.iter
         self.last_epoch = net.epoch
+        self.active = True
         for scheduled in self.coffee_breaks:
             scheduled.coffee.init(self, solver, net)
 
@@ -120,6 +122,10 @@ class CoffeeLounge:
         self.last_epoch = net.epoch
 
     def shutdown(self, solver: Any, net: Any) -> None:
+        """Destroy the breaks and save the statistics (only after a `setup`)."""
+        if not self.active:
+            return
+        self.active = False
         for scheduled in self.coffee_breaks:
             scheduled.coffee.destroy(self, solver, net)
         if self.save_into:

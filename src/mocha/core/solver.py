@@ -221,12 +221,12 @@ def init_solve(solver: Solver, net: Any) -> SolverState:
 def solve(solver: Solver, net: Any) -> SolverState:
     """Train `net` until `max_iter` (or `solver.request_stop()`); returns the final state."""
     solver.stop_requested = False
-    state = init_solve(solver, net)
     regu = float(solver.params["regu_coef"])
     max_iter = solver.params["max_iter"]
     lounge = solver.coffee_lounge
     method = solver.method
     try:
+        state = init_solve(solver, net)
         while state.iter < max_iter and not solver.stop_requested:
             state.iter += 1
             net.backward(regu)
@@ -235,6 +235,6 @@ def solve(solver: Solver, net: Any) -> SolverState:
             _forward(solver, net, state, regu)
             lounge.check_coffee_break(solver, state, net)
             _after_breaks(solver, net, state, regu)
-    finally:
+    finally:  # also after an error in init_solve, once the lounge was set up
         lounge.shutdown(solver, net)
     return state

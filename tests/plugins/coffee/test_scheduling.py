@@ -141,3 +141,54 @@ def test_merge_overwrite_panic(tmp_path):
         mocha.solve(panic, _net())
     with pytest.raises(ValueError, match="file_exists"):
         setup_coffee_lounge(panic, save_into=path, file_exists="append")
+
+
+def test_a_failed_load_leaves_the_statistics_file_alone(tmp_path):
+    path = str(tmp_path / "statistics.h5")
+    first = _solver(2)
+    setup_coffee_lounge(first, save_into=path)
+    add_coffee_break(first, _summary(), every_n_iter=1)
+    mocha.solve(first, _net())
+    before = _file(path)
+    bad = tmp_path / "model.h5"
+    bad.write_bytes(b"not an HDF5 file")
+    second = _solver(2, load_from=str(bad))
+    setup_coffee_lounge(second, save_into=path)
+    events = []
+
+    class Life(CoffeeBreak):
+        def init(self, lounge, solver, net):
+            events.append("init")
+
+        def enjoy(self, lounge, solver, net, state):
+            pass
+
+        def destroy(self, lounge, solver, net):
+            events.append("destroy")
+
+    add_coffee_break(second, Life(), every_n_iter=1)
+    with pytest.raises(mocha.SnapshotError, match="cannot open"):
+        mocha.solve(second, _net())
+    assert _file(path) == before and events == []
+
+
+def test_nan_at_iteration_zero_still_shuts_the_breaks_down():
+    net = _net()
+    net.states[0].arrays[0][0, 0] = np.nan  # the first mini-batch
+    solver = _solver(3)
+    events = []
+
+    class Life(CoffeeBreak):
+        def init(self, lounge, solver, net):
+            events.append("init")
+
+        def enjoy(self, lounge, solver, net, state):
+            events.append(state.iter)
+
+        def destroy(self, lounge, solver, net):
+            events.append("destroy")
+
+    add_coffee_break(solver, Life(), every_n_iter=1)
+    with np.errstate(all="ignore"), pytest.raises(mocha.SolverError, match="iteration 0"):
+        mocha.solve(solver, net)
+    assert events == ["init", "destroy"]
