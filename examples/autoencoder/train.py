@@ -11,7 +11,10 @@ pre-trained weights. The same net is then trained from a random initialization
 (`registry_reset`) for comparison. Both test accuracies are printed.
 
 The digits are read from the IDX files in `--data-dir` (default: the repository's
-`../shared/data/mnist` mirror, or `$MOCHA_MNIST_DIR`).
+`../shared/data/mnist` mirror, or `$MOCHA_MNIST_DIR`). To run in about a minute on the NumPy
+backend the settings are smaller than the manual's (3,000 images instead of 60,000, 2 hidden
+layers of 256 units instead of 3 of 1,000, a few hundred iterations instead of 15 and 1,000
+epochs), with momentum 0.9 and larger learning rates in place of the manual's momentum 0.
 """
 
 from __future__ import annotations
