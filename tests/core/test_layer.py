@@ -161,3 +161,11 @@ def test_unknown_trait_keyword_is_a_type_error():
 
         class Bad(Layer, can_bp=True):
             pass
+
+
+def test_layers_compare_by_identity():
+    a = mocha.InnerProductLayer(name="ip", output_dim=3, bottoms=["x"], tops=["y"])
+    b = mocha.copy(a, output_dim=5)
+    assert a == a and a != b  # same name, bottoms and tops, but not the same layer
+    assert a != mocha.copy(a)
+    assert len({a, b, ScaleLayer(bottoms=["x"], tops=["y"])}) == 3  # hashable

@@ -90,9 +90,13 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Layer:
-    """Base class of every layer configuration. See the module docstring for the contract."""
+    """Base class of every layer configuration. See the module docstring for the contract.
+
+    Layers compare and hash by identity (`eq=False`): fields may hold arrays, and two
+    configurations that differ only outside `name`/`bottoms`/`tops` must not compare equal.
+    """
 
     name: str = name_field("layer")
     bottoms: tuple[str, ...] = config_field((), convert=_names)
