@@ -80,6 +80,9 @@ def test_worse_validation_rewinds_to_the_good_snapshot_and_halves_the_rate(tmp_p
     # W5' - W4 - μ·h4 = (W5 - W4 - μ·h4) / 2
     with h5py.File(tmp_path / "snapshot-000004.h5", "r") as f:
         w4, h4 = f["ip___weight"][()], f["solver/history/ip___weight/h"][()]
+        # rewritten after the rewind: a resume from it keeps the decayed rate
+        assert '"curr_lr": 0.05' in f["solver"].attrs["lr_policy"]
+        assert bool(f["solver"].attrs["exact_resume"])
     np.testing.assert_array_equal(rec.rows[4][2], w4)
     assert np.abs(h4).max() > 0
     first, second = rec.rows[5][2] - w4 - 0.9 * h4, rec.rows[7][2] - w4 - 0.9 * h4

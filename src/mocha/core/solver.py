@@ -75,6 +75,10 @@ class SolverState:
     internal: dict[str, Any] = field(default_factory=dict)
 
 
+# (snapshot path, callback after the load, rewrite the snapshot) of a pending rewind
+RewindRequest = tuple[str, Callable[[SolverState], None] | None, bool]
+
+
 def param_id(layer_name: str, param_name: str) -> str:
     return f"{layer_name}___{param_name}"
 
@@ -105,7 +109,7 @@ class Solver:
         # RNG + data cursors captured before the last forward (see mocha.core.snapshot)
         self.resume_point: dict[str, Any] | None = None
         self.capture_every_iter = False
-        self._rewind_request: tuple[str, Callable[[SolverState], None] | None] | None = None
+        self._rewind_request: RewindRequest | None = None
 
     @property
     def lr_policy(self) -> Any:
@@ -120,12 +124,15 @@ class Solver:
         self.stop_requested = True
 
     def request_rewind(
-        self, snapshot_path: str, on_loaded: Callable[[SolverState], None] | None = None
+        self, snapshot_path: str, on_loaded: Callable[[SolverState], None] | None = None,
+        resave: bool = True,
     ) -> None:
         """After the current coffee breaks, restore the full state of `snapshot_path` (as a
-        resume does), call `on_loaded(state)`, and rerun the forward; training continues from
-        the snapshot's iteration. Used by `LRPolicy.DecayOnValidation`."""
-        self._rewind_request = (str(snapshot_path), on_loaded)
+        resume does), call `on_loaded(state)`, rewrite the snapshot with the state as
+        `on_loaded` left it (when `resave`; so a later resume from it keeps, e.g., a decayed
+        rate), and rerun the forward; training continues from the snapshot's iteration. The
+        breaks of that iteration are not run again. Used by `LRPolicy.DecayOnValidation`."""
+        self._rewind_request = (str(snapshot_path), on_loaded, bool(resave))
 
 
 def apply_constraints(net: Any, it: int) -> None:
@@ -168,12 +175,15 @@ def _after_breaks(solver: Solver, net: Any, state: SolverState, regu: float) -> 
     if request is None:
         return
     solver._rewind_request = None
-    path, on_loaded = request
-    from mocha.core.snapshot import apply_resume_point, restore_snapshot
+    path, on_loaded, resave = request
+    from mocha.core.snapshot import apply_resume_point, restore_snapshot, save_snapshot
 
     point = restore_snapshot(solver, net, state, path)
     if on_loaded is not None:
         on_loaded(state)
+    if resave:
+        solver.resume_point = point
+        save_snapshot(path, solver, net, state)
     apply_resume_point(solver, net, point)
     _forward(solver, net, state, regu)
     lounge = solver.coffee_lounge
