@@ -129,9 +129,7 @@ def _read_rows(ds: Any, rows: np.ndarray, sample_bytes: int) -> np.ndarray:
     if rows.size == 0:
         return np.empty((0,) + tuple(ds.shape[1:]), dtype=ds.dtype)
     lo, hi = int(rows.min()), int(rows.max()) + 1
-    if hi - lo == rows.size and rows[0] == lo and rows[-1] == hi - 1 and (
-        rows.size == 1 or bool(np.all(np.diff(rows) == 1))
-    ):
+    if hi - lo == rows.size and bool(np.all(np.diff(rows) == 1)):  # an ascending run
         return ds[lo:hi]
     if hi - lo <= _SLAB_DENSITY * rows.size or (hi - lo) * sample_bytes <= _SLAB_SMALL_BYTES:
         return ds[lo:hi][rows - lo]

@@ -6,6 +6,11 @@ reached after it, into a bounded queue (`prefetch` batches). `forward` takes the
 reading overlaps with the net's computation and the batches, epochs and cursors are exactly
 those of the synchronous layer. `chunk_size` (samples) sets how much is read at a time.
 `shutdown` stops and joins the thread; `set_cursor` restarts it at the restored position.
+
+Porting note: Mocha's asynchronous layer re-permutes the file order on every pass and shuffles
+within chunks, so its batches differ from HDF5DataLayer's. Here both layers give the same
+batches for the same seed (file order permuted once, each file re-permuted when reopened), so
+switching layers never changes a training run.
 """
 
 from __future__ import annotations
