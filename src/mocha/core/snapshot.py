@@ -30,6 +30,7 @@ the highest iteration (not the newest mtime, Appendix A13).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -112,8 +113,9 @@ def _resume_nets(solver: Any) -> list[Any]:
 
 def capture_resume_point(solver: Any, net: Any, iteration: int) -> dict[str, Any]:
     """The RNG state and the data cursors now, to be restored before the forward that follows
-    (the training net under "train", other nets of the coffee breaks under "others")."""
-    return {
+    (the training net under "train", other nets of the coffee breaks under "others"); deep
+    copies, so later forwards cannot change them."""
+    return copy.deepcopy({
         "iter": int(iteration),
         "rng": net.backend.rng_state(),
         "cursors": {
@@ -121,7 +123,7 @@ def capture_resume_point(solver: Any, net: Any, iteration: int) -> dict[str, Any
             "others": {n.name: {name: s.get_cursor() for name, s in _cursor_states(n).items()}
                        for n in _resume_nets(solver)},
         },
-    }
+    })
 
 
 def _apply_cursors(net: Any, cursors: dict[str, Any], where: str) -> None:
