@@ -72,10 +72,11 @@ def plot(
     accuracy = sorted(k for k in stats if k.endswith("-accuracy") and stats[k])
     if accuracy:
         ax2 = ax.twinx()
-        for name in accuracy:
+        colors = ("tab:green", "tab:red", "tab:purple", "tab:brown")
+        for j, name in enumerate(accuracy):
             acc = sorted(stats[name].items())
             ax2.plot([i for i, _ in acc], [100 * v for _, v in acc], marker="o",
-                     linestyle="--", label=f"{name} (validation)")
+                     linestyle="--", color=colors[j % len(colors)], label=f"{name} (validation)")
         ax2.set_ylabel("Validation accuracy (%)")
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
