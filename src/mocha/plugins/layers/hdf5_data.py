@@ -55,15 +55,20 @@ class HDF5DataBase(LayerState):
         self.backend = backend
         self.epoch = 0
         self.stream = open_stream(layer, backend, self.chunk_size(layer))
-        self.blobs = [backend.empty((layer.batch_size,) + s) for s in self.stream.sample_shapes]
-        self.transformers = []
-        for top, transformer in layer.transformers:
-            if top not in layer.tops:
-                raise layer.config_error("transformers", top,
-                                         f"no top named {top!r}; tops are {list(layer.tops)}")
-            j = layer.tops.index(top)
-            transformer.setup(backend, self.blobs[j].shape)
-            self.transformers.append((j, transformer))
+        try:
+            self.blobs = [backend.empty((layer.batch_size,) + s)
+                          for s in self.stream.sample_shapes]
+            self.transformers = []
+            for top, transformer in layer.transformers:
+                if top not in layer.tops:
+                    raise layer.config_error("transformers", top,
+                                             f"no top named {top!r}; tops are {list(layer.tops)}")
+                j = layer.tops.index(top)
+                transformer.setup(backend, self.blobs[j].shape)
+                self.transformers.append((j, transformer))
+        except BaseException:
+            self.stream.close()
+            raise
 
     def chunk_size(self, layer: Any) -> int | None:
         return None
