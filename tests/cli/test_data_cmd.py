@@ -70,3 +70,39 @@ def test_help_lists_both(data_app):
     result = CliRunner().invoke(data_app, ["data", "--help"])
     assert result.exit_code == 0
     assert "mnist" in result.stdout and "cifar10" in result.stdout
+
+
+def test_convert_npy_npz_csv(data_app, tmp_path):
+    import numpy as np
+
+    x = np.arange(2 * 3 * 3 * 2, dtype=np.float32).reshape(2, 3, 3, 2)  # NHWC
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", np.array([1, 0]))
+    runner = CliRunner()
+    result = runner.invoke(data_app, ["data", "convert", str(tmp_path / "x.npy"), "--labels",
+                                      str(tmp_path / "y.npy"), "--layout", "NHWC", "--scale",
+                                      "0.5", "--out", str(tmp_path / "a.h5")])
+    assert result.exit_code == 0, result.output
+    with h5py.File(tmp_path / "a.h5") as f:
+        np.testing.assert_array_equal(f["data"][...], x.transpose(0, 3, 1, 2) * 0.5)
+        np.testing.assert_array_equal(f["label"][:, 0], [1, 0])
+    assert (tmp_path / "a.txt").read_text() == "a.h5\n"
+    np.savez(tmp_path / "b.npz", images=x[..., 0])
+    result = runner.invoke(data_app, ["data", "convert", str(tmp_path / "b.npz"), "--data-key",
+                                      "images", "--label-key", "", "--layout", "NHW", "--out",
+                                      str(tmp_path / "b.h5")])
+    assert result.exit_code == 0, result.output
+    with h5py.File(tmp_path / "b.h5") as f:
+        assert f["data"].shape == (2, 1, 3, 3) and "label" not in f
+    (tmp_path / "c.csv").write_text("a,b,c,d,y\n1,2,3,4,0\n5,6,7,8,1\n")
+    result = runner.invoke(data_app, ["data", "convert", str(tmp_path / "c.csv"),
+                                      "--label-column", "-1", "--sample-shape", "2,2",
+                                      "--layout", "HW", "--out", str(tmp_path / "c.h5")])
+    assert result.exit_code == 0, result.output
+    with h5py.File(tmp_path / "c.h5") as f:
+        assert f["data"].shape == (2, 1, 2, 2)
+        np.testing.assert_array_equal(f["label"][:, 0], [0, 1])
+    result = runner.invoke(data_app, ["data", "convert", str(tmp_path / "b.npz"), "--out",
+                                      str(tmp_path / "d.h5")])
+    assert result.exit_code == 1 and "no array 'data'; arrays in the archive: images" in \
+        result.stderr

@@ -1,4 +1,5 @@
-"""`mocha data mnist|cifar10 --out DIR [--mirror URL_OR_FOLDER]`: prepare a data set.
+"""`mocha data mnist|cifar10 --out DIR [--mirror URL_OR_FOLDER]`: prepare a data set;
+`mocha data convert FILE --out FILE.h5 [--layout NHWC ...]`: convert arrays.
 
 Fetches the official files (or reads a mirror: a folder holding the official file names, or
 a URL prefix), verifies them, and writes `train.h5`, `test.h5`, `train.txt` and `test.txt`
@@ -87,11 +88,57 @@ def cifar10(out: OutOption, mirror: MirrorOption = None,
     typer.echo(f"  training mean: {paths['mean']} (dataset 'mean')")
 
 
+def convert(
+    source: Annotated[Path, typer.Argument(help="A .npy, .npz or .csv file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HDF5 file to write (a list "
+                                                          "file with suffix .txt goes next to "
+                                                          "it).")],
+    labels: Annotated[Path | None, typer.Option(help=".npy labels (with a .npy source).")] = None,
+    layout: Annotated[str | None, typer.Option(
+        help="Axis order of the data, e.g. NHWC, NCHW, NHW, NC (for CSV: without N, with "
+             "--sample-shape).")] = None,
+    scale: Annotated[float | None, typer.Option(help="Multiply the data by this.")] = None,
+    data_key: Annotated[str, typer.Option(help="Array name of the data in a .npz.")] = "data",
+    label_key: Annotated[str, typer.Option(help="Array name of the labels in a .npz ('' for "
+                                                "none).")] = "label",
+    label_column: Annotated[str, typer.Option(
+        help="CSV label column: index (negative from the end), header name, or '' for "
+             "none.")] = "0",
+    sample_shape: Annotated[str | None, typer.Option(
+        help="CSV: reshape each row's features, e.g. 28,28,1.")] = None,
+) -> None:
+    """Convert arrays (.npy, .npz, .csv) to Mocha's HDF5 layout plus a list file."""
+    from mocha.cli.app import fail
+    from mocha.datasets import convert as conv
+
+    options: dict[str, Any] = {"scale": scale}
+    suffix = source.suffix.lower()
+    try:
+        if suffix == ".npy":
+            h5 = conv.from_npy(out, source, labels, layout=layout, **options)
+        elif suffix == ".npz":
+            h5 = conv.from_npz(out, source, data_key=data_key, label_key=label_key or None,
+                               layout=layout, **options)
+        elif suffix == ".csv":
+            column: int | str | None = label_column or None
+            if isinstance(column, str) and column.lstrip("-").isdigit():
+                column = int(column)
+            shape = ([int(v) for v in sample_shape.split(",")] if sample_shape else None)
+            h5 = conv.from_csv(out, source, label_column=column, sample_shape=shape,
+                               layout=layout, **options)
+        else:
+            raise fail(f"{source}: unknown input type {suffix!r}; give .npy, .npz or .csv")
+    except (MochaError, OSError, ValueError) as exc:
+        raise fail(str(exc), code=1) from None
+    typer.echo(f"wrote {h5} and {h5.with_suffix('.txt')}")
+
+
 def make_data_app() -> typer.Typer:
     data = typer.Typer(name="data", no_args_is_help=True,
                        help="Prepare data sets as HDF5 files for HDF5DataLayer.")
     data.command("mnist")(mnist)
     data.command("cifar10")(cifar10)
+    data.command("convert")(convert)
     return data
 
 
