@@ -10,6 +10,7 @@
 * `available_backends()` and the pytest plugin's `backend` fixture.
 """
 
+from mocha.testing.backends import available_backends, backend_tolerance
 from mocha.testing.gradcheck import (
     LayerHarness,
     check_gradients,
@@ -17,7 +18,6 @@ from mocha.testing.gradcheck import (
     reference_backend,
     run_layer,
 )
-from mocha.testing.backends import available_backends, backend_tolerance
 
 __all__ = [
     "LayerHarness",
