@@ -15,7 +15,7 @@ def test_cupy_backend_is_registered_whether_or_not_usable():
 @pytest.mark.skipif(CupyBackend.is_available(), reason="a GPU is usable here")
 def test_unusable_gpu_gives_a_reason_not_a_crash():
     reason = CupyBackend.why_unavailable()
-    assert reason and "cupy" in reason.lower() or "cuda" in reason.lower()
+    assert reason and ("cupy" in reason.lower() or "cuda" in reason.lower())
     with pytest.raises(MochaError, match="cupy"):
         make_backend("cupy")
     # DefaultBackend falls back to the best CPU backend
