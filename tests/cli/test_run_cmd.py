@@ -74,6 +74,11 @@ def test_snapshot_validation_lounge_and_resume(app, runner, write_experiment, tm
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["iterations"] == 30
     assert "TRAIN iter=000020" in result.stderr and "TRAIN iter=000000" not in result.stderr
+    # the last iteration is saved even when the schedule does not fall on it
+    result = runner.invoke(app, ["run", str(path), "--no-progress", "--json", "--max-iter", "33"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["snapshot_written"].endswith("snapshot-000033.h5")
+    assert (tmp_path / "snapshots" / "snapshot-000033.h5").exists()
 
 
 class _SendSigint(CoffeeBreak):

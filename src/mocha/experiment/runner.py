@@ -2,8 +2,9 @@
 
 `run_experiment(exp)` is what `mocha run` calls; it is a plain function usable from Python.
 Ctrl-C (SIGINT, main thread only) asks the solver to stop after the next iteration; the
-run then writes a snapshot when the file configures a `Snapshot` coffee break and returns a
-result with `interrupted=True` and where to resume from. A second Ctrl-C aborts at once.
+run returns a result with `interrupted=True` and where to resume from. A second Ctrl-C
+aborts at once. When the file configures a `Snapshot` coffee break, the last iteration is
+always saved (after Ctrl-C too), so a run can be resumed or used for prediction.
 """
 
 from __future__ import annotations
@@ -98,8 +99,8 @@ def stop_on_sigint(solver: Any, enabled: bool = True) -> Iterator[None]:
 
 
 def snapshot_breaks(solver: Any) -> list[Any]:
-    """The `Snapshot` coffee breaks scheduled on `solver`."""
-    return [s.coffee for s in solver.coffee_lounge.coffee_breaks
+    """The scheduled `Snapshot` coffee breaks of `solver` (`ScheduledCoffee` entries)."""
+    return [s for s in solver.coffee_lounge.coffee_breaks
             if type(s.coffee).__name__ == "Snapshot"]
 
 
@@ -166,6 +167,7 @@ def run_experiment(
     extra_coffee_breaks: Iterable[tuple[Any, int]] = (),
     handle_sigint: bool = True,
     final_validation: bool = True,
+    final_snapshot: bool = True,
 ) -> RunResult:
     """Train the experiment and return a `RunResult`.
 
@@ -178,6 +180,8 @@ def run_experiment(
             (the command line adds its progress display this way).
         handle_sigint: install the Ctrl-C handler described in the module docstring.
         final_validation: after training, run one epoch of the validation net (if any).
+        final_snapshot: when the file has a `Snapshot` break, also save the last iteration
+            (after Ctrl-C, or when `max_iter` is not a multiple of its schedule).
 
     Raises:
         ExperimentError: the backend, nets or solver cannot be built from the file.
@@ -198,15 +202,17 @@ def run_experiment(
                            statistics_file=solver.coffee_lounge.save_into or None)
         snaps = snapshot_breaks(solver)
         if snaps:
-            result.snapshot_dir = snapshot_dir_of(snaps[0])
+            result.snapshot_dir = snapshot_dir_of(snaps[0].coffee)
         from mocha.core.solver import solve
 
         with stop_on_sigint(solver, handle_sigint):
             state = solve(solver, train_net)
             result.interrupted = solver.stop_requested
-            if result.interrupted and snaps:
-                snaps[0].enjoy(solver.coffee_lounge, solver, train_net, state)
-                result.snapshot_written = getattr(snaps[0], "last_path", None) or None
+            every = snaps[0].every_n_iter if snaps else 0
+            if snaps and final_snapshot and not (every and state.iter % every == 0):
+                snap = snaps[0].coffee  # the last iteration was not saved by the schedule
+                snap.enjoy(solver.coffee_lounge, solver, train_net, state)
+                result.snapshot_written = getattr(snap, "last_path", None) or None
             result.iterations, result.objective = int(state.iter), float(state.obj_val)
             if final_validation:
                 result.validation = validate(test_net)
