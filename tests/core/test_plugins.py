@@ -39,6 +39,7 @@ def mocha_register_layers(register):
 def site(tmp_path, monkeypatch):
     """A function installing fake distributions into a temporary folder on sys.path."""
     monkeypatch.syspath_prepend(str(tmp_path))
+    modules_written: list[str] = []
 
     def install(dist: str, entry_points: dict[str, str], modules: dict[str, str] | None = None):
         info = tmp_path / f"{dist.replace('-', '_')}-1.2.dist-info"
@@ -48,9 +49,10 @@ def site(tmp_path, monkeypatch):
         (info / "entry_points.txt").write_text(f"[mocha]\n{lines}")
         for module, source in (modules or {}).items():
             (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+            modules_written.append(module)
 
     yield install
-    for module in ("temp_good_plugin",):
+    for module in modules_written:  # the next test may write another module of that name
         sys.modules.pop(module, None)
 
 
@@ -84,7 +86,7 @@ def test_third_party_plugin_is_discovered(site):
 def test_broken_third_party_plugin_warns_and_is_skipped(site):
     site("temp-broken", {"layers.temp_broken": "temp_missing_module_xyz"})
     with pytest.warns(RuntimeWarning, match=r"mocha plugin 'layers.temp_broken' from temp-broken "
-                                            r"1.2 failed to import and is skipped"):
+                                            r"1.2 failed to load and is skipped"):
         pm = make_plugin_manager()
     info = pm.infos["layers.temp_broken"]
     assert info.status == "failed"
@@ -101,11 +103,30 @@ def test_plugin_raising_at_import_is_also_skipped(site):
     assert pm.infos["layers.temp_raises"].status == "failed"
 
 
+@pytest.mark.parametrize(("source", "error"), [
+    ("from mocha import hookimpl\n@hookimpl\ndef mocha_register_layerz(register):\n    pass\n",
+     "implements unknown hook 'mocha_register_layerz'; Mocha's hooks are: "
+     "mocha_register_backends"),
+    ("from mocha import hookimpl\n@hookimpl\ndef mocha_register_layers(reg):\n    pass\n",
+     "Argument(s) {'reg'} are declared in the hookimpl but can not be found in the hookspec"),
+])
+def test_plugin_with_a_bad_hook_is_skipped(site, source, error):
+    site("temp-badhook", {"layers.temp_badhook": "temp_badhook_plugin"},
+         {"temp_badhook_plugin": source})
+    with pytest.warns(RuntimeWarning, match="'layers.temp_badhook' from temp-badhook 1.2 failed "
+                                            "to load and is skipped: PluginValidationError"):
+        pm = make_plugin_manager()
+    info = pm.infos["layers.temp_badhook"]
+    assert info.status == "failed" and error in info.error
+    assert not pm.has_plugin("layers.temp_badhook")
+    assert "InnerProductLayer" in build_registry(pm).names("layers")
+
+
 def test_strict_mode_turns_a_broken_plugin_into_an_error(site, monkeypatch):
     site("temp-broken", {"layers.temp_broken": "temp_missing_module_xyz"})
     monkeypatch.setenv("MOCHA_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match=r"plugin 'layers.temp_broken' \(temp_missing_module_xyz"
-                                          r"\) from temp-broken failed to import"):
+                                          r"\) from temp-broken failed to load"):
         make_plugin_manager()
 
 

@@ -85,6 +85,43 @@ def _iter_entry_points() -> Iterable[tuple[md.EntryPoint, str, str]]:
         yield ep, dist, version
 
 
+def _register_checked(pm: MochaPluginManager, name: str, plugin: Any) -> None:
+    """Register `plugin`, refusing (pluggy's `PluginValidationError`) a hook whose signature
+    does not match its spec or a `mocha_*` hook that Mocha does not define."""
+    pm.register(plugin, name=name)
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.spec is None and any(impl.plugin is plugin and not impl.optionalhook
+                                       for impl in caller.get_hookimpls()):
+            pm.unregister(plugin)
+            known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith("mocha_")))
+            raise pluggy.PluginValidationError(
+                plugin, f"plugin {name!r} implements unknown hook {caller.name!r}; Mocha's "
+                        f"hooks are: {known}")
+
+
+def _load(pm: MochaPluginManager, ep: md.EntryPoint, dist: str, version: str,
+          strict: bool) -> None:
+    """Import and register one entry point's module. A failure is a `PluginError` when
+    `strict` (Mocha's own plugins, MOCHA_STRICT_PLUGINS), else a warning and a "failed" row."""
+    try:
+        _register_checked(pm, ep.name, importlib.import_module(ep.value))
+    except Exception as exc:  # a broken plugin must not take Mocha down
+        message = f"{type(exc).__name__}: {exc}"
+        if strict:
+            raise PluginError(
+                f"plugin {ep.name!r} ({ep.value}) from {dist} failed to load: {message}"
+            ) from exc
+        warnings.warn(
+            f"mocha plugin {ep.name!r} from {dist} {version} failed to load and is skipped: "
+            f"{message}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        pm.infos[ep.name] = PluginInfo(ep.name, ep.value, dist, version, "failed", message)
+        return
+    pm.infos[ep.name] = PluginInfo(ep.name, ep.value, dist, version, "loaded")
+
+
 def make_plugin_manager(
     load_entrypoints: bool = True, extra_plugins: Iterable[tuple[str, Any]] = ()
 ) -> MochaPluginManager:
@@ -111,26 +148,7 @@ def make_plugin_manager(
             if ep.name in disabled:
                 pm.infos[ep.name] = PluginInfo(ep.name, ep.value, dist, version, "disabled")
                 continue
-            try:
-                module = importlib.import_module(ep.value)
-            except Exception as exc:  # a broken plugin must not take Mocha down
-                message = f"{type(exc).__name__}: {exc}"
-                if norm == OWN_DISTRIBUTION or strict:
-                    raise PluginError(
-                        f"plugin {ep.name!r} ({ep.value}) from {dist} failed to import: {message}"
-                    ) from exc
-                warnings.warn(
-                    f"mocha plugin {ep.name!r} from {dist} {version} failed to import and is "
-                    f"skipped: {message}",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                pm.infos[ep.name] = PluginInfo(
-                    ep.name, ep.value, dist, version, "failed", message
-                )
-                continue
-            pm.register(module, name=ep.name)
-            pm.infos[ep.name] = PluginInfo(ep.name, ep.value, dist, version, "loaded")
+            _load(pm, ep, dist, version, strict=strict or norm == OWN_DISTRIBUTION)
     for name, plugin in extra_plugins:
         pm.register(plugin, name=name)
         pm.infos.setdefault(name, PluginInfo(name, repr(plugin), "(extra)", "", "loaded"))
