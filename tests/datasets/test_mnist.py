@@ -152,3 +152,26 @@ def test_missing_mirror_and_missing_file(tmp_path):
     with pytest.raises(DataError, match=r"holds neither 'train-images-idx3-ubyte\.gz' nor "
                                         r"'train-images-idx3-ubyte'"):
         mnist.prepare(tmp_path / "o", mirror=tmp_path / "empty")
+
+
+def test_default_sources_in_order_skip_wrong_files_and_cache(tmp_path, monkeypatch):
+    fake_mirror(tmp_path / "good")
+    fake_mirror(tmp_path / "bad", n_train=3, n_test=2)  # other sizes: like an error page
+    files = {}
+    for key, official in mnist.FILES.items():
+        raw = (tmp_path / "good" / official.name).read_bytes()
+        files[key] = OfficialFile(official.name, len(raw), md5=hashlib.md5(raw).hexdigest())
+    monkeypatch.setattr(mnist, "FILES", files)
+    monkeypatch.setattr(mnist, "URLS", ((tmp_path / "missing").as_uri(),
+                                        (tmp_path / "bad").as_uri(), (tmp_path / "good").as_uri()))
+    notes = []
+    mnist.prepare(tmp_path / "o", log=notes.append)
+    assert sum("official md5 checksum verified" in n for n in notes) == 4
+    assert sorted(p.name for p in (tmp_path / "o" / "raw").iterdir()) == sorted(
+        f.name for f in files.values())
+    monkeypatch.setattr(mnist, "URLS", ())  # no source: the verified raw files are reused
+    mnist.prepare(tmp_path / "o", log=notes.append)
+    monkeypatch.setattr(mnist, "URLS", ((tmp_path / "bad").as_uri(),))
+    with pytest.raises(DataError, match=r"could not download 'train-images-idx3-ubyte\.gz'; "
+                                        r"tried:\n.*got \d+ bytes, the official file has"):
+        mnist.prepare(tmp_path / "o2", log=notes.append)

@@ -158,6 +158,11 @@ def fetch_file(
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 errors.append(f"{url}: {exc}")
                 continue
+            size = (raw_dir / name).stat().st_size
+            if mirror is None and size != official.size:  # e.g. an error page: next source
+                errors.append(f"{url}: got {size} bytes, the official file has {official.size}")
+                (raw_dir / name).unlink()
+                continue
             return FoundFile(raw_dir / name, url,
                              _mirror_sums_url(prefix) if mirror is not None else {})
     raise DataError(f"could not download {official.name!r}; tried:\n  " + "\n  ".join(errors))

@@ -26,8 +26,8 @@ from mocha.datasets.fetch import OfficialFile, Progress, fetch_file, no_progress
 from mocha.datasets.fetch import verify as verify_file
 
 URLS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",  # the files of yann.lecun.com/exdb/mnist
-    "http://yann.lecun.com/exdb/mnist/",
+    "https://yann.lecun.com/exdb/mnist/",  # the official site, then a copy of its files
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
 )
 FILES = {
     ("train", "images"): OfficialFile("train-images-idx3-ubyte.gz", 9912422,
