@@ -155,3 +155,27 @@ def test_bottoms_of_different_shapes_are_refused():
     layer = conv(n_filter=1, bottoms=["a", "b"], tops=["c", "d"])
     with pytest.raises(ShapeError, match="same shape"):
         run_layer(layer, [np.ones((1, 1, 3, 3)), np.ones((1, 1, 4, 3))])
+
+
+def test_param_key_shares_the_filters_inside_a_net():
+    from mocha import MemoryDataLayer, Net, registry_reset
+    from mocha.testing import reference_backend
+
+    backend = reference_backend()
+    x = np.random.default_rng(6).standard_normal((4, 2, 5, 5))
+    net = Net("shared", backend, [
+        MemoryDataLayer(data=[x], batch_size=2, tops=["data"]),
+        conv(name="a", param_key="k", n_filter=2, kernel=3, pad=1, bottoms=["data"],
+             tops=["ya"]),
+        conv(name="b", param_key="k", n_filter=2, kernel=3, pad=1, bottoms=["ya"], tops=["yb"]),
+    ])
+    states = {s.layer.name: s for s in net.states}
+    assert states["b"].filter.blob is states["a"].filter.blob
+    assert states["b"].filter.gradient is not states["a"].filter.gradient
+    net.forward()
+    w, b = states["a"].filter.blob.to_host(), states["a"].bias.blob.to_host()
+    ya = oracle(x[:2], w, b, (1, 1), (1, 1), 1)
+    np.testing.assert_allclose(states["b"].blobs[0].to_host(), oracle(ya, w, b, (1, 1), (1, 1),
+                                                                      1), atol=1e-12)
+    net.shutdown()
+    registry_reset(backend)
