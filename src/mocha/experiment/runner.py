@@ -75,6 +75,16 @@ class GracefulStop(CoffeeBreak):
             solver.request_stop()
 
 
+class ResumePointAt(CoffeeBreak):
+    """Does nothing; scheduled at `every_n_iter=max_iter`, it makes the solver capture the
+    resume point before the last forward, so that the final snapshot resumes exactly."""
+
+    needs_resume_point = True
+
+    def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
+        pass
+
+
 @contextmanager
 def stop_on_sigint(solver: Any, enabled: bool = True) -> Iterator[None]:
     """While active, the first SIGINT asks the solver to stop cleanly (see `GracefulStop`),
@@ -203,6 +213,9 @@ def run_experiment(
         snaps = snapshot_breaks(solver)
         if snaps:
             result.snapshot_dir = snapshot_dir_of(snaps[0].coffee)
+            last, every = solver.params["max_iter"], snaps[0].every_n_iter
+            if final_snapshot and 0 < last < math.inf and every and last % every:
+                add_coffee_break(solver, ResumePointAt(), every_n_iter=int(last))
         from mocha.core.solver import solve
 
         with stop_on_sigint(solver, handle_sigint):
