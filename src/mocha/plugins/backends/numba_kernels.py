@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit, prange
 
 
@@ -191,6 +192,19 @@ def softmax_ncs(x, y):
             y[n, c, s] *= inv
 
 
+@njit(cache=True, inline="always")
+def _pow_neg(base, power):
+    """base ** -power, with sqrt-only fast paths for the usual powers 0.75, 0.5 and 1."""
+    if power == 0.75:
+        r = 1.0 / math.sqrt(base)
+        return r * math.sqrt(r)
+    if power == 0.5:
+        return 1.0 / math.sqrt(base)
+    if power == 1.0:
+        return 1.0 / base
+    return base ** (-power)
+
+
 # -- local response normalization -----------------------------------------------------------
 @njit(cache=True, parallel=True)
 def lrn_across_forward(x, pre, post, alpha, power, shift, y, denom):
@@ -206,7 +220,7 @@ def lrn_across_forward(x, pre, post, alpha, power, shift, y, denom):
                 acc += v * v
             den = shift + alpha * acc
             denom[n, c, s] = den
-            y[n, c, s] = x[n, c, s] * den ** (-power)
+            y[n, c, s] = x[n, c, s] * _pow_neg(den, power)
 
 
 @njit(cache=True, parallel=True)
@@ -221,7 +235,26 @@ def lrn_across_backward(x, y, denom, gy, pre, post, coef, power, gx):
             # i with j = c in its window: i - pre <= c <= i + post  <=>  c - post <= i <= c + pre
             for i in range(max(c - post, 0), min(c + pre + 1, C)):
                 acc += gy[n, i, s] * y[n, i, s] / denom[n, i, s]
-            gx[n, c, s] = gy[n, c, s] * denom[n, c, s] ** (-power) - coef * x[n, c, s] * acc
+            gx[n, c, s] = gy[n, c, s] * _pow_neg(denom[n, c, s], power) - coef * x[n, c, s] * acc
+
+
+@njit(cache=True, inline="always")
+def _box_sum(src, before, after, tmp, out):
+    """out[h, w] = Σ src[a, b] over a ∈ [h-before, h+after], b ∈ [w-before, w+after] (zeros
+    outside), as a horizontal then a vertical pass whose inner loops run along w."""
+    H, W = src.shape
+    for h in range(H):
+        for w in range(W):
+            tmp[h, w] = 0.0
+        for d in range(-before, after + 1):
+            for w in range(max(0, -d), min(W, W - d)):
+                tmp[h, w] += src[h, w + d]
+    for h in range(H):
+        for w in range(W):
+            out[h, w] = 0.0
+        for a in range(max(h - before, 0), min(h + after + 1, H)):
+            for w in range(W):
+                out[h, w] += tmp[a, w]
 
 
 @njit(cache=True, parallel=True)
@@ -231,16 +264,15 @@ def lrn_within_forward(x, pre, post, alpha, power, shift, y, denom):
     for t in prange(N * C):
         n = t // C
         c = t - n * C
+        sq = x[n, c] * x[n, c]
+        tmp = np.empty((H, W), dtype=sq.dtype)
+        den = denom[n, c]
+        _box_sum(sq, pre, post, tmp, den)
         for h in range(H):
             for w in range(W):
-                acc = 0.0
-                for a in range(max(h - pre, 0), min(h + post + 1, H)):
-                    for b in range(max(w - pre, 0), min(w + post + 1, W)):
-                        v = x[n, c, a, b]
-                        acc += v * v
-                den = shift + alpha * acc
-                denom[n, c, h, w] = den
-                y[n, c, h, w] = x[n, c, h, w] * den ** (-power)
+                d = shift + alpha * den[h, w]
+                den[h, w] = d
+                y[n, c, h, w] = x[n, c, h, w] * _pow_neg(d, power)
 
 
 @njit(cache=True, parallel=True)
@@ -250,12 +282,11 @@ def lrn_within_backward(x, y, denom, gy, pre, post, coef, power, gx):
     for t in prange(N * C):
         n = t // C
         c = t - n * C
+        ratio = gy[n, c] * y[n, c] / denom[n, c]
+        tmp = np.empty((H, W), dtype=ratio.dtype)
+        back = np.empty((H, W), dtype=ratio.dtype)
+        _box_sum(ratio, post, pre, tmp, back)
         for h in range(H):
             for w in range(W):
-                acc = 0.0
-                for a in range(max(h - post, 0), min(h + pre + 1, H)):
-                    for b in range(max(w - post, 0), min(w + pre + 1, W)):
-                        acc += gy[n, c, a, b] * y[n, c, a, b] / denom[n, c, a, b]
-                gx[n, c, h, w] = (gy[n, c, h, w] * denom[n, c, h, w] ** (-power)
-                                  - coef * x[n, c, h, w] * acc)
-
+                gx[n, c, h, w] = (gy[n, c, h, w] * _pow_neg(denom[n, c, h, w], power)
+                                  - coef * x[n, c, h, w] * back[h, w])
