@@ -92,6 +92,8 @@ def test_defaults_match_the_manual():
         "lrn", 5, 1.0, 1.0, 0.75)
     assert layer.mode == mocha.LRNMode.AcrossChannel()
     assert lrn(mode=LRNMode.WithinChannel).mode == LRNMode.WithinChannel()
+    assert lrn(mode="WithinChannel").mode == LRNMode.WithinChannel()
+    assert lrn(mode="across_channel").mode == LRNMode.AcrossChannel()
 
 
 def test_no_bottom_gradient_wanted():

@@ -33,13 +33,15 @@ class LRNMode:
 
 
 def as_lrn_mode(value: Any) -> AcrossChannel | WithinChannel:
-    """`LRNMode.AcrossChannel()`, `LRNMode.WithinChannel()`, the classes, or their kind string."""
+    """`LRNMode.AcrossChannel()`, `LRNMode.WithinChannel()`, the classes, or their names as
+    strings ("across_channel" or "AcrossChannel", ...)."""
     if isinstance(value, type) and issubclass(value, AcrossChannel | WithinChannel):
         return value()
     if isinstance(value, AcrossChannel | WithinChannel):
         return value
-    if value in ("across_channel", "within_channel"):
-        return AcrossChannel() if value == "across_channel" else WithinChannel()
+    key = value.lower().replace("_", "") if isinstance(value, str) else None
+    if key in ("acrosschannel", "withinchannel"):  # "across_channel", "AcrossChannel", ...
+        return AcrossChannel() if key == "acrosschannel" else WithinChannel()
     raise ValueError('expected LRNMode.AcrossChannel(), LRNMode.WithinChannel(), '
                      '"across_channel" or "within_channel"')
 
