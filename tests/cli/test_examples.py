@@ -66,3 +66,27 @@ def test_cifar10_uses_the_staged_policy_and_the_manual_layers(example_copy):
     assert type(layers["norm1"].mode).__name__ == "WithinChannel"
     assert type(layers["pool2"].pooling).__name__ == "MeanPooling"
     assert layers["ip1"].weight_regu.coefficient == 250
+
+
+def test_image_classifier_example(app, runner, example_copy, digits_toml, tmp_path,
+                                  monkeypatch):
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    path = example_copy("mnist/lenet.toml")
+    result = runner.invoke(app, ["run", str(path), "--max-iter", "2", "--no-progress",
+                                 "--backend", "numpy"])
+    assert result.exit_code == 0, result.output
+    monkeypatch.syspath_prepend(str(digits_toml.parents[1] / "classifier"))
+    from image_classifier import DIGIT_NAMES, ImageClassifier
+
+    classifier = ImageClassifier(path, path.parent / "snapshots", classes=DIGIT_NAMES,
+                                 scale=1 / 256, backend="numpy", top_k=2)
+    png = tmp_path / "digit.png"
+    Image.fromarray(np.full((40, 30), 200, dtype=np.uint8)).save(png)  # resized to 28x28
+    results = classifier.classify([png, np.zeros((28, 28, 3))])
+    assert len(results) == 2
+    first = results[0]
+    assert first.name == str(png) and first.class_name in DIGIT_NAMES
+    assert first.probabilities.shape == (10,) and abs(first.probabilities.sum() - 1) < 1e-6
+    assert len(first.top) == 2 and first.top[0] == (first.class_name, first.probability)
