@@ -122,6 +122,31 @@ def test_plugin_with_a_bad_hook_is_skipped(site, source, error):
     assert "InnerProductLayer" in build_registry(pm).names("layers")
 
 
+RAISING_HOOK = GOOD_PLUGIN + '''
+@hookimpl
+def mocha_register_solvers(register):
+    raise RuntimeError("boom while registering")
+'''
+
+
+def test_plugin_whose_hook_raises_is_dropped(site, monkeypatch):
+    site("temp-raising", {"layers.temp_raising": "temp_raising_plugin"},
+         {"temp_raising_plugin": RAISING_HOOK})
+    pm = make_plugin_manager()
+    assert pm.infos["layers.temp_raising"].status == "loaded"
+    with pytest.warns(RuntimeWarning, match="'layers.temp_raising' from temp-raising failed to "
+                                            "register and is skipped: RuntimeError: boom"):
+        registry = build_registry(pm)
+    assert "TempThirdPartyLayer" not in registry.names("layers")  # what it did register is gone
+    assert "InnerProductLayer" in registry.names("layers")
+    info = pm.infos["layers.temp_raising"]
+    assert info.status == "failed" and "boom while registering" in info.error
+    monkeypatch.setenv("MOCHA_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError, match=r"plugin 'layers.temp_raising' \(temp-raising\) "
+                                          r"failed to register: RuntimeError: boom"):
+        build_registry(make_plugin_manager())
+
+
 def test_strict_mode_turns_a_broken_plugin_into_an_error(site, monkeypatch):
     site("temp-broken", {"layers.temp_broken": "temp_missing_module_xyz"})
     monkeypatch.setenv("MOCHA_STRICT_PLUGINS", "1")

@@ -83,6 +83,15 @@ def test_replace_true_overrides_on_purpose():
     assert reg.entries("layers")[0].replaced
 
 
+def test_hook_raising_in_a_plugin_registered_directly_names_the_plugin():
+    def hook(register):
+        raise TypeError("bad call")
+
+    with pytest.raises(PluginError, match=r"plugin 'layers.bad' \(\(extra\)\) failed to "
+                                          r"register: TypeError: bad call"):
+        registry_of(plugin("layers.bad", layers=hook))
+
+
 def test_unknown_name_lists_known_names_and_close_matches():
     reg = registry_of(plugin("layers.foo", layers=lambda register: register(FooLayer)))
     with pytest.raises(UnknownNameError) as info:

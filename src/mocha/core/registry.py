@@ -7,8 +7,11 @@ of that kind (and the closest matches).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
+import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,17 +119,44 @@ def _kernel_registrar(
     return register
 
 
+def _register_plugin(registry: Registry, pm: Any, plugin_name: str, plugin: Any) -> None:
+    for kind, hook in KINDS.items():
+        impl = getattr(plugin, hook, None)
+        if impl is not None:
+            impl(register=_registrar(registry, kind, plugin_name, pm.distribution_of))
+    impl = getattr(plugin, "mocha_register_kernels", None)
+    if impl is not None:
+        impl(register=_kernel_registrar(registry, plugin_name, pm.distribution_of))
+
+
 def build_registry(pm: Any) -> Registry:
-    """Call every registration hook of `pm`, one plugin at a time (so errors name it)."""
+    """Call every registration hook of `pm`, one plugin at a time (so errors name it).
+
+    A duplicate name is always an error. A third-party plugin whose hook raises anything else
+    is dropped with a warning (its "failed" row in `pm.infos` says why), unless
+    MOCHA_STRICT_PLUGINS is set; Mocha's own plugins raise a `PluginError` naming the plugin.
+    """
     registry = Registry()
     for plugin_name, plugin in pm.list_name_plugin():
-        for kind, hook in KINDS.items():
-            impl = getattr(plugin, hook, None)
-            if impl is not None:
-                impl(register=_registrar(registry, kind, plugin_name, pm.distribution_of))
-        impl = getattr(plugin, "mocha_register_kernels", None)
-        if impl is not None:
-            impl(register=_kernel_registrar(registry, plugin_name, pm.distribution_of))
+        saved = ({k: dict(t) for k, t in registry.tables.items()},
+                 {k: dict(t) for k, t in registry.kernels.items()})
+        try:
+            _register_plugin(registry, pm, plugin_name, plugin)
+        except PluginError:
+            raise
+        except Exception as exc:
+            dist = pm.distribution_of(plugin_name)
+            message = f"{type(exc).__name__}: {exc}"
+            infos = getattr(pm, "infos", {})
+            third_party = plugin_name in infos and dist != "mocha-dl" and dist != "(extra)"
+            if not third_party or os.environ.get("MOCHA_STRICT_PLUGINS", "") not in ("", "0"):
+                raise PluginError(f"plugin {plugin_name!r} ({dist}) failed to register: "
+                                  f"{message}") from exc
+            registry.tables, registry.kernels = saved  # drop what it registered before failing
+            warnings.warn(f"mocha plugin {plugin_name!r} from {dist} failed to register and is "
+                          f"skipped: {message}", RuntimeWarning, stacklevel=2)
+            infos[plugin_name] = dataclasses.replace(infos[plugin_name], status="failed",
+                                                     error=message)
     return registry
 
 
