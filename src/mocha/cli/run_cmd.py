@@ -8,6 +8,7 @@ exit status 2, and prints a summary (a JSON object with `--json`).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -70,14 +71,18 @@ def run(
         exp = load_experiment(experiment)
     except MochaError as exc:
         raise fail(str(exc)) from None
-    # with --json, stdout carries only the JSON object: training logs go to stderr
-    redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    progress = _progress_breaks(not no_progress)
+    if progress and (as_json or sys.stdout.isatty()):  # the bar and tables replace the log
+        redirect: Any = contextlib.redirect_stdout(io.StringIO())
+    elif as_json:  # stdout carries only the JSON object: the training log goes to stderr
+        redirect = contextlib.redirect_stdout(sys.stderr)
+    else:
+        redirect = contextlib.nullcontext()
     try:
         with redirect:
             result = run_experiment(
                 exp, backend=backend, max_iter=max_iter,
-                load_from=str(load_from) if load_from else "",
-                extra_coffee_breaks=_progress_breaks(not no_progress),
+                load_from=str(load_from) if load_from else "", extra_coffee_breaks=progress,
             )
     except ExperimentError as exc:  # the nets cannot be built from the file
         raise fail(str(exc)) from None

@@ -4,7 +4,8 @@ Shows iteration / max_iter, the objective, the learning rate, iterations per sec
 time left; validation results reported by other coffee breaks at the same iteration (layer
 statistics such as `accuracy-accuracy`) are printed above the bar as a table. Schedule it
 every iteration and after the other coffee breaks: `add_coffee_break(solver, RichProgress(),
-every_n_iter=1)`. It draws on `Console(stderr=True)` unless given a console.
+every_n_iter=1)`. It draws on `Console(stderr=True)` unless given a console and leaves
+stdout alone (`mocha run` silences the plain log lines while the bar is shown on a terminal).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
-    TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -34,13 +34,15 @@ class SpeedColumn(ProgressColumn):
 
     def render(self, task: Any) -> Text:
         speed = task.finished_speed or task.speed
-        return Text("-- it/s" if speed is None else f"{speed:.1f} it/s", style="cyan")
+        if speed is None:
+            return Text("-- it/s", style="cyan")
+        return Text(f"{speed:.0f} it/s" if speed >= 100 else f"{speed:.2g} it/s", style="cyan")
 
 
 class RichProgress(CoffeeBreak):
     """A rich progress bar on stderr, with validation tables printed above it."""
 
-    def __init__(self, console: Console | None = None, description: str = "training") -> None:
+    def __init__(self, console: Console | None = None, description: str = "train") -> None:
         self.console = console
         self.description = description
         self.progress: Progress | None = None
@@ -51,13 +53,14 @@ class RichProgress(CoffeeBreak):
         max_iter = solver.params["max_iter"]
         total = None if max_iter == math.inf else int(max_iter)
         self.progress = Progress(
-            TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TaskProgressColumn(), TextColumn("obj [bold]{task.fields[obj]}"),
+            TextColumn("[bold blue]{task.description}"), BarColumn(bar_width=20),
+            MofNCompleteColumn(), TextColumn("obj [bold]{task.fields[obj]}"),
             TextColumn("lr {task.fields[lr]}"), SpeedColumn(), TimeRemainingColumn(),
             console=self.console or Console(stderr=True), transient=False,
+            redirect_stdout=False, redirect_stderr=False,  # `> log.txt` keeps the log lines
         )
         self.task = self.progress.add_task(
-            f"{self.description} {net.name}", total=total, completed=lounge.curr_iter,
+            self.description, total=total, completed=lounge.curr_iter,
             obj="-", lr="-",
         )
         self.progress.start()
