@@ -289,3 +289,36 @@ def test_net2dot(net):
     edges = [line for line in lines if "->" in line]
     assert edges == ["layer1:t1 ->layer2:b1;", "layer2:t1 ->layer3:b1;",
                      "layer3:t1 ->layer4:b1;", "layer1:t2 ->layer4:b2;"]
+
+
+def test_net_gradients_by_finite_differences(backend_name):
+    """Mocha's test-gradient-simple.jl: MemoryData → IP(20, Sigmoid) → IP(4) → SquareLoss,
+    every parameter gradient of the net against central differences, in float64."""
+    backend = mocha.make_backend(backend_name, dtype="float64", seed=1)
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((5, 10)), rng.standard_normal((5, 4))
+    net = Net("gradient", backend, [
+        mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=5),
+        IP(name="ip1", output_dim=20, neuron=mocha.Neurons.Sigmoid(), bottoms=["data"],
+           tops=["ip1"], weight_regu=mocha.NoRegu()),
+        IP(name="ip2", output_dim=4, bottoms=["ip1"], tops=["ip2"]),
+        mocha.SquareLossLayer(name="loss", bottoms=["ip2", "label"]),
+    ])
+    net.init()
+    net.forward_backward(0.0)
+    eps = 1e-6
+    for layer_name, param in net.parameters():
+        analytic = param.gradient.to_host()
+        data = param.blob.data
+        for flat in rng.permutation(data.size)[:15]:
+            c = np.unravel_index(flat, data.shape)
+            old = data[c]
+            data[c] = old + eps
+            up = net.forward()
+            data[c] = old - eps
+            down = net.forward()
+            data[c] = old
+            numeric = (up - down) / (2 * eps)
+            assert analytic[c] == pytest.approx(numeric, rel=1e-5, abs=1e-8), (
+                f"{layer_name}.{param.name}{c}")
+    net.shutdown()
