@@ -104,3 +104,30 @@ every_n_iter = 500
     assert result.snapshot_dir == str(tmp_path / "snaps")
     # the handler is removed afterwards
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's overflow on the way to inf
+def test_diverging_training_exits_1_with_a_message(app, runner, write_experiment, small_toml):
+    text = small_toml.replace('type = "Inv", base_lr = 0.05', 'type = "Inv", base_lr = 1e12')
+    result = runner.invoke(app, ["run", str(write_experiment(text)), "--no-progress"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error:") and "objective became" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_interrupted_run_tells_how_to_resume(app, runner, write_experiment, small_toml,
+                                             monkeypatch):
+    import mocha.experiment as experiment
+
+    def fake_run(exp, **kwargs):
+        return experiment.RunResult(experiment="small", backend="NumpyBackend", iterations=12,
+                                    objective=0.5, interrupted=True, snapshot_dir="/x/snaps",
+                                    snapshot_written="/x/snaps/snapshot-000012.h5")
+
+    monkeypatch.setattr(experiment, "run_experiment", fake_run)
+    path = write_experiment(small_toml)
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "interrupted at iteration 12" in result.stdout
+    assert "snapshot written to /x/snaps/snapshot-000012.h5" in result.stderr
+    assert f"mocha run {path} --load-from /x/snaps" in result.stderr
