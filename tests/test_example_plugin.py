@@ -79,6 +79,20 @@ def test_discovered_through_its_entry_point(example_installed):
     }
 
 
+def test_listed_by_the_command_line(example_installed):
+    result = _python("""
+        import sys
+        from mocha.cli.app import main
+        sys.argv = ["mocha", "plugins", "--json", "--kind", "layers"]
+        main()
+    """)
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    row = rows["layers.swish"]
+    assert (row["distribution"], row["version"], row["status"], row["module"]) == (
+        DIST, "0.1.0", "loaded", "mocha_swish")
+
+
 def test_disabled_by_environment(example_installed):
     result = subprocess.run(
         [sys.executable, "-c", "import mocha; print(mocha.get_registry().names('layers'))"],
