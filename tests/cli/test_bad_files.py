@@ -47,6 +47,8 @@ CASES = [
     ("bad-solver-parameter",
      lambda t: _replace(t, "max_iter = 20", "max_iter = 20\nregu_coef = -1"),
      ["[solver]", "regu_coef must be >= 0"]),
+    ("unknown-solver-key", lambda t: _replace(t, "max_iter = 20", "max_iters = 20"),
+     ["[solver] (SGD)", "unknown key 'max_iters'", "did you mean 'max_iter'"]),
     ("unknown-coffee-break", lambda t: t + '[[coffee_breaks]]\ntype = "TrainingSumary"\n'
                                            "every_n_iter = 5\n",
      ["coffee_breaks[0]", "TrainingSumary", "TrainingSummary"]),

@@ -354,7 +354,12 @@ def _parse_solver(exp: Experiment, table: dict[str, Any]) -> dict[str, Any]:
     where = f"{exp.path.name}: [solver]"
     out = {k: _tuples(v) for k, v in table.items()}
     out.setdefault("method", "SGD")
-    _lookup("solvers", out["method"], f"{where}, method")
+    method = _lookup("solvers", out["method"], f"{where}, method")()
+    from mocha.core.solver import BASE_PARAMETERS
+
+    known = ("method", *BASE_PARAMETERS, "lr_policy", "mom_policy", *method.defaults(),
+             *method.required)
+    _check_keys(out, tuple(dict.fromkeys(known)), f"{where} ({out['method']})")
     for key, namespace in (("lr_policy", LRPolicy), ("mom_policy", MomPolicy)):
         if key in out:
             out[key] = make_policy(namespace, out[key], f"{where}, {key}")
