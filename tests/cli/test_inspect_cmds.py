@@ -35,6 +35,8 @@ def test_plugins_kind_filter_and_table(app, runner):
     assert kinds == {"commands"}
     result = runner.invoke(app, ["plugins"])
     assert result.exit_code == 0 and "layers.inner_product" in result.stdout
+    result = runner.invoke(app, ["plugins", "--kind", "layer"])
+    assert result.exit_code == 2 and "kinds: " in result.stderr and "layers" in result.stderr
 
 
 def test_backends_json(app, runner):

@@ -22,6 +22,11 @@ def plugins(
 
     infos = sorted(get_plugin_manager().infos.values(), key=lambda i: (i.kind, i.name))
     if kind:
+        kinds = sorted({i.kind for i in infos})
+        if kind not in kinds:
+            from mocha.cli.app import fail
+
+            raise fail(f"no plugins of kind {kind!r}; kinds: {', '.join(kinds)}")
         infos = [i for i in infos if i.kind == kind]
     rows = [
         {"name": i.name, "kind": i.kind, "module": i.module, "distribution": i.distribution,
