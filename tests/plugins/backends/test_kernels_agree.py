@@ -97,6 +97,13 @@ def test_convolution(case, dtype, bias, seed):
     for need_dx in (True, False):
         ref, got = both("conv_backward", dtype, x, w, gy, pad, stride, groups, need_dx=need_dx)
         assert_close(got, ref, dtype)
+    # the same, one image per chunk (the batch is split to keep the columns in cache)
+    chunked = NumbaBackend(dtype=dtype)
+    chunked.conv_chunk_bytes = 1
+    assert_close(chunked.kernels.conv_forward(x, w, b, pad, stride, groups),
+                 GENERIC["conv_forward"](chunked, x, w, b, pad, stride, groups), dtype)
+    assert_close(chunked.kernels.conv_backward(x, w, gy, pad, stride, groups),
+                 GENERIC["conv_backward"](chunked, x, w, gy, pad, stride, groups), dtype)
     # im2col / col2im, batched and single image
     for xs in (x, x[0]):
         ref_col, got_col = both("im2col", dtype, xs, kernel, pad, stride)

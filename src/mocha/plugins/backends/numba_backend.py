@@ -57,6 +57,9 @@ class NumbaBackend(Backend):
 
     name = "numba"
     priority = 20
+    #: Convolutions run over chunks of the mini-batch whose im2col columns take at most this
+    #: many bytes (so they stay in cache); 0 means the whole batch at once.
+    conv_chunk_bytes: int = 2 << 20
     device = "cpu"
     xp = np
 
@@ -157,33 +160,42 @@ def col2im(backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: 
     return x[0] if single else x
 
 
+def _chunks(backend: Any, N: int, col_bytes_per_image: int) -> list[tuple[int, int]]:
+    """Split the batch so that one chunk's columns fit the backend's `conv_chunk_bytes`."""
+    budget = getattr(backend, "conv_chunk_bytes", 0) or N * col_bytes_per_image
+    B = max(1, min(N, budget // max(col_bytes_per_image, 1)))
+    return [(n0, min(N, n0 + B)) for n0 in range(0, N, B)]
+
+
 def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, groups: int,
                  out: Any = None) -> np.ndarray:
     """Grouped cross-correlation plus bias (see `kernels_conv.conv_forward`); `out` optional.
 
-    im2col into the "col" workspace, one GEMM per group into the "conv_y" workspace
-    Y[F, N*oh*ow], then one pass y[n, f] = Y[f, n] + b[f] (NumPy's strided loops)."""
+    Per chunk of images: im2col into the "col" workspace, one GEMM per group into the
+    "conv_y" workspace Y[F, B*oh*ow], then one pass y[n, f] = Y[f, n] + b[f]."""
     dtype = np.result_type(x.dtype, w.dtype)
     x, w = _c(x, dtype), _c(w, dtype)
-    N = x.shape[0]
+    N, C = x.shape[:2]
     F, Cg, kh, kw = w.shape
     oh, ow = _conv_geometry(x.shape, (kh, kw), pad, stride)
     K, S, Fg = Cg * kh * kw, oh * ow, F // groups
-    col = _fill_col(backend, x, (kh, kw), pad, stride, (oh, ow))
-    Y = _workspace(backend, "conv_y", (F, N * S), dtype)
     wm = w.reshape(F, K)
-    if groups == 1:
-        np.matmul(wm, col, out=Y)
-    else:
-        for g in range(groups):
-            fs, ks = slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)
-            np.matmul(wm[fs], col[ks], out=Y[fs])
     y = np.empty((N, F, oh, ow), dtype=dtype) if out is None else out
-    src = Y.reshape(F, N, oh, ow).transpose(1, 0, 2, 3)
-    if b is None:
-        np.copyto(y, src)
-    else:
-        np.add(src, np.asarray(b, dtype).reshape(1, F, 1, 1), out=y)
+    bias = None if b is None else np.asarray(b, dtype).reshape(1, F, 1, 1)
+    for n0, n1 in _chunks(backend, N, C * kh * kw * S * dtype.itemsize):
+        col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow))
+        Y = _workspace(backend, "conv_y", (F, (n1 - n0) * S), dtype)
+        if groups == 1:
+            np.matmul(wm, col, out=Y)
+        else:
+            for g in range(groups):
+                fs, ks = slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)
+                np.matmul(wm[fs], col[ks], out=Y[fs])
+        src = Y.reshape(F, n1 - n0, oh, ow).transpose(1, 0, 2, 3)
+        if bias is None:
+            np.copyto(y[n0:n1], src)
+        else:
+            np.add(src, bias, out=y[n0:n1])
     return y
 
 
@@ -191,30 +203,36 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
                   need_dx: bool = True) -> tuple[Any, np.ndarray, np.ndarray]:
     """(dx | None, dw, db) of `conv_forward` (see `kernels_conv.conv_backward`).
 
-    G[F, N*oh*ow] (workspace) = gy reordered; dW_g = G_g @ col_gᵀ; dcol_g = W_gᵀ @ G_g is
-    written over the column workspace, then the compiled `col2im` sums it into dx."""
+    Per chunk of images: G[F, B*oh*ow] (workspace) = gy reordered; dW_g += G_g @ col_gᵀ;
+    dcol_g = W_gᵀ @ G_g is written over the column workspace, then the compiled `col2im` sums
+    it into the chunk of dx."""
     dtype = np.result_type(x.dtype, w.dtype, gy.dtype)
     x, w, gy = _c(x, dtype), _c(w, dtype), _c(gy, dtype)
-    N = x.shape[0]
+    N, C = x.shape[:2]
     F, Cg, kh, kw = w.shape
     oh, ow = gy.shape[2:]
     K, S, Fg = Cg * kh * kw, oh * ow, F // groups
-    G = _workspace(backend, "conv_y", (F, N * S), dtype)
-    np.copyto(G.reshape(F, N, S), gy.reshape(N, F, S).transpose(1, 0, 2))
-    db = G.sum(axis=1)
-    col = _fill_col(backend, x, (kh, kw), pad, stride, (oh, ow))
-    dw = np.empty((F, K), dtype=dtype)
     wm = w.reshape(F, K)
     slices = [(slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)) for g in range(groups)]
-    for fs, ks in slices:
-        np.matmul(G[fs], col[ks].T, out=dw[fs])
-    dx = None
-    if need_dx:
-        dcol = col  # the columns are no longer needed: reuse their workspace
+    dw = np.empty((F, K), dtype=dtype)
+    db = np.zeros(F, dtype=dtype)
+    dx = np.empty(x.shape, dtype=dtype) if need_dx else None
+    for i, (n0, n1) in enumerate(_chunks(backend, N, C * kh * kw * S * dtype.itemsize)):
+        nb = n1 - n0
+        G = _workspace(backend, "conv_y", (F, nb * S), dtype)
+        np.copyto(G.reshape(F, nb, S), gy[n0:n1].reshape(nb, F, S).transpose(1, 0, 2))
+        db += G.sum(axis=1)
+        col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow))
+        part = dw if i == 0 else _workspace(backend, "conv_dw", (F, K), dtype)
         for fs, ks in slices:
-            np.matmul(wm[fs].T, G[fs], out=dcol[ks])
-        dx = np.empty(x.shape, dtype=dtype)
-        _k().col2im(dcol, kh, kw, *pad, *stride, oh, ow, dx)
+            np.matmul(G[fs], col[ks].T, out=part[fs])
+        if i:
+            dw += part
+        if dx is not None:
+            dcol = col  # the columns are no longer needed: reuse their workspace
+            for fs, ks in slices:
+                np.matmul(wm[fs].T, G[fs], out=dcol[ks])
+            _k().col2im(dcol, kh, kw, *pad, *stride, oh, ow, dx[n0:n1])
     return dx, dw.reshape(w.shape), db
 
 
