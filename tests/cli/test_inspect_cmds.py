@@ -110,3 +110,21 @@ def test_low_pass_matches_the_manual_filter():
     x = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     # window 2: mean of x[max(0, i-2) : i+1]
     np.testing.assert_allclose(low_pass(x, 2), [1.0, 1.5, 2.0, 3.0, 4.0, 5.0])
+
+
+def test_plugins_shows_failed_plugins(app, runner, monkeypatch):
+    import types
+
+    from mocha.core import plugins
+
+    infos = {
+        "layers.good": plugins.PluginInfo("layers.good", "pkg.good", "pkg", "1.0", "loaded"),
+        "layers.bad": plugins.PluginInfo("layers.bad", "pkg.bad", "pkg", "1.0", "failed",
+                                         "ImportError: no module named 'x'"),
+    }
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda: types.SimpleNamespace(infos=infos))
+    rows = json.loads(runner.invoke(app, ["plugins", "--json"]).stdout)
+    bad = next(r for r in rows if r["name"] == "layers.bad")
+    assert bad["status"] == "failed" and "ImportError" in bad["error"]
+    result = runner.invoke(app, ["plugins"])
+    assert "failed" in result.stdout and "ImportError" in result.stdout
