@@ -41,10 +41,10 @@ def _pip(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def example_installed():
-    pytest.importorskip("hatchling", reason="building the example needs hatchling")
     if _installed():
         yield
         return
+    pytest.importorskip("hatchling", reason="building the example needs hatchling")
     _pip("install", "--quiet", "--no-deps", "--no-build-isolation", str(EXAMPLE))
     try:
         yield
