@@ -2,22 +2,21 @@
 
 `load_experiment(path) -> Experiment` parses and validates a file (building every layer);
 `run_experiment(exp, ...) -> RunResult` trains it. `mocha run` is a thin adapter over both.
+Modules: `loader` (parsing), `spelling` (nested objects and policies), `providers` (arrays
+for MemoryDataLayer), `build` (backend, nets, solver), `runner` (training, Ctrl-C).
 """
 
-from mocha.experiment.loader import (
-    Experiment,
-    ExperimentError,
-    LayerEntry,
+from mocha.experiment.base import Experiment, ExperimentError, LayerEntry
+from mocha.experiment.build import (
     build_nets,
     build_solver,
-    load_experiment,
     make_coffee_break,
     make_experiment_backend,
-    make_policy,
-    parse_experiment,
 )
+from mocha.experiment.loader import load_experiment, parse_experiment
 from mocha.experiment.providers import load_provider, register_data_provider
 from mocha.experiment.runner import RunResult, experiment_nets, run_experiment, validate
+from mocha.experiment.spelling import make_policy
 
 __all__ = [
     "Experiment", "ExperimentError", "LayerEntry", "RunResult", "build_nets", "build_solver",

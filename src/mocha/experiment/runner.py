@@ -21,13 +21,8 @@ from typing import Any
 
 from mocha.core.coffee import CoffeeBreak, add_coffee_break
 from mocha.core.errors import MochaError
-from mocha.experiment.loader import (
-    Experiment,
-    ExperimentError,
-    build_nets,
-    build_solver,
-    make_experiment_backend,
-)
+from mocha.experiment.base import Experiment, ExperimentError
+from mocha.experiment.build import build_nets, build_solver, make_experiment_backend
 
 
 @dataclass

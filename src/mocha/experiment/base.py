@@ -1,0 +1,109 @@
+"""The parsed form of an experiment file and the helpers every part of the parser shares."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mocha.core.errors import MochaError, UnknownNameError
+from mocha.core.layer import Layer
+from mocha.core.registry import lookup
+
+# keys whose string values are file-system paths, resolved against the experiment's folder
+PATH_KEYS = frozenset({"source", "load_from", "save_into", "dir", "directory", "path",
+                       "mean_file", "filename", "folder"})
+
+
+class ExperimentError(MochaError):
+    """An experiment file is malformed, names an unknown thing or configures it badly."""
+
+
+@dataclass
+class LayerEntry:
+    """One `[[layers]]` table: the layer object and the nets it belongs to."""
+
+    layer: Layer
+    phase: str = "both"  # "train", "test" or "both"
+    index: int = 0
+
+
+@dataclass
+class Experiment:
+    """A parsed and validated experiment file."""
+
+    path: Path
+    name: str
+    backend: dict[str, Any] = field(default_factory=dict)
+    layers: list[LayerEntry] = field(default_factory=list)
+    solver: dict[str, Any] = field(default_factory=dict)
+    coffee_breaks: list[dict[str, Any]] = field(default_factory=list)
+    lounge: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, value: str) -> str:
+        """A path from the file, made absolute against the experiment's folder."""
+        p = Path(value).expanduser()
+        return str(p if p.is_absolute() else (self.folder / p))
+
+    def layers_for(self, phase: str) -> list[Layer]:
+        """The layers of the "train" or "test" net, in file order."""
+        return [e.layer for e in self.layers if e.phase in (phase, "both")]
+
+    @property
+    def has_test_net(self) -> bool:
+        return any(e.phase == "test" for e in self.layers)
+
+
+
+def check_keys(table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ExperimentError(
+                f"{where}: unknown key {key!r}{hint}; known keys: {', '.join(known)}"
+            )
+
+
+def lookup_named(kind: str, name: Any, where: str) -> Any:
+    if not isinstance(name, str):
+        raise ExperimentError(f"{where}: 'type' must be a string naming a {kind} entry")
+    try:
+        return lookup(kind, name)
+    except UnknownNameError as exc:
+        raise ExperimentError(f"{where}: {exc}") from None
+
+
+def as_tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(as_tuples(v) for v in value)
+    return value
+
+
+def split_spec(value: str | dict, where: str) -> tuple[str, dict[str, Any]]:
+    if isinstance(value, str):
+        return value, {}
+    if "type" not in value:
+        raise ExperimentError(f"{where}: an inline table needs 'type', e.g. {{type = \"ReLU\"}}")
+    rest = {k: as_tuples(v) for k, v in value.items() if k != "type"}
+    return value["type"], rest
+
+
+def construct(cls: Any, kwargs: dict[str, Any], where: str) -> Any:
+    try:
+        return cls(**kwargs)
+    except MochaError as exc:
+        raise ExperimentError(f"{where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        try:
+            params = ", ".join(inspect.signature(cls).parameters) or "none"
+        except (TypeError, ValueError):
+            params = "?"
+        raise ExperimentError(f"{where}: {cls.__name__}: {exc} (parameters: {params})") from None
+
