@@ -269,3 +269,39 @@ def test_output_layers_keep_what_they_saw(backend, tmp_path):
     for kept, x in zip(h.state.outputs, case.inputs):
         np.testing.assert_allclose(np.concatenate(kept), x, rtol=1e-6)
     h.shutdown()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_layer_runs_in_a_net(name, backend, tmp_path):
+    """The same configuration wired into a Net: memory data layers feed its bottoms; forward,
+    then backward from random top gradients (the net's own wiring of blobs and diffs)."""
+    if name not in _registered():
+        pytest.fail(f"CASES lists {name}, which no plugin registers")
+    case = CASES[name]
+    layer = case.make(tmp_path)
+    backend.param_registry.clear()
+    if case.prepare is not None:
+        case.prepare(backend)
+    feeds = [L("MemoryDataLayer", name=f"feed-{i}", data=[x], tops=[bottom], batch_size=len(x))
+             for i, (bottom, x) in enumerate(zip(layer.bottoms, case.inputs))]
+    net = mocha.Net(f"only-{name}", backend, feeds + [layer])
+    try:
+        net.init()
+        net.forward()
+        produced = [] if (layer.is_sink or layer.is_inplace) else list(layer.tops)
+        for top in produced:
+            assert np.all(np.isfinite(net.output_blobs[top].to_host())), f"{name}: {top}"
+        if case.shapes is not None:
+            assert [net.output_blobs[t].shape for t in produced] == case.shapes
+        if layer.can_do_bp:
+            for top in produced:
+                diff = net.diff_blobs[top]
+                if not diff.is_null:
+                    diff.copy_from(RNG.standard_normal(diff.shape))
+            net.backward()
+            for _, param in net.parameters():
+                assert np.all(np.isfinite(param.gradient.to_host()))
+        assert f"({layer.name})" in str(net)
+    finally:
+        net.shutdown()
+        backend.param_registry.clear()
