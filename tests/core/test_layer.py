@@ -2,6 +2,7 @@
 `copy`, and the eight characterization traits declared as class keywords."""
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -169,3 +170,38 @@ def test_layers_compare_by_identity():
     assert a == a and a != b  # same name, bottoms and tops, but not the same layer
     assert a != mocha.copy(a)
     assert len({a, b, ScaleLayer(bottoms=["x"], tops=["y"])}) == 3  # hashable
+
+
+@pytest.mark.parametrize(
+    ("rule_b", "rule_t", "bottoms", "tops", "error"),
+    [
+        ("any", "same", (), (), None),
+        (">=1", "same", (), (), "needs >=1 bottom"),
+        ("1", "same", ("a", "b"), ("c", "d"), "needs 1 bottom"),
+        ("2", "0", ("a", "b"), (), None),
+        ("2", "0", ("a", "b"), ("c",), "needs 0 top"),
+        (">=2", "1", ("a",), ("y",), "needs >=2 bottom"),
+        ("0", ">=1", (), ("x", "y"), None),
+        ("0", ">=1", (), (), "needs >=1 top"),
+        ("1", "same", ("a",), ("b", "c"), "needs as many tops as bottoms (1)"),
+    ],
+)
+def test_check_counts(rule_b, rule_t, bottoms, tops, error):
+    @dataclass(frozen=True, kw_only=True, eq=False)
+    class Counted(Layer):
+        state_cls = _NoopState
+
+        def validate(self) -> None:
+            check_counts(self, rule_b, rule_t)
+
+    if error is None:
+        Counted(bottoms=bottoms, tops=tops)
+    else:
+        with pytest.raises(LayerConfigError, match=re.escape(error)):
+            Counted(bottoms=bottoms, tops=tops)
+
+
+def test_pair():
+    assert pair(3) == (3, 3) and pair((2, 5)) == (2, 5) and pair([1, 4]) == (1, 4)
+    with pytest.raises(ValueError, match=r"\(height, width\) pair"):
+        pair((1, 2, 3))
