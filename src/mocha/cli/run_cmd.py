@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from mocha.cli.app import fail
-from mocha.core.errors import MochaError
+from mocha.core.errors import MochaError, SnapshotError
 from mocha.core.hookspecs import hookimpl
 
 
@@ -71,6 +71,8 @@ def run(
         exp = load_experiment(experiment)
     except MochaError as exc:
         raise fail(str(exc)) from None
+    if load_from is not None and not load_from.exists():
+        raise fail(f"--load-from {str(load_from)!r}: no such snapshot file or folder")
     progress = _progress_breaks(not no_progress)
     if progress and (as_json or sys.stdout.isatty()):  # the bar and tables replace the log
         redirect: Any = contextlib.redirect_stdout(io.StringIO())
@@ -84,8 +86,9 @@ def run(
                 exp, backend=backend, max_iter=max_iter,
                 load_from=str(load_from) if load_from else "", extra_coffee_breaks=progress,
             )
-    except ExperimentError as exc:  # the nets cannot be built from the file
-        raise fail(str(exc)) from None
+    except (ExperimentError, SnapshotError) as exc:  # the file or the snapshot is at fault
+        raise fail(f"{experiment}: {exc}" if isinstance(exc, SnapshotError) else str(exc)) \
+            from None
     except MochaError as exc:  # training failed (e.g. diverged)
         raise fail(f"{experiment}: {exc}", code=1) from None
     except KeyboardInterrupt:
