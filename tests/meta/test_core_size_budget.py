@@ -1,19 +1,44 @@
-"""`src/mocha/core/` stays small (tinygrad's line budget): everything else is a plugin."""
+"""`src/mocha/core/` stays small (tinygrad's line budget): everything else is a plugin.
 
+Lines of code exclude blank lines, comments and docstrings, so documenting the core costs
+nothing against the budget.
+"""
+
+import ast
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[2] / "src" / "mocha" / "core"
-CORE_BUDGET = 2500  # lines of code in all of core/, blank lines and comments excluded
+CORE_BUDGET = 2500  # lines of code in all of core/
 FILE_LIMIT = 450  # physical lines per core file
 
 
-def _code_lines(path: Path) -> int:
-    return sum(1 for line in path.read_text(encoding="utf-8").splitlines()
-               if line.strip() and not line.lstrip().startswith("#"))
+def _docstring_lines(tree: ast.Module) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                lines.update(range(body[0].lineno, body[0].end_lineno + 1))
+    return lines
+
+
+def code_lines(path: Path) -> int:
+    text = path.read_text(encoding="utf-8")
+    docstrings = _docstring_lines(ast.parse(text))
+    return sum(1 for i, line in enumerate(text.splitlines(), start=1)
+               if line.strip() and not line.lstrip().startswith("#") and i not in docstrings)
+
+
+def test_code_lines_skip_docstrings_and_comments(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text('"""Module\n\ndoc."""\n\n# comment\nx = 1\n\n\ndef f():\n    """Doc."""\n'
+                      '    return """not a docstring\n    """\n')
+    assert code_lines(sample) == 4
 
 
 def test_core_stays_under_its_line_budget():
-    sizes = {p.name: _code_lines(p) for p in sorted(CORE.glob("*.py"))}
+    sizes = {p.name: code_lines(p) for p in sorted(CORE.glob("*.py"))}
     total = sum(sizes.values())
     biggest = sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
     assert total <= CORE_BUDGET, (
