@@ -62,7 +62,7 @@ def run(
 ) -> None:
     """Train the network described by an [bold]experiment file[/] (see docs/experiment-files.md).
 
-    Ctrl-C stops after the current iteration, writes a snapshot when the file has a Snapshot
+    Ctrl-C stops after the next iteration, writes a snapshot when the file has a Snapshot
     coffee break, and tells how to resume.
     """
     from mocha.experiment import ExperimentError, load_experiment, run_experiment
