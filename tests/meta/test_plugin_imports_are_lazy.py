@@ -44,6 +44,19 @@ def test_plugin_modules_do_not_import_numba_or_cupy():
         f"function or backend that needs it): {culprits}")
 
 
+def test_building_the_registry_imports_no_array_library():
+    code = textwrap.dedent(f"""
+        import sys
+        import mocha
+        mocha.get_registry()
+        print(",".join(m for m in {ARRAY_LIBS!r} if m in sys.modules))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
 def test_core_imports_none_of_numba_cupy_rich_typer_at_run_time():
     core = sorted(f"mocha.core.{p.stem}" for p in CORE.glob("*.py") if p.stem != "__init__")
     assert _heavy_after_import(["mocha", *core], CORE_BANNED) == []
