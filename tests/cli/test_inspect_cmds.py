@@ -128,3 +128,18 @@ def test_plugins_shows_failed_plugins(app, runner, monkeypatch):
     assert bad["status"] == "failed" and "ImportError" in bad["error"]
     result = runner.invoke(app, ["plugins"])
     assert "failed" in result.stdout and "ImportError" in result.stdout
+
+
+def test_dot_renders_through_the_graphviz_program(app, runner, digits_toml, tmp_path,
+                                                  monkeypatch):
+    fake = tmp_path / "bin" / "dot"  # a stand-in for GraphViz: copies its input to -o
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\n[ "$1" = "-Tsvg" ] || exit 3\ncat > "$3"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    out = tmp_path / "net.svg"
+    result = runner.invoke(app, ["dot", str(digits_toml), "-o", str(out), "--net", "test"])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().startswith('digraph "digits-test"')
+    result = runner.invoke(app, ["dot", str(digits_toml), "-o", str(tmp_path / "net.png")])
+    assert result.exit_code == 1 and "GraphViz `dot` failed" in result.stderr
