@@ -6,9 +6,15 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from mocha.core.errors import MochaError, UnknownNameError
-from mocha.core.registry import get_registry, lookup
-from mocha.experiment.base import PATH_KEYS, Experiment, ExperimentError, as_tuples
+from mocha.core.errors import MochaError
+from mocha.core.registry import lookup
+from mocha.experiment.base import (
+    PATH_KEYS,
+    Experiment,
+    ExperimentError,
+    as_tuples,
+    lookup_named,
+)
 
 VALIDATION_NET_PARAMS = ("validation_net", "test_net", "net")
 
@@ -75,17 +81,8 @@ def make_coffee_break(
     spec = dict(spec)
     name = spec.pop("type")
     where = f"{exp.path.name}: coffee_breaks[{i}] ({name})"
-    if name not in get_registry().names("coffee_breaks"):
-        try:
-            lookup("coffee_breaks", name)
-        except UnknownNameError as exc:
-            raise ExperimentError(
-                f"{where}: {exc} (is the plugin that provides it installed? see `mocha plugins`)"
-            ) from None
-    cls = lookup("coffee_breaks", name)
+    cls = lookup_named("coffee_breaks", name, where)  # checked when the file was loaded
     n_iter, n_epoch = int(spec.pop("every_n_iter", 0)), int(spec.pop("every_n_epoch", 0))
-    if n_iter <= 0 and n_epoch <= 0:
-        raise ExperimentError(f"{where}: set every_n_iter or every_n_epoch to a number > 0")
     args: list[Any] = []
     try:
         params = inspect.signature(cls).parameters

@@ -87,6 +87,15 @@ def parse_experiment(raw: dict[str, Any], path: Path) -> Experiment:
         where = f"{path.name}: coffee_breaks[{i}]"
         if "type" not in spec:
             raise ExperimentError(f"{where}: missing 'type' (e.g. type = \"TrainingSummary\")")
+        try:
+            lookup_named("coffee_breaks", spec["type"], where)
+        except ExperimentError as exc:
+            raise ExperimentError(f"{exc} (is the plugin that provides it installed? see "
+                                  f"`mocha plugins`)") from None
+        every = [spec.get(k, 0) for k in ("every_n_iter", "every_n_epoch")]
+        if not all(isinstance(n, int) and n >= 0 for n in every) or max(every) <= 0:
+            raise ExperimentError(f"{where} ({spec['type']}): set every_n_iter or every_n_epoch "
+                                  f"to an integer > 0")
         exp.coffee_breaks.append(dict(spec))
     exp.lounge = _table(raw, "lounge", path)
     check_keys(exp.lounge, LOUNGE_KEYS, f"{path.name}: [lounge]")
