@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import threading
 
 import pytest
 
@@ -87,7 +88,8 @@ class _SendSigint(CoffeeBreak):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs SIGINT")
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="signal handlers live in the main thread")
 def test_ctrl_c_stops_cleanly_and_writes_a_snapshot(write_experiment, tmp_path, small_toml):
     text = small_toml.replace("max_iter = 20", "max_iter = 1000") + '''
 [[coffee_breaks]]
