@@ -50,9 +50,9 @@ def run(
     experiment: Annotated[Path, typer.Argument(help="The experiment file (TOML).")],
     *,
     backend: Annotated[str | None, typer.Option(
-        help="Backend name (numpy, numba, cupy, cpu, gpu, default); overrides \\[backend].")] = None,
+        help="Backend (numpy, numba, cupy, cpu, gpu, default); overrides \\[backend].")] = None,
     max_iter: Annotated[int | None, typer.Option(
-        "--max-iter", min=0, help="Stop after this many iterations (overrides \\[solver]).")] = None,
+        "--max-iter", min=0, help="Stop after N iterations (overrides \\[solver]).")] = None,
     load_from: Annotated[Path | None, typer.Option(
         "--load-from", help="Resume from a snapshot file or a snapshot folder.")] = None,
     no_progress: Annotated[bool, typer.Option(
