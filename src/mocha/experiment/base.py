@@ -60,8 +60,8 @@ class Experiment:
         return any(e.phase == "test" for e in self.layers)
 
 
-
 def check_keys(table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    """Refuse keys of `table` that are not `known`, naming the closest known key."""
     for key in table:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
@@ -72,6 +72,7 @@ def check_keys(table: dict[str, Any], known: tuple[str, ...], where: str) -> Non
 
 
 def lookup_named(kind: str, name: Any, where: str) -> Any:
+    """The registry entry `name` of `kind`; an `ExperimentError` listing close names if none."""
     if not isinstance(name, str):
         raise ExperimentError(f"{where}: 'type' must be a string naming a {kind} entry")
     try:
@@ -81,12 +82,14 @@ def lookup_named(kind: str, name: Any, where: str) -> Any:
 
 
 def as_tuples(value: Any) -> Any:
+    """TOML arrays (lists, nested too) as tuples; other values unchanged."""
     if isinstance(value, list):
         return tuple(as_tuples(v) for v in value)
     return value
 
 
 def split_spec(value: str | dict, where: str) -> tuple[str, dict[str, Any]]:
+    """("Name", {}) for "Name"; ("Name", arguments) for {type = "Name", arguments...}."""
     if isinstance(value, str):
         return value, {}
     if "type" not in value:
@@ -96,6 +99,7 @@ def split_spec(value: str | dict, where: str) -> tuple[str, dict[str, Any]]:
 
 
 def construct(cls: Any, kwargs: dict[str, Any], where: str) -> Any:
+    """`cls(**kwargs)`; a bad argument becomes an `ExperimentError` listing the parameters."""
     try:
         return cls(**kwargs)
     except MochaError as exc:

@@ -42,6 +42,7 @@ NAME_HINTS: tuple[tuple[str, str], ...] = (
 
 
 def component_kind(key: str, default: Any) -> str | None:
+    """The registry kind ("neurons", ...) of a layer field, from its default or its name."""
     for base, kind in COMPONENT_KINDS:
         if isinstance(default, base):
             return kind
@@ -71,6 +72,7 @@ def field_value(exp: Experiment, key: str, value: Any, default: Any, where: str)
 
 
 def make_component(exp: Experiment, kind: str, value: str | dict, where: str) -> Any:
+    """A neuron/initializer/... from `"Name"` or `{type = "Name", arguments...}`."""
     name, kwargs = split_spec(value, where)
     cls = lookup_named(kind, name, where)
     kwargs = {k: exp.resolve(v) if k in PATH_KEYS and isinstance(v, str) else v
@@ -117,6 +119,7 @@ def make_variant(exp: Experiment, default: Any, value: str | dict, where: str) -
 
 
 def make_transformer(exp: Experiment, item: Any, where: str) -> tuple[str, Any]:
+    """(top, transformer) from `{top = "data", type = "SubMean", ...}` or `[top, spec]`."""
     if isinstance(item, list | tuple) and len(item) == 2:
         top, spec = item
     elif isinstance(item, dict):
