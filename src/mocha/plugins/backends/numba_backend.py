@@ -24,6 +24,7 @@ memory after its first iteration; kernel OUTPUTS are always fresh arrays (or the
 from __future__ import annotations
 
 import math
+import os
 from types import ModuleType
 from typing import Any
 
@@ -42,6 +43,12 @@ def _k() -> ModuleType:
     """The compiled kernels module, imported (and numba with it) on first use."""
     global _KERNELS
     if _KERNELS is None:
+        # numba's OpenMP pool is started on the first parallel kernel. With the default
+        # (spinning) wait policy its idle workers fight OpenBLAS's threads for the cores
+        # between kernels: LeNet training at 2 threads ran ~5x slower than at 1 thread here.
+        # Sleeping workers cost microseconds per kernel. An explicit setting wins.
+        if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         from mocha.plugins.backends import numba_kernels
 
         _KERNELS = numba_kernels
@@ -52,7 +59,10 @@ class NumbaBackend(Backend):
     """NumPy arrays with Numba-compiled kernels. `NumbaBackend(dtype="float32", seed=0)`.
 
     Threads: the compiled loops use numba's thread pool (`NUMBA_NUM_THREADS`), the matrix
-    products OpenBLAS's (`OMP_NUM_THREADS` / `OPENBLAS_NUM_THREADS` or threadpoolctl).
+    products OpenBLAS's (`OMP_NUM_THREADS` / `OPENBLAS_NUM_THREADS` or threadpoolctl). Unless
+    `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is set, the first kernel call sets
+    `OMP_WAIT_POLICY=PASSIVE` before numba starts its OpenMP pool, so that idle workers sleep
+    instead of spinning against OpenBLAS's threads.
     """
 
     name = "numba"
