@@ -9,7 +9,9 @@ Every (framework, threads, task) runs in a FRESH subprocess, so its peak RSS (ru
 its time to the first training iteration (from the first line of the child, imports and net
 construction included) are its own. Thread counts are set through OMP_NUM_THREADS,
 OPENBLAS_NUM_THREADS, MKL_NUM_THREADS and NUMBA_NUM_THREADS in the child's environment (plus
-torch.set_num_threads). OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the child's
+torch.set_num_threads), and OPENBLAS_THREAD_TIMEOUT=4 (see --openblas-thread-timeout: idle
+OpenBLAS workers otherwise spin for about 0.1 s after every matrix product and keep numba's
+workers off the second core). OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are removed from the child's
 environment (they pin NumPy's OpenBLAS to an old kernel on some machines; see the README); the
 kernel actually used is printed. With --repeat R each configuration runs R times and the best
 value of each metric is kept (the machine may be shared).
@@ -256,6 +258,10 @@ def run_child(framework: str, threads: int, task: str, args) -> dict:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "NUMBA_NUM_THREADS"):
         env[var] = str(threads)
+    if args.openblas_thread_timeout:
+        env["OPENBLAS_THREAD_TIMEOUT"] = str(args.openblas_thread_timeout)
+    else:
+        env.pop("OPENBLAS_THREAD_TIMEOUT", None)
     cmd = [sys.executable, __file__, "--child", framework, str(threads), task, args.net,
            str(args.seconds)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -326,6 +332,9 @@ def main(argv=None) -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--json", default="")
+    parser.add_argument("--openblas-thread-timeout", type=int, default=4,
+                        help="OPENBLAS_THREAD_TIMEOUT for the children (0: leave unset); idle "
+                             "OpenBLAS threads otherwise spin ~0.1 s and starve numba's")
     args = parser.parse_args(argv)
     if args.child:
         fw, threads, task, net, sec = args.child
@@ -341,7 +350,8 @@ def main(argv=None) -> None:
             args.frameworks.remove("torch")
     load = os.getloadavg()[0]
     print(f"{args.net}: {os.cpu_count()} CPUs, load average {load:.2f} at start, "
-          f"{args.seconds:g} s per measurement, best of {args.repeat}", file=sys.stderr)
+          f"{args.seconds:g} s per measurement, best of {args.repeat}, "
+          f"OPENBLAS_THREAD_TIMEOUT={args.openblas_thread_timeout or 'unset'}", file=sys.stderr)
     results = measure(args)
     print(table(results, args))
     print("Ratios are vs PyTorch at the same thread count: > 1 is better for Mocha "
