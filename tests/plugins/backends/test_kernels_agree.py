@@ -204,3 +204,17 @@ def test_backend_is_preferred_and_importing_the_plugin_does_not_import_numba():
             "assert 'numba' not in sys.modules, 'numba imported'; "
             "m.NumbaBackend(); assert 'numba' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_large_inputs_take_the_parallel_path():
+    from mocha.plugins.backends.numba_backend import SERIAL_BELOW
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 96, 96)).astype(np.float32)
+    assert x.size >= SERIAL_BELOW
+    (y_ref, i_ref), (y, i) = both("max_pool_forward", np.float32, x, (3, 3), (1, 1), (2, 2),
+                                  (48, 48))
+    assert_close((y, i), (y_ref, i_ref), np.float32)
+    assert_close(*reversed(both("lrn_forward", np.float32, x, 3, 1.0, 0.75, 1.0,
+                                "within_channel")), np.float32)
+    assert_close(*reversed(both("softmax", np.float32, x, 1)), np.float32)

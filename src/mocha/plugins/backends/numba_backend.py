@@ -55,6 +55,30 @@ def _k() -> ModuleType:
     return _KERNELS
 
 
+#: Below this many elements a kernel runs on the calling thread only: waking numba's sleeping
+#: workers costs more than the work (batch-1 inference at 2 threads was 2x slower).
+SERIAL_BELOW = 1 << 15
+
+
+def _run(name: str, size: int, *args: Any) -> None:
+    """Call compiled kernel `name`; serially (one thread) when `size` is small."""
+    fn = getattr(_k(), name)
+    if size >= SERIAL_BELOW:
+        fn(*args)
+        return
+    import numba
+
+    threads = numba.get_num_threads()
+    if threads == 1:
+        fn(*args)
+        return
+    numba.set_num_threads(1)
+    try:
+        fn(*args)
+    finally:
+        numba.set_num_threads(threads)
+
+
 class NumbaBackend(Backend):
     """NumPy arrays with Numba-compiled kernels. `NumbaBackend(dtype="float32", seed=0)`.
 
@@ -166,7 +190,7 @@ def col2im(backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: 
     oh, ow = _conv_geometry(shape4, kernel, pad, stride)
     col = _c(col).reshape(shape4[1] * kernel[0] * kernel[1], -1)
     x = np.empty(shape4, dtype=col.dtype)
-    _k().col2im(col, *kernel, *pad, *stride, oh, ow, x)
+    _run("col2im", col.size, col, *kernel, *pad, *stride, oh, ow, x)
     return x[0] if single else x
 
 
@@ -242,7 +266,7 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
             dcol = col  # the columns are no longer needed: reuse their workspace
             for fs, ks in slices:
                 np.matmul(wm[fs].T, G[fs], out=dcol[ks])
-            _k().col2im(dcol, kh, kw, *pad, *stride, oh, ow, dx[n0:n1])
+            _run("col2im", dcol.size, dcol, kh, kw, *pad, *stride, oh, ow, dx[n0:n1])
     return dx, dw.reshape(w.shape), db
 
 
@@ -254,7 +278,7 @@ def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
     N, C = x.shape[:2]
     y = np.empty((N, C, *out_hw), dtype=x.dtype)
     index = np.empty((N, C, *out_hw), dtype=np.int64)
-    _k().max_pool_forward(x, *kernel, *pad, *stride, y, index)
+    _run("max_pool_forward", x.size, x, *kernel, *pad, *stride, y, index)
     return y, index
 
 
@@ -263,7 +287,7 @@ def max_pool_backward(backend: Any, gy: Any, argmax_index: Any,
     """gx with every top gradient added at its argmax cell."""
     gy = _c(gy)
     gx = np.empty(tuple(x_shape), dtype=gy.dtype)
-    _k().max_pool_backward(gy, _c(argmax_index, np.int64), gx)
+    _run("max_pool_backward", gx.size, gy, _c(argmax_index, np.int64), gx)
     return gx
 
 
@@ -272,7 +296,7 @@ def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
     """Mean pooling dividing by the full window, as `kernels_pool.avg_pool_forward`."""
     x = _c(x)
     y = np.empty((*x.shape[:2], *out_hw), dtype=x.dtype)
-    _k().avg_pool_forward(x, *kernel, *pad, *stride, y)
+    _run("avg_pool_forward", x.size, x, *kernel, *pad, *stride, y)
     return y
 
 
@@ -281,7 +305,7 @@ def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: P
     """Adjoint of `avg_pool_forward`."""
     gy = _c(gy)
     gx = np.empty(tuple(x_shape), dtype=gy.dtype)
-    _k().avg_pool_backward(gy, *kernel, *pad, *stride, gx)
+    _run("avg_pool_backward", gx.size, gy, *kernel, *pad, *stride, gx)
     return gx
 
 
@@ -302,8 +326,8 @@ def lrn_forward(backend: Any, x: Any, kernel: int, scale: float, power: float, s
     """(y, denom) as `kernels_lrn.lrn_forward`."""
     xv, pre, post, n = _lrn_setup(x, kernel, mode)
     y, denom = np.empty_like(xv), np.empty_like(xv)
-    fn = _k().lrn_across_forward if mode == "across_channel" else _k().lrn_within_forward
-    fn(xv, pre, post, scale / n, float(power), float(shift), y, denom)
+    name = "lrn_across_forward" if mode == "across_channel" else "lrn_within_forward"
+    _run(name, xv.size, xv, pre, post, scale / n, float(power), float(shift), y, denom)
     return y.reshape(x.shape), denom.reshape(x.shape)
 
 
@@ -313,8 +337,8 @@ def lrn_backward(backend: Any, x: Any, y: Any, denom: Any, gy: Any, kernel: int,
     xv, pre, post, n = _lrn_setup(x, kernel, mode)
     yv, dv, gv = (_c(a, xv.dtype).reshape(xv.shape) for a in (y, denom, gy))
     gx = np.empty_like(xv)
-    fn = _k().lrn_across_backward if mode == "across_channel" else _k().lrn_within_backward
-    fn(xv, yv, dv, gv, pre, post, 2.0 * power * scale / n, float(power), gx)
+    name = "lrn_across_backward" if mode == "across_channel" else "lrn_within_backward"
+    _run(name, xv.size, xv, yv, dv, gv, pre, post, 2.0 * power * scale / n, float(power), gx)
     return gx.reshape(x.shape)
 
 
@@ -325,10 +349,10 @@ def softmax(backend: Any, x: Any, axis: int = 1, out: Any = None) -> np.ndarray:
     shape3 = (math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:]))
     y = np.empty_like(x) if out is None else out
     if y.flags.c_contiguous:
-        _k().softmax_ncs(x.reshape(shape3), y.reshape(shape3))
+        _run("softmax_ncs", x.size, x.reshape(shape3), y.reshape(shape3))
         return y
     tmp = np.empty_like(x)
-    _k().softmax_ncs(x.reshape(shape3), tmp.reshape(shape3))
+    _run("softmax_ncs", x.size, x.reshape(shape3), tmp.reshape(shape3))
     y[...] = tmp
     return y
 
