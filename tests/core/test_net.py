@@ -322,3 +322,43 @@ def test_net_gradients_by_finite_differences(backend_name):
             assert analytic[c] == pytest.approx(numeric, rel=1e-5, abs=1e-8), (
                 f"{layer_name}.{param.name}{c}")
     net.shutdown()
+
+
+@pytest.mark.parametrize("neuron", ["Sigmoid", "Tanh", "ReLU"])
+def test_inplace_dropout_keeps_the_producer_gradient_right(backend_name, neuron):
+    """A8: an in-place Dropout after an IP with a neuron must not corrupt the neuron's backward
+    (which reads the IP's output); the whole net agrees with finite differences, the dropout
+    mask held fixed by replaying the RNG."""
+    backend = mocha.make_backend(backend_name, dtype="float64", seed=2)
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((4, 6)), rng.standard_normal((4, 3))
+    net = Net("dropout", backend, [
+        mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=4),
+        IP(name="ip1", output_dim=8, neuron=getattr(mocha.Neurons, neuron)(), bottoms=["data"],
+           tops=["ip1"], weight_regu=mocha.NoRegu()),
+        mocha.DropoutLayer(name="drop", ratio=0.5, bottoms=["ip1"]),
+        IP(name="ip2", output_dim=3, bottoms=["ip1"], tops=["ip2"]),
+        mocha.SquareLossLayer(name="loss", bottoms=["ip2", "label"]),
+    ])
+    net.init()
+    state = backend.rng_state()
+
+    def objective() -> float:
+        backend.set_rng_state(state)
+        return net.forward()
+
+    objective()
+    net.backward()
+    weight = net.state_of("ip1").parameters[0]
+    analytic, data = weight.gradient.to_host(), weight.blob.data
+    for flat in rng.permutation(data.size)[:20]:
+        c = np.unravel_index(flat, data.shape)
+        old = data[c]
+        data[c] = old + 1e-6
+        up = objective()
+        data[c] = old - 1e-6
+        down = objective()
+        data[c] = old
+        numeric = (up - down) / 2e-6
+        assert analytic[c] == pytest.approx(numeric, rel=1e-5, abs=1e-8), f"ip1.weight{c}"
+    net.shutdown()
