@@ -5,7 +5,7 @@ PyTorch CPU. Run on demand, never as a test:
     python benchmarks/lenet.py --net cifar10 --seconds 5
     python benchmarks/lenet.py --frameworks numba,torch --threads 2 --repeat 3 --json out.json
 
-Every (framework, threads, task) runs in a FRESH subprocess, so its peak RSS (ru_maxrss) and
+Every (framework, threads, task) runs in a FRESH subprocess, so its peak RSS (VmHWM) and
 its time to the first training iteration (from the first line of the child, imports and net
 construction included) are its own. Thread counts are set through OMP_NUM_THREADS,
 OPENBLAS_NUM_THREADS, MKL_NUM_THREADS and NUMBA_NUM_THREADS in the child's environment (plus
@@ -236,6 +236,19 @@ def child_torch(task: str, net: str, seconds: float, threads: int) -> dict:
     return out
 
 
+def _peak_rss_mb(resource) -> float:
+    """VmHWM of this process image (ru_maxrss would include the parent's peak from before
+    exec on Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_main(framework: str, threads: int, task: str, net: str, seconds: float) -> None:
     import resource
 
@@ -247,7 +260,7 @@ def child_main(framework: str, threads: int, task: str, net: str, seconds: float
 
     out["blas"] = sorted({f"{i['internal_api']}:{i.get('architecture')}:{i['num_threads']}"
                           for i in threadpool_info()})
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = _peak_rss_mb(resource)
     print("RESULT " + json.dumps(out))
 
 
@@ -343,9 +356,9 @@ def main(argv=None) -> None:
     args.threads = [int(t) for t in args.threads.split(",")]
     args.frameworks = [f for f in args.frameworks.split(",") if f]
     if "torch" in args.frameworks:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:  # not imported: keep the parent small
             print("PyTorch is not installed: comparing the Mocha backends only", file=sys.stderr)
             args.frameworks.remove("torch")
     load = os.getloadavg()[0]
