@@ -256,3 +256,20 @@ def test_solve_checks_the_topology(backend):
     with pytest.raises(TopologyError, match="dangling"):
         mocha.solve(solver, net)
     net.shutdown()
+
+
+def test_inplace_layer_on_the_first_split_top_changes_the_original_only(backend):
+    """Mocha's split.jl: top 1 of a Split aliases its bottom, the other tops are copies."""
+    net = _net(backend, [_data(), IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
+                         Split(name="split", bottoms=["ip1"], tops=["s1", "s2"]),
+                         DoubleInPlaceLayer(name="twice", bottoms=["s1"]),
+                         IP(name="a", output_dim=3, bottoms=["s1"], tops=["a"]),
+                         IP(name="b", output_dim=3, bottoms=["s2"], tops=["b"]),
+                         _loss("loss_a", "a"), _loss("loss_b", "b")])
+    net.init()
+    net.forward()
+    ip1, s1, s2 = (net.output_blobs[n].to_host() for n in ("ip1", "s1", "s2"))
+    np.testing.assert_array_equal(ip1, s1)  # the same memory, doubled
+    np.testing.assert_allclose(s1, 2 * s2, rtol=1e-6)  # the copy was taken before
+    net.check_bp_topology()
+    net.shutdown()
