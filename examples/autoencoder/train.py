@@ -20,9 +20,7 @@ epochs), with momentum 0.9 and larger learning rates in place of the manual's mo
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -53,29 +51,15 @@ from mocha import (
     solve,
     unfreeze,
 )
+from mocha.datasets.mnist import load_arrays
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """A (gzip-compressed) IDX file of unsigned bytes as an array of its dimensions."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    zero, kind, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or kind != 0x08:
-        raise ValueError(f"{path}: not an IDX file of unsigned bytes")
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def load_mnist(data_dir: Path, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first `n` digits of `split` ("train" or "t10k") as NCHW float32 in [0, 1] and
+    """The first `n` digits of `split` ("train" or "t10k") as NCHW float32 in [0, 1) and
     (N, 1) float32 labels."""
-    images = read_idx(data_dir / f"{split}-images-idx3-ubyte.gz")[:n]
-    labels = read_idx(data_dir / f"{split}-labels-idx1-ubyte.gz")[:n]
-    x = (images.astype(np.float32) / 255.0)[:, None, :, :]
-    return x, labels.astype(np.float32).reshape(-1, 1)
+    return load_arrays(data_dir, split, limit=n)
 
 
 def test_accuracy(backend, data_layer_test, body) -> float:

@@ -1,6 +1,6 @@
 """Train the manual's LeNet on real MNIST digits read straight from the IDX files.
 
-    python examples/mnist/lenet_idx.py [--data /work/shared/data/mnist] [--backend numpy]
+    python examples/mnist/lenet_idx.py [--data ../shared/data/mnist] [--backend numpy]
                                        [--max-iter 2000] [--seed 0]
 
 The network of the manual's tutorial: conv 20 5×5 → max pool 2×2/2 → conv 50 5×5 → max pool
@@ -8,16 +8,15 @@ The network of the manual's tutorial: conv 20 5×5 → max pool 2×2/2 → conv 
 `LRPolicy.Inv(0.01, 0.0001, 0.75)`, regu_coef 0.0005, mini-batches of 64 from a shuffled
 MemoryDataLayer. It prints TrainingSummary lines and the accuracy on the test images.
 
-The IDX reader below handles the official files (`train-images-idx3-ubyte[.gz]`, ...), gzipped
-or not; pixels are scaled to [0, 1] and labels become 0-based float class indices (N, 1).
+`mocha.datasets.mnist.load_arrays` reads the official files (`train-images-idx3-ubyte[.gz]`,
+...), gzipped or not; pixels are scaled to [0, 1) and labels become 0-based float class indices
+(N, 1).
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -41,39 +40,17 @@ from mocha import (
     make_solver_parameters,
     solve,
 )
+from mocha.datasets.mnist import load_arrays
 
-DEFAULT_DATA = os.environ.get("MOCHA_MNIST_DIR", "/work/shared/data/mnist")
-IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """An IDX file (optionally gzipped) as an array: magic 0x0000TTDD, DD big-endian uint32
-    dimensions, then the values in row-major order."""
-    path = Path(path)
-    if not path.exists() and Path(str(path) + ".gz").exists():
-        path = Path(str(path) + ".gz")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code not in IDX_TYPES:
-        raise ValueError(f"{path}: not an IDX file (magic {raw[:4].hex()})")
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=IDX_TYPES[dtype_code], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims} but holds {data.size} values")
-    return data.reshape(dims)
+# the offline mirror beside the repository (../shared/data/mnist), or $MOCHA_MNIST_DIR
+DEFAULT_DATA = os.environ.get(
+    "MOCHA_MNIST_DIR", str(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist")
+)
 
 
 def load_mnist(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(images (N, 1, 28, 28) float32 in [0, 1], labels (N, 1) float32) of "train" or "t10k"."""
-    folder = Path(folder)
-    images = read_idx(folder / f"{split}-images-idx3-ubyte")
-    labels = read_idx(folder / f"{split}-labels-idx1-ubyte")
-    if len(images) != len(labels):
-        raise ValueError(f"{folder}: {len(images)} {split} images but {len(labels)} labels")
-    x = (images.astype(np.float32) / 255.0)[:, None, :, :]
-    return x, labels.astype(np.float32).reshape(-1, 1)
+    """(images (N, 1, 28, 28) float32 in [0, 1), labels (N, 1) float32) of "train" or "t10k"."""
+    return load_arrays(folder, split)
 
 
 def lenet_layers() -> list:

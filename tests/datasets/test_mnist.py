@@ -175,3 +175,20 @@ def test_default_sources_in_order_skip_wrong_files_and_cache(tmp_path, monkeypat
     with pytest.raises(DataError, match=r"could not download 'train-images-idx3-ubyte\.gz'; "
                                         r"tried:\n.*got \d+ bytes, the official file has"):
         mnist.prepare(tmp_path / "o2", log=notes.append)
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_load_arrays_reads_idx_files_into_memory(tmp_path, gz):
+    made = fake_mirror(tmp_path, n_train=7, n_test=3, gz=gz)
+    x, y = mnist.load_arrays(tmp_path, "train")
+    pixels, labels = made["train"]
+    assert x.shape == (7, 1, 28, 28) and x.dtype == np.float32
+    np.testing.assert_array_equal(x[:, 0], pixels.astype(np.float32) / 256)
+    np.testing.assert_array_equal(y[:, 0], labels)
+    x, y = mnist.load_arrays(tmp_path, "t10k", limit=2)
+    assert x.shape == (2, 1, 28, 28) and y.shape == (2, 1)
+
+
+def test_load_arrays_names_the_missing_file(tmp_path):
+    with pytest.raises(DataError, match="train-images-idx3-ubyte"):
+        mnist.load_arrays(tmp_path, "train")

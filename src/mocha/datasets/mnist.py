@@ -75,6 +75,29 @@ def parse_labels(raw: bytes, name: str) -> np.ndarray:
     return labels
 
 
+def load_arrays(folder: str | os.PathLike, split: str = "train",
+                limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read MNIST IDX files (official names, gzip-compressed or not) from `folder` straight
+    into memory: `(data (N, 1, 28, 28) float32 in [0, 1), labels (N, 1) float32)`, scaled as
+    `prepare` does. `split` is "train" or "test" (or "t10k"); `limit` keeps the first N."""
+    split = "test" if split == "t10k" else split
+    arrays = []
+    for kind, parse in (("images", parse_images), ("labels", parse_labels)):
+        name = FILES[(split, kind)].name
+        candidates = [Path(folder) / name, Path(folder) / name.removesuffix(".gz")]
+        path = next((c for c in candidates if c.exists()), None)
+        if path is None:
+            raise DataError(f"MNIST {split} {kind}: neither {candidates[0]} nor "
+                            f"{candidates[1]} exists")
+        arrays.append(parse(read_maybe_gzip(path), str(path))[:limit])
+    images, labels = arrays
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(f"MNIST {split} in {folder}: {images.shape[0]} images but "
+                        f"{labels.shape[0]} labels")
+    data = images[:, None].astype(np.float32) * np.float32(SCALE)
+    return data, labels.astype(np.float32)[:, None]
+
+
 def prepare(
     out_dir: str | os.PathLike,
     mirror: str | os.PathLike | None = None,
