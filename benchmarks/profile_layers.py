@@ -1,0 +1,78 @@
+"""Per-layer wall time of one training iteration (forward and backward of every layer).
+
+    python benchmarks/profile_layers.py --backend numba --net lenet
+    OMP_NUM_THREADS=2 NUMBA_NUM_THREADS=2 OPENBLAS_THREAD_TIMEOUT=4 \\
+        python benchmarks/profile_layers.py --backend numba --net cifar10
+
+Uses the nets of `benchmarks/lenet.py`; set the thread counts in the environment. Prints
+milliseconds per iteration, averaged over `--iters` iterations after one warm-up iteration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="numba")
+    parser.add_argument("--net", choices=("lenet", "cifar10"), default="lenet")
+    parser.add_argument("--iters", type=int, default=20)
+    args = parser.parse_args(argv)
+
+    from lenet import NETS, _data, _mocha_layers
+
+    import mocha
+    from mocha import MemoryDataLayer, Net, SoftmaxLossLayer, make_backend
+
+    backend = make_backend(args.backend)
+    mocha.init(backend)
+    spec = NETS[args.net]
+    x, y = _data(spec["shape"])
+    net = Net("profile", backend, [
+        MemoryDataLayer(name="data", data=[x, y], batch_size=spec["train_batch"], shuffle=True,
+                        tops=["data", "label"]),
+        *_mocha_layers(args.net), SoftmaxLossLayer(name="loss", bottoms=["out", "label"])])
+    net.init()
+    fw: dict[str, float] = {}
+    bw: dict[str, float] = {}
+    clock = time.perf_counter
+    for it in range(args.iters + 1):
+        if it == 1:
+            fw.clear()
+            bw.clear()
+        for state, inputs, _diffs, layer in net._run_plan:  # what Net.forward does
+            t = clock()
+            state.forward(backend, inputs)
+            if layer.has_neuron and not layer.neuron.is_identity:
+                for blob in state.blobs:
+                    layer.neuron.forward(backend, blob)
+            fw[layer.name] = fw.get(layer.name, 0.0) + clock() - t
+        for state, inputs, diffs, layer in reversed(net._run_plan):  # Net.backward
+            if not layer.can_do_bp:
+                continue
+            t = clock()
+            if layer.has_neuron and not layer.neuron.is_identity:
+                for blob, diff in zip(state.blobs, state.blobs_diff):
+                    if not diff.is_null:
+                        layer.neuron.backward(backend, blob, diff)
+            state.backward(backend, inputs, diffs)
+            if layer.has_param and not state.frozen:
+                for p in state.parameters:
+                    p.regularizer.gradient(backend, p.blob, p.gradient, 0.0005)
+            bw[layer.name] = bw.get(layer.name, 0.0) + clock() - t
+    n = args.iters
+    print(f"{args.net} on {args.backend}, ms per iteration (forward / backward):")
+    for name in fw:
+        print(f"  {name:8s} {fw[name] / n * 1e3:8.3f} / {bw.get(name, 0.0) / n * 1e3:8.3f}")
+    total = (sum(fw.values()) + sum(bw.values())) / n
+    print(f"  total    {total * 1e3:8.2f} ms  ({1 / total:.1f} forward+backward per second)")
+
+
+if __name__ == "__main__":
+    main()
