@@ -31,7 +31,9 @@ def plot(
         "--output", "-o", help="Image to write (.png, .svg or .pdf).")] = Path("curve.png"),
     statistic: Annotated[str, typer.Option(help="The training series to plot.")] = "obj_val",
     window: Annotated[int | None, typer.Option(
-        help="Low-pass window in points (default: a quarter of the series).")] = None,
+        help="Low-pass window in points (default: a twentieth of the series).")] = None,
+    log_y: Annotated[bool, typer.Option(
+        "--log-y/--linear-y", help="Logarithmic objective axis (when all values are > 0).")] = True,
     title: Annotated[str, typer.Option(help="Plot title.")] = "Learning curve",
 ) -> None:
     """Plot a learning curve from a statistics file.
@@ -60,10 +62,12 @@ def plot(
     items = sorted(stats[statistic].items())
     x = np.array([i for i, _ in items])
     y = np.array([v for _, v in items], dtype=np.float64)
-    w = round(len(y) / 4) if window is None else window
+    w = max(1, round(len(y) / 20)) if window is None else window
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.plot(x, y, linewidth=1, label="Raw", color="tab:blue", alpha=0.6)
     ax.plot(x, low_pass(y, w), linewidth=2, label="Low pass", color="tab:orange")
+    if log_y and np.all(y > 0):
+        ax.set_yscale("log")
     ax.set_xlabel("Iterations")
     ax.set_ylabel("Objective value" if statistic == "obj_val" else statistic)
     ax.set_title(title)
@@ -80,7 +84,7 @@ def plot(
         ax2.set_ylabel("Validation accuracy (%)")
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
-    ax.legend(handles, labels, loc="best")
+    ax.legend(handles, labels, loc="center right")
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(output)
