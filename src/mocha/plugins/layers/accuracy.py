@@ -10,23 +10,22 @@ from mocha.plugins.layers.softmax import channel_axis
 from mocha.plugins.layers.softmax_loss import labels_as_index
 
 
-class AccuracyState(LayerState):
+class RunningAccuracyState(LayerState):
+    """A running mean of correct predictions over every forward since the last reset:
+    accuracy ← (accuracy·n_accum + correct) / (n_accum + n). Dumps "<name>-accuracy" and,
+    with `report_error`, "<name>-error" = 1 - accuracy."""
+
+    label = "Accuracy"
+
     def __init__(self, layer, backend, inputs, diffs, ctx):
         super().__init__(layer, backend, inputs, diffs, ctx)
-        self.axis = channel_axis(layer, inputs[0].ndim, layer.bottoms[0])
         self.reset_statistics()
 
     def reset_statistics(self) -> None:
         self.accuracy = 0.0
         self.n_accum = 0
 
-    def forward(self, backend, inputs):
-        xp = backend.xp
-        pred, label = inputs
-        idx = labels_as_index(self.layer, backend, pred, label, self.axis)
-        guess = xp.argmax(pred.data, axis=self.axis)  # first maximum on ties
-        correct = int((guess == xp.squeeze(idx, axis=self.axis)).sum())
-        n = int(guess.size)
+    def record(self, correct: int, n: int) -> None:
         self.accuracy = (self.accuracy * self.n_accum + correct) / (self.n_accum + n)
         self.n_accum += n
 
@@ -37,7 +36,20 @@ class AccuracyState(LayerState):
         return out
 
     def statistics_summary(self) -> str:
-        return f"Accuracy (avg over {self.n_accum}) = {100 * self.accuracy:.4f}%"
+        return f"{self.label} (avg over {self.n_accum}) = {100 * self.accuracy:.4f}%"
+
+
+class AccuracyState(RunningAccuracyState):
+    def __init__(self, layer, backend, inputs, diffs, ctx):
+        self.axis = channel_axis(layer, inputs[0].ndim, layer.bottoms[0])
+        super().__init__(layer, backend, inputs, diffs, ctx)
+
+    def forward(self, backend, inputs):
+        xp = backend.xp
+        pred, label = inputs
+        idx = labels_as_index(self.layer, backend, pred, label, self.axis)
+        guess = xp.argmax(pred.data, axis=self.axis)  # first maximum on ties
+        self.record(int((guess == xp.squeeze(idx, axis=self.axis)).sum()), int(guess.size))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

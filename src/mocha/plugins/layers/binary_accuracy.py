@@ -7,37 +7,23 @@ import math
 from dataclasses import dataclass
 
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.core.layer import Layer, check_counts, config_field, name_field
+from mocha.plugins.layers.accuracy import RunningAccuracyState
 from mocha.plugins.layers.elementwise_loss import check_paired
 
 
-class BinaryAccuracyState(LayerState):
-    def __init__(self, layer, backend, inputs, diffs, ctx):
-        super().__init__(layer, backend, inputs, diffs, ctx)
-        check_paired(layer, *inputs)
-        self.reset_statistics()
+class BinaryAccuracyState(RunningAccuracyState):
+    label = "Binary accuracy"
 
-    def reset_statistics(self) -> None:
-        self.accuracy = 0.0
-        self.n_accum = 0
+    def __init__(self, layer, backend, inputs, diffs, ctx):
+        check_paired(layer, *inputs)
+        super().__init__(layer, backend, inputs, diffs, ctx)
 
     def forward(self, backend, inputs):
         pred, label = inputs
         t = self.layer.threshold
         wrong = (pred.data > t) != (label.data.reshape(pred.shape) > t)
-        n = int(pred.size)
-        correct = n - int(wrong.sum())
-        self.accuracy = (self.accuracy * self.n_accum + correct) / (self.n_accum + n)
-        self.n_accum += n
-
-    def dump_statistics(self) -> dict[str, float]:
-        out = {f"{self.layer.name}-accuracy": self.accuracy}
-        if self.layer.report_error:
-            out[f"{self.layer.name}-error"] = 1.0 - self.accuracy
-        return out
-
-    def statistics_summary(self) -> str:
-        return f"Binary accuracy (avg over {self.n_accum}) = {100 * self.accuracy:.4f}%"
+        self.record(int(pred.size) - int(wrong.sum()), int(pred.size))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
