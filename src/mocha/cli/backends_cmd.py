@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from mocha.core.hookspecs import hookimpl
 
@@ -55,7 +56,7 @@ def backends(
     for col in ("name", "device", "available", "chosen for", "distribution"):
         table.add_column(col)
     for r in rows:
-        avail = "[green]yes[/]" if r["available"] else f"[red]no[/]: {r['reason']}"
+        avail = "[green]yes[/]" if r["available"] else f"[red]no[/]: {escape(r['reason'])}"
         table.add_row(r["name"], r["device"], avail, ", ".join(r["selected_as"]),
                       r["distribution"])
     Console().print(table)

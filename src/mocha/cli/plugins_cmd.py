@@ -37,6 +37,7 @@ def plugins(
         typer.echo(json.dumps(rows, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="Mocha plugins")
@@ -46,7 +47,7 @@ def plugins(
     for r in rows:
         status = f"[{style.get(r['status'], '')}]{r['status']}[/]"
         if r["error"]:
-            status += f": {r['error']}"
+            status += f": {escape(r['error'])}"
         table.add_row(r["name"], r["kind"], r["distribution"], r["version"], status)
     Console().print(table)
 
