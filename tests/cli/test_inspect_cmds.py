@@ -49,6 +49,16 @@ def test_backends_json(app, runner):
         assert r["available"] or r["reason"]  # an unavailable backend says why
 
 
+def test_backends_table_shows_reasons_verbatim(app, runner, monkeypatch):
+    from mocha.plugins.backends.cupy_backend import CupyBackend
+
+    monkeypatch.setattr(CupyBackend, "why_unavailable",
+                        classmethod(lambda cls: "needs [gpu] extra and [bold]CUDA[/bold]"))
+    result = runner.invoke(app, ["backends"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "needs [gpu] extra and [bold]CUDA[/bold]" in result.stdout
+
+
 def test_summary_table_and_json(app, runner, digits_toml):
     result = runner.invoke(app, ["summary", str(digits_toml), "--json"])
     assert result.exit_code == 0, result.output
