@@ -20,9 +20,12 @@ The kernel table (signatures; arrays are backend arrays, NCHW; `kernel`, `pad`, 
                        row ``(c*kh+p)*kw+q``, column ``(n*oh+i)*ow+j``; zero padding, floor size
 ``col2im``             ``(col, x_shape (C,H,W)|(N,C,H,W), kernel, pad, stride) -> x`` (adjoint:
                        sums overlaps, drops padding)
-``conv_forward``       ``(x[N,C,H,W], w[F,C/g,kh,kw], b[F]|None, pad, stride, groups) -> y``
-                       (cross-correlation, y[N,F,oh,ow], oh = (H+2ph-kh)//sh + 1)
-``conv_backward``      ``(x, w, gy, pad, stride, groups, need_dx) -> (dx|None, dw, db)``
+``conv_forward``       ``(x[N,C,H,W], w[F,C/g,kh,kw], b[F]|None, pad, stride, groups, out=None,
+                       cache=None) -> y`` (cross-correlation, y[N,F,oh,ow], oh = (H+2ph-kh)//sh
+                       + 1); ``cache``: a dict owned by the caller in which a backend may keep
+                       the im2col columns for ``conv_backward`` on the same, unchanged x
+``conv_backward``      ``(x, w, gy, pad, stride, groups, need_dx, out=None, cache=None) ->
+                       (dx|None, dw, db)``; ``out`` = (dx|None, dw|None, db|None) to write into
 ``max_pool_forward``   ``(x[N,C,H,W], kernel, pad, stride, out_hw) -> (y, argmax_index)``; windows
                        clipped to the image (padding never read), first max in row-major order;
                        argmax_index int64 [N,C,oh,ow] = flat ``h*W + w`` within the (H, W) plane

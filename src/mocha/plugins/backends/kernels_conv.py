@@ -82,12 +82,14 @@ def col2im(backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: 
 
 
 def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair,
-                 groups: int) -> Any:
+                 groups: int, out: Any = None, cache: Any = None) -> Any:
     """Cross-correlation of a batch with grouped filters, plus the bias.
 
     y[n,f,i,j] = b[f] + Σ_{c,p,q} w[f,c,p,q] · x[n, g·C/G + c, i·sh − ph + p, j·sw − pw + q]
     with g = f // (F/G). x[N,C,H,W], w[F, C/G, kh, kw], b[F] or None -> y[N, F, oh, ow].
     One GEMM per group: y_g (F/G, N·oh·ow) = w_g (F/G, C/G·kh·kw) @ col_g.
+    `out` (optional) receives y; `cache` (optional dict owned by the caller, passed again to
+    `conv_backward` for the same, unchanged x) lets a backend keep the columns; ignored here.
     """
     xp = backend.xp
     N = x.shape[0]
@@ -101,16 +103,22 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair,
     y = y.reshape(F, N, oh, ow).transpose(1, 0, 2, 3)
     if b is not None:
         y = y + b.reshape(1, F, 1, 1)
+    if out is not None:
+        out[...] = y
+        return out
     return xp.ascontiguousarray(y)
 
 
 def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair,
-                  groups: int, need_dx: bool = True) -> tuple[Any, Any, Any]:
+                  groups: int, need_dx: bool = True, out: Any = None,
+                  cache: Any = None) -> tuple[Any, Any, Any]:
     """Gradients of `conv_forward` for the top gradient gy[N, F, oh, ow]: (dx | None, dw, db).
 
     With Y_g = W_g @ col_g (see conv_forward):
       dW_g = G_g @ col_gᵀ,   db[f] = Σ_{n,i,j} gy[n,f,i,j],   dcol_g = W_gᵀ @ G_g,
     and dx = col2im(dcol) (overlapping patches sum). Nothing is accumulated into the inputs.
+    `out` (optional) is (dx | None, dw | None, db | None): arrays that receive the results
+    (and are returned). `cache`: see `conv_forward` (ignored here).
     """
     xp = backend.xp
     N = x.shape[0]
@@ -128,6 +136,13 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
         wg = w.reshape(groups, F // groups, K)
         dcol = xp.matmul(wg.transpose(0, 2, 1), g)  # (G, K, L)
         dx = col2im(backend, dcol, x.shape, (kh, kw), pad, stride)
+    if out is not None:
+        res = [dx, dw, db]
+        for i, o in enumerate(out):
+            if o is not None and res[i] is not None:
+                o[...] = res[i]
+                res[i] = o
+        dx, dw, db = res
     return dx, dw, db
 
 

@@ -152,7 +152,7 @@ def _c(a: Any, dtype: Any = None) -> np.ndarray:
 
 
 def _fill_col(backend: Any, x: np.ndarray, kernel: Pair, pad: Pair, stride: Pair,
-              out_hw: Pair) -> np.ndarray:
+              out_hw: Pair, col: np.ndarray | None = None) -> np.ndarray:
     """im2col of the batch into the "col" workspace: col[C*kh*kw, N*oh*ow] (generic layout).
 
     One strided copy of a sliding-window view (NumPy's copy loops beat a compiled gather
@@ -170,7 +170,8 @@ def _fill_col(backend: Any, x: np.ndarray, kernel: Pair, pad: Pair, stride: Pair
     s = x.strides
     view = as_strided(x, (C, kh, kw, N, oh, ow), (s[1], s[2], s[3], s[0], s[2] * sh, s[3] * sw),
                       writeable=False)
-    col = _workspace(backend, "col", (C * kh * kw, N * oh * ow), x.dtype)
+    if col is None:
+        col = _workspace(backend, "col", (C * kh * kw, N * oh * ow), x.dtype)
     np.copyto(col.reshape(C, kh, kw, N, oh, ow), view)
     return col
 
@@ -202,12 +203,28 @@ def _chunks(backend: Any, N: int, col_bytes_per_image: int) -> list[tuple[int, i
     return [(n0, min(N, n0 + B)) for n0 in range(0, N, B)]
 
 
+def _cache_key(x: np.ndarray, kernel: Pair, pad: Pair, stride: Pair) -> tuple:
+    return (x.ctypes.data, x.shape, x.strides, x.dtype.str, tuple(kernel), tuple(pad),
+            tuple(stride))
+
+
+def _cached_cols(cache: Any, size: int, dtype: np.dtype) -> np.ndarray:
+    """The caller-owned flat buffer for the columns of a whole batch (grown as needed)."""
+    buf = cache.get("cols")
+    if buf is None or buf.size < size or buf.dtype != dtype:
+        buf = np.empty(size, dtype=dtype)
+        cache["cols"] = buf
+    return buf
+
+
 def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, groups: int,
-                 out: Any = None) -> np.ndarray:
+                 out: Any = None, cache: Any = None) -> np.ndarray:
     """Grouped cross-correlation plus bias (see `kernels_conv.conv_forward`); `out` optional.
 
     Per chunk of images: im2col into the "col" workspace, one GEMM per group into the
-    "conv_y" workspace Y[F, B*oh*ow], then one pass y[n, f] = Y[f, n] + b[f]."""
+    "conv_y" workspace Y[F, B*oh*ow], then one pass y[n, f] = Y[f, n] + b[f]. With a `cache`
+    dict the columns go to a buffer kept in it instead (one contiguous block per chunk), and
+    `conv_backward` with the same cache and the same (unchanged) x reuses them."""
     dtype = np.result_type(x.dtype, w.dtype)
     x, w = _c(x, dtype), _c(w, dtype)
     N, C = x.shape[:2]
@@ -217,8 +234,14 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
     wm = w.reshape(F, K)
     y = np.empty((N, F, oh, ow), dtype=dtype) if out is None else out
     bias = None if b is None else np.asarray(b, dtype).reshape(1, F, 1, 1)
+    CK = C * kh * kw
+    cols = None
+    if cache is not None:
+        cols = _cached_cols(cache, N * CK * S, dtype)
+        cache["key"] = None
     for n0, n1 in _chunks(backend, N, C * kh * kw * S * dtype.itemsize):
-        col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow))
+        target = None if cols is None else cols[n0 * CK * S:n1 * CK * S].reshape(CK, -1)
+        col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow), target)
         Y = _workspace(backend, "conv_y", (F, (n1 - n0) * S), dtype)
         if groups == 1:
             np.matmul(wm, col, out=Y)
@@ -231,12 +254,30 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
             np.copyto(y[n0:n1], src)
         else:
             np.add(src, bias, out=y[n0:n1])
+    if cache is not None:
+        cache["key"] = _cache_key(x, (kh, kw), pad, stride)
     return y
 
 
+def _out_or(o: Any, shape: tuple[int, ...], dtype: np.dtype, fill: bool = False) -> np.ndarray:
+    """`o` when it can be written directly (C-contiguous, right shape and dtype), else new."""
+    if (o is not None and isinstance(o, np.ndarray) and o.dtype == dtype
+            and o.shape == tuple(shape) and o.flags.c_contiguous):
+        if fill:
+            o.fill(0)
+        return o
+    return np.zeros(shape, dtype=dtype) if fill else np.empty(shape, dtype=dtype)
+
+
 def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair, groups: int,
-                  need_dx: bool = True) -> tuple[Any, np.ndarray, np.ndarray]:
+                  need_dx: bool = True, out: Any = None,
+                  cache: Any = None) -> tuple[Any, np.ndarray, np.ndarray]:
     """(dx | None, dw, db) of `conv_forward` (see `kernels_conv.conv_backward`).
+
+    `out` = (dx | None, dw | None, db | None) are written directly where their layout allows
+    (else copied into). With the `cache` of the `conv_forward` of this very x, its columns are
+    reused instead of a second im2col (the column buffer then holds dcol, so the cache entry is
+    dropped when dx is computed).
 
     Per chunk of images: G[F, B*oh*ow] (workspace) = gy reordered; dW_g += G_g @ col_gᵀ;
     dcol_g = W_gᵀ @ G_g is written over the column workspace, then the compiled `col2im` sums
@@ -249,15 +290,26 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
     K, S, Fg = Cg * kh * kw, oh * ow, F // groups
     wm = w.reshape(F, K)
     slices = [(slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)) for g in range(groups)]
-    dw = np.empty((F, K), dtype=dtype)
-    db = np.zeros(F, dtype=dtype)
-    dx = np.empty(x.shape, dtype=dtype) if need_dx else None
+    o_dx, o_dw, o_db = (None, None, None) if out is None else out
+    dw4 = _out_or(o_dw, w.shape, dtype)
+    dw = dw4.reshape(F, K)
+    db = _out_or(o_db, (F,), dtype, fill=True)
+    dx = _out_or(o_dx, x.shape, dtype) if need_dx else None
+    CK = C * kh * kw
+    cols = None
+    if cache is not None and cache.get("key") == _cache_key(x, (kh, kw), pad, stride):
+        cols = cache["cols"]
+        if need_dx:
+            cache["key"] = None
     for i, (n0, n1) in enumerate(_chunks(backend, N, C * kh * kw * S * dtype.itemsize)):
         nb = n1 - n0
         G = _workspace(backend, "conv_y", (F, nb * S), dtype)
         np.copyto(G.reshape(F, nb, S), gy[n0:n1].reshape(nb, F, S).transpose(1, 0, 2))
         db += G.sum(axis=1)
-        col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow))
+        if cols is not None:
+            col = cols[n0 * CK * S:n1 * CK * S].reshape(CK, nb * S)
+        else:
+            col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow))
         part = dw if i == 0 else _workspace(backend, "conv_dw", (F, K), dtype)
         for fs, ks in slices:
             np.matmul(G[fs], col[ks].T, out=part[fs])
@@ -268,7 +320,12 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
             for fs, ks in slices:
                 np.matmul(wm[fs].T, G[fs], out=dcol[ks])
             _run("col2im", dcol.size, dcol, kh, kw, *pad, *stride, oh, ow, dx[n0:n1])
-    return dx, dw.reshape(w.shape), db
+    res = [dx, dw4, db]
+    for j, o in enumerate((o_dx, o_dw, o_db)):
+        if o is not None and res[j] is not None and res[j] is not o:
+            o[...] = res[j]
+            res[j] = o
+    return res[0], res[1], res[2]
 
 
 # -- pooling ---------------------------------------------------------------------------------

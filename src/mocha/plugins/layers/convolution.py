@@ -52,32 +52,34 @@ class ConvolutionState(LayerState):
         self.parameters = [self.filter, self.bias]
         self.blobs = [backend.empty((x.num, F, oh, ow)) for x in inputs]
         self.blobs_diff = [backend.empty((x.num, F, oh, ow)) for x in inputs]
+        # One dict per bottom in which the backend may keep forward's im2col columns for
+        # backward (see the kernel table's conv_forward / conv_backward `cache`).
+        self.col_caches = [{} for _ in inputs]
 
     def forward(self, backend, inputs):
         layer = self.layer
         w, b = self.filter.blob.data, self.bias.blob.data
-        for x, y in zip(inputs, self.blobs):
-            y.data[...] = backend.kernels.conv_forward(x.data, w, b, layer.pad, layer.stride,
-                                                       layer.n_group)
+        for x, y, cache in zip(inputs, self.blobs, self.col_caches):
+            backend.kernels.conv_forward(x.data, w, b, layer.pad, layer.stride, layer.n_group,
+                                         out=y.data, cache=cache)
 
     def backward(self, backend, inputs, diffs):
         # y = conv(x, W) + b: ∇W and ∇b are zeroed, then summed over bottoms and samples;
         # dx is the transposed correlation (col2im of Wᵀ·G), see kernels_conv.conv_backward.
         layer = self.layer
         w = self.filter.blob.data
-        for i, (x, g, dx) in enumerate(zip(inputs, self.blobs_diff, diffs)):
+        for i, (x, g, dx, cache) in enumerate(zip(inputs, self.blobs_diff, diffs,
+                                                  self.col_caches)):
+            direct = i == 0 and not self.frozen
+            out = (None if dx.is_null else dx.data,
+                   self.filter.gradient.data if direct else None,
+                   self.bias.gradient.data if direct else None)
             gx, gw, gb = backend.kernels.conv_backward(
                 x.data, w, g.data, layer.pad, layer.stride, layer.n_group,
-                need_dx=not dx.is_null)
-            if not self.frozen:
-                if i == 0:
-                    self.filter.gradient.data[...] = gw
-                    self.bias.gradient.data[...] = gb
-                else:
-                    self.filter.gradient.data += gw
-                    self.bias.gradient.data += gb
-            if not dx.is_null:
-                dx.data[...] = gx
+                need_dx=not dx.is_null, out=out, cache=cache)
+            if not self.frozen and i > 0:
+                self.filter.gradient.data += gw
+                self.bias.gradient.data += gb
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -12,6 +12,7 @@ from typing import Any
 from mocha.core.hookspecs import hookimpl
 from mocha.core.policies import LRPolicy, MomPolicy
 from mocha.core.solver import SolverMethod, param_id
+from mocha.plugins.components.regularizers import scratch
 
 
 def history_of(solver: Any, state: Any, layer_name: str, param: Any, key: str = "h") -> Any:
@@ -50,7 +51,13 @@ class SGD(SolverMethod):
             for param in layer_state.parameters:
                 h = history_of(solver, state, layer_state.layer.name, param)
                 h *= mom_prev
-                h -= (lr * param.learning_rate) * param.gradient.data
+                g = param.gradient.data
+                tmp = scratch(net.backend, g)
+                if tmp is None:
+                    h -= (lr * param.learning_rate) * g
+                else:  # the same arithmetic without a temporary
+                    net.backend.xp.multiply(g, lr * param.learning_rate, out=tmp)
+                    h -= tmp
                 param.blob.data += h
         internal["momentum"] = solver.params["mom_policy"].get(state)
 
