@@ -12,7 +12,7 @@ kernels load `numba_kernels` on their first call. The compiled loops are cached 
 Convolution is im2col into a cached workspace (one strided NumPy copy), then one BLAS matrix
 product per group over the whole mini-batch (`numpy.matmul`, threaded by OpenBLAS), then one
 pass that reorders and adds the bias; the backward pass reuses the column workspace for the
-column gradient and sums it back with a compiled, channel-parallel `col2im`. Measured on this
+column gradient and sums it back with a compiled, plane-parallel `col2im`. Measured on this
 project's machine, NumPy's own copy loops beat a compiled gather for the pure data movement
 (im2col, reorders), so only the loops that NumPy needs several passes or temporaries for are
 compiled: col2im, pooling, LRN and softmax. Workspaces are kept per backend (one flat buffer

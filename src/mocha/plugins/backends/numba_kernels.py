@@ -19,59 +19,35 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, inline="always")
-def _range_in(size, start, stride, count):
-    """[lo, hi): the i < count for which 0 <= start + i*stride < size."""
-    lo = 0
-    if start < 0:
-        lo = (-start + stride - 1) // stride
-    hi = 0
-    if size - 1 - start >= 0:
-        hi = (size - 1 - start) // stride + 1
-    if hi > count:
-        hi = count
-    if lo > count:
-        lo = count
-    if hi < lo:
-        hi = lo
-    return lo, hi
-
-
 # -- convolution ---------------------------------------------------------------------------
 @njit(cache=True, parallel=True)
 def col2im(col, kh, kw, ph, pw, sh, sw, oh, ow, x):
     """The adjoint of im2col: x[n, c] = Σ of the column entries that read each cell.
 
     col is [C*kh*kw, N*oh*ow] (row (c*kh+p)*kw+q, column (n*oh+i)*ow+j); x is overwritten.
-    Parallel over channels: each thread streams its own kh*kw rows of `col` once."""
+    Parallel over (channel, image) planes; each plane sums its kh*kw column segments in
+    (p, q) order. The per-element bounds test with the fixed trip count ow compiles to
+    faster code than precomputed clipped ranges (LeNet conv2: 2.3 -> 0.6 ms at 1 thread)."""
     N, C, H, W = x.shape
     S = oh * ow
-    L = N * S
-    HW = H * W
-    xf = x.ravel()
-    colf = col.ravel()
-    for c in prange(C):
-        for n in range(N):
-            xb = (n * C + c) * HW
-            for t in range(HW):
-                xf[xb + t] = 0.0
+    col4 = col.reshape(C, kh * kw, N, S)
+    for t in prange(C * N):
+        c = t // N
+        n = t - c * N
+        plane = x[n, c]
+        plane[:, :] = 0.0
         for p in range(kh):
-            i0, i1 = _range_in(H, p - ph, sh, oh)
             for q in range(kw):
-                j0, j1 = _range_in(W, q - pw, sw, ow)
-                rb = ((c * kh + p) * kw + q) * L
-                for n in range(N):
-                    xb = (n * C + c) * HW + q - pw
-                    base = rb + n * S
-                    for i in range(i0, i1):
-                        dst = xb + (i * sh - ph + p) * W
-                        o = base + i * ow
-                        if sw == 1:
-                            for j in range(j0, j1):
-                                xf[dst + j] += colf[o + j]
-                        else:
-                            for j in range(j0, j1):
-                                xf[dst + j * sw] += colf[o + j]
+                src = col4[c, p * kw + q, n]
+                for i in range(oh):
+                    h = i * sh - ph + p
+                    if h < 0 or h >= H:
+                        continue
+                    row = plane[h]
+                    for j in range(ow):
+                        w = j * sw - pw + q
+                        if w >= 0 and w < W:
+                            row[w] += src[i * ow + j]
 
 
 # -- pooling -------------------------------------------------------------------------------
