@@ -9,13 +9,15 @@ Importing this module does not import numba: `why_unavailable()` imports it when
 kernels load `numba_kernels` on their first call. The compiled loops are cached on disk
 (`cache=True`), so only the very first run on a machine pays the compilation.
 
-Convolution is im2col into a cached workspace (one strided NumPy copy), then one BLAS matrix
-product per group over the whole mini-batch (`numpy.matmul`, threaded by OpenBLAS), then one
-pass that reorders and adds the bias; the backward pass reuses the column workspace for the
-column gradient and sums it back with a compiled, plane-parallel `col2im`. Measured on this
-project's machine, NumPy's own copy loops beat a compiled gather for the pure data movement
-(im2col, reorders), so only the loops that NumPy needs several passes or temporaries for are
-compiled: col2im, pooling, LRN and softmax. Workspaces are kept per backend (one flat buffer
+Convolution is im2col into a cached workspace (a compiled, plane-parallel gather), then one
+BLAS matrix product per group over a cache-sized chunk of the mini-batch (`numpy.matmul`,
+threaded by OpenBLAS), then one pass that reorders and adds the bias, written straight into the
+caller's `out`. With a `cache` dict (the convolution layer keeps one per bottom) the columns of
+the whole batch are kept there and the backward pass reuses them instead of a second im2col;
+it then overwrites them with the column gradient, which a compiled, plane-parallel `col2im`
+sums back. The gather loops use fixed-trip inner loops with a bounds test per element, which
+compiled 2-4x faster than loops over precomputed clipped ranges (and than NumPy's strided
+copy). Workspaces are kept per backend (one flat buffer
 per role and dtype, grown to the largest layer), so a training loop allocates no scratch
 memory after its first iteration; kernel OUTPUTS are always fresh arrays (or the caller's
 `out=`), never workspace views.
@@ -29,7 +31,6 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from mocha.core.backend import Backend
 from mocha.core.hookspecs import hookimpl
@@ -153,26 +154,13 @@ def _c(a: Any, dtype: Any = None) -> np.ndarray:
 
 def _fill_col(backend: Any, x: np.ndarray, kernel: Pair, pad: Pair, stride: Pair,
               out_hw: Pair, col: np.ndarray | None = None) -> np.ndarray:
-    """im2col of the batch into the "col" workspace: col[C*kh*kw, N*oh*ow] (generic layout).
-
-    One strided copy of a sliding-window view (NumPy's copy loops beat a compiled gather
-    here); padding goes through the "pad" workspace whose border is zeroed."""
-    N, C, H, W = x.shape
-    (kh, kw), (ph, pw), (sh, sw), (oh, ow) = kernel, pad, stride, out_hw
-    if ph or pw:
-        xpad = _workspace(backend, "pad", (N, C, H + 2 * ph, W + 2 * pw), x.dtype)
-        xpad[:, :, :ph] = 0.0
-        xpad[:, :, ph + H:] = 0.0
-        xpad[:, :, :, :pw] = 0.0
-        xpad[:, :, :, pw + W:] = 0.0
-        xpad[:, :, ph:ph + H, pw:pw + W] = x
-        x = xpad
-    s = x.strides
-    view = as_strided(x, (C, kh, kw, N, oh, ow), (s[1], s[2], s[3], s[0], s[2] * sh, s[3] * sw),
-                      writeable=False)
+    """im2col of the batch into the "col" workspace (or `col`): col[C*kh*kw, N*oh*ow]
+    (generic layout), by the compiled, plane-parallel `im2col` loop (zero padding inline)."""
+    N, C = x.shape[:2]
+    (kh, kw), (oh, ow) = kernel, out_hw
     if col is None:
         col = _workspace(backend, "col", (C * kh * kw, N * oh * ow), x.dtype)
-    np.copyto(col.reshape(C, kh, kw, N, oh, ow), view)
+    _run("im2col", col.size, x, kh, kw, *pad, *stride, oh, ow, col)
     return col
 
 
