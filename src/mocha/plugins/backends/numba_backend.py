@@ -222,6 +222,7 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
     wm = w.reshape(F, K)
     y = np.empty((N, F, oh, ow), dtype=dtype) if out is None else out
     bias = None if b is None else np.asarray(b, dtype).reshape(1, F, 1, 1)
+    bias3 = np.zeros(0, dtype) if b is None else _c(b, dtype).reshape(F)
     CK = C * kh * kw
     cols = None
     if cache is not None:
@@ -237,11 +238,15 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
             for g in range(groups):
                 fs, ks = slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)
                 np.matmul(wm[fs], col[ks], out=Y[fs])
-        src = Y.reshape(F, n1 - n0, oh, ow).transpose(1, 0, 2, 3)
-        if bias is None:
-            np.copyto(y[n0:n1], src)
+        yc = y[n0:n1]
+        if yc.flags.c_contiguous:
+            _run("swap01", yc.size, Y.reshape(F, n1 - n0, S), bias3, yc.reshape(n1 - n0, F, S))
         else:
-            np.add(src, bias, out=y[n0:n1])
+            src = Y.reshape(F, n1 - n0, oh, ow).transpose(1, 0, 2, 3)
+            if bias is None:
+                np.copyto(yc, src)
+            else:
+                np.add(src, bias, out=yc)
     if cache is not None:
         cache["key"] = _cache_key(x, (kh, kw), pad, stride)
     return y
@@ -292,7 +297,8 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
     for i, (n0, n1) in enumerate(_chunks(backend, N, C * kh * kw * S * dtype.itemsize)):
         nb = n1 - n0
         G = _workspace(backend, "conv_y", (F, nb * S), dtype)
-        np.copyto(G.reshape(F, nb, S), gy[n0:n1].reshape(nb, F, S).transpose(1, 0, 2))
+        _run("swap01", G.size, gy[n0:n1].reshape(nb, F, S), np.zeros(0, dtype),
+             G.reshape(F, nb, S))
         db += G.sum(axis=1)
         if cols is not None:
             col = cols[n0 * CK * S:n1 * CK * S].reshape(CK, nb * S)

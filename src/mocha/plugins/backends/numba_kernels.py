@@ -80,6 +80,26 @@ def col2im(col, kh, kw, ph, pw, sh, sw, oh, ow, x):
                             row[w] += src[i * ow + j]
 
 
+@njit(cache=True, parallel=True)
+def swap01(src, bias, dst):
+    """dst[a, b, :] = src[b, a, :] (+ bias[a] when bias has entries): the reorders between the
+    GEMM layout (F, N, S) and NCHW (N, F, S), parallel over the rows of dst."""
+    A, B, S = dst.shape
+    add = bias.shape[0] > 0
+    for t in prange(A * B):
+        a = t // B
+        b = t - a * B
+        d = dst[a, b]
+        s = src[b, a]
+        if add:
+            v = bias[b]
+            for k in range(S):
+                d[k] = s[k] + v
+        else:
+            for k in range(S):
+                d[k] = s[k]
+
+
 # -- pooling -------------------------------------------------------------------------------
 @njit(cache=True, parallel=True)
 def max_pool_forward(x, kh, kw, ph, pw, sh, sw, y, index):
