@@ -59,9 +59,10 @@ class ConvolutionState(LayerState):
     def forward(self, backend, inputs):
         layer = self.layer
         w, b = self.filter.blob.data, self.bias.blob.data
+        keep = self.phase != "test"  # a test-phase net runs no backward: keep no columns
         for x, y, cache in zip(inputs, self.blobs, self.col_caches):
             backend.kernels.conv_forward(x.data, w, b, layer.pad, layer.stride, layer.n_group,
-                                         out=y.data, cache=cache)
+                                         out=y.data, cache=cache if keep else None)
 
     def backward(self, backend, inputs, diffs):
         # y = conv(x, W) + b: ∇W and ∇b are zeroed, then summed over bottoms and samples;
