@@ -8,6 +8,17 @@ from __future__ import annotations
 
 import pytest
 
+GPU_MARKER = "gpu: needs a CUDA device and CuPy (set by mocha's `backend` fixture on CuPy cases)"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the `gpu` marker the CuPy cases carry, so `--strict-markers` accepts it in a
+    project that does not declare it; left alone when the project's ini declares it already."""
+    declared = (line.split(":", 1)[0].split("(", 1)[0].strip()
+                for line in config.getini("markers"))
+    if "gpu" not in declared:
+        config.addinivalue_line("markers", GPU_MARKER)
+
 
 def pytest_addoption(parser):
     group = parser.getgroup("mocha")
