@@ -26,12 +26,15 @@ The kernel table (signatures; arrays are backend arrays, NCHW; `kernel`, `pad`, 
                        the im2col columns for ``conv_backward`` on the same, unchanged x
 ``conv_backward``      ``(x, w, gy, pad, stride, groups, need_dx, out=None, cache=None) ->
                        (dx|None, dw, db)``; ``out`` = (dx|None, dw|None, db|None) to write into
-``max_pool_forward``   ``(x[N,C,H,W], kernel, pad, stride, out_hw) -> (y, argmax_index)``; windows
+``max_pool_forward``   ``(x[N,C,H,W], kernel, pad, stride, out_hw, out=None) -> (y, argmax_index)``;
+                       ``out`` = (y|None, argmax_index|None) to write into; windows
                        clipped to the image (padding never read), first max in row-major order;
                        argmax_index int64 [N,C,oh,ow] = flat ``h*W + w`` within the (H, W) plane
-``max_pool_backward``  ``(gy, argmax_index, x_shape) -> gx`` (sums where windows overlap)
-``avg_pool_forward``   ``(x, kernel, pad, stride, out_hw) -> y`` (in-image sum / (kh*kw), always)
-``avg_pool_backward``  ``(gy, x_shape, kernel, pad, stride) -> gx`` (out_hw = gy's last 2 dims)
+``max_pool_backward``  ``(gy, argmax_index, x_shape, out=None) -> gx`` (sums where windows overlap)
+``avg_pool_forward``   ``(x, kernel, pad, stride, out_hw, out=None) -> y`` (in-image sum /
+                       (kh*kw), always)
+``avg_pool_backward``  ``(gy, x_shape, kernel, pad, stride, out=None) -> gx`` (out_hw = gy's last
+                       2 dims)
 ``lrn_forward``        ``(x, kernel, scale, power, shift, mode) -> (y, denom)``; mode
                        ``"across_channel"`` (axis 1, any rank >= 2) or ``"within_channel"``
                        (k×k in H, W); denom = shift + scale/n · Σ_window x², y = x · denom^-power

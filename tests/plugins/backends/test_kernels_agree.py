@@ -157,6 +157,37 @@ def test_pooling(case, dtype, ties, seed):
                  dtype)
 
 
+@pytest.mark.parametrize("impl", ["generic", "numba"])
+def test_pooling_kernels_write_into_out(impl):
+    """`out=` receives the result (and is returned), also when it is not C-contiguous."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 7, 6))
+    args = ((3, 2), (1, 0), (2, 2), (4, 3))
+    nb = NumbaBackend(dtype="float64")
+    kern = GENERIC if impl == "generic" else None
+
+    def call(name, *a, **kw):
+        return kern[name](nb, *a, **kw) if kern else nb.kernels.resolve(name)(*a, **kw)
+
+    y_ref, i_ref = call("max_pool_forward", x, *args)
+    for y_out in (np.empty((2, 3, 4, 3)), np.empty((2, 3, 3, 4)).transpose(0, 1, 3, 2)):
+        i_out = np.empty((2, 3, 4, 3), dtype=np.int64)
+        y, i = call("max_pool_forward", x, *args, out=(y_out, i_out))
+        assert y is y_out and i is i_out
+        np.testing.assert_array_equal(y_out, y_ref)
+        np.testing.assert_array_equal(i_out, i_ref)
+    gy = rng.standard_normal(y_ref.shape)
+    gx_out = np.full(x.shape, np.nan)
+    assert call("max_pool_backward", gy, i_ref, x.shape, out=gx_out) is gx_out
+    np.testing.assert_allclose(gx_out, call("max_pool_backward", gy, i_ref, x.shape))
+    a_out = np.full(y_ref.shape, np.nan)
+    assert call("avg_pool_forward", x, *args, out=a_out) is a_out
+    np.testing.assert_allclose(a_out, call("avg_pool_forward", x, *args))
+    g_out = np.full(x.shape, np.nan)
+    assert call("avg_pool_backward", gy, x.shape, *args[:3], out=g_out) is g_out
+    np.testing.assert_allclose(g_out, call("avg_pool_backward", gy, x.shape, *args[:3]))
+
+
 @given(mode=st.sampled_from(["across_channel", "within_channel"]), k=st.integers(1, 5),
        shape=st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(1, 5),
                        st.integers(1, 5)),

@@ -36,8 +36,10 @@ def _window_view(a: Any, p: int, q: int, stride: Pair, out_hw: Pair) -> Any:
 
 
 def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
-                     out_hw: Pair) -> tuple[Any, Any]:
-    """Max pooling: x[N,C,H,W] -> (y[N,C,oh,ow], argmax_index[N,C,oh,ow] int64, flat h*W+w)."""
+                     out_hw: Pair, out: Any = None) -> tuple[Any, Any]:
+    """Max pooling: x[N,C,H,W] -> (y[N,C,oh,ow], argmax_index[N,C,oh,ow] int64, flat h*W+w).
+
+    `out` = (y | None, argmax_index | None): arrays to write the results into."""
     xp = backend.xp
     N, C, H, W = x.shape
     (kh, kw), (ph, pw), (sh, sw), (oh, ow) = kernel, pad, stride, out_hw
@@ -57,10 +59,21 @@ def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
             take = inside & ((v > best) | (index < 0))
             best = xp.where(take, v, best)
             index = xp.where(take, (r[:, None] * W + c[None, :]), index)
-    return best, index
+    if out is None:
+        return best, index
+    return _into(out[0], best), _into(out[1], index)
 
 
-def max_pool_backward(backend: Any, gy: Any, argmax_index: Any, x_shape: tuple[int, ...]) -> Any:
+def _into(out: Any, result: Any) -> Any:
+    """`result` copied into `out` (and `out` returned), or `result` itself when `out` is None."""
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def max_pool_backward(backend: Any, gy: Any, argmax_index: Any, x_shape: tuple[int, ...],
+                      out: Any = None) -> Any:
     """Route each top gradient to its argmax cell: gx[n,c,h,w] = Σ_{(i,j): argmax = (h,w)} gy
     (windows may overlap, so gradients accumulate)."""
     xp = backend.xp
@@ -68,11 +81,11 @@ def max_pool_backward(backend: Any, gy: Any, argmax_index: Any, x_shape: tuple[i
     planes = xp.arange(N * C, dtype=xp.int64).reshape(N, C, 1, 1) * (H * W)
     flat = (planes + argmax_index).ravel()
     gx = xp.bincount(flat, weights=gy.ravel(), minlength=N * C * H * W)
-    return gx.astype(gy.dtype, copy=False).reshape(N, C, H, W)
+    return _into(out, gx.astype(gy.dtype, copy=False).reshape(N, C, H, W))
 
 
 def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
-                     out_hw: Pair) -> Any:
+                     out_hw: Pair, out: Any = None) -> Any:
     """Mean pooling: y = (Σ in-image cells of the window) / (kh*kw), x[N,C,H,W] -> y[N,C,oh,ow]."""
     xp = backend.xp
     N, C, H, W = x.shape
@@ -85,11 +98,11 @@ def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
         for q in range(kw):
             y += _window_view(canvas, p, q, stride, out_hw)
     y *= 1.0 / (kh * kw)
-    return y
+    return _into(out, y)
 
 
 def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair,
-                      stride: Pair) -> Any:
+                      stride: Pair, out: Any = None) -> Any:
     """Adjoint of `avg_pool_forward`: every in-image cell of a window receives gy / (kh*kw)."""
     xp = backend.xp
     N, C, H, W = x_shape
@@ -101,7 +114,7 @@ def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: P
     for p in range(kh):
         for q in range(kw):
             _window_view(canvas, p, q, stride, out_hw)[...] += share
-    return xp.ascontiguousarray(canvas[:, :, ph:ph + H, pw:pw + W])
+    return _into(out, xp.ascontiguousarray(canvas[:, :, ph:ph + H, pw:pw + W]))
 
 
 @hookimpl

@@ -225,6 +225,11 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
     bias3 = np.zeros(0, dtype) if b is None else _c(b, dtype).reshape(F)
     CK = C * kh * kw
     cols = None
+    if cache is not None and N * CK * S * dtype.itemsize > getattr(
+            backend, "conv_keep_cols_bytes", 1 << 62):
+        cache["key"] = None
+        cache.pop("cols", None)
+        cache = None
     if cache is not None:
         cols = _cached_cols(cache, N * CK * S, dtype)
         cache["key"] = None
@@ -323,42 +328,51 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
 
 
 # -- pooling ---------------------------------------------------------------------------------
+def _result(o: Any, res: np.ndarray) -> np.ndarray:
+    """The caller's `o` holding `res` (copied when the kernel could not write into it)."""
+    if o is None or res is o:
+        return res
+    o[...] = res
+    return o
+
+
 def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
-                     out_hw: Pair) -> tuple[np.ndarray, np.ndarray]:
-    """(y, argmax_index) as `kernels_pool.max_pool_forward` (int64 flat h*W + w)."""
+                     out_hw: Pair, out: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """(y, argmax_index) as `kernels_pool.max_pool_forward` (int64 flat h*W + w); `out` =
+    (y | None, argmax_index | None) are written directly when C-contiguous."""
     x = _c(x)
-    N, C = x.shape[:2]
-    y = np.empty((N, C, *out_hw), dtype=x.dtype)
-    index = np.empty((N, C, *out_hw), dtype=np.int64)
+    shape = (*x.shape[:2], *out_hw)
+    o_y, o_i = (None, None) if out is None else out
+    y, index = _out_or(o_y, shape, x.dtype), _out_or(o_i, shape, np.dtype(np.int64))
     _run("max_pool_forward", x.size, x, *kernel, *pad, *stride, y, index)
-    return y, index
+    return _result(o_y, y), _result(o_i, index)
 
 
 def max_pool_backward(backend: Any, gy: Any, argmax_index: Any,
-                      x_shape: tuple[int, ...]) -> np.ndarray:
-    """gx with every top gradient added at its argmax cell."""
+                      x_shape: tuple[int, ...], out: Any = None) -> np.ndarray:
+    """gx with every top gradient added at its argmax cell (into `out` when given)."""
     gy = _c(gy)
-    gx = np.empty(tuple(x_shape), dtype=gy.dtype)
+    gx = _out_or(out, tuple(x_shape), gy.dtype)
     _run("max_pool_backward", gx.size, gy, _c(argmax_index, np.int64), gx)
-    return gx
+    return _result(out, gx)
 
 
 def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
-                     out_hw: Pair) -> np.ndarray:
+                     out_hw: Pair, out: Any = None) -> np.ndarray:
     """Mean pooling dividing by the full window, as `kernels_pool.avg_pool_forward`."""
     x = _c(x)
-    y = np.empty((*x.shape[:2], *out_hw), dtype=x.dtype)
+    y = _out_or(out, (*x.shape[:2], *out_hw), x.dtype)
     _run("avg_pool_forward", x.size, x, *kernel, *pad, *stride, y)
-    return y
+    return _result(out, y)
 
 
 def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair,
-                      stride: Pair) -> np.ndarray:
-    """Adjoint of `avg_pool_forward`."""
+                      stride: Pair, out: Any = None) -> np.ndarray:
+    """Adjoint of `avg_pool_forward` (into `out` when given)."""
     gy = _c(gy)
-    gx = np.empty(tuple(x_shape), dtype=gy.dtype)
+    gx = _out_or(out, tuple(x_shape), gy.dtype)
     _run("avg_pool_backward", gx.size, gy, *kernel, *pad, *stride, gx)
-    return gx
+    return _result(out, gx)
 
 
 # -- LRN and softmax --------------------------------------------------------------------------

@@ -109,11 +109,12 @@ class PoolingState(LayerState):
         layer, k = self.layer, backend.kernels
         for i, (x, y, out) in enumerate(zip(inputs, self.blobs, self.out_hw)):
             if self.is_max:
-                y.data[...], self.argmax[i] = k.max_pool_forward(x.data, layer.kernel, layer.pad,
-                                                                 layer.stride, out)
+                _, self.argmax[i] = k.max_pool_forward(x.data, layer.kernel, layer.pad,
+                                                       layer.stride, out,
+                                                       out=(y.data, self.argmax[i]))
             else:
-                y.data[...] = k.avg_pool_forward(x.data, layer.kernel, layer.pad, layer.stride,
-                                                 out)
+                k.avg_pool_forward(x.data, layer.kernel, layer.pad, layer.stride, out,
+                                   out=y.data)
 
     def backward(self, backend, inputs, diffs):
         # max: dx[argmax] = Σ g over the windows whose maximum it is (zero elsewhere);
@@ -123,10 +124,10 @@ class PoolingState(LayerState):
             if dx.is_null:
                 continue
             if self.is_max:
-                dx.data[...] = k.max_pool_backward(g.data, self.argmax[i], x.shape)
+                k.max_pool_backward(g.data, self.argmax[i], x.shape, out=dx.data)
             else:
-                dx.data[...] = k.avg_pool_backward(g.data, x.shape, layer.kernel, layer.pad,
-                                                   layer.stride)
+                k.avg_pool_backward(g.data, x.shape, layer.kernel, layer.pad, layer.stride,
+                                    out=dx.data)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
