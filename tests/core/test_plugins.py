@@ -242,3 +242,68 @@ def test_reset_plugin_manager_rebuilds_the_registry():
         print(mocha.get_registry() is not first, get_plugin_manager() is not pm)
     """)
     assert out == "True True"
+
+
+def test_building_a_net_imports_no_command_line_library():
+    """The `commands.*` entry points (which import typer and rich) are left to the CLI."""
+    out = _run("""
+        import sys
+        import numpy as np
+        import mocha
+        backend = mocha.make_backend("numpy", dtype="float32", seed=0)
+        backend.init()
+        x, y = np.zeros((4, 3), np.float32), np.zeros((4, 1), np.float32)
+        net = mocha.Net("t", backend, [
+            mocha.MemoryDataLayer(data=[x, y], batch_size=2),
+            mocha.InnerProductLayer(name="ip", output_dim=2, bottoms=["data"], tops=["ip"]),
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
+        ])
+        print(len(net.layers), "RichProgress" in mocha.get_registry().names("coffee_breaks"),
+              sorted(m for m in ("typer", "rich") if m in sys.modules))
+    """)
+    assert out == "3 True []"
+
+
+COMMAND_PLUGIN = '''
+import typer  # a command module may import its command-line library at the top
+
+from mocha import hookimpl
+
+@hookimpl
+def mocha_register_commands(app):
+    app.command("temp-hello")(lambda: typer.echo("hello"))
+'''
+
+
+def test_command_plugins_are_loaded_only_when_asked_for(site):
+    import typer
+
+    site("temp-cmd", {"commands.temp_cmd": "temp_cmd_plugin"},
+         {"temp_cmd_plugin": COMMAND_PLUGIN})
+    pm = make_plugin_manager()
+    assert not [name for name in pm.infos if name.startswith("commands.")]
+    assert "temp_cmd_plugin" not in sys.modules
+    pm.load_commands()
+    pm.load_commands()  # a second call loads nothing twice
+    assert pm.infos["commands.temp_cmd"].distribution == "temp-cmd"
+    assert pm.infos["commands.temp_cmd"].status == "loaded"
+    assert pm.infos["commands.run_cmd"].status == "loaded"
+    app = typer.Typer()
+    pm.hook.mocha_register_commands(app=app)
+    names = sorted(c.name for c in app.registered_commands)
+    assert "temp-hello" in names and "run" in names
+    assert len(names) == len(set(names))
+
+
+def test_command_plugins_follow_disable_plugins(monkeypatch):
+    monkeypatch.setenv("MOCHA_DISABLE_PLUGINS", "commands.plot_cmd")
+    pm = make_plugin_manager()
+    pm.load_commands()
+    assert pm.infos["commands.plot_cmd"].status == "disabled"
+    assert pm.infos["commands.dot_cmd"].status == "loaded"
+
+
+def test_a_manager_without_entry_points_loads_no_commands():
+    pm = make_plugin_manager(load_entrypoints=False)
+    pm.load_commands()
+    assert pm.infos == {}

@@ -53,7 +53,9 @@ def make_app() -> typer.Typer:
     ) -> None:
         """Mocha for Python: train and inspect networks described in experiment files."""
 
-    get_plugin_manager().hook.mocha_register_commands(app=app)
+    pm = get_plugin_manager()
+    pm.load_commands()  # left out of the manager until the command line asks
+    pm.hook.mocha_register_commands(app=app)
     app.registered_commands.sort(key=lambda c: c.name or c.callback.__name__)
     return app
 

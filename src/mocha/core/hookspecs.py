@@ -74,4 +74,5 @@ def mocha_register_data_transformers(register: Any) -> None:
 
 @hookspec
 def mocha_register_commands(app: Any) -> None:
-    """Add sub-commands to the root `typer.Typer` of the `mocha` command line."""
+    """Add sub-commands to the root `typer.Typer` of the `mocha` command line. A module
+    listed under a `"commands.<module>"` entry point is imported only by the command line."""

@@ -2,7 +2,10 @@
 
 Nothing here runs at `import mocha`. `get_plugin_manager()` builds (once) a manager holding
 every plugin module named by an installed distribution's `mocha` entry points. Built-ins are
-found exactly the same way, through `mocha-dl`'s own entry points.
+found exactly the same way, through `mocha-dl`'s own entry points. The command-line's
+sub-commands (entry points `"commands.*"`, which import typer and rich) are left out until the
+`mocha` app asks for them with `MochaPluginManager.load_commands()`, so training a network from
+Python never imports the command-line libraries.
 
 Environment:
 * `MOCHA_DISABLE_PLUGINS=layers.dropout,backends.cupy` — entry points not to load.
@@ -29,6 +32,7 @@ from mocha.core import hookspecs
 from mocha.core.errors import PluginError
 
 OWN_DISTRIBUTION = "mocha-dl"
+COMMANDS = "commands"  # the kind of the entry points loaded only by the command line
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,23 @@ class MochaPluginManager(pluggy.PluginManager):
         super().__init__("mocha")
         self.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
+        self.uses_entrypoints = False  # set by make_plugin_manager(load_entrypoints=True)
+        self.commands_loaded = False
 
     def distribution_of(self, plugin_name: str) -> str:
         info = self.infos.get(plugin_name)
         return info.distribution if info else "(registered directly)"
+
+    def load_commands(self) -> None:
+        """Load the `"commands.*"` entry points (sub-commands of the `mocha` command line),
+        once, under the same MOCHA_* rules as the others; nothing for a manager built without
+        entry points. A command plugin should register commands only: the registry may have
+        been built before."""
+        if not self.uses_entrypoints or self.commands_loaded:
+            return
+        self.commands_loaded = True
+        _load_entrypoints(self, commands=True)
+        self.check_pending()
 
 
 def _env_list(var: str) -> list[str] | None:
@@ -115,40 +132,49 @@ def _load(pm: MochaPluginManager, ep: md.EntryPoint, dist: str, version: str,
             f"mocha plugin {ep.name!r} from {dist} {version} failed to load and is skipped: "
             f"{message}",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of make_plugin_manager / load_commands
         )
         pm.infos[ep.name] = PluginInfo(ep.name, ep.value, dist, version, "failed", message)
         return
     pm.infos[ep.name] = PluginInfo(ep.name, ep.value, dist, version, "loaded")
 
 
+def _load_entrypoints(pm: MochaPluginManager, commands: bool) -> None:
+    """Load the `mocha` entry points of kind "commands" (`commands`) or of every other kind."""
+    disabled = set(_env_list("MOCHA_DISABLE_PLUGINS") or [])
+    only = _env_list("MOCHA_LOAD_PLUGINS")
+    if only is not None:
+        only = [_normalize(d) for d in only]
+    strict = os.environ.get("MOCHA_STRICT_PLUGINS", "") not in ("", "0")
+    claimed: dict[str, str] = {}
+    for ep, dist, version in _iter_entry_points():
+        if (ep.name.split(".", 1)[0] == COMMANDS) != commands:
+            continue
+        norm = _normalize(dist)
+        if only is not None and norm != OWN_DISTRIBUTION and norm not in only:
+            continue
+        if ep.name in claimed and _normalize(claimed[ep.name]) != norm:
+            raise PluginError(
+                f"plugin name {ep.name!r} is claimed by two distributions: "
+                f"{claimed[ep.name]!r} and {dist!r}"
+            )
+        claimed[ep.name] = dist
+        if ep.name in disabled:
+            pm.infos[ep.name] = PluginInfo(ep.name, ep.value, dist, version, "disabled")
+            continue
+        _load(pm, ep, dist, version, strict=strict or norm == OWN_DISTRIBUTION)
+
+
 def make_plugin_manager(
     load_entrypoints: bool = True, extra_plugins: Iterable[tuple[str, Any]] = ()
 ) -> MochaPluginManager:
-    """A fresh manager: the installed entry points (unless told not to) plus `extra_plugins`,
-    given as `(name, module_or_object)` pairs."""
+    """A fresh manager: the installed entry points (unless told not to; the command-line's
+    `"commands.*"` ones wait for `load_commands()`) plus `extra_plugins`, given as
+    `(name, module_or_object)` pairs."""
     pm = MochaPluginManager()
     if load_entrypoints:
-        disabled = set(_env_list("MOCHA_DISABLE_PLUGINS") or [])
-        only = _env_list("MOCHA_LOAD_PLUGINS")
-        if only is not None:
-            only = [_normalize(d) for d in only]
-        strict = os.environ.get("MOCHA_STRICT_PLUGINS", "") not in ("", "0")
-        claimed: dict[str, str] = {}
-        for ep, dist, version in _iter_entry_points():
-            norm = _normalize(dist)
-            if only is not None and norm != OWN_DISTRIBUTION and norm not in only:
-                continue
-            if ep.name in claimed and _normalize(claimed[ep.name]) != norm:
-                raise PluginError(
-                    f"plugin name {ep.name!r} is claimed by two distributions: "
-                    f"{claimed[ep.name]!r} and {dist!r}"
-                )
-            claimed[ep.name] = dist
-            if ep.name in disabled:
-                pm.infos[ep.name] = PluginInfo(ep.name, ep.value, dist, version, "disabled")
-                continue
-            _load(pm, ep, dist, version, strict=strict or norm == OWN_DISTRIBUTION)
+        pm.uses_entrypoints = True
+        _load_entrypoints(pm, commands=False)
     for name, plugin in extra_plugins:
         pm.register(plugin, name=name)
         pm.infos.setdefault(name, PluginInfo(name, repr(plugin), "(extra)", "", "loaded"))

@@ -6,37 +6,40 @@ statistics such as `accuracy-accuracy`) are printed above the bar as a table. Sc
 every iteration and after the other coffee breaks: `add_coffee_break(solver, RichProgress(),
 every_n_iter=1)`. It draws on `Console(stderr=True)` unless given a console and leaves
 stdout alone (`mocha run` silences the plain log lines while the bar is shown on a terminal).
+rich is imported when the bar starts, not when the registry loads this plugin.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from mocha.core.coffee import CoffeeBreak
 from mocha.core.hookspecs import hookimpl
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, ProgressColumn
 
-class SpeedColumn(ProgressColumn):
-    """Iterations per second of a task."""
 
-    def render(self, task: Any) -> Text:
-        speed = task.finished_speed or task.speed
-        if speed is None:
-            return Text("-- it/s", style="cyan")
-        return Text(f"{speed:.0f} it/s" if speed >= 100 else f"{speed:.2g} it/s", style="cyan")
+@functools.cache
+def speed_column() -> type[ProgressColumn]:
+    """The rich column showing a task's iterations per second (a class made on first use)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class SpeedColumn(ProgressColumn):
+        """Iterations per second of a task."""
+
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            if speed is None:
+                return Text("-- it/s", style="cyan")
+            return Text(f"{speed:.0f} it/s" if speed >= 100 else f"{speed:.2g} it/s",
+                        style="cyan")
+
+    return SpeedColumn
 
 
 class RichProgress(CoffeeBreak):
@@ -50,12 +53,21 @@ class RichProgress(CoffeeBreak):
         self._shown: set[tuple[str, int]] = set()
 
     def init(self, lounge: Any, solver: Any, net: Any) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
         max_iter = solver.params["max_iter"]
         total = None if max_iter == math.inf else int(max_iter)
         self.progress = Progress(
             TextColumn("[bold blue]{task.description}"), BarColumn(bar_width=20),
             MofNCompleteColumn(), TextColumn("obj [bold]{task.fields[obj]}"),
-            TextColumn("lr {task.fields[lr]}"), SpeedColumn(), TimeRemainingColumn(),
+            TextColumn("lr {task.fields[lr]}"), speed_column()(), TimeRemainingColumn(),
             console=self.console or Console(stderr=True), transient=False,
             redirect_stdout=False, redirect_stderr=False,  # `> log.txt` keeps the log lines
         )
@@ -89,6 +101,8 @@ class RichProgress(CoffeeBreak):
             pct = f"{100 * value:.2f}%" if name.endswith(("-accuracy", "-error")) else ""
             rows.append((name, f"{value:.6g}", pct))
         if rows and self.progress is not None:
+            from rich.table import Table
+
             table = Table(title=f"Validation after {it} iterations", title_justify="left")
             table.add_column("statistic")
             table.add_column("value", justify="right")
