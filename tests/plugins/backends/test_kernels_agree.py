@@ -127,6 +127,28 @@ def test_conv_forward_writes_into_out_and_reuses_workspaces():
     np.testing.assert_allclose(y2, out)
 
 
+@pytest.mark.parametrize("keep", [0, 1 << 30])
+@pytest.mark.parametrize("chunk", [1, 0])
+def test_conv_cache_keeps_columns_only_below_the_budget(keep, chunk):
+    """With a cache, backward reuses the forward's columns when they fit
+    `conv_keep_cols_bytes`, recomputes them otherwise; the numbers are the same either way."""
+    nb = NumbaBackend(dtype="float64")
+    nb.conv_keep_cols_bytes, nb.conv_chunk_bytes = keep, chunk
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((3, 4, 7, 7)), rng.standard_normal((6, 2, 3, 3))
+    b = rng.standard_normal(6)
+    cache: dict = {}
+    y = nb.kernels.conv_forward(x, w, b, (1, 1), (1, 1), 2, cache=cache)
+    assert ("cols" in cache) == bool(keep)
+    assert (cache.get("key") is not None) == bool(keep)
+    gy = rng.standard_normal(y.shape)
+    got = nb.kernels.conv_backward(x, w, gy, (1, 1), (1, 1), 2, cache=cache)
+    ref = GENERIC["conv_backward"](nb, x, w, gy, (1, 1), (1, 1), 2)
+    assert_close(got, ref, np.float64)
+    assert_close(y, GENERIC["conv_forward"](nb, x, w, b, (1, 1), (1, 1), 2), np.float64)
+    assert cache.get("key") is None  # the columns now hold the column gradient
+
+
 @st.composite
 def pool_cases(draw):
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
