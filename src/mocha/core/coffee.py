@@ -55,6 +55,7 @@ class CoffeeLounge:
     last_epoch: int = 0
     _dirty: bool = False
     active: bool = False  # between setup() and shutdown()
+    _initialized: list[ScheduledCoffee] = field(default_factory=list)  # init ran, no destroy
 
     def update_statistics(self, name: str, value: float) -> None:
         self.statistics.setdefault(name, {})[self.curr_iter] = float(value)
@@ -89,8 +90,10 @@ class CoffeeLounge:
         self.curr_iter = state.iter
         self.last_epoch = net.epoch
         self.active = True
-        for scheduled in self.coffee_breaks:
+        self._initialized = []
+        for scheduled in self.coffee_breaks:  # a failing init: shutdown() destroys the others
             scheduled.coffee.init(self, solver, net)
+            self._initialized.append(scheduled)
 
     def wants_resume_point(self, it: int) -> bool:
         """Whether a break that needs the pre-forward resume point (Snapshot) may run at
@@ -122,14 +125,29 @@ class CoffeeLounge:
         self.last_epoch = net.epoch
 
     def shutdown(self, solver: Any, net: Any) -> None:
-        """Destroy the breaks and save the statistics (only after a `setup`)."""
+        """Destroy the breaks whose `init` ran and save the statistics (only after a `setup`,
+        once). A `destroy` that raises does not skip the rest: the first error is raised at
+        the end, later ones are added to it as notes."""
         if not self.active:
             return
         self.active = False
-        for scheduled in self.coffee_breaks:
-            scheduled.coffee.destroy(self, solver, net)
+        initialized, self._initialized = self._initialized, []
+        errors: list[Exception] = []
+        for scheduled in initialized:
+            try:
+                scheduled.coffee.destroy(self, solver, net)
+            except Exception as exc:
+                errors.append(exc)
         if self.save_into:
-            self.save(force=True)
+            try:
+                self.save(force=True)
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            for later in errors[1:]:
+                errors[0].add_note(f"also while shutting the coffee lounge down: "
+                                   f"{type(later).__name__}: {later}")
+            raise errors[0]
 
     def save(self, force: bool = False) -> None:
         if not self.save_into or not (self._dirty or force):

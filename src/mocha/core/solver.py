@@ -229,7 +229,12 @@ def init_solve(solver: Solver, net: Any) -> SolverState:
 
 
 def solve(solver: Solver, net: Any) -> SolverState:
-    """Train `net` until `max_iter` (or `solver.request_stop()`); returns the final state."""
+    """Train `net` until `max_iter` (or `solver.request_stop()`); returns the final state.
+
+    However it ends (done, stopped, a NaN objective, an error in a coffee break, Ctrl-C), the
+    lounge is shut down once, as soon as it was set up: the breaks are destroyed and the
+    statistics saved. An error while shutting down after another error is added to that one
+    as a note, so the error that stopped the training is the one raised."""
     solver.stop_requested = False
     regu = float(solver.params["regu_coef"])
     max_iter = solver.params["max_iter"]
@@ -245,6 +250,12 @@ def solve(solver: Solver, net: Any) -> SolverState:
             _forward(solver, net, state, regu)
             lounge.check_coffee_break(solver, state, net)
             _after_breaks(solver, net, state, regu)
-    finally:  # also after an error in init_solve, once the lounge was set up
-        lounge.shutdown(solver, net)
+    except BaseException as exc:  # also after an error in init_solve, once the lounge was set up
+        try:
+            lounge.shutdown(solver, net)
+        except Exception as cleanup:
+            exc.add_note(f"while shutting the coffee lounge down after this error: "
+                         f"{type(cleanup).__name__}: {cleanup}")
+        raise
+    lounge.shutdown(solver, net)
     return state
