@@ -362,3 +362,87 @@ def test_inplace_dropout_keeps_the_producer_gradient_right(backend_name, neuron)
         numeric = (up - down) / 2e-6
         assert analytic[c] == pytest.approx(numeric, rel=1e-5, abs=1e-8), f"ip1.weight{c}"
     net.shutdown()
+
+
+def _dot_strings(line):
+    """The quoted strings of one line of DOT as Graphviz's scanner reads them (`\\"` is a
+    quote, `\\\\` stays two backslashes); fails on a string still open at the end of the line."""
+    strings, i = [], 0
+    while (start := line.find('"', i)) != -1:
+        j, chars = start + 1, []
+        while True:
+            assert j < len(line), f"quoted string left open: {line!r}"
+            if line[j] == "\\" and line[j + 1: j + 2] in ('"', "\\"):
+                chars.append(line[j + 1] if line[j + 1] == '"' else "\\\\")
+                j += 2
+            elif line[j] == '"':
+                break
+            else:
+                chars.append(line[j])
+                j += 1
+        strings.append("".join(chars))
+        i = j + 1
+    return strings
+
+
+def _record_fields(label):
+    """(port, text) of each field of a record label, checking its braces: fields split at the
+    unescaped `{`, `}`, `|`; a field may start with a `<port>`; `\\n` is a line break and
+    `\\x` the character x."""
+    fields, raw, depth, i = [], [], 0, 0
+    while i <= len(label):
+        c = label[i] if i < len(label) else "|"
+        if c == "\\":
+            raw.append(label[i: i + 2])
+            i += 2
+            continue
+        if c in "{}|":
+            depth += {"{": 1, "}": -1, "|": 0}[c]
+            assert depth >= 0, f"unbalanced braces in {label!r}"
+            fields.append(raw)
+            raw = []
+        else:
+            raw.append(c)
+        i += 1
+    assert depth == 0, f"unbalanced braces in {label!r}"
+    out = []
+    for tokens in fields:
+        port = None
+        if tokens and tokens[0] == "<":
+            end = tokens.index(">")
+            port, tokens = "".join(tokens[1:end]), tokens[end + 1:]
+            tokens = tokens[1:] if tokens[:1] == [" "] else tokens
+        assert "<" not in tokens and ">" not in tokens, f"stray port bracket in {label!r}"
+        text = "".join("\n" if t == "\\n" else t[-1] for t in tokens)
+        if port is not None or text:
+            out.append((port, text))
+    return out
+
+
+def test_net2dot_escapes_names(backend):
+    registry_reset(backend)
+    data, label, out, layer = 'd\\"|{', "la\nbel", 'o"ut\\', 'ip "1" \\ {a|b}\n<x>'
+    net = Net('n"et\\', backend, [
+        mocha.MemoryDataLayer(name='da"ta', data=[X, Y], batch_size=6, tops=[data, label]),
+        IP(name=layer, output_dim=3, bottoms=[data], tops=[out]),
+        mocha.SoftmaxLossLayer(name="loss\\", bottoms=[out, label]),
+    ])
+    buffer = io.StringIO()
+    net2dot(buffer, net)
+    net.shutdown()
+    lines = buffer.getvalue().splitlines()
+    assert lines[0] == 'digraph "n\\"et\\\\" {'
+    labels = {}
+    for line in lines:
+        strings = _dot_strings(line)  # every quoted string closes on its own line
+        if line.startswith("layer") and "->" not in line:
+            [text] = strings
+            labels[line.split(" ", 1)[0]] = _record_fields(text)
+    assert len(lines) == 3 + 3 + 3 + 1  # header, 3 nodes, 3 edges, closing brace
+    assert labels["layer1"] == [(None, 'MemoryData\nda"ta'), (None, "top:"), (None, "bot:"),
+                                ("t1", f"{data} (6x2x2)"), ("t2", f"{label} (6x1)")]
+    assert labels["layer2"] == [(None, f"InnerProduct\n{layer}"), (None, "top:"),
+                                (None, "bot:"), ("t1", f"{out} (6x3)"),
+                                ("b1", f"{data} (6x2x2)")]
+    assert labels["layer3"] == [(None, "SoftmaxLoss\nloss\\"), (None, "top:"), (None, "bot:"),
+                                ("b1", f"{out} (6x3)"), ("b2", f"{label} (6x1)")]
