@@ -35,10 +35,11 @@ The kernel table (signatures; arrays are backend arrays, NCHW; `kernel`, `pad`, 
                        (kh*kw), always)
 ``avg_pool_backward``  ``(gy, x_shape, kernel, pad, stride, out=None) -> gx`` (out_hw = gy's last
                        2 dims)
-``lrn_forward``        ``(x, kernel, scale, power, shift, mode) -> (y, denom)``; mode
+``lrn_forward``        ``(x, kernel, scale, power, shift, mode, out=None) -> (y, denom)``; mode
                        ``"across_channel"`` (axis 1, any rank >= 2) or ``"within_channel"``
                        (k×k in H, W); denom = shift + scale/n · Σ_window x², y = x · denom^-power
-``lrn_backward``       ``(x, y, denom, gy, kernel, scale, power, shift, mode) -> gx``
+``lrn_backward``       ``(x, y, denom, gy, kernel, scale, power, shift, mode, out=None) -> gx``;
+                       ``out`` of lrn_forward = (y|None, denom|None)
 ``softmax``            ``(x, axis) -> y`` (numerically stable)
 ``gemm``               ``(a, b, out=None, trans_a=False, trans_b=False, alpha=1, beta=0) -> out``
 =====================  ==========================================================================

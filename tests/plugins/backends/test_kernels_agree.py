@@ -224,6 +224,23 @@ def test_lrn(mode, k, shape, scale, power, shift, dtype, seed):
     gy = rng.standard_normal(shape).astype(dtype)
     ref, got = both("lrn_backward", dtype, x, y, denom, gy, k, scale, power, shift, mode)
     assert_close(got, ref, dtype)
+    # out=: written in place when contiguous, copied into a strided view otherwise
+    nb = NumbaBackend(dtype=dtype)
+    outs = (np.empty_like(x), np.empty(shape[::-1], dtype).T)
+    for o in outs:
+        for impl in (GENERIC["lrn_forward"], None):
+            o2 = np.empty_like(x)
+            args = (x, k, scale, power, shift, mode)
+            res = (impl(nb, *args, out=(o, o2)) if impl
+                   else nb.kernels.lrn_forward(*args, out=(o, o2)))
+            assert res[0] is o and res[1] is o2
+            assert_close((o, o2), (y, denom), dtype)
+            g = np.full_like(o, np.nan)
+            bargs = (x, y, denom, gy, k, scale, power, shift, mode)
+            gx = (GENERIC["lrn_backward"](nb, *bargs, out=g) if impl
+                  else nb.kernels.lrn_backward(*bargs, out=g))
+            assert gx is g
+            assert_close(g, ref, dtype)
 
 
 def test_lrn_across_channel_on_2d_input_and_bad_mode():

@@ -53,21 +53,33 @@ def _window_size(kernel: int, mode: str) -> int:
     return kernel if mode == "across_channel" else kernel * kernel
 
 
+def _into(out: Any, result: Any) -> Any:
+    """`result` copied into `out` (and `out` returned), or `result` itself when `out` is None."""
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
 def lrn_forward(backend: Any, x: Any, kernel: int, scale: float, power: float, shift: float,
-                mode: str) -> tuple[Any, Any]:
-    """(y, denom) with denom = S = shift + (scale/n)·Σ_W x² and y = x · S^(−power)."""
+                mode: str, out: Any = None) -> tuple[Any, Any]:
+    """(y, denom) with denom = S = shift + (scale/n)·Σ_W x² and y = x · S^(−power).
+
+    `out` = (y | None, denom | None): arrays to write the results into."""
     xp = backend.xp
     n = _window_size(kernel, mode)
     denom = _neighbourhood_sum(xp, x * x, kernel, mode)
     denom *= scale / n
     denom += shift
     y = x * denom ** (-power)
-    return y, denom
+    if out is None:
+        return y, denom
+    return _into(out[0], y), _into(out[1], denom)
 
 
 def lrn_backward(backend: Any, x: Any, y: Any, denom: Any, gy: Any, kernel: int, scale: float,
-                 power: float, shift: float, mode: str) -> Any:
-    """Gradient of `lrn_forward`:
+                 power: float, shift: float, mode: str, out: Any = None) -> Any:
+    """Gradient of `lrn_forward` (written into `out` when given):
 
         dx_j = g_j · S_j^(−power) − (2·power·scale/n) · x_j · Σ_{i : j ∈ W(i)} g_i · y_i / S_i
 
@@ -78,7 +90,7 @@ def lrn_backward(backend: Any, x: Any, y: Any, denom: Any, gy: Any, kernel: int,
     n = _window_size(kernel, mode)
     t = gy * y / denom
     back = _neighbourhood_sum(xp, t, kernel, mode, adjoint=True)
-    return gy * denom ** (-power) - (2.0 * power * scale / n) * x * back
+    return _into(out, gy * denom ** (-power) - (2.0 * power * scale / n) * x * back)
 
 
 @hookimpl

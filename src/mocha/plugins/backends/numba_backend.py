@@ -412,24 +412,32 @@ def _lrn_setup(x: Any, kernel: int, mode: str) -> tuple[np.ndarray, int, int, in
 
 
 def lrn_forward(backend: Any, x: Any, kernel: int, scale: float, power: float, shift: float,
-                mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(y, denom) as `kernels_lrn.lrn_forward`."""
+                mode: str, out: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """(y, denom) as `kernels_lrn.lrn_forward`; `out` = (y | None, denom | None)."""
     xv, pre, post, n = _lrn_setup(x, kernel, mode)
-    y, denom = np.empty_like(xv), np.empty_like(xv)
+    o_y, o_d = (None, None) if out is None else out
+    y, denom = _out_or(o_y, x.shape, xv.dtype), _out_or(o_d, x.shape, xv.dtype)
     name = "lrn_across_forward" if mode == "across_channel" else "lrn_within_forward"
-    _run(name, xv.size, xv, pre, post, scale / n, float(power), float(shift), y, denom)
-    return y.reshape(x.shape), denom.reshape(x.shape)
+    _run(name, xv.size, xv, pre, post, scale / n, float(power), float(shift),
+         y.reshape(xv.shape), denom.reshape(xv.shape))
+    return _result(o_y, y), _result(o_d, denom)
 
 
 def lrn_backward(backend: Any, x: Any, y: Any, denom: Any, gy: Any, kernel: int, scale: float,
-                 power: float, shift: float, mode: str) -> np.ndarray:
-    """Gradient of `lrn_forward`, as `kernels_lrn.lrn_backward`."""
+                 power: float, shift: float, mode: str, out: Any = None) -> np.ndarray:
+    """Gradient of `lrn_forward`, as `kernels_lrn.lrn_backward` (into `out` when given)."""
     xv, pre, post, n = _lrn_setup(x, kernel, mode)
     yv, dv, gv = (_c(a, xv.dtype).reshape(xv.shape) for a in (y, denom, gy))
-    gx = np.empty_like(xv)
-    name = "lrn_across_backward" if mode == "across_channel" else "lrn_within_backward"
-    _run(name, xv.size, xv, yv, dv, gv, pre, post, 2.0 * power * scale / n, float(power), gx)
-    return gx.reshape(x.shape)
+    gx = _out_or(out, x.shape, xv.dtype)
+    coef = 2.0 * power * scale / n
+    if mode == "across_channel":
+        _run("lrn_across_backward", xv.size, xv, yv, dv, gv, pre, post, coef, float(power),
+             gx.reshape(xv.shape))
+    else:
+        scratch = _workspace(backend, "lrn", xv.shape, xv.dtype)
+        _run("lrn_within_backward", xv.size, xv, yv, dv, gv, pre, post, coef, float(power),
+             gx, scratch)
+    return _result(out, gx)
 
 
 def softmax(backend: Any, x: Any, axis: int = 1, out: Any = None) -> np.ndarray:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit, prange
 
 
@@ -274,54 +273,76 @@ def lrn_across_backward(x, y, denom, gy, pre, post, coef, power, gx):
 
 
 @njit(cache=True, inline="always")
-def _box_sum(src, before, after, tmp, out):
-    """out[h, w] = Σ src[a, b] over a ∈ [h-before, h+after], b ∈ [w-before, w+after] (zeros
-    outside), as a horizontal then a vertical pass whose inner loops run along w."""
+def _row_sums(src, before, after, out, square):
+    """out[h, w] = Σ_{d=-before..after} f(src[h, w+d]) (zeros outside), f = x² or x."""
     H, W = src.shape
     for h in range(H):
+        r = src[h]
+        o = out[h]
         for w in range(W):
-            tmp[h, w] = 0.0
+            o[w] = 0.0
         for d in range(-before, after + 1):
-            for w in range(max(0, -d), min(W, W - d)):
-                tmp[h, w] += src[h, w + d]
-    for h in range(H):
-        for w in range(W):
-            out[h, w] = 0.0
-        for a in range(max(h - before, 0), min(h + after + 1, H)):
-            for w in range(W):
-                out[h, w] += tmp[a, w]
+            lo = max(0, -d)
+            hi = min(W, W - d)
+            if square:
+                for w in range(lo, hi):
+                    v = r[w + d]
+                    o[w] += v * v
+            else:
+                for w in range(lo, hi):
+                    o[w] += r[w + d]
 
 
 @njit(cache=True, parallel=True)
 def lrn_within_forward(x, pre, post, alpha, power, shift, y, denom):
-    """Within channel on x[N, C, H, W]: the k×k square window (zeros outside)."""
+    """Within channel on x[N, C, H, W]: the k×k square window (zeros outside), as a pass along
+    the rows (into y, used as scratch) and one down the columns (into denom); no allocation."""
     N, C, H, W = x.shape
     for t in prange(N * C):
         n = t // C
         c = t - n * C
-        sq = x[n, c] * x[n, c]
-        tmp = np.empty((H, W), dtype=sq.dtype)
+        xp = x[n, c]
+        yp = y[n, c]
         den = denom[n, c]
-        _box_sum(sq, pre, post, tmp, den)
+        _row_sums(xp, pre, post, yp, True)
+        for h in range(H):
+            dr = den[h]
+            for w in range(W):
+                dr[w] = 0.0
+            for a in range(max(h - pre, 0), min(h + post + 1, H)):
+                tr = yp[a]
+                for w in range(W):
+                    dr[w] += tr[w]
         for h in range(H):
             for w in range(W):
                 d = shift + alpha * den[h, w]
                 den[h, w] = d
-                y[n, c, h, w] = x[n, c, h, w] * _pow_neg(d, power)
+                yp[h, w] = xp[h, w] * _pow_neg(d, power)
 
 
 @njit(cache=True, parallel=True)
-def lrn_within_backward(x, y, denom, gy, pre, post, coef, power, gx):
-    """Gradient of `lrn_within_forward` (the window mirrored for the adjoint sum)."""
+def lrn_within_backward(x, y, denom, gy, pre, post, coef, power, gx, scratch):
+    """Gradient of `lrn_within_forward` (the window mirrored for the adjoint sum); gx holds
+    g·y/S first, scratch (x's shape, contents undefined) its row sums."""
     N, C, H, W = x.shape
     for t in prange(N * C):
         n = t // C
         c = t - n * C
-        ratio = gy[n, c] * y[n, c] / denom[n, c]
-        tmp = np.empty((H, W), dtype=ratio.dtype)
-        back = np.empty((H, W), dtype=ratio.dtype)
-        _box_sum(ratio, post, pre, tmp, back)
+        ratio = gx[n, c]
+        tmp = scratch[n, c]
+        g = gy[n, c]
+        yy = y[n, c]
+        dd = denom[n, c]
+        xp = x[n, c]
         for h in range(H):
             for w in range(W):
-                gx[n, c, h, w] = (gy[n, c, h, w] * _pow_neg(denom[n, c, h, w], power)
-                                  - coef * x[n, c, h, w] * back[h, w])
+                ratio[h, w] = g[h, w] * yy[h, w] / dd[h, w]
+        _row_sums(ratio, post, pre, tmp, False)
+        for h in range(H):
+            out = ratio[h]
+            for w in range(W):
+                out[w] = g[h, w] * _pow_neg(dd[h, w], power)
+            for a in range(max(h - post, 0), min(h + pre + 1, H)):
+                tr = tmp[a]
+                for w in range(W):
+                    out[w] -= coef * xp[h, w] * tr[w]

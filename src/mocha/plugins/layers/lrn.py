@@ -73,15 +73,12 @@ class LRNState(LayerState):
         """The kernels normalize across axis 1: move the channel axis there (a view)."""
         return a if self.axis == 1 else backend.xp.moveaxis(a, self.axis, 1)
 
-    def _from_kernel(self, backend, a):
-        return a if self.axis == 1 else backend.xp.moveaxis(a, 1, self.axis)
-
     def forward(self, backend, inputs):
         layer = self.layer
         x = self._to_kernel(backend, inputs[0].data)
-        y, self.denom = backend.kernels.lrn_forward(x, layer.kernel, layer.scale, layer.power,
-                                                    layer.shift, layer.mode.kind)
-        self.blobs[0].data[...] = self._from_kernel(backend, y)
+        _, self.denom = backend.kernels.lrn_forward(
+            x, layer.kernel, layer.scale, layer.power, layer.shift, layer.mode.kind,
+            out=(self._to_kernel(backend, self.blobs[0].data), self.denom))
 
     def backward(self, backend, inputs, diffs):
         # y_i = x_i S_i^(−p), S_i = shift + (scale/n) Σ_{j∈W(i)} x_j²  =>
@@ -90,11 +87,10 @@ class LRNState(LayerState):
         if dx.is_null:
             return
         to = self._to_kernel
-        gx = backend.kernels.lrn_backward(
+        backend.kernels.lrn_backward(
             to(backend, inputs[0].data), to(backend, self.blobs[0].data), self.denom,
             to(backend, self.blobs_diff[0].data), layer.kernel, layer.scale, layer.power,
-            layer.shift, layer.mode.kind)
-        dx.data[...] = self._from_kernel(backend, gx)
+            layer.shift, layer.mode.kind, out=to(backend, dx.data))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
