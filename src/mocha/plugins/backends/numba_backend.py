@@ -57,8 +57,9 @@ def _k() -> ModuleType:
 
 
 #: Below this many elements a kernel runs on the calling thread only: waking numba's sleeping
-#: workers costs more than the work (LeNet batch-1 latency at 2 threads: 0.29 -> 0.16 ms).
-SERIAL_BELOW = 1 << 15
+#: workers costs more than the work (batch-1 latency at 2 threads: LeNet 0.29 -> 0.15 ms at
+#: 1 << 15; CIFAR-10 0.61 -> 0.50 ms going from 1 << 15 to 1 << 17).
+SERIAL_BELOW = 1 << 17
 
 
 def _threads() -> int:
