@@ -280,11 +280,16 @@ def test_large_inputs_take_the_parallel_path():
     from mocha.plugins.backends.numba_backend import SERIAL_BELOW
 
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 3, 96, 96)).astype(np.float32)
+    x = rng.standard_normal((4, 3, 112, 112)).astype(np.float32)
     assert x.size >= SERIAL_BELOW
     (y_ref, i_ref), (y, i) = both("max_pool_forward", np.float32, x, (3, 3), (1, 1), (2, 2),
-                                  (48, 48))
+                                  (56, 56))
     assert_close((y, i), (y_ref, i_ref), np.float32)
     assert_close(*reversed(both("lrn_forward", np.float32, x, 3, 1.0, 0.75, 1.0,
                                 "within_channel")), np.float32)
     assert_close(*reversed(both("softmax", np.float32, x, 1)), np.float32)
+    w = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((4, 8, 110, 110)).astype(np.float32)
+    assert gy.size >= SERIAL_BELOW
+    assert_close(*reversed(both("conv_backward", np.float32, x, w, gy, (0, 0), (1, 1), 1)),
+                 np.float32)

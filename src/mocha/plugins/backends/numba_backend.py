@@ -323,9 +323,9 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
     for i, (n0, n1) in enumerate(_chunks(backend, N, C * kh * kw * S * dtype.itemsize)):
         nb = n1 - n0
         G = _workspace(backend, "conv_y", (F, nb * S), dtype)
-        _run("swap01", G.size, gy[n0:n1].reshape(nb, F, S), np.zeros(0, dtype),
-             G.reshape(F, nb, S))
-        db += G.sum(axis=1)
+        sums = _workspace(backend, "conv_db", (F, nb), np.float64)
+        _run("swap01_rowsum", G.size, gy[n0:n1].reshape(nb, F, S), G.reshape(F, nb, S), sums)
+        db += sums.sum(axis=1)
         if cols is not None:
             col = cols[n0 * CK * S:n1 * CK * S].reshape(CK, nb * S)
         else:

@@ -99,6 +99,25 @@ def swap01(src, bias, dst):
                 d[k] = s[k]
 
 
+@njit(cache=True, parallel=True)
+def swap01_rowsum(src, dst, sums):
+    """dst[a, b, :] = src[b, a, :] and sums[a, b] = Σ_k src[b, a, k] (float64 accumulation):
+    the convolution's top gradient reordered to the GEMM layout, with the bias gradient's
+    partial sums taken in the same parallel pass."""
+    A, B, S = dst.shape
+    for t in prange(A * B):
+        a = t // B
+        b = t - a * B
+        d = dst[a, b]
+        s = src[b, a]
+        acc = 0.0
+        for k in range(S):
+            v = s[k]
+            d[k] = v
+            acc += v
+        sums[a, b] = acc
+
+
 # -- pooling -------------------------------------------------------------------------------
 @njit(cache=True, parallel=True)
 def max_pool_forward(x, kh, kw, ph, pw, sh, sw, y, index):
