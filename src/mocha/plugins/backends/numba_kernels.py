@@ -99,11 +99,13 @@ def swap01(src, bias, dst):
                 d[k] = s[k]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath={"reassoc"})
 def swap01_rowsum(src, dst, sums):
     """dst[a, b, :] = src[b, a, :] and sums[a, b] = Σ_k src[b, a, k] (float64 accumulation):
     the convolution's top gradient reordered to the GEMM layout, with the bias gradient's
-    partial sums taken in the same parallel pass."""
+    partial sums taken in the same parallel pass. `reassoc` lets the sum run in vector lanes
+    (a sequential float64 chain was slower than the copy itself); the order is fixed per
+    machine, so results stay reproducible."""
     A, B, S = dst.shape
     for t in prange(A * B):
         a = t // B
