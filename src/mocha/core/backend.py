@@ -42,11 +42,27 @@ The kernel table (signatures; arrays are backend arrays, NCHW; `kernel`, `pad`, 
                        ``out`` of lrn_forward = (y|None, denom|None)
 ``softmax``            ``(x, axis) -> y`` (numerically stable)
 ``gemm``               ``(a, b, out=None, trans_a=False, trans_b=False, alpha=1, beta=0) -> out``
+``relu_forward``       ``(x, epsilon, out=None) -> y`` = max(epsilon, x)
+``relu_backward``      ``(y, g, epsilon, out=None) -> g · [y > epsilon]`` (y: the neuron output)
+``lrelu_forward``      ``(x, out=None) -> y`` = x if x > 0 else 0.01·x
+``lrelu_backward``     ``(y, g, out=None) -> g · (1 if y > 0 else 0.01)``
+``sigmoid_forward``    ``(x, out=None) -> y`` = 1/(1 + exp(-x)) (overflow-free form)
+``sigmoid_backward``   ``(y, g, out=None) -> g · y(1 - y)``
+``tanh_forward``       ``(x, out=None) -> y`` = tanh x
+``tanh_backward``      ``(y, g, out=None) -> g · (1 - y²)``
+``dropout_mask``       ``(u, ratio, scale=1.0, out=None) -> m`` = [u > ratio] · scale
+``dropout_apply``      ``(x, mask, out=None) -> x · mask``
 =====================  ==========================================================================
+
+and ``softmax_loss_backward(prob, label_index, axis, coef, w_label=None, out=None) -> dx`` =
+(prob - onehot(label_index along axis)) · coef [· w_label] (label_index int64, shaped like prob
+with 1 on axis; w_label likewise).
 
 The generic conv/pool/LRN versions live in `mocha.plugins.backends.kernels_{conv,pool,lrn}`
 (their module docstrings give the exact window rules); callers (the layers) decide output sizes
-and reject empty pooling windows before calling.
+and reject empty pooling windows before calling. The elementwise kernels (neurons, dropout,
+softmax-loss gradient) live in `kernels_elementwise`: scalars are rounded to the arrays' dtype
+and ``out=x`` works in place.
 
 Layers never import numpy, numba or cupy: they use `backend.xp` and `backend.kernels`.
 """
@@ -74,6 +90,17 @@ KERNEL_NAMES: tuple[str, ...] = (
     "lrn_backward",
     "softmax",
     "gemm",
+    "relu_forward",
+    "relu_backward",
+    "lrelu_forward",
+    "lrelu_backward",
+    "sigmoid_forward",
+    "sigmoid_backward",
+    "tanh_forward",
+    "tanh_backward",
+    "dropout_mask",
+    "dropout_apply",
+    "softmax_loss_backward",
 )
 
 

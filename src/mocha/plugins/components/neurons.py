@@ -1,6 +1,8 @@
 """Neurons: activations applied in place to a layer's output (semantics §4.1).
 
 The backward multiplies the top diff in place by f'(x), written with the output y = f(x).
+ReLU, LReLU, Sigmoid and Tanh run the backend's elementwise kernels (`<name>_forward`,
+`<name>_backward`; generic versions in `kernels_elementwise`, compiled ones on Numba).
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ class ReLU(Neuron):
     epsilon: float = 0.0
 
     def forward(self, backend: Any, blob: Any) -> None:
-        backend.xp.maximum(blob.data, self.epsilon, out=blob.data)
+        backend.kernels.relu_forward(blob.data, self.epsilon, out=blob.data)
 
     def backward(self, backend: Any, blob: Any, diff: Any) -> None:
-        diff.data *= blob.data > self.epsilon
+        backend.kernels.relu_backward(blob.data, diff.data, self.epsilon, out=diff.data)
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,10 @@ class LReLU(Neuron):
     """y = x if x > 0 else 0.01·x; dy/dx = 1 if y > 0 else 0.01 (Mocha's fixed slope)."""
 
     def forward(self, backend: Any, blob: Any) -> None:
-        x = blob.data
-        x *= backend.xp.where(x > 0, 1.0, 0.01).astype(x.dtype)
+        backend.kernels.lrelu_forward(blob.data, out=blob.data)
 
     def backward(self, backend: Any, blob: Any, diff: Any) -> None:
-        y = blob.data
-        diff.data *= backend.xp.where(y > 0, 1.0, 0.01).astype(y.dtype)
+        backend.kernels.lrelu_backward(blob.data, diff.data, out=diff.data)
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,10 @@ class Sigmoid(Neuron):
     """y = 1/(1+exp(-x)); dy/dx = y(1-y)."""
 
     def forward(self, backend: Any, blob: Any) -> None:
-        xp, x = backend.xp, blob.data
-        # stable form: exp of a non-positive number only
-        e = xp.exp(-xp.abs(x))
-        x[...] = xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        backend.kernels.sigmoid_forward(blob.data, out=blob.data)
 
     def backward(self, backend: Any, blob: Any, diff: Any) -> None:
-        y = blob.data
-        diff.data *= y * (1 - y)
+        backend.kernels.sigmoid_backward(blob.data, diff.data, out=diff.data)
 
 
 @dataclass(frozen=True)
@@ -71,11 +67,10 @@ class Tanh(Neuron):
     """y = tanh(x); dy/dx = 1 - y²."""
 
     def forward(self, backend: Any, blob: Any) -> None:
-        backend.xp.tanh(blob.data, out=blob.data)
+        backend.kernels.tanh_forward(blob.data, out=blob.data)
 
     def backward(self, backend: Any, blob: Any, diff: Any) -> None:
-        y = blob.data
-        diff.data *= 1 - y * y
+        backend.kernels.tanh_backward(blob.data, diff.data, out=diff.data)
 
 
 @dataclass(frozen=True)

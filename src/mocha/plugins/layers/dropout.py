@@ -36,11 +36,9 @@ class InplaceMaskState(LayerState):
         ratio = self.layer.ratio
         for x, mask, saved in zip(inputs, self.masks, self.saved):
             u = backend.random_uniform(x.shape)
-            mask.data[...] = u > ratio
-            if self.scale != 1.0:
-                mask.data *= self.scale
+            backend.kernels.dropout_mask(u, ratio, self.scale, out=mask.data)
             saved.data[...] = x.data
-            x.data *= mask.data
+            backend.kernels.dropout_apply(x.data, mask.data, out=x.data)
 
     def backward(self, backend, inputs, diffs):
         # y = x · m (m = [u > ratio] · scale)  =>  dx = g · m, in place on the shared diff
@@ -48,7 +46,7 @@ class InplaceMaskState(LayerState):
             return
         for x, dx, mask, saved in zip(inputs, diffs, self.masks, self.saved):
             if not dx.is_null:
-                dx.data *= mask.data
+                backend.kernels.dropout_apply(dx.data, mask.data, out=dx.data)
             x.data[...] = saved.data  # A8: give the producer back its own output
 
 

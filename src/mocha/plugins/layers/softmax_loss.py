@@ -65,19 +65,15 @@ class SoftmaxLossState(LayerState):
         # L = -w/(N·S) Σ w_label · log softmax(x)_label
         #   => dx = w/(N·S) · w_label · (softmax(x) - onehot(label)), with w_label the class
         #      weight at the true class applied to every class of that location.
-        xp = backend.xp
         dx = diffs[0]
         if len(diffs) > 1 and not diffs[1].is_null:
             diffs[1].data[...] = 0  # class indices have no gradient
         if dx.is_null:
             return
-        dx.data[...] = self.prob.data
-        xp.put_along_axis(dx.data, self.idx,
-                          xp.take_along_axis(dx.data, self.idx, axis=self.axis) - 1,
-                          axis=self.axis)
-        dx.data *= self.layer.weight / self.count
-        if self.weights is not None:
-            dx.data *= self.w_label
+        w_label = self.w_label if self.weights is not None else None
+        backend.kernels.softmax_loss_backward(self.prob.data, self.idx, self.axis,
+                                              self.layer.weight / self.count, w_label,
+                                              out=dx.data)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
