@@ -70,9 +70,10 @@ def _threads() -> int:
     return numba.get_num_threads()
 
 
-def _run(name: str, size: int, *args: Any) -> None:
-    """Call compiled kernel `name`; serially (one thread) when `size` is small."""
-    fn = getattr(_k(), name)
+def _run(kernel: Any, size: int, *args: Any) -> None:
+    """Call compiled kernel `kernel` (a name in `numba_kernels`, or a compiled function of
+    another module); serially (one thread) when `size` is below `SERIAL_BELOW`."""
+    fn = getattr(_k(), kernel) if isinstance(kernel, str) else kernel
     if size >= SERIAL_BELOW:
         fn(*args)
         return

@@ -40,23 +40,9 @@ def _k() -> ModuleType:
 
 
 def _run(name: str, size: int, *args: Any) -> None:
-    """Call compiled loop `name`, on one thread when `size` < `numba_backend.SERIAL_BELOW`
-    (read at each call), as `numba_backend._run` does for its own kernels."""
-    fn = getattr(_k(), name)
-    if size >= numba_backend.SERIAL_BELOW:
-        fn(*args)
-        return
-    import numba
-
-    threads = numba.get_num_threads()
-    if threads == 1:
-        fn(*args)
-        return
-    numba.set_num_threads(1)
-    try:
-        fn(*args)
-    finally:
-        numba.set_num_threads(threads)
+    """Call compiled loop `name` through `numba_backend._run` (one thread below
+    `numba_backend.SERIAL_BELOW` elements)."""
+    numba_backend._run(getattr(_k(), name), size, *args)
 
 
 def _same_buffer(a: np.ndarray, b: np.ndarray) -> bool:
