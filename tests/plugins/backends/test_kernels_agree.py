@@ -127,6 +127,59 @@ def test_conv_forward_writes_into_out_and_reuses_workspaces():
     np.testing.assert_allclose(y2, out)
 
 
+@given(case=conv_cases(), dtype=dtypes, bias=st.booleans(), seed=st.integers(0, 2**16),
+       chunk=st.sampled_from([0, 1]))
+def test_row_wise_convolution(case, dtype, bias, seed, chunk):
+    """The row-wise path (im2row + kh products; ∇x as the flipped forward) agrees with the
+    generic kernels wherever it is eligible (stride 1, one group, padding < kernel)."""
+    from mocha.plugins.backends import numba_rowconv
+
+    N, C, H, W, F, groups, kernel, pad, _stride = case
+    pad = (min(pad[0], kernel[0] - 1), min(pad[1], kernel[1] - 1))
+    H, W = max(H, kernel[0]), max(W, kernel[1])
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((F, C, *kernel)).astype(dtype)
+    b = rng.standard_normal(F).astype(dtype) if bias else None
+    nb = NumbaBackend(dtype=dtype)
+    nb.conv_chunk_bytes = chunk
+    saved = numba_rowconv.ROWS_MIN_K, numba_rowconv.ROWS_BACKWARD_MIN_WIDTH
+    numba_rowconv.ROWS_MIN_K = numba_rowconv.ROWS_BACKWARD_MIN_WIDTH = 1
+    try:
+        used = numba_rowconv.eligible(x.shape, w.shape, pad, (1, 1), 1)
+        got = nb.kernels.conv_forward(x, w, b, pad, (1, 1), 1)
+        gy = rng.standard_normal(got.shape).astype(dtype)
+        got_b = nb.kernels.conv_backward(x, w, gy, pad, (1, 1), 1)
+        got_w = nb.kernels.conv_backward(x, w, gy, pad, (1, 1), 1, need_dx=False)
+    finally:
+        numba_rowconv.ROWS_MIN_K, numba_rowconv.ROWS_BACKWARD_MIN_WIDTH = saved
+    assert used == (kernel[0] > 1)
+    assert_close(got, GENERIC["conv_forward"](nb, x, w, b, pad, (1, 1), 1), dtype)
+    ref_b = GENERIC["conv_backward"](nb, x, w, gy, pad, (1, 1), 1)
+    assert_close(got_b, ref_b, dtype)
+    assert_close(got_w, (None, *ref_b[1:]), dtype)
+
+
+def test_row_wise_convolution_is_used_for_wide_inputs(monkeypatch):
+    """CIFAR-10's conv2 shape goes the row-wise way (and agrees), RGB input does not."""
+    from mocha.plugins.backends import numba_rowconv
+
+    calls = []
+    real = numba_rowconv.forward
+    monkeypatch.setattr(numba_rowconv, "forward", lambda *a: calls.append(1) or real(*a))
+    assert numba_rowconv.eligible((2, 32, 16, 16), (8, 32, 5, 5), (2, 2), (1, 1), 1)
+    assert not numba_rowconv.eligible((2, 3, 32, 32), (8, 3, 5, 5), (2, 2), (1, 1), 1)
+    assert not numba_rowconv.eligible((2, 32, 16, 16), (8, 32, 5, 5), (2, 2), (2, 2), 1)
+    assert numba_rowconv.eligible((2, 32, 16, 16), (8, 32, 5, 5), (2, 2), (1, 1), 1, True)
+    assert not numba_rowconv.eligible((2, 32, 8, 8), (8, 32, 5, 5), (2, 2), (1, 1), 1, True)
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 32, 9, 9)), rng.standard_normal((8, 32, 5, 5))
+    nb = NumbaBackend(dtype="float64")
+    got = nb.kernels.conv_forward(x, w, None, (2, 2), (1, 1), 1)
+    assert calls == [1]
+    assert_close(got, GENERIC["conv_forward"](nb, x, w, None, (2, 2), (1, 1), 1), np.float64)
+
+
 @pytest.mark.parametrize("keep", [0, 1 << 30])
 @pytest.mark.parametrize("chunk", [1, 0])
 def test_conv_cache_keeps_columns_only_below_the_budget(keep, chunk):

@@ -254,6 +254,10 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
     if cache is not None:
         cols = _cached_cols(cache, N * CK * S, dtype)
         cache["key"] = None
+    elif y.flags.c_contiguous and y.dtype == dtype and _rows().eligible(
+            x.shape, w.shape, pad, stride, groups):
+        _rows().forward(backend, x, w, b, pad, y)
+        return y
     for n0, n1 in _chunks(backend, N, C * kh * kw * S * dtype.itemsize):
         target = None if cols is None else cols[n0 * CK * S:n1 * CK * S].reshape(CK, -1)
         col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow), target)
@@ -320,6 +324,10 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
         cols = cache["cols"]
         if need_dx:
             cache["key"] = None
+    if cols is None and (dx is None or dx.flags.c_contiguous) and _rows().eligible(
+            x.shape, w.shape, pad, stride, groups, backward=True):
+        _rows().backward(backend, x, w, gy, pad, dw4, db, dx)
+        return _finish((dx, dw4, db), (o_dx, o_dw, o_db))
     dwt = _workspace(backend, "conv_dwt", (groups, K, Fg), dtype)
     for i, (n0, n1) in enumerate(_chunks(backend, N, C * kh * kw * S * dtype.itemsize)):
         nb = n1 - n0
@@ -345,12 +353,19 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
             _run("col2im", dcol.size, dcol, kh, kw, *pad, *stride, oh, ow, dx[n0:n1])
     for g, (fs, _ks) in enumerate(slices):
         dw[fs] = dwt[g].T
-    res = [dx, dw4, db]
-    for j, o in enumerate((o_dx, o_dw, o_db)):
-        if o is not None and res[j] is not None and res[j] is not o:
-            o[...] = res[j]
-            res[j] = o
-    return res[0], res[1], res[2]
+    return _finish((dx, dw4, db), (o_dx, o_dw, o_db))
+
+
+def _finish(res: tuple, outs: tuple) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The results, copied into the caller's `out` arrays they were not written into."""
+    done = [r if o is None or r is None else _result(o, r) for r, o in zip(res, outs)]
+    return done[0], done[1], done[2]
+
+
+def _rows() -> ModuleType:
+    from mocha.plugins.backends import numba_rowconv
+
+    return numba_rowconv
 
 
 # -- pooling ---------------------------------------------------------------------------------
