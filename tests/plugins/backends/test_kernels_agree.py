@@ -143,8 +143,10 @@ def test_row_wise_convolution(case, dtype, bias, seed, chunk):
     b = rng.standard_normal(F).astype(dtype) if bias else None
     nb = NumbaBackend(dtype=dtype)
     nb.conv_chunk_bytes = chunk
-    saved = numba_rowconv.ROWS_MIN_K, numba_rowconv.ROWS_BACKWARD_MIN_WIDTH
-    numba_rowconv.ROWS_MIN_K = numba_rowconv.ROWS_BACKWARD_MIN_WIDTH = 1
+    names = ("ROWS_MIN_K", "ROWS_BACKWARD_MIN_WIDTH", "ROWS_MIN_COLUMNS")
+    saved = [getattr(numba_rowconv, n) for n in names]
+    for n in names:
+        setattr(numba_rowconv, n, 1)
     try:
         used = numba_rowconv.eligible(x.shape, w.shape, pad, (1, 1), 1)
         got = nb.kernels.conv_forward(x, w, b, pad, (1, 1), 1)
@@ -152,7 +154,8 @@ def test_row_wise_convolution(case, dtype, bias, seed, chunk):
         got_b = nb.kernels.conv_backward(x, w, gy, pad, (1, 1), 1)
         got_w = nb.kernels.conv_backward(x, w, gy, pad, (1, 1), 1, need_dx=False)
     finally:
-        numba_rowconv.ROWS_MIN_K, numba_rowconv.ROWS_BACKWARD_MIN_WIDTH = saved
+        for n, v in zip(names, saved):
+            setattr(numba_rowconv, n, v)
     assert used == (kernel[0] > 1)
     assert_close(got, GENERIC["conv_forward"](nb, x, w, b, pad, (1, 1), 1), dtype)
     ref_b = GENERIC["conv_backward"](nb, x, w, gy, pad, (1, 1), 1)
@@ -172,8 +175,9 @@ def test_row_wise_convolution_is_used_for_wide_inputs(monkeypatch):
     assert not numba_rowconv.eligible((2, 32, 16, 16), (8, 32, 5, 5), (2, 2), (2, 2), 1)
     assert numba_rowconv.eligible((2, 32, 16, 16), (8, 32, 5, 5), (2, 2), (1, 1), 1, True)
     assert not numba_rowconv.eligible((2, 32, 8, 8), (8, 32, 5, 5), (2, 2), (1, 1), 1, True)
+    assert not numba_rowconv.eligible((1, 32, 8, 8), (8, 32, 5, 5), (2, 2), (1, 1), 1)
     rng = np.random.default_rng(5)
-    x, w = rng.standard_normal((2, 32, 9, 9)), rng.standard_normal((8, 32, 5, 5))
+    x, w = rng.standard_normal((4, 32, 12, 12)), rng.standard_normal((8, 32, 5, 5))
     nb = NumbaBackend(dtype="float64")
     got = nb.kernels.conv_forward(x, w, None, (2, 2), (1, 1), 1)
     assert calls == [1]

@@ -36,6 +36,10 @@ ROWS_MIN_K = 128
 #: (8x8 outputs) the row-wise ∇x was slower than im2col's (10.1 vs 9.5 ms at 1 thread,
 #: 7.4 vs 6.0 at 2), on conv2 (16x16) faster (19.2 vs 22.1 ms at 1 thread, even at 2).
 ROWS_BACKWARD_MIN_WIDTH = 16
+#: Fewest output columns (N·oh·ow) per product: below, the kh thin products cost more than
+#: they save (conv3 of CIFAR-10, 8x8 outputs, forward at batch 1: 88 vs 64 µs; batch 8:
+#: 382 vs 415 µs).
+ROWS_MIN_COLUMNS = 512
 
 
 def _k():
@@ -51,8 +55,9 @@ def eligible(x_shape: tuple[int, ...], w_shape: tuple[int, ...], pad: tuple[int,
     _F, Cg, kh, kw = w_shape
     ok = (tuple(stride) == (1, 1) and groups == 1 and Cg * kw >= ROWS_MIN_K and kh > 1
           and 0 <= pad[0] < kh and 0 <= pad[1] < kw)
-    ow = x_shape[-1] + 2 * pad[1] - kw + 1
-    return ok and (not backward or ow >= ROWS_BACKWARD_MIN_WIDTH)
+    oh, ow = x_shape[-2] + 2 * pad[0] - kh + 1, x_shape[-1] + 2 * pad[1] - kw + 1
+    return (ok and x_shape[0] * oh * ow >= ROWS_MIN_COLUMNS
+            and (not backward or ow >= ROWS_BACKWARD_MIN_WIDTH))
 
 
 def _products(backend: Any, x: np.ndarray, wp: np.ndarray, pad: tuple[int, int], oh: int,
