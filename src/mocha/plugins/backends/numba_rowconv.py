@@ -16,7 +16,7 @@ one product, kh times less gather traffic, and a buffer that stays in cache.
               the kernel flipped and transposed, wt[c,f,p',q'] = w[f,c,kh-1-p',kw-1-q'], and
               padding (kh-1-ph, kw-1-pw) — so no col2im at all.
 
-`numba_backend.conv_forward/conv_backward` use it when `eligible` (stride 1, one group,
+`numba_conv.conv_forward/conv_backward` use it when `eligible` (stride 1, one group,
 C·kw ≥ `ROWS_MIN_K`, padding < kernel) and the layer does not keep the im2col columns.
 Measured on CIFAR-10's conv2 (32 → 32 channels, 5x5, 16x16, batch 100, 1 thread): forward
 11.9 → 9.6 ms. Narrow inputs (C·kw small, e.g. RGB) make the kh products too thin: im2col wins.
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from mocha.plugins.backends import numba_backend as nb
+from mocha.plugins.backends.numba_conv import _chunks
 
 #: Fewest rows (C·kw) per kernel-row product for which the row-wise path is used.
 ROWS_MIN_K = 128
@@ -70,7 +71,7 @@ def _products(backend: Any, x: np.ndarray, wp: np.ndarray, pad: tuple[int, int],
     kw = R // C
     Hp = H + 2 * pad[0]
     dtype = x.dtype
-    for n0, n1 in nb._chunks(backend, N, R * Hp * ow * dtype.itemsize):
+    for n0, n1 in _chunks(backend, N, R * Hp * ow * dtype.itemsize):
         L = (n1 - n0) * ow  # columns per padded row
         rows = nb._workspace(backend, "rows", (R, Hp * L), dtype)
         nb._run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
@@ -103,7 +104,7 @@ def backward(backend: Any, x: np.ndarray, w: np.ndarray, gy: np.ndarray,
     oh, ow = gy.shape[2:]
     R, Hp, dtype = C * kw, H + 2 * pad[0], x.dtype
     dwt = nb._workspace(backend, "rows_dwt", (kh, R, F), dtype)
-    for i, (n0, n1) in enumerate(nb._chunks(backend, N, R * Hp * ow * dtype.itemsize)):
+    for i, (n0, n1) in enumerate(_chunks(backend, N, R * Hp * ow * dtype.itemsize)):
         L = (n1 - n0) * ow
         G = nb._workspace(backend, "rows_g", (F, oh * L), dtype)
         sums = nb._workspace(backend, "conv_db", (F, n1 - n0), np.float64)
