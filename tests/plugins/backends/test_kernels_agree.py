@@ -345,8 +345,9 @@ def test_large_inputs_take_the_parallel_path():
     assert_close(*reversed(both("lrn_forward", np.float32, x, 3, 1.0, 0.75, 1.0,
                                 "within_channel")), np.float32)
     assert_close(*reversed(both("softmax", np.float32, x, 1)), np.float32)
-    w = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
-    gy = rng.standard_normal((4, 8, 110, 110)).astype(np.float32)
+    # float64: ∇W sums 48400 products per entry, beyond float32's tolerance here
+    w = rng.standard_normal((8, 3, 3, 3))
+    gy = rng.standard_normal((4, 8, 110, 110))
     assert gy.size >= SERIAL_BELOW
-    assert_close(*reversed(both("conv_backward", np.float32, x, w, gy, (0, 0), (1, 1), 1)),
-                 np.float32)
+    assert_close(*reversed(both("conv_backward", np.float64, x.astype(np.float64), w, gy,
+                                (0, 0), (1, 1), 1)), np.float64)
