@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from mocha.plugins.backends import numba_backend as nb
-from mocha.plugins.backends.numba_conv import _chunks
+from mocha.plugins.backends import numba_threads
 
 #: Fewest rows (C·kw) per kernel-row product for which the row-wise path is used.
 ROWS_MIN_K = 128
@@ -63,26 +63,30 @@ def eligible(x_shape: tuple[int, ...], w_shape: tuple[int, ...], pad: tuple[int,
 
 def _products(backend: Any, x: np.ndarray, wp: np.ndarray, pad: tuple[int, int], oh: int,
               ow: int, bias: np.ndarray, y: np.ndarray) -> None:
-    """y[n] = Σ_p wp[p] @ im2row(x)[:, shifted by p] (+ bias), chunk by chunk of the batch;
-    y is C-contiguous (N, F, oh, ow)."""
+    """y[n] = Σ_p wp[p] @ im2row(x)[:, shifted by p] (+ bias), chunk by chunk of the batch,
+    the chunks spread over the threads; y is C-contiguous (N, F, oh, ow)."""
     k = _k()
     N, C, H = x.shape[:3]
     kh, F, R = wp.shape
     kw = R // C
     Hp = H + 2 * pad[0]
     dtype = x.dtype
-    for n0, n1 in _chunks(backend, N, R * Hp * ow * dtype.itemsize):
+
+    def job(t: int, n0: int, n1: int) -> None:
         L = (n1 - n0) * ow  # columns per padded row
-        rows = nb._workspace(backend, "rows", (R, Hp * L), dtype)
+        rows = nb._workspace(backend, f"rows{t}", (R, Hp * L), dtype)
         nb._run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
-        Y = nb._workspace(backend, "rows_y", (F, oh * L), dtype)
+        Y = nb._workspace(backend, f"rows_y{t}", (F, oh * L), dtype)
         np.matmul(wp[0], rows[:, :oh * L], out=Y)
         if kh > 1:
-            tmp = nb._workspace(backend, "rows_tmp", (F, oh * L), dtype)
+            tmp = nb._workspace(backend, f"rows_tmp{t}", (F, oh * L), dtype)
             for p in range(1, kh):
                 np.matmul(wp[p], rows[:, p * L:(p + oh) * L], out=tmp)
                 Y += tmp
         nb._run(k.rows_to_nchw, Y.size, Y, bias, y[n0:n1])
+
+    chunks = numba_threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize)
+    numba_threads.map_chunks(chunks, job)
 
 
 def forward(backend: Any, x: np.ndarray, w: np.ndarray, b: Any, pad: tuple[int, int],
@@ -103,20 +107,34 @@ def backward(backend: Any, x: np.ndarray, w: np.ndarray, gy: np.ndarray,
     F, _, kh, kw = w.shape
     oh, ow = gy.shape[2:]
     R, Hp, dtype = C * kw, H + 2 * pad[0], x.dtype
-    dwt = nb._workspace(backend, "rows_dwt", (kh, R, F), dtype)
-    for i, (n0, n1) in enumerate(_chunks(backend, N, R * Hp * ow * dtype.itemsize)):
+    chunks = numba_threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize)
+    T = numba_threads.workers(len(chunks))
+    dwts = [nb._workspace(backend, f"rows_dwt{t}", (kh, R, F), dtype) for t in range(T)]
+    dbs = np.zeros((T, F))
+    started = [False] * T
+
+    def job(t: int, n0: int, n1: int) -> None:
         L = (n1 - n0) * ow
-        G = nb._workspace(backend, "rows_g", (F, oh * L), dtype)
-        sums = nb._workspace(backend, "conv_db", (F, n1 - n0), np.float64)
+        G = nb._workspace(backend, f"rows_g{t}", (F, oh * L), dtype)
+        sums = nb._workspace(backend, f"conv_db{t}", (F, n1 - n0), np.float64)
         nb._run(k.nchw_to_rows_sum, G.size, gy[n0:n1], G, sums)
-        db += sums.sum(axis=1)
-        rows = nb._workspace(backend, "rows", (R, Hp * L), dtype)
+        dbs[t] += sums.sum(axis=1)
+        rows = nb._workspace(backend, f"rows{t}", (R, Hp * L), dtype)
         nb._run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
-        part = dwt if i == 0 else nb._workspace(backend, "rows_dwt_part", dwt.shape, dtype)
+        part = nb._workspace(backend, f"rows_dwt_part{t}", (kh, R, F), dtype) \
+            if started[t] else dwts[t]
         for p in range(kh):
             np.matmul(rows[:, p * L:(p + oh) * L], G.T, out=part[p])
-        if i:
-            dwt += part
+        if started[t]:
+            dwts[t] += part
+        started[t] = True
+
+    numba_threads.map_chunks(chunks, job)
+    dwt = dwts[0]
+    for t in range(1, T):
+        if started[t]:
+            dwt += dwts[t]
+    db += dbs.sum(axis=0).astype(db.dtype)
     dw[...] = dwt.reshape(kh, C, kw, F).transpose(3, 1, 0, 2)
     if dx is not None:
         flipped = w[:, :, ::-1, ::-1]  # wt[c, f, p', q'] = w[f, c, kh-1-p', kw-1-q']

@@ -1,0 +1,101 @@
+"""Chunk-level parallelism of the Numba backend (`numba_threads`)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+from mocha.plugins.backends import numba_threads  # noqa: E402
+from mocha.plugins.backends.numba_backend import NumbaBackend  # noqa: E402
+
+
+@given(N=st.integers(1, 300), per_chunk=st.integers(0, 400), threads=st.integers(1, 4))
+def test_balanced_chunks_tile_the_batch(N, per_chunk, threads):
+    chunks = numba_threads.balanced_chunks(N, per_chunk, threads)
+    assert chunks[0][0] == 0 and chunks[-1][1] == N
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+    assert all(n1 > n0 for n0, n1 in chunks)
+    assert max(n1 - n0 for n0, n1 in chunks) <= max(1, min(N, per_chunk))
+    if threads > 1 and N >= threads and len(chunks) > 1:
+        sizes = [n1 - n0 for n0, n1 in chunks]
+        per_thread = [sum(sizes[t::threads]) for t in range(threads)]
+        assert max(per_thread) - min(per_thread) <= max(sizes)
+
+
+def _two_threads():
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2 or not numba_threads.blas_set_local():
+        pytest.skip("needs 2 numba threads and OpenBLAS's per-thread setting")
+    return numba
+
+
+def test_map_chunks_runs_every_chunk_once_on_serial_threads():
+    numba = _two_threads()
+    NumbaBackend().kernels.softmax(np.zeros((2, 2)))  # start numba's pool
+    seen: list[tuple[int, int, int, str, int]] = []
+    lock = threading.Lock()
+
+    def job(t, n0, n1):
+        with lock:
+            seen.append((t, n0, n1, threading.current_thread().name, numba.get_num_threads()))
+
+    chunks = [(0, 3), (3, 6), (6, 9), (9, 10)]
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        used = numba_threads.map_chunks(chunks, job)
+        after = numba.get_num_threads()
+    finally:
+        numba.set_num_threads(before)
+    assert used == 2 and after == 2  # the caller's setting is restored
+    assert sorted((n0, n1) for _, n0, n1, _, _ in seen) == chunks
+    assert {t for t, *_ in seen} == {0, 1}
+    assert all(threads == 1 for *_, threads in seen)
+    assert {name for t, _, _, name, _ in seen if t == 1} != {threading.current_thread().name}
+
+
+def test_map_chunks_propagates_a_helpers_error():
+    numba = _two_threads()
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+
+    def job(t, n0, n1):
+        if t == 1:
+            raise ValueError(f"chunk {n0}:{n1} failed")
+
+    try:
+        with pytest.raises(ValueError, match="chunk 1:2 failed"):
+            numba_threads.map_chunks([(0, 1), (1, 2)], job)
+        assert numba.get_num_threads() == 2
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_threaded_convolution_is_reproducible_and_matches_one_thread():
+    numba = _two_threads()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 32, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((16, 32, 5, 5)).astype(np.float32)
+    gy = rng.standard_normal((16, 16, 12, 12)).astype(np.float32)
+    nb = NumbaBackend()
+    nb.conv_chunk_bytes = 1  # one image per chunk: many chunks, both threads busy
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (2, 2, 1):
+            numba.set_num_threads(threads)
+            y = nb.kernels.conv_forward(x, w, None, (2, 2), (1, 1), 1)
+            results.append((y, *nb.kernels.conv_backward(x, w, gy, (2, 2), (1, 1), 1)))
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(results[0], results[1]):
+        np.testing.assert_array_equal(a, b)  # bitwise, same thread count
+    for a, b in zip(results[0], results[2]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
