@@ -28,6 +28,24 @@ def test_balanced_chunks_tile_the_batch(N, per_chunk, threads):
         assert max(per_thread) - min(per_thread) <= max(sizes)
 
 
+def test_plan_spreads_only_large_convolutions():
+    import numba
+
+    nb = NumbaBackend()
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        big = numba_threads.plan_chunks(nb, 100, 1 << 20, 1e9)
+        small = numba_threads.plan_chunks(nb, 100, 1 << 20, 1e5)
+    finally:
+        numba.set_num_threads(before)
+    assert small.threads == 1
+    if numba.config.NUMBA_NUM_THREADS >= 2 and numba_threads.blas_set_local():
+        assert big.threads == 2 and len(big.chunks) % 2 == 0
+        assert max(n1 - n0 for n0, n1 in big.chunks) <= 2  # 2 MiB per chunk: 2 images
+        assert max(n1 - n0 for n0, n1 in small.chunks) <= 8  # 4x as large, one thread
+
+
 def _two_threads():
     import numba
 
@@ -49,12 +67,15 @@ def test_map_chunks_runs_every_chunk_once_on_serial_threads():
     chunks = [(0, 3), (3, 6), (6, 9), (9, 10)]
     before = numba.get_num_threads()
     numba.set_num_threads(2)
+    blas = numba_threads.blas_set_local()
+    blas_before = blas(2)
     try:
-        used = numba_threads.map_chunks(chunks, job)
+        numba_threads.map_chunks(numba_threads.ChunkPlan(chunks, 2), job)
         after = numba.get_num_threads()
+        blas_after = blas(blas_before)
     finally:
         numba.set_num_threads(before)
-    assert used == 2 and after == 2  # the caller's setting is restored
+    assert after == 2 and blas_after == 2  # numba's and OpenBLAS's settings are restored
     assert sorted((n0, n1) for _, n0, n1, _, _ in seen) == chunks
     assert {t for t, *_ in seen} == {0, 1}
     assert all(threads == 1 for *_, threads in seen)
@@ -72,7 +93,7 @@ def test_map_chunks_propagates_a_helpers_error():
 
     try:
         with pytest.raises(ValueError, match="chunk 1:2 failed"):
-            numba_threads.map_chunks([(0, 1), (1, 2)], job)
+            numba_threads.map_chunks(numba_threads.ChunkPlan([(0, 1), (1, 2)], 2), job)
         assert numba.get_num_threads() == 2
     finally:
         numba.set_num_threads(before)
@@ -88,6 +109,8 @@ def test_threaded_convolution_is_reproducible_and_matches_one_thread():
     nb.conv_chunk_bytes = 1  # one image per chunk: many chunks, both threads busy
     before = numba.get_num_threads()
     results = []
+    min_flops = numba_threads.CHUNK_THREADS_MIN_FLOPS
+    numba_threads.CHUNK_THREADS_MIN_FLOPS = 0
     try:
         for threads in (2, 2, 1):
             numba.set_num_threads(threads)
@@ -95,6 +118,7 @@ def test_threaded_convolution_is_reproducible_and_matches_one_thread():
             results.append((y, *nb.kernels.conv_backward(x, w, gy, (2, 2), (1, 1), 1)))
     finally:
         numba.set_num_threads(before)
+        numba_threads.CHUNK_THREADS_MIN_FLOPS = min_flops
     for a, b in zip(results[0], results[1]):
         np.testing.assert_array_equal(a, b)  # bitwise, same thread count
     for a, b in zip(results[0], results[2]):

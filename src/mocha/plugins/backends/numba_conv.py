@@ -141,8 +141,9 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
             else:
                 np.add(src, bias, out=yc)
 
-    numba_threads.map_chunks(numba_threads.plan_chunks(backend, N, CK * S * dtype.itemsize),
-                             job)
+    flops = 2.0 * N * F * K * S
+    numba_threads.map_chunks(
+        numba_threads.plan_chunks(backend, N, CK * S * dtype.itemsize, flops), job)
     if cache is not None:
         cache["key"] = _cache_key(x, (kh, kw), pad, stride)
     return y
@@ -184,8 +185,9 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
             x.shape, w.shape, pad, stride, groups, backward=True):
         _rows().backward(backend, x, w, gy, pad, dw4, db, dx)
         return _finish((dx, dw4, db), (o_dx, o_dw, o_db))
-    chunks = numba_threads.plan_chunks(backend, N, CK * S * dtype.itemsize)
-    T = numba_threads.workers(len(chunks))
+    plan = numba_threads.plan_chunks(backend, N, CK * S * dtype.itemsize,
+                                     2.0 * N * F * K * S * (2 if need_dx else 1))
+    T = plan.threads
     dwts = [_workspace(backend, f"conv_dwt{t}", (groups, K, Fg), dtype) for t in range(T)]
     dbs = np.zeros((T, F))
     started = [False] * T
@@ -215,7 +217,7 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
                 np.matmul(wm[fs].T, G[fs], out=dcol[ks])
             _run("col2im", dcol.size, dcol, kh, kw, *pad, *stride, oh, ow, dx[n0:n1])
 
-    numba_threads.map_chunks(chunks, job)
+    numba_threads.map_chunks(plan, job)
     dwt = dwts[0]
     for t in range(1, T):
         if started[t]:

@@ -85,8 +85,9 @@ def _products(backend: Any, x: np.ndarray, wp: np.ndarray, pad: tuple[int, int],
                 Y += tmp
         nb._run(k.rows_to_nchw, Y.size, Y, bias, y[n0:n1])
 
-    chunks = numba_threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize)
-    numba_threads.map_chunks(chunks, job)
+    plan = numba_threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize,
+                                     2.0 * N * F * kh * R * oh * ow)
+    numba_threads.map_chunks(plan, job)
 
 
 def forward(backend: Any, x: np.ndarray, w: np.ndarray, b: Any, pad: tuple[int, int],
@@ -107,8 +108,9 @@ def backward(backend: Any, x: np.ndarray, w: np.ndarray, gy: np.ndarray,
     F, _, kh, kw = w.shape
     oh, ow = gy.shape[2:]
     R, Hp, dtype = C * kw, H + 2 * pad[0], x.dtype
-    chunks = numba_threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize)
-    T = numba_threads.workers(len(chunks))
+    plan = numba_threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize,
+                                     2.0 * N * F * kh * R * oh * ow)
+    T = plan.threads
     dwts = [nb._workspace(backend, f"rows_dwt{t}", (kh, R, F), dtype) for t in range(T)]
     dbs = np.zeros((T, F))
     started = [False] * T
@@ -129,7 +131,7 @@ def backward(backend: Any, x: np.ndarray, w: np.ndarray, gy: np.ndarray,
             dwts[t] += part
         started[t] = True
 
-    numba_threads.map_chunks(chunks, job)
+    numba_threads.map_chunks(plan, job)
     dwt = dwts[0]
     for t in range(1, T):
         if started[t]:

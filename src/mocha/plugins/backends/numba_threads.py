@@ -1,13 +1,14 @@
 """Chunk-level parallelism for the Numba backend's convolutions.
 
 A convolution runs over chunks of the mini-batch (gather, matrix products, reorder). With
-T > 1 threads, `map_chunks` hands the chunks to T threads at once — the calling thread and
-T − 1 helper threads — each running ITS chunks start to finish with one numba thread and one
-OpenBLAS thread (`numba.set_num_threads` and OpenBLAS's `openblas_set_num_threads_local` are
-per thread, so nothing else is affected). Each chunk is then one long serial job instead of
+T > 1 threads, `map_chunks` runs the chunks on T threads at once (the caller and T − 1 helpers),
+each running ITS chunks start to finish with one numba thread and one OpenBLAS thread
+(numba's setting is per thread; OpenBLAS's is process-wide, set to 1 for the duration of the
+map and restored after it). Each chunk is then one long serial job instead of
 several short parallel ones: no wake-ups of sleeping workers between the steps, and matrix
 products that OpenBLAS's own threading split poorly (a thin side of 32-64 filters against
-thousands of columns) run at single-thread speed on every core.
+thousands of columns) run at single-thread speed on every core. Small convolutions
+(`CHUNK_THREADS_MIN_FLOPS`) stay on the calling thread.
 
 Every chunk writes its own slice of the outputs; sums over chunks (∇W, ∇b) are kept per thread
 and added in thread order afterwards, so results are reproducible for a given thread count.
@@ -23,6 +24,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -55,11 +57,11 @@ def blas_set_local() -> Any:
 
 
 def _serial_thread() -> None:
-    """Helper-thread initializer: one numba thread, one OpenBLAS thread, on this thread."""
+    """Helper-thread initializer: one numba thread on this thread (numba's setting is per
+    thread; OpenBLAS's is set by `map_chunks` for the duration of each map)."""
     import numba
 
     numba.set_num_threads(1)
-    blas_set_local()(1)
 
 
 def _helpers(count: int) -> ThreadPoolExecutor:
@@ -74,57 +76,71 @@ def _helpers(count: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def workers(n_chunks: int) -> int:
-    """How many threads `map_chunks` would use for `n_chunks` chunks."""
+#: Convolutions of fewer floating-point operations (per pass over the batch) keep their chunks
+#: on the calling thread, OpenBLAS threading the products: handing chunks to a helper thread
+#: costs some tens of microseconds. Measured at 2 threads: LeNet training 121-124 it/s with
+#: no chunk threads, 126-131 with all its convolutions (37-410 MFLOP) on chunk threads;
+#: CIFAR-10 (490-1310 MFLOP) 53 -> 44 ms per iteration.
+CHUNK_THREADS_MIN_FLOPS = 10_000_000
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """The chunks (n0, n1) of a batch and how many threads `map_chunks` runs them on."""
+
+    chunks: list[tuple[int, int]]
+    threads: int
+
+
+def plan_chunks(backend: Any, N: int, bytes_per_image: int, flops: float) -> ChunkPlan:
+    """Chunks of the batch whose scratch (`bytes_per_image` each) fits the backend's
+    `conv_chunk_bytes` (0: the whole batch), balanced over the threads when the work (`flops`)
+    is worth them. Chunks that stay on the calling thread are 4x as large with 2+ threads, so
+    that OpenBLAS's threads share products over more columns."""
     threads = nb._threads()
-    if threads < 2 or n_chunks < 2 or not blas_set_local():
-        return 1
-    return min(threads, n_chunks)
+    spread = threads > 1 and flops >= CHUNK_THREADS_MIN_FLOPS and bool(blas_set_local())
+    budget = getattr(backend, "conv_chunk_bytes", 0) or N * bytes_per_image
+    if threads > 1 and not spread and budget < N * bytes_per_image:
+        budget *= 4
+    chunks = balanced_chunks(N, budget // max(bytes_per_image, 1), threads if spread else 1)
+    return ChunkPlan(chunks, min(threads, len(chunks)) if spread else 1)
 
 
-def map_chunks(chunks: list[tuple[int, int]], job: Callable[[int, int, int], None]) -> int:
-    """Call job(t, n0, n1) for every chunk, thread t taking chunks t, t + T, t + 2T, ...;
-    returns T. Exceptions of any thread propagate (after all threads have finished)."""
-    T = workers(len(chunks))
+def map_chunks(plan: ChunkPlan, job: Callable[[int, int, int], None]) -> None:
+    """Call job(t, n0, n1) for every chunk of the plan, thread t taking chunks t, t + T,
+    t + 2T, ... (T = plan.threads). Exceptions of any thread propagate (after all threads
+    have finished)."""
+    chunks, T = plan.chunks, plan.threads
     if T == 1:
         for n0, n1 in chunks:
             job(0, n0, n1)
-        return 1
+        return
 
     def run(t: int) -> None:
         for n0, n1 in chunks[t::T]:
             job(t, n0, n1)
 
-    futures = [_helpers(T - 1).submit(run, t) for t in range(1, T)]
+    # OpenBLAS's thread count is process-wide (its "_local" setter changes it for every
+    # thread in the builds NumPy ships), so it is set to 1 for the whole map, after the
+    # helpers' products too, and restored at the end
     import numba
 
+    set_blas = blas_set_local()
+    previous = set_blas(1)
     threads = numba.get_num_threads()
-    set_local = blas_set_local()
     numba.set_num_threads(1)
-    previous = set_local(1)
     try:
-        run(0)
+        futures = [_helpers(T - 1).submit(run, t) for t in range(1, T)]
+        try:
+            run(0)
+        finally:
+            errors = [f.exception() for f in futures]
     finally:
-        set_local(previous)
         numba.set_num_threads(threads)
-        errors = [f.exception() for f in futures]
+        set_blas(previous)
     for error in errors:
         if error is not None:
             raise error
-    return T
-
-
-def plan_chunks(backend: Any, N: int, bytes_per_image: int) -> list[tuple[int, int]]:
-    """Chunks of the batch whose scratch (`bytes_per_image` each) fits the backend's
-    `conv_chunk_bytes` (0: the whole batch), balanced over the threads of `map_chunks`. Where
-    chunks cannot go to separate threads (no per-thread OpenBLAS setting), they are 4x as large
-    with 2+ threads, so that OpenBLAS's threads share products over more columns."""
-    threads = nb._threads()
-    per_thread = bool(blas_set_local())
-    budget = getattr(backend, "conv_chunk_bytes", 0) or N * bytes_per_image
-    if threads > 1 and not per_thread and budget < N * bytes_per_image:
-        budget *= 4
-    return balanced_chunks(N, budget // max(bytes_per_image, 1), threads if per_thread else 1)
 
 
 def balanced_chunks(N: int, per_chunk: int, threads: int) -> list[tuple[int, int]]:
