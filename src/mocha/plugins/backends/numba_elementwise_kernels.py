@@ -1,11 +1,12 @@
 """Numba-compiled elementwise loops of the Numba backend (imported on the first call only).
 
 This module imports numba at the top; `numba_elementwise` loads it the first time one of its
-kernels runs. Each loop is `@njit(cache=True, parallel=True)` over flat (1-D) views of
-C-contiguous arrays of one dtype, reading element i of the inputs before writing element i of
-`out`, so `out` may be one of the inputs. Scalars arrive already rounded to the arrays' dtype
-(`one`, `zero`, `slope`, ...), so float32 arrays are computed in float32. The expressions are
-those of the generic kernels (`kernels_elementwise`), which the tests compare them with.
+kernels runs. Each loop is `@njit(cache=True, parallel=True, nogil=True)` over flat (1-D)
+views of C-contiguous arrays of one dtype, reading element i of the inputs before writing
+element i of `out`, so `out` may be one of the inputs. Scalars arrive already rounded to the
+arrays' dtype (`one`, `zero`, `slope`, ...), so float32 arrays are computed in float32. The
+expressions are those of the generic kernels (`kernels_elementwise`), which the tests compare
+them with.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def relu_forward(x, eps, out):
     """out = max(eps, x), NumPy's `maximum`: x when x > eps or x is NaN, else eps."""
     for i in prange(x.size):
@@ -22,7 +23,7 @@ def relu_forward(x, eps, out):
         out[i] = v if (v > eps or v != v) else eps
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def relu_backward(y, g, eps, zero, out):
     """out = g · [y > eps] (g · 0 keeps NumPy's -0 and NaN for negative and infinite g)."""
     for i in prange(y.size):
@@ -30,7 +31,7 @@ def relu_backward(y, g, eps, zero, out):
         out[i] = v if y[i] > eps else v * zero
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def lrelu_forward(x, slope, out):
     """out = x if x > 0 else slope · x."""
     for i in prange(x.size):
@@ -38,7 +39,7 @@ def lrelu_forward(x, slope, out):
         out[i] = v if v > 0 else v * slope
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def lrelu_backward(y, g, slope, out):
     """out = g if y > 0 else slope · g."""
     for i in prange(y.size):
@@ -46,7 +47,7 @@ def lrelu_backward(y, g, slope, out):
         out[i] = v if y[i] > 0 else v * slope
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def sigmoid_forward(x, one, out):
     """out = 1/(1+e) for x ≥ 0, e/(1+e) otherwise, with e = exp(-|x|)."""
     for i in prange(x.size):
@@ -56,7 +57,7 @@ def sigmoid_forward(x, one, out):
         out[i] = one / d if v >= 0 else e / d
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def sigmoid_backward(y, g, one, out):
     """out = g · (y · (1 - y))."""
     for i in prange(y.size):
@@ -64,14 +65,14 @@ def sigmoid_backward(y, g, one, out):
         out[i] = g[i] * (v * (one - v))
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def tanh_forward(x, out):
     """out = tanh x."""
     for i in prange(x.size):
         out[i] = np.tanh(x[i])
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def tanh_backward(y, g, one, out):
     """out = g · (1 - y · y)."""
     for i in prange(y.size):
@@ -79,21 +80,21 @@ def tanh_backward(y, g, one, out):
         out[i] = g[i] * (one - v * v)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def dropout_mask(u, ratio, scale, zero, out):
     """out = scale where u > ratio, else 0."""
     for i in prange(u.size):
         out[i] = scale if u[i] > ratio else zero
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def dropout_apply(x, mask, out):
     """out = x · mask."""
     for i in prange(x.size):
         out[i] = x[i] * mask[i]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def softmax_loss_backward(prob, label, coef, w, one, out):
     """out[a, c, b] = (prob[a, c, b] - [c == label[a, b]]) · coef [· w[a, b]].
 

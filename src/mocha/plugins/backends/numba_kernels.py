@@ -3,12 +3,13 @@
 This module imports numba at the top, so nothing imports it eagerly: `numba_backend` loads it
 the first time a kernel runs. Every function here is `@njit(cache=True)`, so a second process
 loads the machine code from numba's cache instead of compiling (first iteration well within
-a second or two once the cache is warm).
+a second or two once the cache is warm). The parallel loops are also `nogil=True`: the
+convolution's chunk threads (`numba_threads`) run them side by side.
 
 The loops work on C-contiguous NCHW arrays and write into arrays given by the caller; the
-Python wrappers in `numba_backend` choose the outputs and the cached workspaces. Layout and
-semantics are exactly those of the generic kernels (`kernels_conv`, `kernels_pool`,
-`kernels_lrn`, `numpy_backend.softmax`), which the tests compare them with.
+Python wrappers in `numba_conv` and `numba_ops` choose the outputs and the cached workspaces.
+Layout and semantics are exactly those of the generic kernels (`kernels_conv`,
+`kernels_pool`, `kernels_lrn`, `numpy_backend.softmax`), which the tests compare them with.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from numba import njit, prange
 
 
 # -- convolution ---------------------------------------------------------------------------
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def im2col(x, kh, kw, ph, pw, sh, sw, oh, ow, col):
     """col[C*kh*kw, N*oh*ow] (row (c*kh+p)*kw+q, column (n*oh+i)*ow+j) of x[N,C,H,W];
     zeros where a window reads the padding. Parallel over (channel, image) planes; like
@@ -49,7 +50,7 @@ def im2col(x, kh, kw, ph, pw, sh, sw, oh, ow, col):
                             dst[i * ow + j] = 0.0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def col2im(col, kh, kw, ph, pw, sh, sw, oh, ow, x):
     """The adjoint of im2col: x[n, c] = Σ of the column entries that read each cell.
 
@@ -79,7 +80,7 @@ def col2im(col, kh, kw, ph, pw, sh, sw, oh, ow, x):
                             row[w] += src[i * ow + j]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def swap01(src, bias, dst):
     """dst[a, b, :] = src[b, a, :] (+ bias[a] when bias has entries): the reorders between the
     GEMM layout (F, N, S) and NCHW (N, F, S), parallel over the rows of dst."""
@@ -99,7 +100,7 @@ def swap01(src, bias, dst):
                 d[k] = s[k]
 
 
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
+@njit(cache=True, parallel=True, nogil=True, fastmath={"reassoc"})
 def swap01_rowsum(src, dst, sums):
     """dst[a, b, :] = src[b, a, :] and sums[a, b] = Σ_k src[b, a, k] (float64 accumulation):
     the convolution's top gradient reordered to the GEMM layout, with the bias gradient's
@@ -121,7 +122,7 @@ def swap01_rowsum(src, dst, sums):
 
 
 # -- pooling -------------------------------------------------------------------------------
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def max_pool_forward(x, kh, kw, ph, pw, sh, sw, y, index):
     """y = max over each clipped window (first maximum wins), index = flat h*W + w.
 
@@ -157,7 +158,7 @@ def max_pool_forward(x, kh, kw, ph, pw, sh, sw, y, index):
                 ip[i * ow + j] = bi
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def max_pool_backward(gy, index, gx):
     """gx[n, c].flat[index] += gy (gx is zeroed here first). Flat planes: no division by W
     per element (which made this 3-5x slower)."""
@@ -175,7 +176,7 @@ def max_pool_backward(gy, index, gx):
             plane[k[s]] += g[s]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def avg_pool_forward(x, kh, kw, ph, pw, sh, sw, y):
     """y = Σ in-image cells of the window / (kh*kw)."""
     N, C, H, W = x.shape
@@ -200,7 +201,7 @@ def avg_pool_forward(x, kh, kw, ph, pw, sh, sw, y):
                 y[n, c, i, j] = acc * inv
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def avg_pool_backward(gy, kh, kw, ph, pw, sh, sw, gx):
     """Every in-image cell of a window receives gy / (kh*kw) (gx is zeroed here first)."""
     N, C, H, W = gx.shape
@@ -226,7 +227,7 @@ def avg_pool_backward(gy, kh, kw, ph, pw, sh, sw, gx):
 
 
 # -- softmax -------------------------------------------------------------------------------
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def softmax_ncs(x, y):
     """Softmax over axis 1 of x[N, C, S] into y (max-shifted; float64 sums)."""
     N, C, S = x.shape
@@ -261,7 +262,7 @@ def _pow_neg(base, power):
 
 
 # -- local response normalization -----------------------------------------------------------
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def lrn_across_forward(x, pre, post, alpha, power, shift, y, denom):
     """Across channels on x[N, C, S]: S_c = shift + alpha·Σ_{c-pre..c+post} x², y = x·S^-p."""
     N, C, S = x.shape
@@ -278,7 +279,7 @@ def lrn_across_forward(x, pre, post, alpha, power, shift, y, denom):
             y[n, c, s] = x[n, c, s] * _pow_neg(den, power)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def lrn_across_backward(x, y, denom, gy, pre, post, coef, power, gx):
     """dx_j = g_j·S_j^-p − coef·x_j·Σ_{i: j ∈ W(i)} g_i·y_i/S_i, across channels."""
     N, C, S = x.shape
@@ -314,7 +315,7 @@ def _row_sums(src, before, after, out, square):
                     o[w] += r[w + d]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def lrn_within_forward(x, pre, post, alpha, power, shift, y, denom):
     """Within channel on x[N, C, H, W]: the k×k square window (zeros outside), as a pass along
     the rows (into y, used as scratch) and one down the columns (into denom); no allocation."""
@@ -341,7 +342,7 @@ def lrn_within_forward(x, pre, post, alpha, power, shift, y, denom):
                 yp[h, w] = xp[h, w] * _pow_neg(d, power)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def lrn_within_backward(x, y, denom, gy, pre, post, coef, power, gx, scratch):
     """Gradient of `lrn_within_forward` (the window mirrored for the adjoint sum); gx holds
     g·y/S first, scratch (x's shape, contents undefined) its row sums."""

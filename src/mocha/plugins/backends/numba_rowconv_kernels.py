@@ -10,7 +10,7 @@ from __future__ import annotations
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def im2row(x, kw, ph, pw, ow, rows):
     """rows[c*kw + q, hh, n, j] = x[n, c, hh - ph, j - pw + q] (zeros outside the image), for
     hh in [0, H + 2ph): the im2col of one kernel row only (stride 1). Parallel over
@@ -40,7 +40,7 @@ def im2row(x, kw, ph, pw, ow, rows):
                         d[j] = 0.0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def rows_to_nchw(Y, bias, y):
     """y[n, f, i, j] = Y[f, (i, n, j)] (+ bias[f] when bias has entries)."""
     N, F, oh, ow = y.shape
@@ -57,7 +57,7 @@ def rows_to_nchw(Y, bias, y):
                 d[j] = s[j] + v
 
 
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
+@njit(cache=True, parallel=True, nogil=True, fastmath={"reassoc"})
 def nchw_to_rows_sum(gy, G, sums):
     """G[f, (i, n, j)] = gy[n, f, i, j] and sums[f, n] = Σ_{i,j} gy[n, f, i, j] (float64;
     `reassoc` lets the sum run in vector lanes, in a fixed order per machine)."""
