@@ -153,3 +153,12 @@ def test_dot_renders_through_the_graphviz_program(app, runner, digits_toml, tmp_
     assert out.read_text().startswith('digraph "digits-test"')
     result = runner.invoke(app, ["dot", str(digits_toml), "-o", str(tmp_path / "net.png")])
     assert result.exit_code == 1 and "GraphViz `dot` failed" in result.stderr
+
+
+def test_help_lists_commands_and_groups_alphabetically(app, runner):
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    names = [line.split()[1] for line in result.output.splitlines()
+             if line.startswith("│ ") and len(line.split()) > 2 and line.split()[1].isalpha()]
+    assert {"data", "run", "plot"} <= set(names)
+    assert names == sorted(names)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 import mocha
 
@@ -30,12 +31,20 @@ def _version_callback(value: bool) -> None:
     raise typer.Exit()
 
 
+class _AlphabeticalGroup(TyperGroup):
+    """Lists commands and command groups (such as `data`) together, by name."""
+
+    def list_commands(self, ctx: object) -> list[str]:
+        return sorted(self.commands)
+
+
 def make_app() -> typer.Typer:
     """A fresh root app with every plugin command registered."""
     from mocha.core.plugins import get_plugin_manager
 
     app = typer.Typer(
         name="mocha",
+        cls=_AlphabeticalGroup,
         no_args_is_help=True,
         add_completion=False,
         rich_markup_mode="rich",
