@@ -6,6 +6,9 @@ usable here are skipped with their reason. Import-light: nothing heavy at import
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 GPU_MARKER = "gpu: needs a CUDA device and CuPy (set by mocha's `backend` fixture on CuPy cases)"
@@ -20,13 +23,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", GPU_MARKER)
 
 
-def pytest_addoption(parser):
+def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mocha")
     group.addoption("--mocha-backend", action="store", default=None,
                     help="run backend-parametrized tests on this backend only")
 
 
-def _backend_params(config):
+def _backend_params(config: pytest.Config) -> list[Any]:
     from mocha.testing.backends import available_backends
 
     wanted = config.getoption("--mocha-backend", default=None)
@@ -41,13 +44,13 @@ def _backend_params(config):
     return params
 
 
-def pytest_generate_tests(metafunc):
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend_name" in metafunc.fixturenames:
         metafunc.parametrize("backend_name", _backend_params(metafunc.config), scope="session")
 
 
 @pytest.fixture(scope="session")
-def backend(backend_name):
+def backend(backend_name: str) -> Iterator[Any]:
     """A float32 backend of each available kind (session-scoped; registry reset per test)."""
     from mocha.core.backends import make_backend
 
@@ -58,6 +61,7 @@ def backend(backend_name):
 
 
 @pytest.fixture(autouse=False)
-def fresh_backend(backend):
+def fresh_backend(backend: Any) -> Any:
+    """`backend` with its shared-parameter registry emptied."""
     backend.param_registry.clear()
     return backend
