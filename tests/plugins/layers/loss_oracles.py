@@ -69,3 +69,37 @@ def random_labels(rng, shape, axis):
     lab_shape = list(shape)
     lab_shape[axis] = 1
     return rng.integers(0, shape[axis], lab_shape).astype(np.float64)
+
+
+def sinkhorn_oracle(a, b, M, lam, iters):
+    """Mocha's Sinkhorn loop for one sample, written with plain matrix-vector products:
+    (u, v, K) with u from `iters` updates u ← a ./ (K·(b ./ (Kᵀu))) and v = b ./ (Kᵀu)."""
+    K = np.exp(-lam * np.asarray(M, dtype=np.float64))
+    u = np.full(len(a), 1.0 / len(a))
+    for _ in range(iters):
+        u = a / (K @ (b / (K.T @ u)))
+    v = b / (K.T @ u)
+    return u, v, K
+
+
+def wasserstein_oracle(pred, target, M, lam, iters):
+    """(loss, d pred, d target) of Mocha's WassersteinLossLayer, sample by sample:
+    loss = Σ_n Σ u⊙((K⊙M)·v) / N, d pred = log(u)/λ/N, d target = log(v)/λ/N, with log
+    floored at the smallest normal float64 where u or v is 0 (a class without mass)."""
+    n = len(pred)
+    tiny = np.finfo(np.float64).tiny
+    loss, dpred, dtarget = 0.0, np.empty_like(pred), np.empty_like(target)
+    for i in range(n):
+        u, v, K = sinkhorn_oracle(pred[i], target[i], M, lam, iters)
+        loss += float(u @ ((K * M) @ v))
+        dpred[i] = np.log(np.maximum(u, tiny)) / lam / n
+        dtarget[i] = np.log(np.maximum(v, tiny)) / lam / n
+    return loss / n, dpred, dtarget
+
+
+def regularised_ot_cost(a, b, M, lam, iters=3000):
+    """The entropically regularised transport cost ⟨T, M⟩ + (1/λ)·Σ T(log T − 1) at the
+    Sinkhorn plan T = diag(u)·K·diag(v) (converged after `iters` updates)."""
+    u, v, K = sinkhorn_oracle(a, b, M, lam, iters)
+    T = u[:, None] * K * v[None, :]
+    return float(np.sum(T * M) + np.sum(T * (np.log(T) - 1)) / lam)

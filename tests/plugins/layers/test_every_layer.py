@@ -174,6 +174,14 @@ CASES: dict[str, Case] = {
         lambda t: L("TiedInnerProductLayer", name="dec", tied_param_key="enc",
                     bottoms=["h"], tops=["y"]),
         [normal(2, 3)], prepare=_register_encoder, shapes=[(2, 5)]),
+    # gradcheck=False: d pred = log(u)/λ/N is the gradient of the *regularised* transport
+    # cost (up to a constant per sample), not of the reported loss; test_wasserstein_loss.py
+    # checks it by finite differences of that cost on the simplex.
+    "WassersteinLossLayer": Case(
+        lambda t: L("WassersteinLossLayer", M=[[0.0, 1.0, 2.0], [1.0, 0.0, 1.0],
+                                               [2.0, 1.0, 0.0]], lambda_=3.0,
+                    bottoms=["p", "y"]),
+        [distributions(4, 3), distributions(4, 3)], gradcheck=False),
 }
 
 
