@@ -123,3 +123,36 @@ def test_threaded_convolution_is_reproducible_and_matches_one_thread():
         np.testing.assert_array_equal(a, b)  # bitwise, same thread count
     for a, b in zip(results[0], results[2]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+
+
+def test_chunk_threads_work_in_a_forked_child():
+    """A child forked after the helper pool exists gets its own pool instead of waiting
+    forever on the parent's (threads do not survive a fork)."""
+    import multiprocessing
+
+    numba = _two_threads()
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        numba_threads.map_chunks(numba_threads.ChunkPlan([(0, 1), (1, 2)], 2),
+                                 lambda t, a, b: None)  # the parent's pool exists now
+    finally:
+        numba.set_num_threads(before)
+    ctx = multiprocessing.get_context("fork")
+    child = ctx.Process(target=_map_in_child)
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("map_chunks hung in a forked child")
+    assert child.exitcode == 0
+
+
+def _map_in_child():
+    import numba
+
+    numba.set_num_threads(2)
+    seen = []
+    numba_threads.map_chunks(numba_threads.ChunkPlan([(0, 1), (1, 2)], 2),
+                             lambda t, a, b: seen.append(t))
+    raise SystemExit(0 if sorted(seen) == [0, 1] else 1)

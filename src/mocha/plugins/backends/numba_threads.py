@@ -35,6 +35,7 @@ _lock = threading.Lock()
 _set_local: Any = None  # openblas_set_num_threads_local once looked up; False: unavailable
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
+_pool_pid = 0
 
 
 def blas_set_local() -> Any:
@@ -65,14 +66,16 @@ def _serial_thread() -> None:
 
 
 def _helpers(count: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
+    """The helper pool of `count` threads (a new one in a forked child, whose copy of the
+    parent's pool has no threads behind it)."""
+    global _pool, _pool_size, _pool_pid
     with _lock:
-        if _pool is None or _pool_size != count:
-            if _pool is not None:
+        if _pool is None or _pool_size != count or _pool_pid != os.getpid():
+            if _pool is not None and _pool_pid == os.getpid():
                 _pool.shutdown(wait=True)
             _pool = ThreadPoolExecutor(count, thread_name_prefix="mocha-chunks",
                                        initializer=_serial_thread)
-            _pool_size = count
+            _pool_size, _pool_pid = count, os.getpid()
         return _pool
 
 
