@@ -95,10 +95,11 @@ class NumbaBackend(Backend):
 
     name = "numba"
     priority = 20
-    #: Convolutions run over chunks of the mini-batch whose im2col columns take at most this
+    #: Convolutions run over chunks of the mini-batch whose gathered columns take at most this
     #: many bytes (so they stay in cache); 0 means the whole batch at once. With more than one
-    #: thread the budget is 4x as large: OpenBLAS splits each product between the threads, and
-    #: products over few columns did not scale (CIFAR-10 conv2 at 2 threads: 2 images per
+    #: thread the chunks go to separate threads (`numba_threads`); where they cannot, the
+    #: budget is 4x as large, because OpenBLAS then splits each product between the threads
+    #: and products over few columns did not scale (CIFAR-10 conv2 at 2 threads: 2 images per
     #: chunk ran its forward product at 113 GFLOP/s, 8 images at 222).
     conv_chunk_bytes: int = 2 << 20
     #: The convolution layer's cache keeps the im2col columns of the whole batch for the
