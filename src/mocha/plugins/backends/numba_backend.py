@@ -90,7 +90,10 @@ class NumbaBackend(Backend):
     products OpenBLAS's (`OMP_NUM_THREADS` / `OPENBLAS_NUM_THREADS` or threadpoolctl). Unless
     `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is set, the first kernel call sets
     `OMP_WAIT_POLICY=PASSIVE` before numba starts its OpenMP pool, so that idle workers sleep
-    instead of spinning against OpenBLAS's threads.
+    instead of spinning against OpenBLAS's threads. Convolutions over 10 MFLOP run their
+    chunks on as many Python threads as numba has (`numba_threads`), each with one numba
+    thread and, for the duration, one OpenBLAS thread (OpenBLAS's setting is process-wide).
+    Results are reproducible for a given thread count.
     """
 
     name = "numba"
