@@ -227,6 +227,15 @@ class Backend:
         return f"{type(self).__name__}(dtype={self.dtype.name}, seed={self.seed})"
 
 
+def write_into(out: Any, result: Any) -> Any:
+    """The kernel table's `out=` convention: `result` itself when `out` is None or is
+    `result`, else `result` copied into `out`, which is returned."""
+    if out is None or result is out:
+        return result
+    out[...] = result
+    return out
+
+
 def registry_reset(backend: Backend) -> None:
     """Forget every shared parameter registered on `backend` (Mocha's `registry_reset`)."""
     backend.param_registry.clear()

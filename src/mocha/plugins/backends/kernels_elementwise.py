@@ -35,17 +35,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mocha.core.backend import write_into
 from mocha.core.hookspecs import hookimpl
 
 LRELU_SLOPE = 0.01  # Mocha's LReLU slope, not configurable (semantics §4.1)
-
-
-def _into(result: Any, out: Any) -> Any:
-    """`result` copied into `out` (returned), or `result` itself when there is no `out`."""
-    if out is None:
-        return result
-    out[...] = result
-    return out
 
 
 # -- neurons ---------------------------------------------------------------------------------
@@ -62,7 +55,7 @@ def relu_backward(backend: Any, y: Any, g: Any, epsilon: float, out: Any = None)
 def lrelu_forward(backend: Any, x: Any, out: Any = None) -> Any:
     """y = x if x > 0 else 0.01 · x (0.01 in x's dtype)."""
     xp = backend.xp
-    return _into(xp.where(x > 0, x, x * x.dtype.type(LRELU_SLOPE)), out)
+    return write_into(out, xp.where(x > 0, x, x * x.dtype.type(LRELU_SLOPE)))
 
 
 def lrelu_backward(backend: Any, y: Any, g: Any, out: Any = None) -> Any:
@@ -76,7 +69,7 @@ def sigmoid_forward(backend: Any, x: Any, out: Any = None) -> Any:
     """y = 1/(1 + exp(-x)), computed with e = exp(-|x|): 1/(1+e) for x ≥ 0, e/(1+e) below."""
     xp = backend.xp
     e = xp.exp(-xp.abs(x))
-    return _into(xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)), out)
+    return write_into(out, xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)))
 
 
 def sigmoid_backward(backend: Any, y: Any, g: Any, out: Any = None) -> Any:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mocha.core.backend import write_into
 from mocha.core.hookspecs import hookimpl
 
 MODES = ("across_channel", "within_channel")
@@ -53,14 +54,6 @@ def _window_size(kernel: int, mode: str) -> int:
     return kernel if mode == "across_channel" else kernel * kernel
 
 
-def _into(out: Any, result: Any) -> Any:
-    """`result` copied into `out` (and `out` returned), or `result` itself when `out` is None."""
-    if out is None:
-        return result
-    out[...] = result
-    return out
-
-
 def lrn_forward(backend: Any, x: Any, kernel: int, scale: float, power: float, shift: float,
                 mode: str, out: Any = None) -> tuple[Any, Any]:
     """(y, denom) with denom = S = shift + (scale/n)·Σ_W x² and y = x · S^(−power).
@@ -74,7 +67,7 @@ def lrn_forward(backend: Any, x: Any, kernel: int, scale: float, power: float, s
     y = x * denom ** (-power)
     if out is None:
         return y, denom
-    return _into(out[0], y), _into(out[1], denom)
+    return write_into(out[0], y), write_into(out[1], denom)
 
 
 def lrn_backward(backend: Any, x: Any, y: Any, denom: Any, gy: Any, kernel: int, scale: float,
@@ -90,7 +83,7 @@ def lrn_backward(backend: Any, x: Any, y: Any, denom: Any, gy: Any, kernel: int,
     n = _window_size(kernel, mode)
     t = gy * y / denom
     back = _neighbourhood_sum(xp, t, kernel, mode, adjoint=True)
-    return _into(out, gy * denom ** (-power) - (2.0 * power * scale / n) * x * back)
+    return write_into(out, gy * denom ** (-power) - (2.0 * power * scale / n) * x * back)
 
 
 @hookimpl

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mocha.core.backend import write_into
 from mocha.core.hookspecs import hookimpl
 
 Pair = tuple[int, int]
@@ -61,15 +62,7 @@ def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
             index = xp.where(take, (r[:, None] * W + c[None, :]), index)
     if out is None:
         return best, index
-    return _into(out[0], best), _into(out[1], index)
-
-
-def _into(out: Any, result: Any) -> Any:
-    """`result` copied into `out` (and `out` returned), or `result` itself when `out` is None."""
-    if out is None:
-        return result
-    out[...] = result
-    return out
+    return write_into(out[0], best), write_into(out[1], index)
 
 
 def max_pool_backward(backend: Any, gy: Any, argmax_index: Any, x_shape: tuple[int, ...],
@@ -81,7 +74,7 @@ def max_pool_backward(backend: Any, gy: Any, argmax_index: Any, x_shape: tuple[i
     planes = xp.arange(N * C, dtype=xp.int64).reshape(N, C, 1, 1) * (H * W)
     flat = (planes + argmax_index).ravel()
     gx = xp.bincount(flat, weights=gy.ravel(), minlength=N * C * H * W)
-    return _into(out, gx.astype(gy.dtype, copy=False).reshape(N, C, H, W))
+    return write_into(out, gx.astype(gy.dtype, copy=False).reshape(N, C, H, W))
 
 
 def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
@@ -98,7 +91,7 @@ def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
         for q in range(kw):
             y += _window_view(canvas, p, q, stride, out_hw)
     y *= 1.0 / (kh * kw)
-    return _into(out, y)
+    return write_into(out, y)
 
 
 def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair,
@@ -114,7 +107,7 @@ def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: P
     for p in range(kh):
         for q in range(kw):
             _window_view(canvas, p, q, stride, out_hw)[...] += share
-    return _into(out, xp.ascontiguousarray(canvas[:, :, ph:ph + H, pw:pw + W]))
+    return write_into(out, xp.ascontiguousarray(canvas[:, :, ph:ph + H, pw:pw + W]))
 
 
 @hookimpl

@@ -6,7 +6,8 @@ hot kernels of the kernel table with compiled loops: convolution (`numba_conv`, 
 `numba_rowconv` for stride-1 convolutions over many channels), pooling, LRN and softmax
 (`numba_ops`), neurons, dropout and the softmax-loss gradient (`numba_elementwise`), and
 leaves the rest (`gemm`, ...) to the generic versions. This module holds the backend class and
-what those modules share: the serial/parallel dispatch `_run`, workspaces, `out=` helpers.
+what those modules share: the serial/parallel dispatch `_run`, workspaces and `_out_or` (an
+`out=` array to write into directly, else a new one).
 
 Importing these modules does not import numba: `why_unavailable()` imports it when asked, and
 the kernels load the compiled loops (`numba_kernels`, ...) on their first call. The loops are
@@ -162,14 +163,6 @@ def _out_or(o: Any, shape: tuple[int, ...], dtype: np.dtype, fill: bool = False)
             o.fill(0)
         return o
     return np.zeros(shape, dtype=dtype) if fill else np.empty(shape, dtype=dtype)
-
-
-def _result(o: Any, res: np.ndarray) -> np.ndarray:
-    """The caller's `o` holding `res` (copied when the kernel could not write into it)."""
-    if o is None or res is o:
-        return res
-    o[...] = res
-    return o
 
 
 OVERRIDDEN: tuple[str, ...] = (

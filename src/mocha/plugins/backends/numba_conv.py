@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from mocha.core.backend import write_into
 from mocha.plugins.backends import numba_threads
 from mocha.plugins.backends.numba_backend import (
     Pair,
     _c,
     _out_or,
-    _result,
     _run,
     _workspace,
 )
@@ -187,30 +187,25 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
         return _finish((dx, dw4, db), (o_dx, o_dw, o_db))
     plan = numba_threads.plan_chunks(backend, N, CK * S * dtype.itemsize,
                                      2.0 * N * F * K * S * (2 if need_dx else 1))
-    T = plan.threads
-    dwts = [_workspace(backend, f"conv_dwt{t}", (groups, K, Fg), dtype) for t in range(T)]
-    dbs = np.zeros((T, F))
-    started = [False] * T
+    sums = numba_threads.ChunkSums(backend, "conv_dwt", (groups, K, Fg), dtype, plan.threads, F)
 
     def job(t: int, n0: int, n1: int) -> None:
         nb = n1 - n0
         G = _workspace(backend, f"conv_y{t}", (F, nb * S), dtype)
-        sums = _workspace(backend, f"conv_db{t}", (F, nb), np.float64)
-        _run("swap01_rowsum", G.size, gy[n0:n1].reshape(nb, F, S), G.reshape(F, nb, S), sums)
-        dbs[t] += sums.sum(axis=1)
+        rowsums = _workspace(backend, f"conv_db{t}", (F, nb), np.float64)
+        _run("swap01_rowsum", G.size, gy[n0:n1].reshape(nb, F, S), G.reshape(F, nb, S),
+             rowsums)
+        sums.bias[t] += rowsums.sum(axis=1)
         if cols is not None:
             col = cols[n0 * CK * S:n1 * CK * S].reshape(CK, nb * S)
         else:
             col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow), role=f"col{t}")
         # ∇W as its transpose, colᵀ-major: dWᵀ_g[K, Fg] = col_g @ G_gᵀ runs 1.5-2x faster
         # in OpenBLAS than G_g @ col_gᵀ for these shapes (K large, Fg small)
-        part = (_workspace(backend, f"conv_dwt_part{t}", (groups, K, Fg), dtype)
-                if started[t] else dwts[t])
+        part = sums.slot(t)
         for g, (fs, ks) in enumerate(slices):
             np.matmul(col[ks], G[fs].T, out=part[g])
-        if started[t]:
-            dwts[t] += part
-        started[t] = True
+        sums.add(t)
         if dx is not None:
             dcol = col  # the columns are no longer needed: reuse their buffer
             for fs, ks in slices:
@@ -218,11 +213,8 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
             _run("col2im", dcol.size, dcol, kh, kw, *pad, *stride, oh, ow, dx[n0:n1])
 
     numba_threads.map_chunks(plan, job)
-    dwt = dwts[0]
-    for t in range(1, T):
-        if started[t]:
-            dwt += dwts[t]
-    db += dbs.sum(axis=0).astype(db.dtype)
+    dwt = sums.total()
+    db += sums.bias.sum(axis=0).astype(db.dtype)
     for g, (fs, _ks) in enumerate(slices):
         dw[fs] = dwt[g].T
     return _finish((dx, dw4, db), (o_dx, o_dw, o_db))
@@ -230,7 +222,7 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
 
 def _finish(res: tuple, outs: tuple) -> tuple[Any, np.ndarray, np.ndarray]:
     """The results, copied into the caller's `out` arrays they were not written into."""
-    done = [r if o is None or r is None else _result(o, r) for r, o in zip(res, outs)]
+    done = [r if r is None else write_into(o, r) for r, o in zip(res, outs)]
     return done[0], done[1], done[2]
 
 

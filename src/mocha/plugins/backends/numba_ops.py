@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from mocha.plugins.backends.numba_backend import Pair, _c, _out_or, _result, _run, _workspace
+from mocha.core.backend import write_into
+from mocha.plugins.backends.numba_backend import Pair, _c, _out_or, _run, _workspace
 
 
 def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
@@ -20,7 +21,7 @@ def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
     o_y, o_i = (None, None) if out is None else out
     y, index = _out_or(o_y, shape, x.dtype), _out_or(o_i, shape, np.dtype(np.int64))
     _run("max_pool_forward", x.size, x, *kernel, *pad, *stride, y, index)
-    return _result(o_y, y), _result(o_i, index)
+    return write_into(o_y, y), write_into(o_i, index)
 
 
 def max_pool_backward(backend: Any, gy: Any, argmax_index: Any,
@@ -29,7 +30,7 @@ def max_pool_backward(backend: Any, gy: Any, argmax_index: Any,
     gy = _c(gy)
     gx = _out_or(out, tuple(x_shape), gy.dtype)
     _run("max_pool_backward", gx.size, gy, _c(argmax_index, np.int64), gx)
-    return _result(out, gx)
+    return write_into(out, gx)
 
 
 def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
@@ -38,7 +39,7 @@ def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
     x = _c(x)
     y = _out_or(out, (*x.shape[:2], *out_hw), x.dtype)
     _run("avg_pool_forward", x.size, x, *kernel, *pad, *stride, y)
-    return _result(out, y)
+    return write_into(out, y)
 
 
 def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair,
@@ -47,7 +48,7 @@ def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: P
     gy = _c(gy)
     gx = _out_or(out, tuple(x_shape), gy.dtype)
     _run("avg_pool_backward", gx.size, gy, *kernel, *pad, *stride, gx)
-    return _result(out, gx)
+    return write_into(out, gx)
 
 
 def _lrn_setup(x: Any, kernel: int, mode: str) -> tuple[np.ndarray, int, int, int]:
@@ -70,7 +71,7 @@ def lrn_forward(backend: Any, x: Any, kernel: int, scale: float, power: float, s
     name = "lrn_across_forward" if mode == "across_channel" else "lrn_within_forward"
     _run(name, xv.size, xv, pre, post, scale / n, float(power), float(shift),
          y.reshape(xv.shape), denom.reshape(xv.shape))
-    return _result(o_y, y), _result(o_d, denom)
+    return write_into(o_y, y), write_into(o_d, denom)
 
 
 def lrn_backward(backend: Any, x: Any, y: Any, denom: Any, gy: Any, kernel: int, scale: float,
@@ -87,7 +88,7 @@ def lrn_backward(backend: Any, x: Any, y: Any, denom: Any, gy: Any, kernel: int,
         scratch = _workspace(backend, "lrn", xv.shape, xv.dtype)
         _run("lrn_within_backward", xv.size, xv, yv, dv, gv, pre, post, coef, float(power),
              gx, scratch)
-    return _result(out, gx)
+    return write_into(out, gx)
 
 
 def softmax(backend: Any, x: Any, axis: int = 1, out: Any = None) -> np.ndarray:

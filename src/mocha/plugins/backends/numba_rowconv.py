@@ -110,33 +110,24 @@ def backward(backend: Any, x: np.ndarray, w: np.ndarray, gy: np.ndarray,
     R, Hp, dtype = C * kw, H + 2 * pad[0], x.dtype
     plan = numba_threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize,
                                      2.0 * N * F * kh * R * oh * ow)
-    T = plan.threads
-    dwts = [nb._workspace(backend, f"rows_dwt{t}", (kh, R, F), dtype) for t in range(T)]
-    dbs = np.zeros((T, F))
-    started = [False] * T
+    sums = numba_threads.ChunkSums(backend, "rows_dwt", (kh, R, F), dtype, plan.threads, F)
 
     def job(t: int, n0: int, n1: int) -> None:
         L = (n1 - n0) * ow
         G = nb._workspace(backend, f"rows_g{t}", (F, oh * L), dtype)
-        sums = nb._workspace(backend, f"conv_db{t}", (F, n1 - n0), np.float64)
-        nb._run(k.nchw_to_rows_sum, G.size, gy[n0:n1], G, sums)
-        dbs[t] += sums.sum(axis=1)
+        rowsums = nb._workspace(backend, f"conv_db{t}", (F, n1 - n0), np.float64)
+        nb._run(k.nchw_to_rows_sum, G.size, gy[n0:n1], G, rowsums)
+        sums.bias[t] += rowsums.sum(axis=1)
         rows = nb._workspace(backend, f"rows{t}", (R, Hp * L), dtype)
         nb._run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
-        part = nb._workspace(backend, f"rows_dwt_part{t}", (kh, R, F), dtype) \
-            if started[t] else dwts[t]
+        part = sums.slot(t)
         for p in range(kh):
             np.matmul(rows[:, p * L:(p + oh) * L], G.T, out=part[p])
-        if started[t]:
-            dwts[t] += part
-        started[t] = True
+        sums.add(t)
 
     numba_threads.map_chunks(plan, job)
-    dwt = dwts[0]
-    for t in range(1, T):
-        if started[t]:
-            dwt += dwts[t]
-    db += dbs.sum(axis=0).astype(db.dtype)
+    dwt = sums.total()
+    db += sums.bias.sum(axis=0).astype(db.dtype)
     dw[...] = dwt.reshape(kh, C, kw, F).transpose(3, 1, 0, 2)
     if dx is not None:
         flipped = w[:, :, ::-1, ::-1]  # wt[c, f, p', q'] = w[f, c, kh-1-p', kw-1-q']

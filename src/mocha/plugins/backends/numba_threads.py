@@ -146,6 +146,39 @@ def map_chunks(plan: ChunkPlan, job: Callable[[int, int, int], None]) -> None:
             raise error
 
 
+class ChunkSums:
+    """Sums over the chunks of a map (∇W and ∇b), kept per thread and added in thread order
+    at the end, so that results are reproducible for a given thread count.
+
+    Thread t writes its chunk's ∇W term into `slot(t)` (its accumulator itself for its first
+    chunk, a scratch workspace after), then calls `add(t)`; ∇b partial sums go to `bias[t]`
+    (float64). `total()` is the ∇W sum (a workspace view), `bias.sum(axis=0)` the ∇b sum."""
+
+    def __init__(self, backend: Any, role: str, shape: tuple[int, ...], dtype: Any,
+                 threads: int, bias_size: int) -> None:
+        self._backend, self._role, self._shape, self._dtype = backend, role, shape, dtype
+        self._acc = [nb._workspace(backend, f"{role}{t}", shape, dtype) for t in range(threads)]
+        self._started = [False] * threads
+        self.bias = np.zeros((threads, bias_size))
+
+    def slot(self, t: int) -> np.ndarray:
+        if not self._started[t]:
+            return self._acc[t]
+        return nb._workspace(self._backend, f"{self._role}_part{t}", self._shape, self._dtype)
+
+    def add(self, t: int) -> None:
+        if self._started[t]:
+            self._acc[t] += self.slot(t)
+        self._started[t] = True
+
+    def total(self) -> np.ndarray:
+        acc = self._acc[0]
+        for t in range(1, len(self._acc)):
+            if self._started[t]:
+                acc += self._acc[t]
+        return acc
+
+
 def balanced_chunks(N: int, per_chunk: int, threads: int) -> list[tuple[int, int]]:
     """Chunks of at most `per_chunk` images whose count is a multiple of `threads` when it
     can be (so that every thread gets the same number of images)."""
