@@ -15,6 +15,7 @@ calling thread only. Importing this module does not import numba: the loops in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -74,108 +75,80 @@ def _flat(out: Any, *arrays: Any) -> tuple[np.ndarray, list[np.ndarray]] | None:
     return out, [a.reshape(-1) for a in (*arrays, out)]
 
 
+def _map(name: str, arrays: tuple, out: Any, scalars: tuple,
+         fallback: Callable[[], Any]) -> Any:
+    """Compiled loop `name`(flat arrays..., scalars in the arrays' dtype..., flat out) into
+    `out` (new when None) and return it; `fallback()` (the generic kernel) where `_flat`
+    refuses the arrays."""
+    flat = _flat(out, *arrays)
+    if flat is None:
+        return fallback()
+    result, views = flat
+    t = arrays[0].dtype.type
+    _run(name, result.size, *views[:-1], *(t(v) for v in scalars), views[-1])
+    return result
+
+
 # -- neurons ---------------------------------------------------------------------------------
 def relu_forward(backend: Any, x: Any, epsilon: float, out: Any = None) -> Any:
     """y = max(epsilon, x) (see `kernels_elementwise.relu_forward`)."""
-    flat = _flat(out, x)
-    if flat is None:
-        return generic.relu_forward(backend, x, epsilon, out=out)
-    y, (xf, yf) = flat
-    _run("relu_forward", y.size, xf, x.dtype.type(epsilon), yf)
-    return y
+    return _map("relu_forward", (x,), out, (epsilon,),
+                lambda: generic.relu_forward(backend, x, epsilon, out=out))
 
 
 def relu_backward(backend: Any, y: Any, g: Any, epsilon: float, out: Any = None) -> Any:
     """dx = g · [y > epsilon]."""
-    flat = _flat(out, y, g)
-    if flat is None:
-        return generic.relu_backward(backend, y, g, epsilon, out=out)
-    dx, (yf, gf, df) = flat
-    t = y.dtype.type
-    _run("relu_backward", dx.size, yf, gf, t(epsilon), t(0.0), df)
-    return dx
+    return _map("relu_backward", (y, g), out, (epsilon, 0.0),
+                lambda: generic.relu_backward(backend, y, g, epsilon, out=out))
 
 
 def lrelu_forward(backend: Any, x: Any, out: Any = None) -> Any:
     """y = x if x > 0 else 0.01 · x."""
-    flat = _flat(out, x)
-    if flat is None:
-        return generic.lrelu_forward(backend, x, out=out)
-    y, (xf, yf) = flat
-    _run("lrelu_forward", y.size, xf, x.dtype.type(generic.LRELU_SLOPE), yf)
-    return y
+    return _map("lrelu_forward", (x,), out, (generic.LRELU_SLOPE,),
+                lambda: generic.lrelu_forward(backend, x, out=out))
 
 
 def lrelu_backward(backend: Any, y: Any, g: Any, out: Any = None) -> Any:
     """dx = g · (1 if y > 0 else 0.01)."""
-    flat = _flat(out, y, g)
-    if flat is None:
-        return generic.lrelu_backward(backend, y, g, out=out)
-    dx, (yf, gf, df) = flat
-    _run("lrelu_backward", dx.size, yf, gf, y.dtype.type(generic.LRELU_SLOPE), df)
-    return dx
+    return _map("lrelu_backward", (y, g), out, (generic.LRELU_SLOPE,),
+                lambda: generic.lrelu_backward(backend, y, g, out=out))
 
 
 def sigmoid_forward(backend: Any, x: Any, out: Any = None) -> Any:
     """y = 1/(1 + exp(-x)) (the overflow-free form of the generic kernel)."""
-    flat = _flat(out, x)
-    if flat is None:
-        return generic.sigmoid_forward(backend, x, out=out)
-    y, (xf, yf) = flat
-    _run("sigmoid_forward", y.size, xf, x.dtype.type(1.0), yf)
-    return y
+    return _map("sigmoid_forward", (x,), out, (1.0,),
+                lambda: generic.sigmoid_forward(backend, x, out=out))
 
 
 def sigmoid_backward(backend: Any, y: Any, g: Any, out: Any = None) -> Any:
     """dx = g · y(1 - y)."""
-    flat = _flat(out, y, g)
-    if flat is None:
-        return generic.sigmoid_backward(backend, y, g, out=out)
-    dx, (yf, gf, df) = flat
-    _run("sigmoid_backward", dx.size, yf, gf, y.dtype.type(1.0), df)
-    return dx
+    return _map("sigmoid_backward", (y, g), out, (1.0,),
+                lambda: generic.sigmoid_backward(backend, y, g, out=out))
 
 
 def tanh_forward(backend: Any, x: Any, out: Any = None) -> Any:
     """y = tanh x."""
-    flat = _flat(out, x)
-    if flat is None:
-        return generic.tanh_forward(backend, x, out=out)
-    y, (xf, yf) = flat
-    _run("tanh_forward", y.size, xf, yf)
-    return y
+    return _map("tanh_forward", (x,), out, (),
+                lambda: generic.tanh_forward(backend, x, out=out))
 
 
 def tanh_backward(backend: Any, y: Any, g: Any, out: Any = None) -> Any:
     """dx = g · (1 - y²)."""
-    flat = _flat(out, y, g)
-    if flat is None:
-        return generic.tanh_backward(backend, y, g, out=out)
-    dx, (yf, gf, df) = flat
-    _run("tanh_backward", dx.size, yf, gf, y.dtype.type(1.0), df)
-    return dx
+    return _map("tanh_backward", (y, g), out, (1.0,),
+                lambda: generic.tanh_backward(backend, y, g, out=out))
 
 
 # -- dropout ---------------------------------------------------------------------------------
 def dropout_mask(backend: Any, u: Any, ratio: float, scale: float = 1.0, out: Any = None) -> Any:
     """m = [u > ratio] · scale (exactly 0 or `scale` in u's dtype)."""
-    flat = _flat(out, u)
-    if flat is None:
-        return generic.dropout_mask(backend, u, ratio, scale, out=out)
-    m, (uf, mf) = flat
-    t = u.dtype.type
-    _run("dropout_mask", m.size, uf, t(ratio), t(scale), t(0.0), mf)
-    return m
+    return _map("dropout_mask", (u,), out, (ratio, scale, 0.0),
+                lambda: generic.dropout_mask(backend, u, ratio, scale, out=out))
 
 
 def dropout_apply(backend: Any, x: Any, mask: Any, out: Any = None) -> Any:
     """x · mask."""
-    flat = _flat(out, x, mask)
-    if flat is None:
-        return generic.dropout_apply(backend, x, mask, out=out)
-    y, (xf, mf, yf) = flat
-    _run("dropout_apply", y.size, xf, mf, yf)
-    return y
+    return _map("dropout_apply", (x, mask), out, (),
+                lambda: generic.dropout_apply(backend, x, mask, out=out))
 
 
 # -- softmax loss ----------------------------------------------------------------------------
