@@ -1,7 +1,8 @@
 """Every kernel the Numba backend overrides agrees with the generic ("*") version on NumPy.
 
 Shapes, paddings, strides and groups are drawn by hypothesis; each case runs in float64 (tight
-tolerance) and float32 (loose tolerance, both sides computed in float32).
+tolerance) and float32 (loose tolerance, both sides computed in float32), and every test runs
+at 1 and 2 numba threads (the `threads` fixture of conftest.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from mocha.plugins.backends import kernels_conv, kernels_lrn, kernels_pool, numpy_backend
 
 pytest.importorskip("numba")
+pytestmark = pytest.mark.usefixtures("threads")
 
 from mocha.plugins.backends.numba_backend import OVERRIDDEN, NumbaBackend  # noqa: E402
 

@@ -5,7 +5,8 @@
 * The Numba versions agree with the generic ones on hypothesis-drawn shapes and values
   (float32 and float64; zeros of both signs, NaN, ±inf and values exactly at ReLU's epsilon or
   dropout's ratio): bit for bit, except exp and tanh (a few ulps), serially and on the parallel
-  path, with `out` absent, in place, fresh or strided and with strided inputs.
+  path, with `out` absent, in place, fresh or strided and with strided inputs; at 1 and 2
+  numba threads (the `threads` fixture).
 """
 
 from __future__ import annotations
@@ -190,7 +191,8 @@ def strided_like(a):
 @given(data=st.data(), parallel=st.booleans(),
        out_mode=st.sampled_from(["none", "inplace", "fresh", "strided"]),
        strided_inputs=st.booleans())
-def test_numba_agrees_with_generic(nbe, name, dtype, data, parallel, out_mode, strided_inputs):
+def test_numba_agrees_with_generic(nbe, threads, name, dtype, data, parallel, out_mode,
+                                   strided_inputs):
     module, backend_module = nbe
     inputs, scalars = data.draw(elementwise_cases(name, dtype))
     nb, ref_b = backend_module.NumbaBackend(dtype=dtype), numpy_backend(dtype)
@@ -242,7 +244,7 @@ def special_cases(name, dtype):
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("name", ELEMENTWISE)
-def test_numba_agrees_on_special_values(nbe, name, dtype, parallel):
+def test_numba_agrees_on_special_values(nbe, threads, name, dtype, parallel):
     module, backend_module = nbe
     nb, ref_b = backend_module.NumbaBackend(dtype=dtype), numpy_backend(dtype)
     for inputs, scalars in special_cases(name, dtype):
@@ -332,7 +334,7 @@ def old_softmax_loss_backward(prob, idx, axis, coef, w_label):
 
 
 @given(case=softmax_loss_cases(), parallel=st.booleans(), negative_axis=st.booleans())
-def test_softmax_loss_backward(nbe, case, parallel, negative_axis):
+def test_softmax_loss_backward(nbe, threads, case, parallel, negative_axis):
     module, backend_module = nbe
     dtype, prob, label, axis, coef, w = case
     ref = old_softmax_loss_backward(prob, label, axis, coef, w)

@@ -141,10 +141,12 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
             else:
                 np.add(src, bias, out=yc)
 
-    flops = 2.0 * N * F * K * S
-    numba_threads.map_chunks(
-        numba_threads.plan_chunks(backend, N, CK * S * dtype.itemsize, flops), job)
+    plan = numba_threads.plan_chunks(backend, N, CK * S * dtype.itemsize, 2.0 * N * F * K * S)
+    numba_threads.map_chunks(plan, job)
     if cache is not None:
+        # the columns are laid out chunk by chunk of THIS plan: the backward pass must walk
+        # the same chunks (its own plan may cut the batch differently)
+        cache["chunks"] = plan.chunks
         cache["key"] = _cache_key(x, (kh, kw), pad, stride)
     return y
 
@@ -176,17 +178,20 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
     db = _out_or(o_db, (F,), dtype, fill=True)
     dx = _out_or(o_dx, x.shape, dtype) if need_dx else None
     CK = C * kh * kw
+    flops = 2.0 * N * F * K * S * (2 if need_dx else 1)
     cols = None
     if cache is not None and cache.get("key") == _cache_key(x, (kh, kw), pad, stride):
         cols = cache["cols"]
+        # the chunks the forward pass laid the cached columns out by
+        plan = numba_threads.plan_over(cache["chunks"], flops)
         if need_dx:
             cache["key"] = None
     if cols is None and (dx is None or dx.flags.c_contiguous) and _rows().eligible(
             x.shape, w.shape, pad, stride, groups, backward=True):
         _rows().backward(backend, x, w, gy, pad, dw4, db, dx)
         return _finish((dx, dw4, db), (o_dx, o_dw, o_db))
-    plan = numba_threads.plan_chunks(backend, N, CK * S * dtype.itemsize,
-                                     2.0 * N * F * K * S * (2 if need_dx else 1))
+    if cols is None:
+        plan = numba_threads.plan_chunks(backend, N, CK * S * dtype.itemsize, flops)
     sums = numba_threads.ChunkSums(backend, "conv_dwt", (groups, K, Fg), dtype, plan.threads, F)
 
     def job(t: int, n0: int, n1: int) -> None:

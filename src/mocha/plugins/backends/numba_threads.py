@@ -101,12 +101,24 @@ def plan_chunks(backend: Any, N: int, bytes_per_image: int, flops: float) -> Chu
     is worth them. Chunks that stay on the calling thread are 4x as large with 2+ threads, so
     that OpenBLAS's threads share products over more columns."""
     threads = nb._threads()
-    spread = threads > 1 and flops >= CHUNK_THREADS_MIN_FLOPS and bool(blas_set_local())
+    spread = _spread(threads, flops)
     budget = getattr(backend, "conv_chunk_bytes", 0) or N * bytes_per_image
     if threads > 1 and not spread and budget < N * bytes_per_image:
         budget *= 4
     chunks = balanced_chunks(N, budget // max(bytes_per_image, 1), threads if spread else 1)
     return ChunkPlan(chunks, min(threads, len(chunks)) if spread else 1)
+
+
+def plan_over(chunks: list[tuple[int, int]], flops: float) -> ChunkPlan:
+    """A plan over GIVEN chunks (those a cached buffer was laid out by), spread over the
+    threads when the work (`flops`) is worth them, as `plan_chunks` decides."""
+    threads = nb._threads()
+    return ChunkPlan(list(chunks), min(threads, len(chunks)) if _spread(threads, flops) else 1)
+
+
+def _spread(threads: int, flops: float) -> bool:
+    """Whether a map of `flops` runs its chunks on `threads` threads at once."""
+    return threads > 1 and flops >= CHUNK_THREADS_MIN_FLOPS and bool(blas_set_local())
 
 
 def map_chunks(plan: ChunkPlan, job: Callable[[int, int, int], None]) -> None:
