@@ -21,17 +21,17 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mocha.plugins.backends import (
-    kernels_conv,
-    kernels_elementwise,
-    kernels_lrn,
-    kernels_pool,
-    numpy_backend,
-)
+from mocha.plugins.backends import numpy_backend
+from mocha.plugins.backends.generic import conv as kernels_conv
+from mocha.plugins.backends.generic import elementwise as kernels_elementwise
+from mocha.plugins.backends.generic import lrn as kernels_lrn
+from mocha.plugins.backends.generic import pool as kernels_pool
+from mocha.plugins.backends.generic import softmax as kernels_softmax
 
 pytest.importorskip("numba")
 
-from mocha.plugins.backends.numba_backend import SERIAL_BELOW, NumbaBackend  # noqa: E402
+from mocha.plugins.backends.numba_backend import NumbaBackend  # noqa: E402
+from mocha.plugins.backends.numba_backend.runtime import SERIAL_BELOW  # noqa: E402
 
 DTYPES = st.sampled_from([np.float64, np.float32])
 #: Relative to the largest magnitude of the reference: float32 sums of up to ~10^4 products.
@@ -159,7 +159,7 @@ def test_pooling_lrn_softmax_at_1_and_2_threads(threads, shape, dtype, seed, ker
         bargs = (x, y_ref, d_ref, g, *args[1:])
         close(nb.kernels.lrn_backward(*bargs),
               kernels_lrn.lrn_backward(ref_backend, *bargs), dtype, f"LRN {mode} backward")
-    close(nb.kernels.softmax(x, 1), numpy_backend.softmax(ref_backend, x, 1), dtype, "softmax")
+    close(nb.kernels.softmax(x, 1), kernels_softmax.softmax(ref_backend, x, 1), dtype, "softmax")
 
 
 @settings(max_examples=8)
@@ -183,7 +183,7 @@ def test_elementwise_at_1_and_2_threads(threads, shape, dtype, seed):
     for name, args in calls.items():
         close(nb.kernels.resolve(name)(*args),
               getattr(kernels_elementwise, name)(ref_backend, *args), dtype, name)
-    prob = numpy_backend.softmax(ref_backend, x, 1)
+    prob = kernels_softmax.softmax(ref_backend, x, 1)
     label = rng.integers(0, shape[1], (shape[0], 1, *shape[2:])).astype(np.int64)
     close(nb.kernels.softmax_loss_backward(prob, label, 1, 0.5),
           kernels_elementwise.softmax_loss_backward(ref_backend, prob, label, 1, 0.5), dtype,
