@@ -25,12 +25,16 @@ SERIAL_BELOW = 1 << 17
 
 _LOOPS = __name__.rsplit(".", 1)[0] + ".loops"
 _loaded: dict[str, ModuleType] = {}
+_numba: ModuleType | None = None
 
 
 def numba() -> ModuleType:
     """numba itself (imported on first use; ImportError, or numba's own error, when it cannot
     be imported)."""
-    return importlib.import_module(_LOOPS).numba
+    global _numba
+    if _numba is None:
+        _numba = importlib.import_module(_LOOPS).numba
+    return _numba
 
 
 def loops(topic: str) -> ModuleType:
