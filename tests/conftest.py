@@ -2,6 +2,11 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# The backend agreement suite runs the Numba kernels at 1 and 2 threads (see
+# tests/plugins/backends/conftest.py): give numba's pool room for 2 threads even on a one-core
+# machine (numba reads this once, when it is first imported; an explicit setting wins).
+os.environ.setdefault("NUMBA_NUM_THREADS", str(max(2, os.cpu_count() or 1)))
+
 settings.register_profile(
     "ci", deadline=None, max_examples=15, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

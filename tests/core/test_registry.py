@@ -142,33 +142,33 @@ class _SlowBackend(Backend):
 
 def test_kernels_resolve_to_the_backend_or_the_generic_version():
     reg = registry_of(plugin("kernels.k", kernels=lambda register: (
-        register("double", _generic), register("double", _fast, backend="fast"))))
+        register("gemm", _generic), register("gemm", _fast, backend="fast"))))
     fast, slow = _FastBackend(), _SlowBackend()
     fast._kernels = KernelTable(fast, reg.kernel_table())
     slow._kernels = KernelTable(slow, reg.kernel_table())
-    assert fast.kernels.double(1) == ("fast", "fast", 1)
-    assert slow.kernels.double(2) == ("generic", "slow", 2)
-    assert fast.kernels.implementation_of("double") == "fast"
-    assert slow.kernels.implementation_of("double") == "*"
-    assert fast.kernels.names() == ["double"]
+    assert fast.kernels.gemm(1) == ("fast", "fast", 1)
+    assert slow.kernels.gemm(2) == ("generic", "slow", 2)
+    assert fast.kernels.implementation_of("gemm") == "fast"
+    assert slow.kernels.implementation_of("gemm") == "*"
+    assert fast.kernels.names() == ["gemm"]
     with pytest.raises(AttributeError, match="unknown kernel 'triple'; registered kernels: "
-                                             "double"):
+                                             "gemm"):
         _ = fast.kernels.triple
 
 
 def test_kernel_without_generic_version():
     reg = registry_of(plugin("kernels.k", kernels=lambda register: register(
-        "only_fast", _fast, backend="fast")))
+        "softmax", _fast, backend="fast")))
     slow = _SlowBackend()
     slow._kernels = KernelTable(slow, reg.kernel_table())
     with pytest.raises(AttributeError, match="no implementation for backend 'slow'"):
-        _ = slow.kernels.only_fast
+        _ = slow.kernels.softmax
 
 
 def test_duplicate_kernel_names_both_plugins():
-    a = plugin("kernels.a", kernels=lambda register: register("double", _generic))
-    b = plugin("kernels.b", kernels=lambda register: register("double", _fast))
-    with pytest.raises(PluginError, match=r"kernel 'double' for backend '\*' is registered "
+    a = plugin("kernels.a", kernels=lambda register: register("gemm", _generic))
+    b = plugin("kernels.b", kernels=lambda register: register("gemm", _fast))
+    with pytest.raises(PluginError, match=r"kernel 'gemm' for backend '\*' is registered "
                                           r"twice: by plugin 'kernels.a'.*'kernels.b'"):
         registry_of(a, b)
 

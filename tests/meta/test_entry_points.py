@@ -1,7 +1,9 @@
 """Entry points in pyproject.toml == plugin modules on disk == installed metadata.
 
 A plugin module is a module under `src/mocha/plugins/**` that defines at least one
-`mocha_register_*` hook, or a `src/mocha/cli/*_cmd.py` command module. Each has exactly one
+`mocha_register_*` hook (a package defines them in its `__init__.py`: `plugins/backends/
+numba_backend/` is the plugin module `mocha.plugins.backends.numba_backend`), or a
+`src/mocha/cli/*_cmd.py` command module. Each has exactly one
 entry point in the `mocha` group, keyed `"<kind>.<module>"` (quoted in the TOML), where the
 kind is the folder under `plugins/` (`commands` for the CLI). Modules under `plugins/` without
 hooks are helpers and have no entry point.
@@ -21,7 +23,8 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 
 def _module_name(path: Path) -> str:
-    return ".".join(path.relative_to(SRC).with_suffix("").parts)
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _defines_hooks(path: Path) -> bool:
@@ -34,9 +37,10 @@ def _expected() -> dict[str, str]:
     """Entry-point key -> module, from the files on disk."""
     out = {}
     for path in sorted((SRC / "mocha" / "plugins").rglob("*.py")):
-        if path.name != "__init__.py" and _defines_hooks(path):
-            kind = path.relative_to(SRC / "mocha" / "plugins").parts[0]
-            out[f"{kind}.{path.stem}"] = _module_name(path)
+        parts = path.relative_to(SRC / "mocha" / "plugins").parts
+        if len(parts) > 1 and _defines_hooks(path):  # a package's hooks: its __init__.py
+            name = _module_name(path).rsplit(".", 1)[1]
+            out[f"{parts[0]}.{name}"] = _module_name(path)
     for path in sorted((SRC / "mocha" / "cli").glob("*_cmd.py")):
         out[f"commands.{path.stem}"] = _module_name(path)
     return out

@@ -4,9 +4,11 @@ A backend owns everything that depends on where the numbers live:
 
 * `xp` — the array module (`numpy` or `cupy`). Layers write their simple math with it.
 * `kernels` — a table of named hot-spot functions. Every kernel has a generic version written
-  with `xp` (registered for backend `"*"` by the NumPy reference backend); a faster backend
-  registers its own implementation under the same name and wins. Layers call
+  with `xp` (registered for backend `"*"` by `mocha.plugins.backends.generic`); a faster
+  backend registers its own implementation under the same name and wins. Layers call
   `backend.kernels.<name>(...)`; the backend is bound as the first argument of the impl.
+  Only the names of `KERNEL_NAMES` (the table below) can be registered.
+* `workspace(role, shape, dtype)` — scratch arrays reused across kernel calls.
 * `rng` — a seeded `numpy.random.Generator`; all randomness (initializers, dropout, shuffling)
   goes through it so runs are reproducible and resumable (its state is saved in snapshots).
 * `param_registry` — parameters shared by `param_key` across layers and nets (Mocha's
@@ -58,24 +60,27 @@ and ``softmax_loss_backward(prob, label_index, axis, coef, w_label=None, out=Non
 (prob - onehot(label_index along axis)) · coef [· w_label] (label_index int64, shaped like prob
 with 1 on axis; w_label likewise).
 
-The generic conv/pool/LRN versions live in `mocha.plugins.backends.kernels_{conv,pool,lrn}`
-(their module docstrings give the exact window rules); callers (the layers) decide output sizes
-and reject empty pooling windows before calling. The elementwise kernels (neurons, dropout,
-softmax-loss gradient) live in `kernels_elementwise`: scalars are rounded to the arrays' dtype
-and ``out=x`` works in place.
+The generic versions live in `mocha.plugins.backends.generic.{conv,pool,lrn,softmax,
+elementwise,blas}` (their module docstrings give the exact window rules); callers (the layers)
+decide output sizes and reject empty pooling windows before calling. In the elementwise kernels
+(neurons, dropout, softmax-loss gradient) scalars are rounded to the arrays' dtype and
+``out=x`` works in place. Adding a kernel: see `mocha/plugins/backends/README.md`.
 
 Layers never import numpy, numba or cupy: they use `backend.xp` and `backend.kernels`.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
 from mocha.core.blob import Blob
+from mocha.core.errors import UnknownNameError
 
 KERNEL_NAMES: tuple[str, ...] = (
     "im2col",
@@ -103,6 +108,20 @@ KERNEL_NAMES: tuple[str, ...] = (
     "softmax_loss_backward",
 )
 
+#: The fixed slope of `lrelu_forward` / `lrelu_backward` (Mocha's LReLU, not configurable).
+LRELU_SLOPE = 0.01
+
+
+def check_kernel_name(name: str) -> None:
+    """Raise an `UnknownNameError` unless `name` is a kernel of the table (`KERNEL_NAMES`)."""
+    if name not in KERNEL_NAMES:
+        close = difflib.get_close_matches(name, KERNEL_NAMES, n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownNameError(
+            f"{name!r} is not a kernel of the kernel table.{hint} Kernels: "
+            f"{', '.join(KERNEL_NAMES)} (a new kernel is added to KERNEL_NAMES in "
+            f"mocha.core.backend, with a generic version; see mocha/plugins/backends/README.md)")
+
 
 class KernelTable:
     """Named kernels resolved for one backend: its own implementation, else the generic one."""
@@ -122,6 +141,14 @@ class KernelTable:
                 f"kernel {name!r} has no implementation for backend {self._backend.name!r} "
                 f"and no generic ('*') version"
             )
+        return functools.partial(impl, self._backend)
+
+    def generic(self, name: str) -> Callable[..., Any]:
+        """The generic (`"*"`) implementation of `name`, bound to this backend (what a
+        backend's own kernel falls back to for inputs it does not handle)."""
+        impl = self._impls.get(name, {}).get("*")
+        if impl is None:
+            raise AttributeError(f"kernel {name!r} has no generic ('*') version")
         return functools.partial(impl, self._backend)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
@@ -160,6 +187,7 @@ class Backend:
         self.param_registry: dict[str, list[Any]] = {}
         self.initialized = False
         self._kernels: KernelTable | None = None
+        self._workspaces: dict[tuple[str, np.dtype], Any] = {}
 
     # -- availability --------------------------------------------------------------------
     @classmethod
@@ -177,6 +205,7 @@ class Backend:
 
     def shutdown(self) -> None:
         self.param_registry.clear()
+        self._workspaces.clear()
         self.initialized = False
 
     @property
@@ -206,6 +235,22 @@ class Backend:
 
     def synchronize(self) -> None:
         """Wait for queued device work (no-op on the CPU)."""
+
+    def workspace(self, role: str, shape: tuple[int, ...], dtype: Any) -> Any:
+        """A scratch array of `shape` for `role`, reused across calls (contents undefined).
+
+        One flat buffer per (role, dtype), grown to the largest request; a view of it is valid
+        until the next request for the same role, so kernels use it only within one call and
+        never return it. Like the RNG, workspaces make a backend object unfit for concurrent
+        use by several threads (a kernel's own threads use distinct roles).
+        """
+        dtype = np.dtype(dtype)
+        size = math.prod(shape)
+        buf = self._workspaces.get((role, dtype))
+        if buf is None or buf.size < size:
+            buf = self.xp.empty(size, dtype=dtype)
+            self._workspaces[(role, dtype)] = buf
+        return buf[:size].reshape(shape)
 
     # -- randomness ----------------------------------------------------------------------
     def random_uniform(self, shape: tuple[int, ...], low: float = 0.0, high: float = 1.0) -> Any:

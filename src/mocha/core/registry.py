@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mocha.core.backend import check_kernel_name
 from mocha.core.errors import PluginError, UnknownNameError
 
 KINDS: dict[str, str] = {
@@ -106,6 +107,7 @@ def _kernel_registrar(
     registry: Registry, plugin: str, distribution_of: Callable[[str], str]
 ) -> Callable[..., None]:
     def register(name: str, impl: Callable[..., Any], backend: str = "*", replace: bool = False):
+        check_kernel_name(name)  # only the kernels of the table (mocha.core.backend)
         impls = registry.kernels.setdefault(name, {})
         if backend in impls and not replace:
             old = impls[backend]

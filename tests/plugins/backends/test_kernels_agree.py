@@ -1,7 +1,8 @@
 """Every kernel the Numba backend overrides agrees with the generic ("*") version on NumPy.
 
 Shapes, paddings, strides and groups are drawn by hypothesis; each case runs in float64 (tight
-tolerance) and float32 (loose tolerance, both sides computed in float32).
+tolerance) and float32 (loose tolerance, both sides computed in float32), and every test runs
+at 1 and 2 numba threads (the `threads` fixture of conftest.py).
 """
 
 from __future__ import annotations
@@ -14,9 +15,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mocha.plugins.backends import kernels_conv, kernels_lrn, kernels_pool, numpy_backend
+from mocha.plugins.backends import numpy_backend
+from mocha.plugins.backends.generic import conv as kernels_conv
+from mocha.plugins.backends.generic import elementwise as kernels_elementwise
+from mocha.plugins.backends.generic import lrn as kernels_lrn
+from mocha.plugins.backends.generic import pool as kernels_pool
+from mocha.plugins.backends.generic import softmax as kernels_softmax
 
 pytest.importorskip("numba")
+pytestmark = pytest.mark.usefixtures("threads")
 
 from mocha.plugins.backends.numba_backend import OVERRIDDEN, NumbaBackend  # noqa: E402
 
@@ -27,7 +34,8 @@ GENERIC = {
                                              "avg_pool_forward", "avg_pool_backward")},
     "lrn_forward": kernels_lrn.lrn_forward,
     "lrn_backward": kernels_lrn.lrn_backward,
-    "softmax": numpy_backend.softmax,
+    "softmax": kernels_softmax.softmax,
+    **kernels_elementwise.KERNELS,
 }
 TOL = {np.float64: {"rtol": 1e-9, "atol": 1e-11}, np.float32: {"rtol": 2e-4, "atol": 2e-5}}
 dtypes = st.sampled_from([np.float64, np.float32])
@@ -99,7 +107,7 @@ def test_convolution(case, dtype, bias, seed):
         assert_close(got, ref, dtype)
     # the same, one image per chunk (the batch is split to keep the columns in cache)
     # (and the chunks spread over the threads, however small the convolution)
-    from mocha.plugins.backends import numba_threads
+    import mocha.plugins.backends.numba_backend.threads as numba_threads
 
     chunked = NumbaBackend(dtype=dtype)
     chunked.conv_chunk_bytes = 1
@@ -139,7 +147,7 @@ def test_conv_forward_writes_into_out_and_reuses_workspaces():
 def test_row_wise_convolution(case, dtype, bias, seed, chunk):
     """The row-wise path (im2row + kh products; ∇x as the flipped forward) agrees with the
     generic kernels wherever it is eligible (stride 1, one group, padding < kernel)."""
-    from mocha.plugins.backends import numba_rowconv
+    import mocha.plugins.backends.numba_backend.rowconv as numba_rowconv
 
     N, C, H, W, F, groups, kernel, pad, _stride = case
     pad = (min(pad[0], kernel[0] - 1), min(pad[1], kernel[1] - 1))
@@ -172,7 +180,7 @@ def test_row_wise_convolution(case, dtype, bias, seed, chunk):
 
 def test_row_wise_convolution_is_used_for_wide_inputs(monkeypatch):
     """CIFAR-10's conv2 shape goes the row-wise way (and agrees), RGB input does not."""
-    from mocha.plugins.backends import numba_rowconv
+    import mocha.plugins.backends.numba_backend.rowconv as numba_rowconv
 
     calls = []
     real = numba_rowconv.forward
@@ -341,7 +349,7 @@ def test_backend_is_preferred_and_importing_the_plugin_does_not_import_numba():
 
 
 def test_large_inputs_take_the_parallel_path():
-    from mocha.plugins.backends.numba_backend import SERIAL_BELOW
+    from mocha.plugins.backends.numba_backend.runtime import SERIAL_BELOW
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 3, 112, 112)).astype(np.float32)

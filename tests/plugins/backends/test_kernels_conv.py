@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mocha.plugins.backends.kernels_conv import col2im, conv_backward, conv_forward, im2col
+from mocha.plugins.backends.generic.conv import col2im, conv_backward, conv_forward, im2col
 from mocha.plugins.backends.numpy_backend import NumpyBackend
 
 B = NumpyBackend(dtype="float64")

@@ -5,7 +5,8 @@
 * The Numba versions agree with the generic ones on hypothesis-drawn shapes and values
   (float32 and float64; zeros of both signs, NaN, ±inf and values exactly at ReLU's epsilon or
   dropout's ratio): bit for bit, except exp and tanh (a few ulps), serially and on the parallel
-  path, with `out` absent, in place, fresh or strided and with strided inputs.
+  path, with `out` absent, in place, fresh or strided and with strided inputs; at 1 and 2
+  numba threads (the `threads` fixture).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from mocha.core.backend import KERNEL_NAMES, Backend
-from mocha.plugins.backends import kernels_elementwise as generic
+from mocha.plugins.backends.generic import elementwise as generic
 from mocha.plugins.backends.numpy_backend import NumpyBackend
 from mocha.plugins.components.neurons import LReLU, ReLU, Sigmoid, Tanh
 
@@ -135,11 +136,11 @@ def test_generic_dropout_is_the_old_expression(data, dtype, shape, ratio, auto_s
 # -- Numba versions agree with the generic ones ------------------------------------------------
 @pytest.fixture(scope="module")
 def nbe():
-    """(numba_elementwise, numba_backend) once numba imports."""
+    """(numba_backend.elementwise, numba_backend) once numba imports."""
     pytest.importorskip("numba")
-    from mocha.plugins.backends import numba_backend, numba_elementwise
+    from mocha.plugins.backends import numba_backend
 
-    return numba_elementwise, numba_backend
+    return numba_backend.elementwise, numba_backend
 
 
 @contextlib.contextmanager
@@ -153,7 +154,7 @@ def serial_below(module, n):
         module.SERIAL_BELOW = saved
 
 
-ELEMENTWISE = [n for n in generic.NAMES if n != "softmax_loss_backward"]
+ELEMENTWISE = [n for n in generic.KERNELS if n != "softmax_loss_backward"]
 
 
 @st.composite
@@ -190,7 +191,8 @@ def strided_like(a):
 @given(data=st.data(), parallel=st.booleans(),
        out_mode=st.sampled_from(["none", "inplace", "fresh", "strided"]),
        strided_inputs=st.booleans())
-def test_numba_agrees_with_generic(nbe, name, dtype, data, parallel, out_mode, strided_inputs):
+def test_numba_agrees_with_generic(nbe, threads, name, dtype, data, parallel, out_mode,
+                                   strided_inputs):
     module, backend_module = nbe
     inputs, scalars = data.draw(elementwise_cases(name, dtype))
     nb, ref_b = backend_module.NumbaBackend(dtype=dtype), numpy_backend(dtype)
@@ -201,7 +203,8 @@ def test_numba_agrees_with_generic(nbe, name, dtype, data, parallel, out_mode, s
     out = {"none": None, "inplace": args[-1], "fresh": np.empty_like(ref),
            "strided": strided_like(np.empty_like(ref))}[out_mode]
     kernel = nb.kernels.resolve(name)
-    with serial_below(backend_module, 0 if parallel else 1 << 62), np.errstate(all="ignore"):
+    with (serial_below(backend_module.runtime, 0 if parallel else 1 << 62),
+          np.errstate(all="ignore")):
         got = kernel(*args, *scalars, out=out)
     if out is not None:
         assert got is out
@@ -242,13 +245,13 @@ def special_cases(name, dtype):
 @pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("name", ELEMENTWISE)
-def test_numba_agrees_on_special_values(nbe, name, dtype, parallel):
+def test_numba_agrees_on_special_values(nbe, threads, name, dtype, parallel):
     module, backend_module = nbe
     nb, ref_b = backend_module.NumbaBackend(dtype=dtype), numpy_backend(dtype)
     for inputs, scalars in special_cases(name, dtype):
         with np.errstate(all="ignore"):
             ref = getattr(generic, name)(ref_b, *inputs, *scalars)
-        with serial_below(backend_module, 0 if parallel else 1 << 62):
+        with serial_below(backend_module.runtime, 0 if parallel else 1 << 62):
             got = nb.kernels.resolve(name)(*inputs, *scalars)
         if name in INEXACT:
             np.testing.assert_allclose(got, ref, **TOL[dtype])
@@ -265,7 +268,7 @@ def test_parallel_path_for_large_inputs_and_serial_below_the_threshold(nbe, monk
     real = numba.set_num_threads
     monkeypatch.setattr(numba, "set_num_threads", lambda n: (calls.append(n), real(n)))
     rng = np.random.default_rng(0)
-    n = backend_module.SERIAL_BELOW
+    n = backend_module.runtime.SERIAL_BELOW
     x = rng.standard_normal(n + 7).astype(np.float32).reshape(-1, 1)
     g = rng.standard_normal(x.shape).astype(np.float32)
     ref_b = numpy_backend(np.float32)
@@ -332,7 +335,7 @@ def old_softmax_loss_backward(prob, idx, axis, coef, w_label):
 
 
 @given(case=softmax_loss_cases(), parallel=st.booleans(), negative_axis=st.booleans())
-def test_softmax_loss_backward(nbe, case, parallel, negative_axis):
+def test_softmax_loss_backward(nbe, threads, case, parallel, negative_axis):
     module, backend_module = nbe
     dtype, prob, label, axis, coef, w = case
     ref = old_softmax_loss_backward(prob, label, axis, coef, w)
@@ -341,7 +344,7 @@ def test_softmax_loss_backward(nbe, case, parallel, negative_axis):
     nb = backend_module.NumbaBackend(dtype=dtype)
     ax = axis - prob.ndim if negative_axis else axis
     out = np.full_like(prob, np.nan)
-    with serial_below(backend_module, 0 if parallel else 1 << 62):
+    with serial_below(backend_module.runtime, 0 if parallel else 1 << 62):
         got = nb.kernels.softmax_loss_backward(prob, label, ax, coef, w, out=out)
         assert got is out
         same_bits(got, ref)
@@ -358,17 +361,17 @@ class BareBackend(Backend):
 
 
 def test_every_kernel_is_in_the_table_and_registered_generically():
-    assert set(generic.NAMES) <= set(KERNEL_NAMES)
+    assert set(generic.KERNELS) <= set(KERNEL_NAMES)
     for backend in (NumpyBackend(), BareBackend()):
-        for name in generic.NAMES:
+        for name in generic.KERNELS:
             assert backend.kernels.implementation_of(name) == "*"
 
 
 def test_every_numba_override_has_a_generic_version_and_is_registered(nbe):
     module, backend_module = nbe
-    assert set(module.OVERRIDDEN) == set(generic.NAMES)
+    assert set(module.KERNELS) == set(generic.KERNELS)
     nb = backend_module.NumbaBackend()
-    for name in module.OVERRIDDEN:
+    for name in module.KERNELS:
         assert nb.kernels.implementation_of(name) == "numba"
 
 

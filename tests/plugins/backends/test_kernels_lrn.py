@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mocha.plugins.backends.kernels_lrn import lrn_backward, lrn_forward
+from mocha.plugins.backends.generic.lrn import lrn_backward, lrn_forward
 from mocha.plugins.backends.numpy_backend import NumpyBackend
 
 B = NumpyBackend(dtype="float64")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mocha.plugins.backends.kernels_pool import (
+from mocha.plugins.backends.generic.pool import (
     avg_pool_backward,
     avg_pool_forward,
     max_pool_backward,

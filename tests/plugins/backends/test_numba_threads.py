@@ -1,4 +1,4 @@
-"""Chunk-level parallelism of the Numba backend (`numba_threads`)."""
+"""Chunk-level parallelism of the Numba backend (`numba_backend.threads`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numba")
 
-from mocha.plugins.backends import numba_threads  # noqa: E402
+import mocha.plugins.backends.numba_backend.threads as numba_threads  # noqa: E402
 from mocha.plugins.backends.numba_backend import NumbaBackend  # noqa: E402
 
 

@@ -1,4 +1,5 @@
-"""The CuPy GPU backend: `xp` is `cupy`; the generic `xp` kernels run unchanged on it.
+"""The CuPy GPU backend: `xp` is `cupy`; the generic `xp` kernels (`generic/`) run unchanged on
+it (it registers no kernel of its own).
 
 CuPy is imported lazily: registering this backend costs nothing on a machine without CuPy,
 and `why_unavailable()` says why it cannot be used (no CuPy installed, no CUDA device).
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mocha.core.backend import Backend
+from mocha.core.errors import MochaError
 from mocha.core.hookspecs import hookimpl
 
 
@@ -32,8 +34,6 @@ class CupyBackend(Backend):
     def __init__(self, dtype: Any = "float32", seed: int = 0) -> None:
         reason = self.why_unavailable()
         if reason:
-            from mocha.core.errors import MochaError
-
             raise MochaError(f"the cupy backend is not available: {reason}")
         super().__init__(dtype=dtype, seed=seed)
         self.xp = _import_cupy()

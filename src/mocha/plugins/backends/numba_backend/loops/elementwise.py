@@ -1,11 +1,11 @@
-"""Numba-compiled elementwise loops of the Numba backend (imported on the first call only).
+"""Compiled elementwise loops of the Numba backend (`numba_backend.elementwise`).
 
-This module imports numba at the top; `numba_elementwise` loads it the first time one of its
-kernels runs. Each loop is `@njit(cache=True, parallel=True, nogil=True)` over flat (1-D)
-views of C-contiguous arrays of one dtype, reading element i of the inputs before writing
-element i of `out`, so `out` may be one of the inputs. Scalars arrive already rounded to the
+This module imports numba at the top; `runtime.loops("elementwise")` loads it the first time
+one of its kernels runs. Each loop is `@njit(cache=True, parallel=True, nogil=True)` over flat
+(1-D) views of C-contiguous arrays of one dtype, reading element i of the inputs before
+writing element i of `out`, so `out` may be one of the inputs. Scalars arrive already rounded to the
 arrays' dtype (`one`, `zero`, `slope`, ...), so float32 arrays are computed in float32. The
-expressions are those of the generic kernels (`kernels_elementwise`), which the tests compare
+expressions are those of the generic kernels (`generic.elementwise`), which the tests compare
 them with.
 """
 

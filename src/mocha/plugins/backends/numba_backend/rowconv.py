@@ -16,7 +16,7 @@ one product, kh times less gather traffic, and a buffer that stays in cache.
               the kernel flipped and transposed, wt[c,f,p',q'] = w[f,c,kh-1-p',kw-1-q'], and
               padding (kh-1-ph, kw-1-pw) — so no col2im at all.
 
-`numba_conv.conv_forward/conv_backward` use it when `eligible` (stride 1, one group,
+`conv.conv_forward/conv_backward` use it when `eligible` (stride 1, one group,
 C·kw ≥ `ROWS_MIN_K`, padding < kernel) and the layer does not keep the im2col columns.
 Measured on CIFAR-10's conv2 (32 → 32 channels, 5x5, 16x16, batch 100, 1 thread): forward
 11.9 → 9.6 ms. Narrow inputs (C·kw small, e.g. RGB) make the kh products too thin: im2col wins.
@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from mocha.plugins.backends import numba_backend as nb
-from mocha.plugins.backends import numba_threads
+import mocha.plugins.backends.numba_backend.threads as threads
+from mocha.plugins.backends.numba_backend.runtime import contiguous, loops, run
 
 #: Fewest rows (C·kw) per kernel-row product for which the row-wise path is used.
 ROWS_MIN_K = 128
@@ -41,13 +41,6 @@ ROWS_BACKWARD_MIN_WIDTH = 16
 #: they save (conv3 of CIFAR-10, 8x8 outputs, forward at batch 1: 88 vs 64 µs; batch 8:
 #: 382 vs 415 µs).
 ROWS_MIN_COLUMNS = 512
-
-
-def _k():
-    nb._k()  # numba_backend's thread-pool settings apply before numba starts
-    from mocha.plugins.backends import numba_rowconv_kernels
-
-    return numba_rowconv_kernels
 
 
 def eligible(x_shape: tuple[int, ...], w_shape: tuple[int, ...], pad: tuple[int, int],
@@ -65,7 +58,7 @@ def _products(backend: Any, x: np.ndarray, wp: np.ndarray, pad: tuple[int, int],
               ow: int, bias: np.ndarray, y: np.ndarray) -> None:
     """y[n] = Σ_p wp[p] @ im2row(x)[:, shifted by p] (+ bias), chunk by chunk of the batch,
     the chunks spread over the threads; y is C-contiguous (N, F, oh, ow)."""
-    k = _k()
+    k = loops("rowconv")
     N, C, H = x.shape[:3]
     kh, F, R = wp.shape
     kw = R // C
@@ -74,20 +67,20 @@ def _products(backend: Any, x: np.ndarray, wp: np.ndarray, pad: tuple[int, int],
 
     def job(t: int, n0: int, n1: int) -> None:
         L = (n1 - n0) * ow  # columns per padded row
-        rows = nb._workspace(backend, f"rows{t}", (R, Hp * L), dtype)
-        nb._run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
-        Y = nb._workspace(backend, f"rows_y{t}", (F, oh * L), dtype)
+        rows = backend.workspace(f"rows{t}", (R, Hp * L), dtype)
+        run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
+        Y = backend.workspace(f"rows_y{t}", (F, oh * L), dtype)
         np.matmul(wp[0], rows[:, :oh * L], out=Y)
         if kh > 1:
-            tmp = nb._workspace(backend, f"rows_tmp{t}", (F, oh * L), dtype)
+            tmp = backend.workspace(f"rows_tmp{t}", (F, oh * L), dtype)
             for p in range(1, kh):
                 np.matmul(wp[p], rows[:, p * L:(p + oh) * L], out=tmp)
                 Y += tmp
-        nb._run(k.rows_to_nchw, Y.size, Y, bias, y[n0:n1])
+        run(k.rows_to_nchw, Y.size, Y, bias, y[n0:n1])
 
-    plan = numba_threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize,
-                                     2.0 * N * F * kh * R * oh * ow)
-    numba_threads.map_chunks(plan, job)
+    plan = threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize,
+                               2.0 * N * F * kh * R * oh * ow)
+    threads.map_chunks(plan, job)
 
 
 def forward(backend: Any, x: np.ndarray, w: np.ndarray, b: Any, pad: tuple[int, int],
@@ -95,7 +88,7 @@ def forward(backend: Any, x: np.ndarray, w: np.ndarray, b: Any, pad: tuple[int, 
     """y = conv(x, w) + b, stride 1, into the C-contiguous y (N, F, oh, ow)."""
     F, C, kh, kw = w.shape
     wp = np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(kh, F, C * kw)
-    bias = np.zeros(0, x.dtype) if b is None else nb._c(b, x.dtype).reshape(F)
+    bias = np.zeros(0, x.dtype) if b is None else contiguous(b, x.dtype).reshape(F)
     _products(backend, x, wp, pad, y.shape[2], y.shape[3], bias, y)
 
 
@@ -103,29 +96,29 @@ def backward(backend: Any, x: np.ndarray, w: np.ndarray, gy: np.ndarray,
              pad: tuple[int, int], dw: np.ndarray, db: np.ndarray, dx: Any) -> None:
     """∇W into dw (F, C, kh, kw), ∇b ADDED to db (F,), ∇x into dx (or skipped when None);
     all C-contiguous, x and gy C-contiguous."""
-    k = _k()
+    k = loops("rowconv")
     N, C, H, W = x.shape
     F, _, kh, kw = w.shape
     oh, ow = gy.shape[2:]
     R, Hp, dtype = C * kw, H + 2 * pad[0], x.dtype
-    plan = numba_threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize,
-                                     2.0 * N * F * kh * R * oh * ow)
-    sums = numba_threads.ChunkSums(backend, "rows_dwt", (kh, R, F), dtype, plan.threads, F)
+    plan = threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize,
+                               2.0 * N * F * kh * R * oh * ow)
+    sums = threads.ChunkSums(backend, "rows_dwt", (kh, R, F), dtype, plan.threads, F)
 
     def job(t: int, n0: int, n1: int) -> None:
         L = (n1 - n0) * ow
-        G = nb._workspace(backend, f"rows_g{t}", (F, oh * L), dtype)
-        rowsums = nb._workspace(backend, f"conv_db{t}", (F, n1 - n0), np.float64)
-        nb._run(k.nchw_to_rows_sum, G.size, gy[n0:n1], G, rowsums)
+        G = backend.workspace(f"rows_g{t}", (F, oh * L), dtype)
+        rowsums = backend.workspace(f"conv_db{t}", (F, n1 - n0), np.float64)
+        run(k.nchw_to_rows_sum, G.size, gy[n0:n1], G, rowsums)
         sums.bias[t] += rowsums.sum(axis=1)
-        rows = nb._workspace(backend, f"rows{t}", (R, Hp * L), dtype)
-        nb._run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
+        rows = backend.workspace(f"rows{t}", (R, Hp * L), dtype)
+        run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
         part = sums.slot(t)
         for p in range(kh):
             np.matmul(rows[:, p * L:(p + oh) * L], G.T, out=part[p])
         sums.add(t)
 
-    numba_threads.map_chunks(plan, job)
+    threads.map_chunks(plan, job)
     dwt = sums.total()
     db += sums.bias.sum(axis=0).astype(db.dtype)
     dw[...] = dwt.reshape(kh, C, kw, F).transpose(3, 1, 0, 2)

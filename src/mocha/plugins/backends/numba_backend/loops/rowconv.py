@@ -1,4 +1,5 @@
-"""Compiled loops of the row-wise convolution (`numba_rowconv`); imported on first use only.
+"""Compiled loops of the row-wise convolution (`numba_backend.rowconv`); imported by
+`runtime.loops("rowconv")` on first use only.
 
 Layout "rows": a matrix [R, Hp*N*ow] whose columns are (padded row hh, image n, column j),
 hh-major, so that the columns of kernel row p for every output row i (hh = i + p) form ONE

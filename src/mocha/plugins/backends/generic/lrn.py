@@ -16,10 +16,10 @@ module; the only Python loop is over the k window offsets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mocha.core.backend import write_into
-from mocha.core.hookspecs import hookimpl
 
 MODES = ("across_channel", "within_channel")
 
@@ -86,7 +86,6 @@ def lrn_backward(backend: Any, x: Any, y: Any, denom: Any, gy: Any, kernel: int,
     return write_into(out, gy * denom ** (-power) - (2.0 * power * scale / n) * x * back)
 
 
-@hookimpl
-def mocha_register_kernels(register):
-    register("lrn_forward", lrn_forward)
-    register("lrn_backward", lrn_backward)
+KERNELS: dict[str, Callable[..., Any]] = {
+    "lrn_forward": lrn_forward, "lrn_backward": lrn_backward,
+}

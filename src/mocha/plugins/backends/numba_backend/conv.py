@@ -1,4 +1,5 @@
-"""Convolution kernels of the Numba backend: im2col / col2im, conv_forward, conv_backward.
+"""Convolution kernels of the Numba backend: im2col / col2im, conv_forward, conv_backward
+(the compiled loops are in `loops/conv.py`).
 
 Convolution is im2col into a cached workspace (a compiled, plane-parallel gather), then one
 BLAS matrix product per group over a cache-sized chunk of the mini-batch (`numpy.matmul`,
@@ -7,27 +8,22 @@ caller's `out`. With a `cache` dict (the convolution layer keeps one per bottom)
 the whole batch are kept there (when they fit `conv_keep_cols_bytes`) and the backward pass
 reuses them instead of a second im2col; it then overwrites them with the column gradient,
 which a compiled, plane-parallel `col2im` sums back. Stride-1 convolutions over many input
-channels whose columns are not kept take the row-wise path of `numba_rowconv` instead.
+channels whose columns are not kept take the row-wise path of `rowconv` instead.
 The gather loops use fixed-trip inner loops with a bounds test per element, which compiled
 2-4x faster than loops over precomputed clipped ranges (and than NumPy's strided copy).
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+import mocha.plugins.backends.numba_backend.rowconv as rowconv
+import mocha.plugins.backends.numba_backend.threads as threads
 from mocha.core.backend import write_into
-from mocha.plugins.backends import numba_threads
-from mocha.plugins.backends.numba_backend import (
-    Pair,
-    _c,
-    _out_or,
-    _run,
-    _workspace,
-)
+from mocha.plugins.backends.numba_backend.runtime import Pair, contiguous, loops, out_or, run
 
 
 def _out_size(size: int, kernel: int, pad: int, stride: int) -> int:
@@ -50,17 +46,19 @@ def _fill_col(backend: Any, x: np.ndarray, kernel: Pair, pad: Pair, stride: Pair
     N, C = x.shape[:2]
     (kh, kw), (oh, ow) = kernel, out_hw
     if col is None:
-        col = _workspace(backend, role, (C * kh * kw, N * oh * ow), x.dtype)
-    _run("im2col", col.size, x, kh, kw, *pad, *stride, oh, ow, col)
+        col = backend.workspace(role, (C * kh * kw, N * oh * ow), x.dtype)
+    run(loops("conv").im2col, col.size, x, kh, kw, *pad, *stride, oh, ow, col)
     return col
 
 
 # -- convolution -----------------------------------------------------------------------------
 def im2col(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> np.ndarray:
     """x[C,H,W] -> col[C*kh*kw, oh*ow] or x[N,C,H,W] -> col[C*kh*kw, N*oh*ow] (as generic)."""
-    x4 = _c(x[None] if x.ndim == 3 else x)
-    out_hw = _conv_geometry(x4.shape, kernel, pad, stride)
-    return _fill_col(None, x4, kernel, pad, stride, out_hw).copy()
+    x4 = contiguous(x[None] if x.ndim == 3 else x)
+    oh, ow = _conv_geometry(x4.shape, kernel, pad, stride)
+    N, C = x4.shape[:2]
+    col = np.empty((C * kernel[0] * kernel[1], N * oh * ow), dtype=x4.dtype)
+    return _fill_col(backend, x4, kernel, pad, stride, (oh, ow), col)
 
 
 def col2im(backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair,
@@ -69,9 +67,9 @@ def col2im(backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: 
     single = len(x_shape) == 3
     shape4 = (1, *x_shape) if single else tuple(x_shape)
     oh, ow = _conv_geometry(shape4, kernel, pad, stride)
-    col = _c(col).reshape(shape4[1] * kernel[0] * kernel[1], -1)
+    col = contiguous(col).reshape(shape4[1] * kernel[0] * kernel[1], -1)
     x = np.empty(shape4, dtype=col.dtype)
-    _run("col2im", col.size, col, *kernel, *pad, *stride, oh, ow, x)
+    run(loops("conv").col2im, col.size, col, *kernel, *pad, *stride, oh, ow, x)
     return x[0] if single else x
 
 
@@ -91,14 +89,14 @@ def _cached_cols(cache: Any, size: int, dtype: np.dtype) -> np.ndarray:
 
 def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, groups: int,
                  out: Any = None, cache: Any = None) -> np.ndarray:
-    """Grouped cross-correlation plus bias (see `kernels_conv.conv_forward`); `out` optional.
+    """Grouped cross-correlation plus bias (see `generic.conv.conv_forward`); `out` optional.
 
     Per chunk of images: im2col into the "col" workspace, one GEMM per group into the
     "conv_y" workspace Y[F, B*oh*ow], then one pass y[n, f] = Y[f, n] + b[f]. With a `cache`
     dict the columns go to a buffer kept in it instead (one contiguous block per chunk), and
     `conv_backward` with the same cache and the same (unchanged) x reuses them."""
     dtype = np.result_type(x.dtype, w.dtype)
-    x, w = _c(x, dtype), _c(w, dtype)
+    x, w = contiguous(x, dtype), contiguous(w, dtype)
     N, C = x.shape[:2]
     F, Cg, kh, kw = w.shape
     oh, ow = _conv_geometry(x.shape, (kh, kw), pad, stride)
@@ -106,7 +104,7 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
     wm = w.reshape(F, K)
     y = np.empty((N, F, oh, ow), dtype=dtype) if out is None else out
     bias = None if b is None else np.asarray(b, dtype).reshape(1, F, 1, 1)
-    bias3 = np.zeros(0, dtype) if b is None else _c(b, dtype).reshape(F)
+    bias3 = np.zeros(0, dtype) if b is None else contiguous(b, dtype).reshape(F)
     CK = C * kh * kw
     cols = None
     if cache is not None and N * CK * S * dtype.itemsize > getattr(
@@ -117,14 +115,15 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
     if cache is not None:
         cols = _cached_cols(cache, N * CK * S, dtype)
         cache["key"] = None
-    elif y.flags.c_contiguous and y.dtype == dtype and _rows().eligible(
+    elif y.flags.c_contiguous and y.dtype == dtype and rowconv.eligible(
             x.shape, w.shape, pad, stride, groups):
-        _rows().forward(backend, x, w, b, pad, y)
+        rowconv.forward(backend, x, w, b, pad, y)
         return y
+
     def job(t: int, n0: int, n1: int) -> None:
         target = None if cols is None else cols[n0 * CK * S:n1 * CK * S].reshape(CK, -1)
         col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow), target, f"col{t}")
-        Y = _workspace(backend, f"conv_y{t}", (F, (n1 - n0) * S), dtype)
+        Y = backend.workspace(f"conv_y{t}", (F, (n1 - n0) * S), dtype)
         if groups == 1:
             np.matmul(wm, col, out=Y)
         else:
@@ -133,7 +132,8 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
                 np.matmul(wm[fs], col[ks], out=Y[fs])
         yc = y[n0:n1]
         if yc.flags.c_contiguous:
-            _run("swap01", yc.size, Y.reshape(F, n1 - n0, S), bias3, yc.reshape(n1 - n0, F, S))
+            run(loops("conv").swap01, yc.size, Y.reshape(F, n1 - n0, S), bias3,
+                yc.reshape(n1 - n0, F, S))
         else:
             src = Y.reshape(F, n1 - n0, oh, ow).transpose(1, 0, 2, 3)
             if bias is None:
@@ -141,10 +141,12 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
             else:
                 np.add(src, bias, out=yc)
 
-    flops = 2.0 * N * F * K * S
-    numba_threads.map_chunks(
-        numba_threads.plan_chunks(backend, N, CK * S * dtype.itemsize, flops), job)
+    plan = threads.plan_chunks(backend, N, CK * S * dtype.itemsize, 2.0 * N * F * K * S)
+    threads.map_chunks(plan, job)
     if cache is not None:
+        # the columns are laid out chunk by chunk of THIS plan: the backward pass must walk
+        # the same chunks (its own plan may cut the batch differently)
+        cache["chunks"] = plan.chunks
         cache["key"] = _cache_key(x, (kh, kw), pad, stride)
     return y
 
@@ -152,7 +154,7 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
 def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair, groups: int,
                   need_dx: bool = True, out: Any = None,
                   cache: Any = None) -> tuple[Any, np.ndarray, np.ndarray]:
-    """(dx | None, dw, db) of `conv_forward` (see `kernels_conv.conv_backward`).
+    """(dx | None, dw, db) of `conv_forward` (see `generic.conv.conv_backward`).
 
     `out` = (dx | None, dw | None, db | None) are written directly where their layout allows
     (else copied into). With the `cache` of the `conv_forward` of this very x, its columns are
@@ -163,7 +165,7 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
     dcol_g = W_gᵀ @ G_g is written over the column workspace, then the compiled `col2im` sums
     it into the chunk of dx."""
     dtype = np.result_type(x.dtype, w.dtype, gy.dtype)
-    x, w, gy = _c(x, dtype), _c(w, dtype), _c(gy, dtype)
+    x, w, gy = contiguous(x, dtype), contiguous(w, dtype), contiguous(gy, dtype)
     N, C = x.shape[:2]
     F, Cg, kh, kw = w.shape
     oh, ow = gy.shape[2:]
@@ -171,30 +173,33 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
     wm = w.reshape(F, K)
     slices = [(slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)) for g in range(groups)]
     o_dx, o_dw, o_db = (None, None, None) if out is None else out
-    dw4 = _out_or(o_dw, w.shape, dtype)
+    dw4 = out_or(o_dw, w.shape, dtype)
     dw = dw4.reshape(F, K)
-    db = _out_or(o_db, (F,), dtype, fill=True)
-    dx = _out_or(o_dx, x.shape, dtype) if need_dx else None
+    db = out_or(o_db, (F,), dtype, fill=True)
+    dx = out_or(o_dx, x.shape, dtype) if need_dx else None
     CK = C * kh * kw
+    flops = 2.0 * N * F * K * S * (2 if need_dx else 1)
     cols = None
     if cache is not None and cache.get("key") == _cache_key(x, (kh, kw), pad, stride):
         cols = cache["cols"]
+        # the chunks the forward pass laid the cached columns out by
+        plan = threads.plan_over(cache["chunks"], flops)
         if need_dx:
             cache["key"] = None
-    if cols is None and (dx is None or dx.flags.c_contiguous) and _rows().eligible(
+    if cols is None and (dx is None or dx.flags.c_contiguous) and rowconv.eligible(
             x.shape, w.shape, pad, stride, groups, backward=True):
-        _rows().backward(backend, x, w, gy, pad, dw4, db, dx)
+        rowconv.backward(backend, x, w, gy, pad, dw4, db, dx)
         return _finish((dx, dw4, db), (o_dx, o_dw, o_db))
-    plan = numba_threads.plan_chunks(backend, N, CK * S * dtype.itemsize,
-                                     2.0 * N * F * K * S * (2 if need_dx else 1))
-    sums = numba_threads.ChunkSums(backend, "conv_dwt", (groups, K, Fg), dtype, plan.threads, F)
+    if cols is None:
+        plan = threads.plan_chunks(backend, N, CK * S * dtype.itemsize, flops)
+    sums = threads.ChunkSums(backend, "conv_dwt", (groups, K, Fg), dtype, plan.threads, F)
 
     def job(t: int, n0: int, n1: int) -> None:
         nb = n1 - n0
-        G = _workspace(backend, f"conv_y{t}", (F, nb * S), dtype)
-        rowsums = _workspace(backend, f"conv_db{t}", (F, nb), np.float64)
-        _run("swap01_rowsum", G.size, gy[n0:n1].reshape(nb, F, S), G.reshape(F, nb, S),
-             rowsums)
+        G = backend.workspace(f"conv_y{t}", (F, nb * S), dtype)
+        rowsums = backend.workspace(f"conv_db{t}", (F, nb), np.float64)
+        run(loops("conv").swap01_rowsum, G.size, gy[n0:n1].reshape(nb, F, S),
+            G.reshape(F, nb, S), rowsums)
         sums.bias[t] += rowsums.sum(axis=1)
         if cols is not None:
             col = cols[n0 * CK * S:n1 * CK * S].reshape(CK, nb * S)
@@ -210,9 +215,10 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
             dcol = col  # the columns are no longer needed: reuse their buffer
             for fs, ks in slices:
                 np.matmul(wm[fs].T, G[fs], out=dcol[ks])
-            _run("col2im", dcol.size, dcol, kh, kw, *pad, *stride, oh, ow, dx[n0:n1])
+            run(loops("conv").col2im, dcol.size, dcol, kh, kw, *pad, *stride, oh, ow,
+                dx[n0:n1])
 
-    numba_threads.map_chunks(plan, job)
+    threads.map_chunks(plan, job)
     dwt = sums.total()
     db += sums.bias.sum(axis=0).astype(db.dtype)
     for g, (fs, _ks) in enumerate(slices):
@@ -226,7 +232,8 @@ def _finish(res: tuple, outs: tuple) -> tuple[Any, np.ndarray, np.ndarray]:
     return done[0], done[1], done[2]
 
 
-def _rows() -> ModuleType:
-    from mocha.plugins.backends import numba_rowconv
 
-    return numba_rowconv
+KERNELS: dict[str, Callable[..., Any]] = {
+    "im2col": im2col, "col2im": col2im, "conv_forward": conv_forward,
+    "conv_backward": conv_backward,
+}

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mocha.plugins.backends import numba_backend as nb
+import mocha.plugins.backends.numba_backend.runtime as runtime
 
 _lock = threading.Lock()
 _set_local: Any = None  # openblas_set_num_threads_local once looked up; False: unavailable
@@ -60,9 +60,7 @@ def blas_set_local() -> Any:
 def _serial_thread() -> None:
     """Helper-thread initializer: one numba thread on this thread (numba's setting is per
     thread; OpenBLAS's is set by `map_chunks` for the duration of each map)."""
-    import numba
-
-    numba.set_num_threads(1)
+    runtime.set_threads(1)
 
 
 def _helpers(count: int) -> ThreadPoolExecutor:
@@ -100,13 +98,25 @@ def plan_chunks(backend: Any, N: int, bytes_per_image: int, flops: float) -> Chu
     `conv_chunk_bytes` (0: the whole batch), balanced over the threads when the work (`flops`)
     is worth them. Chunks that stay on the calling thread are 4x as large with 2+ threads, so
     that OpenBLAS's threads share products over more columns."""
-    threads = nb._threads()
-    spread = threads > 1 and flops >= CHUNK_THREADS_MIN_FLOPS and bool(blas_set_local())
+    threads = runtime.get_threads()
+    spread = _spread(threads, flops)
     budget = getattr(backend, "conv_chunk_bytes", 0) or N * bytes_per_image
     if threads > 1 and not spread and budget < N * bytes_per_image:
         budget *= 4
     chunks = balanced_chunks(N, budget // max(bytes_per_image, 1), threads if spread else 1)
     return ChunkPlan(chunks, min(threads, len(chunks)) if spread else 1)
+
+
+def plan_over(chunks: list[tuple[int, int]], flops: float) -> ChunkPlan:
+    """A plan over GIVEN chunks (those a cached buffer was laid out by), spread over the
+    threads when the work (`flops`) is worth them, as `plan_chunks` decides."""
+    threads = runtime.get_threads()
+    return ChunkPlan(list(chunks), min(threads, len(chunks)) if _spread(threads, flops) else 1)
+
+
+def _spread(threads: int, flops: float) -> bool:
+    """Whether a map of `flops` runs its chunks on `threads` threads at once."""
+    return threads > 1 and flops >= CHUNK_THREADS_MIN_FLOPS and bool(blas_set_local())
 
 
 def map_chunks(plan: ChunkPlan, job: Callable[[int, int, int], None]) -> None:
@@ -126,12 +136,10 @@ def map_chunks(plan: ChunkPlan, job: Callable[[int, int, int], None]) -> None:
     # OpenBLAS's thread count is process-wide (its "_local" setter changes it for every
     # thread in the builds NumPy ships), so it is set to 1 for the whole map, after the
     # helpers' products too, and restored at the end
-    import numba
-
     set_blas = blas_set_local()
     previous = set_blas(1)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
+    threads = runtime.get_threads()
+    runtime.set_threads(1)
     try:
         futures = [_helpers(T - 1).submit(run, t) for t in range(1, T)]
         try:
@@ -139,7 +147,7 @@ def map_chunks(plan: ChunkPlan, job: Callable[[int, int, int], None]) -> None:
         finally:
             errors = [f.exception() for f in futures]
     finally:
-        numba.set_num_threads(threads)
+        runtime.set_threads(threads)
         set_blas(previous)
     for error in errors:
         if error is not None:
@@ -157,14 +165,14 @@ class ChunkSums:
     def __init__(self, backend: Any, role: str, shape: tuple[int, ...], dtype: Any,
                  threads: int, bias_size: int) -> None:
         self._backend, self._role, self._shape, self._dtype = backend, role, shape, dtype
-        self._acc = [nb._workspace(backend, f"{role}{t}", shape, dtype) for t in range(threads)]
+        self._acc = [backend.workspace(f"{role}{t}", shape, dtype) for t in range(threads)]
         self._started = [False] * threads
         self.bias = np.zeros((threads, bias_size))
 
     def slot(self, t: int) -> np.ndarray:
         if not self._started[t]:
             return self._acc[t]
-        return nb._workspace(self._backend, f"{self._role}_part{t}", self._shape, self._dtype)
+        return self._backend.workspace(f"{self._role}_part{t}", self._shape, self._dtype)
 
     def add(self, t: int) -> None:
         if self._started[t]:

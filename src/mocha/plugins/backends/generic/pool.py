@@ -17,10 +17,10 @@ offsets, each a strided view of the whole batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mocha.core.backend import write_into
-from mocha.core.hookspecs import hookimpl
 
 Pair = tuple[int, int]
 
@@ -110,9 +110,7 @@ def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: P
     return write_into(out, xp.ascontiguousarray(canvas[:, :, ph:ph + H, pw:pw + W]))
 
 
-@hookimpl
-def mocha_register_kernels(register):
-    register("max_pool_forward", max_pool_forward)
-    register("max_pool_backward", max_pool_backward)
-    register("avg_pool_forward", avg_pool_forward)
-    register("avg_pool_backward", avg_pool_backward)
+KERNELS: dict[str, Callable[..., Any]] = {
+    "max_pool_forward": max_pool_forward, "max_pool_backward": max_pool_backward,
+    "avg_pool_forward": avg_pool_forward, "avg_pool_backward": avg_pool_backward,
+}

@@ -27,18 +27,16 @@ take the neuron's OUTPUT `y` (Mocha writes f' with y, semantics §4.1) and the t
 
 The expressions are the ones the neurons and the Dropout/SoftmaxLoss layers used inline, so the
 numbers are bit-identical to theirs; the Numba backend's compiled versions
-(`numba_elementwise`) reproduce them exactly for everything but exp/tanh, which may differ in
-the last bit (libm instead of NumPy's SIMD routines).
+(`numba_backend.elementwise`) reproduce them exactly for everything but exp/tanh, which may
+differ in the last bit (libm instead of NumPy's SIMD routines).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from mocha.core.backend import write_into
-from mocha.core.hookspecs import hookimpl
-
-LRELU_SLOPE = 0.01  # Mocha's LReLU slope, not configurable (semantics §4.1)
+from mocha.core.backend import LRELU_SLOPE, write_into
 
 
 # -- neurons ---------------------------------------------------------------------------------
@@ -124,14 +122,11 @@ def softmax_loss_backward(backend: Any, prob: Any, label_index: Any, axis: int, 
     return dx
 
 
-NAMES: tuple[str, ...] = (
-    "relu_forward", "relu_backward", "lrelu_forward", "lrelu_backward", "sigmoid_forward",
-    "sigmoid_backward", "tanh_forward", "tanh_backward", "dropout_mask", "dropout_apply",
-    "softmax_loss_backward",
-)
-
-
-@hookimpl
-def mocha_register_kernels(register):
-    for name in NAMES:
-        register(name, globals()[name])
+KERNELS: dict[str, Callable[..., Any]] = {
+    "relu_forward": relu_forward, "relu_backward": relu_backward,
+    "lrelu_forward": lrelu_forward, "lrelu_backward": lrelu_backward,
+    "sigmoid_forward": sigmoid_forward, "sigmoid_backward": sigmoid_backward,
+    "tanh_forward": tanh_forward, "tanh_backward": tanh_backward,
+    "dropout_mask": dropout_mask, "dropout_apply": dropout_apply,
+    "softmax_loss_backward": softmax_loss_backward,
+}

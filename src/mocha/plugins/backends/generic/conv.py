@@ -1,7 +1,8 @@
 """Generic (`xp`) convolution kernels: im2col, col2im, conv_forward, conv_backward.
 
 They are written with the backend's array module only (NumPy or CuPy) and registered for every
-backend (`"*"`); a faster backend registers its own versions under the same names.
+backend (`"*"`, by `generic`); a faster backend registers its own versions under the same
+names.
 
 Column layout
 -------------
@@ -15,9 +16,8 @@ The only Python loop is over the kh*kw kernel offsets (each one a strided copy o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
-
-from mocha.core.hookspecs import hookimpl
 
 Pair = tuple[int, int]
 
@@ -146,9 +146,7 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
     return dx, dw, db
 
 
-@hookimpl
-def mocha_register_kernels(register):
-    register("im2col", im2col)
-    register("col2im", col2im)
-    register("conv_forward", conv_forward)
-    register("conv_backward", conv_backward)
+KERNELS: dict[str, Callable[..., Any]] = {
+    "im2col": im2col, "col2im": col2im, "conv_forward": conv_forward,
+    "conv_backward": conv_backward,
+}

@@ -1,49 +1,34 @@
 """The Numba backend's elementwise kernels: neurons, dropout masks, the softmax-loss gradient.
 
-Registers, for backend "numba", compiled versions of the generic kernels of
-`kernels_elementwise` (same names, signatures and numbers; see its docstring for the table).
+Compiled versions (`loops/elementwise.py`) of the generic kernels of `generic.elementwise`
+(same names, signatures and numbers; see its docstring for the table).
 Each wrapper checks that its arrays can go straight to a flat compiled loop: NumPy arrays of
 one shape and one float dtype (float32 or float64), C-contiguous, and an `out` that is either
 one of the inputs or overlaps none of them. Anything else (a strided view, mixed dtypes,
 broadcasting, a partial overlap) runs the generic kernel instead, so the results never depend
 on which path was taken beyond the last bit of exp and tanh.
 
-Like the other Numba kernels, a call under `numba_backend.SERIAL_BELOW` elements runs on the
-calling thread only. Importing this module does not import numba: the loops in
-`numba_elementwise_kernels` load on the first call.
+Like the other Numba kernels, a call under `runtime.SERIAL_BELOW` elements runs on the calling
+thread only. Importing this module does not import numba: the loops load on the first call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from mocha.core.hookspecs import hookimpl
-from mocha.plugins.backends import kernels_elementwise as generic
-from mocha.plugins.backends import numba_backend
+from mocha.core.backend import LRELU_SLOPE
+from mocha.plugins.backends.numba_backend.runtime import loops, run
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_KERNELS: ModuleType | None = None
-
-
-def _k() -> ModuleType:
-    """The compiled loops, imported (and numba with it) on first use."""
-    global _KERNELS
-    if _KERNELS is None:
-        numba_backend._k()  # numba_backend's thread-pool settings apply before numba starts
-        from mocha.plugins.backends import numba_elementwise_kernels
-
-        _KERNELS = numba_elementwise_kernels
-    return _KERNELS
 
 
 def _run(name: str, size: int, *args: Any) -> None:
-    """Call compiled loop `name` through `numba_backend._run` (one thread below
-    `numba_backend.SERIAL_BELOW` elements)."""
-    numba_backend._run(getattr(_k(), name), size, *args)
+    """Call compiled loop `name` of `loops/elementwise.py` (one thread below
+    `runtime.SERIAL_BELOW` elements)."""
+    run(getattr(loops("elementwise"), name), size, *args)
 
 
 def _same_buffer(a: np.ndarray, b: np.ndarray) -> bool:
@@ -75,14 +60,14 @@ def _flat(out: Any, *arrays: Any) -> tuple[np.ndarray, list[np.ndarray]] | None:
     return out, [a.reshape(-1) for a in (*arrays, out)]
 
 
-def _map(name: str, arrays: tuple, out: Any, scalars: tuple,
-         fallback: Callable[[], Any]) -> Any:
+def _map(backend: Any, name: str, arrays: tuple, out: Any, scalars: tuple,
+         generic_args: tuple) -> Any:
     """Compiled loop `name`(flat arrays..., scalars in the arrays' dtype..., flat out) into
-    `out` (new when None) and return it; `fallback()` (the generic kernel) where `_flat`
-    refuses the arrays."""
+    `out` (new when None) and return it; the generic kernel `name`(*generic_args, out=out)
+    where `_flat` refuses the arrays."""
     flat = _flat(out, *arrays)
     if flat is None:
-        return fallback()
+        return backend.kernels.generic(name)(*generic_args, out=out)
     result, views = flat
     t = arrays[0].dtype.type
     _run(name, result.size, *views[:-1], *(t(v) for v in scalars), views[-1])
@@ -91,64 +76,54 @@ def _map(name: str, arrays: tuple, out: Any, scalars: tuple,
 
 # -- neurons ---------------------------------------------------------------------------------
 def relu_forward(backend: Any, x: Any, epsilon: float, out: Any = None) -> Any:
-    """y = max(epsilon, x) (see `kernels_elementwise.relu_forward`)."""
-    return _map("relu_forward", (x,), out, (epsilon,),
-                lambda: generic.relu_forward(backend, x, epsilon, out=out))
+    """y = max(epsilon, x) (see `generic.elementwise.relu_forward`)."""
+    return _map(backend, "relu_forward", (x,), out, (epsilon,), (x, epsilon))
 
 
 def relu_backward(backend: Any, y: Any, g: Any, epsilon: float, out: Any = None) -> Any:
     """dx = g · [y > epsilon]."""
-    return _map("relu_backward", (y, g), out, (epsilon, 0.0),
-                lambda: generic.relu_backward(backend, y, g, epsilon, out=out))
+    return _map(backend, "relu_backward", (y, g), out, (epsilon, 0.0), (y, g, epsilon))
 
 
 def lrelu_forward(backend: Any, x: Any, out: Any = None) -> Any:
     """y = x if x > 0 else 0.01 · x."""
-    return _map("lrelu_forward", (x,), out, (generic.LRELU_SLOPE,),
-                lambda: generic.lrelu_forward(backend, x, out=out))
+    return _map(backend, "lrelu_forward", (x,), out, (LRELU_SLOPE,), (x,))
 
 
 def lrelu_backward(backend: Any, y: Any, g: Any, out: Any = None) -> Any:
     """dx = g · (1 if y > 0 else 0.01)."""
-    return _map("lrelu_backward", (y, g), out, (generic.LRELU_SLOPE,),
-                lambda: generic.lrelu_backward(backend, y, g, out=out))
+    return _map(backend, "lrelu_backward", (y, g), out, (LRELU_SLOPE,), (y, g))
 
 
 def sigmoid_forward(backend: Any, x: Any, out: Any = None) -> Any:
     """y = 1/(1 + exp(-x)) (the overflow-free form of the generic kernel)."""
-    return _map("sigmoid_forward", (x,), out, (1.0,),
-                lambda: generic.sigmoid_forward(backend, x, out=out))
+    return _map(backend, "sigmoid_forward", (x,), out, (1.0,), (x,))
 
 
 def sigmoid_backward(backend: Any, y: Any, g: Any, out: Any = None) -> Any:
     """dx = g · y(1 - y)."""
-    return _map("sigmoid_backward", (y, g), out, (1.0,),
-                lambda: generic.sigmoid_backward(backend, y, g, out=out))
+    return _map(backend, "sigmoid_backward", (y, g), out, (1.0,), (y, g))
 
 
 def tanh_forward(backend: Any, x: Any, out: Any = None) -> Any:
     """y = tanh x."""
-    return _map("tanh_forward", (x,), out, (),
-                lambda: generic.tanh_forward(backend, x, out=out))
+    return _map(backend, "tanh_forward", (x,), out, (), (x,))
 
 
 def tanh_backward(backend: Any, y: Any, g: Any, out: Any = None) -> Any:
     """dx = g · (1 - y²)."""
-    return _map("tanh_backward", (y, g), out, (1.0,),
-                lambda: generic.tanh_backward(backend, y, g, out=out))
+    return _map(backend, "tanh_backward", (y, g), out, (1.0,), (y, g))
 
 
 # -- dropout ---------------------------------------------------------------------------------
 def dropout_mask(backend: Any, u: Any, ratio: float, scale: float = 1.0, out: Any = None) -> Any:
     """m = [u > ratio] · scale (exactly 0 or `scale` in u's dtype)."""
-    return _map("dropout_mask", (u,), out, (ratio, scale, 0.0),
-                lambda: generic.dropout_mask(backend, u, ratio, scale, out=out))
+    return _map(backend, "dropout_mask", (u,), out, (ratio, scale, 0.0), (u, ratio, scale))
 
 
 def dropout_apply(backend: Any, x: Any, mask: Any, out: Any = None) -> Any:
     """x · mask."""
-    return _map("dropout_apply", (x, mask), out, (),
-                lambda: generic.dropout_apply(backend, x, mask, out=out))
+    return _map(backend, "dropout_apply", (x, mask), out, (), (x, mask))
 
 
 # -- softmax loss ----------------------------------------------------------------------------
@@ -163,8 +138,8 @@ def softmax_loss_backward(backend: Any, prob: Any, label_index: Any, axis: int, 
           and (w_label is None or (isinstance(w_label, np.ndarray) and w_label.dtype == prob.dtype
                                    and w_label.shape == label_shape)))
     if not ok:
-        return generic.softmax_loss_backward(backend, prob, label_index, axis, coef, w_label,
-                                             out=out)
+        return backend.kernels.generic("softmax_loss_backward")(prob, label_index, axis, coef,
+                                                                 w_label, out=out)
     dx = flat[0]
     pre, C = int(np.prod(prob.shape[:axis])), prob.shape[axis]
     shape3 = (pre, C, prob.size // max(pre * C, 1))
@@ -177,10 +152,11 @@ def softmax_loss_backward(backend: Any, prob: Any, label_index: Any, axis: int, 
     return dx
 
 
-OVERRIDDEN: tuple[str, ...] = generic.NAMES
-
-
-@hookimpl
-def mocha_register_kernels(register):
-    for name in OVERRIDDEN:
-        register(name, globals()[name], backend="numba")
+KERNELS: dict[str, Callable[..., Any]] = {
+    "relu_forward": relu_forward, "relu_backward": relu_backward,
+    "lrelu_forward": lrelu_forward, "lrelu_backward": lrelu_backward,
+    "sigmoid_forward": sigmoid_forward, "sigmoid_backward": sigmoid_backward,
+    "tanh_forward": tanh_forward, "tanh_backward": tanh_backward,
+    "dropout_mask": dropout_mask, "dropout_apply": dropout_apply,
+    "softmax_loss_backward": softmax_loss_backward,
+}

@@ -1,0 +1,101 @@
+"""The Numba CPU backend: NumPy arrays, hot kernels compiled with Numba.
+
+`NumbaBackend` ("numba") ranks above the NumPy reference backend, so `CPUBackend()` and
+`DefaultBackend()` pick it whenever numba imports. Its array module is NumPy; it overrides the
+hot kernels of the kernel table with compiled loops and leaves the rest (`gemm`, ...) to the
+generic versions. The package mirrors `generic/`, one module per topic, each ending with its
+`KERNELS` table (kernel name -> implementation), all registered by this module's hook:
+
+==================  ============================================================================
+``conv``            im2col, col2im, conv_forward, conv_backward (im2col + one BLAS product per
+                    group and chunk; ``rowconv``: the row-wise path for stride-1 convolutions
+                    over many channels; ``threads``: chunks spread over the threads)
+``pool``            max / mean pooling, forward and backward
+``lrn``             local response normalization, both modes
+``softmax``         softmax over any axis
+``elementwise``     neurons, dropout, the softmax-loss gradient
+``runtime``         what they share: the one loader of the compiled loops, numba's thread
+                    count, the serial/parallel dispatch `run`, `contiguous`, `out_or`
+``loops/<topic>``   the compiled loops, the only modules that import numba
+==================  ============================================================================
+
+Importing the package does not import numba: `why_unavailable()` imports it when asked, and
+the kernels load their loops (`runtime.loops(topic)`) on their first call. The loops are
+cached on disk (`cache=True`), so only the very first run on a machine pays the compilation.
+Kernel outputs are always fresh arrays (or the caller's `out=`), never workspace views; scratch
+memory comes from `Backend.workspace`, so a training loop allocates none after its first
+iteration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import mocha.plugins.backends.numba_backend.conv as conv
+import mocha.plugins.backends.numba_backend.elementwise as elementwise
+import mocha.plugins.backends.numba_backend.lrn as lrn
+import mocha.plugins.backends.numba_backend.pool as pool
+import mocha.plugins.backends.numba_backend.runtime as runtime
+import mocha.plugins.backends.numba_backend.softmax as softmax
+from mocha.core.backend import Backend
+from mocha.core.hookspecs import hookimpl
+
+#: The topic modules whose `KERNELS` the backend registers.
+TOPICS = (conv, pool, lrn, softmax, elementwise)
+#: Every kernel the Numba backend overrides: name -> implementation.
+KERNELS: dict[str, Callable[..., Any]] = {
+    name: impl for topic in TOPICS for name, impl in topic.KERNELS.items()}
+OVERRIDDEN: tuple[str, ...] = tuple(KERNELS)
+
+
+class NumbaBackend(Backend):
+    """NumPy arrays with Numba-compiled kernels. `NumbaBackend(dtype="float32", seed=0)`.
+
+    Threads: the compiled loops use numba's thread pool (`NUMBA_NUM_THREADS`), the matrix
+    products OpenBLAS's (`OMP_NUM_THREADS` / `OPENBLAS_NUM_THREADS` or threadpoolctl). Unless
+    `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is set, the first kernel call sets
+    `OMP_WAIT_POLICY=PASSIVE` before numba starts its OpenMP pool, so that idle workers sleep
+    instead of spinning against OpenBLAS's threads. Convolutions over 10 MFLOP run their
+    chunks on as many Python threads as numba has (`threads`), each with one numba
+    thread and, for the duration, one OpenBLAS thread (OpenBLAS's setting is process-wide).
+    Results are reproducible for a given thread count.
+    """
+
+    name = "numba"
+    priority = 20
+    #: Convolutions run over chunks of the mini-batch whose gathered columns take at most this
+    #: many bytes (so they stay in cache); 0 means the whole batch at once. With more than one
+    #: thread the chunks go to separate threads (`threads`); where they cannot, the
+    #: budget is 4x as large, because OpenBLAS then splits each product between the threads
+    #: and products over few columns did not scale (CIFAR-10 conv2 at 2 threads: 2 images per
+    #: chunk ran its forward product at 113 GFLOP/s, 8 images at 222).
+    conv_chunk_bytes: int = 2 << 20
+    #: The convolution layer's cache keeps the im2col columns of the whole batch for the
+    #: backward pass only up to this many bytes (they should stay in the last-level cache;
+    #: beyond it, writing them to memory and reading them back cost more than a second
+    #: im2col of each chunk in the backward pass). 0: never keep.
+    conv_keep_cols_bytes: int = 16 << 20
+    device = "cpu"
+    xp = np
+
+    @classmethod
+    def why_unavailable(cls) -> str | None:
+        try:
+            runtime.numba()
+        except Exception as exc:  # ImportError, or a numba that refuses this numpy
+            return f"numba cannot be imported ({type(exc).__name__}: {exc})"
+        return None
+
+
+@hookimpl
+def mocha_register_backends(register):
+    register(NumbaBackend)
+
+
+@hookimpl
+def mocha_register_kernels(register):
+    for name, impl in KERNELS.items():
+        register(name, impl, backend="numba")
