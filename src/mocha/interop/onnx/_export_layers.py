@@ -8,7 +8,8 @@ their shapes in the built net. Where ONNX's defaults differ from ours the mappin
   the pad at the end that makes the last window fit, with `ceil_mode=0`. Mean pooling divides
   by the full window (`count_include_pad=1`, every window lies inside the padded extent).
 * LRN: ONNX's `LRN` (`size`, `alpha`/size, `beta`, `bias`) is our AcrossChannel formula with the
-  same window; WithinChannel is x / (shift + scale·avgpool_k×k(x²))^power.
+  same window (odd sizes; onnxruntime refuses even ones, which become the decomposition);
+  WithinChannel is x · (shift + scale·avgpool_k×k(x²))^(−power).
 * InnerProduct: `Flatten(axis=1)` then `Gemm(transB=1)`; TiedInnerProduct uses the encoder's
   weight untransposed.
 * Argmax: `ArgMax(keepdims=1)` cast to float; Index2Onehot: `Equal` against the class indices
@@ -133,35 +134,52 @@ def channel_pooling(g, layer, state, xs, ys, shapes, backend) -> None:
                f"{name}/unview")
 
 
-def lrn(g, layer, state, xs, ys, shapes, backend) -> None:
-    x, y, name = xs[0], ys[0], layer.name
-    k = layer.kernel
-    if layer.mode.kind == "across_channel":
-        axis = state.axis
-        if axis == 1:
-            g.node("LRN", [x], [y], name, size=k, alpha=float(layer.scale),
-                   beta=float(layer.power), bias=float(layer.shift))
-            return
-        perm = [0, axis] + [a for a in range(1, 4) if a != axis]
-        inverse = [perm.index(a) for a in range(4)]
-        moved, normed = g.fresh(f"{x}/moved"), g.fresh(f"{y}/moved")
-        g.node("Transpose", [x], [moved], f"{name}/to_channels", perm=perm)
-        g.node("LRN", [moved], [normed], name, size=k, alpha=float(layer.scale),
-               beta=float(layer.power), bias=float(layer.shift))
-        g.node("Transpose", [normed], [y], f"{name}/from_channels", perm=inverse)
-        return
-    # WithinChannel: y = x · (shift + scale · mean_{k×k}(x²))^(−power), zero padded
-    pre = (k - 1) // 2
-    post = k - 1 - pre
-    sq, avg, scaled, denom, factor = (g.fresh(f"{y}/{s}") for s in
-                                      ("square", "mean", "scaled", "denom", "factor"))
-    g.node("Mul", [x, x], [sq], f"{name}/square")
-    g.node("AveragePool", [sq], [avg], f"{name}/window", kernel_shape=[k, k], strides=[1, 1],
-           pads=[pre, pre, post, post], ceil_mode=0, count_include_pad=1)
-    g.node("Mul", [avg, g.const(f"{name}/scale", layer.scale)], [scaled], f"{name}/scale")
+def _normalize(g, layer, x: str, mean: str, y: str) -> None:
+    """y = x · (shift + scale · mean)^(−power), `mean` the window mean of x²."""
+    name = layer.name
+    scaled, denom, factor = (g.fresh(f"{y}/{s}") for s in ("scaled", "denom", "factor"))
+    g.node("Mul", [mean, g.const(f"{name}/scale", layer.scale)], [scaled], f"{name}/scale")
     g.node("Add", [scaled, g.const(f"{name}/shift", layer.shift)], [denom], f"{name}/shift")
     g.node("Pow", [denom, g.const(f"{name}/power", -layer.power)], [factor], f"{name}/power")
     g.node("Mul", [x, factor], [y], name)
+
+
+def lrn(g, layer, state, xs, ys, shapes, backend) -> None:
+    x, y, name = xs[0], ys[0], layer.name
+    k = layer.kernel
+    pre = (k - 1) // 2
+    post = k - 1 - pre
+    if layer.mode.kind == "within_channel":  # the mean of x² over a zero-padded k×k square
+        sq, avg = g.fresh(f"{y}/square"), g.fresh(f"{y}/mean")
+        g.node("Mul", [x, x], [sq], f"{name}/square")
+        g.node("AveragePool", [sq], [avg], f"{name}/window", kernel_shape=[k, k],
+               strides=[1, 1], pads=[pre, pre, post, post], ceil_mode=0, count_include_pad=1)
+        _normalize(g, layer, x, avg, y)
+        return
+    axis = state.axis
+    moved, out = x, y
+    if axis != 1:
+        perm = [0, axis] + [a for a in range(1, 4) if a != axis]
+        moved, out = g.fresh(f"{x}/moved"), g.fresh(f"{y}/moved")
+        g.node("Transpose", [x], [moved], f"{name}/to_channels", perm=perm)
+    if k % 2:  # ONNX's LRN: the same window and n = size
+        g.node("LRN", [moved], [out], name, size=k, alpha=float(layer.scale),
+               beta=float(layer.power), bias=float(layer.shift))
+    else:  # onnxruntime's LRN takes odd sizes only: the channel window mean as a pooling
+        C = shapes[layer.bottoms[0]][axis]
+        sq, view, avg, mean = (g.fresh(f"{y}/{s}") for s in ("square", "view", "avg", "mean"))
+        g.node("Mul", [moved, moved], [sq], f"{name}/square")
+        g.node("Reshape", [sq, g.const(f"{name}/view", [0, 1, C, -1], np.int64)], [view],
+               f"{name}/view")
+        g.node("AveragePool", [view], [avg], f"{name}/window", kernel_shape=[k, 1],
+               strides=[1, 1], pads=[pre, 0, post, 0], ceil_mode=0, count_include_pad=1)
+        g.node("Reshape", [avg, g.const(f"{name}/unview", [0, C, *[
+            shapes[layer.bottoms[0]][a] for a in range(1, 4) if a != axis]], np.int64)],
+               [mean], f"{name}/unview")
+        _normalize(g, layer, moved, mean, out)
+    if axis != 1:
+        g.node("Transpose", [out], [y], f"{name}/from_channels",
+               perm=[perm.index(a) for a in range(4)])
 
 
 def softmax(g, layer, state, xs, ys, shapes, backend) -> None:
