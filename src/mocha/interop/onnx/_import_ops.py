@@ -39,7 +39,7 @@ def _spatial(ctx: Any, node: Any, kind: str) -> tuple[Any, ...]:
         ctx.refuse(node, f"{kind} of a rank-{rank} input; only 2-D (N, C, H, W) is supported")
     kernel = ctx.attr(node, "kernel_shape")
     if kernel is None:
-        kernel = ctx.const(node.input[1]).shape[2:]
+        kernel = ctx.const(node.input[1], "the filter").shape[2:]
     kernel = tuple(int(k) for k in kernel)
     strides = tuple(ctx.attr(node, "strides", (1, 1)))
     dilations = tuple(ctx.attr(node, "dilations", (1, 1)))

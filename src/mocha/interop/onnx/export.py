@@ -149,7 +149,8 @@ def build_model(net: Any, opset: int = DEFAULT_OPSET, batch: int | str = "dynami
     batch_dim = _batch_dim(batch)
     backend = net.backend
     g = GraphBuilder(onnx)
-    needed = {b for layer in net.layers if not layer.is_source for b in layer.bottoms}
+    needed = {b for layer in net.layers if not (layer.is_source or layer.is_sink)
+              for b in layer.bottoms}
     tensors: dict[str, str] = {}
     shapes = {name: tuple(blob.shape) for name, blob in net.output_blobs.items()}
     graph_inputs = []
