@@ -8,8 +8,8 @@ A prediction net is built from the architecture for testing (`phase="test"`): it
 are replaced by one `MemoryDataLayer` feeding the arrays through the data layers' transformers
 of those tops (so the arrays are raw data, as the data layers read it), and layers that need
 blobs the arrays do not provide (losses, accuracy: they need labels) and sink layers are left
-out. The arrays are fed in batches of `batch_size`; the last, partial batch is completed by wrapping
-around and the extra rows are dropped.
+out. The arrays are fed in batches of `batch_size`; the last, partial batch is completed by
+wrapping around and the extra rows are dropped.
 
 Parameters come from the trained net (copied by layer name) or from `model`: a Mocha HDF5
 model file (`<layer>___<param>` datasets, as Caffe exports), a snapshot, or a snapshot folder

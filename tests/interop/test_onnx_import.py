@@ -12,8 +12,7 @@ import mocha
 from mocha import Neurons
 from mocha.interop.onnx import OnnxError, export, load
 
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402, I001
-
+TensorProto, helper, numpy_helper = onnx.TensorProto, onnx.helper, onnx.numpy_helper
 RNG = np.random.default_rng(1)
 
 
