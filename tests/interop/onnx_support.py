@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,19 @@ ort = pytest.importorskip("onnxruntime")
 
 import mocha  # noqa: E402
 from mocha.interop.onnx import export  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def experiment_layers(path, shape):
+    """The computation layers (and losses) of an experiment's test net, for `data` samples
+    of `shape`."""
+    from mocha.experiment import load_experiment
+    from mocha.interop.onnx.cli import export_layers
+
+    exp = load_experiment(path)
+    layers = export_layers(exp.layers_for("test"), {"data": shape})
+    return [layer for layer in layers if not layer.is_source]
 
 
 def backend():

@@ -89,6 +89,7 @@ def test_convert_then_summary_and_predict(tmp_path):
                                         "--json"])
     assert result.exit_code == 0, result.output
     import json
+
     import onnx
 
     classes = [row["class"] for row in json.loads(result.stdout)["predictions"]]

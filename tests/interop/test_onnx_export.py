@@ -4,20 +4,18 @@ run by onnxruntime and must equal our forward within 1e-5 relative at batch 1 an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from onnx_support import check_export, make_net, onnx, ort_run
+from onnx_support import ROOT, check_export, experiment_layers, make_net, onnx, ort_run
 
 import mocha
 from mocha import Neurons
 from mocha.interop.onnx import OnnxError, export
 from mocha.plugins.components.transformers import Scale, SubMean
 
-ROOT = Path(__file__).resolve().parents[2]
 RNG = np.random.default_rng(0)
 
 
@@ -172,15 +170,6 @@ def test_tied_inner_product_shares_the_encoder_weight():
 
 
 # -- the tutorial nets --------------------------------------------------------------------
-def experiment_layers(path, shape):
-    from mocha.experiment import load_experiment
-    from mocha.interop.onnx.cli import export_layers
-
-    exp = load_experiment(path)
-    layers = export_layers(exp.layers_for("test"), {"data": shape})
-    return [layer for layer in layers if not layer.is_source]
-
-
 @pytest.mark.parametrize("path, shape", [
     (ROOT / "examples" / "mnist" / "lenet.toml", (1, 28, 28)),
     (ROOT / "examples" / "cifar10" / "cifar10_full.toml", (3, 32, 32)),

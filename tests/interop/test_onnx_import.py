@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx_support import assert_close, backend, make_net, onnx, ort_run
+from onnx_support import (
+    ROOT,
+    assert_close,
+    backend,
+    experiment_layers,
+    make_net,
+    onnx,
+    ort_run,
+)
 
 import mocha
 from mocha import Neurons
@@ -268,3 +276,12 @@ def test_many_op_round_trip():
               mocha.IdentityLayer(name="same", bottoms=["prob"], tops=["same"])]
     imported = round_trip(layers, {"data": rand(3, 2, 9, 9)})
     assert sorted(imported.outputs) == ["best", "same"]
+
+
+def test_cifar10_full_round_trip():
+    """WithinChannel LRN comes back from its decomposition; pooling pads, ReLU on pooling."""
+    layers = experiment_layers(ROOT / "examples" / "cifar10" / "cifar10_full.toml", (3, 32, 32))
+    imported = round_trip(layers, {"data": rand(2, 3, 32, 32)})
+    assert [s["type"] for s in imported.specs if s["name"].startswith("norm")] == \
+        ["LRNLayer", "LRNLayer"]
+    assert imported.specs[2]["mode"] == "WithinChannel" and imported.specs[2]["scale"] == 5e-5

@@ -209,8 +209,58 @@ def softmax(ctx: Any, node: Any) -> None:
 ELEMENT_WISE = {"Add": "Add", "Sub": "Subtract", "Mul": "Multiply", "Div": "Divide"}
 
 
+def _scalar_step(ctx: Any, tensor: str, op: str) -> tuple[Any, float] | None:
+    """The sole consumer of `tensor` when it is `op(tensor, scalar constant)`, and the scalar."""
+    user = ctx.sole_consumer(tensor)
+    if user is None or user.op_type != op or user.input[0] != tensor:
+        return None
+    if not ctx.is_const(user.input[1]) or ctx.const(user.input[1]).size != 1:
+        return None
+    return user, f32(ctx.const(user.input[1]).reshape(()))
+
+
+def within_channel_lrn(ctx: Any, node: Any) -> bool:
+    """Mul(x, x) → AveragePool(k×k, stride 1, pads (k−1)//2 before, the rest after,
+    count_include_pad) → Mul(scale) → Add(shift) → Pow(−power) → Mul(x, ·): our
+    WithinChannel LRN, as `mocha export onnx` writes it."""
+    x = node.input[0]
+    if node.op_type != "Mul" or node.input[1] != x or len(ctx.shape(x)) != 4:
+        return False
+    pool = ctx.sole_consumer(node.output[0])
+    if pool is None or pool.op_type != "AveragePool":
+        return False
+    k = tuple(ctx.attr(pool, "kernel_shape", ()))
+    if len(k) != 2 or k[0] != k[1]:
+        return False
+    pre, post = (k[0] - 1) // 2, k[0] - 1 - (k[0] - 1) // 2
+    if (tuple(ctx.attr(pool, "pads", ())) != (pre, pre, post, post)
+            or tuple(ctx.attr(pool, "strides", (1, 1))) != (1, 1)
+            or not ctx.attr(pool, "count_include_pad", 0) or ctx.attr(pool, "ceil_mode", 0)):
+        return False
+    steps, tensor = [], pool.output[0]
+    for op in ("Mul", "Add", "Pow"):
+        step = _scalar_step(ctx, tensor, op)
+        if step is None:
+            return False
+        steps.append(step)
+        tensor = step[0].output[0]
+    last = ctx.sole_consumer(tensor)
+    if last is None or last.op_type != "Mul" or sorted(last.input) != sorted([x, tensor]):
+        return False
+    for fused in (pool, *(s[0] for s in steps)):
+        ctx.fuse(fused)
+    ctx.fuse(last)
+    (_, scale), (_, shift), (_, power) = steps
+    ctx.add_layer(last, "LRNLayer", {"kernel": k[0], "scale": scale, "shift": shift,
+                                     "power": -power, "mode": "WithinChannel"},
+                  [x], [last.output[0]], {})
+    return True
+
+
 def element_wise(ctx: Any, node: Any) -> None:
     a, b = node.input[:2]
+    if within_channel_lrn(ctx, node):
+        return
     if ctx.is_const(a) or ctx.is_const(b):
         if ctx.add_transformer(node):
             return
