@@ -227,3 +227,28 @@ def test_a_layer_without_equivalent_is_named():
     with pytest.raises(OnnxError, match=r"MyIdentityLayer\('mine'\): layer type "
                                         r"MyIdentityLayer has no ONNX equivalent"):
         export(net)
+
+
+def test_a_generated_input_has_no_equivalent():
+    layers = [mocha.RandomNormalLayer(name="noise", tops=["z"], output_dims=(3,),
+                                      batch_sizes=(2,)),
+              mocha.InnerProductLayer(name="ip", output_dim=2, bottoms=["z"], tops=["y"])]
+    b = mocha.make_backend("numpy")
+    b.init()
+    net = mocha.Net("gen", b, layers, phase="test")
+    with pytest.raises(OnnxError, match=r"RandomNormalLayer\('noise'\): layer type "
+                                        r"RandomNormalLayer has no ONNX equivalent"):
+        export(net)
+
+
+def test_float64_nets_export_float32():
+    b = mocha.make_backend("numpy", dtype="float64")
+    b.init()
+    x = RNG.normal(size=(4, 6))
+    net = make_net([mocha.InnerProductLayer(name="ip", output_dim=3, bottoms=["data"],
+                                            tops=["y"])], {"data": x}, b=b)
+    assert net.output_blobs["y"].data.dtype == np.float64
+    model = export(net)
+    assert {i.data_type for i in model.graph.initializer} == {onnx.TensorProto.FLOAT}
+    np.testing.assert_allclose(ort_run(model, {"data": x})["y"], net.output_blobs["y"].data,
+                               rtol=1e-5, atol=1e-5)

@@ -59,7 +59,8 @@ def check_import(model, feeds):
 
 
 def node(op, inputs, outputs, name=None, **attrs):
-    return helper.make_node(op, inputs, outputs, name=name or outputs[0], **attrs)
+    return helper.make_node(op, inputs, outputs, name=outputs[0] if name is None else name,
+                            **attrs)
 
 
 def types(imported):
@@ -209,6 +210,12 @@ def test_broadcast_and_rank_refusals():
                  {"x": (3, 4), "x2": (3, 4)}, ["y"])
     with pytest.raises(OnnxError, match=r"'y' \(Relu\): an activation that follows no"):
         load(m)
+
+
+def test_node_names_become_layer_names():
+    m = model_of([node("Relu", ["x"], ["y"], name="/features/0/Relu"),
+                  node("Identity", ["y"], ["z"], name="")], X, ["z"])
+    assert [s["name"] for s in load(m).specs] == ["features.0.Relu", "identity2"]
 
 
 def test_bad_files(tmp_path):

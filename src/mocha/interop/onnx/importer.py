@@ -26,7 +26,9 @@ from mocha.interop.onnx._import_ops import CONVERTERS, NEURONS, f32
 
 
 def _clean(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.\-/]", "_", name).strip("_")
+    """A layer or file name from a node name: `/features/0/Conv` -> `features.0.Conv` (a `/`
+    would make a group in HDF5 dataset names)."""
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name.strip("/").replace("/", ".")).strip("_")
 
 
 class ImportContext:
@@ -151,7 +153,8 @@ class ImportContext:
         if node.op_type not in ("Sub", "Mul") or len(data) != 1 or node.input[0] != data[0]:
             return False
         top = self.blob(data[0])
-        if top not in self.inputs or len(self.users.get(data[0], [])) != 1:
+        if (top not in self.inputs or len(self.users.get(data[0], [])) != 1
+                or data[0] in self.outputs):
             return False
         value = self.const(node.input[1])
         sample = self.shapes[top][1:]
