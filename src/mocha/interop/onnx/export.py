@@ -122,7 +122,7 @@ def _transformer_nodes(g: GraphBuilder, layer: Any, state: Any, top: str, tensor
     return tensor
 
 
-def _default_outputs(net: Any, kept: list[Any], dropped: list[Any],
+def _default_outputs(kept: list[Any], dropped: list[Any],
                      inputs: set[str]) -> list[str]:
     consumed = {b for layer in kept for b in layer.bottoms}
     produced = [t for layer in kept for t in layer.tops]
@@ -189,7 +189,7 @@ def build_model(net: Any, opset: int = DEFAULT_OPSET, batch: int | str = "dynami
             tensors[top] = add_neuron(g, layer, neuron, y, g.fresh(top)) if act else y
         kept.append(layer)
     input_names = {vi.name for vi in graph_inputs}
-    chosen = list(outputs) if outputs else _default_outputs(net, kept, dropped, input_names)
+    chosen = list(outputs) if outputs else _default_outputs(kept, dropped, input_names)
     graph_outputs = []
     for name in chosen:
         if name not in tensors:
