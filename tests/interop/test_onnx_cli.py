@@ -56,6 +56,25 @@ def test_export_lenet_matches_mocha_predict(tmp_path):
     assert_close(ort_run(loaded, {"data": x})["ip2"], want.outputs)
 
 
+def test_export_takes_the_sample_shape_from_the_data(tmp_path):
+    """examples/digits reads sklearn's digits: no --input-shape needed; fixed batch."""
+    digits = ROOT / "examples" / "digits" / "digits.toml"
+    exp = load_experiment(digits)
+    net = mocha.Net("digits", backend(), exp.layers_for("test"), phase="test")
+    net.init()
+    mocha.save_network(str(tmp_path / "digits.h5"), net)
+    out = tmp_path / "digits.onnx"
+    result = runner.invoke(make_app(), ["export", "onnx", str(digits), "--model",
+                                        str(tmp_path / "digits.h5"), "-o", str(out),
+                                        "--batch", "2"])
+    assert result.exit_code == 0, result.output
+    import onnx
+
+    shape = onnx.load(str(out)).graph.input[0].type.tensor_type.shape
+    assert [d.dim_value for d in shape.dim] == [2, *net.output_blobs["data"].shape[1:]]
+    net.shutdown()
+
+
 def test_export_errors_exit_2(tmp_path):
     model = lenet_model(tmp_path)
     args = ["export", "onnx", str(LENET), "--model", str(model), "-o", str(tmp_path / "x.onnx")]

@@ -281,6 +281,8 @@ def concat(ctx: Any, node: Any) -> None:
 
 
 def reshape(ctx: Any, node: Any) -> None:
+    if len(node.input) < 2:
+        ctx.refuse(node, "a Reshape without a shape input (opset < 5)")
     src = ctx.shape(node.input[0])
     sample = src[1:]
     if not all(isinstance(d, int) for d in sample):

@@ -268,7 +268,11 @@ class ImportedModel:
         text = toml_document(
             {"name": self.name}, {}, {"layers": [data, *self.specs]},
             header=f"Converted from ONNX by `mocha convert onnx`; parameters in {model_name}.\n"
-                   f"mocha predict {self.name}.toml INPUT.npy --model {model_name}")
+                   f"mocha predict {_clean(self.name) or 'model'}.toml INPUT.npy --model "
+                   f"{model_name}\n"
+                   f"To train on, point the data layer at your data (source = a .npz/.h5 file "
+                   f"with the\ninput and label arrays; add the label top), add a loss layer "
+                   f"and a [solver] table\n(docs/experiment-files.md).")
         paths["experiment"] = out / f"{_clean(self.name) or 'model'}.toml"
         paths["experiment"].write_text(text, encoding="utf-8")
         return paths
