@@ -5,10 +5,11 @@
     result.classes, result.probabilities, result.outputs
 
 A prediction net is built from the architecture for testing (`phase="test"`): its data layers
-are replaced by one `MemoryDataLayer` feeding the arrays, and layers that need blobs the
-arrays do not provide (losses, accuracy: they need labels) and sink layers are left out. The
-arrays are fed in batches of `batch_size`; the last, partial batch is completed by wrapping
-around and the extra rows are dropped.
+are replaced by one `MemoryDataLayer` feeding the arrays through the data layers' transformers
+of those tops (so the arrays are raw data, as the data layers read it), and layers that need
+blobs the arrays do not provide (losses, accuracy: they need labels) and sink layers are left
+out. The arrays are fed in batches of `batch_size`; the last, partial batch is completed by
+wrapping around and the extra rows are dropped.
 
 Parameters come from the trained net (copied by layer name) or from `model`: a Mocha HDF5
 model file (`<layer>___<param>` datasets, as Caffe exports), a snapshot, or a snapshot folder
@@ -97,8 +98,10 @@ def prediction_layers(layers: Sequence[Layer], inputs: Mapping[str, Any], batch_
         raise DataError(f"predict: no blob {output!r} is computed from the inputs; blobs: "
                         f"{sorted(available)}")
     names = list(inputs)
+    chain = tuple((top, t) for layer in layers if layer.is_source
+                  for top, t in getattr(layer, "transformers", ()) or () if top in names)
     feed = MemoryDataLayer(name="predict-data", tops=names, batch_size=batch_size,
-                           data=[inputs[n] for n in names])
+                           data=[inputs[n] for n in names], transformers=chain)
     return [feed, *kept], output
 
 
