@@ -5,7 +5,8 @@
     result.classes, result.probabilities, result.outputs
 
 A prediction net is built from the architecture for testing (`phase="test"`): its data layers
-are replaced by one `MemoryDataLayer` feeding the arrays, and layers that need blobs the
+are replaced by one `MemoryDataLayer` feeding the arrays (with the data layers'
+`transformers` of the fed tops, so the arrays get the same preprocessing), and layers that need blobs the
 arrays do not provide (losses, accuracy: they need labels) and sink layers are left out. The
 arrays are fed in batches of `batch_size`; the last, partial batch is completed by wrapping
 around and the extra rows are dropped.
@@ -97,8 +98,10 @@ def prediction_layers(layers: Sequence[Layer], inputs: Mapping[str, Any], batch_
         raise DataError(f"predict: no blob {output!r} is computed from the inputs; blobs: "
                         f"{sorted(available)}")
     names = list(inputs)
+    transformers = tuple((top, t) for layer in layers if layer.is_source
+                         for top, t in getattr(layer, "transformers", ()) if top in names)
     feed = MemoryDataLayer(name="predict-data", tops=names, batch_size=batch_size,
-                           data=[inputs[n] for n in names])
+                           data=[inputs[n] for n in names], transformers=transformers)
     return [feed, *kept], output
 
 

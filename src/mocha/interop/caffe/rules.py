@@ -1,0 +1,473 @@
+"""One mapping rule per Caffe layer type (`RULES[type](builder, layer)`), Caffe's semantics:
+
+* Convolution: `num_output`, `kernel_size`/`pad`/`stride` (one value or `_h`/`_w`), `group`;
+  `bias_term: false` is a zero bias that is never trained; dilation must be 1.
+  Blobs: filter `(F, C/group, kh, kw)`, bias `(F,)`. Output `floor((H + 2p − k)/s) + 1`.
+* Pooling MAX / AVE, `global_pooling`: output size rounded up (ours too). Caffe's AVE divides
+  by the window clipped to the padded input; ours by the full kernel: they agree unless a
+  window overhangs the padded input; then, without padding, AVE becomes our mean pooling of x
+  divided by our mean pooling of ones (the in-image cell count); with padding it is refused.
+  `round_mode: FLOOR` is refused unless it gives the same size.
+* InnerProduct (`axis` 1; `transpose` stores the weight as `(in, out)`): weight `(out, in)`.
+* ReLU (`negative_slope` 0 → ReLU, 0.01 → LReLU), Sigmoid, TanH, Exp (`base^(shift +
+  scale·x)` = Power then Exponential): neurons (see mapping.py). Power → PowerLayer.
+* LRN: ACROSS_CHANNELS `x / (k + α/n Σ x²)^β` = our (kernel n, scale α, shift k, power β);
+  WITHIN_CHANNEL uses shift 1 (Caffe ignores k there) and odd sizes only.
+* Dropout: training net only (Caffe's TEST phase passes the data through). Softmax,
+  SoftmaxWithLoss (`loss_weight` → weight), Accuracy (`top_k` 1), Concat, Eltwise (SUM with
+  coefficients via Power scalings, PROD), Split, Flatten, Reshape, ArgMax (`top_k` 1, over an
+  axis, or over a 2-D blob).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mocha.interop.caffe.data import data_table, f32
+from mocha.interop.caffe.mapping import Builder
+from mocha.interop.caffe.reader import CaffeError, CaffeLayer
+
+
+def _axis(axis: int, rank: int, layer: CaffeLayer) -> int:
+    a = axis + rank if axis < 0 else axis
+    if not 0 <= a < rank:
+        raise CaffeError(f"layer {layer.name!r}: axis {axis} for a blob of rank {rank}")
+    return a
+
+
+def _lr(layer: CaffeLayer, i: int) -> float:
+    return float(layer.lr_mult[i]) if i < len(layer.lr_mult) else 1.0
+
+
+def _filler(p: Any, name: str) -> Any:
+    if not p.HasField(name):
+        return None
+    f = getattr(p, name)
+    if f.type == "constant":
+        return {"type": "ConstantInitializer", "value": f32(f.value)}
+    if f.type == "gaussian" and f.sparse < 0:
+        return {"type": "GaussianInitializer", "mean": f32(f.mean), "std": f32(f.std)}
+    if f.type == "xavier" and f.variance_norm == 0:
+        return "XavierInitializer"
+    return None  # other fillers: our default initializer
+
+
+def _count(layer: CaffeLayer, n: int, kind: str, what: str) -> None:
+    got = len(layer.bottoms if kind == "bottom" else layer.tops)
+    if got != n:
+        raise CaffeError(f"layer {layer.name!r} ({layer.type}) has {got} {kind}(s); {what}")
+
+
+def data(b: Builder, layer: CaffeLayer) -> None:
+    table, shapes = data_table(layer, b.options, b.out.name, b.out.files, b.out.notes)
+    table["tops"] = [b.top(layer, t, s) for t, s in zip(layer.tops, shapes)]
+    b.add(layer, table, f"{table['type']} {' '.join(map(str, shapes[0][1:]))}")
+
+
+def _pair(p: Any, base: str, scalar: bool, default: int | None) -> tuple[int, int]:
+    h, w = getattr(p, f"{base}_h"), getattr(p, f"{base}_w")
+    if p.HasField(f"{base}_h") or p.HasField(f"{base}_w"):
+        return int(h), int(w)
+    name = "kernel_size" if base == "kernel" else base
+    values = [getattr(p, name)] if scalar and p.HasField(name) else (
+        [] if scalar else list(getattr(p, name)))
+    if not values:
+        if default is None:
+            raise CaffeError(f"no {name} (nor {base}_h/{base}_w) given")
+        return default, default
+    if len(values) == 1:
+        return int(values[0]), int(values[0])
+    if len(values) == 2:
+        return int(values[0]), int(values[1])
+    raise CaffeError(f"{name} has {len(values)} values; only 2-D is supported")
+
+
+def convolution(b: Builder, layer: CaffeLayer) -> None:
+    p = layer.get("convolution_param")
+    _count(layer, 1, "bottom", "one bottom is supported")
+    if any(d != 1 for d in p.dilation):
+        raise CaffeError(f"layer {layer.name!r}: dilation {list(p.dilation)} is not supported")
+    if p.axis != 1:
+        raise CaffeError(f"layer {layer.name!r}: axis {p.axis} (only 1, channels) is supported")
+    kernel, pad, stride = (_pair(p, "kernel", False, None), _pair(p, "pad", False, 0),
+                           _pair(p, "stride", False, 1))
+    x = b.bottom(layer, layer.bottoms[0])
+    shape = b.shape(x)
+    if len(shape) != 4:
+        raise CaffeError(f"layer {layer.name!r}: bottom {x!r} has shape {list(shape)}; 4-D only")
+    n, c, h, w = shape
+    group, f = int(p.group), int(p.num_output)
+    if f < 1 or c % group or f % group:
+        raise CaffeError(f"layer {layer.name!r}: num_output {f} and {c} channels must be "
+                         f"multiples of group {group}")
+    oh = (h + 2 * pad[0] - kernel[0]) // stride[0] + 1
+    ow = (w + 2 * pad[1] - kernel[1]) // stride[1] + 1
+    top = b.top(layer, layer.tops[0], (n, f, oh, ow))
+    table = {"type": "ConvolutionLayer", "name": layer.name, "n_filter": f,
+             "kernel": list(kernel), "stride": list(stride), "pad": list(pad),
+             "n_group": group, "filter_lr": _lr(layer, 0), "bias_lr": _lr(layer, 1),
+             "bottoms": [x], "tops": [top]}
+    for key, filler in (("filter_init", _filler(p, "weight_filler")),
+                        ("bias_init", _filler(p, "bias_filler"))):
+        if filler is not None:
+            table[key] = filler
+    _bias_term(b, layer, table, p.bias_term, f, "bias_lr")
+    b.add(layer, table, f"ConvolutionLayer {f} filters {kernel[0]}x{kernel[1]}")
+    if layer.blobs:
+        b.param(layer, layer.name, "filter", layer.blobs[0], (f, c // group, *kernel), 0)
+
+
+def _bias_term(b: Builder, layer: CaffeLayer, table: dict, bias_term: bool, n: int,
+               lr_key: str) -> None:
+    expected = 2 if bias_term else 1
+    if layer.blobs and len(layer.blobs) != expected:
+        raise CaffeError(f"layer {layer.name!r} ({layer.type}) has {len(layer.blobs)} blobs; "
+                         f"expected {expected} (bias_term: {str(bias_term).lower()})")
+    if bias_term:
+        if layer.blobs:
+            b.param(layer, layer.name, "bias", layer.blobs[1], (n,), 1)
+        return
+    table[lr_key] = 0.0
+    table["bias_init"] = {"type": "ConstantInitializer", "value": 0.0}
+    b.out.params[f"{layer.name}___bias"] = np.zeros(n, dtype=np.float32)
+
+
+def inner_product(b: Builder, layer: CaffeLayer) -> None:
+    p = layer.get("inner_product_param")
+    _count(layer, 1, "bottom", "one bottom is supported")
+    x = b.bottom(layer, layer.bottoms[0])
+    shape = b.shape(x)
+    if _axis(p.axis, len(shape), layer) != 1:
+        raise CaffeError(f"layer {layer.name!r}: axis {p.axis}; only axis 1 (flatten all but "
+                         f"the batch) is supported")
+    out, features = int(p.num_output), int(np.prod(shape[1:]))
+    top = b.top(layer, layer.tops[0], (shape[0], out))
+    table = {"type": "InnerProductLayer", "name": layer.name, "output_dim": out,
+             "weight_lr": _lr(layer, 0), "bias_lr": _lr(layer, 1), "bottoms": [x],
+             "tops": [top]}
+    for key, filler in (("weight_init", _filler(p, "weight_filler")),
+                        ("bias_init", _filler(p, "bias_filler"))):
+        if filler is not None:
+            table[key] = filler
+    _bias_term(b, layer, table, p.bias_term, out, "bias_lr")
+    b.add(layer, table, f"InnerProductLayer {features} → {out}")
+    if layer.blobs:
+        weight = layer.blobs[0]
+        if p.transpose:
+            from mocha.core.model_io import strip_unit_axes
+
+            weight = weight.reshape(strip_unit_axes(weight.shape) or (1,))
+            if weight.shape != (features, out):
+                raise CaffeError(f"layer {layer.name!r}: transposed weight of shape "
+                                 f"{list(layer.blobs[0].shape)}; expected {[features, out]}")
+            weight = weight.T
+        b.param(layer, layer.name, "weight", weight, (out, features), 0)
+
+
+def _pooled(size: int, k: int, p: int, s: int, any_pad: bool, ceil: bool) -> int:
+    out = (math.ceil if ceil else math.floor)((size + 2 * p - k) / s) + 1
+    if any_pad and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def pooling(b: Builder, layer: CaffeLayer) -> None:
+    p = layer.get("pooling_param")
+    _count(layer, 1, "bottom", "one bottom is supported")
+    x = b.bottom(layer, layer.bottoms[0])
+    shape = b.shape(x)
+    if len(shape) != 4:
+        raise CaffeError(f"layer {layer.name!r}: bottom {x!r} has shape {list(shape)}; 4-D only")
+    n, c, h, w = shape
+    if p.pool == 2:
+        raise CaffeError(f"layer {layer.name!r}: STOCHASTIC pooling is not supported")
+    if p.global_pooling:
+        kernel, pad, stride = (h, w), (0, 0), (1, 1)
+    else:
+        kernel, pad, stride = (_pair(p, "kernel", True, None), _pair(p, "pad", True, 0),
+                               _pair(p, "stride", True, 1))
+    any_pad = pad != (0, 0)
+    out = tuple(_pooled(s, k, q, t, any_pad, True) for s, k, q, t in
+                zip((h, w), kernel, pad, stride))
+    if p.round_mode == 1 and out != tuple(_pooled(s, k, q, t, any_pad, False) for s, k, q, t
+                                          in zip((h, w), kernel, pad, stride)):
+        raise CaffeError(f"layer {layer.name!r}: round_mode FLOOR gives another output size "
+                         f"than our rounded-up one for input {h}x{w}")
+    table = {"type": "PoolingLayer", "name": layer.name, "kernel": list(kernel),
+             "stride": list(stride), "pad": list(pad), "pooling": "Max" if p.pool == 0
+             else "Mean", "bottoms": [x]}
+    overhang = any((o - 1) * t - q + k > s + q for o, t, q, k, s in
+                   zip(out, stride, pad, kernel, (h, w)))
+    kind = "MAX" if p.pool == 0 else "AVE"
+    if p.pool == 0 or not overhang:
+        table["tops"] = [b.top(layer, layer.tops[0], (n, c, *out))]
+        b.add(layer, table, f"PoolingLayer {kind} {kernel[0]}x{kernel[1]}/{stride[0]} → "
+                            f"{out[0]}x{out[1]}")
+        return
+    if any_pad:
+        raise CaffeError(f"layer {layer.name!r}: AVE pooling whose last window overhangs the "
+                         f"padded input ({h}x{w}, kernel {kernel}, stride {stride}, pad {pad}): "
+                         f"Caffe's divisor there has no exact equivalent")
+    # Caffe's AVE = sum / (in-image cells) = mean_pool(x) / mean_pool(ones)
+    total, ones, count = f"{x}/sum-{layer.name}", f"{x}/ones-{layer.name}", \
+        f"{x}/count-{layer.name}"
+    b.out.shapes[total] = b.out.shapes[count] = (n, c, *out)
+    b.out.shapes[ones] = shape
+    table["tops"] = [total]
+    b.add(layer, table)
+    b.add(layer, {"type": "PowerLayer", "name": b.unique(f"{layer.name}-ones"), "power": 0,
+                  "scale": 0, "shift": 1, "bottoms": [x], "tops": [ones]})
+    b.add(layer, {**table, "name": b.unique(f"{layer.name}-count"), "bottoms": [ones],
+                  "tops": [count]})
+    top = b.top(layer, layer.tops[0], (n, c, *out))
+    b.add(layer, {"type": "ElementWiseLayer", "name": b.unique(f"{layer.name}-average"),
+                  "operation": "Divide", "bottoms": [total, count], "tops": [top]},
+          f"PoolingLayer AVE {kernel[0]}x{kernel[1]}/{stride[0]} → {out[0]}x{out[1]} "
+          f"(divided by the in-image window sizes, as Caffe)")
+
+
+def _neuron(name: Any) -> Callable[[Builder, CaffeLayer], None]:
+    def rule(b: Builder, layer: CaffeLayer) -> None:
+        _count(layer, 1, "bottom", "one bottom")
+        b.neuron(layer, name)
+    return rule
+
+
+def relu(b: Builder, layer: CaffeLayer) -> None:
+    slope = f32(layer.get("relu_param").negative_slope) if layer.has("relu_param") else 0.0
+    if slope not in (0.0, 0.01):
+        raise CaffeError(f"layer {layer.name!r}: ReLU negative_slope {slope}; only 0 (ReLU) "
+                         f"and 0.01 (LReLU) are supported")
+    _neuron("ReLU" if slope == 0 else "LReLU")(b, layer)
+
+
+def exp(b: Builder, layer: CaffeLayer) -> None:
+    p = layer.get("exp_param")
+    base = -1.0 if not p.HasField("base") else float(p.base)
+    if base != -1 and base <= 0:
+        raise CaffeError(f"layer {layer.name!r}: Exp base {base} must be > 0 (or -1 for e)")
+    ln = 1.0 if base == -1 else math.log(base)
+    scale, shift = f32(p.scale) * ln, f32(p.shift) * ln
+    if (scale, shift) != (1.0, 0.0):
+        _count(layer, 1, "bottom", "one bottom")
+        x = b.bottom(layer, layer.bottoms[0])
+        inner = f"{x}/linear-{layer.name}"
+        b.out.shapes[inner] = b.shape(x)
+        b.add(layer, {"type": "PowerLayer", "name": b.unique(f"{layer.name}-linear"),
+                      "power": 1, "scale": scale, "shift": shift, "bottoms": [x],
+                      "tops": [inner]})
+        b.reads[inner] = 0
+        b.current[f"{layer.bottoms[0]}//{layer.name}"] = inner
+        layer = CaffeLayer(name=layer.name, type=layer.type, phase=layer.phase,
+                           bottoms=[f"{layer.bottoms[0]}//{layer.name}"], tops=layer.tops,
+                           param=layer.param)
+    _neuron("Exponential")(b, layer)
+
+
+def power(b: Builder, layer: CaffeLayer) -> None:
+    p = layer.get("power_param")
+    x = b.bottom(layer, layer.bottoms[0])
+    top = b.top(layer, layer.tops[0], b.shape(x))
+    b.add(layer, {"type": "PowerLayer", "name": layer.name, "power": f32(p.power),
+                  "scale": f32(p.scale), "shift": f32(p.shift), "bottoms": [x],
+                  "tops": [top]}, "PowerLayer")
+
+
+def lrn(b: Builder, layer: CaffeLayer) -> None:
+    p = layer.get("lrn_param")
+    size = int(p.local_size)
+    if size % 2 == 0:
+        raise CaffeError(f"layer {layer.name!r}: LRN local_size {size} must be odd (as Caffe)")
+    x = b.bottom(layer, layer.bottoms[0])
+    if len(b.shape(x)) != 4:
+        raise CaffeError(f"layer {layer.name!r}: LRN needs a 4-D bottom")
+    within = p.norm_region == 1
+    top = b.top(layer, layer.tops[0], b.shape(x))
+    b.add(layer, {"type": "LRNLayer", "name": layer.name, "kernel": size,
+                  "scale": f32(p.alpha), "shift": 1.0 if within else f32(p.k),
+                  "power": f32(p.beta), "mode": "WithinChannel" if within else "AcrossChannel",
+                  "bottoms": [x], "tops": [top]},
+          f"LRNLayer {'WITHIN_CHANNEL' if within else 'ACROSS_CHANNELS'} size {size}")
+
+
+def dropout(b: Builder, layer: CaffeLayer) -> None:
+    ratio = f32(layer.get("dropout_param").dropout_ratio)
+    if layer.phase == "test":
+        b.current[layer.tops[0]] = b.bottom(layer, layer.bottoms[0])
+        b.out.mapped.append((layer.name, layer.type, "left out (identity in the TEST phase)"))
+        return
+    x = b.bottom(layer, layer.bottoms[0])
+    b.current[layer.tops[0]] = x  # our dropout works in place
+    b.add(layer, {"type": "DropoutLayer", "name": layer.name, "ratio": ratio, "bottoms": [x],
+                  "phase": "train"}, "DropoutLayer (training net only)")
+
+
+def softmax(b: Builder, layer: CaffeLayer) -> None:
+    x = b.bottom(layer, layer.bottoms[0])
+    axis = _axis(layer.get("softmax_param").axis, len(b.shape(x)), layer)
+    top = b.top(layer, layer.tops[0], b.shape(x))
+    b.add(layer, {"type": "SoftmaxLayer", "name": layer.name, "dim": axis, "bottoms": [x],
+                  "tops": [top]}, f"SoftmaxLayer dim {axis}")
+
+
+def _loss_checks(layer: CaffeLayer) -> None:
+    if layer.has("loss_param") and layer.get("loss_param").HasField("ignore_label"):
+        raise CaffeError(f"layer {layer.name!r}: ignore_label is not supported")
+
+
+def softmax_loss(b: Builder, layer: CaffeLayer) -> None:
+    _count(layer, 2, "bottom", "prediction and label expected")
+    _loss_checks(layer)
+    x, label = (b.bottom(layer, n) for n in layer.bottoms)
+    axis = _axis(layer.get("softmax_param").axis, len(b.shape(x)), layer)
+    weight = float(layer.param.loss_weight[0]) if len(layer.param.loss_weight) else 1.0
+    table = {"type": "SoftmaxLossLayer", "name": layer.name, "dim": axis,
+             "bottoms": [x, label]}
+    if weight != 1.0:
+        table["weight"] = weight
+    b.add(layer, table, "SoftmaxLossLayer")
+
+
+def accuracy(b: Builder, layer: CaffeLayer) -> None:
+    p = layer.get("accuracy_param")
+    if p.top_k != 1 or p.HasField("ignore_label"):
+        raise CaffeError(f"layer {layer.name!r}: Accuracy with top_k {p.top_k} / ignore_label "
+                         f"is not supported")
+    _count(layer, 2, "bottom", "prediction and label expected")
+    x, label = (b.bottom(layer, n) for n in layer.bottoms)
+    for top in layer.tops:
+        if b.read_later(top):
+            raise CaffeError(f"layer {layer.name!r}: its top {top!r} is read by another layer; "
+                             f"our AccuracyLayer reports statistics and has no top")
+    b.add(layer, {"type": "AccuracyLayer", "name": layer.name,
+                  "dim": _axis(p.axis, len(b.shape(x)), layer), "bottoms": [x, label]},
+          "AccuracyLayer")
+
+
+def concat(b: Builder, layer: CaffeLayer) -> None:
+    p = layer.get("concat_param")
+    xs = [b.bottom(layer, n) for n in layer.bottoms]
+    shapes = [b.shape(x) for x in xs]
+    axis = _axis(p.axis if p.HasField("axis") or not p.HasField("concat_dim")
+                 else p.concat_dim, len(shapes[0]), layer)
+    out = list(shapes[0])
+    out[axis] = sum(s[axis] for s in shapes)
+    top = b.top(layer, layer.tops[0], tuple(out))
+    b.add(layer, {"type": "ConcatLayer", "name": layer.name, "dim": axis, "bottoms": xs,
+                  "tops": [top]}, f"ConcatLayer dim {axis}")
+
+
+def eltwise(b: Builder, layer: CaffeLayer) -> None:
+    p = layer.get("eltwise_param")
+    xs = [b.bottom(layer, n) for n in layer.bottoms]
+    if len(xs) < 2:
+        raise CaffeError(f"layer {layer.name!r}: Eltwise needs at least 2 bottoms")
+    if p.operation == 2:
+        raise CaffeError(f"layer {layer.name!r}: Eltwise MAX is not supported")
+    coeff = [f32(c) for c in p.coeff] or [1.0] * len(xs)
+    if len(coeff) != len(xs):
+        raise CaffeError(f"layer {layer.name!r}: {len(coeff)} coeff for {len(xs)} bottoms")
+    shape = b.shape(xs[0])
+    if p.operation == 0 and len(p.coeff):
+        raise CaffeError(f"layer {layer.name!r}: coeff is only for SUM (as Caffe)")
+    ops = ["Multiply"] * (len(xs) - 1)
+    if p.operation == 1:
+        ops = ["Add"] * (len(xs) - 1)
+        if len(xs) == 2 and coeff == [1.0, -1.0]:
+            coeff, ops = [1.0, 1.0], ["Subtract"]
+        for i, c in enumerate(coeff):
+            if c != 1.0:
+                scaled = f"{xs[i]}/x{c}-{layer.name}"
+                b.out.shapes[scaled] = shape
+                b.add(layer, {"type": "PowerLayer", "name": b.unique(f"{layer.name}-coeff{i}"),
+                              "power": 1, "scale": c, "shift": 0, "bottoms": [xs[i]],
+                              "tops": [scaled]})
+                xs[i] = scaled
+    acc = xs[0]
+    for i, op in enumerate(ops):
+        last = i == len(ops) - 1
+        top = b.top(layer, layer.tops[0], shape) if last else f"{acc}/{op}-{layer.name}{i}"
+        b.out.shapes[top] = shape
+        b.add(layer, {"type": "ElementWiseLayer", "name": layer.name if last else
+                      b.unique(f"{layer.name}-{i}"), "operation": op,
+                      "bottoms": [acc, xs[i + 1]], "tops": [top]},
+              f"ElementWiseLayer {'PROD' if p.operation == 0 else 'SUM'}" if last else "")
+        acc = top
+
+
+def split(b: Builder, layer: CaffeLayer) -> None:
+    x = b.bottom(layer, layer.bottoms[0])
+    tops = [b.top(layer, t, b.shape(x)) for t in layer.tops]
+    b.add(layer, {"type": "SplitLayer", "name": layer.name, "bottoms": [x], "tops": tops},
+          f"SplitLayer × {len(tops)}")
+
+
+def _reshape(b: Builder, layer: CaffeLayer, x: str, out: tuple[int, ...], what: str) -> None:
+    if out[0] != b.shape(x)[0]:
+        raise CaffeError(f"layer {layer.name!r}: {what} changes the batch axis "
+                         f"({list(b.shape(x))} → {list(out)}); ours keeps it")
+    top = b.top(layer, layer.tops[0], out)
+    b.add(layer, {"type": "ReshapeLayer", "name": layer.name, "shape": list(out[1:]),
+                  "bottoms": [x], "tops": [top]}, f"ReshapeLayer → {list(out[1:])}")
+
+
+def flatten(b: Builder, layer: CaffeLayer) -> None:
+    p = layer.get("flatten_param")
+    x = b.bottom(layer, layer.bottoms[0])
+    shape = b.shape(x)
+    a, e = _axis(p.axis, len(shape), layer), _axis(p.end_axis, len(shape), layer)
+    out = (*shape[:a], int(np.prod(shape[a:e + 1])), *shape[e + 1:])
+    _reshape(b, layer, x, out, "Flatten")
+
+
+def reshape(b: Builder, layer: CaffeLayer) -> None:
+    p = layer.get("reshape_param")
+    x = b.bottom(layer, layer.bottoms[0])
+    shape = b.shape(x)
+    start = _axis(p.axis, len(shape) + 1, layer)
+    end = len(shape) if p.num_axes == -1 else start + p.num_axes
+    dims = list(p.shape.dim)
+    new = [shape[start + i] if d == 0 else d for i, d in enumerate(dims)]
+    if new.count(-1) > 1:
+        raise CaffeError(f"layer {layer.name!r}: more than one -1 in the shape")
+    out = [*shape[:start], *new, *shape[end:]]
+    if -1 in out:
+        known = int(np.prod([d for d in out if d != -1]))
+        out[out.index(-1)] = int(np.prod(shape)) // max(known, 1)
+    if int(np.prod(out)) != int(np.prod(shape)):
+        raise CaffeError(f"layer {layer.name!r}: cannot reshape {list(shape)} to {out}")
+    _reshape(b, layer, x, tuple(out), "Reshape")
+
+
+def argmax(b: Builder, layer: CaffeLayer) -> None:
+    p = layer.get("argmax_param")
+    if p.top_k != 1 or p.out_max_val:
+        raise CaffeError(f"layer {layer.name!r}: ArgMax with top_k {p.top_k} / out_max_val is "
+                         f"not supported (ours returns the top-1 index); leave it out with "
+                         f"--drop {layer.name}")
+    x = b.bottom(layer, layer.bottoms[0])
+    shape = b.shape(x)
+    if not p.HasField("axis") and len(shape) != 2:
+        raise CaffeError(f"layer {layer.name!r}: ArgMax without axis over a {len(shape)}-D "
+                         f"blob (Caffe flattens each sample); give an axis")
+    axis = _axis(p.axis if p.HasField("axis") else 1, len(shape), layer)
+    out = list(shape)
+    out[axis] = 1
+    top = b.top(layer, layer.tops[0], tuple(out))
+    b.add(layer, {"type": "ArgmaxLayer", "name": layer.name, "dim": axis, "bottoms": [x],
+                  "tops": [top]}, f"ArgmaxLayer dim {axis}")
+
+
+RULES: dict[str, Callable[[Builder, CaffeLayer], None]] = {
+    **{t: data for t in ("Input", "Data", "ImageData", "HDF5Data", "MemoryData")},
+    "Convolution": convolution, "InnerProduct": inner_product, "Pooling": pooling,
+    "ReLU": relu, "Sigmoid": _neuron("Sigmoid"), "TanH": _neuron("Tanh"), "Exp": exp,
+    "Power": power, "LRN": lrn, "Dropout": dropout, "Softmax": softmax,
+    "SoftmaxWithLoss": softmax_loss, "Accuracy": accuracy, "Concat": concat,
+    "Eltwise": eltwise, "Split": split, "Flatten": flatten, "Reshape": reshape,
+    "ArgMax": argmax,
+}
