@@ -15,7 +15,7 @@ import typer
 
 from mocha.core.hookspecs import hookimpl
 
-FORMATS: tuple[str, ...] = ()
+FORMATS: tuple[str, ...] = ("caffe",)
 
 
 @hookimpl
