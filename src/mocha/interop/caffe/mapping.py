@@ -37,6 +37,7 @@ class Conversion:
     mapped: list[tuple[str, str, str]] = field(default_factory=list)  # caffe name, type, ours
     notes: list[str] = field(default_factory=list)
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # our blob -> batch shape
+    blobs: dict[str, str] = field(default_factory=dict)  # Caffe blob -> our final blob name
 
     def experiment(self) -> dict[str, Any]:
         """The experiment file's document (a dict as `tomllib` would return it)."""
@@ -195,4 +196,5 @@ def convert_net(net: CaffeNet, weights: CaffeNet | None, options: DataOptions | 
             if layer.name not in text:
                 text = f"layer {layer.name!r} ({layer.type}): {text}"
             raise CaffeError(f"{net.source}: {text}") from None
+    b.out.blobs = {k: v for k, v in b.current.items() if "//" not in k}
     return b.out
