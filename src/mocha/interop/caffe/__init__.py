@@ -9,7 +9,7 @@ directly with the `protobuf` package (the `caffe` extra: `pip install "mocha-dl[
 
 `convert` reads both Caffe formats (current `layer` and old V1 `layers`) and maps every layer
 with Caffe's semantics (`mapping.py`, `rules.py`, `data.py`); `export` writes our nets back
-(`export.py`).
+(`exporter.py`).
 """
 
 from __future__ import annotations
@@ -109,9 +109,9 @@ def load_weights(conversion: Any, net: Any) -> list[str]:
 
 
 def export(*args: Any, **kwargs: Any) -> Any:
-    """Write our net as a Caffe prototxt and caffemodel (see `export.export_net`)."""
+    """Write our net as a Caffe prototxt and caffemodel (see `exporter.export_net`)."""
     require_protobuf()
-    from mocha.interop.caffe.export import export_net
+    from mocha.interop.caffe.exporter import export_net
 
     return export_net(*args, **kwargs)
 
