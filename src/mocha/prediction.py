@@ -6,8 +6,9 @@
 
 A prediction net is built from the architecture for testing (`phase="test"`): its data layers
 are replaced by one `MemoryDataLayer` feeding the arrays (with the data layers'
-`transformers` of the fed tops, so the arrays get the same preprocessing), and layers that need blobs the
-arrays do not provide (losses, accuracy: they need labels) and sink layers are left out. The
+`transformers` of the fed tops: the arrays get the same preprocessing), and layers that need
+blobs the arrays do not provide (losses, accuracy: they need labels) and sink layers are left
+out. The
 arrays are fed in batches of `batch_size`; the last, partial batch is completed by wrapping
 around and the extra rows are dropped.
 

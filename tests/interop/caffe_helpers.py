@@ -72,7 +72,8 @@ def _empty_model(folder: Path) -> Path:
 
 def input_layer(shape: tuple[int, ...], top: str = "data") -> str:
     dims = " ".join(f"dim: {d}" for d in shape)
-    return f'layer {{ name: "input" type: "Input" top: "{top}" input_param {{ shape {{ {dims} }} }} }}\n'
+    return (f'layer {{ name: "input" type: "Input" top: "{top}" '
+            f'input_param {{ shape {{ {dims} }} }} }}\n')
 
 
 # ---- NumPy implementations of Caffe's definitions ------------------------------------------

@@ -33,7 +33,8 @@ def app():
 
 def invoke(app, *args):
     result = CliRunner().invoke(app, [str(a) for a in args])
-    return result.exit_code, result.output + (repr(result.exception) if result.exit_code == 1 else "")
+    crash = repr(result.exception) if result.exit_code == 1 else ""
+    return result.exit_code, result.output + crash
 
 
 @needs_quick
@@ -52,6 +53,10 @@ def test_convert_then_predict_reproduces_caffes_classes(app, tmp_path):
     assert rows[0]["probability"] == pytest.approx(0.997, abs=0.001)
     assert rows[2]["probability"] == pytest.approx(0.9999, abs=0.0001)
     code, out = invoke(app, "summary", toml)
+    assert code == 0, out
+    # the training net is valid too (Caffe's implicit splits are explicit SplitLayers)
+    code, out = invoke(app, "run", toml, "--max-iter", "2", "--backend", "numpy",
+                       "--no-progress")
     assert code == 0, out
 
 
@@ -127,7 +132,8 @@ def test_wrong_messages_are_refused(tmp_path):
 
 def test_unsupported_layers_are_listed_in_one_error(app, tmp_path):
     net = tmp_path / "net.prototxt"
-    net.write_text('''layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 1 dim: 2 } } }
+    net.write_text('''layer { name: "in" type: "Input" top: "data"
+              input_param { shape { dim: 1 dim: 2 } } }
       layer { name: "bn" type: "BatchNorm" bottom: "data" top: "data" batch_norm_param { eps: 1 } }
       layer { name: "abs" type: "AbsVal" bottom: "data" top: "a" }
       layer { name: "s" type: "Softmax" bottom: "a" top: "s" }''')

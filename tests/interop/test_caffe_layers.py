@@ -182,8 +182,10 @@ input_dim: 2 input_dim: 4 input_dim: 7 input_dim: 6
 layers { name: "c" type: CONVOLUTION bottom: "data" top: "c" blobs_lr: 1 blobs_lr: 2
          convolution_param { num_output: 3 kernel_size: 3 stride: 2 } }
 layers { name: "relu" type: RELU bottom: "c" top: "c" }
-layers { name: "p" type: POOLING bottom: "c" top: "p" pooling_param { pool: AVE kernel_size: 2 stride: 2 } }
-layers { name: "ip" type: INNER_PRODUCT bottom: "p" top: "ip" inner_product_param { num_output: 4 } }
+layers { name: "p" type: POOLING bottom: "c" top: "p"
+         pooling_param { pool: AVE kernel_size: 2 stride: 2 } }
+layers { name: "ip" type: INNER_PRODUCT bottom: "p" top: "ip"
+         inner_product_param { num_output: 4 } }
 layers { name: "prob" type: SOFTMAX bottom: "ip" top: "prob" }
 '''
 

@@ -197,4 +197,39 @@ def convert_net(net: CaffeNet, weights: CaffeNet | None, options: DataOptions | 
                 text = f"layer {layer.name!r} ({layer.type}): {text}"
             raise CaffeError(f"{net.source}: {text}") from None
     b.out.blobs = {k: v for k, v in b.current.items() if "//" not in k}
+    insert_splits(b.out)
     return b.out
+
+
+def insert_splits(out: Conversion) -> None:
+    """Give each blob read by several back-propagating layers of the training net a
+    SplitLayer (Caffe inserts its Split layers the same way; our nets ask for them)."""
+    from mocha.core.registry import lookup
+
+    def bp(table: dict) -> bool:
+        cls = lookup("layers", table["type"])
+        return bool(cls.can_do_bp) and not bool(cls.is_inplace)
+
+    consumers: dict[str, list[dict]] = {}
+    for table in out.layers:
+        if table.get("phase", "both") in ("train", "both") and bp(table):
+            for bottom in table.get("bottoms", []):
+                consumers.setdefault(bottom, []).append(table)
+    taken = {t["name"] for t in out.layers}
+    for blob, readers in consumers.items():
+        if len(readers) < 2:
+            continue
+        name, i = f"{blob}-split", 1
+        while name in taken:
+            i += 1
+            name = f"{blob}-split{i}"
+        taken.add(name)
+        tops = [f"{blob}/split{j}" for j in range(len(readers))]
+        for table, top in zip(readers, tops):
+            table["bottoms"] = [top if b == blob else b for b in table["bottoms"]]
+            out.shapes[top] = out.shapes.get(blob, ())
+        phase = "both" if any(t.get("phase", "both") == "both" for t in readers) else "train"
+        split = {"type": "SplitLayer", "name": name, "bottoms": [blob], "tops": tops}
+        if phase != "both":
+            split["phase"] = phase
+        out.layers.insert(out.layers.index(readers[0]), split)
