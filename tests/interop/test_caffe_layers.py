@@ -198,3 +198,69 @@ def test_v1_format_with_legacy_blob_shapes_and_double_data(tmp_path, legacy_dims
               legacy_dims=legacy_dims)
     h = pool(np.maximum(conv(X, w, b, (0, 0), (2, 2)), 0), (2, 2), (2, 2), (0, 0), "AVE")
     np.testing.assert_allclose(got, softmax(h.reshape(2, -1) @ wi.T + bi), rtol=1e-5)
+
+
+def _mean_file(path, mean):
+    from mocha.interop.caffe.schema import BlobProto
+
+    blob = BlobProto(num=1, channels=mean.shape[0], height=mean.shape[1], width=mean.shape[2])
+    blob.data.extend(mean.astype(np.float32).ravel().tolist())
+    path.write_bytes(blob.SerializeToString())
+    return path
+
+
+@pytest.mark.parametrize("transform,expect", [
+    ("scale: 0.5 mean_value: 10 mean_value: 20 mean_value: 30",
+     lambda x, m: (x[:, ::-1] - np.array([10, 20, 30.]).reshape(1, 3, 1, 1)) * 0.5),
+    ("mean_value: 7", lambda x, m: x[:, ::-1] - 7),
+    ('mean_file: "mean.binaryproto" mirror: true', lambda x, m: x[:, ::-1] - m),
+])
+def test_image_data_transform_param_is_caffes(tmp_path, transform, expect):
+    """Caffe: (BGR image − mean) · scale; our inputs are RGB images."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    mean = RNG.normal(size=(3, 5, 4))
+    _mean_file(tmp_path / "mean.binaryproto", mean)
+    x = RNG.uniform(0, 255, size=(2, 3, 5, 4))
+    net = f'''layer {{ name: "data" type: "ImageData" top: "data" top: "label"
+      image_data_param {{ source: "list.txt" batch_size: 2 new_height: 5 new_width: 4 }}
+      transform_param {{ {transform} }} }}
+      layer {{ name: "same" type: "Power" bottom: "data" top: "same" }}'''
+    got = run(tmp_path, net, x, "same")
+    np.testing.assert_allclose(got, expect(x, mean), rtol=1e-5)
+
+
+def test_data_layer_needs_its_image_size(tmp_path):
+    from mocha.interop import caffe
+
+    text = '''layer { name: "d" type: "Data" top: "data" top: "label"
+      data_param { source: "lmdb" batch_size: 4 backend: LMDB } transform_param { scale: 2 } }
+      layer { name: "s" type: "Softmax" bottom: "data" top: "s" }'''
+    (tmp_path / "n.prototxt").write_text(text)
+    with pytest.raises(caffe.CaffeError, match="'d' \\(Data\\).*LMDB.*--input-shape"):
+        caffe.convert(tmp_path / "n.prototxt")
+    conv = caffe.convert(tmp_path / "n.prototxt", input_shape=(1, 3, 3))
+    data = conv.layers[0]
+    assert data["type"] == "MemoryDataLayer" and data["batch_size"] == 4
+    assert data["transformers"] == [{"top": "data", "type": "Scale", "scale": 2.0}]
+    assert conv.files["n-input.h5"]["data"].shape == (4, 1, 3, 3)
+
+
+def test_hdf5_data_layer_reads_the_same_files(tmp_path):
+    import h5py
+
+    from mocha.interop import caffe
+
+    with h5py.File(tmp_path / "part.h5", "w") as f:
+        f["data"] = np.zeros((10, 2, 3, 3), np.float32)
+        f["label"] = np.zeros((10, 1), np.float32)
+    (tmp_path / "list.txt").write_text("part.h5\n")
+    (tmp_path / "n.prototxt").write_text('''layer { name: "d" type: "HDF5Data" top: "data"
+      top: "label" hdf5_data_param { source: "list.txt" batch_size: 5 shuffle: true }
+      include { phase: TRAIN } }
+      layer { name: "c" type: "Convolution" bottom: "data" top: "c"
+              convolution_param { num_output: 2 kernel_size: 3 } }''')
+    conv = caffe.convert(tmp_path / "n.prototxt")
+    assert conv.layers[0] == {"type": "HDF5DataLayer", "name": "d",
+                              "source": str(tmp_path / "list.txt"), "batch_size": 5,
+                              "tops": ["data", "label"], "shuffle": True, "phase": "train"}
+    assert conv.shapes["c"] == (5, 2, 1, 1)
