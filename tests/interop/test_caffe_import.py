@@ -255,6 +255,11 @@ def test_export_then_import_is_exact(app, tmp_path):
     assert ours["conv"]["kernel"] == [3, 2] and ours["conv"]["pad"] == [1, 0]
     assert ours["conv"]["stride"] == [1, 2] and ours["conv"]["neuron"] == "ReLU"
     assert ours["ip"]["neuron"] == "Sigmoid" and ours["drop"]["phase"] == "train"
+    back = {layer.name: layer for layer in caffe.load_layers(conv, "train", tmp_path / "back")}
+    for lname, keys in (("conv", ("filter_regu", "bias_regu", "filter_lr", "bias_lr")),
+                        ("ip", ("weight_regu", "bias_regu", "weight_lr", "bias_lr"))):
+        for key in keys:  # our defaults (L2Regu(1), NoRegu, 1.0, 2.0) survive Caffe's form
+            assert repr(getattr(back[lname], key)) == repr(getattr(original[lname].layer, key))
     assert ours["norm"] | {"bottoms": 0, "tops": 0} == {
         "type": "LRNLayer", "name": "norm", "kernel": 3, "scale": 0.1, "shift": 2.0,
         "power": 0.5, "mode": "AcrossChannel", "bottoms": 0, "tops": 0}

@@ -264,3 +264,24 @@ def test_hdf5_data_layer_reads_the_same_files(tmp_path):
                               "source": str(tmp_path / "list.txt"), "batch_size": 5,
                               "tops": ["data", "label"], "shuffle": True, "phase": "train"}
     assert conv.shapes["c"] == (5, 2, 1, 1)
+
+
+def test_learning_rate_and_decay_multipliers(tmp_path):
+    from mocha.interop import caffe
+
+    (tmp_path / "n.prototxt").write_text(input_layer((1, 2, 3, 3)) + '''
+      layer { name: "c" type: "Convolution" bottom: "data" top: "c"
+              param { lr_mult: 1 decay_mult: 1 } param { lr_mult: 2 decay_mult: 0 }
+              convolution_param { num_output: 2 kernel_size: 3
+                                  weight_filler { type: "gaussian" std: 0.01 } } }
+      layer { name: "ip" type: "InnerProduct" bottom: "c" top: "ip"
+              inner_product_param { num_output: 2 weight_filler { type: "xavier" } } }''')
+    tables = {t["name"]: t for t in caffe.convert(tmp_path / "n.prototxt").layers}
+    conv, ip = tables["c"], tables["ip"]
+    assert (conv["filter_lr"], conv["bias_lr"]) == (1.0, 2.0)
+    assert conv["filter_regu"] == {"type": "L2Regu", "coefficient": 0.5}
+    assert conv["bias_regu"] == "NoRegu"
+    assert conv["filter_init"] == {"type": "GaussianInitializer", "mean": 0.0, "std": 0.01}
+    assert (ip["weight_lr"], ip["bias_lr"]) == (1.0, 1.0)  # Caffe's defaults
+    assert ip["bias_regu"] == {"type": "L2Regu", "coefficient": 0.5}
+    assert ip["weight_init"] == "XavierInitializer"

@@ -45,6 +45,19 @@ def _neuron(net: Any, layer: Any, top: str, phase: str) -> str | None:
     return None
 
 
+def _params(msg: Any, layer: Any, names: tuple[str, str]) -> str | None:
+    """`param { lr_mult decay_mult }` for the two blobs (see rules._decay); a refusal text
+    for regularizers Caffe has no equivalent of."""
+    for name in names:
+        regu = getattr(layer, f"{name}_regu")
+        kind = type(regu).__name__
+        if kind not in ("L2Regu", "NoRegu"):
+            return f"{layer.name!r} ({name}_regu {regu!r}: Caffe's weight decay is L2)"
+        msg.param.add(lr_mult=getattr(layer, f"{name}_lr"),
+                      decay_mult=2 * regu.coefficient if kind == "L2Regu" else 0.0)
+    return None
+
+
 def _phase(msg: Any, phase: str) -> None:
     if phase != "both":
         msg.include.add(phase=0 if phase == "train" else 1)
@@ -75,8 +88,9 @@ def _layer(net: Any, layer: Any, phase: str, shapes: dict[str, tuple], params: d
         p.num_output, p.group = layer.n_filter, layer.n_group
         (p.kernel_h, p.kernel_w), (p.stride_h, p.stride_w) = layer.kernel, layer.stride
         p.pad_h, p.pad_w = layer.pad
-        msg.param.add(lr_mult=layer.filter_lr)
-        msg.param.add(lr_mult=layer.bias_lr)
+        refused = _params(msg, layer, ("filter", "bias"))
+        if refused:
+            return refused
         for pname in ("filter", "bias"):
             if (layer.name, pname) in params:
                 _blob(msg, params[layer.name, pname])
@@ -84,8 +98,9 @@ def _layer(net: Any, layer: Any, phase: str, shapes: dict[str, tuple], params: d
     elif kind == "InnerProductLayer":
         msg.type = "InnerProduct"
         msg.inner_product_param.num_output = layer.output_dim
-        msg.param.add(lr_mult=layer.weight_lr)
-        msg.param.add(lr_mult=layer.bias_lr)
+        refused = _params(msg, layer, ("weight", "bias"))
+        if refused:
+            return refused
         for pname in ("weight", "bias"):
             if (layer.name, pname) in params:
                 _blob(msg, params[layer.name, pname])

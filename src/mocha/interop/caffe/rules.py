@@ -1,5 +1,8 @@
 """One mapping rule per Caffe layer type (`RULES[type](builder, layer)`), Caffe's semantics:
 
+* Learning-rate multipliers (`param { lr_mult }`, V1 `blobs_lr`) become `*_lr`; weight decay
+  multipliers (`decay_mult`, V1 `weight_decay`, 1 by default, biases included) become
+  `L2Regu(decay_mult / 2)` (Caffe adds λ·W, our L2Regu 2·c·λ·W; λ is the solver's regu_coef).
 * Convolution: `num_output`, `kernel_size`/`pad`/`stride` (one value or `_h`/`_w`), `group`;
   `bias_term: false` is a zero bias that is never trained; dilation must be 1.
   Blobs: filter `(F, C/group, kh, kw)`, bias `(F,)`. Output `floor((H + 2p − k)/s) + 1`.
@@ -41,6 +44,18 @@ def _axis(axis: int, rank: int, layer: CaffeLayer) -> int:
 
 def _lr(layer: CaffeLayer, i: int) -> float:
     return float(layer.lr_mult[i]) if i < len(layer.lr_mult) else 1.0
+
+
+def _decay(layer: CaffeLayer, i: int) -> Any:
+    """Caffe's weight decay adds λ·m·W to the gradient (m the blob's decay_mult, 1 by
+    default); our L2Regu(c) adds 2·c·λ·W (λ the solver's regu_coef): c = m / 2."""
+    if layer.param is None:
+        m = 1.0
+    elif hasattr(layer.param, "weight_decay"):  # V1
+        m = float(layer.param.weight_decay[i]) if i < len(layer.param.weight_decay) else 1.0
+    else:
+        m = float(layer.param.param[i].decay_mult) if i < len(layer.param.param) else 1.0
+    return {"type": "L2Regu", "coefficient": m / 2} if m else "NoRegu"
 
 
 def _filler(p: Any, name: str) -> Any:
@@ -110,6 +125,7 @@ def convolution(b: Builder, layer: CaffeLayer) -> None:
     table = {"type": "ConvolutionLayer", "name": layer.name, "n_filter": f,
              "kernel": list(kernel), "stride": list(stride), "pad": list(pad),
              "n_group": group, "filter_lr": _lr(layer, 0), "bias_lr": _lr(layer, 1),
+             "filter_regu": _decay(layer, 0), "bias_regu": _decay(layer, 1),
              "bottoms": [x], "tops": [top]}
     for key, filler in (("filter_init", _filler(p, "weight_filler")),
                         ("bias_init", _filler(p, "bias_filler"))):
@@ -147,7 +163,8 @@ def inner_product(b: Builder, layer: CaffeLayer) -> None:
     out, features = int(p.num_output), int(np.prod(shape[1:]))
     top = b.top(layer, layer.tops[0], (shape[0], out))
     table = {"type": "InnerProductLayer", "name": layer.name, "output_dim": out,
-             "weight_lr": _lr(layer, 0), "bias_lr": _lr(layer, 1), "bottoms": [x],
+             "weight_lr": _lr(layer, 0), "bias_lr": _lr(layer, 1),
+             "weight_regu": _decay(layer, 0), "bias_regu": _decay(layer, 1), "bottoms": [x],
              "tops": [top]}
     for key, filler in (("weight_init", _filler(p, "weight_filler")),
                         ("bias_init", _filler(p, "bias_filler"))):
