@@ -63,10 +63,14 @@ def _phase(msg: Any, phase: str) -> None:
         msg.include.add(phase=0 if phase == "train" else 1)
 
 
-def _layer(net: Any, layer: Any, phase: str, shapes: dict[str, tuple], params: dict) -> str | None:
-    """Add `layer` to `net`; returns a refusal text or None."""
+def _layer(net: Any, layer: Any, phase: str, shapes: dict[str, tuple], params: dict,
+           real: Any = lambda b: b, ave_top: str | None = None) -> str | None:
+    """Add `layer` to `net`; returns a refusal text or None. `real` maps our blob names to
+    Caffe's (through SplitLayers, which Caffe does not need); `ave_top` marks the mean pooling
+    of an imported Caffe AVE pooling (see `_caffe_average_pools`) and gives its top."""
     kind = type(layer).__name__
-    tops, bottoms = list(getattr(layer, "tops", ())), list(getattr(layer, "bottoms", ()))
+    tops = [ave_top] if ave_top else list(getattr(layer, "tops", ()))
+    bottoms = [real(b) for b in getattr(layer, "bottoms", ())]
     msg = net.layer.add(name=layer.name, bottom=bottoms, top=tops)
     _phase(msg, phase)
     if kind == "MemoryDataLayer":
@@ -112,9 +116,9 @@ def _layer(net: Any, layer: Any, phase: str, shapes: dict[str, tuple], params: d
         p.pool = 1 if mean else 0
         (p.kernel_h, p.kernel_w), (p.stride_h, p.stride_w) = layer.kernel, layer.stride
         p.pad_h, p.pad_w = layer.pad
-        if mean:
-            h, w = shapes[bottoms[0]][2:]
-            oh, ow = shapes[tops[0]][2:]
+        if mean and not ave_top:
+            h, w = shapes[layer.bottoms[0]][2:]
+            oh, ow = shapes[layer.tops[0]][2:]
             if any((o - 1) * s - q + k > size + q for o, s, q, k, size in
                    zip((oh, ow), layer.stride, layer.pad, layer.kernel, (h, w))):
                 return (f"{layer.name!r} (mean pooling whose last window overhangs the padded "
@@ -184,6 +188,37 @@ def _layer(net: Any, layer: Any, phase: str, shapes: dict[str, tuple], params: d
     return None
 
 
+def _caffe_average_pools(entries: list, real: Any) -> tuple[set[str], dict[str, str]]:
+    """Find what the importer makes of a Caffe AVE pooling whose windows overhang:
+    Divide(MeanPool(x), MeanPool(Power(x; power 0))). Returns the helper layers to skip and,
+    for each such mean pooling, the Divide's top (the Caffe AVE pooling's top)."""
+    producer = {top: e.layer for e in entries for top in getattr(e.layer, "tops", ())}
+    skip: set[str] = set()
+    ave: dict[str, str] = {}
+
+    def mean_pool(layer: Any) -> bool:
+        return (type(layer).__name__ == "PoolingLayer" and tuple(layer.pad) == (0, 0)
+                and type(layer.pooling).__name__ == "MeanPooling"
+                and type(layer.neuron).__name__ == "Identity")
+
+    for e in entries:
+        div = e.layer
+        if type(div).__name__ != "ElementWiseLayer" or \
+                type(div.operation).__name__ != "Divide":
+            continue
+        total, count = (producer.get(b) for b in div.bottoms)
+        if not (total is not None and count is not None and mean_pool(total)
+                and mean_pool(count) and (total.kernel, total.stride) ==
+                (count.kernel, count.stride)):
+            continue
+        ones = producer.get(count.bottoms[0])
+        if (type(ones).__name__ == "PowerLayer" and ones.power == 0 and ones.scale == 0
+                and real(ones.bottoms[0]) == real(total.bottoms[0])):
+            skip |= {count.name, ones.name, div.name}
+            ave[total.name] = div.tops[0]
+    return skip, ave
+
+
 def export_net(experiment: str | os.PathLike, out_dir: str | os.PathLike,
                model: str | os.PathLike | None = None) -> list[Path]:
     """Write `<out>/<name>.prototxt` and, with `model` (an HDF5 model file or snapshot), the
@@ -216,8 +251,19 @@ def export_net(experiment: str | os.PathLike, out_dir: str | os.PathLike,
     finally:
         backend.shutdown()
     net = NetParameter(name=exp.name)
+    alias = {top: e.layer.bottoms[0] for e in exp.layers
+             if type(e.layer).__name__ == "SplitLayer" for top in e.layer.tops}
+
+    def real(blob: str) -> str:
+        while blob in alias:
+            blob = alias[blob]
+        return blob
+
+    skip, ave = _caffe_average_pools(exp.layers, real)
     refused = [r for entry in exp.layers
-               if (r := _layer(net, entry.layer, entry.phase, shapes, params)) is not None]
+               if entry.layer.name not in skip and type(entry.layer).__name__ != "SplitLayer"
+               and (r := _layer(net, entry.layer, entry.phase, shapes, params, real,
+                                ave.get(entry.layer.name))) is not None]
     if refused:
         raise CaffeError(f"{experiment}: {len(refused)} layer(s) have no exact Caffe "
                          f"equivalent: {', '.join(refused)}")

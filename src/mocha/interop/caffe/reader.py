@@ -135,7 +135,8 @@ def _phases(layer: Any) -> set[str]:
     return out
 
 
-def _layer(msg: Any, v1: bool, index: int, where: str) -> CaffeLayer | None:
+def _layer(msg: Any, v1: bool, index: int, where: str, need_type: bool = True
+           ) -> CaffeLayer | None:
     schema = _proto()
     if v1:
         if msg.HasField("layer"):
@@ -148,7 +149,7 @@ def _layer(msg: Any, v1: bool, index: int, where: str) -> CaffeLayer | None:
         ltype = msg.type
         lr = [p.lr_mult for p in msg.param]
     name = msg.name or f"layer{index}"
-    if not ltype:
+    if not ltype and need_type:
         raise CaffeError(f"{where}: layer {name!r} has no type")
     phases = _phases(msg)
     phase = "both" if phases == {"train", "test"} else (phases.pop() if phases else "")
@@ -220,8 +221,10 @@ def parse_net(data: bytes, where: str, binary: bool | None = None) -> Any:
     return net
 
 
-def read_net(path: str | os.PathLike, binary: bool | None = None) -> CaffeNet:
-    """Read a `.prototxt` or `.caffemodel` file (format told from the content) as a CaffeNet."""
+def read_net(path: str | os.PathLike, binary: bool | None = None,
+             weights_only: bool = False) -> CaffeNet:
+    """Read a `.prototxt` or `.caffemodel` file (format told from the content) as a CaffeNet.
+    `weights_only`: only the layers' names and blobs are used (types may be missing)."""
     where = os.fspath(path)
     try:
         with open(where, "rb") as f:
@@ -232,7 +235,7 @@ def read_net(path: str | os.PathLike, binary: bool | None = None) -> CaffeNet:
     v1 = len(net.layers) > 0
     layers = _input_layers(net, where)
     for i, msg in enumerate(net.layers if v1 else net.layer):
-        layer = _layer(msg, v1, i, where)
+        layer = _layer(msg, v1, i, where, need_type=not weights_only)
         if layer is not None:
             layers.append(layer)
     return CaffeNet(name=net.name or os.path.splitext(os.path.basename(where))[0],
