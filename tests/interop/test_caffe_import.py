@@ -312,12 +312,15 @@ def test_imported_nets_export_back_to_the_same_caffe_layers(tmp_path):
     needed four of our layers, and the implicit splits)."""
     rng = np.random.default_rng(2)
     (tmp_path / "n.prototxt").write_text('''name: "n"
-      layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 7 dim: 7 } } }
+      layer { name: "in" type: "Input" top: "data"
+              input_param { shape { dim: 2 dim: 3 dim: 7 dim: 7 } } }
       layer { name: "c" type: "Convolution" bottom: "data" top: "c"
               convolution_param { num_output: 4 kernel_size: 3 pad: 1 } }
       layer { name: "relu" type: "ReLU" bottom: "c" top: "c" }
-      layer { name: "p" type: "Pooling" bottom: "c" top: "p" pooling_param { pool: AVE kernel_size: 3 stride: 2 } }
-      layer { name: "ip" type: "InnerProduct" bottom: "p" top: "ip" inner_product_param { num_output: 5 } }
+      layer { name: "p" type: "Pooling" bottom: "c" top: "p"
+              pooling_param { pool: AVE kernel_size: 3 stride: 2 } }
+      layer { name: "ip" type: "InnerProduct" bottom: "p" top: "ip"
+              inner_product_param { num_output: 5 } }
       layer { name: "prob" type: "Softmax" bottom: "ip" top: "prob" }''')
     from mocha.interop.caffe.schema import NetParameter
 

@@ -42,7 +42,9 @@ def convert(net: str | os.PathLike, weights: str | os.PathLike | None = None, *,
     from mocha.interop.caffe.reader import read_net
 
     caffe_net = read_net(net)
-    caffe_weights = read_net(weights, binary=True, weights_only=True) if weights is not None else None
+    caffe_weights = None
+    if weights is not None:
+        caffe_weights = read_net(weights, binary=True, weights_only=True)
     options = DataOptions(mean_value=mean_value, mean_file=mean_file, input_shape=input_shape,
                           channel_swap=channel_swap,
                           search=[os.path.dirname(os.path.abspath(os.fspath(net)))])
