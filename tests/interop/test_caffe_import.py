@@ -54,6 +54,7 @@ def test_convert_then_predict_reproduces_caffes_classes(app, tmp_path):
     assert rows[2]["probability"] == pytest.approx(0.9999, abs=0.0001)
     code, out = invoke(app, "summary", toml)
     assert code == 0, out
+    assert "65,600" in out  # ip1: 64 × 1,024 weights + 64 biases
     # the training net is valid too (Caffe's implicit splits are explicit SplitLayers)
     code, out = invoke(app, "run", toml, "--max-iter", "2", "--backend", "numpy",
                        "--no-progress")
@@ -97,6 +98,28 @@ def test_missing_mean_file_and_top_k_argmax_are_clear_errors(app, tmp_path):
     code, out = invoke(app, "convert", "caffe", PROTOTXT, WEIGHTS, "--out", tmp_path,
                        "--mean-value", MEANS)
     assert code == 2 and "'argmax'" in out and "--drop argmax" in out
+
+
+@needs_quick
+def test_a_caffemodel_alone_is_a_net_too(tmp_path):
+    with pytest.raises(CaffeError, match="'cifar' \\(Data\\).*--input-shape"):
+        caffe.convert(WEIGHTS)
+    conv = caffe.convert(WEIGHTS, input_shape=(3, 32, 32), mean_value=(113.9, 123.0, 125.3))
+    data = conv.layers[0]
+    assert data["name"] == "cifar" and data["batch_size"] == 100
+    assert [t["type"] for t in data["transformers"]] == ["ChannelOrder", "SubMean"]
+    assert conv.params["conv1___filter"].shape == (32, 3, 5, 5)
+    assert conv.params["conv1___bias"].shape == (32,)
+
+
+def test_deploy_input_takes_the_command_line_preprocessing(tmp_path):
+    net = tmp_path / "deploy.prototxt"
+    net.write_text('input: "data"\ninput_shape { dim: 1 dim: 3 dim: 2 dim: 2 }\n'
+                   'layer { name: "s" type: "Softmax" bottom: "data" top: "s" }\n')
+    assert "transformers" not in caffe.convert(net).layers[0]
+    conv = caffe.convert(net, channel_swap=True, mean_value=(1.0, 2.0, 3.0))
+    assert [t["type"] for t in conv.layers[0]["transformers"]] == ["ChannelOrder", "SubMean"]
+    np.testing.assert_array_equal(conv.files["deploy-mean.h5"]["mean"][:, 0, 0], [1, 2, 3])
 
 
 @needs_quick

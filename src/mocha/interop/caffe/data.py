@@ -11,7 +11,9 @@
   `Data`), since our images come in RGB; `SubMean` with the mean from `mean_file`
   (`.binaryproto`) or `mean_value` (one value, or one per channel) written as
   `<name>-mean.h5`; `Scale(scale)`. `mirror` flips training images only (Caffe never
-  mirrors in the TEST phase): it is dropped with a note. `crop_size` is refused.
+  mirrors in the TEST phase): it is dropped with a note. `crop_size` is refused. An `Input`
+  has no `transform_param`, but the command line's mean and `--bgr` apply to it too (deploy
+  nets leave the preprocessing to the caller).
 """
 
 from __future__ import annotations
@@ -194,10 +196,9 @@ def data_table(layer: CaffeLayer, opts: DataOptions, stem: str,
     files[fname] = {top: np.zeros(s, dtype=np.float32) for top, s in zip(layer.tops, shapes)}
     table = {"type": "MemoryDataLayer", "name": layer.name, "source": fname,
              "batch_size": int(shapes[0][0]), "tops": list(layer.tops)}
-    if layer.type != "Input":
-        table["transformers"] = transformers(layer, shapes[0], opts, stem, files, notes)
-        if not table["transformers"]:
-            del table["transformers"]
+    found = transformers(layer, shapes[0], opts, stem, files, notes)
+    if found:
+        table["transformers"] = found
     notes.append(f"{layer.name}: {layer.type} → MemoryDataLayer on placeholder zeros "
                  f"({fname}); point its source at real data to train")
     return table, shapes
