@@ -159,6 +159,40 @@ def test_flatten_reshape_argmax(tmp_path):
         np.testing.assert_allclose(run(tmp_path / top, net, X, top), want)
 
 
+def test_softmax_with_loss_and_accuracy_forward(tmp_path):
+    """SoftmaxWithLoss: loss_weight · mean over samples of −log softmax(x)[label];
+    Accuracy: share of samples whose argmax is the label."""
+    from mocha.core.backends import make_backend
+    from mocha.core.net import Net
+    from mocha.interop import caffe
+
+    x = RNG.normal(size=(6, 4))
+    label = np.array([0, 1, 2, 3, 1, 1], dtype=np.float64).reshape(6, 1)
+    net_path = tmp_path / "n.prototxt"
+    net_path.write_text('''layer { name: "in" type: "Input" top: "data" top: "label"
+      input_param { shape { dim: 6 dim: 4 } shape { dim: 6 dim: 1 } } }
+      layer { name: "loss" type: "SoftmaxWithLoss" bottom: "data" bottom: "label" top: "loss"
+              loss_weight: 0.5 }
+      layer { name: "acc" type: "Accuracy" bottom: "data" bottom: "label" top: "acc" }''')
+    conv = caffe.convert(net_path)
+    caffe.write_experiment(conv, tmp_path)
+    backend = make_backend("numpy", dtype="float64")
+    backend.init()
+    net = Net("n", backend, caffe.load_layers(conv, "train", tmp_path))
+    try:
+        net.states[0].set_data([x, label])
+        loss = net.forward()
+        stats = net.state_of("acc").dump_statistics()
+    finally:
+        net.shutdown()
+        backend.shutdown()
+    p = softmax(x)
+    want = 0.5 * -np.log(p[np.arange(6), label[:, 0].astype(int)]).mean()
+    assert loss == pytest.approx(want, rel=1e-9)
+    accuracy = float(np.mean(x.argmax(axis=1) == label[:, 0]))
+    assert list(stats.values())[0] == pytest.approx(accuracy)
+
+
 def test_losses_and_accuracy_map_with_caffe_fields(tmp_path):
     from mocha.interop import caffe
 
