@@ -319,3 +319,25 @@ def test_learning_rate_and_decay_multipliers(tmp_path):
     assert (ip["weight_lr"], ip["bias_lr"]) == (1.0, 1.0)  # Caffe's defaults
     assert ip["bias_regu"] == {"type": "L2Regu", "coefficient": 0.5}
     assert ip["weight_init"] == "XavierInitializer"
+
+
+def test_phase_data_layers_share_their_blob_names_and_bad_blob_shapes_are_named(tmp_path):
+    from mocha.interop import caffe
+
+    text = '''layer { name: "train" type: "Input" top: "data" include { phase: TRAIN }
+                      input_param { shape { dim: 8 dim: 5 } } }
+      layer { name: "test" type: "Input" top: "data" include { phase: TEST }
+              input_param { shape { dim: 2 dim: 5 } } }
+      layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"
+              inner_product_param { num_output: 3 } }'''
+    (tmp_path / "n.prototxt").write_text(text)
+    conv = caffe.convert(tmp_path / "n.prototxt")
+    assert [(t["name"], t.get("phase"), t["tops"]) for t in conv.layers[:2]] == [
+        ("train", "train", ["data"]), ("test", "test", ["data"])]
+    assert conv.layers[2]["bottoms"] == ["data"]
+    from caffe_helpers import write_caffemodel
+
+    bad = write_caffemodel(tmp_path / "w.caffemodel", {"ip": [np.zeros((3, 4)), np.zeros(3)]})
+    with pytest.raises(caffe.CaffeError, match="'ip' \\(InnerProduct\\): blob 0 has shape "
+                                               "\\[3, 4\\] but 'weight' needs \\[3, 5\\]"):
+        caffe.convert(tmp_path / "n.prototxt", bad)
