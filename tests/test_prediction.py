@@ -97,6 +97,25 @@ def test_architecture_with_model_file_and_snapshot_folder(tmp_path):
     net.shutdown()
 
 
+def test_prediction_keeps_the_data_layers_transformers():
+    from mocha.plugins.components.transformers import Scale, SubMean
+    from mocha.plugins.layers.power import PowerLayer
+
+    x = np.random.default_rng(4).standard_normal((5, 3)).astype(np.float32)
+    mean = np.array([1.0, 2.0, 3.0], np.float32)
+    net = Net("t", NumpyBackend(), [
+        MemoryDataLayer(data=[x], tops=["data"], batch_size=5,
+                        transformers=[("data", SubMean(mean_blob=mean)), ("data", Scale(0.5))]),
+        PowerLayer(name="same", bottoms=["data"], tops=["y"]),
+    ])
+    net.forward()
+    own = net.output_blobs["y"].to_host().copy()
+    got = mocha.predict(net, x, output="y").outputs
+    np.testing.assert_allclose(got, (x - mean) * 0.5, rtol=1e-6)
+    np.testing.assert_allclose(got, own, rtol=1e-6)
+    net.shutdown()
+
+
 def test_errors(tmp_path):
     x = np.zeros((2, 4), np.float32)
     with pytest.raises(MochaError, match="give a trained Net, or layers with model="):

@@ -15,7 +15,7 @@ import typer
 
 from mocha.core.hookspecs import hookimpl
 
-FORMATS: tuple[str, ...] = ("onnx",)
+FORMATS: tuple[str, ...] = ("caffe", "onnx")
 
 
 @hookimpl

@@ -4,7 +4,7 @@ import pytest
 
 import mocha
 from mocha import DataError, DataTransformers, LayerConfigError, MemoryDataLayer, Net, ShapeError
-from mocha.plugins.components.transformers import Scale, SubMean
+from mocha.plugins.components.transformers import ChannelOrder, Scale, SubMean
 from mocha.testing import reference_backend
 
 
@@ -77,3 +77,18 @@ def test_submean_errors(tmp_path):
 def test_scale_error():
     with pytest.raises(LayerConfigError, match="'scale' = 'x'"):
         Scale("x")
+
+
+def test_channel_order_reorders_the_channel_axis():
+    x = np.arange(2 * 3 * 2 * 2, dtype=np.float32).reshape(2, 3, 2, 2)
+    assert DataTransformers.ChannelOrder is ChannelOrder
+    np.testing.assert_array_equal(fed(x, [ChannelOrder()], batch_size=2), x[:, ::-1])
+    np.testing.assert_array_equal(fed(x, [ChannelOrder([1, 2, 0])], batch_size=2),
+                                  x[:, [1, 2, 0]])
+
+
+def test_channel_order_errors():
+    with pytest.raises(LayerConfigError, match="order"):
+        ChannelOrder((0, 0, 1))
+    with pytest.raises(ShapeError, match="ChannelOrder: order \\[2, 1, 0\\] has 3 channels"):
+        fed(np.zeros((2, 4, 1, 1), np.float32), [ChannelOrder()], batch_size=2)

@@ -90,7 +90,36 @@ class Scale(DataTransformer):
             blob.data *= self.scale
 
 
+@dataclass(frozen=True)
+class ChannelOrder(DataTransformer):
+    """x[:, c] ← x[:, order[c]]: reorders the channels (numpy axis 1) of every sample.
+
+    Field: `order` (a permutation of the channel indices). `ChannelOrder((2, 1, 0))` turns
+    RGB images into the BGR order of nets trained with Caffe (OpenCV reads BGR).
+    """
+
+    order: tuple[int, ...] = (2, 1, 0)
+
+    def __post_init__(self) -> None:
+        order = tuple(self.order) if isinstance(self.order, list | tuple) else None
+        if order is None or sorted(order) != list(range(len(order))) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in order):
+            raise self.config_error("order", self.order,
+                                    "must be a permutation of 0..C-1, e.g. [2, 1, 0]")
+        object.__setattr__(self, "order", order)
+
+    def setup(self, backend: Any, shape: tuple[int, ...]) -> None:
+        if len(shape) < 2 or shape[1] != len(self.order):
+            raise ShapeError(f"ChannelOrder: order {list(self.order)} has {len(self.order)} "
+                             f"channels but the data has shape {tuple(shape)} (channels on "
+                             f"axis 1)")
+
+    def transform(self, backend: Any, blob: Blob) -> None:
+        blob.data[...] = blob.data[:, list(self.order)]
+
+
 @hookimpl
 def mocha_register_data_transformers(register):
     register(SubMean)
     register(Scale)
+    register(ChannelOrder)
