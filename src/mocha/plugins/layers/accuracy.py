@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.core.layer import Layer, LayerState, config_field, name_field
 from mocha.plugins.layers.softmax import channel_axis
 from mocha.plugins.layers.softmax_loss import labels_as_index
 
@@ -52,8 +50,7 @@ class AccuracyState(RunningAccuracyState):
         self.record(int((guess == xp.squeeze(idx, axis=self.axis)).sum()), int(guess.size))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class AccuracyLayer(Layer, is_sink=True, has_stats=True):
+class AccuracyLayer(Layer, is_sink=True, has_stats=True, bottoms="2", tops="0"):
     """Fraction of samples whose argmax along `dim` equals the label, averaged over every
     forward since the last `reset_statistics`.
 
@@ -66,9 +63,6 @@ class AccuracyLayer(Layer, is_sink=True, has_stats=True):
                             rule="must be a non-batch numpy axis (not 0)")
     report_error: bool = False
     state_cls = AccuracyState
-
-    def validate(self) -> None:
-        check_counts(self, "2", "0")
 
 
 @hookimpl

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.errors import DataError
@@ -117,7 +116,6 @@ class AsyncHDF5DataState(HDF5DataBase):
         self.stream.close()
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
 class AsyncHDF5DataLayer(HDF5DataLayer):
     """HDF5DataLayer with reading done ahead of time on a background thread.
 

@@ -8,10 +8,8 @@ neuron's derivative, written in terms of its output) sees its original activatio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.core.layer import Layer, LayerState, config_field, name_field
 
 
 class InplaceMaskState(LayerState):
@@ -54,8 +52,7 @@ def _ratio_ok(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < 1
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class DropoutLayer(Layer, can_do_bp=True, is_inplace=True):
+class DropoutLayer(Layer, can_do_bp=True, is_inplace=True, bottoms="1", tops="0"):
     """In a training net: x ← x · [u > ratio] · s with u ~ U[0, 1) drawn at every forward and
     s = 1/(1 − ratio) when `auto_scale` (so E[y] = x), else 1; dx ← dx · [u > ratio] · s.
     In a test net (`phase="test"`): the identity.
@@ -68,9 +65,6 @@ class DropoutLayer(Layer, can_do_bp=True, is_inplace=True):
     ratio: float = config_field(0.5, check=_ratio_ok, rule="must be a number in (0, 1)")
     auto_scale: bool = True
     state_cls = InplaceMaskState
-
-    def validate(self) -> None:
-        check_counts(self, "1", "0")
 
 
 @hookimpl

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, config_field, name_field
+from mocha.core.layer import CursorState, Layer, config_field, name_field
 from mocha.datasets.hdf5_stream import BatchStream, read_source_list, scan_files
 
 # The synchronous layer reads a whole file at once when it fits in this many bytes, else in
@@ -47,7 +46,7 @@ def _prod(shape: tuple[int, ...]) -> int:
     return n
 
 
-class HDF5DataBase(LayerState):
+class HDF5DataBase(CursorState):
     """What both HDF5 data layers share: blobs, transformers, epoch."""
 
     def __init__(self, layer, backend, inputs, diffs, ctx):
@@ -101,8 +100,6 @@ class HDF5DataState(HDF5DataBase):
 
 
 def validate_hdf5_layer(layer: Any) -> None:
-    if layer.bottoms:
-        raise layer.config_error("bottoms", layer.bottoms, "a data layer takes no bottoms")
     if len(set(layer.tops)) != len(layer.tops):
         raise layer.config_error("tops", layer.tops, "top names must be distinct")
     for item in layer.transformers:
@@ -115,8 +112,7 @@ def _transformers(value: Any) -> tuple:
                  for t in value)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class HDF5DataLayer(Layer, is_source=True):
+class HDF5DataLayer(Layer, is_source=True, bottoms="0"):
     """Mini-batches from HDF5 files (Mocha/Caffe layout: samples on axis 0).
 
     Fields: `source` (a text file listing HDF5 files, one a line; relative paths are resolved

@@ -9,8 +9,9 @@ from typing import Any
 from mocha.core.blob import NullBlob
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field, pair
+from mocha.core.layer import Layer, LayerState, config_field, name_field
 from mocha.plugins.components.neurons import Identity
+from mocha.plugins.layers._fields import kernel_field, pad_field, stride_field
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,7 @@ class PoolingState(LayerState):
                                     out=dx.data)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class PoolingLayer(Layer, has_neuron=True, can_do_bp=True):
+class PoolingLayer(Layer, has_neuron=True, can_do_bp=True, bottoms=">=1", tops="same"):
     """2-D max or mean pooling over (H, W), then the neuron.
 
     Window of output (i, j): rows [i·sh − ph, i·sh − ph + kh) ∩ [0, H), columns likewise;
@@ -149,18 +149,12 @@ class PoolingLayer(Layer, has_neuron=True, can_do_bp=True):
     """
 
     name: str = name_field("pooling")
-    kernel: tuple[int, int] = config_field((1, 1), convert=pair, check=lambda v: min(v) >= 1,
-                                           rule="both sizes must be >= 1")
-    stride: tuple[int, int] = config_field((1, 1), convert=pair, check=lambda v: min(v) >= 1,
-                                           rule="both strides must be >= 1")
-    pad: tuple[int, int] = config_field((0, 0), convert=pair, check=lambda v: min(v) >= 0,
-                                        rule="both paddings must be >= 0")
+    kernel: tuple[int, int] = kernel_field()
+    stride: tuple[int, int] = stride_field()
+    pad: tuple[int, int] = pad_field()
     pooling: Any = config_field(MaxPooling(), convert=as_pooling)
     neuron: Any = Identity()
     state_cls = PoolingState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "same")
 
 
 @hookimpl

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.errors import DataError, ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.core.layer import Layer, LayerState, config_field, name_field
 from mocha.plugins.layers.class_weights import expand_class_weights, normalize_field, weights_field
 from mocha.plugins.layers.softmax import channel_axis
 
@@ -76,8 +74,7 @@ class SoftmaxLossState(LayerState):
                                               out=dx.data)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class SoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True):
+class SoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2", tops="0"):
     """Softmax along `dim`, then the (class-weighted) multinomial logistic loss:
 
         loss = weight/(N·S) · Σ_{n, loc} -w[label] · log(max(softmax(pred)[label], 1e-20))
@@ -99,9 +96,6 @@ class SoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True):
     dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
                             rule="must be a non-batch numpy axis (not 0)")
     state_cls = SoftmaxLossState
-
-    def validate(self) -> None:
-        check_counts(self, "2", "0")
 
 
 @hookimpl
