@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, config_field, name_field
-from mocha.plugins.layers.softmax import channel_axis
+from mocha.core.layer import Layer, LayerState, channel_axis, config_field, name_field
 
 
 class ArgmaxState(LayerState):

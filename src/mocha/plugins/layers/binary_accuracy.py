@@ -7,8 +7,7 @@ import math
 
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, config_field, name_field
-from mocha.plugins.layers.accuracy import RunningAccuracyState
-from mocha.plugins.layers.elementwise_loss import check_paired
+from mocha.plugins.layers._loss import RunningAccuracyState, check_paired
 
 
 class BinaryAccuracyState(RunningAccuracyState):

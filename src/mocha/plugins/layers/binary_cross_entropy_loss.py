@@ -6,7 +6,7 @@ from __future__ import annotations
 from mocha.core.errors import DataError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, LayerState, config_field, name_field
-from mocha.plugins.layers.elementwise_loss import check_paired
+from mocha.plugins.layers._loss import check_paired
 
 
 def _refuse_outside_unit_interval(layer, data, which: int, what: str) -> None:

@@ -10,7 +10,7 @@ from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, LayerState, config_field, name_field
 from mocha.plugins.layers._fields import pad_field
-from mocha.plugins.layers.pooling import MaxPooling, as_pooling, check_windows
+from mocha.plugins.layers._pooling import MaxPooling, as_pooling, check_windows
 
 
 def _positive_int(v: Any) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from mocha.core.errors import DataError, ShapeError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, config_field, name_field
-from mocha.plugins.layers.elementwise_loss import RunningLossState
+from mocha.plugins.layers._loss import RunningLossState
 
 
 class GaussianKLLossState(RunningLossState):

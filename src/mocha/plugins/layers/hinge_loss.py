@@ -5,7 +5,7 @@ from __future__ import annotations
 from mocha.core.errors import DataError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, config_field, name_field
-from mocha.plugins.layers.elementwise_loss import RunningLossState, check_paired
+from mocha.plugins.layers._loss import RunningLossState, check_paired
 
 
 class HingeLossState(RunningLossState):

@@ -5,10 +5,9 @@ SoftmaxLayer + MultinomialLogisticLossLayer trains like SoftmaxLossLayer."""
 from __future__ import annotations
 
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, config_field, name_field
-from mocha.plugins.layers.class_weights import expand_class_weights, normalize_field, weights_field
-from mocha.plugins.layers.softmax import channel_axis
-from mocha.plugins.layers.softmax_loss import labels_as_index
+from mocha.core.layer import Layer, LayerState, channel_axis, config_field, name_field
+from mocha.plugins.layers._class_weights import expand_class_weights, normalize_field, weights_field
+from mocha.plugins.layers._labels import labels_as_index
 
 P_FLOOR = 1e-20  # probabilities are clamped to this before the log (as Mocha)
 
@@ -62,7 +61,7 @@ class MultinomialLogisticLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss
     weights (1 when none are given).
 
     Fields: `weight` (≥ 0, default 1), `weights` (class weights, see
-    `mocha.plugins.layers.class_weights`), `normalize` ("local" (default), "global", "no"),
+    `mocha.plugins.layers._class_weights`), `normalize` ("local" (default), "global", "no"),
     `dim` (numpy axis of the classes, default 1). Bottoms: probabilities (N, C, ...) and
     labels, 0-based class indices, one per sample and location. Tops: none. Unlike Mocha it
     back-propagates into the probabilities (for SoftmaxLayer → this layer); SoftmaxLossLayer

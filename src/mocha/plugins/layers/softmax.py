@@ -3,20 +3,7 @@
 from __future__ import annotations
 
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, config_field, name_field
-
-
-def channel_axis(layer: Layer, ndim: int, blob_name: str) -> int:
-    """Resolve a numpy `dim` (negative counts from the end) and refuse the batch axis."""
-    from mocha.core.errors import ShapeError
-
-    axis = layer.dim + ndim if layer.dim < 0 else layer.dim
-    if not 0 < axis < ndim:
-        raise ShapeError(
-            f"{type(layer).__name__}({layer.name!r}): dim={layer.dim} is not a non-batch axis "
-            f"of blob {blob_name!r} with {ndim} dims"
-        )
-    return axis
+from mocha.core.layer import Layer, LayerState, channel_axis, config_field, name_field
 
 
 class SoftmaxState(LayerState):
