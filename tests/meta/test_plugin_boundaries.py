@@ -44,9 +44,6 @@ KNOWN_EXCEPTIONS = {
     ("mocha.plugins.backends.numba_conv", "mocha.plugins.backends.numba_threads"): "§1",
     ("mocha.plugins.backends.numba_conv", "mocha.plugins.backends.numba_backend"): "§1",
     ("mocha.plugins.backends.numba_conv", "mocha.plugins.backends.numba_rowconv"): "§1",
-    # InplaceMaskState moves to `layers/_mask.py` once the evaluation-phase change to dropout
-    # (another branch) has landed
-    ("mocha.plugins.layers.random_mask", "mocha.plugins.layers.dropout"): "dropout",
     # the prediction helper builds a MemoryDataLayer directly (owned elsewhere)
     ("mocha.prediction", "mocha.plugins.layers.memory_data"): "prediction.py",
 }

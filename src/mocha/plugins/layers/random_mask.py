@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, config_field, name_field
-from mocha.plugins.layers.dropout import InplaceMaskState, _ratio_ok
+from mocha.plugins.layers._mask import InplaceMaskState, ratio_ok
 
 
 class RandomMaskLayer(Layer, can_do_bp=True, is_inplace=True, bottoms=">=1", tops="0"):
@@ -21,7 +21,7 @@ class RandomMaskLayer(Layer, can_do_bp=True, is_inplace=True, bottoms=">=1", top
     """
 
     name: str = name_field("random-mask")
-    ratio: float = config_field(0.5, check=_ratio_ok, rule="must be a number in (0, 1)")
+    ratio: float = config_field(0.5, check=ratio_ok, rule="must be a number in (0, 1)")
     state_cls = InplaceMaskState
 
 
