@@ -4,7 +4,9 @@
 Fetches the official files (or reads a mirror: a folder holding the official file names, or
 a URL prefix), verifies them, and writes `train.h5`, `test.h5`, `train.txt` and `test.txt`
 into DIR, ready for `HDF5DataLayer(source="DIR/train.txt")`. A live progress bar (rich)
-shows downloads and conversion on stderr.
+shows downloads and conversion on stderr. The data sets are plugins (hook
+`mocha_register_datasets`; the built-in ones live in `mocha.plugins.datasets.standard`): a
+data set another distribution registers becomes `mocha data <name> --out DIR [--mirror M]`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from mocha.core.errors import MochaError
 from mocha.core.hookspecs import hookimpl
@@ -56,21 +59,60 @@ def rich_progress() -> Iterator[tuple[Callable[[str, int, int | None], None],
 
 
 def _prepare(name: str, out: Path, mirror: str | None, **options: Any) -> dict[str, Path]:
-    """Run `mocha.datasets.<name>.prepare` with a progress bar; errors exit with status 1."""
-    import importlib
-
+    """Run the registered data set `name` (hook `mocha_register_datasets`) with a progress bar;
+    errors exit with status 1."""
     from mocha.cli.app import fail
+    from mocha.core.registry import lookup
 
-    module = importlib.import_module(f"mocha.datasets.{name}")
     try:
+        prepare = lookup("datasets", name)
         with rich_progress() as (progress, log):
-            paths = module.prepare(out, mirror=mirror, progress=progress, log=log, **options)
+            paths = prepare(out, mirror=mirror, progress=progress, log=log, **options)
     except (MochaError, OSError) as exc:
         raise fail(f"{name}: {exc}", code=1) from None
     typer.echo(f"{name} ready in {out}:")
     for split in ("train", "test"):
         typer.echo(f"  HDF5DataLayer(source={str(paths[split])!r}, ...)")
     return paths
+
+
+def _dataset_names() -> list[str]:
+    from mocha.core.registry import get_registry
+
+    try:
+        return get_registry().names("datasets")
+    except MochaError:
+        return []
+
+
+def _generic_command(name: str) -> Any:
+    """`mocha data <name> --out DIR [--mirror M]` for a data set that a plugin registered."""
+    from mocha.core.registry import lookup
+
+    doc = (lookup("datasets", name).__doc__ or f"Prepare the data set {name!r}.").strip()
+
+    def command(out: OutOption, mirror: MirrorOption = None) -> None:
+        _prepare(name, out, mirror)
+
+    command.__doc__ = f"{doc}\n\n(registered by a plugin; converted to HDF5)"
+    app = typer.Typer()
+    app.command(name)(command)
+    return typer.main.get_command(app)
+
+
+class DataGroup(TyperGroup):
+    """The `data` group: its own commands, plus one per data set that a plugin registered
+    with `mocha_register_datasets` (looked up only when `mocha data` runs)."""
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return names + [n for n in _dataset_names() if n not in names]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in _dataset_names():
+            command = _generic_command(cmd_name)
+        return command
 
 
 def mnist(out: OutOption, mirror: MirrorOption = None) -> None:
@@ -134,7 +176,7 @@ def convert(
 
 
 def make_data_app() -> typer.Typer:
-    data = typer.Typer(name="data", no_args_is_help=True,
+    data = typer.Typer(name="data", no_args_is_help=True, cls=DataGroup,
                        help="Prepare data sets as HDF5 files for HDF5DataLayer.")
     data.command("mnist")(mnist)
     data.command("cifar10")(cifar10)

@@ -23,7 +23,28 @@ from mocha.core.errors import MochaError
 
 
 class CoffeeBreak:
-    """Base class of coffee breaks."""
+    """Base class of coffee breaks.
+
+    Besides `init`/`enjoy`/`destroy`, the engine relies on three declared protocols, each with
+    a default that suits a break that does none of it:
+
+    * `needs_resume_point` (False): the break writes snapshots (or otherwise needs the exact
+      resume point), so the solver captures the RNG state and the data cursors before the
+      forward of every iteration at which it may run.
+    * `resume_nets()` ([]): other nets (e.g. a validation net) whose data cursors a snapshot
+      saves and a resume restores along with the training net's.
+    * `snapshot_dir` (None): the folder the break writes snapshots into. `mocha run` reports
+      it, saves the last iteration through the break, and `LRPolicy.DecayOnValidation` rewinds
+      from it. `last_path` is the file its latest `enjoy` wrote ("" before).
+    """
+
+    needs_resume_point: bool = False
+    snapshot_dir: str | None = None
+    last_path: str = ""
+
+    def resume_nets(self) -> list[Any]:
+        """Nets besides the training net whose data cursors a snapshot saves."""
+        return []
 
     def init(self, lounge: CoffeeLounge, solver: Any, net: Any) -> None:
         pass
@@ -99,7 +120,7 @@ class CoffeeLounge:
         """Whether a break that needs the pre-forward resume point (Snapshot) may run at
         iteration `it` (an epoch-scheduled one may run at any iteration)."""
         for scheduled in self.coffee_breaks:
-            if getattr(scheduled.coffee, "needs_resume_point", False):
+            if scheduled.coffee.needs_resume_point:
                 if scheduled.every_n_iter > 0:
                     if it % scheduled.every_n_iter == 0:
                         return True

@@ -4,9 +4,18 @@ Every hook is named `mocha_register_<kind>` and receives `register`, a callable 
 and records what it is given; hooks return nothing. A plugin module implements the hooks it
 needs with `@mocha.hookimpl` (at the bottom of the module that defines the things) and is
 listed once under the `mocha` entry-point group of its distribution, with a quoted key
-`"<kind>.<module>"`. The registry is built once per plugin manager; the training loop never
-calls hooks. Registering a name that another plugin already registered is an error naming
-both plugins and their distributions, unless `register(..., replace=True)` is used.
+`"<kind>.<module>"`. The `mocha_register_<kind>` hooks run once per plugin manager, when
+the registry is first needed (the first `mocha.lookup`, `mocha.<Name>` or net built), one
+plugin at a time; the training loop never calls hooks. `mocha_register_commands` runs when
+the `mocha` command line starts. Registering a name that another plugin already registered
+is an error naming both plugins and their distributions, unless `register(..., replace=True)`
+is used.
+
+One word per kind: the entry-point key `"<kind>.<module>"`, the folder `mocha/plugins/<kind>/`,
+the hook `mocha_register_<kind>` and the registry kind of `mocha.lookup(kind, name)` agree
+(e.g. `coffee`: `"coffee.snapshot"`, `plugins/coffee/`, `mocha_register_coffee`,
+`lookup("coffee", "Snapshot")`). The earlier spellings `mocha_register_coffee_breaks` and
+`lookup("coffee_breaks", ...)` still work.
 """
 
 from __future__ import annotations
@@ -42,8 +51,15 @@ def mocha_register_solvers(register: Any) -> None:
 
 
 @hookspec
+def mocha_register_coffee(register: Any) -> None:
+    """Register coffee breaks (`CoffeeBreak` subclasses such as `TrainingSummary`): kind
+    "coffee"."""
+
+
+@hookspec
 def mocha_register_coffee_breaks(register: Any) -> None:
-    """Register coffee breaks (`CoffeeBreak` subclasses such as `TrainingSummary`)."""
+    """The earlier name of `mocha_register_coffee`, still honoured: what it registers goes to
+    the same "coffee" kind."""
 
 
 @hookspec
@@ -76,3 +92,19 @@ def mocha_register_data_transformers(register: Any) -> None:
 def mocha_register_commands(app: Any) -> None:
     """Add sub-commands to the root `typer.Typer` of the `mocha` command line. A module
     listed under a `"commands.<module>"` entry point is imported only by the command line."""
+
+
+@hookspec
+def mocha_register_data_providers(register: Any) -> None:
+    """Register data providers: `register(function, name="prefix:name")`, where `function()`
+    returns a dict of arrays (top name -> array; labels as 0-based class indices). Used when a
+    `MemoryDataLayer` of an experiment file says `source = "prefix:name"`: the provider is
+    called then, once per layer built (not when it is registered)."""
+
+
+@hookspec
+def mocha_register_datasets(register: Any) -> None:
+    """Register data sets that `mocha data <name> --out DIR [--mirror URL_OR_FOLDER]` prepares:
+    `register(prepare, name="mnist")`, where `prepare(out_dir, mirror=None, progress=...,
+    log=print, **options)` writes HDF5 files and list files into `out_dir` and returns their
+    paths (at least "train" and "test": the list files). Called when that command runs."""

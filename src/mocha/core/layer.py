@@ -7,11 +7,20 @@ The layer contract
   default and an optional validation rule (`config_field(default, check=..., rule=...)`). A bad
   value raises `LayerConfigError` naming the layer, the field, the value and the rule.
   `copy(layer, **changes)` makes a modified copy.
+* A subclass is made a frozen, keyword-only dataclass (`eq=False`) by `Layer.__init_subclass__`:
+  no `@dataclass` decorator is needed (one written anyway is harmless). Type checkers see the
+  fields through `typing.dataclass_transform`.
 * Eight characterization flags are class keywords, all False by default:
-  `class PowerLayer(Layer, can_do_bp=True)`. `is_source` (no bottoms, e.g. data layers),
-  `is_sink` (no tops), `has_param`, `has_neuron` (the net applies `layer.neuron` to every top),
-  `can_do_bp`, `is_inplace` (no tops; modifies its bottoms in place), `has_loss` (adds
-  `state.loss` to the objective), `has_stats` (`reset_statistics` / `dump_statistics`).
+  `class PowerLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same")`. `is_source` (no
+  bottoms, e.g. data layers), `is_sink` (no tops), `has_param`, `has_neuron` (the net applies
+  `layer.neuron` to every top), `can_do_bp`, `is_inplace` (no tops; modifies its bottoms in
+  place), `has_loss` (adds `state.loss` to the objective), `has_stats` (`reset_statistics` /
+  `dump_statistics`).
+* The blob-count rules are class keywords too (Caffe's ExactNumBottomBlobs & co.), checked
+  before `validate()` with a `LayerConfigError` naming the layer, `bottoms`/`tops` and the
+  rule: `bottoms` is one of "any" (default), "0", "1", "2", ">=1", ">=2"; `tops` one of
+  "any" (default), "same" (one top per bottom), "0", "1", ">=1". `validate()` is left for
+  cross-field checks. They are kept as `Layer.n_bottoms` / `Layer.n_tops`.
 * `layer.state_cls(layer, backend, inputs, diffs, ctx)` sets the layer up: `inputs` are the
   bottom blobs, `diffs` their gradient blobs (`NullBlob` where no gradient is wanted),
   `ctx` a `SetupContext` (phase, shared parameters). The state allocates `blobs` (one per top)
@@ -20,7 +29,20 @@ The layer contract
 * `state.backward(backend, inputs, diffs)` **overwrites** every non-null bottom diff and
   accumulates nothing; it also **overwrites** the gradients of its parameters (unless frozen).
 * `state.shutdown(backend)` releases what setup acquired (files, threads).
-* Source layers keep `state.epoch` (completed passes over the data).
+* `channel_axis(layer, ndim, blob_name)` resolves a layer's `dim` field (the class axis of
+  softmax-like layers; negative counts from the end, the batch axis is refused), so every
+  such layer reads `dim` the same way.
+
+Protocols the engine relies on (declared on `LayerState`, overridden where they apply):
+* Source layers keep `state.epoch` (completed passes over the data). `counts_epochs` (class
+  attribute, True) says whether that epoch counts for the net's epoch; a source that has no
+  passes (random noise) sets it False and the net's epoch is that of the first source that
+  counts.
+* A source whose position in its data matters for an exact resume derives its state from
+  `CursorState` and implements `get_cursor()` (a JSON-able value: where the next mini-batch
+  starts, including any shuffle state) and `set_cursor(value)` (continue from there). A
+  snapshot stores the cursors of every such state of the training net and of the nets that
+  coffee breaks name in `resume_nets()` (see `mocha.core.coffee.CoffeeBreak`).
 """
 
 from __future__ import annotations
@@ -29,10 +51,10 @@ import dataclasses
 import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, dataclass_transform
 
 from mocha.core.blob import Blob, NullBlob
-from mocha.core.errors import LayerConfigError
+from mocha.core.errors import LayerConfigError, ShapeError
 
 TRAITS = (
     "is_source",
@@ -84,12 +106,31 @@ def pair(value: Any) -> tuple[int, int]:
     return (int(items[0]), int(items[1]))
 
 
+def channel_axis(layer: Layer, ndim: int, blob_name: str) -> int:
+    """The axis named by the layer's `dim` field (a numpy axis; negative counts from the end)
+    in an `ndim`-D blob; the batch axis 0 is refused with a `ShapeError`."""
+    axis = layer.dim + ndim if layer.dim < 0 else layer.dim
+    if not 0 < axis < ndim:
+        raise ShapeError(
+            f"{type(layer).__name__}({layer.name!r}): dim={layer.dim} is not a non-batch axis "
+            f"of blob {blob_name!r} with {ndim} dims"
+        )
+    return axis
+
+
+#: the blob-count rules of the class keywords `bottoms=` / `tops=`
+BOTTOM_RULES = ("any", "0", "1", "2", ">=1", ">=2")
+TOP_RULES = ("any", "same", "0", "1", ">=1")
+
+
 def _names(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     return tuple(str(v) for v in value)
 
 
+@dataclass_transform(kw_only_default=True, frozen_default=True, eq_default=False,
+                     field_specifiers=(config_field, name_field, dataclasses.field))
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Layer:
     """Base class of every layer configuration. See the module docstring for the contract.
@@ -112,16 +153,32 @@ class Layer:
     has_loss: ClassVar[bool] = False
     has_stats: ClassVar[bool] = False
 
+    # blob-count rules (set through the class keywords `bottoms=` and `tops=`)
+    n_bottoms: ClassVar[str] = "any"
+    n_tops: ClassVar[str] = "any"
+
     state_cls: ClassVar[type[LayerState]]
 
-    def __init_subclass__(cls, **traits: bool) -> None:
+    def __init_subclass__(cls, *, bottoms: str | None = None, tops: str | None = None,
+                          **traits: bool) -> None:
         unknown = set(traits) - set(TRAITS)
         if unknown:
             raise TypeError(f"{cls.__name__}: unknown layer trait(s) {sorted(unknown)}; "
-                            f"known traits: {', '.join(TRAITS)}")
+                            f"known traits: {', '.join(TRAITS)}, and the blob counts "
+                            f"bottoms=..., tops=...")
+        for keyword, value, rules in (("bottoms", bottoms, BOTTOM_RULES),
+                                      ("tops", tops, TOP_RULES)):
+            if value is not None and value not in rules:
+                raise TypeError(f"{cls.__name__}: {keyword}={value!r} is not a blob-count "
+                                f"rule; use one of {', '.join(map(repr, rules))}")
         super().__init_subclass__()
         for trait, value in traits.items():
             setattr(cls, trait, bool(value))
+        if bottoms is not None:
+            cls.n_bottoms = bottoms
+        if tops is not None:
+            cls.n_tops = tops
+        _make_dataclass(cls)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
         if args:
@@ -156,10 +213,12 @@ class Layer:
                     ok = False
                 if not ok:
                     raise self.config_error(f.name, value, f.metadata.get("rule") or "invalid")
+        check_counts(self, self.n_bottoms, self.n_tops)
         self.validate()
 
     def validate(self) -> None:
-        """Cross-field checks; raise `self.config_error(...)`. Default: bottoms/tops counts."""
+        """Cross-field checks; raise `self.config_error(...)`. The blob counts declared with
+        the class keywords `bottoms=` / `tops=` are checked before it."""
 
     def config_error(self, field_name: str, value: Any, rule: str) -> LayerConfigError:
         return LayerConfigError(
@@ -169,6 +228,45 @@ class Layer:
 
     def __str__(self) -> str:
         return f"{type(self).__name__}({self.name})"
+
+
+def _frozen_setattr(self: Layer, name: str, value: Any) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: Layer, name: str) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+# One frozen __setattr__ for every layer: the generated one of a frozen dataclass protects only
+# its own class's fields in subclasses.
+Layer.__setattr__ = _frozen_setattr  # type: ignore[method-assign,assignment]
+Layer.__delattr__ = _frozen_delattr  # type: ignore[method-assign,assignment]
+
+
+def _make_dataclass(cls: type[Layer]) -> None:
+    """Apply the frozen keyword-only dataclass to a new `Layer` subclass.
+
+    So that a `@dataclass(frozen=True, kw_only=True, eq=False)` decorator written anyway (as
+    layers did before `__init_subclass__` applied it) keeps working: the class keeps its
+    `Field` objects as class attributes (a second pass sees the same fields, validation rules
+    included), and the generated `__setattr__`/`__delattr__` are dropped in favour of
+    `Layer`'s (a second pass may add them again, which it refuses to do over existing ones).
+    """
+    own = {name: value for name, value in vars(cls).items()
+           if isinstance(value, dataclasses.Field)}
+    for klass in cls.__mro__[1:]:
+        if klass is Layer:
+            break
+        for name in ("__setattr__", "__delattr__"):
+            if name in vars(klass):  # left by a redundant decorator on a parent
+                delattr(klass, name)
+    dataclass(frozen=True, kw_only=True, eq=False)(cls)
+    for name in ("__setattr__", "__delattr__"):
+        if name in vars(cls):
+            delattr(cls, name)
+    for name, value in own.items():
+        setattr(cls, name, value)
 
 
 def copy(layer: Layer, **changes: Any) -> Layer:
@@ -186,7 +284,14 @@ class SetupContext:
 
 
 class LayerState:
-    """Run-time state of one layer in one net. Subclasses allocate `blobs`/`blobs_diff`."""
+    """Run-time state of one layer in one net. Subclasses allocate `blobs`/`blobs_diff`.
+
+    Source layers also keep `epoch` (completed passes over their data); `counts_epochs` says
+    whether the net's epoch may be taken from it (see the module docstring).
+    """
+
+    #: a source layer whose `epoch` does not count for the net's epoch (noise) sets this False
+    counts_epochs: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -227,6 +332,26 @@ class LayerState:
         return f"{type(self).__name__}({self.layer.name})"
 
 
+class CursorState(LayerState):
+    """State of a source layer whose position in its data can be saved and restored, so that
+    a snapshot resumes on the very next mini-batch (the data-cursor protocol of the module
+    docstring). `get_cursor()` returns a JSON-able value; `set_cursor(value)` continues from
+    it and sets `epoch` accordingly."""
+
+    epoch: int = 0
+
+    def get_cursor(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement get_cursor()")
+
+    def set_cursor(self, cursor: Any) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement set_cursor(cursor)")
+
+
+def has_cursor(state: LayerState) -> bool:
+    """Whether the engine saves and restores this state's data cursor on a snapshot."""
+    return isinstance(state, CursorState)
+
+
 class ElementwiseState(LayerState):
     """Convenience base: one top blob (same shape as its bottom) per bottom, and a top diff
     that is `NullBlob` exactly when the bottom wants no gradient."""
@@ -241,14 +366,17 @@ class ElementwiseState(LayerState):
 
 
 def check_counts(layer: Layer, n_bottoms: str = "any", n_tops: str = "same") -> None:
-    """Shared validation of bottom/top counts: n_bottoms in {"any", ">=1", "1", "2", ">=2",
-    "0"}; n_tops in {"same", "0", "1", ">=1"}."""
+    """Validation of bottom/top counts (what the class keywords `bottoms=`/`tops=` declare):
+    n_bottoms in `BOTTOM_RULES`, n_tops in `TOP_RULES`."""
     nb, nt = len(layer.bottoms), len(layer.tops)
     rules = {"any": True, "0": nb == 0, "1": nb == 1, "2": nb == 2, ">=1": nb >= 1,
              ">=2": nb >= 2}
     if not rules[n_bottoms]:
-        raise layer.config_error("bottoms", layer.bottoms, f"needs {n_bottoms} bottom blob(s)")
-    trules = {"same": nt == nb, "0": nt == 0, "1": nt == 1, ">=1": nt >= 1}
+        rule = ("a data layer takes no bottoms" if n_bottoms == "0" and layer.is_source
+                else f"needs {n_bottoms} bottom blob(s)")
+        raise layer.config_error("bottoms", layer.bottoms, rule)
+    trules = {"any": True, "same": nt == nb, "0": nt == 0, "1": nt == 1, ">=1": nt >= 1}
     if not trules[n_tops]:
-        want = f"as many tops as bottoms ({nb})" if n_tops == "same" else f"{n_tops} top(s)"
+        want = (f"as many tops as bottoms ({nb}): one top per bottom" if n_tops == "same"
+                else f"{n_tops} top(s)")
         raise layer.config_error("tops", layer.tops, f"needs {want}")

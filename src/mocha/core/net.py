@@ -146,7 +146,7 @@ class Net:
         return int(self.states[(counting or self.data_layers)[0]].epoch)
 
     def _counts_epochs(self, index: int) -> bool:
-        return bool(getattr(self.states[index], "counts_epochs", True))
+        return bool(self.states[index].counts_epochs)
 
     def init(self) -> None:
         """Initialize every parameter that is not frozen, shared or loaded."""

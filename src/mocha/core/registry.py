@@ -24,13 +24,24 @@ KINDS: dict[str, str] = {
     "layers": "mocha_register_layers",
     "backends": "mocha_register_backends",
     "solvers": "mocha_register_solvers",
-    "coffee_breaks": "mocha_register_coffee_breaks",
+    "coffee": "mocha_register_coffee",
     "neurons": "mocha_register_neurons",
     "initializers": "mocha_register_initializers",
     "regularizers": "mocha_register_regularizers",
     "constraints": "mocha_register_constraints",
     "data_transformers": "mocha_register_data_transformers",
+    "data_providers": "mocha_register_data_providers",
+    "datasets": "mocha_register_datasets",
 }
+# earlier spellings of a kind, still accepted: kind -> kind, hook -> kind
+KIND_ALIASES: dict[str, str] = {"coffee_breaks": "coffee"}
+HOOK_ALIASES: dict[str, str] = {"mocha_register_coffee_breaks": "coffee"}
+# how errors name one thing / several things of a kind (default: from the kind's name)
+KIND_LABELS: dict[str, tuple[str, str]] = {"coffee": ("coffee break", "coffee breaks")}
+
+
+def _labels(kind: str) -> tuple[str, str]:
+    return KIND_LABELS.get(kind, (kind.rstrip("s").replace("_", " "), kind.replace("_", " ")))
 
 
 @dataclass(frozen=True)
@@ -51,22 +62,23 @@ class Registry:
 
     # -- lookups -------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Any:
+        kind = KIND_ALIASES.get(kind, kind)
         table = self.tables.get(kind, {})
         if name in table:
             return table[name].obj
         known = sorted(table)
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        label = kind.rstrip("s").replace("_", " ")
+        one, many = _labels(kind)
         raise UnknownNameError(
-            f"unknown {label} {name!r}.{hint} Known {kind.replace('_', ' ')}: "
-            f"{', '.join(known) or '(none)'}"
+            f"unknown {one} {name!r}.{hint} Known {many}: {', '.join(known) or '(none)'}"
         )
 
     def names(self, kind: str) -> list[str]:
-        return sorted(self.tables.get(kind, {}))
+        return sorted(self.tables.get(KIND_ALIASES.get(kind, kind), {}))
 
     def entries(self, kind: str) -> list[Entry]:
+        kind = KIND_ALIASES.get(kind, kind)
         return [self.tables[kind][n] for n in self.names(kind)]
 
     def find(self, name: str) -> Any:
@@ -95,7 +107,7 @@ def _registrar(
         if key in table and not replace:
             old = table[key]
             raise PluginError(
-                f"{kind.rstrip('s')} {key!r} is registered twice: by plugin {old.plugin!r} "
+                f"{_labels(kind)[0]} {key!r} is registered twice: by plugin {old.plugin!r} "
                 f"({old.distribution}) and by plugin {plugin!r} ({distribution_of(plugin)})"
             )
         table[key] = Entry(key, obj, plugin, distribution_of(plugin), replaced=replace)
@@ -122,7 +134,8 @@ def _kernel_registrar(
 
 
 def _register_plugin(registry: Registry, pm: Any, plugin_name: str, plugin: Any) -> None:
-    for kind, hook in KINDS.items():
+    hooks = [(hook, kind) for kind, hook in KINDS.items()] + list(HOOK_ALIASES.items())
+    for hook, kind in hooks:
         impl = getattr(plugin, hook, None)
         if impl is not None:
             impl(register=_registrar(registry, kind, plugin_name, pm.distribution_of))

@@ -45,6 +45,19 @@ class SolverMethod:
     def update(self, solver: Solver, net: Any, state: SolverState) -> None:
         raise NotImplementedError
 
+    @staticmethod
+    def history_of(solver: Solver, state: SolverState, layer_name: str, param: Any,
+                   key: str = "h") -> Any:
+        """The per-parameter history array `key` of `state.internal["history"]` (saved in
+        snapshots under "<layer>___<param>/<key>"), created as zeros on first use."""
+        hist = state.internal["history"]
+        name = f"{param_id(layer_name, param.name)}/{key}"
+        arr = hist.get(name)
+        if arr is None:
+            arr = solver.net.backend.xp.zeros(param.blob.shape, dtype=param.blob.dtype)
+            hist[name] = arr
+        return arr
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

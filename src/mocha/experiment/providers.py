@@ -12,8 +12,10 @@ A layer table of an experiment file that has no `source` field of its own but a 
 
 The arrays come back in the order of the layer's tops (default `data`, `label`; a provider's
 arrays are matched by position when the tops have other names); labels are
-`(N, 1)` float arrays of 0-based class indices, data are float32. New providers are added
-with `register_data_provider("prefix:name", function)`.
+`(N, 1)` float arrays of 0-based class indices, data are float32. Providers are plugins: a
+distribution adds them with the `mocha_register_data_providers` hook (the built-in
+`sklearn:digits` and `sklearn:iris` live in `mocha.plugins.data_providers.sklearn_data`); a
+script may also call `register_data_provider("prefix:name", function)`.
 """
 
 from __future__ import annotations
@@ -26,50 +28,36 @@ import numpy as np
 from mocha.core.errors import DataError
 
 Provider = Callable[[], dict[str, np.ndarray]]
-_PROVIDERS: dict[str, Provider] = {}
+_PROVIDERS: dict[str, Provider] = {}  # registered at run time (register_data_provider)
 _PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9_]+:(?!//)")
 
 
 def register_data_provider(name: str, provider: Provider) -> None:
-    """Make `source = name` load the arrays `provider()` returns (top name -> array)."""
+    """Make `source = name` load the arrays `provider()` returns (top name -> array), in this
+    process; a distribution registers its providers with the `mocha_register_data_providers`
+    hook instead (see `mocha.core.hookspecs`)."""
     _PROVIDERS[name] = provider
 
 
+def _registered() -> dict[str, Provider]:
+    """Providers of the plugin registry (the built-in `sklearn:*` ones included), then those
+    registered at run time, which win."""
+    from mocha.core.registry import get_registry
+
+    registry = get_registry()
+    found = {name: registry.get("data_providers", name)
+             for name in registry.names("data_providers")}
+    found.update(_PROVIDERS)
+    return found
+
+
 def provider_names() -> list[str]:
-    return sorted(_PROVIDERS)
+    return sorted(_registered())
 
 
 def is_provider_source(source: str) -> bool:
     """True for `prefix:name` sources (not for paths such as `C:/data` or `./x:y`)."""
     return bool(_PREFIX.match(source)) and not re.match(r"^[A-Za-z]:[\\/]", source)
-
-
-def _sklearn_digits() -> dict[str, np.ndarray]:
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise DataError(
-            "data source 'sklearn:digits' needs scikit-learn: pip install scikit-learn"
-        ) from None
-    digits = load_digits()
-    return {
-        "data": (digits.data / 16.0).astype(np.float32),  # (1797, 64) in [0, 1]
-        "label": digits.target.astype(np.float32).reshape(-1, 1),
-    }
-
-
-def _sklearn_iris() -> dict[str, np.ndarray]:
-    try:
-        from sklearn.datasets import load_iris
-    except ImportError:
-        raise DataError("data source 'sklearn:iris' needs scikit-learn") from None
-    iris = load_iris()
-    return {"data": iris.data.astype(np.float32),
-            "label": iris.target.astype(np.float32).reshape(-1, 1)}
-
-
-register_data_provider("sklearn:digits", _sklearn_digits)
-register_data_provider("sklearn:iris", _sklearn_iris)
 
 
 def _from_file(path: str, tops: Sequence[str]) -> dict[str, np.ndarray]:
@@ -123,16 +111,18 @@ def load_provider(
         tops = ("data", "label")
     tops = (tops,) if isinstance(tops, str) else tuple(tops)
     if is_provider_source(source):
-        if source not in _PROVIDERS:
+        providers = _registered()
+        if source not in providers:
             import difflib
 
-            close = difflib.get_close_matches(source, provider_names(), n=2)
+            known = sorted(providers)
+            close = difflib.get_close_matches(source, known, n=2)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise DataError(
-                f"unknown data source {source!r}.{hint} Known: {', '.join(provider_names())}, "
+                f"unknown data source {source!r}.{hint} Known: {', '.join(known)}, "
                 f"or a .npz/.h5 file path"
             )
-        arrays = _PROVIDERS[source]()
+        arrays = providers[source]()
         if not set(tops) <= set(arrays) and len(arrays) == len(tops):
             arrays = dict(zip(tops, arrays.values()))  # other top names: by position
     else:

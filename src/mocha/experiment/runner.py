@@ -65,7 +65,7 @@ class GracefulStop(CoffeeBreak):
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
         if not self.requested:
             return
-        point = getattr(solver, "resume_point", None)
+        point = solver.resume_point
         if point is None or point.get("iter") == state.iter:
             solver.request_stop()
 
@@ -104,17 +104,14 @@ def stop_on_sigint(solver: Any, enabled: bool = True) -> Iterator[None]:
 
 
 def snapshot_breaks(solver: Any) -> list[Any]:
-    """The scheduled `Snapshot` coffee breaks of `solver` (`ScheduledCoffee` entries)."""
-    return [s for s in solver.coffee_lounge.coffee_breaks
-            if type(s.coffee).__name__ == "Snapshot"]
+    """The scheduled coffee breaks of `solver` that write snapshots (`ScheduledCoffee` entries
+    whose break declares a `snapshot_dir`, see `CoffeeBreak`)."""
+    return [s for s in solver.coffee_lounge.coffee_breaks if s.coffee.snapshot_dir is not None]
 
 
-def snapshot_dir_of(coffee: Any) -> str | None:
-    for attr in ("dir", "directory", "folder", "path", "snapshot_dir"):
-        value = getattr(coffee, attr, None)
-        if isinstance(value, str | os.PathLike):
-            return str(value)
-    return None
+def snapshot_dir_of(coffee: CoffeeBreak) -> str | None:
+    """The folder a coffee break writes snapshots into (None: it writes none)."""
+    return None if coffee.snapshot_dir is None else os.fspath(coffee.snapshot_dir)
 
 
 def validate(test_net: Any) -> dict[str, float]:
@@ -220,7 +217,7 @@ def run_experiment(
             if snaps and final_snapshot and not (every and state.iter % every == 0):
                 snap = snaps[0].coffee  # the last iteration was not saved by the schedule
                 snap.enjoy(solver.coffee_lounge, solver, train_net, state)
-                result.snapshot_written = getattr(snap, "last_path", None) or None
+                result.snapshot_written = snap.last_path or None
             result.iterations, result.objective = int(state.iter), float(state.obj_val)
             if final_validation:
                 result.validation = validate(test_net)

@@ -9,12 +9,13 @@ import numpy as np
 
 from mocha.core.blob import Blob, NullBlob
 from mocha.core.layer import Layer, SetupContext
+from mocha.core.registry import lookup
 
 
 def reference_backend(dtype: str = "float64", seed: int = 0) -> Any:
-    from mocha.plugins.backends.numpy_backend import NumpyBackend
-
-    return NumpyBackend(dtype=dtype, seed=seed)
+    """The NumPy backend (the reference every other backend is checked against), found in the
+    plugin registry like any backend."""
+    return lookup("backends", "numpy")(dtype=dtype, seed=seed)
 
 
 class LayerHarness:

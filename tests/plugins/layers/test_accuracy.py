@@ -4,6 +4,7 @@ class axis choice, running mean over batches, reset, errors."""
 import numpy as np
 import pytest
 from hypothesis import given
+from layer_smoke import Case, L, labels, normal
 from loss_oracles import class_problems, random_labels
 
 from mocha import DataError, LayerConfigError, ShapeError
@@ -81,3 +82,11 @@ def test_errors_name_the_layer_blob_and_value():
         run_layer(layer(), [np.eye(2), np.zeros((3, 1))])
     with pytest.raises(LayerConfigError, match=r"'dim' = 0"):
         layer(dim=0)
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "AccuracyLayer": Case(lambda t: L("AccuracyLayer", bottoms=["p", "y"]),
+                          [normal(4, 3), labels(3, 4, 1)]),
+}

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
 from mocha import LayerConfigError, ShapeError
 from mocha.plugins.layers.argmax import ArgmaxLayer
@@ -48,3 +49,11 @@ def test_errors():
         ArgmaxLayer(dim=0, bottoms=["x"], tops=["y"])
     with pytest.raises(ShapeError, match=r"ArgmaxLayer\('argmax'\): dim=2 .* 'x' with 2 dims"):
         run_layer(ArgmaxLayer(dim=2, bottoms=["x"], tops=["y"]), [np.ones((2, 3))])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "ArgmaxLayer": Case(lambda t: L("ArgmaxLayer", dim=2, bottoms=["x"], tops=["y"]),
+                        [normal(4, 3, 5)], shapes=[(4, 3, 1)]),
+}

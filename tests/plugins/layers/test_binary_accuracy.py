@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal, signs
 
 from mocha import LayerConfigError, ShapeError
 from mocha.plugins.layers.binary_accuracy import BinaryAccuracyLayer
@@ -52,3 +53,11 @@ def test_errors():
         run_layer(layer(), [np.zeros((2, 1)), np.zeros((3, 1))])
     with pytest.raises(LayerConfigError, match=r"'threshold' = nan"):
         layer(threshold=float("nan"))
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "BinaryAccuracyLayer": Case(lambda t: L("BinaryAccuracyLayer", bottoms=["p", "y"]),
+                                [normal(4, 3), signs(4, 3)]),
+}

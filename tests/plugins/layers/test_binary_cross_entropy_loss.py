@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, uniform
 
 from mocha import DataError, LayerConfigError, ShapeError
 from mocha.plugins.layers.binary_cross_entropy_loss import BinaryCrossEntropyLossLayer
@@ -70,3 +71,12 @@ def test_errors_name_the_blob_and_value():
         run_layer(layer(), [np.full((2, 1), 0.5), np.zeros((2, 2))])
     with pytest.raises(LayerConfigError, match=r"'weight' = -3"):
         layer(weight=-3)
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "BinaryCrossEntropyLossLayer": Case(
+        lambda t: L("BinaryCrossEntropyLossLayer", weight=0.5, bottoms=["p", "y"]),
+        [uniform(0.1, 0.9, 4, 3), uniform(0, 1, 4, 3)]),
+}

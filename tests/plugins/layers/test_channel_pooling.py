@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
 from mocha import LayerConfigError, ShapeError
 from mocha.plugins.layers.channel_pooling import ChannelPoolingLayer, channel_pooled_size
@@ -127,3 +128,12 @@ def test_batch_axis_is_refused():
 def test_empty_window_is_refused():
     with pytest.raises(ShapeError, match=r"ChannelPoolingLayer\('cp'\).*window 0.*'x'"):
         run_layer(cpool(name="cp", kernel=2, pad=(2, 0)), [np.ones((1, 4, 2))])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "ChannelPoolingLayer": Case(
+        lambda t: L("ChannelPoolingLayer", kernel=3, stride=2, pad=1, bottoms=["x"],
+                    tops=["y"]), [normal(2, 6, 3)], shapes=[(2, 4, 3)]),
+}

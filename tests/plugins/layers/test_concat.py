@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
 from mocha import LayerConfigError, ShapeError
 from mocha.plugins.layers.concat import ConcatLayer
@@ -74,3 +75,11 @@ def test_errors():
                   [np.ones((2, 3, 4)), np.ones((2, 3, 4))])
     with pytest.raises(ShapeError, match="'b'"):
         run_layer(layer, [np.ones((2, 3, 4)), np.ones((2, 3))])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "ConcatLayer": Case(lambda t: L("ConcatLayer", dim=1, bottoms=["a", "b"], tops=["y"]),
+                        [normal(2, 3, 2), normal(2, 1, 2)], shapes=[(2, 4, 2)]),
+}

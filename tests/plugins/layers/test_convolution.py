@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
+import mocha
 from mocha import LayerConfigError, Neurons, ShapeError
 from mocha.plugins.components.initializers import ConstantInitializer
 from mocha.plugins.layers.convolution import ConvolutionLayer
@@ -179,3 +181,13 @@ def test_param_key_shares_the_filters_inside_a_net():
                                                                       1), atol=1e-12)
     net.shutdown()
     registry_reset(backend)
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "ConvolutionLayer": Case(
+        lambda t: L("ConvolutionLayer", name="conv", n_filter=4, kernel=3, pad=1, stride=2,
+                    n_group=2, neuron=mocha.Neurons.Tanh(), bottoms=["x"], tops=["y"]),
+        [normal(2, 4, 5, 5)], shapes=[(2, 4, 3, 3)]),
+}

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from layer_smoke import Case, L, normal
 
 from mocha import InnerProductLayer, LayerConfigError, MemoryDataLayer, Net, ShapeError
 from mocha.plugins.layers.crop import CropLayer
@@ -80,3 +81,11 @@ def test_refuses_a_bottom_that_wants_a_gradient():
     with pytest.raises(LayerConfigError, match=r"CropLayer\(name='crop'\).*'img'.*cannot "
                        r"back-propagate"):
         Net("n", reference_backend(), layers)
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "CropLayer": Case(lambda t: L("CropLayer", crop_size=(3, 4), bottoms=["x"], tops=["y"]),
+                      [normal(2, 3, 5, 6)], shapes=[(2, 3, 3, 4)]),
+}

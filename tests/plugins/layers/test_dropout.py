@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
 from mocha import (
     InnerProductLayer,
@@ -128,3 +129,11 @@ def test_errors():
         DropoutLayer(bottoms=["x", "y"])
     with pytest.raises(LayerConfigError, match="tops"):
         DropoutLayer(bottoms=["x"], tops=["y"])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "DropoutLayer": Case(lambda t: L("DropoutLayer", ratio=0.3, bottoms=["x"]),
+                         [normal(4, 5)]),
+}

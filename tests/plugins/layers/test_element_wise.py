@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
 import mocha
 from mocha import LayerConfigError, ShapeError
@@ -82,3 +83,12 @@ def test_errors_name_layer_field_and_value():
     layer = ElementWiseLayer(name="ew", bottoms=["a", "b"], tops=["y"])
     with pytest.raises(ShapeError, match=r"ElementWiseLayer\('ew'\).*'a' \(2, 3\).*'b' \(2, 4\)"):
         run_layer(layer, [np.ones((2, 3)), np.ones((2, 4))])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "ElementWiseLayer": Case(
+        lambda t: L("ElementWiseLayer", operation="Multiply", bottoms=["a", "b"], tops=["y"]),
+        [normal(3, 4), normal(3, 4)], shapes=[(3, 4)]),
+}

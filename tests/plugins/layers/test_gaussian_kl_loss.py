@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal, uniform
 
 from mocha import DataError, LayerConfigError, ShapeError
 from mocha.plugins.layers.gaussian_kl_loss import GaussianKLLossLayer
@@ -70,3 +71,11 @@ def test_errors_name_the_blob_and_value():
         run_layer(layer(), [np.zeros((2, 2)), np.ones((2, 3))])
     with pytest.raises(LayerConfigError, match=r"'weight' = -1"):
         layer(weight=-1)
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "GaussianKLLossLayer": Case(lambda t: L("GaussianKLLossLayer", weight=0.7),
+                                [normal(4, 3), uniform(0.5, 1.5, 4, 3)]),
+}

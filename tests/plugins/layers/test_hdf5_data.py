@@ -7,6 +7,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+from layer_smoke import Case, L, hdf5_source
 
 from mocha import DataError, LayerConfigError, Net, SetupContext
 from mocha.plugins.backends.numpy_backend import NumpyBackend
@@ -294,3 +295,14 @@ def test_config_errors():
         AsyncHDF5DataLayer(source="x.txt", batch_size=2, chunk_size=0)
     with pytest.raises(LayerConfigError, match="bottoms"):
         HDF5DataLayer(source="x.txt", batch_size=2, bottoms=["x"])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "AsyncHDF5DataLayer": Case(lambda t: L("AsyncHDF5DataLayer", source=hdf5_source(t),
+                                           batch_size=4, prefetch=2, chunk_size=3),
+                               shapes=[(4, 2, 3), (4, 1)]),
+    "HDF5DataLayer": Case(lambda t: L("HDF5DataLayer", source=hdf5_source(t), batch_size=4),
+                          shapes=[(4, 2, 3), (4, 1)]),
+}

@@ -1,6 +1,7 @@
 import h5py
 import numpy as np
 import pytest
+from layer_smoke import Case, L, normal
 
 from mocha import DataError, LayerConfigError, MemoryDataLayer, Net
 from mocha.plugins.layers.hdf5_output import HDF5OutputLayer
@@ -66,3 +67,12 @@ def test_config_errors(tmp_path):
                         datasets=["x", "x"])
     with pytest.raises(LayerConfigError, match="'filename'"):
         HDF5OutputLayer(filename="", bottoms=["a"])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "HDF5OutputLayer": Case(
+        lambda t: L("HDF5OutputLayer", filename=str(t / "out.h5"), bottoms=["a", "b"]),
+        [normal(3, 2), normal(3, 4, 2)], compare=False),
+}

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal, signs
 
 from mocha import DataError, LayerConfigError, ShapeError
 from mocha.plugins.layers.hinge_loss import HingeLossLayer
@@ -83,3 +84,11 @@ def test_errors_name_the_blob_and_value():
         run_layer(layer(), [np.zeros((2, 1)), np.ones((2, 2))], no_grad=[1])
     with pytest.raises(LayerConfigError, match=r"'weight' = -1"):
         layer(weight=-1)
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "HingeLossLayer": Case(lambda t: L("HingeLossLayer", bottoms=["p", "y"]),
+                           [normal(4, 3), signs(4, 3)]),
+}

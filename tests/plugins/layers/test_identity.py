@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from layer_smoke import Case, L, normal
 
 from mocha import LayerConfigError
 from mocha.plugins.layers.identity import IdentityLayer
@@ -27,3 +28,11 @@ def test_agrees_with_reference(backend):
 def test_needs_as_many_tops_as_bottoms():
     with pytest.raises(LayerConfigError, match="tops"):
         IdentityLayer(bottoms=["a", "b"], tops=["c"])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "IdentityLayer": Case(lambda t: L("IdentityLayer", bottoms=["a", "b"], tops=["c", "d"]),
+                          [normal(3, 4), normal(2, 2)], shapes=[(3, 4), (2, 2)]),
+}

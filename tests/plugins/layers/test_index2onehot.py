@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from layer_smoke import Case, L, labels
 
 from mocha import DataError, LayerConfigError, ShapeError
 from mocha.plugins.layers.index2onehot import Index2OnehotLayer
@@ -42,3 +43,12 @@ def test_errors():
     layer = Index2OnehotLayer(n_class=2, bottoms=["x"], tops=["y"])
     with pytest.raises(ShapeError, match=r"'x' \(2, 3\) must have size 1 along dim=1"):
         run_layer(layer, [np.zeros((2, 3))])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "Index2OnehotLayer": Case(
+        lambda t: L("Index2OnehotLayer", n_class=4, bottoms=["x"], tops=["y"]),
+        [labels(4, 5, 1)], shapes=[(5, 4)]),
+}

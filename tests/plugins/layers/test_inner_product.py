@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
+import mocha
 from mocha import LayerConfigError, Neurons, ShapeError
 from mocha.plugins.layers.inner_product import InnerProductLayer
 from mocha.testing import check_gradients, check_layer, run_layer
@@ -72,3 +74,13 @@ def test_bottoms_with_different_feature_sizes_are_refused():
     layer = InnerProductLayer(name="ip", output_dim=2, bottoms=["a", "b"], tops=["c", "d"])
     with pytest.raises(ShapeError, match="same feature size"):
         run_layer(layer, [np.ones((2, 3)), np.ones((2, 4))])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "InnerProductLayer": Case(
+        lambda t: L("InnerProductLayer", name="ip", output_dim=4,
+                    neuron=mocha.Neurons.Sigmoid(), bottoms=["x"], tops=["y"]),
+        [normal(3, 2, 2)], shapes=[(3, 4)]),
+}

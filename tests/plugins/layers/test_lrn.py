@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
 import mocha
 from mocha import LayerConfigError, ShapeError
@@ -122,3 +123,11 @@ def test_non_4d_input_is_refused():
 def test_batch_axis_is_refused():
     with pytest.raises(ShapeError, match="channel_dim=-4"):
         run_layer(lrn(channel_dim=-4), [np.ones((1, 2, 2, 2))])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "LRNLayer": Case(lambda t: L("LRNLayer", kernel=3, bottoms=["x"], tops=["y"]),
+                     [normal(2, 5, 3, 3)], shapes=[(2, 5, 3, 3)]),
+}

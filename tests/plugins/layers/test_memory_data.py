@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from layer_smoke import Case, L
 
 from mocha import DataError, DataTransformer, SetupContext
 from mocha.plugins.backends.numpy_backend import NumpyBackend
@@ -87,3 +88,13 @@ def test_shuffle_every_value_b_times_and_cursor_round_trip():
     for w in want:
         resumed.forward(backend2, [])
         np.testing.assert_array_equal(resumed.blobs[0].data, w)
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "MemoryDataLayer": Case(
+        lambda t: L("MemoryDataLayer", data=[np.arange(30.0).reshape(5, 2, 3),
+                                             np.arange(5.0).reshape(5, 1)], batch_size=2),
+        shapes=[(2, 2, 3), (2, 1)]),
+}

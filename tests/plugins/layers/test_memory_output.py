@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from layer_smoke import Case, L, normal
 
 import mocha
 from mocha import LayerConfigError, MemoryDataLayer, Net
@@ -35,3 +36,11 @@ def test_needs_bottoms_and_no_tops():
         MemoryOutputLayer(bottoms=[])
     with pytest.raises(LayerConfigError, match="tops"):
         MemoryOutputLayer(bottoms=["x"], tops=["y"])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "MemoryOutputLayer": Case(lambda t: L("MemoryOutputLayer", bottoms=["a", "b"]),
+                              [normal(3, 2), normal(3, 4)], compare=False),
+}

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, distributions, labels
 from loss_oracles import class_problems, full_class_weights, nll_oracle, random_labels
 
 from mocha import DataError, LayerConfigError, Net, ShapeError
@@ -136,3 +137,12 @@ def test_a_wanted_label_diff_is_overwritten_with_zeros():
     h.backward()
     assert not h.diffs[1].to_host().any()
     assert h.diffs[0].to_host().any()
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "MultinomialLogisticLossLayer": Case(
+        lambda t: L("MultinomialLogisticLossLayer", bottoms=["p", "y"]),
+        [distributions(4, 3), labels(3, 4, 1)], no_grad=(1,)),
+}

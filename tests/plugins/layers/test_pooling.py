@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
 import mocha
 from mocha import LayerConfigError, Neurons, ShapeError
@@ -185,3 +186,12 @@ def test_window_beyond_the_image_is_refused():
 def test_non_4d_input_is_refused():
     with pytest.raises(ShapeError, match=r"bottom 'x' has shape \(2, 3\).*4-D"):
         run_layer(pool(), [np.ones((2, 3))])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "PoolingLayer": Case(
+        lambda t: L("PoolingLayer", kernel=3, stride=2, pad=1, bottoms=["x"], tops=["y"]),
+        [normal(2, 3, 5, 5)], shapes=[(2, 3, 3, 3)]),
+}

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, uniform
 
 from mocha import LayerConfigError
 from mocha.plugins.layers.power import PowerLayer
@@ -67,3 +68,12 @@ def test_bad_fields_are_named():
         PowerLayer(name="p", power="two", bottoms=["x"], tops=["y"])
     with pytest.raises(LayerConfigError, match="tops"):
         PowerLayer(bottoms=["x", "z"], tops=["y"])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "PowerLayer": Case(
+        lambda t: L("PowerLayer", power=2.5, scale=0.7, shift=0.3, bottoms=["x"], tops=["y"]),
+        [uniform(0.5, 2.0, 4, 3)], shapes=[(4, 3)]),
+}

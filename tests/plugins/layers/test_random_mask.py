@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
 from mocha import LayerConfigError, MemoryDataLayer, Net, SplitLayer
 from mocha.plugins.layers.random_mask import RandomMaskLayer
@@ -68,3 +69,11 @@ def test_errors():
         RandomMaskLayer(ratio=1.0, bottoms=["x"])
     with pytest.raises(LayerConfigError, match="bottoms"):
         RandomMaskLayer(bottoms=[])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "RandomMaskLayer": Case(lambda t: L("RandomMaskLayer", ratio=0.4, bottoms=["a", "b"]),
+                            [normal(3, 4), normal(2, 5)]),
+}

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from layer_smoke import Case, L
 
 from mocha import InnerProductLayer, LayerConfigError, MemoryDataLayer, MochaError, Net
 from mocha.plugins.layers.random_normal import RandomNormalLayer
@@ -60,3 +61,12 @@ def test_errors():
         RandomNormalLayer(tops=["a"], output_dims=2, batch_sizes=1, eltype="int8")
     with pytest.raises(LayerConfigError, match="bottoms"):
         RandomNormalLayer(tops=["a"], bottoms=["x"], output_dims=2, batch_sizes=1)
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "RandomNormalLayer": Case(
+        lambda t: L("RandomNormalLayer", tops=["r1", "r2"], output_dims=(2, 3),
+                    batch_sizes=(4, 2)), shapes=[(4, 2, 3), (2, 2, 3)]),
+}

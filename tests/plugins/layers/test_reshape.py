@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
 from mocha import LayerConfigError, MemoryDataLayer, Net, ShapeError
 from mocha.plugins.layers.reshape import ReshapeLayer
@@ -63,3 +64,11 @@ def test_errors():
     layer = ReshapeLayer(name="rs", shape=(4, 2), bottoms=["x"], tops=["y"])
     with pytest.raises(ShapeError, match=r"ReshapeLayer\('rs'\).*'x' \(2, 7\) has 7.*holds 8"):
         run_layer(layer, [np.ones((2, 7))])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "ReshapeLayer": Case(lambda t: L("ReshapeLayer", shape=(4, 3), bottoms=["x"], tops=["y"]),
+                         [normal(2, 3, 4)], shapes=[(2, 4, 3)]),
+}

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from hypothesis import given
+from layer_smoke import Case, L, distributions, normal
 from loss_oracles import class_problems, softmax_oracle
 
 from mocha import DataError, LayerConfigError, ShapeError
@@ -75,3 +76,12 @@ def test_errors_name_the_layer_blob_and_value():
         run_layer(layer(), [np.zeros((1, 2)), np.array([[1.5, -0.5]])])
     with pytest.raises(LayerConfigError, match=r"'weight' = -2"):
         layer(weight=-2)
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "SoftlabelSoftmaxLossLayer": Case(
+        lambda t: L("SoftlabelSoftmaxLossLayer", bottoms=["p", "y"]),
+        [normal(4, 3), distributions(4, 3)], no_grad=(1,)),
+}

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
 from mocha import LayerConfigError, ShapeError
 from mocha.plugins.layers.softmax import SoftmaxLayer
@@ -48,3 +49,11 @@ def test_batch_axis_is_refused():
 def test_axis_beyond_the_blob_is_refused():
     with pytest.raises(ShapeError, match="dim=3"):
         run_layer(SoftmaxLayer(dim=3, bottoms=["x"], tops=["y"]), [np.ones((2, 3))])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "SoftmaxLayer": Case(lambda t: L("SoftmaxLayer", bottoms=["x"], tops=["y"]),
+                         [normal(3, 4, 2)], shapes=[(3, 4, 2)]),
+}

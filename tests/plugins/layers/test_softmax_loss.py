@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, labels, normal
 from loss_oracles import (
     class_problems,
     full_class_weights,
@@ -181,3 +182,11 @@ def test_a_wanted_label_diff_is_overwritten_with_zeros():
     h.backward()
     assert not h.diffs[1].to_host().any()
     assert h.diffs[0].to_host().any()
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "SoftmaxLossLayer": Case(lambda t: L("SoftmaxLossLayer", bottoms=["p", "y"]),
+                             [normal(2, 3, 2, 2), labels(3, 2, 1, 2, 2)], no_grad=(1,)),
+}

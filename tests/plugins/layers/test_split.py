@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
 from mocha import LayerConfigError
 from mocha.plugins.layers.split import SplitLayer
@@ -48,3 +49,11 @@ def test_agrees_with_reference(backend):
 def test_needs_exactly_one_bottom():
     with pytest.raises(LayerConfigError, match=r"SplitLayer\(name='split'\).*'bottoms'"):
         SplitLayer(bottoms=["x", "y"], tops=["a"])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "SplitLayer": Case(lambda t: L("SplitLayer", bottoms=["x"], tops=["a", "b", "c"]),
+                       [normal(3, 4)], shapes=[(3, 4)] * 3),
+}

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal
 
 from mocha import LayerConfigError, ShapeError
 from mocha.plugins.layers.square_loss import SquareLossLayer
@@ -77,3 +78,11 @@ def test_errors_name_the_blobs_and_values():
         run_layer(layer(), [np.zeros((2, 3)), np.zeros((3, 2))])
     with pytest.raises(LayerConfigError, match=r"SquareLossLayer\(name='sq'\).*'weight' = -1"):
         layer(weight=-1)
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "SquareLossLayer": Case(lambda t: L("SquareLossLayer", bottoms=["p", "y"]),
+                            [normal(4, 3), normal(4, 3)]),
+}

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_smoke import Case, L, normal, register_smoke_encoder
 
 from mocha import (
     InnerProductLayer,
@@ -133,3 +134,13 @@ def test_encoder_after_decoder_in_an_earlier_net_is_found():
         MemoryDataLayer(data=[np.ones((2, 3))], tops=["h"], batch_size=2),
         TiedInnerProductLayer(name="dec", tied_param_key="ae-1", bottoms=["h"], tops=["y"])])
     assert net.output_blobs["y"].shape == (2, 6)
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    "TiedInnerProductLayer": Case(
+        lambda t: L("TiedInnerProductLayer", name="dec", tied_param_key="enc",
+                    bottoms=["h"], tops=["y"]),
+        [normal(2, 3)], prepare=register_smoke_encoder, shapes=[(2, 5)]),
+}

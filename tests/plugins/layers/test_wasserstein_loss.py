@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from layer_smoke import Case, L, distributions
 from loss_oracles import regularised_ot_cost, wasserstein_oracle
 
 from mocha import DataError, LayerConfigError, ShapeError
@@ -251,3 +252,17 @@ def test_a_cost_matrix_that_underflows_for_lambda_is_refused_at_setup():
     run_layer(layer(M, 1000.0), [np.array([[0.5, 0.5]]), np.array([[1.0]])])
     with pytest.raises(LayerConfigError, match=r"'lambda_' = 1\.0.*underflows.*row 0"):
         run_layer(layer(big, 1.0), [np.array([[0.5, 0.5]]), np.array([[1.0]])])
+
+
+# The smoke case collected by test_every_layer.py (built by its registered name, run on
+# every backend against the reference and in a net).
+SMOKE_CASES = {
+    # gradcheck=False: d pred = log(u)/λ/N is the gradient of the *regularised* transport
+    # cost (up to a constant per sample), not of the reported loss; the tests above check it
+    # by finite differences of that cost on the simplex.
+    "WassersteinLossLayer": Case(
+        lambda t: L("WassersteinLossLayer", M=[[0.0, 1.0, 2.0], [1.0, 0.0, 1.0],
+                                               [2.0, 1.0, 0.0]], lambda_=3.0,
+                    bottoms=["p", "y"]),
+        [distributions(4, 3), distributions(4, 3)], gradcheck=False),
+}

@@ -8,8 +8,6 @@ every backend, because the layer only touches `backend.xp`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha import ElementwiseState, Layer, config_field, hookimpl, name_field
 
 __version__ = "0.1.0"
@@ -39,8 +37,7 @@ class SwishState(ElementwiseState):
             dx.data[...] = top_diff.data * (s + beta * y.data * (1.0 - s))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class SwishLayer(Layer, can_do_bp=True):
+class SwishLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same"):
     """y = x · sigmoid(beta · x), element-wise (Ramachandran et al., 2017).
 
     Fields: `beta` (a finite number, default 1). Bottoms: k ≥ 1 blobs of any shape.
@@ -51,13 +48,6 @@ class SwishLayer(Layer, can_do_bp=True):
     beta: float = config_field(1.0, check=lambda v: float(v) == float(v) and abs(v) < 1e30,
                                rule="must be a finite number")
     state_cls = SwishState
-
-    def validate(self) -> None:
-        if not self.bottoms:
-            raise self.config_error("bottoms", self.bottoms, "needs at least one bottom blob")
-        if len(self.tops) != len(self.bottoms):
-            raise self.config_error("tops", self.tops,
-                                    f"needs one top per bottom ({len(self.bottoms)})")
 
 
 @hookimpl

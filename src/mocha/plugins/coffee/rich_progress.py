@@ -118,5 +118,5 @@ class RichProgress(CoffeeBreak):
 
 
 @hookimpl
-def mocha_register_coffee_breaks(register):
+def mocha_register_coffee(register):
     register(RichProgress)

@@ -46,5 +46,5 @@ class Snapshot(CoffeeBreak):
 
 
 @hookimpl
-def mocha_register_coffee_breaks(register):
+def mocha_register_coffee(register):
     register(Snapshot)

@@ -53,5 +53,5 @@ class TrainingSummary(CoffeeBreak):
 
 
 @hookimpl
-def mocha_register_coffee_breaks(register):
+def mocha_register_coffee(register):
     register(TrainingSummary)

@@ -80,5 +80,5 @@ class ValidationPerformance(CoffeeBreak):
 
 
 @hookimpl
-def mocha_register_coffee_breaks(register):
+def mocha_register_coffee(register):
     register(ValidationPerformance)

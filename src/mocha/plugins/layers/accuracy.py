@@ -2,41 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
-from mocha.plugins.layers.softmax import channel_axis
-from mocha.plugins.layers.softmax_loss import labels_as_index
-
-
-class RunningAccuracyState(LayerState):
-    """A running mean of correct predictions over every forward since the last reset:
-    accuracy ← (accuracy·n_accum + correct) / (n_accum + n). Dumps "<name>-accuracy" and,
-    with `report_error`, "<name>-error" = 1 - accuracy."""
-
-    label = "Accuracy"
-
-    def __init__(self, layer, backend, inputs, diffs, ctx):
-        super().__init__(layer, backend, inputs, diffs, ctx)
-        self.reset_statistics()
-
-    def reset_statistics(self) -> None:
-        self.accuracy = 0.0
-        self.n_accum = 0
-
-    def record(self, correct: int, n: int) -> None:
-        self.accuracy = (self.accuracy * self.n_accum + correct) / (self.n_accum + n)
-        self.n_accum += n
-
-    def dump_statistics(self) -> dict[str, float]:
-        out = {f"{self.layer.name}-accuracy": self.accuracy}
-        if self.layer.report_error:
-            out[f"{self.layer.name}-error"] = 1.0 - self.accuracy
-        return out
-
-    def statistics_summary(self) -> str:
-        return f"{self.label} (avg over {self.n_accum}) = {100 * self.accuracy:.4f}%"
+from mocha.core.layer import Layer, channel_axis, config_field, name_field
+from mocha.plugins.layers._labels import labels_as_index
+from mocha.plugins.layers._loss import RunningAccuracyState
 
 
 class AccuracyState(RunningAccuracyState):
@@ -52,8 +21,7 @@ class AccuracyState(RunningAccuracyState):
         self.record(int((guess == xp.squeeze(idx, axis=self.axis)).sum()), int(guess.size))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class AccuracyLayer(Layer, is_sink=True, has_stats=True):
+class AccuracyLayer(Layer, is_sink=True, has_stats=True, bottoms="2", tops="0"):
     """Fraction of samples whose argmax along `dim` equals the label, averaged over every
     forward since the last `reset_statistics`.
 
@@ -66,9 +34,6 @@ class AccuracyLayer(Layer, is_sink=True, has_stats=True):
                             rule="must be a non-batch numpy axis (not 0)")
     report_error: bool = False
     state_cls = AccuracyState
-
-    def validate(self) -> None:
-        check_counts(self, "2", "0")
 
 
 @hookimpl

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
-from mocha.plugins.layers.softmax import channel_axis
+from mocha.core.layer import Layer, LayerState, channel_axis, config_field, name_field
 
 
 class ArgmaxState(LayerState):
@@ -27,8 +24,7 @@ class ArgmaxState(LayerState):
             y.data[...] = xp.expand_dims(idx, axis).astype(y.dtype)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class ArgmaxLayer(Layer):
+class ArgmaxLayer(Layer, bottoms=">=1", tops="same"):
     """y = argmax_c x[..., c, ...] along numpy axis `dim` (default 1); the 0-based index of
     the first maximum, stored in the bottom's dtype. No back-propagation.
 
@@ -39,9 +35,6 @@ class ArgmaxLayer(Layer):
     dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
                             rule="must be a non-batch numpy axis (not 0)")
     state_cls = ArgmaxState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "same")
 
 
 @hookimpl

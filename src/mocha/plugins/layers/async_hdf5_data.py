@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.errors import DataError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import config_field, name_field
-from mocha.plugins.layers.hdf5_data import HDF5DataBase, HDF5DataLayer, layer_label
+from mocha.plugins.layers._hdf5 import HDF5DataBase, HDF5DataFields, layer_label
 
 _STOP_POLL_S = 0.05
 
@@ -117,8 +116,7 @@ class AsyncHDF5DataState(HDF5DataBase):
         self.stream.close()
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class AsyncHDF5DataLayer(HDF5DataLayer):
+class AsyncHDF5DataLayer(HDF5DataFields):
     """HDF5DataLayer with reading done ahead of time on a background thread.
 
     Same fields and batches as `HDF5DataLayer`, plus `chunk_size` (samples read at a time,

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, check_counts, config_field, name_field
-from mocha.plugins.layers.accuracy import RunningAccuracyState
-from mocha.plugins.layers.elementwise_loss import check_paired
+from mocha.core.layer import Layer, config_field, name_field
+from mocha.plugins.layers._loss import RunningAccuracyState, check_paired
 
 
 class BinaryAccuracyState(RunningAccuracyState):
@@ -26,8 +24,7 @@ class BinaryAccuracyState(RunningAccuracyState):
         self.record(int(pred.size) - int(wrong.sum()), int(pred.size))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class BinaryAccuracyLayer(Layer, is_sink=True, has_stats=True):
+class BinaryAccuracyLayer(Layer, is_sink=True, has_stats=True, bottoms="2", tops="0"):
     """Fraction of elements where (pred > threshold) == (label > threshold), averaged over
     every forward since the last `reset_statistics`. The same threshold applies to the labels:
     use 0 for {-1, +1} labels (the default) and 0.5 for {0, 1} labels.
@@ -42,9 +39,6 @@ class BinaryAccuracyLayer(Layer, is_sink=True, has_stats=True):
                                     rule="must be a finite number")
     report_error: bool = False
     state_cls = BinaryAccuracyState
-
-    def validate(self) -> None:
-        check_counts(self, "2", "0")
 
 
 @hookimpl

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.errors import DataError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
-from mocha.plugins.layers.elementwise_loss import check_paired
+from mocha.core.layer import Layer, LayerState, config_field, name_field
+from mocha.plugins.layers._loss import check_paired
 
 
 def _refuse_outside_unit_interval(layer, data, which: int, what: str) -> None:
@@ -51,8 +49,8 @@ class BinaryCrossEntropyLossState(LayerState):
             dy.data[...] = (scale * (self.log_p - self.log_1mp)).reshape(dy.shape)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class BinaryCrossEntropyLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True):
+class BinaryCrossEntropyLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2",
+                                  tops="0"):
     """loss = -weight/N · Σ [y·log p + (1-y)·log(1-p)], summed over every element and divided
     by the batch size N. The probability is not clamped.
 
@@ -64,9 +62,6 @@ class BinaryCrossEntropyLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=
     name: str = name_field("binary-cross-entropy-loss")
     weight: float = config_field(1.0, check=lambda v: v >= 0, rule="must be >= 0")
     state_cls = BinaryCrossEntropyLossState
-
-    def validate(self) -> None:
-        check_counts(self, "2", "0")
 
 
 @hookimpl

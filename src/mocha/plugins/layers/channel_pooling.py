@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.blob import NullBlob
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field, pair
-from mocha.plugins.layers.pooling import MaxPooling, as_pooling, check_windows
+from mocha.core.layer import Layer, LayerState, config_field, name_field
+from mocha.plugins.layers._fields import pad_field
+from mocha.plugins.layers._pooling import MaxPooling, as_pooling, check_windows
 
 
 def _positive_int(v: Any) -> bool:
@@ -84,8 +84,7 @@ class ChannelPoolingState(LayerState):
             dx.data[...] = res.reshape(dx.shape)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class ChannelPoolingLayer(Layer, can_do_bp=True):
+class ChannelPoolingLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same"):
     """1-D pooling along `channel_dim` (any rank ≥ 2).
 
     Window of output channel p: [p·stride − front, p·stride − front + kernel) ∩ [0, C).
@@ -103,15 +102,11 @@ class ChannelPoolingLayer(Layer, can_do_bp=True):
     name: str = name_field("channel-pooling")
     kernel: int = config_field(1, check=_positive_int, rule="must be an int >= 1")
     stride: int = config_field(1, check=_positive_int, rule="must be an int >= 1")
-    pad: tuple[int, int] = config_field((0, 0), convert=pair, check=lambda v: min(v) >= 0,
-                                        rule="front and back paddings must be >= 0")
+    pad: tuple[int, int] = pad_field(rule="front and back paddings must be >= 0")
     channel_dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
                                     rule="must be a non-batch numpy axis (an int other than 0)")
     pooling: Any = config_field(MaxPooling(), convert=as_pooling)
     state_cls = ChannelPoolingState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "same")
 
 
 @hookimpl

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.blob import NullBlob
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.core.layer import Layer, LayerState, config_field, name_field
 
 
 class ConcatState(LayerState):
@@ -57,8 +55,7 @@ class ConcatState(LayerState):
                 dx.data[...] = g.data[self._slice(i)]
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class ConcatLayer(Layer, can_do_bp=True):
+class ConcatLayer(Layer, can_do_bp=True, bottoms=">=2", tops="1"):
     """Concatenate the bottoms along numpy axis `dim` (default 1, the channel axis; the
     batch axis 0 is allowed here; negative axes count from the end).
 
@@ -70,9 +67,6 @@ class ConcatLayer(Layer, can_do_bp=True):
     dim: int = config_field(1, check=lambda v: isinstance(v, int) and not isinstance(v, bool),
                             rule="must be an int (a numpy axis)")
     state_cls = ConcatState
-
-    def validate(self) -> None:
-        check_counts(self, ">=2", "1")
 
 
 @hookimpl

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field, pair
+from mocha.core.layer import LayerState, config_field, name_field
 from mocha.core.parameter import make_parameter
-from mocha.plugins.components.constraints import NoCons
-from mocha.plugins.components.initializers import ConstantInitializer, XavierInitializer
 from mocha.plugins.components.neurons import Identity
-from mocha.plugins.components.regularizers import L2Regu, NoRegu
+from mocha.plugins.layers._fields import (
+    BiasFields,
+    FilterFields,
+    kernel_field,
+    pad_field,
+    stride_field,
+)
 
 
 def _positive_int(v: Any) -> bool:
@@ -83,8 +86,8 @@ class ConvolutionState(LayerState):
                 self.bias.gradient.data += gb
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class ConvolutionLayer(Layer, has_param=True, has_neuron=True, can_do_bp=True):
+class ConvolutionLayer(FilterFields, BiasFields,
+                       has_param=True, has_neuron=True, can_do_bp=True, bottoms=">=1", tops="same"):
     """2-D convolution (cross-correlation, no kernel flip) with zero padding, then the neuron.
 
         y[n,f,i,j] = b[f] + Σ_{c<C/G, p<kh, q<kw} W[f,c,p,q] · x[n, g·C/G + c, i·sh − ph + p,
@@ -105,26 +108,14 @@ class ConvolutionLayer(Layer, has_param=True, has_neuron=True, can_do_bp=True):
     name: str = name_field()
     param_key: str = ""
     n_filter: int = config_field(1, check=_positive_int, rule="must be an int > 0")
-    kernel: tuple[int, int] = config_field((1, 1), convert=pair, check=lambda v: min(v) >= 1,
-                                           rule="both sizes must be >= 1")
-    stride: tuple[int, int] = config_field((1, 1), convert=pair, check=lambda v: min(v) >= 1,
-                                           rule="both strides must be >= 1")
-    pad: tuple[int, int] = config_field((0, 0), convert=pair, check=lambda v: min(v) >= 0,
-                                        rule="both paddings must be >= 0")
+    kernel: tuple[int, int] = kernel_field()
+    stride: tuple[int, int] = stride_field()
+    pad: tuple[int, int] = pad_field()
     n_group: int = config_field(1, check=_positive_int, rule="must be an int > 0")
-    filter_init: Any = XavierInitializer()
-    bias_init: Any = ConstantInitializer(0.0)
-    filter_regu: Any = L2Regu(1.0)
-    bias_regu: Any = NoRegu()
-    filter_cons: Any = NoCons()
-    bias_cons: Any = NoCons()
-    filter_lr: float = 1.0
-    bias_lr: float = 2.0
     neuron: Any = Identity()
     state_cls = ConvolutionState
 
     def validate(self) -> None:
-        check_counts(self, ">=1", "same")
         if self.n_filter % self.n_group:
             raise self.config_error("n_filter", self.n_filter,
                                     f"must be divisible by n_group={self.n_group}")

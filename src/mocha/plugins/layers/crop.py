@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field, pair
+from mocha.core.layer import Layer, LayerState, config_field, name_field, pair
 
 
 class CropState(LayerState):
@@ -46,8 +44,7 @@ class CropState(LayerState):
             y.data[...] = window
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class CropLayer(Layer):
+class CropLayer(Layer, bottoms=">=1", tops="same"):
     """y = x[:, :, h_off:h_off+ch, w_off:w_off+cw], optionally flipped along the width.
 
     Fields: `crop_size` (required): (height, width), or one int for both, each > 0;
@@ -65,9 +62,6 @@ class CropLayer(Layer):
     random_crop: bool = False
     random_mirror: bool = False
     state_cls = CropState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "same")
 
 
 @hookimpl

@@ -6,13 +6,12 @@ The operation is spelled as in the manual, `ElementWiseFunctors.Add()` (also ava
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.blob import NullBlob
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.core.layer import Layer, LayerState, config_field, name_field
 
 
 class ElementWiseFunctor:
@@ -136,8 +135,7 @@ class ElementWiseState(LayerState):
                                    self.blobs_diff[0].data, da, db)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class ElementWiseLayer(Layer, can_do_bp=True):
+class ElementWiseLayer(Layer, can_do_bp=True, bottoms="2", tops="1"):
     """y = a ∘ b for ∘ in {+, −, ·, /} (`operation`, default `ElementWiseFunctors.Add()`).
 
     Gradients: Add (g, g); Subtract (g, −g); Multiply (g·b, g·a); Divide (g/b, −g·a/b²).
@@ -147,9 +145,6 @@ class ElementWiseLayer(Layer, can_do_bp=True):
     name: str = name_field("element-wise")
     operation: Any = config_field(Add(), convert=as_functor)
     state_cls = ElementWiseState
-
-    def validate(self) -> None:
-        check_counts(self, "2", "1")
 
 
 @hookimpl

@@ -3,12 +3,10 @@ regularizer of variational auto-encoders (semantics §3.14)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.errors import DataError, ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, check_counts, config_field, name_field
-from mocha.plugins.layers.elementwise_loss import RunningLossState
+from mocha.core.layer import Layer, config_field, name_field
+from mocha.plugins.layers._loss import RunningLossState
 
 
 class GaussianKLLossState(RunningLossState):
@@ -52,8 +50,8 @@ class GaussianKLLossState(RunningLossState):
             dsigma.data[...] = scale * (sigma.data - 1 / sigma.data)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class GaussianKLLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True):
+class GaussianKLLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True,
+                          bottoms="2", tops="0"):
     """loss = 0.5·weight/N · Σ (μ² + σ² - 2·log σ - 1) = weight/N · KL(N(μ, σ²) ‖ N(0, I)).
 
     Fields: `weight` (≥ 0, default 1). Bottoms (default ["mu", "sigma"]): the means and the
@@ -66,9 +64,6 @@ class GaussianKLLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, ha
         ("mu", "sigma"), convert=lambda v: (v,) if isinstance(v, str) else tuple(map(str, v)))
     weight: float = config_field(1.0, check=lambda v: v >= 0, rule="must be >= 0")
     state_cls = GaussianKLLossState
-
-    def validate(self) -> None:
-        check_counts(self, "2", "0")
 
 
 @hookimpl

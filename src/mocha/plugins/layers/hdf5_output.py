@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
 
 import h5py
 
 from mocha.core.errors import DataError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.core.layer import Layer, LayerState, config_field, name_field
 
 
 class HDF5OutputState(LayerState):
@@ -50,8 +49,7 @@ class HDF5OutputState(LayerState):
             self.file.close()
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class HDF5OutputLayer(Layer, is_sink=True):
+class HDF5OutputLayer(Layer, is_sink=True, bottoms=">=1", tops="0"):
     """Each forward appends every bottom, one mini-batch, to a dataset of `filename`.
 
     Fields: `filename` (required); `datasets` (empty: the bottom names, else one dataset name
@@ -70,7 +68,6 @@ class HDF5OutputLayer(Layer, is_sink=True):
     state_cls = HDF5OutputState
 
     def validate(self) -> None:
-        check_counts(self, ">=1", "0")
         if self.datasets and len(self.datasets) != len(self.bottoms):
             raise self.config_error("datasets", self.datasets,
                                     f"needs one name per bottom {list(self.bottoms)} or none")

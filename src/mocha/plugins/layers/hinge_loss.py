@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.errors import DataError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, check_counts, config_field, name_field
-from mocha.plugins.layers.elementwise_loss import RunningLossState, check_paired
+from mocha.core.layer import Layer, config_field, name_field
+from mocha.plugins.layers._loss import RunningLossState, check_paired
 
 
 class HingeLossState(RunningLossState):
@@ -55,8 +53,8 @@ class HingeLossState(RunningLossState):
             dlabel.data[...] = g.reshape(dlabel.shape)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class HingeLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True):
+class HingeLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True,
+                     bottoms="2", tops="0"):
     """loss = weight/N · Σ max(0, 1 - pred·label), summed over every element and divided by
     the batch size N.
 
@@ -69,9 +67,6 @@ class HingeLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, has_sta
     name: str = name_field("hinge-loss")
     weight: float = config_field(1.0, check=lambda v: v >= 0, rule="must be >= 0")
     state_cls = HingeLossState
-
-    def validate(self) -> None:
-        check_counts(self, "2", "0")
 
 
 @hookimpl

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, name_field
+from mocha.core.layer import Layer, LayerState, name_field
 
 
 class IdentityState(LayerState):
@@ -21,15 +19,11 @@ class IdentityState(LayerState):
         pass  # the top diffs *are* the bottom diffs
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class IdentityLayer(Layer, can_do_bp=True):
+class IdentityLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same"):
     """y = x, sharing memory. Bottoms: k ≥ 1. Tops: k (aliases of the bottoms)."""
 
     name: str = name_field("identity")
     state_cls = IdentityState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "same")
 
 
 @hookimpl

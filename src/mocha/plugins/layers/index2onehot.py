@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.errors import DataError, ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
-from mocha.plugins.layers.softmax import channel_axis
+from mocha.core.layer import Layer, LayerState, channel_axis, config_field, name_field
 
 
 class Index2OnehotState(LayerState):
@@ -42,8 +39,7 @@ class Index2OnehotState(LayerState):
             y.data[...] = (idx.astype(xp.int64) == classes)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class Index2OnehotLayer(Layer):
+class Index2OnehotLayer(Layer, bottoms=">=1", tops="same"):
     """y[..., c, ...] = 1 if x[..., 0, ...] == c else 0, along numpy axis `dim` (default 1).
 
     Fields: `n_class` (required, > 0), `dim`. No back-propagation.
@@ -57,9 +53,6 @@ class Index2OnehotLayer(Layer):
     n_class: int = config_field(check=lambda v: isinstance(v, int) and v > 0,
                                 rule="must be an int > 0")
     state_cls = Index2OnehotState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "same")
 
 
 @hookimpl

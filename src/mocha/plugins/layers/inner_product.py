@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.core.layer import LayerState, config_field, name_field
 from mocha.core.parameter import make_parameter
-from mocha.plugins.components.constraints import NoCons
-from mocha.plugins.components.initializers import ConstantInitializer, XavierInitializer
 from mocha.plugins.components.neurons import Identity
-from mocha.plugins.components.regularizers import L2Regu, NoRegu
+from mocha.plugins.layers._fields import BiasFields, WeightFields
 
 
 class InnerProductState(LayerState):
@@ -58,8 +55,9 @@ class InnerProductState(LayerState):
                 gemm(g.data, W, out=dx.data.reshape(dx.num, -1))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class InnerProductLayer(Layer, has_param=True, has_neuron=True, can_do_bp=True):
+class InnerProductLayer(WeightFields, BiasFields,
+                        has_param=True, has_neuron=True, can_do_bp=True,
+                        bottoms=">=1", tops="same"):
     """Fully connected layer: y = x.reshape(N, F) @ W.T + b, then the neuron.
 
     Fields: `output_dim` (> 0), `param_key` (share parameters; default: the name),
@@ -74,19 +72,8 @@ class InnerProductLayer(Layer, has_param=True, has_neuron=True, can_do_bp=True):
     param_key: str = ""
     output_dim: int = config_field(check=lambda v: isinstance(v, int) and v > 0,
                                    rule="must be an int > 0")
-    weight_init: Any = XavierInitializer()
-    bias_init: Any = ConstantInitializer(0.0)
-    weight_regu: Any = L2Regu(1.0)
-    bias_regu: Any = NoRegu()
-    weight_cons: Any = NoCons()
-    bias_cons: Any = NoCons()
-    weight_lr: float = 1.0
-    bias_lr: float = 2.0
     neuron: Any = Identity()
     state_cls = InnerProductState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "same")
 
 
 @hookimpl

@@ -8,7 +8,7 @@ from typing import Any
 from mocha.core.blob import NullBlob
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.core.layer import Layer, LayerState, config_field, name_field
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,7 @@ class LRNState(LayerState):
             layer.shift, layer.mode.kind, out=to(backend, dx.data))
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class LRNLayer(Layer, can_do_bp=True):
+class LRNLayer(Layer, can_do_bp=True, bottoms="1", tops="same"):
     """Local response normalization:
 
         y = x / (shift + (scale/n) · Σ_{j ∈ N(x)} x_j²)^power
@@ -120,9 +119,6 @@ class LRNLayer(Layer, can_do_bp=True):
                                     rule="must be a non-batch numpy axis (an int other than 0)")
     mode: Any = config_field(AcrossChannel(), convert=as_lrn_mode)
     state_cls = LRNState
-
-    def validate(self) -> None:
-        check_counts(self, "1", "same")
 
 
 @hookimpl

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.errors import DataError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, config_field, name_field
+from mocha.core.layer import CursorState, Layer, config_field, name_field
 
 
-class MemoryDataState(LayerState):
+class MemoryDataState(CursorState):
     """Feeds `batch_size` samples per forward, wrapping around; `epoch` counts passes."""
 
     def __init__(self, layer, backend, inputs, diffs, ctx):
@@ -91,8 +90,7 @@ class MemoryDataState(LayerState):
             self.order = self.backend.xp.asarray(data["order"])
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class MemoryDataLayer(Layer, is_source=True):
+class MemoryDataLayer(Layer, is_source=True, bottoms="0"):
     """Mini-batches from arrays held in memory.
 
     Fields: `data` (one array per top, samples on axis 0), `batch_size` (> 0), `tops`
@@ -113,8 +111,6 @@ class MemoryDataLayer(Layer, is_source=True):
     state_cls = MemoryDataState
 
     def validate(self) -> None:
-        if self.bottoms:
-            raise self.config_error("bottoms", self.bottoms, "a data layer takes no bottoms")
         if len(self.data) != len(self.tops):
             raise self.config_error(
                 "data", f"{len(self.data)} arrays", f"needs one array per top {list(self.tops)}"

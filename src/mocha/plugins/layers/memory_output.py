@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, name_field
+from mocha.core.layer import Layer, LayerState, name_field
 
 
 class MemoryOutputState(LayerState):
@@ -31,17 +30,13 @@ def reset_outputs(state: MemoryOutputState) -> MemoryOutputState:
     return state
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class MemoryOutputLayer(Layer, is_sink=True):
+class MemoryOutputLayer(Layer, is_sink=True, bottoms=">=1", tops="0"):
     """Each forward appends a host (NumPy) copy of every bottom to `state.outputs[i]`;
     `reset_outputs(state)` clears them. Bottoms: k ≥ 1 blobs. Tops: none.
     """
 
     name: str = name_field("memory-output")
     state_cls = MemoryOutputState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "0")
 
 
 @hookimpl

@@ -4,13 +4,10 @@ SoftmaxLayer + MultinomialLogisticLossLayer trains like SoftmaxLossLayer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
-from mocha.plugins.layers.class_weights import expand_class_weights, normalize_field, weights_field
-from mocha.plugins.layers.softmax import channel_axis
-from mocha.plugins.layers.softmax_loss import labels_as_index
+from mocha.core.layer import Layer, LayerState, channel_axis, config_field, name_field
+from mocha.plugins.layers._class_weights import expand_class_weights, normalize_field, weights_field
+from mocha.plugins.layers._labels import labels_as_index
 
 P_FLOOR = 1e-20  # probabilities are clamped to this before the log (as Mocha)
 
@@ -56,15 +53,15 @@ class MultinomialLogisticLossState(LayerState):
         xp.put_along_axis(dp.data, self.idx, g.astype(dp.data.dtype), axis=self.axis)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class MultinomialLogisticLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True):
+class MultinomialLogisticLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2",
+                                   tops="0"):
     """loss = weight/(N·S) · Σ_{n, loc} -w[label] · log(max(prob[label], 1e-20)).
 
     N·S is the number of labels (batch × spatial locations); `w` are the normalized class
     weights (1 when none are given).
 
     Fields: `weight` (≥ 0, default 1), `weights` (class weights, see
-    `mocha.plugins.layers.class_weights`), `normalize` ("local" (default), "global", "no"),
+    `mocha.plugins.layers._class_weights`), `normalize` ("local" (default), "global", "no"),
     `dim` (numpy axis of the classes, default 1). Bottoms: probabilities (N, C, ...) and
     labels, 0-based class indices, one per sample and location. Tops: none. Unlike Mocha it
     back-propagates into the probabilities (for SoftmaxLayer → this layer); SoftmaxLossLayer
@@ -78,9 +75,6 @@ class MultinomialLogisticLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss
     dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
                             rule="must be a non-batch numpy axis (not 0)")
     state_cls = MultinomialLogisticLossState
-
-    def validate(self) -> None:
-        check_counts(self, "2", "0")
 
 
 @hookimpl

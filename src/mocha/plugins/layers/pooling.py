@@ -2,86 +2,21 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.blob import NullBlob
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field, pair
+from mocha.core.layer import Layer, LayerState, config_field, name_field
 from mocha.plugins.components.neurons import Identity
-
-
-@dataclass(frozen=True)
-class MaxPooling:
-    """`Pooling.Max()`: the maximum of the window (first maximum in row-major order on ties)."""
-
-    kind = "max"
-
-
-@dataclass(frozen=True)
-class MeanPooling:
-    """`Pooling.Mean()`: the sum of the window's in-image cells divided by the full window."""
-
-    kind = "mean"
-
-
-class Pooling:
-    """Mocha's pooling functions: `Pooling.Max()` and `Pooling.Mean()`."""
-
-    Max = MaxPooling
-    Mean = MeanPooling
-
-
-def as_pooling(value: Any) -> MaxPooling | MeanPooling:
-    """`Pooling.Max()`, `Pooling.Mean()`, the classes themselves, or "max" / "mean"."""
-    if isinstance(value, type) and issubclass(value, MaxPooling | MeanPooling):
-        return value()
-    if isinstance(value, MaxPooling | MeanPooling):
-        return value
-    if isinstance(value, str) and value.lower() in ("max", "mean"):
-        return MaxPooling() if value.lower() == "max" else MeanPooling()
-    raise ValueError('expected Pooling.Max(), Pooling.Mean(), "max" or "mean"')
-
-
-def pooled_size(size: int, kernel: int, pad: int, stride: int, any_pad: bool) -> int:
-    """Mocha/Caffe's output length (rounds UP): ceil((size + 2·pad − kernel)/stride) + 1,
-    minus one when some padding exists (`any_pad`, either axis) and the last window would start
-    at or beyond size + pad."""
-    out = math.ceil((size + 2 * pad - kernel) / stride) + 1
-    if any_pad and (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
-
-
-def empty_window(size: int, kernel: int, pad: int, stride: int, out: int) -> int | None:
-    """The index of the first window (clipped to [0, size)) holding no cell, else None."""
-    for i in range(out):
-        start = i * stride - pad
-        if min(start + kernel, size) <= max(start, 0):
-            return i
-    return None
-
-
-def check_windows(layer: Layer, blob_name: str, sizes: tuple[int, ...], kernel, pad, stride,
-                  outs: tuple[int, ...], axes: tuple[str, ...]) -> None:
-    """Refuse outputs < 1 and windows that lie fully outside the input (a ShapeError naming
-    the layer, the blob and the offending window)."""
-    who = f"{type(layer).__name__}({layer.name!r})"
-    for axis, size, k, p, s, o in zip(axes, sizes, kernel, pad, stride, outs):
-        if o < 1:
-            raise ShapeError(f"{who}: kernel {k} with pad {p} and stride {s} gives an output "
-                             f"{axis} of {o} for bottom {blob_name!r} of {axis} {size}")
-        i = empty_window(size, k, p, s, o)
-        if i is not None:
-            start = i * s - p
-            raise ShapeError(
-                f"{who}: pooling window {i} along the {axis} of bottom {blob_name!r} covers "
-                f"[{start}, {start + k}), which lies fully outside the input of {axis} {size} "
-                f"(kernel={k}, stride={s}, pad={p}); an empty window has no value. Use a smaller "
-                f"pad (pad < kernel) or a stride <= kernel"
-            )
+from mocha.plugins.layers._fields import kernel_field, pad_field, stride_field
+from mocha.plugins.layers._pooling import (  # noqa: F401 - Pooling is public here
+    MaxPooling,
+    Pooling,
+    as_pooling,
+    check_windows,
+    pooled_size,
+)
 
 
 class PoolingState(LayerState):
@@ -130,8 +65,7 @@ class PoolingState(LayerState):
                                     out=dx.data)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class PoolingLayer(Layer, has_neuron=True, can_do_bp=True):
+class PoolingLayer(Layer, has_neuron=True, can_do_bp=True, bottoms=">=1", tops="same"):
     """2-D max or mean pooling over (H, W), then the neuron.
 
     Window of output (i, j): rows [i·sh − ph, i·sh − ph + kh) ∩ [0, H), columns likewise;
@@ -149,18 +83,12 @@ class PoolingLayer(Layer, has_neuron=True, can_do_bp=True):
     """
 
     name: str = name_field("pooling")
-    kernel: tuple[int, int] = config_field((1, 1), convert=pair, check=lambda v: min(v) >= 1,
-                                           rule="both sizes must be >= 1")
-    stride: tuple[int, int] = config_field((1, 1), convert=pair, check=lambda v: min(v) >= 1,
-                                           rule="both strides must be >= 1")
-    pad: tuple[int, int] = config_field((0, 0), convert=pair, check=lambda v: min(v) >= 0,
-                                        rule="both paddings must be >= 0")
+    kernel: tuple[int, int] = kernel_field()
+    stride: tuple[int, int] = stride_field()
+    pad: tuple[int, int] = pad_field()
     pooling: Any = config_field(MaxPooling(), convert=as_pooling)
     neuron: Any = Identity()
     state_cls = PoolingState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "same")
 
 
 @hookimpl

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import ElementwiseState, Layer, check_counts, config_field, name_field
+from mocha.core.layer import ElementwiseState, Layer, config_field, name_field
 
 
 def _is_number(v: object) -> bool:
@@ -49,8 +47,7 @@ class PowerState(ElementwiseState):
             dx.data *= g.data
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class PowerLayer(Layer, can_do_bp=True):
+class PowerLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same"):
     """Element-wise power: y = (scale·x + shift)^power.
 
     Gradient: dy/dx = power·scale·(scale·x + shift)^(power−1).
@@ -65,9 +62,6 @@ class PowerLayer(Layer, can_do_bp=True):
     scale: float = config_field(1, check=_is_number, rule="must be a number")
     shift: float = config_field(0, check=_is_number, rule="must be a number")
     state_cls = PowerState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "same")
 
 
 @hookimpl

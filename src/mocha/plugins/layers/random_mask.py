@@ -7,15 +7,12 @@ denoising auto-encoder. Active while training; the identity in a net built with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, check_counts, config_field, name_field
-from mocha.plugins.layers.dropout import InplaceMaskState, _ratio_ok
+from mocha.core.layer import Layer, config_field, name_field
+from mocha.plugins.layers._mask import InplaceMaskState, ratio_ok
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class RandomMaskLayer(Layer, can_do_bp=True, is_inplace=True):
+class RandomMaskLayer(Layer, can_do_bp=True, is_inplace=True, bottoms=">=1", tops="0"):
     """In a training net: x_i ← x_i · [u_i > ratio] for every bottom i, u_i ~ U[0, 1) drawn
     at every forward; dx_i ← dx_i · [u_i > ratio]. In a test net: the identity.
 
@@ -24,11 +21,8 @@ class RandomMaskLayer(Layer, can_do_bp=True, is_inplace=True):
     """
 
     name: str = name_field("random-mask")
-    ratio: float = config_field(0.5, check=_ratio_ok, rule="must be a number in (0, 1)")
+    ratio: float = config_field(0.5, check=ratio_ok, rule="must be a number in (0, 1)")
     state_cls = InplaceMaskState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "0")
 
 
 @hookimpl

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.hookspecs import hookimpl
@@ -37,8 +36,7 @@ class RandomNormalState(LayerState):
             y.data[...] = backend.random_normal(y.shape)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class RandomNormalLayer(Layer, is_source=True):
+class RandomNormalLayer(Layer, is_source=True, bottoms="0", tops=">=1"):
     """Every forward refills each top with i.i.d. N(0, 1) samples from `backend.rng`.
 
     Fields: `tops` (≥ 1 names), `output_dims` (required): the per-sample shape in numpy order
@@ -59,10 +57,6 @@ class RandomNormalLayer(Layer, is_source=True):
     state_cls = RandomNormalState
 
     def validate(self) -> None:
-        if self.bottoms:
-            raise self.config_error("bottoms", self.bottoms, "a data layer takes no bottoms")
-        if not self.tops:
-            raise self.config_error("tops", self.tops, "needs at least one top")
         if len(self.batch_sizes) != len(self.tops):
             raise self.config_error("batch_sizes", self.batch_sizes,
                                     f"needs one batch size per top {list(self.tops)}")

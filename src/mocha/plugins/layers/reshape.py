@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.core.layer import Layer, LayerState, config_field, name_field
 
 
 def _shape(value) -> tuple[int, ...]:
@@ -37,8 +36,7 @@ class ReshapeState(LayerState):
         pass  # the top diffs are views of the bottom diffs
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class ReshapeLayer(Layer, can_do_bp=True):
+class ReshapeLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same"):
     """y = x.reshape(N, *shape), sharing memory with x (and the diffs likewise).
 
     Fields: `shape` (required): the per-sample shape in numpy order, without the batch axis;
@@ -52,9 +50,6 @@ class ReshapeLayer(Layer, can_do_bp=True):
         check=lambda v: len(v) >= 1 and all(isinstance(s, int) and s > 0 for s in v),
         rule="must be a non-empty tuple of ints > 0 (the shape without the batch axis)")
     state_cls = ReshapeState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "same")
 
 
 @hookimpl

@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.errors import DataError, ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
-from mocha.plugins.layers.softmax import channel_axis
+from mocha.core.layer import Layer, LayerState, channel_axis, config_field, name_field
 
 
 class SoftlabelSoftmaxLossState(LayerState):
@@ -56,8 +53,8 @@ class SoftlabelSoftmaxLossState(LayerState):
             xp.multiply(self.log_q, -scale, out=dlabel.data)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class SoftlabelSoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True):
+class SoftlabelSoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2",
+                                tops="0"):
     """loss = -weight/(N·S) · Σ label · log(max(softmax(pred), 1e-20)), the softmax along `dim`.
 
     N·S is the number of distributions (batch × spatial locations). Equals the KL divergence
@@ -73,9 +70,6 @@ class SoftlabelSoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=Tr
     dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
                             rule="must be a non-batch numpy axis (not 0)")
     state_cls = SoftlabelSoftmaxLossState
-
-    def validate(self) -> None:
-        check_counts(self, "2", "0")
 
 
 @hookimpl

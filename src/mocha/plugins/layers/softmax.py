@@ -2,23 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
-
-
-def channel_axis(layer: Layer, ndim: int, blob_name: str) -> int:
-    """Resolve a numpy `dim` (negative counts from the end) and refuse the batch axis."""
-    from mocha.core.errors import ShapeError
-
-    axis = layer.dim + ndim if layer.dim < 0 else layer.dim
-    if not 0 < axis < ndim:
-        raise ShapeError(
-            f"{type(layer).__name__}({layer.name!r}): dim={layer.dim} is not a non-batch axis "
-            f"of blob {blob_name!r} with {ndim} dims"
-        )
-    return axis
+from mocha.core.layer import Layer, LayerState, channel_axis, config_field, name_field
 
 
 class SoftmaxState(LayerState):
@@ -41,8 +26,7 @@ class SoftmaxState(LayerState):
             backend.xp.multiply(g.data - dot, y.data, out=dx.data)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class SoftmaxLayer(Layer, can_do_bp=True):
+class SoftmaxLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same"):
     """y = exp(x - max) / Σ exp(x - max) along `dim` (numpy axis, default 1 = channels).
 
     Bottoms: k ≥ 1 blobs. Tops: k blobs of the same shapes.
@@ -52,9 +36,6 @@ class SoftmaxLayer(Layer, can_do_bp=True):
     dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
                             rule="must be a non-batch numpy axis (not 0)")
     state_cls = SoftmaxState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "same")
 
 
 @hookimpl

@@ -2,42 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from mocha.core.errors import DataError, ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
-from mocha.plugins.layers.class_weights import expand_class_weights, normalize_field, weights_field
-from mocha.plugins.layers.softmax import channel_axis
-
-LABEL_TOLERANCE = 1e-3  # a class label further than this from an integer is refused
-
-
-def labels_as_index(layer, backend, pred, label, axis: int):
-    """Label blob -> integer class indices shaped like `pred` with size 1 on `axis`;
-    refuses labels that are not integers in [0, C) with an error naming the layer and the
-    value."""
-    xp = backend.xp
-    shape = list(pred.shape)
-    C = shape[axis]
-    shape[axis] = 1
-    if label.size != pred.size // C:
-        raise ShapeError(
-            f"{type(layer).__name__}({layer.name!r}): label blob {layer.bottoms[1]!r} has "
-            f"{label.size} elements, expected {pred.size // C} (prediction shape {pred.shape} "
-            f"with classes on axis {axis})"
-        )
-    raw = label.data.reshape(shape)
-    rounded = xp.rint(raw)
-    bad = ~((rounded >= 0) & (rounded < C) & (xp.abs(raw - rounded) <= LABEL_TOLERANCE))
-    if bool(bad.any()):  # NaN fails every comparison, so it is refused too
-        value = float(raw[bad].ravel()[0])
-        raise DataError(
-            f"{type(layer).__name__}({layer.name!r}): label {value} in blob "
-            f"{layer.bottoms[1]!r} is out of range: labels must be integer class indices in "
-            f"[0, {C})"
-        )
-    return rounded.astype(xp.int64)
+from mocha.core.layer import Layer, LayerState, channel_axis, config_field, name_field
+from mocha.plugins.layers._class_weights import expand_class_weights, normalize_field, weights_field
+from mocha.plugins.layers._labels import labels_as_index
 
 
 class SoftmaxLossState(LayerState):
@@ -76,8 +44,7 @@ class SoftmaxLossState(LayerState):
                                               out=dx.data)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class SoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True):
+class SoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2", tops="0"):
     """Softmax along `dim`, then the (class-weighted) multinomial logistic loss:
 
         loss = weight/(N·S) · Σ_{n, loc} -w[label] · log(max(softmax(pred)[label], 1e-20))
@@ -86,7 +53,7 @@ class SoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True):
     weights (1 when none are given).
 
     Fields: `weight` (≥ 0, default 1), `weights` (class weights, see
-    `mocha.plugins.layers.class_weights`), `normalize` ("local" (default), "global", "no"),
+    `mocha.plugins.layers._class_weights`), `normalize` ("local" (default), "global", "no"),
     `dim` (numpy axis of the classes, default 1). Bottoms: prediction (N, C, ...) of any rank
     ≥ 2 and label holding 0-based class indices, one per sample and location (its shape is the
     prediction's with 1 on `dim`, or any shape with that many elements). Tops: none.
@@ -99,9 +66,6 @@ class SoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True):
     dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
                             rule="must be a non-batch numpy axis (not 0)")
     state_cls = SoftmaxLossState
-
-    def validate(self) -> None:
-        check_counts(self, "2", "0")
 
 
 @hookimpl

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.blob import Blob, NullBlob
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, name_field
+from mocha.core.layer import Layer, LayerState, name_field
 
 
 class SplitState(LayerState):
@@ -37,8 +35,7 @@ class SplitState(LayerState):
             dx.data += g.data
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class SplitLayer(Layer, can_do_bp=True):
+class SplitLayer(Layer, can_do_bp=True, bottoms="1", tops=">=1"):
     """Copy one blob to k tops so that several back-propagating layers can consume it.
 
     Fields: `no_copy` (all tops alias the bottom). Bottoms: 1. Tops: k ≥ 1.
@@ -47,9 +44,6 @@ class SplitLayer(Layer, can_do_bp=True):
     name: str = name_field("split")
     no_copy: bool = False
     state_cls = SplitState
-
-    def validate(self) -> None:
-        check_counts(self, "1", ">=1")
 
 
 @hookimpl

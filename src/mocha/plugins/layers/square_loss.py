@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, check_counts, config_field, name_field
-from mocha.plugins.layers.elementwise_loss import RunningLossState, check_paired
+from mocha.core.layer import Layer, config_field, name_field
+from mocha.plugins.layers._loss import RunningLossState, check_paired
 
 
 class SquareLossState(RunningLossState):
@@ -37,8 +35,8 @@ class SquareLossState(RunningLossState):
             dlabel.data[...] = (-scale * self.residual).reshape(dlabel.shape)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class SquareLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True):
+class SquareLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True,
+                      bottoms="2", tops="0"):
     """loss = weight · 0.5/N · ‖pred - label‖², summed over every element (spatial ones too)
     and divided by the batch size N only.
 
@@ -50,9 +48,6 @@ class SquareLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, has_st
     name: str = name_field("square-loss")
     weight: float = config_field(1.0, check=lambda v: v >= 0, rule="must be >= 0")
     state_cls = SquareLossState
-
-    def validate(self) -> None:
-        check_counts(self, "2", "0")
 
 
 @hookimpl

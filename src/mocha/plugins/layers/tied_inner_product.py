@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.core.layer import LayerState, config_field, name_field
 from mocha.core.parameter import make_parameter
-from mocha.plugins.components.constraints import NoCons
-from mocha.plugins.components.initializers import ConstantInitializer
 from mocha.plugins.components.neurons import Identity
-from mocha.plugins.components.regularizers import NoRegu
+from mocha.plugins.layers._fields import BiasFields
 
 
 def tied_weight(layer: Any, backend: Any) -> Any:
@@ -75,8 +72,9 @@ class TiedInnerProductState(LayerState):
                 backend.kernels.gemm(g.data, W, out=dh.data.reshape(dh.num, -1), trans_b=True)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class TiedInnerProductLayer(Layer, has_param=True, has_neuron=True, can_do_bp=True):
+class TiedInnerProductLayer(BiasFields,
+                            has_param=True, has_neuron=True, can_do_bp=True,
+                            bottoms=">=1", tops="same"):
     """Decoder with tied weights: y = h.reshape(N, out_enc) @ W + b, then the neuron, where
     W (out_enc, F) is the weight of the InnerProductLayer whose param_key is `tied_param_key`
     (looked up in `backend.param_registry` at setup). W is not learned here; the bias is.
@@ -91,15 +89,8 @@ class TiedInnerProductLayer(Layer, has_param=True, has_neuron=True, can_do_bp=Tr
     param_key: str = ""
     tied_param_key: str = config_field(check=lambda v: isinstance(v, str) and v != "",
                                        rule="must be the non-empty param_key of an encoder")
-    bias_init: Any = ConstantInitializer(0.0)
-    bias_regu: Any = NoRegu()
-    bias_cons: Any = NoCons()
-    bias_lr: float = 2.0
     neuron: Any = Identity()
     state_cls = TiedInnerProductState
-
-    def validate(self) -> None:
-        check_counts(self, ">=1", "same")
 
 
 @hookimpl

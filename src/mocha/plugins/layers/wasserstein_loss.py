@@ -20,12 +20,11 @@ number of iterations computes; this is Mocha's definition and the port keeps it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from mocha.core.errors import DataError, ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
+from mocha.core.layer import Layer, LayerState, config_field, name_field
 
 
 def as_cost_matrix(value: Any) -> tuple:
@@ -156,8 +155,8 @@ class WassersteinLossState(LayerState):
                 dlabel.data[...] = g.reshape(dlabel.shape)
 
 
-@dataclass(frozen=True, kw_only=True, eq=False)
-class WassersteinLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True):
+class WassersteinLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2",
+                           tops="0"):
     """Entropically regularised Wasserstein loss between a predicted and a target distribution
     per sample, by Sinkhorn iterations (module docstring for the formulas):
 
@@ -191,7 +190,6 @@ class WassersteinLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True):
     state_cls = WassersteinLossState
 
     def validate(self) -> None:
-        check_counts(self, "2", "0")
         C = len(self.M)
         if C < 2 or any(len(row) != C for row in self.M):
             lengths = sorted({len(row) for row in self.M})

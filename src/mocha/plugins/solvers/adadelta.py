@@ -19,7 +19,6 @@ from typing import Any
 from mocha.core.errors import SolverError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.solver import SolverMethod
-from mocha.plugins.solvers.sgd import history_of
 
 
 class Adadelta(SolverMethod):
@@ -44,8 +43,8 @@ class Adadelta(SolverMethod):
         for layer_state in net.trainable_states():
             for param in layer_state.parameters:
                 name = layer_state.layer.name
-                eg = history_of(solver, state, name, param, "Eg")
-                ed = history_of(solver, state, name, param, "Edelta")
+                eg = self.history_of(solver, state, name, param, "Eg")
+                ed = self.history_of(solver, state, name, param, "Edelta")
                 g = param.gradient.data
                 eg *= rho
                 eg += (1.0 - rho) * (g * g)

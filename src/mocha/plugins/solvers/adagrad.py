@@ -21,7 +21,6 @@ from typing import Any
 from mocha.core.errors import SolverError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.solver import SolverMethod
-from mocha.plugins.solvers.sgd import history_of
 
 
 class Adagrad(SolverMethod):
@@ -42,7 +41,7 @@ class Adagrad(SolverMethod):
         gamma, eps = float(solver.params["gamma"]), float(solver.params["epsilon"])
         for layer_state in net.trainable_states():
             for param in layer_state.parameters:
-                h = history_of(solver, state, layer_state.layer.name, param, "H")
+                h = self.history_of(solver, state, layer_state.layer.name, param, "H")
                 g = param.gradient.data
                 h += g * g
                 lr_adj = gamma / (eps + math.sqrt(float(h.sum())))

@@ -26,7 +26,6 @@ from mocha.core.errors import SolverError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.policies import LRPolicy
 from mocha.core.solver import SolverMethod
-from mocha.plugins.solvers.sgd import history_of
 
 
 class Adam(SolverMethod):
@@ -61,8 +60,8 @@ class Adam(SolverMethod):
         for layer_state in net.trainable_states():
             for param in layer_state.parameters:
                 name = layer_state.layer.name
-                m = history_of(solver, state, name, param, "m")
-                v = history_of(solver, state, name, param, "v")
+                m = self.history_of(solver, state, name, param, "m")
+                v = self.history_of(solver, state, name, param, "v")
                 g = param.gradient.data
                 m *= beta1
                 m += (1.0 - beta1) * g

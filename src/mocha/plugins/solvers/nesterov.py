@@ -20,10 +20,10 @@ from __future__ import annotations
 from typing import Any
 
 from mocha.core.hookspecs import hookimpl
-from mocha.plugins.solvers.sgd import SGD, history_of
+from mocha.plugins.solvers._momentum import MomentumMethod
 
 
-class Nesterov(SGD):
+class Nesterov(MomentumMethod):
     """Nesterov's accelerated gradient with momentum. Parameters: lr_policy, mom_policy."""
 
     name = "nesterov"
@@ -36,7 +36,7 @@ class Nesterov(SGD):
         internal["learning_rate"] = lr
         for layer_state in net.trainable_states():
             for param in layer_state.parameters:
-                h = history_of(solver, state, layer_state.layer.name, param)
+                h = self.history_of(solver, state, layer_state.layer.name, param)
                 w = param.blob.data
                 w -= mom_prev * h
                 h *= mom_prev

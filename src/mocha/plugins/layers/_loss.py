@@ -1,6 +1,7 @@
 """Shared pieces of the element-wise losses (square, binary cross-entropy, hinge, Gaussian
-KL) and of BinaryAccuracy: the check that two bottoms pair up element by element, and the
-sample-weighted running mean of a loss kept as a statistic (semantics §3.14)."""
+KL) and of the accuracy layers: the check that two bottoms pair up element by element, the
+sample-weighted running mean of a loss kept as a statistic (semantics §3.14), and the running
+accuracy (semantics §3.15)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,32 @@ class RunningLossState(LayerState):
 
     def statistics_summary(self) -> str:
         return f"{self.stat_title} (avg over {self.n_accum}) = {self.loss_accum:.6f}"
+
+
+class RunningAccuracyState(LayerState):
+    """A running mean of correct predictions over every forward since the last reset:
+    accuracy ← (accuracy·n_accum + correct) / (n_accum + n). Dumps "<name>-accuracy" and,
+    with `report_error`, "<name>-error" = 1 - accuracy."""
+
+    label = "Accuracy"
+
+    def __init__(self, layer, backend, inputs, diffs, ctx):
+        super().__init__(layer, backend, inputs, diffs, ctx)
+        self.reset_statistics()
+
+    def reset_statistics(self) -> None:
+        self.accuracy = 0.0
+        self.n_accum = 0
+
+    def record(self, correct: int, n: int) -> None:
+        self.accuracy = (self.accuracy * self.n_accum + correct) / (self.n_accum + n)
+        self.n_accum += n
+
+    def dump_statistics(self) -> dict[str, float]:
+        out = {f"{self.layer.name}-accuracy": self.accuracy}
+        if self.layer.report_error:
+            out[f"{self.layer.name}-error"] = 1.0 - self.accuracy
+        return out
+
+    def statistics_summary(self) -> str:
+        return f"{self.label} (avg over {self.n_accum}) = {100 * self.accuracy:.4f}%"
