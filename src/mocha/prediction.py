@@ -74,7 +74,9 @@ def _inputs(arrays: Any, tops: Sequence[str]) -> dict[str, np.ndarray]:
 def prediction_layers(layers: Sequence[Layer], inputs: Mapping[str, Any], batch_size: int,
                       output: str | None) -> tuple[list[Layer], str]:
     """The layers of the prediction net and the output blob's name."""
-    from mocha.plugins.layers.memory_data import MemoryDataLayer
+    from mocha.core.registry import lookup
+
+    MemoryDataLayer = lookup("layers", "MemoryDataLayer")
 
     pending = [layer for layer in layers if not (layer.is_source or layer.is_sink)]
     available = set(inputs)

@@ -25,27 +25,6 @@ ALLOWED_EVERYWHERE = ("mocha.core", "mocha.plugins.components", "mocha.datasets"
 
 # (importing module, imported module) pairs not yet moved, each with the reason.
 KNOWN_EXCEPTIONS = {
-    # issue 12 §1 reorganises the flat Numba modules into the `numba_backend` package, whose
-    # modules may then import each other (plugin-package rule above)
-    ("mocha.plugins.backends.numba_ops", "mocha.plugins.backends.numba_backend"): "§1",
-    ("mocha.plugins.backends.numba_rowconv", "mocha.plugins.backends.numba_backend"): "§1",
-    ("mocha.plugins.backends.numba_rowconv", "mocha.plugins.backends.numba_threads"): "§1",
-    ("mocha.plugins.backends.numba_rowconv", "mocha.plugins.backends.numba_rowconv_kernels"):
-        "§1",
-    ("mocha.plugins.backends.numba_elementwise", "mocha.plugins.backends.kernels_elementwise"):
-        "§1",
-    ("mocha.plugins.backends.numba_elementwise", "mocha.plugins.backends.numba_backend"): "§1",
-    ("mocha.plugins.backends.numba_elementwise",
-     "mocha.plugins.backends.numba_elementwise_kernels"): "§1",
-    ("mocha.plugins.backends.numba_threads", "mocha.plugins.backends.numba_backend"): "§1",
-    ("mocha.plugins.backends.numba_backend", "mocha.plugins.backends.numba_kernels"): "§1",
-    ("mocha.plugins.backends.numba_backend", "mocha.plugins.backends.numba_conv"): "§1",
-    ("mocha.plugins.backends.numba_backend", "mocha.plugins.backends.numba_ops"): "§1",
-    ("mocha.plugins.backends.numba_conv", "mocha.plugins.backends.numba_threads"): "§1",
-    ("mocha.plugins.backends.numba_conv", "mocha.plugins.backends.numba_backend"): "§1",
-    ("mocha.plugins.backends.numba_conv", "mocha.plugins.backends.numba_rowconv"): "§1",
-    # the prediction helper builds a MemoryDataLayer directly (owned elsewhere)
-    ("mocha.prediction", "mocha.plugins.layers.memory_data"): "prediction.py",
 }
 
 
@@ -93,8 +72,8 @@ def _plugin_violation(module: str, imported: str) -> str | None:
             return None  # a name imported from a module, checked as that module
         if parts[3].startswith("_"):
             return None  # a helper of its own folder
-        if len(own) > 4 and parts[3] == own[3]:
-            return None  # inside its own plugin package
+        if parts[3] == own[3] and (len(own) > 4 or len(parts) > 4):
+            return None  # inside its own plugin package (its __init__ included)
         return "a sibling plugin module (move what is shared into a `_`-prefixed helper)"
     return "not core, a default component, datasets or a helper of its own folder"
 
@@ -113,6 +92,10 @@ def test_the_checker_sees_imports_and_judges_them():
         assert _plugin_violation("mocha.plugins.layers.accuracy", ok) is None, ok
     assert _plugin_violation("mocha.plugins.backends.numba_backend.conv",
                              "mocha.plugins.backends.numba_backend.runtime") is None
+    assert _plugin_violation("mocha.plugins.backends.numba_backend",
+                             "mocha.plugins.backends.numba_backend.conv") is None
+    assert _plugin_violation("mocha.plugins.backends.numba_backend",
+                             "mocha.plugins.backends.generic.conv")
     names = {name for _, name in _imports(PLUGINS / "layers" / "accuracy.py")}
     assert {"mocha.core.layer", "mocha.plugins.layers._labels"} <= names
 

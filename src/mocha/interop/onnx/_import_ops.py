@@ -133,7 +133,9 @@ def _onnx_pooled(size: int, k: int, begin: int, end: int, s: int, ceil_mode: int
 
 
 def pool(ctx: Any, node: Any) -> None:
-    from mocha.plugins.layers.pooling import pooled_size
+    from mocha.core.registry import lookup
+
+    pooled_size = lookup("layers", "PoolingLayer").output_size
 
     is_max = node.op_type == "MaxPool"
     if is_max and len(node.output) > 1 and node.output[1]:

@@ -43,7 +43,9 @@ def export_layers(layers: list[Any], shapes: dict[str, tuple[int, ...]]) -> list
     import numpy as np
 
     from mocha.cli.predict_cmd import expected_sample_shape
-    from mocha.plugins.layers.memory_data import MemoryDataLayer
+    from mocha.core.registry import lookup
+
+    MemoryDataLayer = lookup("layers", "MemoryDataLayer")
 
     needed = {b for layer in layers if not (layer.is_source or layer.is_sink)
               for b in layer.bottoms}

@@ -196,8 +196,10 @@ class ImportedModel:
 
     def data_layer(self, data: Any = None, batch_size: int = 1) -> Any:
         """A MemoryDataLayer feeding `data` ({input: array} or one array; zeros if None)."""
+        from mocha.core.registry import lookup
         from mocha.plugins.components.transformers import Scale, SubMean
-        from mocha.plugins.layers.memory_data import MemoryDataLayer
+
+        MemoryDataLayer = lookup("layers", "MemoryDataLayer")
 
         tops = list(self.inputs)
         if data is None:

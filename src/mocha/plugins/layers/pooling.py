@@ -89,6 +89,8 @@ class PoolingLayer(Layer, has_neuron=True, can_do_bp=True, bottoms=">=1", tops="
     pooling: Any = config_field(MaxPooling(), convert=as_pooling)
     neuron: Any = Identity()
     state_cls = PoolingState
+    # the output length rule above, for code that reaches this layer through the registry
+    output_size = staticmethod(pooled_size)
 
 
 @hookimpl
