@@ -101,3 +101,19 @@ def test_hdf5_shards_stack_to_the_single_process_batches(tmp_path, cls):
     (tmp_path / "list.txt").write_text("f0.h5\nf1.h5\n")
     assert_ranks_stack_to_single(
         lambda: cls(source=str(tmp_path / "list.txt"), batch_size=7, shuffle=True), 3)
+
+
+def test_a_data_layer_that_cannot_split_is_refused_at_the_start():
+    import mocha
+
+    backend = ranked_backend(0, 2)
+    net = mocha.Net("n", backend, [
+        mocha.RandomNormalLayer(name="noise", tops=["x"], output_dims=(3,), batch_sizes=(2,)),
+        mocha.MemoryDataLayer(name="d", data=[np.zeros((6, 1))], tops=["y"], batch_size=4),
+        mocha.InnerProductLayer(name="ip", output_dim=1, bottoms=["x"], tops=["z"]),
+        mocha.SquareLossLayer(name="loss", bottoms=["z", "y"]),
+    ])
+    solver = mocha.Solver(mocha.SGD(), mocha.make_solver_parameters(mocha.SGD(), max_iter=1))
+    with pytest.raises(DistributedError, match=r"RandomNormalLayer\('noise'\) of net 'n' does "
+                                               r"not split its batches over MPI ranks"):
+        mocha.solve(solver, net)
