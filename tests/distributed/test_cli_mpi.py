@@ -73,3 +73,19 @@ def test_mpirun_mocha_run_matches_one_process(tmp_path):
     assert two["validation"]["accuracy-accuracy"] == pytest.approx(
         one["validation"]["accuracy-accuracy"], abs=1 / 360 + 1e-9)
     assert run.stderr.count("TRAIN iter=000000") == 1
+
+
+@pytest.mark.skipif(find_mpiexec() is None, reason="no mpiexec (pip install '.[mpi]')")
+def test_an_error_during_training_ends_the_mpi_job(tmp_path):
+    """A diverging objective (reduced, so seen by every rank at once) stops the job with the
+    message and exit status 1 of one process, not a hang."""
+    pytest.importorskip("mpi4py")
+    text = DIGITS.read_text().replace("base_lr = 0.05", "base_lr = 1e12")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    run = subprocess.run([find_mpiexec(), "-n", "2", sys.executable, "-m", "mocha", "run",
+                          str(bad), "--backend", "numpy", "--max-iter", "50"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         stdin=subprocess.DEVNULL)
+    assert run.returncode == 1, run.stderr
+    assert "objective became" in run.stderr and "ending the MPI job" in run.stderr
