@@ -117,3 +117,21 @@ def test_a_data_layer_that_cannot_split_is_refused_at_the_start():
     with pytest.raises(DistributedError, match=r"RandomNormalLayer\('noise'\) of net 'n' does "
                                                r"not split its batches over MPI ranks"):
         mocha.solve(solver, net)
+
+
+def test_decay_on_validation_is_refused_at_the_start():
+    import mocha
+
+    backend = ranked_backend(0, 2)
+    net = mocha.Net("n", backend, [
+        mocha.MemoryDataLayer(name="d", data=[np.zeros((6, 2)), np.zeros((6, 1))],
+                              batch_size=4),
+        mocha.InnerProductLayer(name="ip", output_dim=2, bottoms=["data"], tops=["z"]),
+        mocha.SoftmaxLossLayer(name="loss", bottoms=["z", "label"]),
+    ])
+    policy = mocha.LRPolicy.DecayOnValidation(0.1, "acc-accuracy")
+    solver = mocha.Solver(mocha.SGD(), mocha.make_solver_parameters(
+        mocha.SGD(), max_iter=1, lr_policy=policy))
+    with pytest.raises(DistributedError, match="does not support the rewinds of "
+                                               "LRPolicy.DecayOnValidation"):
+        mocha.solve(solver, net)

@@ -83,6 +83,12 @@ class DataParallel(Parallel):
 
     # -- solver hooks --------------------------------------------------------------------
     def after_init(self, solver: Any, net: Any, state: Any) -> None:
+        policy = solver.params.get("lr_policy")
+        if callable(getattr(policy, "on_validation", None)):  # LRPolicy.DecayOnValidation
+            raise DistributedError(
+                f"{policy!r}: data-parallel training does not support the rewinds of "
+                f"LRPolicy.DecayOnValidation yet; use another learning-rate policy with mpirun"
+            )
         for each in [net, *_other_nets(solver)]:
             _check_sharded(each)
         self.weight = _shard_weight(net)
