@@ -5,7 +5,8 @@
 From Python, call `enable(backend)` before building the nets, then train as usual and launch
 the script with `mpirun -n N python train.py`:
 
-    backend = mocha.NumpyBackend(); backend.init()
+    import mocha.distributed
+    backend = mocha.make_backend("numpy"); mocha.init(backend)
     mocha.distributed.enable(backend)      # every rank: same RNG as rank 0, batches split
     net = Net(...); solver = Solver(...); solve(solver, net)
 
@@ -44,7 +45,7 @@ def enable(
     abort_on_error: bool = True, quiet: bool = True,
 ) -> DataParallel:
     """Make `backend` data-parallel over `comm` (default `MPI.COMM_WORLD`); returns the
-    `DataParallel`. Call it on every rank, after `backend.init()` and before building nets.
+    `DataParallel`. Call it on every rank, after `mocha.init(backend)` and before building nets.
 
     Args:
         bucket_mb: size of the gradient buckets reduced together (MiB).
