@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pytest
 
-pytest.importorskip("mpi4py")
+pytest.importorskip("mpi4py.MPI", exc_type=ImportError)
 
 from mocha.distributed import find_mpiexec  # noqa: E402
 
