@@ -110,9 +110,10 @@ def run(
     else:
         _print_summary(result, stderr=False)
     if result.interrupted:
+        launcher = f"mpirun -n {mpi_size} " if mpi_size > 1 else ""
         where = result.snapshot_dir
         hint = (f"snapshot written to {result.snapshot_written or where}; resume with:\n"
-                f"  mocha run {experiment} --load-from {where}") if where else (
+                f"  {launcher}mocha run {experiment} --load-from {where}") if where else (
                 "no Snapshot coffee break is configured, so nothing was saved")
         typer.echo(f"Interrupted at iteration {result.iterations}: {hint}", err=True)
 
