@@ -3,6 +3,10 @@
 A thin adapter over `mocha.experiment.load_experiment` / `run_experiment`: it adds the live
 progress display (only when stderr is a terminal), turns a bad file into one message and
 exit status 2, and prints a summary (a JSON object with `--json`).
+
+Under `mpirun -n N` (N > 1; or with `--distributed`) it trains data-parallel through
+`mocha.distributed`: rank 0 prints, the other ranks stay silent, and an error on any rank
+aborts the whole job (`MPI_Abort` with the exit status the error would have had).
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ def run(
         "--no-progress", help="No live progress bar, plain log lines only.")] = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print a machine-readable summary (JSON) on stdout at the end.")] = False,
+    distributed: Annotated[bool | None, typer.Option(
+        "--distributed/--no-distributed",
+        help="Data-parallel over MPI (needs the mpi extra); default: on under mpirun -n N>1.",
+    )] = None,
 ) -> None:
     """Train the network described by an [bold]experiment file[/] (see docs/experiment-files.md).
 
@@ -73,7 +81,8 @@ def run(
         raise fail(str(exc)) from None
     if load_from is not None and not load_from.exists():
         raise fail(f"--load-from {str(load_from)!r}: no such snapshot file or folder")
-    progress = _progress_breaks(not no_progress)
+    mpi_size = _mpi_size(distributed)
+    progress = _progress_breaks(not no_progress and mpi_size == 0)
     if progress and (as_json or sys.stdout.isatty()):  # the bar and tables replace the log
         redirect: Any = contextlib.redirect_stdout(io.StringIO())
     elif as_json:  # stdout carries only the JSON object: the training log goes to stderr
@@ -81,10 +90,11 @@ def run(
     else:
         redirect = contextlib.nullcontext()
     try:
-        with redirect:
+        with redirect, _abort_job_on_exit(mpi_size):
             result = run_experiment(
                 exp, backend=backend, max_iter=max_iter,
                 load_from=str(load_from) if load_from else "", extra_coffee_breaks=progress,
+                distributed=mpi_size > 0,
             )
     except (ExperimentError, SnapshotError) as exc:  # the file or the snapshot is at fault
         raise fail(f"{experiment}: {exc}" if isinstance(exc, SnapshotError) else str(exc)) \
@@ -93,16 +103,79 @@ def run(
         raise fail(f"{experiment}: {exc}", code=1) from None
     except KeyboardInterrupt:
         raise fail("interrupted twice; stopped without a snapshot", code=130) from None
+    if mpi_size and not _is_root():
+        return
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
         _print_summary(result, stderr=False)
     if result.interrupted:
+        launcher = f"mpirun -n {mpi_size} " if mpi_size > 1 else ""
         where = result.snapshot_dir
         hint = (f"snapshot written to {result.snapshot_written or where}; resume with:\n"
-                f"  mocha run {experiment} --load-from {where}") if where else (
+                f"  {launcher}mocha run {experiment} --load-from {where}") if where else (
                 "no Snapshot coffee break is configured, so nothing was saved")
         typer.echo(f"Interrupted at iteration {result.iterations}: {hint}", err=True)
+
+
+def _mpi_size(distributed: bool | None) -> int:
+    """The MPI job size when training data-parallel, else 0; a missing mpi4py (when asked
+    for, or when launched by mpirun with several processes) exits with status 2."""
+    from mocha.distributed.launch import DistributedError, import_mpi, launched_world_size
+
+    launched = launched_world_size()
+    if distributed is False or (distributed is None and launched <= 1):
+        return 0
+    try:
+        mpi = import_mpi()
+    except DistributedError as exc:
+        where = f"launched by mpirun with {launched} processes, but " if launched > 1 else ""
+        raise fail(f"{where}{exc}") from None
+    return mpi.COMM_WORLD.Get_size()
+
+
+def _is_root() -> bool:
+    from mocha.distributed import is_root
+
+    return is_root()
+
+
+@contextlib.contextmanager
+def _abort_job_on_exit(mpi_size: int) -> Any:
+    """With several MPI ranks, an error on this rank ends the job (`MPI_Abort`), after its
+    message is printed, instead of leaving the other ranks waiting for it forever."""
+    if mpi_size <= 1:
+        yield
+        return
+    try:
+        yield
+    except BaseException as exc:
+        from mocha.experiment import ExperimentError
+
+        if isinstance(exc, KeyboardInterrupt):
+            message, code = "interrupted twice; stopped without a snapshot", 130
+        elif isinstance(exc, ExperimentError | SnapshotError):
+            message, code = str(exc), 2
+        elif isinstance(exc, MochaError):
+            message, code = str(exc), 1
+        else:
+            import traceback
+
+            traceback.print_exc()
+            message, code = f"{type(exc).__name__}: {exc}", 1
+        fail(f"[MPI rank {_rank()}] {message}; ending the MPI job", code=code)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        from mocha.distributed import import_mpi
+
+        import_mpi().COMM_WORLD.Abort(code)
+        raise
+
+
+def _rank() -> int:
+    from mocha.distributed import rank_and_size
+
+    return rank_and_size()[0]
 
 
 @hookimpl

@@ -9,6 +9,10 @@ training net's epoch changed to a multiple of n (never at iteration 0).
 The lounge keeps every reported statistic: name -> {iteration -> value}. With
 `setup_coffee_lounge(solver, save_into="statistics.h5", every_n_iter=1, file_exists="merge")`
 they are written to HDF5 (one group per statistic holding `iter` and `value` datasets).
+
+Data parallel (`mocha.core.parallel`): on ranks other than 0 the lounge runs only the breaks
+that set `all_ranks = True` (collective ones such as ValidationPerformance) and writes no
+statistics file; rank 0 alone prints, draws progress and writes snapshots and statistics.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mocha.core.errors import MochaError
+from mocha.core.parallel import parallel_of
 
 
 class CoffeeBreak:
@@ -76,6 +81,7 @@ class CoffeeLounge:
     last_epoch: int = 0
     _dirty: bool = False
     active: bool = False  # between setup() and shutdown()
+    is_root: bool = True  # rank 0 of a data-parallel run (or the only process)
     _initialized: list[ScheduledCoffee] = field(default_factory=list)  # init ran, no destroy
 
     def update_statistics(self, name: str, value: float) -> None:
@@ -110,6 +116,7 @@ class CoffeeLounge:
                     )
         self.curr_iter = state.iter
         self.last_epoch = net.epoch
+        self.is_root = parallel_of(getattr(net, "backend", None)).is_root
         self.active = True
         self._initialized = []
         for scheduled in self.coffee_breaks:  # a failing init: shutdown() destroys the others
@@ -132,6 +139,8 @@ class CoffeeLounge:
         self.curr_iter = state.iter
         epoch = None
         for scheduled in self.coffee_breaks:
+            if not (self.is_root or getattr(scheduled.coffee, "all_ranks", False)):
+                continue  # data parallel: only rank 0 prints, draws and saves
             if scheduled.every_n_iter > 0:
                 if state.iter % scheduled.every_n_iter == 0:
                     scheduled.coffee.enjoy(self, solver, net, state)
@@ -171,7 +180,7 @@ class CoffeeLounge:
             raise errors[0]
 
     def save(self, force: bool = False) -> None:
-        if not self.save_into or not (self._dirty or force):
+        if not self.save_into or not (self._dirty or force) or not self.is_root:
             return
         save_statistics(self.save_into, self.statistics)
         self._dirty = False

@@ -13,6 +13,10 @@ A solver method (`SGD`, `Nesterov`, `Adam`, ... registered as plugins) provides 
 histories live in `state.internal["history"]` keyed by `"<layer>___<param>"` so that
 snapshots can save and restore them; its other `internal` entries must be JSON scalars.
 
+Data parallelism (`mocha.core.parallel`, installed by `mocha.distributed`) hooks in at four
+points: before the first forward, after each forward, after each backward (before the update)
+and after the coffee breaks; in one process the hooks do nothing.
+
 Before a forward whose coffee breaks include a due Snapshot (a break with
 `needs_resume_point = True`), the solver records `solver.resume_point` (RNG state and data
 cursors), which the snapshot stores so that a resume replays that forward exactly.
@@ -27,6 +31,7 @@ from typing import Any, ClassVar
 
 from mocha.core.coffee import CoffeeLounge
 from mocha.core.errors import SolverError
+from mocha.core.parallel import parallel_of
 from mocha.core.policies import LRPolicy, MomPolicy
 
 
@@ -179,11 +184,13 @@ def _forward(solver: Solver, net: Any, state: SolverState, regu: float) -> None:
         solver.resume_point = capture_resume_point(solver, net, state.iter)
     state.obj_val = net.forward(regu)
     state.losses = _losses(net)
+    parallel_of(net.backend).after_forward(solver, net, state)  # data parallel: global loss
     _check_finite(net, state)
 
 
 def _after_breaks(solver: Solver, net: Any, state: SolverState, regu: float) -> None:
     """Carry out a rewind requested during the coffee breaks (DecayOnValidation)."""
+    parallel_of(net.backend).after_breaks(solver, net, state)  # data parallel: agree on stop
     request = solver._rewind_request
     if request is None:
         return
@@ -232,6 +239,7 @@ def init_solve(solver: Solver, net: Any) -> SolverState:
 
         apply_resume_point(solver, net, point)
         solver.resume_point = point
+    parallel_of(net.backend).after_init(solver, net, state)  # data parallel: rank 0's params
     regu = float(solver.params["regu_coef"])
     _forward(solver, net, state, regu)
     lounge.curr_iter = state.iter
@@ -258,6 +266,7 @@ def solve(solver: Solver, net: Any) -> SolverState:
         while state.iter < max_iter and not solver.stop_requested:
             state.iter += 1
             net.backward(regu)
+            parallel_of(net.backend).after_backward(solver, net, state)  # average gradients
             method.update(solver, net, state)
             apply_constraints(net, state.iter)
             _forward(solver, net, state, regu)

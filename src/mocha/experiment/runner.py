@@ -21,6 +21,7 @@ from typing import Any
 
 from mocha.core.coffee import CoffeeBreak, add_coffee_break
 from mocha.core.errors import MochaError
+from mocha.core.parallel import parallel_of
 from mocha.experiment.base import Experiment, ExperimentError
 from mocha.experiment.build import build_nets, build_solver, make_experiment_backend
 
@@ -120,6 +121,7 @@ def validate(test_net: Any) -> dict[str, float]:
         return {}
     test_net.reset_statistics()
     test_net.forward_epoch()
+    parallel_of(test_net.backend).reduce_statistics(test_net)  # data parallel: all ranks
     return {k: float(v) for k, v in test_net.statistics().items()}
 
 
@@ -170,6 +172,7 @@ def run_experiment(
     handle_sigint: bool = True,
     final_validation: bool = True,
     final_snapshot: bool = True,
+    distributed: bool = False,
 ) -> RunResult:
     """Train the experiment and return a `RunResult`.
 
@@ -184,6 +187,8 @@ def run_experiment(
         final_validation: after training, run one epoch of the validation net (if any).
         final_snapshot: when the file has a `Snapshot` break, also save the last iteration
             (after Ctrl-C, or when `max_iter` is not a multiple of its schedule).
+        distributed: train data-parallel over MPI (`mocha.distributed.enable`; run every
+            rank under `mpirun`).
 
     Raises:
         ExperimentError: the backend, nets or solver cannot be built from the file.
@@ -195,6 +200,10 @@ def run_experiment(
     be = make_experiment_backend(exp, backend)
     train_net = test_net = None
     try:
+        if distributed:
+            from mocha.distributed import enable
+
+            enable(be)
         solver_args = {"max_iter": max_iter, "load_from": load_from}
         train_net, test_net, solver = _build(exp, be, solver_args)
         for coffee, every in extra_coffee_breaks:

@@ -8,6 +8,7 @@ from typing import Any
 
 from mocha.core.coffee import CoffeeBreak
 from mocha.core.hookspecs import hookimpl
+from mocha.core.parallel import parallel_of
 from mocha.core.snapshot import save_snapshot, snapshot_filename
 
 logger = logging.getLogger("mocha")
@@ -22,7 +23,8 @@ class Snapshot(CoffeeBreak):
     `load_from` at `dir` to resume from the latest snapshot; see `mocha.core.snapshot` for
     the file layout and why the resume is exact. Scheduled with `every_n_epoch`, the solver
     captures the resume point (RNG state, data cursors) before every forward, since any
-    iteration may end an epoch; with `every_n_iter` only before the due ones.
+    iteration may end an epoch; with `every_n_iter` only before the due ones. In data-parallel
+    training only rank 0 writes (every rank holds the same state).
     """
 
     needs_resume_point = True  # the solver captures RNG and cursors before the forward
@@ -35,6 +37,8 @@ class Snapshot(CoffeeBreak):
         os.makedirs(self.snapshot_dir, exist_ok=True)
 
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
+        if not parallel_of(net.backend).is_root:
+            return
         path = os.path.join(self.snapshot_dir, snapshot_filename(state.iter))
         if os.path.exists(path):
             logger.warning("Snapshot: overwriting %s", path)

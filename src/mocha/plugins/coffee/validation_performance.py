@@ -8,6 +8,7 @@ from typing import Any
 
 from mocha.core.coffee import CoffeeBreak
 from mocha.core.hookspecs import hookimpl
+from mocha.core.parallel import parallel_of
 
 logger = logging.getLogger("mocha")
 
@@ -26,7 +27,12 @@ class ValidationPerformance(CoffeeBreak):
     `register(f)` (e.g. `LRPolicy.DecayOnValidation`). `destroy` does nothing: the user owns
     the validation net. `last_statistics` holds the latest values; the report is also printed
     to `stream` (stdout by default), like TrainingSummary's lines.
+
+    Data parallel: it runs on every rank (`all_ranks`), each evaluating its share of every
+    batch; the statistics are combined over the ranks before the report, which rank 0 prints.
     """
+
+    all_ranks = True  # the evaluation is collective (mocha.core.parallel)
 
     def __init__(self, validation_net: Any, stream: Any = None) -> None:
         self.validation_net = validation_net
@@ -56,6 +62,8 @@ class ValidationPerformance(CoffeeBreak):
         vnet = self.validation_net
         vnet.reset_statistics()
         vnet.forward_epoch()
+        parallel = parallel_of(vnet.backend)
+        parallel.reduce_statistics(vnet)
         dash = "-" * 58
         lines = [f"## Performance on Validation Set after {state.iter} iterations", dash]
         stats: dict[str, float] = {}
@@ -72,9 +80,10 @@ class ValidationPerformance(CoffeeBreak):
             lounge.update_statistics(name, value)
         self.last_statistics = stats
         self.last_report = "\n".join(lines)
-        for line in lines:
-            logger.info(line)
-        print(self.last_report, file=self.stream, flush=True)
+        if parallel.is_root:
+            for line in lines:
+                logger.info(line)
+            print(self.last_report, file=self.stream, flush=True)
         for listener in self.listeners:
             listener(lounge, net, state)
 

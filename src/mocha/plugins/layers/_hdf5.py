@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from mocha.core.layer import CursorState, Layer, config_field
+from mocha.core.parallel import parallel_of
 from mocha.datasets.hdf5_stream import BatchStream, read_source_list, scan_files
 
 # The synchronous layer reads a whole file at once when it fits in this many bytes, else in
@@ -48,15 +49,20 @@ def _prod(shape: tuple[int, ...]) -> int:
 
 
 class HDF5DataBase(CursorState):
-    """What both HDF5 data layers share: blobs, transformers, epoch."""
+    """What both HDF5 data layers share: blobs, transformers, epoch.
+
+    Data parallel (`mocha.core.parallel`): every rank reads the same global batches and keeps
+    rows `[lo, hi)`; `shard` is `(lo, hi, batch_size)`."""
 
     def __init__(self, layer, backend, inputs, diffs, ctx):
         super().__init__(layer, backend, inputs, diffs, ctx)
         self.backend = backend
         self.epoch = 0
+        lo, hi = parallel_of(backend).shard_bounds(layer.batch_size, layer_label(layer))
+        self.shard = (lo, hi, layer.batch_size)
         self.stream = open_stream(layer, backend, self.chunk_size(layer))
         try:
-            self.blobs = [backend.empty((layer.batch_size,) + s)
+            self.blobs = [backend.empty((hi - lo,) + s)
                           for s in self.stream.sample_shapes]
             self.transformers = []
             for top, transformer in layer.transformers:
@@ -75,8 +81,9 @@ class HDF5DataBase(CursorState):
 
     def fill(self, backend: Any, host_batch: list[Any]) -> None:
         """Copy one host batch into the top blobs and run the transformers."""
+        lo, hi, _ = self.shard
         for blob, host in zip(self.blobs, host_batch):
-            blob.data[...] = backend.asarray(host)
+            blob.data[...] = backend.asarray(host[lo:hi])
         for j, transformer in self.transformers:
             transformer.transform(backend, self.blobs[j])
 

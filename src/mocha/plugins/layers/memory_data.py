@@ -7,19 +7,26 @@ from typing import Any
 from mocha.core.errors import DataError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import CursorState, Layer, config_field, name_field
+from mocha.core.parallel import parallel_of
 
 
 class MemoryDataState(CursorState):
-    """Feeds `batch_size` samples per forward, wrapping around; `epoch` counts passes."""
+    """Feeds `batch_size` samples per forward, wrapping around; `epoch` counts passes.
+
+    Data parallel (`mocha.core.parallel`): the blobs hold only this rank's rows `[lo, hi)`
+    of each global batch; `shard` is `(lo, hi, batch_size)`."""
 
     def __init__(self, layer, backend, inputs, diffs, ctx):
         super().__init__(layer, backend, inputs, diffs, ctx)
         self.backend = backend
+        self.parallel = parallel_of(backend)
+        lo, hi = self.parallel.shard_bounds(layer.batch_size, f"MemoryDataLayer({layer.name!r})")
+        self.shard = (lo, hi, layer.batch_size)
         self.epoch = 0
         self.cursor = 0
         self.order: Any = None
         self.set_data(layer.data)
-        self.blobs = [backend.empty((layer.batch_size,) + a.shape[1:]) for a in self.arrays]
+        self.blobs = [backend.empty((hi - lo,) + a.shape[1:]) for a in self.arrays]
         self.transformers = []
         for top, transformer in layer.transformers:
             if top not in layer.tops:
@@ -56,26 +63,32 @@ class MemoryDataState(CursorState):
         self.arrays = [a.astype(self.backend.dtype, copy=False) for a in arrays]
         self.n = n
         self.cursor = 0
-        self.order = self.backend.rng.permutation(n) if layer.shuffle else None
+        self.order = self._permutation(n) if layer.shuffle else None
+
+    def _permutation(self, n: int) -> Any:
+        return self.parallel.agree(self.backend.rng.permutation(n))
 
     def forward(self, backend, inputs):
-        bs = self.layer.batch_size
+        lo, hi, bs = self.shard
         filled = 0
         while filled < bs:
             take = min(bs - filled, self.n - self.cursor)
-            if self.order is None:
-                idx = slice(self.cursor, self.cursor + take)
-            else:
-                idx = self.order[self.cursor:self.cursor + take]
-            for blob, array in zip(self.blobs, self.arrays):
-                blob.data[filled:filled + take] = array[idx]
+            a, b = max(filled, lo), min(filled + take, hi)  # this rank's rows of the batch
+            if a < b:
+                start = self.cursor + a - filled
+                if self.order is None:
+                    idx = slice(start, start + b - a)
+                else:
+                    idx = self.order[start:start + b - a]
+                for blob, array in zip(self.blobs, self.arrays):
+                    blob.data[a - lo:b - lo] = array[idx]
             filled += take
             self.cursor += take
             if self.cursor >= self.n:
                 self.cursor = 0
                 self.epoch += 1
                 if self.order is not None:
-                    self.order = backend.rng.permutation(self.n)
+                    self.order = self._permutation(self.n)
         for j, transformer in self.transformers:
             transformer.transform(backend, self.blobs[j])
 
@@ -95,7 +108,8 @@ class MemoryDataLayer(Layer, is_source=True, bottoms="0"):
 
     Fields: `data` (one array per top, samples on axis 0), `batch_size` (> 0), `tops`
     (default ["data", "label"]), `shuffle`, `transformers` ([(top, transformer), ...]).
-    Bottoms: none. Tops: one blob of shape (batch_size, *sample_shape) per array.
+    Bottoms: none. Tops: one blob of shape (batch_size, *sample_shape) per array (in
+    data-parallel training, this rank's share of the batch: see `mocha.core.parallel`).
     """
 
     name: str = name_field("memory-data")
