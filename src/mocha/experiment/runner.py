@@ -118,7 +118,7 @@ def snapshot_dir_of(coffee: Any) -> str | None:
 
 
 def validate(test_net: Any) -> dict[str, float]:
-    """One epoch of the validation net; its statistics (e.g. `accuracy-accuracy`)."""
+    """One epoch of the validation net; its statistics (e.g. `accuracy`)."""
     if test_net is None or not test_net.data_layers:
         return {}
     test_net.reset_statistics()

@@ -164,6 +164,11 @@ def make_policy(namespace: Any, value: Any, where: str) -> Any:
                 raise ExperimentError(f"{where}: stages[{j}] needs n_iter and a policy type")
             n = stage.pop("n_iter")
             built.append((n, make_policy(namespace, stage, f"{where}, stages[{j}]")))
-        return construct(cls, {}, where) if not built else cls(*built)
+        if not built:
+            return construct(cls, {}, where)
+        try:
+            return cls(*built)
+        except ValueError as exc:
+            raise ExperimentError(f"{where}: {exc}") from None
     return construct(cls, spec, where)
 

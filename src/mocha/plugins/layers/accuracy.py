@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mocha.core.coffee import statistic_name
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field
 from mocha.plugins.layers.softmax import channel_axis
@@ -13,7 +14,8 @@ from mocha.plugins.layers.softmax_loss import labels_as_index
 class RunningAccuracyState(LayerState):
     """A running mean of correct predictions over every forward since the last reset:
     accuracy ← (accuracy·n_accum + correct) / (n_accum + n). Dumps "<name>-accuracy" and,
-    with `report_error`, "<name>-error" = 1 - accuracy."""
+    with `report_error`, "<name>-error" = 1 - accuracy (no doubling: a layer named "accuracy"
+    or "test-accuracy" reports its accuracy under its own name, `statistic_name`)."""
 
     label = "Accuracy"
 
@@ -30,9 +32,9 @@ class RunningAccuracyState(LayerState):
         self.n_accum += n
 
     def dump_statistics(self) -> dict[str, float]:
-        out = {f"{self.layer.name}-accuracy": self.accuracy}
+        out = {statistic_name(self.layer.name, "accuracy"): self.accuracy}
         if self.layer.report_error:
-            out[f"{self.layer.name}-error"] = 1.0 - self.accuracy
+            out[statistic_name(self.layer.name, "error")] = 1.0 - self.accuracy
         return out
 
     def statistics_summary(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mocha.core.coffee import statistic_name
 from mocha.core.errors import ShapeError
 from mocha.core.layer import Layer, LayerState
 
@@ -40,7 +41,7 @@ class RunningLossState(LayerState):
         self.n_accum = 0
 
     def dump_statistics(self) -> dict[str, float]:
-        return {f"{self.layer.name}-{self.stat_key}": self.loss_accum}
+        return {statistic_name(self.layer.name, self.stat_key): self.loss_accum}
 
     def statistics_summary(self) -> str:
         return f"{self.stat_title} (avg over {self.n_accum}) = {self.loss_accum:.6f}"

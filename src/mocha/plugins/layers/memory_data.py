@@ -11,7 +11,11 @@ from mocha.core.layer import Layer, LayerState, config_field, name_field
 
 
 class MemoryDataState(LayerState):
-    """Feeds `batch_size` samples per forward, wrapping around; `epoch` counts passes."""
+    """Feeds `batch_size` samples per forward, wrapping around; `epoch` counts passes.
+
+    The arrays are read at every forward, as given (each batch is converted to the backend's
+    dtype and device then), so writing into them between forwards feeds the new values:
+    `get_layer(net, "data").data[0][...] = image; forward(net)`, whatever the array's dtype."""
 
     def __init__(self, layer, backend, inputs, diffs, ctx):
         super().__init__(layer, backend, inputs, diffs, ctx)
@@ -33,7 +37,8 @@ class MemoryDataState(LayerState):
         """Replace the arrays fed by this layer (same per-sample shapes) without rebuilding."""
         layer = self.layer
         xp = self.backend.xp
-        arrays = [xp.asarray(a) for a in arrays]
+        arrays = [a if hasattr(a, "shape") and hasattr(a, "__getitem__") else xp.asarray(a)
+                  for a in arrays]
         if len(arrays) != len(layer.tops):
             raise layer.config_error(
                 "data", f"{len(arrays)} arrays", f"needs one array per top {list(layer.tops)}"
@@ -54,7 +59,7 @@ class MemoryDataState(LayerState):
                         f"MemoryDataLayer({layer.name!r}): new array for top {top!r} has sample "
                         f"shape {tuple(a.shape[1:])}, the net was built for {tuple(b.shape[1:])}"
                     )
-        self.arrays = [a.astype(self.backend.dtype, copy=False) for a in arrays]
+        self.arrays = list(arrays)  # not copied: edits of the caller's arrays are fed
         self.n = n
         self.cursor = 0
         self.order = self.backend.rng.permutation(n) if layer.shuffle else None
@@ -69,7 +74,7 @@ class MemoryDataState(LayerState):
             else:
                 idx = self.order[self.cursor:self.cursor + take]
             for blob, array in zip(self.blobs, self.arrays):
-                blob.data[filled:filled + take] = array[idx]
+                blob.data[filled:filled + take] = backend.asarray(array[idx])
             filled += take
             self.cursor += take
             if self.cursor >= self.n:
@@ -88,7 +93,8 @@ class MemoryDataState(LayerState):
     def set_cursor(self, data: dict[str, Any]) -> None:
         self.epoch, self.cursor = int(data["epoch"]), int(data["cursor"])
         if data.get("order") is not None:
-            self.order = self.backend.xp.asarray(data["order"])
+            backend = self.backend
+            self.order = backend.to_host(backend.xp.asarray(data["order"]))  # host indices
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -12,6 +12,9 @@ from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, LayerState, check_counts, config_field, name_field, pair
 from mocha.plugins.components.neurons import Identity
 
+# public names besides the registered ones: `mocha.Pooling`
+__all__ = ["PoolingLayer", "Pooling"]
+
 
 @dataclass(frozen=True)
 class MaxPooling:
