@@ -2,9 +2,10 @@
 
     train_idx, test_idx = split_indices(n, test_fraction=0.2, seed=0, labels=y)
 
-The test split has `⌈n · test_fraction⌉` rows (as scikit-learn counts them) (at least 1 and at most n − 1). With
-`labels` it is stratified: every class gives its share of the test rows (largest remainders
-settle the rounding, ties to the smaller class value), chosen by a seeded permutation. The
+The test split has `⌈n · test_fraction⌉` rows (as scikit-learn counts them; at least 1 and at
+most n − 1). With `labels` it is stratified: every class gives its share of the test rows
+(largest remainders settle the rounding, ties to the smaller class value), chosen by a seeded
+permutation. The
 result is the same whatever else is installed (scikit-learn is not used); both index arrays
 are sorted.
 """

@@ -137,7 +137,10 @@ def make_policy(namespace: Any, value: Any, where: str) -> Any:
     `{type = "Staged", stages = [{n_iter = 1000, type = "Fixed", base_lr = 0.01}, ...]}`."""
     label = namespace.__name__
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return namespace.Fixed(value)
+        try:
+            return namespace.Fixed(value)
+        except ValueError as exc:
+            raise ExperimentError(f"{where}: {exc}") from None
     if not isinstance(value, dict) or "type" not in value:
         raise ExperimentError(
             f"{where}: a policy is a number or an inline table with 'type', got {value!r}"
