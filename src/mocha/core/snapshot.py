@@ -298,8 +298,8 @@ def _no_snapshot_in(folder: str, solver: Any) -> None:
                                            "save_into", "") or "")
     foreign = sorted(
         name for name in os.listdir(folder)
-        if not (name.startswith((".", "snapshot-", "statistics")) or name == lounge_file
-                or name.endswith((".abandoned.h5", ".tmp")))
+        if not (name.startswith(".") or name.endswith(".tmp") or name == lounge_file
+                or (name.startswith(("snapshot-", "statistics")) and name.endswith(".h5")))
     )
     jld = [n for n in foreign if n.lower().endswith((".jld", ".jld2"))]
     if jld:
