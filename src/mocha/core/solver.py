@@ -96,6 +96,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _is_policy(value: Any) -> bool:
+    """A Policy, or any object with the policy interface (`get(state)`, `initial()`)."""
+    return isinstance(value, Policy) or (callable(getattr(value, "get", None))
+                                         and callable(getattr(value, "initial", None)))
+
+
 def check_parameter_values(method: SolverMethod, params: dict[str, Any]) -> None:
     """Refuse values that are of the wrong kind (a string for a number, ...) or nonsensical
     (a negative `regu_coef`, a `max_iter` that is not a non-negative integer or inf)."""
@@ -116,7 +122,7 @@ def check_parameter_values(method: SolverMethod, params: dict[str, Any]) -> None
             if not isinstance(value, str | os.PathLike):
                 raise SolverError(f"load_from must be a path (str), got {value!r}")
         elif key in ("lr_policy", "mom_policy"):
-            if not isinstance(value, Policy):
+            if not _is_policy(value):
                 kind = "LRPolicy" if key == "lr_policy" else "MomPolicy"
                 raise SolverError(f"{key} must be a policy such as {kind}.Fixed(...), got "
                                   f"{value!r}")
@@ -126,7 +132,7 @@ def check_parameter_values(method: SolverMethod, params: dict[str, Any]) -> None
                 raise SolverError(f"{name}: {key} must be true or false, got {value!r}")
             if _is_number(default) and not _is_number(value):
                 raise SolverError(f"{name}: {key} must be a number, got {value!r}")
-            if isinstance(default, Policy) and not isinstance(value, Policy):
+            if isinstance(default, Policy) and not _is_policy(value):
                 raise SolverError(f"{name}: {key} must be a policy, got {value!r}")
 
 
