@@ -70,7 +70,7 @@ def test_accuracy(backend, data_layer_test, body) -> float:
                    phase="test")
     test_net.reset_statistics()
     test_net.forward_epoch()
-    accuracy = test_net.statistics()["test-accuracy-accuracy"]
+    accuracy = test_net.statistics()["test-accuracy"]
     test_net.shutdown()
     return accuracy
 

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> float:
 
     test_net.reset_statistics()
     test_net.forward_epoch()
-    accuracy = test_net.statistics()["accuracy-accuracy"]
+    accuracy = test_net.statistics()["accuracy"]
     print(f"test accuracy: {100 * accuracy:.2f}% on {len(x_test)} held-out digits")
     train_net.shutdown()
     test_net.shutdown()

@@ -5,11 +5,12 @@
     result.classes, result.probabilities, result.outputs
 
 A prediction net is built from the architecture for testing (`phase="test"`): its data layers
-are replaced by one `MemoryDataLayer` feeding the arrays through the data layers' transformers
-of those tops (so the arrays are raw data, as the data layers read it), and layers that need
-blobs the arrays do not provide (losses, accuracy: they need labels) and sink layers are left
-out. The arrays are fed in batches of `batch_size`; the last, partial batch is completed by
-wrapping around and the extra rows are dropped.
+are replaced by one `MemoryDataLayer` feeding the arrays (with the data layers'
+`transformers`, e.g. `SubMean` and `Scale`, so the inputs are preprocessed exactly as in
+training; or with the `transformers` given to `predict`), and layers that need blobs the
+arrays do not provide (losses, accuracy: they need labels) and sink layers are left out. The
+arrays are fed in batches of `batch_size`; the last, partial batch is completed by wrapping
+around and the extra rows are dropped.
 
 Parameters come from the trained net (copied by layer name) or from `model`: a Mocha HDF5
 model file (`<layer>___<param>` datasets, as Caffe exports), a snapshot, or a snapshot folder
@@ -71,9 +72,19 @@ def _inputs(arrays: Any, tops: Sequence[str]) -> dict[str, np.ndarray]:
     return given
 
 
+def data_transformers(layers: Sequence[Layer], tops: Sequence[str]) -> list[tuple[str, Any]]:
+    """The `(top, transformer)` pairs of the data layers among `layers` that apply to `tops`,
+    in order."""
+    return [(str(top), transformer) for layer in layers if layer.is_source
+            for top, transformer in getattr(layer, "transformers", ()) if top in tops]
+
+
 def prediction_layers(layers: Sequence[Layer], inputs: Mapping[str, Any], batch_size: int,
-                      output: str | None) -> tuple[list[Layer], str]:
-    """The layers of the prediction net and the output blob's name."""
+                      output: str | None,
+                      transformers: Sequence[tuple[str, Any]] | None = None,
+                      ) -> tuple[list[Layer], str]:
+    """The layers of the prediction net and the output blob's name. The feeding layer gets
+    `transformers` (default: those of the data layers for the inputs' tops)."""
     from mocha.core.registry import lookup
 
     MemoryDataLayer = lookup("layers", "MemoryDataLayer")
@@ -100,10 +111,13 @@ def prediction_layers(layers: Sequence[Layer], inputs: Mapping[str, Any], batch_
         raise DataError(f"predict: no blob {output!r} is computed from the inputs; blobs: "
                         f"{sorted(available)}")
     names = list(inputs)
-    chain = tuple((top, t) for layer in layers if layer.is_source
-                  for top, t in getattr(layer, "transformers", ()) or () if top in names)
+    if transformers is None:
+        transformers = data_transformers(layers, names)
+    unknown = [top for top, _ in transformers if top not in names]
+    if unknown:
+        raise DataError(f"predict: transformers for {unknown}, which are not inputs ({names})")
     feed = MemoryDataLayer(name="predict-data", tops=names, batch_size=batch_size,
-                           data=[inputs[n] for n in names], transformers=chain)
+                           data=[inputs[n] for n in names], transformers=tuple(transformers))
     return [feed, *kept], output
 
 
@@ -138,9 +152,11 @@ def predict(
     output: str | None = None,
     model: str | os.PathLike | None = None,
     backend: Any = None,
+    transformers: Sequence[tuple[str, Any]] | None = None,
 ) -> Prediction:
     """Run the net on `arrays` (one array for the data top, or {top: array}); see the module
-    docstring. `output` names the blob to return (default: the last computed one)."""
+    docstring. `output` names the blob to return (default: the last computed one);
+    `transformers` (`[(top, transformer), ...]`) replace the data layers' own."""
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"predict: batch_size must be an int >= 1, got {batch_size!r}")
     trained = net_or_layers if isinstance(net_or_layers, Net) else None
@@ -157,7 +173,7 @@ def predict(
                 inputs[top] = _fit_shape(a, want, top)
     n = next(iter(inputs.values())).shape[0]
     bs = min(batch_size, n)
-    pred_layers, output = prediction_layers(layers, inputs, bs, output)
+    pred_layers, output = prediction_layers(layers, inputs, bs, output, transformers)
     own_backend = backend is None and trained is None
     if trained is not None:
         backend = trained.backend

@@ -23,7 +23,7 @@ def test_digits_example_json_summary(app, runner, digits_toml):
     assert summary["iterations"] == 50
     assert summary["backend"] == "NumpyBackend"
     assert math.isfinite(summary["objective"])
-    assert 0.0 <= summary["validation"]["accuracy-accuracy"] <= 1.0
+    assert 0.0 <= summary["validation"]["accuracy"] <= 1.0
     assert summary["wall_time_s"] >= 0
     assert summary["interrupted"] is False
     assert "TRAIN iter=000000" in result.stderr  # the training log went to stderr
@@ -35,7 +35,7 @@ def test_digits_example_reaches_95_percent(app, runner, digits_toml):
     assert "done at iteration 1000" in result.stdout
     exp = load_experiment(digits_toml)
     res = run_experiment(exp, backend="numpy", handle_sigint=False)
-    assert res.validation["accuracy-accuracy"] >= 0.95
+    assert res.validation["accuracy"] >= 0.95
 
 
 def test_snapshot_validation_lounge_and_resume(app, runner, write_experiment, tmp_path,
@@ -67,7 +67,7 @@ def test_snapshot_validation_lounge_and_resume(app, runner, write_experiment, tm
     snaps = sorted(os.listdir(tmp_path / "snapshots"))
     assert "snapshot-000020.h5" in snaps and "statistics.h5" in snaps
     stats = load_statistics(str(tmp_path / "snapshots" / "statistics.h5"))
-    assert set(stats["accuracy-accuracy"]) == {0, 10, 20}
+    assert set(stats["accuracy"]) == {0, 10, 20}
     assert 5 in stats["obj_val"]
     # resume from the snapshot folder and continue to 30 iterations
     result = runner.invoke(app, ["run", str(path), "--no-progress", "--json", "--max-iter", "30",

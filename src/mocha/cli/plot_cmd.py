@@ -73,7 +73,8 @@ def plot(
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
-    accuracy = sorted(k for k in stats if k.endswith("-accuracy") and stats[k])
+    accuracy = sorted(k for k in stats
+                      if (k == "accuracy" or k.endswith("-accuracy")) and stats[k])
     if accuracy:
         ax2 = ax.twinx()
         colors = ("tab:green", "tab:red", "tab:purple", "tab:brown")

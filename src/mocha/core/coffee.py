@@ -27,6 +27,15 @@ from mocha.core.errors import MochaError
 from mocha.core.parallel import parallel_of
 
 
+def statistic_name(layer_name: str, kind: str) -> str:
+    """The name a statistics layer reports `kind` under: `"<layer>-<kind>"`, or the layer's
+    name alone when it already says it (`"accuracy"` or `"test-accuracy"` reporting accuracy),
+    so no name is doubled (`accuracy-accuracy`)."""
+    if layer_name == kind or layer_name.endswith(f"-{kind}"):
+        return layer_name
+    return f"{layer_name}-{kind}"
+
+
 class CoffeeBreak:
     """Base class of coffee breaks.
 

@@ -3,12 +3,20 @@
 Construction (semantics §2.2): the layers are sorted (`topology.topological_sort`); each is set
 up in order with its bottoms' blobs and diffs; layers with parameters first consult the
 backend's parameter registry under their `param_key` (or name) and share what is there.
-`phase="test"` builds a net for evaluation: dropout-like layers pass data through unchanged.
+
+Phases: a net in the `"test"` phase evaluates (dropout-like layers pass data through
+unchanged); in the `"train"` phase they draw their random masks. `Net(..., phase=None)` (the
+default) picks `"train"` for a net with a loss layer and `"test"` for one without (it can
+only be used forward: a validation net with an AccuracyLayer, a prediction net). `net.phase`
+can be changed at any time, and `with net.evaluating():` (or `mocha.evaluating(net)`) runs a
+block in the test phase and restores the previous phase; ValidationPerformance and
+`mocha.predict` evaluate that way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from mocha.core.blob import Blob, NullBlob
@@ -16,6 +24,8 @@ from mocha.core.components import NullInitializer
 from mocha.core.errors import MochaError
 from mocha.core.layer import Layer, LayerState, SetupContext, param_key_of
 from mocha.core.topology import check_bp_topology, topological_sort
+
+PHASES = ("train", "test")
 
 
 def _shape_str(blob: Blob) -> str:
@@ -30,16 +40,18 @@ class Net:
     """
 
     def __init__(
-        self, name: str, backend: Any, layers: Sequence[Layer], phase: str = "train"
+        self, name: str, backend: Any, layers: Sequence[Layer], phase: str | None = None
     ) -> None:
-        if phase not in ("train", "test"):
+        if phase is not None and phase not in PHASES:
             raise ValueError(f"Net {name!r}: phase must be 'train' or 'test', not {phase!r}")
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Net {name!r}: item {i} of layers is {layer!r}, not a Layer")
         self.name = name
         self.backend = backend
-        self.phase = phase
+        if phase is None:  # a net without a loss cannot be trained: it evaluates
+            phase = "train" if any(layer.has_loss for layer in layers) else "test"
+        self._phase = phase
         order = topological_sort(layers)
         self.layers: list[Layer] = [layers[i] for i in order]
         names = [layer.name for layer in self.layers]
@@ -87,6 +99,31 @@ class Net:
         self.states.append(state)
         self._inputs.append(inputs)
         self._diffs.append(diffs)
+
+    # -- phase ---------------------------------------------------------------------------
+    @property
+    def phase(self) -> str:
+        """`"train"` (random masks drawn) or `"test"` (evaluation: no random masks)."""
+        return self._phase
+
+    @phase.setter
+    def phase(self, phase: str) -> None:
+        if phase not in PHASES:
+            raise ValueError(f"Net {self.name!r}: phase must be 'train' or 'test', not "
+                             f"{phase!r}")
+        self._phase = phase
+        for state in self.states:
+            state.phase = phase
+
+    @contextmanager
+    def evaluating(self) -> Iterator[Net]:
+        """`with net.evaluating(): ...` runs the block in the test phase, then restores."""
+        before = self._phase
+        self.phase = "test"
+        try:
+            yield self
+        finally:
+            self.phase = before
 
     # -- running -------------------------------------------------------------------------
     def forward(self, regu_coef: float = 0.0) -> float:
@@ -220,6 +257,11 @@ class Net:
 
     def __repr__(self) -> str:
         return f"Net({self.name!r}, {len(self.layers)} layers, phase={self.phase!r})"
+
+
+def evaluating(net: Net) -> Any:
+    """`with evaluating(net): ...`: the block runs `net` in the test phase (no dropout)."""
+    return net.evaluating()
 
 
 def freeze(net: Net, *names_or_indices: str | int) -> Net:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+import numbers
 import os
 from typing import Any
 
@@ -40,6 +41,35 @@ def _check(cond: bool, policy: str, message: str) -> None:
         raise ValueError(f"{policy}: {message}")
 
 
+def _num(value: Any, policy: str, name: str, low: float | None = None,
+         high: float | None = None, high_open: bool = False) -> float:
+    """`value` as a float after checking it is a finite number (not a string, not a bool)
+    within [low, high] (or [low, high) when `high_open`)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
+            value):
+        raise ValueError(f"{policy}: {name} must be a finite number, got {value!r}")
+    if low is not None and value < low:
+        raise ValueError(f"{policy}: {name} must be >= {low}, got {value}")
+    if high is not None and (value >= high if high_open else value > high):
+        bound = f"< {high}" if high_open else f"<= {high}"
+        raise ValueError(f"{policy}: {name} must be {bound}, got {value}")
+    return float(value)
+
+
+def _int(value: Any, policy: str, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{policy}: {name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _lr(value: Any, policy: str) -> float:
+    return _num(value, policy, "base_lr", low=0.0)
+
+
+def _mom(value: Any, policy: str, name: str = "base_mom") -> float:
+    return _num(value, policy, name, low=0.0, high=1.0, high_open=True)
+
+
 class _Staged(Policy):
     """Stages `(n1, P1), (n2, P2), ...` with cumulative boundaries `B_k = n1 + ... + nk`.
 
@@ -57,7 +87,7 @@ class _Staged(Policy):
         for item in stages:
             _check(isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Policy),
                    "Staged", f"each stage must be (n_iter, policy), got {item!r}")
-            _check(int(item[0]) >= 0, "Staged", f"stage length must be >= 0, got {item[0]}")
+            _int(item[0], "Staged", "a stage's length (n_iter)", 0)
         self.stages = [(int(n), p) for n, p in stages]
         bounds, total = [], 0
         for n, _ in self.stages:
@@ -94,7 +124,7 @@ class LRPolicy:
 
     class Fixed(Policy):
         def __init__(self, base_lr: float) -> None:
-            self.base_lr = float(base_lr)
+            self.base_lr = _lr(base_lr, "LRPolicy.Fixed")
 
         def get(self, state: Any) -> float:
             return self.base_lr
@@ -109,8 +139,9 @@ class LRPolicy:
         """base_lr · gamma^⌊iter/stepsize⌋"""
 
         def __init__(self, base_lr: float, gamma: float, stepsize: int) -> None:
-            _check(int(stepsize) > 0, "LRPolicy.Step", f"stepsize must be > 0, got {stepsize}")
-            self.base_lr, self.gamma, self.stepsize = float(base_lr), float(gamma), int(stepsize)
+            self.base_lr = _lr(base_lr, "LRPolicy.Step")
+            self.gamma = _num(gamma, "LRPolicy.Step", "gamma", low=0.0)
+            self.stepsize = _int(stepsize, "LRPolicy.Step", "stepsize", 1)
 
         def get(self, state: Any) -> float:
             return self.base_lr * self.gamma ** (int(state.iter) // self.stepsize)
@@ -125,7 +156,8 @@ class LRPolicy:
         """base_lr · gamma^iter"""
 
         def __init__(self, base_lr: float, gamma: float) -> None:
-            self.base_lr, self.gamma = float(base_lr), float(gamma)
+            self.base_lr = _lr(base_lr, "LRPolicy.Exp")
+            self.gamma = _num(gamma, "LRPolicy.Exp", "gamma", low=0.0)
 
         def get(self, state: Any) -> float:
             return self.base_lr * self.gamma ** int(state.iter)
@@ -140,7 +172,9 @@ class LRPolicy:
         """base_lr · (1 + gamma·iter)^(−power)"""
 
         def __init__(self, base_lr: float, gamma: float, power: float) -> None:
-            self.base_lr, self.gamma, self.power = float(base_lr), float(gamma), float(power)
+            self.base_lr = _lr(base_lr, "LRPolicy.Inv")
+            self.gamma = _num(gamma, "LRPolicy.Inv", "gamma", low=0.0)
+            self.power = _num(power, "LRPolicy.Inv", "power")
 
         def get(self, state: Any) -> float:
             return self.base_lr * math.pow(1.0 + self.gamma * int(state.iter), -self.power)
@@ -156,7 +190,7 @@ class LRPolicy:
 
     class DecayOnValidation(Policy):
         """Start at `base_lr`; after each validation, if the statistic `key` (e.g.
-        `"accuracy-accuracy"`) is worse than at the last good validation, rewind to the latest
+        `"test-accuracy"`) is worse than at the last good validation, rewind to the latest
         snapshot taken at or before that good validation and scale the rate: `lr ← γ·lr`.
 
         "Worse" is strictly lower when `higher_better` (the default, as in Mocha's code; its
@@ -173,10 +207,14 @@ class LRPolicy:
 
         def __init__(self, base_lr: float, key: str, gamma: float = 0.5, min_lr: float = 1e-8,
                      higher_better: bool = True) -> None:
-            _check(0 < float(gamma) <= 1, "LRPolicy.DecayOnValidation",
+            where = "LRPolicy.DecayOnValidation"
+            _check(0 < _num(gamma, where, "gamma") <= 1, where,
                    f"gamma must be in (0, 1], got {gamma}")
-            self.base_lr, self.key, self.gamma = float(base_lr), str(key), float(gamma)
-            self.min_lr, self.higher_better = float(min_lr), bool(higher_better)
+            _check(isinstance(key, str) and key != "", where,
+                   f"key must name a statistic, got {key!r}")
+            self.base_lr, self.key, self.gamma = _lr(base_lr, where), str(key), float(gamma)
+            self.min_lr = _num(min_lr, where, "min_lr", low=0.0)
+            self.higher_better = bool(higher_better)
             self.curr_lr = self.base_lr
             self.best: tuple[int, float] | None = None  # (iteration, value) last good
             self.n_decays = 0
@@ -287,7 +325,7 @@ class MomPolicy:
 
     class Fixed(Policy):
         def __init__(self, base_mom: float) -> None:
-            self.base_mom = float(base_mom)
+            self.base_mom = _mom(base_mom, "MomPolicy.Fixed")
 
         def get(self, state: Any) -> float:
             return self.base_mom
@@ -302,9 +340,10 @@ class MomPolicy:
         """min(base_mom · gamma^⌊iter/stepsize⌋, max_mom)"""
 
         def __init__(self, base_mom: float, gamma: float, stepsize: int, max_mom: float) -> None:
-            _check(int(stepsize) > 0, "MomPolicy.Step", f"stepsize must be > 0, got {stepsize}")
-            self.base_mom, self.gamma = float(base_mom), float(gamma)
-            self.stepsize, self.max_mom = int(stepsize), float(max_mom)
+            self.base_mom = _mom(base_mom, "MomPolicy.Step")
+            self.gamma = _num(gamma, "MomPolicy.Step", "gamma", low=0.0)
+            self.stepsize = _int(stepsize, "MomPolicy.Step", "stepsize", 1)
+            self.max_mom = _mom(max_mom, "MomPolicy.Step", "max_mom")
 
         def get(self, state: Any) -> float:
             value = self.base_mom * self.gamma ** (int(state.iter) // self.stepsize)
@@ -317,9 +356,10 @@ class MomPolicy:
         """min(base_mom + ⌊iter/stepsize⌋·gamma, max_mom)"""
 
         def __init__(self, base_mom: float, gamma: float, stepsize: int, max_mom: float) -> None:
-            _check(int(stepsize) > 0, "MomPolicy.Linear", f"stepsize must be > 0, got {stepsize}")
-            self.base_mom, self.gamma = float(base_mom), float(gamma)
-            self.stepsize, self.max_mom = int(stepsize), float(max_mom)
+            self.base_mom = _mom(base_mom, "MomPolicy.Linear")
+            self.gamma = _num(gamma, "MomPolicy.Linear", "gamma")
+            self.stepsize = _int(stepsize, "MomPolicy.Linear", "stepsize", 1)
+            self.max_mom = _mom(max_mom, "MomPolicy.Linear", "max_mom")
 
         def get(self, state: Any) -> float:
             value = self.base_mom + (int(state.iter) // self.stepsize) * self.gamma

@@ -290,11 +290,38 @@ def _readable_latest(directory: str) -> str | None:
     return None
 
 
+def _no_snapshot_in(folder: str, solver: Any) -> None:
+    """A `load_from` folder without a snapshot of ours: fine when it holds nothing else (or
+    only our statistics); Mocha.jl's `.jld` snapshots are an error (they cannot be read);
+    other files a warning naming them (the run starts fresh at iteration 0)."""
+    lounge_file = os.path.basename(getattr(getattr(solver, "coffee_lounge", None),
+                                           "save_into", "") or "")
+    foreign = sorted(
+        name for name in os.listdir(folder)
+        if not (name.startswith(".") or name.endswith(".tmp") or name == lounge_file
+                or (name.startswith(("snapshot-", "statistics")) and name.endswith(".h5")))
+    )
+    jld = [n for n in foreign if n.lower().endswith((".jld", ".jld2"))]
+    if jld:
+        raise SnapshotError(
+            f"load_from={folder!r} holds no snapshot-<iteration>.h5 of Mocha for Python but "
+            f"Mocha.jl file(s) {', '.join(jld[:5])}, which cannot be read; export the weights "
+            f"as an HDF5 model file (layer___param datasets) and give its path to load_from, "
+            f"or choose an empty folder to start fresh")
+    if foreign:
+        logger.warning("load_from=%r holds no snapshot-<iteration>.h5 but %s; starting fresh "
+                       "at iteration 0 (give a model file's path to load its weights)",
+                       folder, ", ".join(foreign[:10]) + (" ..." if len(foreign) > 10 else ""))
+    else:
+        logger.info("load_from=%r: no snapshot in the folder, starting fresh", folder)
+
+
 def load_from_path(solver: Any, net: Any, state: Any, path: str) -> dict[str, Any] | None:
     """The solver's `load_from` (semantics §6.9, port rules):
 
     * `""`: nothing; a folder: the highest-iteration snapshot in it, full resume (nothing if
-      the folder is missing or holds none);
+      the folder is missing or holds none; an error if it holds Mocha.jl `.jld` files, a
+      warning naming them if it holds other files);
     * a snapshot file: full resume; an HDF5 model file (no `solver` group): weights only,
       the solve starts at iteration 0;
     * a path that does not exist: nothing loaded (Mocha ignores it silently; a missing
@@ -306,7 +333,7 @@ def load_from_path(solver: Any, net: Any, state: Any, path: str) -> dict[str, An
     if os.path.isdir(path):
         latest = _readable_latest(path)
         if latest is None:
-            logger.info("load_from=%r: no snapshot in the folder, starting fresh", path)
+            _no_snapshot_in(path, solver)
             return None
         return restore_snapshot(solver, net, state, latest)
     if not os.path.exists(path):

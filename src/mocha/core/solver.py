@@ -25,6 +25,8 @@ cursors), which the snapshot stores so that a resume replays that forward exactl
 from __future__ import annotations
 
 import math
+import numbers
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -32,7 +34,7 @@ from typing import Any, ClassVar
 from mocha.core.coffee import CoffeeLounge
 from mocha.core.errors import SolverError
 from mocha.core.parallel import parallel_of
-from mocha.core.policies import LRPolicy, MomPolicy
+from mocha.core.policies import LRPolicy, MomPolicy, Policy
 
 
 class SolverMethod:
@@ -69,19 +71,124 @@ class SolverMethod:
 
 BASE_PARAMETERS: dict[str, Any] = {"max_iter": math.inf, "regu_coef": 0.0005, "load_from": ""}
 
+# Spellings from Caffe and other frameworks: the parameter to use instead, and how (the value
+# given is substituted for {v}).
+PARAMETER_HINTS: dict[str, tuple[str, str]] = {
+    "momentum": ("mom_policy", "mom_policy=MomPolicy.Fixed({v})"),
+    "base_lr": ("lr_policy", "lr_policy=LRPolicy.Fixed({v})"),
+    "lr": ("lr_policy", "lr_policy=LRPolicy.Fixed({v})"),
+    "learning_rate": ("lr_policy", "lr_policy=LRPolicy.Fixed({v})"),
+    "weight_decay": ("regu_coef", "regu_coef={v}"),
+}
+TOML_HINTS: dict[str, str] = {
+    "momentum": "mom_policy = {v}", "base_lr": "lr_policy = {v}", "lr": "lr_policy = {v}",
+    "learning_rate": "lr_policy = {v}", "weight_decay": "regu_coef = {v}",
+}
+
+
+def known_parameters(method: SolverMethod) -> tuple[str, ...]:
+    """The solver parameters `method` reads: the base ones, its defaults and its required."""
+    return tuple(dict.fromkeys((*BASE_PARAMETERS, *method.defaults(), *method.required)))
+
+
+def unknown_parameter_message(method: SolverMethod, key: str, value: Any = None,
+                              toml: bool = False) -> str:
+    """Why `key` is refused for `method`, with the closest known parameter (did you mean)."""
+    import difflib
+
+    known = known_parameters(method)
+    name = type(method).__name__
+    hint = ""
+    if key in PARAMETER_HINTS and PARAMETER_HINTS[key][0] in known:
+        shown = "..." if value is None else repr(value)
+        hint = (TOML_HINTS[key] if toml else PARAMETER_HINTS[key][1]).format(v=shown)
+        hint = f" (did you mean {hint}?)"
+    else:
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return (f"{name} does not use solver parameter {key!r}{hint}; it would be ignored. "
+            f"Known parameters of {name}: {', '.join(known)}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_policy(value: Any) -> bool:
+    """A Policy, or any object with the policy interface (`get(state)`, `initial()`)."""
+    return isinstance(value, Policy) or (callable(getattr(value, "get", None))
+                                         and callable(getattr(value, "initial", None)))
+
+
+def check_parameter_values(method: SolverMethod, params: dict[str, Any]) -> None:
+    """Refuse values that are of the wrong kind (a string for a number, ...) or nonsensical
+    (a negative `regu_coef`, a `max_iter` that is not a non-negative integer or inf)."""
+    name = type(method).__name__
+    for key, value in params.items():
+        if key == "max_iter":
+            ok = _is_number(value) and (value == math.inf or (math.isfinite(value)
+                                                           and int(value) == value))
+            if not ok or value < 0:
+                raise SolverError(f"max_iter must be a non-negative integer or inf, got "
+                                  f"{value!r}")
+        elif key == "regu_coef":
+            if not _is_number(value) or not math.isfinite(value):
+                raise SolverError(f"regu_coef must be a number >= 0, got {value!r}")
+            if value < 0:
+                raise SolverError(f"regu_coef must be >= 0, got {value}")
+        elif key == "load_from":
+            if not isinstance(value, str | os.PathLike):
+                raise SolverError(f"load_from must be a path (str), got {value!r}")
+        elif key in ("lr_policy", "mom_policy"):
+            if not _is_policy(value):
+                kind = "LRPolicy" if key == "lr_policy" else "MomPolicy"
+                raise SolverError(f"{key} must be a policy such as {kind}.Fixed(...), got "
+                                  f"{value!r}")
+        else:
+            default = method.defaults().get(key)
+            if isinstance(default, bool) and not isinstance(value, bool):
+                raise SolverError(f"{name}: {key} must be true or false, got {value!r}")
+            if _is_number(default) and not _is_number(value):
+                raise SolverError(f"{name}: {key} must be a number, got {value!r}")
+            if isinstance(default, Policy) and not _is_policy(value):
+                raise SolverError(f"{name}: {key} must be a policy, got {value!r}")
+
 
 class SolverParameters(dict):
-    """A dict of solver parameters whose missing keys give a readable error."""
+    """A dict of solver parameters whose missing keys give a readable error.
+
+    `params.copy(load_from="other/")` (Mocha's `copy(params, load_from=...)`) is a new set of
+    parameters with some entries changed."""
 
     def __missing__(self, key: str) -> Any:
         raise SolverError(f"solver parameter {key!r} is not set; parameters: {sorted(self)}")
 
+    def copy(self, **changes: Any) -> SolverParameters:  # type: ignore[override]
+        out = SolverParameters(self)
+        out.update(changes)
+        return out
+
+    def __copy__(self) -> SolverParameters:
+        return self.copy()
+
 
 def make_solver_parameters(method: SolverMethod, **kwargs: Any) -> SolverParameters:
-    """Base defaults, then the method's defaults, then the given keywords."""
+    """Base defaults, then the method's defaults, then the given keywords.
+
+    A keyword the method does not use is an error with the closest known name (for Caffe's
+    `momentum=0.9`: use `mom_policy=MomPolicy.Fixed(0.9)`), and so is a value of the wrong
+    kind or range (see `check_parameter_values`)."""
+    if not isinstance(method, SolverMethod):
+        raise TypeError(f"make_solver_parameters: method must be a SolverMethod such as SGD(), "
+                        f"got {method!r}")
+    known = known_parameters(method)
+    for key, value in kwargs.items():
+        if key not in known:
+            raise SolverError(unknown_parameter_message(method, key, value))
     params = SolverParameters(BASE_PARAMETERS)
     params.update(method.defaults())
     params.update(kwargs)
+    check_parameter_values(method, params)
     return params
 
 
@@ -109,17 +216,17 @@ class Solver:
             raise TypeError(f"Solver: method must be a SolverMethod such as SGD(), got {method!r}")
         self.method = method
         self.params = SolverParameters(params)
+        known = known_parameters(method)
+        for key, value in self.params.items():
+            if key not in known:
+                raise SolverError(unknown_parameter_message(method, key, value))
         for key in method.required:
             if key not in self.params:
                 raise SolverError(
                     f"{type(method).__name__} needs solver parameter {key!r}; use "
                     f"make_solver_parameters({type(method).__name__}(), ...)"
                 )
-        if float(self.params["regu_coef"]) < 0:
-            raise SolverError(f"regu_coef must be >= 0, got {self.params['regu_coef']}")
-        max_iter = self.params["max_iter"]
-        if not (max_iter == math.inf or (int(max_iter) == max_iter and max_iter >= 0)):
-            raise SolverError(f"max_iter must be a non-negative integer or inf, got {max_iter}")
+        check_parameter_values(method, self.params)
         self.coffee_lounge = CoffeeLounge()
         self.state: SolverState | None = None
         self.net: Any = None

@@ -39,6 +39,7 @@ class Experiment:
     backend: dict[str, Any] = field(default_factory=dict)
     layers: list[LayerEntry] = field(default_factory=list)
     solver: dict[str, Any] = field(default_factory=dict)
+    solver_given: bool = False  # whether the file has a [solver] table
     coffee_breaks: list[dict[str, Any]] = field(default_factory=list)
     lounge: dict[str, Any] = field(default_factory=dict)
 

@@ -60,6 +60,10 @@ def build_solver(
     method = lookup("solvers", table.pop("method"))()
     if max_iter is not None:
         table["max_iter"] = max_iter
+    if "max_iter" not in table:  # Mocha's default max_iter is inf: the run would never end
+        what = "has no [solver] table" if not exp.solver_given else "[solver] has no max_iter"
+        raise ExperimentError(f"{exp.path.name} {what}, so training would never stop; add "
+                              f"[solver] with max_iter = N (or pass --max-iter N)")
     if load_from:
         table["load_from"] = load_from
     try:

@@ -80,6 +80,7 @@ def parse_experiment(raw: dict[str, Any], path: Path) -> Experiment:
         names[entry.layer.name] = i
         exp.layers.append(entry)
     exp.solver = _parse_solver(exp, _table(raw, "solver", path))
+    exp.solver_given = "solver" in raw
     breaks = raw.get("coffee_breaks", [])
     if not isinstance(breaks, list) or not all(isinstance(b, dict) for b in breaks):
         raise ExperimentError(f"{path.name}: coffee_breaks must be [[coffee_breaks]] tables")
@@ -157,18 +158,32 @@ def _provider_arrays(exp: Experiment, options: dict[str, Any], tops: Any, where:
 
 
 def _parse_solver(exp: Experiment, table: dict[str, Any]) -> dict[str, Any]:
+    """The [solver] table, checked like `make_solver_parameters` checks its keywords: every
+    key must be one the method reads (with a did-you-mean, e.g. `momentum = 0.9` -> use
+    `mom_policy = 0.9`) and every value of the right kind and range."""
     where = f"{exp.path.name}: [solver]"
     out = {k: as_tuples(v) for k, v in table.items()}
     out.setdefault("method", "SGD")
     method = lookup_named("solvers", out["method"], f"{where}, method")()
-    from mocha.core.solver import BASE_PARAMETERS
+    from mocha.core.errors import SolverError
+    from mocha.core.solver import (
+        check_parameter_values,
+        known_parameters,
+        unknown_parameter_message,
+    )
 
-    known = ("method", *BASE_PARAMETERS, "lr_policy", "mom_policy", *method.defaults(),
-             *method.required)
-    check_keys(out, tuple(dict.fromkeys(known)), f"{where} ({out['method']})")
+    known = ("method", *known_parameters(method))
+    for key, value in out.items():
+        if key not in known:
+            raise ExperimentError(f"{where} ({out['method']}): unknown key {key!r}: "
+                                  f"{unknown_parameter_message(method, key, value, toml=True)}")
     for key, namespace in (("lr_policy", LRPolicy), ("mom_policy", MomPolicy)):
         if key in out:
             out[key] = make_policy(namespace, out[key], f"{where}, {key}")
+    try:
+        check_parameter_values(method, {k: v for k, v in out.items() if k != "method"})
+    except SolverError as exc:
+        raise ExperimentError(f"{where} ({out['method']}): {exc}") from None
     if out.get("load_from"):
         out["load_from"] = exp.resolve(str(out["load_from"]))
     return out

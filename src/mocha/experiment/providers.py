@@ -7,7 +7,7 @@ A layer table of an experiment file that has no `source` field of its own but a 
     source = "arrays.npz"          # or a file (.npz or HDF5) whose arrays are named after the tops
     split = "train"                # "train", "test" or "all" (default)
     test_fraction = 0.2            # size of the "test" split (stratified when labels exist)
-    split_seed = 0                 # the split is reproducible
+    split_seed = 0                 # the split is reproducible (numpy and the seed only)
     sample_shape = [1, 8, 8]       # reshape the first array's samples (e.g. images for a CNN)
 
 The arrays come back in the order of the layer's tops (default `data`, `label`; a provider's
@@ -79,21 +79,11 @@ def _split(arrays: dict[str, np.ndarray], split: str, test_fraction: float, seed
         return arrays
     if split not in ("train", "test"):
         raise DataError(f"split must be 'train', 'test' or 'all', not {split!r}")
-    if not 0.0 < test_fraction < 1.0:
-        raise DataError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    from mocha.datasets.split import split_indices
+
     n = len(next(iter(arrays.values())))
     labels = arrays.get(tops[-1]) if len(tops) > 1 else None
-    try:
-        from sklearn.model_selection import train_test_split
-
-        stratify = None if labels is None else labels.reshape(n, -1)[:, 0]
-        train_idx, test_idx = train_test_split(
-            np.arange(n), test_size=test_fraction, random_state=seed, stratify=stratify
-        )
-    except ImportError:  # a plain seeded permutation
-        order = np.random.default_rng(seed).permutation(n)
-        n_test = int(round(n * test_fraction))
-        test_idx, train_idx = order[:n_test], order[n_test:]
+    train_idx, test_idx = split_indices(n, test_fraction, seed, labels)
     idx = train_idx if split == "train" else test_idx
     return {k: v[idx] for k, v in arrays.items()}
 

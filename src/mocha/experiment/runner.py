@@ -116,12 +116,13 @@ def snapshot_dir_of(coffee: CoffeeBreak) -> str | None:
 
 
 def validate(test_net: Any) -> dict[str, float]:
-    """One epoch of the validation net; its statistics (e.g. `accuracy-accuracy`)."""
+    """One epoch of the validation net; its statistics (e.g. `accuracy`)."""
     if test_net is None or not test_net.data_layers:
         return {}
-    test_net.reset_statistics()
-    test_net.forward_epoch()
-    parallel_of(test_net.backend).reduce_statistics(test_net)  # data parallel: all ranks
+    with test_net.evaluating():  # no dropout masks, however the net was built
+        test_net.reset_statistics()
+        test_net.forward_epoch()
+        parallel_of(test_net.backend).reduce_statistics(test_net)  # data parallel: all ranks
     return {k: float(v) for k, v in test_net.statistics().items()}
 
 

@@ -137,7 +137,10 @@ def make_policy(namespace: Any, value: Any, where: str) -> Any:
     `{type = "Staged", stages = [{n_iter = 1000, type = "Fixed", base_lr = 0.01}, ...]}`."""
     label = namespace.__name__
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return namespace.Fixed(value)
+        try:
+            return namespace.Fixed(value)
+        except ValueError as exc:
+            raise ExperimentError(f"{where}: {exc}") from None
     if not isinstance(value, dict) or "type" not in value:
         raise ExperimentError(
             f"{where}: a policy is a number or an inline table with 'type', got {value!r}"
@@ -164,6 +167,11 @@ def make_policy(namespace: Any, value: Any, where: str) -> Any:
                 raise ExperimentError(f"{where}: stages[{j}] needs n_iter and a policy type")
             n = stage.pop("n_iter")
             built.append((n, make_policy(namespace, stage, f"{where}, stages[{j}]")))
-        return construct(cls, {}, where) if not built else cls(*built)
+        if not built:
+            return construct(cls, {}, where)
+        try:
+            return cls(*built)
+        except ValueError as exc:
+            raise ExperimentError(f"{where}: {exc}") from None
     return construct(cls, spec, where)
 

@@ -54,7 +54,7 @@ def test_corrupts_only_the_split_copy_in_a_train_net_and_nothing_in_a_test_net()
                 SplitLayer(bottoms=["x"], tops=["orig", "corrupt"]),
                 RandomMaskLayer(ratio=0.5, bottoms=["corrupt"])]
 
-    net = Net("dae", reference_backend(), layers())
+    net = Net("dae", reference_backend(), layers(), phase="train")  # no loss: say "train"
     net.forward()
     np.testing.assert_array_equal(net.output_blobs["orig"].to_host(), x)
     corrupt = net.output_blobs["corrupt"].to_host()
@@ -62,6 +62,10 @@ def test_corrupts_only_the_split_copy_in_a_train_net_and_nothing_in_a_test_net()
     test_net = Net("dae-test", reference_backend(), layers(), phase="test")
     test_net.forward()
     np.testing.assert_array_equal(test_net.output_blobs["corrupt"].to_host(), x)
+    default = Net("dae-forward-only", reference_backend(), layers())  # no loss layer: "test"
+    assert default.phase == "test"
+    default.forward()
+    np.testing.assert_array_equal(default.output_blobs["corrupt"].to_host(), x)
 
 
 def test_errors():

@@ -2,7 +2,7 @@
 
 Shows iteration / max_iter, the objective, the learning rate, iterations per second and the
 time left; validation results reported by other coffee breaks at the same iteration (layer
-statistics such as `accuracy-accuracy`) are printed above the bar as a table. Schedule it
+statistics such as `test-accuracy`) are printed above the bar as a table. Schedule it
 every iteration and after the other coffee breaks: `add_coffee_break(solver, RichProgress(),
 every_n_iter=1)`. It draws on `Console(stderr=True)` unless given a console and leaves
 stdout alone (`mocha run` silences the plain log lines while the bar is shown on a terminal).
@@ -98,7 +98,8 @@ class RichProgress(CoffeeBreak):
                 continue
             self._shown.add((name, it))
             value = series[it]
-            pct = f"{100 * value:.2f}%" if name.endswith(("-accuracy", "-error")) else ""
+            pct = (f"{100 * value:.2f}%" if name in ("accuracy", "error")
+                   or name.endswith(("-accuracy", "-error")) else "")
             rows.append((name, f"{value:.6g}", pct))
         if rows and self.progress is not None:
             from rich.table import Table

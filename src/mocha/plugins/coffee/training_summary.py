@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from mocha.core.coffee import CoffeeBreak
+from mocha.core.errors import SolverError
 from mocha.core.hookspecs import hookimpl
 
 logger = logging.getLogger("mocha")
@@ -16,15 +17,36 @@ class TrainingSummary(CoffeeBreak):
     """`TrainingSummary("iter", "obj_val", "learning_rate", ...)`.
 
     "iter" and "obj_val" come from the solver state; other names from the solver's internal
-    state (learning_rate, momentum, ...), else from the loss layer of that name (NaN when
-    missing). Prints ` TRAIN iter=000100 obj_val=0.12345678 ...` and records every entry but
-    "iter" in the coffee lounge.
+    state (learning_rate, momentum, ...), else from the loss layer of that name; `init`
+    refuses a name that is none of these (with the closest known name). Prints
+    ` TRAIN iter=000100 obj_val=0.12345678 ...` and records every entry but "iter" in the
+    coffee lounge.
     """
 
     def __init__(self, *statistic_names: str, stream: Any = None) -> None:
         self.names = statistic_names or ("iter", "obj_val")
         self.stream = stream
         self.last_line = ""
+
+    def known_names(self, solver: Any, net: Any) -> list[str]:
+        """The statistics this break can report for `solver` training `net`."""
+        internal = getattr(getattr(solver, "state", None), "internal", None) or {}
+        names = ["iter", "obj_val"]
+        names += [k for k, v in internal.items() if not isinstance(v, dict)]
+        names += [s.layer.name for s in getattr(net, "states", []) if s.layer.has_loss]
+        return names
+
+    def init(self, lounge: Any, solver: Any, net: Any) -> None:
+        known = self.known_names(solver, net)
+        for name in self.names:
+            if name not in known:
+                import difflib
+
+                close = difflib.get_close_matches(str(name), known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise SolverError(
+                    f"TrainingSummary: no statistic {name!r}{hint}; known: {', '.join(known)} "
+                    f"(the solver's values and the loss layers of net {net.name!r})")
 
     def value_of(self, name: str, state: Any) -> float:
         if name == "iter":

@@ -19,14 +19,16 @@ class ValidationPerformance(CoffeeBreak):
     """`add_coffee_break(solver, ValidationPerformance(test_net), every_n_iter=1000)`.
 
     `init` initializes the validation net (only its own, non-shared, non-loaded parameters).
-    `enjoy`: reset the statistics of its has_stats layers; `forward_epoch` (forwards until
-    its data layer completes an epoch); log a report headed
-    `## Performance on Validation Set after <iter> iterations`; record every statistic
-    (`"<accuracy layer>-accuracy"`, `"<loss>-square-loss"`, ...) in the lounge at the current
-    iteration; then call each listener `f(lounge, train_net, state)` added with
-    `register(f)` (e.g. `LRPolicy.DecayOnValidation`). `destroy` does nothing: the user owns
-    the validation net. `last_statistics` holds the latest values; the report is also printed
-    to `stream` (stdout by default), like TrainingSummary's lines.
+    `enjoy`: in the test phase (`with validation_net.evaluating():`, so DropoutLayer and
+    RandomMaskLayer draw no masks, however the net was built) reset the statistics of its
+    has_stats layers and `forward_epoch` (forwards until its data layer completes an
+    epoch); log a report headed `## Performance on Validation Set after <iter> iterations`;
+    record every statistic (`"<accuracy layer>-accuracy"`, or the layer's name alone when it
+    ends in "accuracy"; `"<loss>-square-loss"`, ...) in the lounge at the current iteration;
+    then call each listener `f(lounge, train_net, state)` added with `register(f)` (e.g.
+    `LRPolicy.DecayOnValidation`). `destroy` does nothing: the user owns the validation net.
+    `last_statistics` holds the latest values; the report is also printed to `stream`
+    (stdout by default), like TrainingSummary's lines.
 
     Data parallel: it runs on every rank (`all_ranks`), each evaluating its share of every
     batch; the statistics are combined over the ranks before the report, which rank 0 prints.
@@ -60,10 +62,11 @@ class ValidationPerformance(CoffeeBreak):
 
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
         vnet = self.validation_net
-        vnet.reset_statistics()
-        vnet.forward_epoch()
-        parallel = parallel_of(vnet.backend)
-        parallel.reduce_statistics(vnet)
+        with vnet.evaluating():
+            vnet.reset_statistics()
+            vnet.forward_epoch()
+            parallel = parallel_of(vnet.backend)
+            parallel.reduce_statistics(vnet)
         dash = "-" * 58
         lines = [f"## Performance on Validation Set after {state.iter} iterations", dash]
         stats: dict[str, float] = {}

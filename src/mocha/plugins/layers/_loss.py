@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mocha.core.coffee import statistic_name
 from mocha.core.errors import ShapeError
 from mocha.core.layer import Layer, LayerState
 
@@ -41,7 +42,7 @@ class RunningLossState(LayerState):
         self.n_accum = 0
 
     def dump_statistics(self) -> dict[str, float]:
-        return {f"{self.layer.name}-{self.stat_key}": self.loss_accum}
+        return {statistic_name(self.layer.name, self.stat_key): self.loss_accum}
 
     def statistics_summary(self) -> str:
         return f"{self.stat_title} (avg over {self.n_accum}) = {self.loss_accum:.6f}"
@@ -50,7 +51,8 @@ class RunningLossState(LayerState):
 class RunningAccuracyState(LayerState):
     """A running mean of correct predictions over every forward since the last reset:
     accuracy ← (accuracy·n_accum + correct) / (n_accum + n). Dumps "<name>-accuracy" and,
-    with `report_error`, "<name>-error" = 1 - accuracy."""
+    with `report_error`, "<name>-error" = 1 - accuracy (no doubling: a layer named "accuracy"
+    or "test-accuracy" reports its accuracy under its own name, `statistic_name`)."""
 
     label = "Accuracy"
 
@@ -67,9 +69,9 @@ class RunningAccuracyState(LayerState):
         self.n_accum += n
 
     def dump_statistics(self) -> dict[str, float]:
-        out = {f"{self.layer.name}-accuracy": self.accuracy}
+        out = {statistic_name(self.layer.name, "accuracy"): self.accuracy}
         if self.layer.report_error:
-            out[f"{self.layer.name}-error"] = 1.0 - self.accuracy
+            out[statistic_name(self.layer.name, "error")] = 1.0 - self.accuracy
         return out
 
     def statistics_summary(self) -> str:

@@ -8,22 +8,31 @@ from mocha.core.layer import LayerState
 class InplaceMaskState(LayerState):
     """x ← x · [u > ratio] · scale for every bottom, u ~ U[0, 1) drawn per forward; the same
     mask scales the bottom diffs in backward, after which the original x is restored.
-    Active only in a training net (`ctx.phase == "train"`)."""
+    Active only while the net is in the training phase (`self.phase == "train"`, which the
+    net updates when its phase changes); the masks are allocated on first use."""
 
     def __init__(self, layer, backend, inputs, diffs, ctx):
         super().__init__(layer, backend, inputs, diffs, ctx)
-        self.active = ctx.phase == "train"
         self.scale = 1.0 / (1.0 - layer.ratio) if self.auto_scale() else 1.0
-        shapes = [x.shape for x in inputs] if self.active else []
-        self.masks = [backend.empty(s) for s in shapes]
-        self.saved = [backend.empty(s) for s in shapes]  # the producer's original output
+        self.shapes = [x.shape for x in inputs]
+        self.masks: list = []
+        self.saved: list = []  # the producer's original output
+        self.applied = False  # whether the last forward masked (so backward must too)
+
+    @property
+    def active(self) -> bool:
+        return self.phase == "train"
 
     def auto_scale(self) -> bool:
         return bool(getattr(self.layer, "auto_scale", False))
 
     def forward(self, backend, inputs):
-        if not self.active:
+        self.applied = self.active
+        if not self.applied:
             return
+        if not self.masks:
+            self.masks = [backend.empty(s) for s in self.shapes]
+            self.saved = [backend.empty(s) for s in self.shapes]
         ratio = self.layer.ratio
         for x, mask, saved in zip(inputs, self.masks, self.saved):
             u = backend.random_uniform(x.shape)
@@ -33,7 +42,7 @@ class InplaceMaskState(LayerState):
 
     def backward(self, backend, inputs, diffs):
         # y = x · m (m = [u > ratio] · scale)  =>  dx = g · m, in place on the shared diff
-        if not self.active:
+        if not self.applied:
             return
         for x, dx, mask, saved in zip(inputs, diffs, self.masks, self.saved):
             if not dx.is_null:

@@ -1,7 +1,8 @@
 """DropoutLayer: randomly zero activations in place while training (semantics §3.10).
 
-The mask is drawn afresh at every forward of a training net; a net built with
-`phase="test"` passes the data through unchanged. Fix of Mocha's A8: the forward keeps a copy
+The mask is drawn afresh at every forward of a net in the training phase; in the test phase
+(`Net(..., phase="test")`, a net without loss layer, `with net.evaluating():`, validation and
+prediction) the data pass through unchanged. Fix of Mocha's A8: the forward keeps a copy
 of the producer's output and the backward restores it, so the producer's own backward (its
 neuron's derivative, written in terms of its output) sees its original activations.
 """
@@ -16,7 +17,7 @@ from mocha.plugins.layers._mask import InplaceMaskState, ratio_ok
 class DropoutLayer(Layer, can_do_bp=True, is_inplace=True, bottoms="1", tops="0"):
     """In a training net: x ← x · [u > ratio] · s with u ~ U[0, 1) drawn at every forward and
     s = 1/(1 − ratio) when `auto_scale` (so E[y] = x), else 1; dx ← dx · [u > ratio] · s.
-    In a test net (`phase="test"`): the identity.
+    In the test phase (evaluation, see `Net.phase`): the identity.
 
     Fields: `ratio` (default 0.5, 0 < ratio < 1), `auto_scale` (default True).
     Bottoms: exactly 1 blob, modified in place. Tops: none.

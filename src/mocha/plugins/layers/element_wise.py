@@ -13,6 +13,9 @@ from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, LayerState, config_field, name_field
 
+# public names besides the registered ones: `mocha.ElementWiseFunctors`
+__all__ = ["ElementWiseLayer", "ElementWiseFunctors"]
+
 
 class ElementWiseFunctor:
     """An operation of two arrays: `apply(xp, a, b, out)` and `grads(xp, a, b, y, g, da, db)`

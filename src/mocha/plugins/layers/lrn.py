@@ -10,6 +10,9 @@ from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, LayerState, config_field, name_field
 
+# public names besides the registered ones: `mocha.LRNMode`
+__all__ = ["LRNLayer", "LRNMode"]
+
 
 @dataclass(frozen=True)
 class AcrossChannel:

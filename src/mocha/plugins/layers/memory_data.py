@@ -13,6 +13,10 @@ from mocha.core.parallel import parallel_of
 class MemoryDataState(CursorState):
     """Feeds `batch_size` samples per forward, wrapping around; `epoch` counts passes.
 
+    The arrays are read at every forward, as given (each batch is converted to the backend's
+    dtype and device then), so writing into them between forwards feeds the new values:
+    `get_layer(net, "data").data[0][...] = image; forward(net)`, whatever the array's dtype.
+
     Data parallel (`mocha.core.parallel`): the blobs hold only this rank's rows `[lo, hi)`
     of each global batch; `shard` is `(lo, hi, batch_size)`."""
 
@@ -39,7 +43,8 @@ class MemoryDataState(CursorState):
         """Replace the arrays fed by this layer (same per-sample shapes) without rebuilding."""
         layer = self.layer
         xp = self.backend.xp
-        arrays = [xp.asarray(a) for a in arrays]
+        arrays = [a if hasattr(a, "shape") and hasattr(a, "__getitem__") else xp.asarray(a)
+                  for a in arrays]
         if len(arrays) != len(layer.tops):
             raise layer.config_error(
                 "data", f"{len(arrays)} arrays", f"needs one array per top {list(layer.tops)}"
@@ -60,7 +65,7 @@ class MemoryDataState(CursorState):
                         f"MemoryDataLayer({layer.name!r}): new array for top {top!r} has sample "
                         f"shape {tuple(a.shape[1:])}, the net was built for {tuple(b.shape[1:])}"
                     )
-        self.arrays = [a.astype(self.backend.dtype, copy=False) for a in arrays]
+        self.arrays = list(arrays)  # not copied: edits of the caller's arrays are fed
         self.n = n
         self.cursor = 0
         self.order = self._permutation(n) if layer.shuffle else None
@@ -81,7 +86,7 @@ class MemoryDataState(CursorState):
                 else:
                     idx = self.order[start:start + b - a]
                 for blob, array in zip(self.blobs, self.arrays):
-                    blob.data[a - lo:b - lo] = array[idx]
+                    blob.data[a - lo:b - lo] = backend.asarray(array[idx])
             filled += take
             self.cursor += take
             if self.cursor >= self.n:
@@ -100,7 +105,8 @@ class MemoryDataState(CursorState):
     def set_cursor(self, data: dict[str, Any]) -> None:
         self.epoch, self.cursor = int(data["epoch"]), int(data["cursor"])
         if data.get("order") is not None:
-            self.order = self.backend.xp.asarray(data["order"])
+            backend = self.backend
+            self.order = backend.to_host(backend.xp.asarray(data["order"]))  # host indices
 
 
 class MemoryDataLayer(Layer, is_source=True, bottoms="0"):

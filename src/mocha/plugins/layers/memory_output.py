@@ -7,6 +7,9 @@ from typing import Any
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, LayerState, name_field
 
+# public names besides the registered ones: `mocha.reset_outputs`
+__all__ = ["MemoryOutputLayer", "reset_outputs"]
+
 
 class MemoryOutputState(LayerState):
     """`outputs[i]` is the list of NumPy copies of bottom i, one per forward so far."""

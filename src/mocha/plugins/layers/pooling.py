@@ -18,6 +18,9 @@ from mocha.plugins.layers._pooling import (  # noqa: F401 - Pooling is public he
     pooled_size,
 )
 
+# public names besides the registered ones: `mocha.Pooling`
+__all__ = ["PoolingLayer", "Pooling"]
+
 
 class PoolingState(LayerState):
     def __init__(self, layer, backend, inputs, diffs, ctx):
