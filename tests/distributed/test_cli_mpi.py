@@ -70,8 +70,8 @@ def test_mpirun_mocha_run_matches_one_process(tmp_path):
     one, two = json.loads(single.stdout), json.loads(run.stdout)  # exactly one JSON object
     assert two["iterations"] == 40
     assert two["objective"] == pytest.approx(one["objective"], rel=1e-5)
-    assert two["validation"]["accuracy-accuracy"] == pytest.approx(
-        one["validation"]["accuracy-accuracy"], abs=1 / 360 + 1e-9)
+    assert two["validation"]["accuracy"] == pytest.approx(
+        one["validation"]["accuracy"], abs=1 / 360 + 1e-9)
     assert run.stderr.count("TRAIN iter=000000") == 1
 
 
