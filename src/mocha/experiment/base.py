@@ -41,6 +41,7 @@ class Experiment:
     solver: dict[str, Any] = field(default_factory=dict)
     coffee_breaks: list[dict[str, Any]] = field(default_factory=list)
     lounge: dict[str, Any] = field(default_factory=dict)
+    identity: str = ""  # what snapshots record as the experiment that wrote them (loader)
 
     @property
     def folder(self) -> Path:

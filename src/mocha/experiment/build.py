@@ -50,9 +50,14 @@ def build_nets(exp: Experiment, backend: Any) -> tuple[Any, Any]:
 
 
 def build_solver(
-    exp: Experiment, test_net: Any = None, max_iter: int | None = None, load_from: str = ""
+    exp: Experiment, test_net: Any = None, max_iter: int | None = None, load_from: str = "",
+    weights_only: bool = False, allow_foreign_snapshot: bool = False,
 ) -> Any:
-    """The solver of the [solver] table with the lounge and coffee breaks of the file."""
+    """The solver of the [solver] table with the lounge and coffee breaks of the file.
+
+    Its snapshots record `exp.identity`; `load_from` refuses a snapshot of another
+    experiment unless `allow_foreign_snapshot`, and with `weights_only` it loads only the
+    parameters and starts at iteration 0 (see `mocha.core.snapshot.load_from_path`)."""
     from mocha.core.coffee import add_coffee_break, setup_coffee_lounge
     from mocha.core.solver import Solver, make_solver_parameters
 
@@ -66,6 +71,9 @@ def build_solver(
         solver = Solver(method, make_solver_parameters(method, **table))
     except MochaError as exc:
         raise ExperimentError(f"{exp.path.name}: [solver]: {exc}") from None
+    solver.experiment_id = exp.identity
+    solver.allow_foreign_snapshot = allow_foreign_snapshot
+    solver.load_weights_only = weights_only
     if exp.lounge:
         setup_coffee_lounge(solver, **exp.lounge)
     for i, spec in enumerate(exp.coffee_breaks):

@@ -20,6 +20,8 @@ the experiment file's folder. This module is a library: it never prints and neve
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -63,7 +65,8 @@ def load_experiment(path: str | Path) -> Experiment:
 def parse_experiment(raw: dict[str, Any], path: Path) -> Experiment:
     """Build an `Experiment` from an already parsed TOML document (`path` locates files)."""
     check_keys(raw, TOP_LEVEL_KEYS, f"{path.name}: top level")
-    exp = Experiment(path=path, name=str(raw.get("name") or path.stem))
+    exp = Experiment(path=path, name=str(raw.get("name") or path.stem),
+                     identity=experiment_identity(raw))
     exp.backend = _table(raw, "backend", path)
     check_keys(exp.backend, BACKEND_KEYS, f"{path.name}: [backend]")
     layers = raw.get("layers")
@@ -102,6 +105,23 @@ def parse_experiment(raw: dict[str, Any], path: Path) -> Experiment:
     if "save_into" in exp.lounge:
         exp.lounge["save_into"] = exp.resolve(str(exp.lounge["save_into"]))
     return exp
+
+
+# What may change between a run and its resume without making it another experiment.
+RESUMABLE_CHANGES = {"": ("description", "coffee_breaks", "lounge"),
+                     "backend": ("name",), "solver": ("max_iter", "load_from")}
+
+
+def experiment_identity(raw: dict[str, Any]) -> str:
+    """SHA-256 of the experiment's content (name, layers, solver, backend dtype and seed),
+    leaving out what a resume may change: `max_iter`, `load_from`, the backend's name, the
+    coffee breaks, the lounge and the description. Snapshots record it."""
+    kept = {k: v for k, v in raw.items() if k not in RESUMABLE_CHANGES[""]}
+    for section, keys in RESUMABLE_CHANGES.items():
+        if section and isinstance(kept.get(section), dict):
+            kept[section] = {k: v for k, v in kept[section].items() if k not in keys}
+    text = json.dumps(kept, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _table(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:

@@ -173,6 +173,8 @@ def run_experiment(
     handle_sigint: bool = True,
     final_validation: bool = True,
     final_snapshot: bool = True,
+    weights_only: bool = False,
+    allow_foreign_snapshot: bool = False,
 ) -> RunResult:
     """Train the experiment and return a `RunResult`.
 
@@ -187,6 +189,8 @@ def run_experiment(
         final_validation: after training, run one epoch of the validation net (if any).
         final_snapshot: when the file has a `Snapshot` break, also save the last iteration
             (after Ctrl-C, or when `max_iter` is not a multiple of its schedule).
+        weights_only: load only the parameters from `load_from` and start at iteration 0.
+        allow_foreign_snapshot: resume a snapshot written by another experiment.
 
     Raises:
         ExperimentError: the backend, nets or solver cannot be built from the file.
@@ -198,7 +202,9 @@ def run_experiment(
     be = make_experiment_backend(exp, backend)
     train_net = test_net = None
     try:
-        solver_args = {"max_iter": max_iter, "load_from": load_from}
+        solver_args = {"max_iter": max_iter, "load_from": load_from,
+                       "weights_only": weights_only,
+                       "allow_foreign_snapshot": allow_foreign_snapshot}
         train_net, test_net, solver = _build(exp, be, solver_args)
         for coffee, every in extra_coffee_breaks:
             add_coffee_break(solver, coffee, every_n_iter=every)

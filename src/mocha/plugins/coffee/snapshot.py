@@ -7,8 +7,11 @@ import os
 from typing import Any
 
 from mocha.core.coffee import CoffeeBreak
+from mocha.core.errors import SnapshotError
 from mocha.core.hookspecs import hookimpl
+from mocha.core.model_io import remove_stale_temporaries
 from mocha.core.snapshot import save_snapshot, snapshot_filename
+from mocha.plugins.coffee._folder_lock import FolderLock
 
 logger = logging.getLogger("mocha")
 
@@ -23,6 +26,10 @@ class Snapshot(CoffeeBreak):
     the file layout and why the resume is exact. Scheduled with `every_n_epoch`, the solver
     captures the resume point (RNG state, data cursors) before every forward, since any
     iteration may end an epoch; with `every_n_iter` only before the due ones.
+
+    From `init` to `destroy` the folder is locked (`dir/.mocha.lock`, see `_folder_lock`): a
+    second run given the same folder stops at once with a `SnapshotError`. `init` also
+    deletes the temporary files that writes killed mid-way left in the folder.
     """
 
     needs_resume_point = True  # the solver captures RNG and cursors before the forward
@@ -30,15 +37,35 @@ class Snapshot(CoffeeBreak):
     def __init__(self, dir: str) -> None:  # noqa: A002 - Mocha's name
         self.snapshot_dir = os.fspath(dir)
         self.last_path = ""
+        self._lock = FolderLock(self.snapshot_dir)
 
     def init(self, lounge: Any, solver: Any, net: Any) -> None:
-        os.makedirs(self.snapshot_dir, exist_ok=True)
+        try:
+            os.makedirs(self.snapshot_dir, exist_ok=True)
+        except OSError as exc:
+            raise SnapshotError(f"Snapshot: cannot create the snapshot folder "
+                                f"{self.snapshot_dir!r}: {exc.strerror or exc}") from None
+        if not os.access(self.snapshot_dir, os.W_OK | os.X_OK):
+            raise SnapshotError(f"Snapshot: the snapshot folder {self.snapshot_dir!r} is not "
+                                f"writable")
+        self._lock.acquire()
+        remove_stale_temporaries(self.snapshot_dir)
+
+    def destroy(self, lounge: Any, solver: Any, net: Any) -> None:
+        self._lock.release()
 
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
         path = os.path.join(self.snapshot_dir, snapshot_filename(state.iter))
         if os.path.exists(path):
             logger.warning("Snapshot: overwriting %s", path)
-        self.last_path = save_snapshot(path, solver, net, state)
+        outside = not self._lock.held  # e.g. the runner's final snapshot, after destroy
+        if outside:
+            self._lock.acquire()
+        try:
+            self.last_path = save_snapshot(path, solver, net, state)
+        finally:
+            if outside:
+                self._lock.release()
         logger.info("Snapshot: saved %s", path)
 
     def __repr__(self) -> str:
