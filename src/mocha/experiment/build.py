@@ -67,7 +67,8 @@ def _make_net(exp: Experiment, name: str, backend: Any, phase: str) -> Any:
         where = f", layer {type(layer).__name__}({layer.name!r})" if layer is not None else ""
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         hint = ""
-        if isinstance(exc, MemoryError) or "dimension" in str(exc) or "allocate" in str(exc):
+        sizes = ("dimension", "allocate", "too big", "maximum", "size")
+        if isinstance(exc, MemoryError | OverflowError) or any(w in str(exc) for w in sizes):
             hint = (f" (memory available: {_gib(available_memory())}; check output_dim, "
                     f"batch_size and the data shapes)")
         raise ExperimentError(f"{exp.path.name}: cannot set up net {name!r}{where}: "

@@ -9,6 +9,7 @@ always saved (after Ctrl-C too), so a run can be resumed or used for prediction.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -23,6 +24,8 @@ from mocha.core.coffee import CoffeeBreak, add_coffee_break
 from mocha.core.errors import MochaError
 from mocha.experiment.base import Experiment, ExperimentError
 from mocha.experiment.build import build_nets, build_solver, make_experiment_backend
+
+logger = logging.getLogger("mocha")
 
 
 @dataclass
@@ -40,6 +43,7 @@ class RunResult:
     snapshot_dir: str | None = None
     snapshot_written: str | None = None
     statistics_file: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -78,6 +82,38 @@ class ResumePointAt(CoffeeBreak):
 
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
         pass
+
+
+class ObjectiveWatch(CoffeeBreak):
+    """Warns once (log and `RunResult.warnings`) when the objective has stayed above
+    `factor` times its starting value for `patience` iterations in a row: a run that is
+    diverging without reaching NaN (e.g. Adam with a huge learning rate) should not end
+    quietly. A starting objective <= 0 disables the check."""
+
+    def __init__(self, factor: float = 10.0, patience: int = 50) -> None:
+        self.factor, self.patience = factor, patience
+        self.start: float | None = None
+        self.since: int | None = None
+        self.message = ""
+
+    def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
+        obj = float(state.obj_val)
+        if self.start is None:
+            self.start = obj if math.isfinite(obj) else None
+            return
+        if self.message or self.start <= 0:
+            return
+        if obj > self.factor * self.start:
+            self.since = state.iter if self.since is None else self.since
+            if state.iter - self.since + 1 >= self.patience:
+                self.message = (
+                    f"the objective has stayed above {self.factor:g}x its starting value "
+                    f"{self.start:.6g} for {state.iter - self.since + 1} iterations (since "
+                    f"iteration {self.since}; now {obj:.6g}): the training is probably "
+                    f"diverging; lower the learning rate")
+                logger.warning("%s: %s", net.name, self.message)
+        else:
+            self.since = None
 
 
 @contextmanager
@@ -206,6 +242,7 @@ def run_experiment(
                        "weights_only": weights_only,
                        "allow_foreign_snapshot": allow_foreign_snapshot}
         train_net, test_net, solver = _build(exp, be, solver_args)
+        watch = add_coffee_break(solver, ObjectiveWatch(), every_n_iter=1)
         for coffee, every in extra_coffee_breaks:
             add_coffee_break(solver, coffee, every_n_iter=every)
         result = RunResult(experiment=exp.name, backend=type(be).__name__,
@@ -228,6 +265,7 @@ def run_experiment(
                 snap.enjoy(solver.coffee_lounge, solver, train_net, state)
                 result.snapshot_written = getattr(snap, "last_path", None) or None
             result.iterations, result.objective = int(state.iter), float(state.obj_val)
+            result.warnings += [watch.message] if watch.message else []
             if final_validation:
                 result.validation = validate(test_net)
         result.wall_time_s = round(time.perf_counter() - started, 3)
