@@ -17,8 +17,10 @@ def plugins(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
-    """List the plugins: name, kind, distribution, version and status (failed ones too, with
-    the reason: an import error, a hook that raised, a name a built-in already has)."""
+    """List the plugins: name, kind, distribution, version and status (failed ones too).
+
+    A failed row gives the reason: an import error, a hook that raised, or a name a
+    built-in already has."""
     from mocha.cli.app import diagnostic_plugin_manager
 
     infos = sorted(diagnostic_plugin_manager().infos.values(),

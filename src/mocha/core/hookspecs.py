@@ -5,8 +5,10 @@ and records what it is given; hooks return nothing. A plugin module implements t
 needs with `@mocha.hookimpl` (at the bottom of the module that defines the things) and is
 listed once under the `mocha` entry-point group of its distribution, with a quoted key
 `"<kind>.<module>"`. The registry is built once per plugin manager; the training loop never
-calls hooks. Registering a name that another plugin already registered is an error naming
-both plugins and their distributions, unless `register(..., replace=True)` is used.
+calls hooks. Between Mocha's own plugins, registering a name twice is an error naming both
+plugins, unless `register(..., replace=True)`. A third-party plugin never takes a built-in's
+name (even with `replace=True`) unless the user lists it in MOCHA_REPLACE; otherwise that
+plugin is skipped with a warning (see `mocha.core.registry.build_registry`).
 """
 
 from __future__ import annotations
