@@ -381,3 +381,65 @@ def test_a_healthy_run_has_no_warning(cli, tmp_path, small_toml):
     path.write_text(small_toml)
     result = _run(cli, path, "--max-iter", "60", "--json")
     assert result.exit_code == 0 and json.loads(result.stdout)["warnings"] == []
+
+
+def test_predict_with_a_corrupt_model_file(cli, tmp_path, trained):
+    """A model file without checksums (as Caffe or older Mocha write them) whose compressed
+    chunk is corrupt: one message, not an HDF5 traceback."""
+    path, snaps = trained
+    model = tmp_path / "model.h5"
+    with h5py.File(snaps / "snapshot-000002.h5", "r") as src, h5py.File(model, "w") as dst:
+        for name in src:
+            if name != "solver":
+                dst.create_dataset(name, data=src[name][()], compression="gzip",
+                                   chunks=src[name].shape)
+    with h5py.File(model, "r") as f:
+        info = f["ip1___weight"].id.get_chunk_info(0)
+    with open(model, "r+b") as fh:
+        fh.seek(info.byte_offset)
+        fh.write(b"\xff" * info.size)
+    np.save(tmp_path / "x.npy", np.ones((1, 64)))
+    result = CliRunner().invoke(cli, ["predict", str(path), str(tmp_path / "x.npy"), "-m",
+                                      str(model), "--backend", "numpy"])
+    _error(result, "model.h5", "cannot read dataset 'ip1___weight'", "damaged")
+
+
+# -- two real runs, one folder -----------------------------------------------------------------
+def _mocha(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mocha", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_two_runs_on_one_folder(tmp_path, small_toml):
+    """A second `mocha run` on a folder in use exits 2 at once; after the first is killed
+    (SIGKILL: its lock stays behind), a third run takes the stale lock over and resumes."""
+    import time
+
+    path = tmp_path / "exp.toml"
+    path.write_text(small_toml.replace("max_iter = 20", "max_iter = 100000000")
+                    + SNAPSHOT.format(dir="snaps", every=50))
+    first = _mocha("run", str(path), "--no-progress")
+    try:
+        lock = tmp_path / "snaps" / ".mocha.lock"
+        deadline = time.monotonic() + 60
+        while not (lock.exists() and list((tmp_path / "snaps").glob("snapshot-*.h5"))):
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first run never locked its folder"
+            time.sleep(0.1)
+        second = _mocha("run", str(path), "--no-progress", "--max-iter", "5")
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 2, err
+        assert "is in use by another run" in err and f"pid {first.pid}" in err
+        assert "Traceback" not in err
+    finally:
+        first.kill()
+        first.communicate()  # waits and closes the pipes
+    assert lock.exists()  # killed: the lock stays, stale
+    latest = max(int(p.stem.split("-")[1]) for p in (tmp_path / "snaps").glob("snapshot-*.h5"))
+    third = _mocha("run", str(path), "--no-progress", "--max-iter", "60", "--load-from",
+                   str(tmp_path / "snaps"), "--json")
+    out, err = third.communicate(timeout=120)
+    assert third.returncode == 0, err
+    assert "taking over the stale lock" in err
+    assert json.loads(out)["iterations"] == max(latest, 60)  # resumed at `latest`
+    assert not lock.exists()

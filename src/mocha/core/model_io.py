@@ -140,7 +140,11 @@ def load_network(source: Any, net: Any, die_if_not_found: bool = True) -> list[s
                 if not verified:
                     verify_weights(f, where_file)
                     verified = True
-                host = np.asarray(f[name][()])
+                try:
+                    host = np.asarray(f[name][()])
+                except (OSError, KeyError, RuntimeError) as exc:  # a corrupt chunk, a bad link
+                    raise SnapshotError(f"{where_file}: cannot read dataset {name!r}: {exc} "
+                                        f"(the file is damaged)") from None
                 copy_into_parameter(net.backend, param, host, f"{where_file}:{name}")
                 param.initializer = NullInitializer()
                 loaded.append(name)

@@ -135,45 +135,59 @@ def scan_files(
             fh = h5py.File(path, "r")
         except OSError as exc:
             raise DataError(f"{who}: cannot open {path!r}{listed} as HDF5: {exc}") from None
-        with fh:
-            lengths = []
-            for j, top in enumerate(tops):
-                ds = _get_dataset(fh, top, path, who)
-                if ds is None:
-                    raise DataError(
-                        f"{who}: HDF5 file {path!r} has no dataset {top!r} (one per top); "
-                        f"datasets in the file: {_datasets_in(fh)}"
-                    )
-                if ds.dtype.kind not in "biuf":
-                    raise DataError(
-                        f"{who}: dataset {top!r} in {path!r} has dtype {ds.dtype}, not a numeric "
-                        f"(integer or floating point) type"
-                    )
-                if ds.ndim == 0:
-                    raise DataError(
-                        f"{who}: dataset {top!r} in {path!r} is a scalar (rank 0); samples must "
-                        f"lie on axis 0 of an array of rank >= 1"
-                    )
-                shape = _dataset_shape(ds)
-                if not infos and len(sample_shapes) == j:
-                    sample_shapes.append(shape[1:])
-                elif shape[1:] != sample_shapes[j]:
-                    first = infos[0].path if infos else path
-                    raise DataError(
-                        f"{who}: dataset {top!r} in {path!r} has shape {tuple(ds.shape)} (rank "
-                        f"{ds.ndim}); samples of shape {shape[1:]} do not match the shape "
-                        f"{sample_shapes[j]} found in {first!r}"
-                    )
-                lengths.append(shape[0])
-            if len(set(lengths)) != 1:
-                desc = ", ".join(f"{t!r}: {n}" for t, n in zip(tops, lengths))
-                raise DataError(
-                    f"{who}: datasets in {path!r} have different numbers of samples ({desc})"
-                )
-            if lengths[0] == 0:
-                raise DataError(f"{who}: datasets in {path!r} hold no samples")
-        infos.append(FileInfo(path, lengths[0]))
+        try:
+            with fh:
+                n = _scan_file(fh, path, tops, who, infos, sample_shapes)
+        except H5_FAULTS as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"{who}: cannot read {path!r}{listed} (the file is damaged?): "
+                            f"{type(exc).__name__}: {exc}") from None
+        infos.append(FileInfo(path, n))
     return infos, sample_shapes
+
+
+def _scan_file(fh: Any, path: str, tops: tuple[str, ...], who: str, infos: list[FileInfo],
+               sample_shapes: list[tuple[int, ...]]) -> int:
+    """Check one open file against `tops` (and the shapes of the files before it); its
+    sample count."""
+    lengths = []
+    for j, top in enumerate(tops):
+        ds = _get_dataset(fh, top, path, who)
+        if ds is None:
+            raise DataError(
+                f"{who}: HDF5 file {path!r} has no dataset {top!r} (one per top); "
+                f"datasets in the file: {_datasets_in(fh)}"
+            )
+        if ds.dtype.kind not in "biuf":
+            raise DataError(
+                f"{who}: dataset {top!r} in {path!r} has dtype {ds.dtype}, not a numeric "
+                f"(integer or floating point) type"
+            )
+        if ds.ndim == 0:
+            raise DataError(
+                f"{who}: dataset {top!r} in {path!r} is a scalar (rank 0); samples must "
+                f"lie on axis 0 of an array of rank >= 1"
+            )
+        shape = _dataset_shape(ds)
+        if not infos and len(sample_shapes) == j:
+            sample_shapes.append(shape[1:])
+        elif shape[1:] != sample_shapes[j]:
+            first = infos[0].path if infos else path
+            raise DataError(
+                f"{who}: dataset {top!r} in {path!r} has shape {tuple(ds.shape)} (rank "
+                f"{ds.ndim}); samples of shape {shape[1:]} do not match the shape "
+                f"{sample_shapes[j]} found in {first!r}"
+            )
+        lengths.append(shape[0])
+    if len(set(lengths)) != 1:
+        desc = ", ".join(f"{t!r}: {n}" for t, n in zip(tops, lengths))
+        raise DataError(
+            f"{who}: datasets in {path!r} have different numbers of samples ({desc})"
+        )
+    if lengths[0] == 0:
+        raise DataError(f"{who}: datasets in {path!r} hold no samples")
+    return lengths[0]
 
 
 def _read_rows(ds: Any, rows: np.ndarray, sample_bytes: int) -> np.ndarray:
