@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import os
 import subprocess
 import sys
 import tarfile
@@ -323,18 +322,21 @@ def test_load_from_a_folder_not_created_yet_starts_fresh(cli, tmp_path, small_to
     _error(_run(cli, path, "--load-from", str(tmp_path / "never.h5")), "no such snapshot file")
 
 
-def test_second_run_on_a_folder_in_use_is_refused(cli, trained):
+def test_second_run_on_a_folder_in_use_is_refused(cli, trained, small_toml):
     path, snaps = trained
+    path.write_text(small_toml + SNAPSHOT.format(dir="snaps", every=2)
+                    + '[lounge]\nsave_into = "snaps/statistics.h5"\n')
+    (snaps / "statistics.h5").write_bytes(b"the first run's statistics")
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         import socket
 
         (snaps / ".mocha.lock").write_text(json.dumps({"pid": other.pid,
                                                        "host": socket.gethostname()}))
-        before = sorted(os.listdir(snaps))
+        before = {p.name: p.read_bytes() for p in snaps.iterdir()}
         result = _run(cli, path, "--max-iter", "4")
         _error(result, "is in use by another run", f"pid {other.pid}", ".mocha.lock")
-        assert sorted(os.listdir(snaps)) == before
+        assert {p.name: p.read_bytes() for p in snaps.iterdir()} == before  # nothing touched
     finally:
         other.kill()
         other.wait()

@@ -145,6 +145,23 @@ def snapshot_breaks(solver: Any) -> list[Any]:
             if type(s.coffee).__name__ == "Snapshot"]
 
 
+@contextmanager
+def lock_snapshot_folders(snaps: list[Any]) -> Iterator[None]:
+    """Hold the folder lock of every `Snapshot` break from before the solve (so a second run
+    stops before it touches the folder or the statistics file) until after the final
+    snapshot; the breaks take the same lock again (it is shared within a process)."""
+    locks = [s.coffee.folder_lock() for s in snaps if hasattr(s.coffee, "folder_lock")]
+    taken = []
+    try:
+        for lock in locks:
+            lock.acquire()
+            taken.append(lock)
+        yield
+    finally:
+        for lock in reversed(taken):
+            lock.release()
+
+
 def snapshot_dir_of(coffee: Any) -> str | None:
     for attr in ("dir", "directory", "folder", "path", "snapshot_dir"):
         value = getattr(coffee, attr, None)
@@ -256,7 +273,7 @@ def run_experiment(
                 add_coffee_break(solver, ResumePointAt(), every_n_iter=int(last))
         from mocha.core.solver import solve
 
-        with stop_on_sigint(solver, handle_sigint):
+        with lock_snapshot_folders(snaps), stop_on_sigint(solver, handle_sigint):
             state = solve(solver, train_net)
             result.interrupted = solver.stop_requested
             every = snaps[0].every_n_iter if snaps else 0

@@ -55,12 +55,19 @@ class FolderLock:
         self.held = False
 
     def acquire(self) -> None:
+        """Take the lock (creating the folder), or raise `SnapshotError`."""
         if self.held:
             return
         if _held.get(self.path):
             _held[self.path] += 1
             self.held = True
             return
+        folder = os.path.dirname(self.path)
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise SnapshotError(f"Snapshot: cannot create the snapshot folder {folder!r}: "
+                                f"{exc.strerror or exc}") from None
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         for _ in range(3):
             try:

@@ -54,6 +54,11 @@ class Snapshot(CoffeeBreak):
     def destroy(self, lounge: Any, solver: Any, net: Any) -> None:
         self._lock.release()
 
+    def folder_lock(self) -> FolderLock:
+        """A new handle on the lock of this break's folder (`acquire()` / `release()`), for a
+        caller that must hold it around the whole solve (`run_experiment`)."""
+        return FolderLock(self.snapshot_dir)
+
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
         path = os.path.join(self.snapshot_dir, snapshot_filename(state.iter))
         if os.path.exists(path):
