@@ -125,8 +125,8 @@ def register_commands(pm: Any, app: typer.Typer) -> None:
                      + names[len(app.registered_commands) + len(before[1]):])
             clash = [n for n in added if n in taken]
             if clash:
-                raise MochaError(f"adds command {clash[0]!r}, which is taken; built-in "
-                                 f"commands always win")
+                raise MochaError(f"adds command {clash[0]!r}, which is taken (built-in "
+                                 f"commands always win, then the first plugin)")
         except CONTAINED as exc:
             app.registered_commands[:], app.registered_groups[:] = before
             message = str(exc) if isinstance(exc, MochaError) else f"{type(exc).__name__}: {exc}"
