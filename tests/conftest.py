@@ -32,3 +32,41 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def fake_distribution(tmp_path_factory, monkeypatch):
+    """Install fake plugin distributions for one test: `fake_distribution(dist, entry_points,
+    modules)` writes `<dist>-1.0.dist-info` (METADATA, entry_points.txt) and the modules into
+    a temporary folder on sys.path, which is what `importlib.metadata` reads for an installed
+    package. The process-wide plugin manager and registry are reset before and after."""
+    import sys
+    import textwrap
+
+    from mocha.core.plugins import reset_plugin_manager
+
+    site = tmp_path_factory.mktemp("site")
+    monkeypatch.syspath_prepend(str(site))
+    for var in ("MOCHA_DISABLE_PLUGINS", "MOCHA_LOAD_PLUGINS", "MOCHA_STRICT_PLUGINS",
+                "MOCHA_REPLACE"):
+        monkeypatch.delenv(var, raising=False)
+    written: list[str] = []
+
+    def install(dist: str, entry_points: dict[str, str], modules: dict[str, str] | None = None):
+        info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        lines = "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+        (info / "entry_points.txt").write_text(f"[mocha]\n{lines}")
+        for module, source in (modules or {}).items():
+            (site / f"{module}.py").write_text(textwrap.dedent(source))
+            written.append(module)
+
+    reset_plugin_manager()
+    yield install
+    for module in written:
+        sys.modules.pop(module, None)
+    reset_plugin_manager()

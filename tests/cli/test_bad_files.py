@@ -107,12 +107,16 @@ def test_other_commands_report_bad_files_the_same_way(app, runner, write_experim
 
 def test_load_from_errors(app, runner, write_experiment, small_toml, tmp_path):
     path = write_experiment(small_toml)
-    result = runner.invoke(app, ["run", str(path), "--load-from", str(tmp_path / "none")])
-    assert result.exit_code == 2 and "no such snapshot" in result.stderr
+    result = runner.invoke(app, ["run", str(path), "--load-from", str(tmp_path / "none.h5")])
+    assert result.exit_code == 2 and "no such snapshot file" in result.stderr
     # a snapshot of another network: exit 2 naming the parameter and both shapes
     other = write_experiment(small_toml.replace("output_dim = 20", "output_dim = 7") + (
         '[[coffee_breaks]]\ntype = "Snapshot"\ndir = "snaps"\nevery_n_iter = 5\n'), "other.toml")
     assert runner.invoke(app, ["run", str(other), "--max-iter", "1"]).exit_code == 0
     result = runner.invoke(app, ["run", str(path), "--load-from", str(tmp_path / "snaps")])
+    assert result.exit_code == 2, result.output
+    assert "written by another experiment" in result.stderr
+    result = runner.invoke(app, ["run", str(path), "--load-from", str(tmp_path / "snaps"),
+                                 "--allow-foreign-snapshot"])
     assert result.exit_code == 2, result.output
     assert "ip1___weight" in result.stderr and "Traceback" not in result.output

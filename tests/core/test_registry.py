@@ -68,10 +68,20 @@ def test_duplicate_name_names_both_plugins_and_distributions():
     a = plugin("layers.foo", layers=lambda register: register(FooLayer))
     b = plugin("layers.other", layers=lambda register: register(OtherFooLayer, name="FooLayer"))
     with pytest.raises(PluginError) as info:
-        registry_of(a, b, distributions={"layers.foo": "dist-a", "layers.other": "dist-b"})
+        registry_of(a, b)
     message = str(info.value)
     assert "'FooLayer' is registered twice" in message
-    assert "'layers.foo' (dist-a)" in message and "'layers.other' (dist-b)" in message
+    assert "'layers.foo' ((extra))" in message and "'layers.other' ((extra))" in message
+
+
+def test_duplicate_name_of_two_third_parties_drops_the_second():
+    a = plugin("layers.foo", layers=lambda register: register(FooLayer))
+    b = plugin("layers.other", layers=lambda register: register(OtherFooLayer, name="FooLayer"))
+    with pytest.warns(RuntimeWarning, match=r"'layers.other' from dist-b failed to register and "
+                                            r"is skipped: registers layer 'FooLayer', which "
+                                            r"plugin 'layers.foo' of dist-a already registers"):
+        reg = registry_of(a, b, distributions={"layers.foo": "dist-a", "layers.other": "dist-b"})
+    assert reg.get("layers", "FooLayer") is FooLayer
 
 
 def test_replace_true_overrides_on_purpose():

@@ -17,10 +17,14 @@ def plugins(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
-    """List the plugins: name, kind, distribution, version and status (failed ones too)."""
-    from mocha.core.plugins import get_plugin_manager
+    """List the plugins: name, kind, distribution, version and status (failed ones too).
 
-    infos = sorted(get_plugin_manager().infos.values(), key=lambda i: (i.kind, i.name))
+    A failed row gives the reason: an import error, a hook that raised, or a name a
+    built-in already has."""
+    from mocha.cli.app import diagnostic_plugin_manager
+
+    infos = sorted(diagnostic_plugin_manager().infos.values(),
+                   key=lambda i: (i.kind, i.name, i.distribution))
     if kind:
         kinds = sorted({i.kind for i in infos})
         if kind not in kinds:

@@ -92,7 +92,8 @@ def load_inputs(paths: list[Path], want: tuple[int, ...] | None,
             if want is not None and a.shape[1:] != want:
                 raise MochaError(f"{path}: samples of shape {a.shape[1:]}; the net expects "
                                  f"{want}")
-            samples.extend(a.astype(np.float32))
+            with np.errstate(over="ignore"):  # too large for float32: inf, refused below
+                samples.extend(a.astype(np.float32))
             names.extend([str(path)] if len(a) == 1 else [f"{path}[{i}]" for i in range(len(a))])
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             samples.append(load_image(path, want, scale))
@@ -103,7 +104,12 @@ def load_inputs(paths: list[Path], want: tuple[int, ...] | None,
     shapes = {s.shape for s in samples}
     if len(shapes) != 1:
         raise MochaError(f"inputs have different sample shapes: {sorted(shapes)}")
-    return np.stack(samples), names
+    x = np.stack(samples)
+    bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+    if bad.size:  # a prediction of NaN input is meaningless ("class 0, probability nan")
+        raise MochaError(f"{names[bad[0]]}: holds NaN or infinite values ({bad.size} of "
+                         f"{len(x)} inputs); refusing non-finite input")
+    return x, names
 
 
 def predict(

@@ -7,6 +7,12 @@ exit status 2, and prints a summary (a JSON object with `--json`).
 Under `mpirun -n N` (N > 1; or with `--distributed`) it trains data-parallel through
 `mocha.distributed`: rank 0 prints, the other ranks stay silent, and an error on any rank
 aborts the whole job (`MPI_Abort` with the exit status the error would have had).
+
+Exit status: 0 done (or stopped by Ctrl-C with a snapshot), 2 the experiment file, a data
+file, a snapshot or a plugin is at fault (also when found only while training: a layer
+configuration, a shape, a snapshot folder in use by another run), 1 training failed
+(`SolverError`: a diverging objective) or the system did (out of memory, disk full), 130 a
+second Ctrl-C.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Annotated, Any
 import typer
 
 from mocha.cli.app import fail
-from mocha.core.errors import MochaError, SnapshotError
+from mocha.core.errors import MochaError, SolverError
 from mocha.core.hookspecs import hookimpl
 
 
@@ -58,7 +64,14 @@ def run(
     max_iter: Annotated[int | None, typer.Option(
         "--max-iter", min=0, help="Stop after N iterations (overrides \\[solver]).")] = None,
     load_from: Annotated[Path | None, typer.Option(
-        "--load-from", help="Resume from a snapshot file or a snapshot folder.")] = None,
+        "--load-from", help="Resume from a snapshot file or a snapshot folder (the newest "
+        "intact snapshot; a folder that does not exist yet starts fresh).")] = None,
+    weights_only: Annotated[bool, typer.Option(
+        "--weights-only", help="With --load-from: load only the parameters and start at "
+        "iteration 0 (e.g. from a snapshot whose solver state is damaged).")] = False,
+    allow_foreign_snapshot: Annotated[bool, typer.Option(
+        "--allow-foreign-snapshot", help="Resume a snapshot written by another experiment "
+        "(refused by default).")] = False,
     no_progress: Annotated[bool, typer.Option(
         "--no-progress", help="No live progress bar, plain log lines only.")] = False,
     as_json: Annotated[bool, typer.Option(
@@ -80,7 +93,10 @@ def run(
     except MochaError as exc:
         raise fail(str(exc)) from None
     if load_from is not None and not load_from.exists():
-        raise fail(f"--load-from {str(load_from)!r}: no such snapshot file or folder")
+        if load_from.suffix in (".h5", ".hdf5"):
+            raise fail(f"--load-from {str(load_from)!r}: no such snapshot file")
+        typer.echo(f"Warning: --load-from {str(load_from)!r} does not exist yet (a run killed "
+                   f"before its first snapshot?); starting fresh", err=True)
     mpi_size = _mpi_size(distributed)
     progress = _progress_breaks(not no_progress and mpi_size == 0)
     if progress and (as_json or sys.stdout.isatty()):  # the bar and tables replace the log
@@ -95,12 +111,19 @@ def run(
                 exp, backend=backend, max_iter=max_iter,
                 load_from=str(load_from) if load_from else "", extra_coffee_breaks=progress,
                 distributed=mpi_size > 0,
+                weights_only=weights_only, allow_foreign_snapshot=allow_foreign_snapshot,
             )
-    except (ExperimentError, SnapshotError) as exc:  # the file or the snapshot is at fault
-        raise fail(f"{experiment}: {exc}" if isinstance(exc, SnapshotError) else str(exc)) \
-            from None
-    except MochaError as exc:  # training failed (e.g. diverged)
+    except ExperimentError as exc:  # the file is at fault
+        raise fail(str(exc)) from None
+    except SolverError as exc:  # training failed (e.g. diverged)
         raise fail(f"{experiment}: {exc}", code=1) from None
+    except MochaError as exc:  # a snapshot, data file or layer configuration found faulty
+        raise fail(f"{experiment}: {exc}") from None
+    except MemoryError as exc:
+        raise fail(f"{experiment}: out of memory while training: {exc or 'MemoryError'}",
+                   code=1) from None
+    except OSError as exc:  # e.g. the disk filled up while writing a snapshot
+        raise fail(f"{experiment}: {type(exc).__name__}: {exc}", code=1) from None
     except KeyboardInterrupt:
         raise fail("interrupted twice; stopped without a snapshot", code=130) from None
     if mpi_size and not _is_root():

@@ -7,9 +7,11 @@ listed once under the `mocha` entry-point group of its distribution, with a quot
 `"<kind>.<module>"`. The `mocha_register_<kind>` hooks run once per plugin manager, when
 the registry is first needed (the first `mocha.lookup`, `mocha.<Name>` or net built), one
 plugin at a time; the training loop never calls hooks. `mocha_register_commands` runs when
-the `mocha` command line starts. Registering a name that another plugin already registered
-is an error naming both plugins and their distributions, unless `register(..., replace=True)`
-is used.
+the `mocha` command line starts. Between Mocha's own plugins, registering a name
+twice is an error naming both plugins, unless `register(..., replace=True)`. A third-party
+plugin never takes a built-in's name (even with `replace=True`) unless the user lists it in
+MOCHA_REPLACE; otherwise that plugin is skipped with a warning (see
+`mocha.core.registry.build_registry`).
 
 One word per kind: the entry-point key `"<kind>.<module>"`, the folder `mocha/plugins/<kind>/`,
 the hook `mocha_register_<kind>` and the registry kind of `mocha.lookup(kind, name)` agree

@@ -20,13 +20,21 @@ shared ones included) and each of its parameters:
   initializer becomes `NullInitializer` so a later `net.init()` keeps them.
 
 Datasets that match no layer are ignored: the net may be a sub-architecture of the file.
+
+**Checksums.** Files written by Mocha (models and snapshots) carry root attributes
+`checksum` (SHA-256 of every dataset and attribute in the file), `weights_checksum` (of the
+root datasets, the parameters) and `mocha_version`. `load_network` refuses a file whose
+parameters do not match `weights_checksum` (flipped bits, a truncated dataset); files
+without one (Caffe's, older Mocha's) load unchecked.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +46,11 @@ from mocha.core.errors import SnapshotError
 logger = logging.getLogger("mocha")
 
 SEPARATOR = "___"
+CHECKSUM_ATTR = "checksum"
+WEIGHTS_CHECKSUM_ATTR = "weights_checksum"
+VERSION_ATTR = "mocha_version"
+STAMP_ATTRS = (CHECKSUM_ATTR, WEIGHTS_CHECKSUM_ATTR, VERSION_ATTR)
+TEMPORARY_PATTERN = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
 
 
 def dataset_name(layer_name: str, param_name: str) -> str:
@@ -104,6 +117,7 @@ def load_network(source: Any, net: Any, die_if_not_found: bool = True) -> list[s
     Returns the dataset names that were loaded. See the module docstring for the rules.
     """
     loaded: list[str] = []
+    verified = False  # the weights checksum is checked once the first parameter is read
     with open_model(source) as f:
         where_file = getattr(getattr(f, "file", None), "filename", str(source))
         for state in net.states:
@@ -123,7 +137,14 @@ def load_network(source: Any, net: Any, die_if_not_found: bool = True) -> list[s
                         where_file, name, param.name, state.layer.name,
                     )
                     continue
-                host = np.asarray(f[name][()])
+                if not verified:
+                    verify_weights(f, where_file)
+                    verified = True
+                try:
+                    host = np.asarray(f[name][()])
+                except (OSError, KeyError, RuntimeError) as exc:  # a corrupt chunk, a bad link
+                    raise SnapshotError(f"{where_file}: cannot read dataset {name!r}: {exc} "
+                                        f"(the file is damaged)") from None
                 copy_into_parameter(net.backend, param, host, f"{where_file}:{name}")
                 param.initializer = NullInitializer()
                 loaded.append(name)
@@ -163,17 +184,141 @@ def fsync_path(path: str) -> None:
         os.close(fd)
 
 
-def atomic_h5_write(path: str, write: Any) -> str:
+# -- checksums ---------------------------------------------------------------------------------
+def _attr_bytes(value: Any) -> bytes:
+    if isinstance(value, np.ndarray):
+        return repr((value.dtype.str, value.shape, value.tolist())).encode()
+    if isinstance(value, np.generic):
+        return repr(value.item()).encode()
+    return repr(value).encode()
+
+
+def _add_attrs(h: Any, obj: Any, skip: tuple[str, ...] = ()) -> None:
+    for key in sorted(obj.attrs):
+        if key not in skip:
+            h.update(b"@" + key.encode() + b"=" + _attr_bytes(obj.attrs[key]))
+
+
+def _add_dataset(h: Any, name: str, obj: Any) -> None:
+    value = obj[()]
+    h.update(b"#" + name.encode())
+    if isinstance(value, np.ndarray):
+        h.update(repr((value.dtype.str, value.shape)).encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    else:
+        h.update(_attr_bytes(value))
+    _add_attrs(h, obj)
+
+
+def content_digest(f: Any, weights_only: bool = False) -> str:
+    """SHA-256 (hex) of an open HDF5 file's contents: every dataset (name, dtype, shape,
+    bytes) and attribute, in name order, except the checksum attributes themselves; with
+    `weights_only`, only the root datasets (the parameters)."""
+    h5py = _h5py()
+    h = hashlib.sha256()
+    if weights_only:
+        for name in sorted(f):
+            if isinstance(f[name], h5py.Dataset):
+                _add_dataset(h, name, f[name])
+        return h.hexdigest()
+    _add_attrs(h, f, skip=STAMP_ATTRS)
+    names: list[str] = []
+    f.visit(names.append)
+    for name in sorted(names):
+        obj = f[name]
+        if isinstance(obj, h5py.Dataset):
+            _add_dataset(h, name, obj)
+        else:
+            h.update(b"/" + name.encode())
+            _add_attrs(h, obj)
+    return h.hexdigest()
+
+
+def stamp(f: Any) -> None:
+    """Store the checksums and Mocha's version in the root attributes of an open file."""
+    from mocha import __version__
+
+    f.attrs[VERSION_ATTR] = __version__
+    f.attrs[WEIGHTS_CHECKSUM_ATTR] = content_digest(f, weights_only=True)
+    f.attrs[CHECKSUM_ATTR] = content_digest(f)
+
+
+def _mismatch(f: Any, attr: str, weights_only: bool) -> bool:
+    if attr not in f.attrs:
+        return False
+    try:
+        return str(f.attrs[attr]) != content_digest(f, weights_only=weights_only)
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:  # unreadable chunks
+        logger.debug("checksum of %s: %s", getattr(f, "filename", f), exc)
+        return True
+
+
+def verify_weights(f: Any, where: str) -> None:
+    """Raise `SnapshotError` when the parameters of `f` do not match `weights_checksum`."""
+    if _mismatch(f, WEIGHTS_CHECKSUM_ATTR, weights_only=True):
+        raise SnapshotError(f"{where}: the parameters do not match the file's checksum (the "
+                            f"file is damaged)")
+
+
+def contents_intact(f: Any) -> bool | None:
+    """Whether the whole file matches its `checksum` (None: the file has none)."""
+    if CHECKSUM_ATTR not in f.attrs:
+        return None
+    return not _mismatch(f, CHECKSUM_ATTR, weights_only=False)
+
+
+# -- atomic writes ------------------------------------------------------------------------------
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str, name: str | None = None) -> list[str]:
+    """Delete the temporary files (`.<name>.tmp-<pid>`) that writes killed before their
+    `os.replace` left in `folder` (only `name`'s, when given), when their process is gone.
+    Returns the removed paths."""
+    removed = []
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return removed
+    for entry in entries:
+        match = TEMPORARY_PATTERN.match(entry)
+        if match is None or (name is not None and match.group("name") != name):
+            continue
+        if _pid_alive(int(match.group("pid"))):
+            continue
+        path = os.path.join(folder, entry)
+        with contextlib.suppress(OSError):
+            os.remove(path)
+            removed.append(path)
+            logger.info("removed %s, left behind by a write that was killed", path)
+    return removed
+
+
+def atomic_h5_write(path: str, write: Any, checksum: bool = False) -> str:
     """Write an HDF5 file atomically: `write(h5file)` into a temporary file in the same
-    folder (a name no loader matches), flush, fsync, then `os.replace` onto `path`."""
+    folder (a name no loader matches), flush, fsync, then `os.replace` onto `path`. With
+    `checksum`, the file is stamped (see `stamp`). Temporary files of `path` left by killed
+    writers are removed first."""
     h5py = _h5py()
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    remove_stale_temporaries(folder, os.path.basename(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
     try:
         with h5py.File(tmp, "w") as f:
             write(f)
+            if checksum:
+                stamp(f)
             f.flush()
         fsync_path(tmp)
         os.replace(tmp, path)
@@ -187,4 +332,4 @@ def atomic_h5_write(path: str, write: Any) -> str:
 
 def save_network(path: str, net: Any) -> str:
     """Write `net`'s parameters as an HDF5 model file (readable by `load_network`)."""
-    return atomic_h5_write(path, lambda f: write_parameters(f, net))
+    return atomic_h5_write(path, lambda f: write_parameters(f, net), checksum=True)

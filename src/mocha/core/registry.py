@@ -7,10 +7,9 @@ of that kind (and the closest matches).
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import functools
-import os
+import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from typing import Any
 
 from mocha.core.backend import check_kernel_name
 from mocha.core.errors import PluginError, UnknownNameError
+
+logger = logging.getLogger("mocha")
 
 KINDS: dict[str, str] = {
     # kind -> hook name
@@ -51,6 +52,7 @@ class Entry:
     plugin: str
     distribution: str
     replaced: bool = False
+    third_party: bool = False
 
 
 @dataclass
@@ -95,83 +97,130 @@ class Registry:
         }
 
 
-def _registrar(
-    registry: Registry, kind: str, plugin: str, distribution_of: Callable[[str], str]
-) -> Callable[..., None]:
+class NameConflict(PluginError):
+    """A third-party plugin registers a name that a built-in (or an earlier plugin) has."""
+
+
+@dataclass(frozen=True)
+class _Who:
+    """The plugin whose hook is running, and the rules that apply to it."""
+
+    plugin: str
+    distribution: str
+    third_party: bool
+    allowed: frozenset[str]  # MOCHA_REPLACE: names it may take over
+
+
+def _check_taken(who: _Who, label: str, key: str, old: Entry, replace: bool) -> bool:
+    """Whether `who` may store `key` over `old` (True), or raise. Built-ins and plugins given
+    directly keep the old rule (`replace=True` overrides, else a duplicate is an error); a
+    third-party plugin may take over only names listed in MOCHA_REPLACE, and another third
+    party's name with `replace=True` (with a warning): built-ins always win."""
+    if who.third_party and key in who.allowed:
+        logger.info("%s of %s (%s) replaced by plugin %r (%s), as MOCHA_REPLACE asks",
+                    label, old.plugin, old.distribution, who.plugin, who.distribution)
+        return True
+    if not who.third_party:
+        if replace:
+            return True
+        raise PluginError(
+            f"{label} is registered twice: by plugin {old.plugin!r} "
+            f"({old.distribution}) and by plugin {who.plugin!r} ({who.distribution})"
+        )
+    hint = f"set MOCHA_REPLACE={key} to use this plugin's instead"
+    if not old.third_party:
+        raise NameConflict(
+            f"registers {label}, which plugin {old.plugin!r} of {old.distribution} "
+            f"already registers; built-ins always win ({hint})")
+    if not replace:
+        raise NameConflict(
+            f"registers {label}, which plugin {old.plugin!r} of {old.distribution} "
+            f"already registers; the first one wins ({hint})")
+    warnings.warn(f"mocha plugin {who.plugin!r} from {who.distribution} replaces {label} "
+                  f"of plugin {old.plugin!r} ({old.distribution})", RuntimeWarning, stacklevel=4)
+    return True
+
+
+def _registrar(registry: Registry, kind: str, who: _Who) -> Callable[..., None]:
     table = registry.tables.setdefault(kind, {})
+    what = kind.rstrip("s").replace("_", " ")
 
     def register(obj: Any, name: str | None = None, replace: bool = False) -> None:
         key = name or getattr(obj, "registry_name", None) or obj.__name__
         if kind == "backends":
             key = name or obj.name
-        if key in table and not replace:
-            old = table[key]
-            raise PluginError(
-                f"{_labels(kind)[0]} {key!r} is registered twice: by plugin {old.plugin!r} "
-                f"({old.distribution}) and by plugin {plugin!r} ({distribution_of(plugin)})"
-            )
-        table[key] = Entry(key, obj, plugin, distribution_of(plugin), replaced=replace)
+        replaced = key in table and _check_taken(who, f"{what} {key!r}", key, table[key],
+                                                 replace)
+        table[key] = Entry(key, obj, who.plugin, who.distribution, replaced=replaced,
+                           third_party=who.third_party)
 
     return register
 
 
-def _kernel_registrar(
-    registry: Registry, plugin: str, distribution_of: Callable[[str], str]
-) -> Callable[..., None]:
+def _kernel_registrar(registry: Registry, who: _Who) -> Callable[..., None]:
     def register(name: str, impl: Callable[..., Any], backend: str = "*", replace: bool = False):
         check_kernel_name(name)  # only the kernels of the table (mocha.core.backend)
         impls = registry.kernels.setdefault(name, {})
-        if backend in impls and not replace:
-            old = impls[backend]
-            raise PluginError(
-                f"kernel {name!r} for backend {backend!r} is registered twice: by plugin "
-                f"{old.plugin!r} ({old.distribution}) and by plugin {plugin!r} "
-                f"({distribution_of(plugin)})"
-            )
-        impls[backend] = Entry(name, impl, plugin, distribution_of(plugin), replaced=replace)
+        replaced = backend in impls and _check_taken(
+            who, f"kernel {name!r} for backend {backend!r}", name, impls[backend], replace)
+        impls[backend] = Entry(name, impl, who.plugin, who.distribution, replaced=replaced,
+                               third_party=who.third_party)
 
     return register
 
 
-def _register_plugin(registry: Registry, pm: Any, plugin_name: str, plugin: Any) -> None:
+def _register_plugin(registry: Registry, plugin: Any, who: _Who) -> None:
     hooks = [(hook, kind) for kind, hook in KINDS.items()] + list(HOOK_ALIASES.items())
     for hook, kind in hooks:
         impl = getattr(plugin, hook, None)
         if impl is not None:
-            impl(register=_registrar(registry, kind, plugin_name, pm.distribution_of))
+            impl(register=_registrar(registry, kind, who))
     impl = getattr(plugin, "mocha_register_kernels", None)
     if impl is not None:
-        impl(register=_kernel_registrar(registry, plugin_name, pm.distribution_of))
+        impl(register=_kernel_registrar(registry, who))
+
+
+def _is_third_party(pm: Any, plugin_name: str) -> bool:
+    check = getattr(pm, "is_third_party", None)
+    return bool(check(plugin_name)) if check is not None else False
 
 
 def build_registry(pm: Any) -> Registry:
-    """Call every registration hook of `pm`, one plugin at a time (so errors name it).
+    """Call every registration hook of `pm`, one plugin at a time (so errors name it):
+    Mocha's own plugins (and those given directly) first, then the third-party ones.
 
-    A duplicate name is always an error. A third-party plugin whose hook raises anything else
-    is dropped with a warning (its "failed" row in `pm.infos` says why), unless
-    MOCHA_STRICT_PLUGINS is set; Mocha's own plugins raise a `PluginError` naming the plugin.
+    A built-in's failure, or a duplicate name between built-ins, is a `PluginError` naming the
+    plugin. A third-party plugin whose hook raises anything (`SystemExit` too) or registers a
+    name that is taken (see `_check_taken`; MOCHA_REPLACE lists the names it may take over)
+    is dropped with a `RuntimeWarning` and a "failed" row in `pm.infos` that says why, unless
+    MOCHA_STRICT_PLUGINS is set (then a `PluginError`).
     """
+    from mocha.core.plugins import CONTAINED, replace_names, strict_plugins
+
     registry = Registry()
-    for plugin_name, plugin in pm.list_name_plugin():
+    allowed = frozenset(replace_names())
+    strict = strict_plugins() and not getattr(pm, "lenient", False)
+    plugins = sorted(pm.list_name_plugin(), key=lambda item: _is_third_party(pm, item[0]))
+    for plugin_name, plugin in plugins:
+        third_party = _is_third_party(pm, plugin_name)
+        dist = pm.distribution_of(plugin_name)
+        who = _Who(plugin_name, dist, third_party, allowed)
         saved = ({k: dict(t) for k, t in registry.tables.items()},
                  {k: dict(t) for k, t in registry.kernels.items()})
         try:
-            _register_plugin(registry, pm, plugin_name, plugin)
-        except PluginError:
-            raise
-        except Exception as exc:
-            dist = pm.distribution_of(plugin_name)
-            message = f"{type(exc).__name__}: {exc}"
-            infos = getattr(pm, "infos", {})
-            third_party = plugin_name in infos and dist != "mocha-dl" and dist != "(extra)"
-            if not third_party or os.environ.get("MOCHA_STRICT_PLUGINS", "") not in ("", "0"):
+            _register_plugin(registry, plugin, who)
+        except CONTAINED as exc:
+            if isinstance(exc, PluginError) and not isinstance(exc, NameConflict):
+                raise
+            message = str(exc) if isinstance(exc, NameConflict) else \
+                f"{type(exc).__name__}: {exc}"
+            if not third_party or strict:
                 raise PluginError(f"plugin {plugin_name!r} ({dist}) failed to register: "
                                   f"{message}") from exc
             registry.tables, registry.kernels = saved  # drop what it registered before failing
             warnings.warn(f"mocha plugin {plugin_name!r} from {dist} failed to register and is "
                           f"skipped: {message}", RuntimeWarning, stacklevel=2)
-            infos[plugin_name] = dataclasses.replace(infos[plugin_name], status="failed",
-                                                     error=message)
+            pm.mark_failed(plugin_name, message)
     return registry
 
 

@@ -24,13 +24,23 @@ without a capture (a custom break calling `save_snapshot`) stores the current st
 
 Files are written atomically (temporary file in the same folder, flush, fsync, `os.replace`),
 so a process killed while writing leaves the previous snapshots intact; temporary files never
-match `snapshot-<digits>.h5` and are ignored. The latest snapshot of a folder is the one with
-the highest iteration (not the newest mtime, Appendix A13).
+match `snapshot-<digits>.h5` and are ignored, and those of dead processes are removed by the
+next write (and by `Snapshot.init`). The latest snapshot of a folder is the one with the
+highest iteration (not the newest mtime, Appendix A13).
+
+**Integrity and identity** (format version 2). Each snapshot stores checksums of its contents
+and Mocha's version (`mocha.core.model_io.stamp`), and `solver.attrs["experiment"]`, the
+identity of the experiment that wrote it (`solver.experiment_id`; empty from Python). A
+resume from a folder checks the snapshots from the newest down and takes the newest intact
+one, with a warning naming each damaged file (unreadable, checksum mismatch, solver state
+missing or invalid); a snapshot file given explicitly must be intact (`SnapshotError`
+otherwise). A damaged solver state with intact weights can still be loaded as weights only
+(`solver.load_weights_only`, `mocha run --weights-only`). A snapshot written by another
+experiment is refused unless `solver.allow_foreign_snapshot` (`--allow-foreign-snapshot`).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -42,17 +52,29 @@ import numpy as np
 from mocha.core.errors import SnapshotError
 from mocha.core.model_io import (
     atomic_h5_write,
+    contents_intact,
     dataset_name,
     load_network,
     open_model,
     similar_shape,
+    verify_weights,
     write_parameters,
+)
+from mocha.core.resume_point import (  # noqa: F401 - re-exported for the solver
+    apply_resume_point,
+    capture_resume_point,
 )
 
 logger = logging.getLogger("mocha")
 
 SNAPSHOT_PATTERN = re.compile(r"^snapshot-(\d+)\.h5$")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+REQUIRED_ATTRS = ("method", "iteration", "obj_val", "internal", "rng")
+JSON_ATTRS = ("internal", "losses", "lr_policy", "mom_policy", "rng")
+
+
+class DamagedSnapshotError(SnapshotError):
+    """A snapshot file is unreadable, fails its checksum, or lacks part of its solver state."""
 
 
 def snapshot_filename(iteration: int) -> str:
@@ -96,57 +118,6 @@ def _dumps(value: Any, what: str) -> str:
         raise SnapshotError(f"cannot save {what} in a snapshot: {exc}") from exc
 
 
-# -- resume points ---------------------------------------------------------------------------
-def _cursor_states(net: Any) -> dict[str, Any]:
-    return {s.layer.name: s for s in net.states
-            if hasattr(s, "get_cursor") and hasattr(s, "set_cursor")}
-
-
-def _resume_nets(solver: Any) -> list[Any]:
-    nets = []
-    for scheduled in solver.coffee_lounge.coffee_breaks:
-        get = getattr(scheduled.coffee, "resume_nets", None)
-        if get is not None:
-            nets.extend(n for n in get() if n is not None and n is not solver.net)
-    return nets
-
-
-def capture_resume_point(solver: Any, net: Any, iteration: int) -> dict[str, Any]:
-    """The RNG state and the data cursors now, to be restored before the forward that follows
-    (the training net under "train", other nets of the coffee breaks under "others"); deep
-    copies, so later forwards cannot change them."""
-    return copy.deepcopy({
-        "iter": int(iteration),
-        "rng": net.backend.rng_state(),
-        "cursors": {
-            "train": {name: s.get_cursor() for name, s in _cursor_states(net).items()},
-            "others": {n.name: {name: s.get_cursor() for name, s in _cursor_states(n).items()}
-                       for n in _resume_nets(solver)},
-        },
-    })
-
-
-def _apply_cursors(net: Any, cursors: dict[str, Any], where: str) -> None:
-    for name, state in _cursor_states(net).items():
-        if name in cursors:
-            state.set_cursor(cursors[name])
-        else:
-            logger.warning("%s: no cursor for data layer %r of net %r; it starts over",
-                           where, name, net.name)
-
-
-def apply_resume_point(solver: Any, net: Any, point: dict[str, Any]) -> None:
-    """Restore the RNG state and the data cursors of a resume point."""
-    where = point.get("source", "resume point")
-    net.backend.set_rng_state(point["rng"])
-    cursors = point.get("cursors", {})
-    _apply_cursors(net, cursors.get("train", {}), where)
-    others = cursors.get("others", {})
-    for other in _resume_nets(solver):
-        if other.name in others:
-            _apply_cursors(other, others[other.name], where)
-
-
 # -- saving ----------------------------------------------------------------------------------
 def save_snapshot(path: str, solver: Any, net: Any, state: Any) -> str:
     """Write the model and the full solver state of iteration `state.iter` to `path`."""
@@ -172,6 +143,7 @@ def save_snapshot(path: str, solver: Any, net: Any, state: Any) -> str:
         g.attrs["iteration"] = int(state.iter)
         g.attrs["obj_val"] = float(state.obj_val)
         g.attrs["exact_resume"] = bool(exact)
+        g.attrs["experiment"] = str(getattr(solver, "experiment_id", "") or "")
         g.attrs["internal"] = _dumps(internal, "the solver's internal state")
         g.attrs["losses"] = _dumps(state.losses, "the losses")
         for key, value in policies.items():
@@ -182,7 +154,70 @@ def save_snapshot(path: str, solver: Any, net: Any, state: Any) -> str:
         for name, array in history.items():
             h.create_dataset(name, data=backend.to_host(array))
 
-    return atomic_h5_write(path, write)
+    return atomic_h5_write(path, write, checksum=True)
+
+
+# -- checking --------------------------------------------------------------------------------
+def _check_open(f: Any, path: str) -> None:
+    """Raise `DamagedSnapshotError` unless the open snapshot `f` is intact and complete."""
+    intact = contents_intact(f)
+    if intact is False:
+        weights = "its parameters are intact, so --weights-only can load them"
+        try:
+            verify_weights(f, path)
+        except SnapshotError:
+            weights = "its parameters are damaged too"
+        raise DamagedSnapshotError(
+            f"snapshot {path!r} does not match its checksum (damaged or edited; {weights})")
+    if not _is_snapshot(f):
+        raise DamagedSnapshotError(f"{path!r} is a model file without a solver state")
+    g = f["solver"]
+    version = int(g.attrs.get("format_version", 1))
+    if version > FORMAT_VERSION:
+        raise SnapshotError(f"snapshot {path!r} has format version {version}; this Mocha reads "
+                            f"up to {FORMAT_VERSION} (upgrade mocha-dl)")
+    if intact is None and version >= 2:
+        raise DamagedSnapshotError(f"snapshot {path!r} has lost its checksum")
+    missing = [a for a in REQUIRED_ATTRS if a not in g.attrs]
+    if "cursors" not in g:
+        missing.append("cursors")
+    if missing:
+        raise DamagedSnapshotError(f"snapshot {path!r} lacks solver state {missing}")
+    try:
+        for key in JSON_ATTRS:
+            if key in g.attrs:
+                _read_json(g.attrs[key])
+        _read_json(g["cursors"][()])
+    except (ValueError, TypeError, OSError) as exc:
+        raise DamagedSnapshotError(f"snapshot {path!r}: invalid solver state: {exc}") from None
+
+
+def check_snapshot(path: str) -> None:
+    """Raise `DamagedSnapshotError` (naming `path`) unless it is an intact, complete
+    snapshot: readable, matching its checksum, with every part of the solver state."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            _check_open(f, path)
+    except DamagedSnapshotError:
+        raise
+    except SnapshotError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise DamagedSnapshotError(f"snapshot {path!r} is unreadable: {exc}") from None
+
+
+def _check_experiment(solver: Any, g: Any, path: str) -> None:
+    mine = str(getattr(solver, "experiment_id", "") or "")
+    theirs = str(g.attrs.get("experiment", "") or "")
+    if mine and theirs and mine != theirs and not getattr(solver, "allow_foreign_snapshot",
+                                                          False):
+        raise SnapshotError(
+            f"snapshot {path!r} was written by another experiment (its id {theirs[:12]}, this "
+            f"one's {mine[:12]}); resuming it would mix two runs. Use another snapshot folder, "
+            f"or pass --allow-foreign-snapshot (solver.allow_foreign_snapshot = True) to "
+            f"resume it anyway")
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -204,10 +239,10 @@ def restore_snapshot(solver: Any, net: Any, state: Any, path: str) -> dict[str, 
     """Full resume from a snapshot file: parameters, iteration, objective, method state,
     histories and policy states are restored now; the returned resume point (RNG and cursors)
     must be applied with `apply_resume_point` right before the next forward."""
+    check_snapshot(path)
     with open_model(path) as f:
-        if not _is_snapshot(f):
-            raise SnapshotError(f"{path!r} is a model file without a solver state")
         g = f["solver"]
+        _check_experiment(solver, g, path)
         method = str(g.attrs["method"])
         if method != solver.method.name:
             raise SnapshotError(
@@ -277,16 +312,22 @@ def restore_snapshot(solver: Any, net: Any, state: Any, path: str) -> dict[str, 
     return point
 
 
-def _readable_latest(directory: str) -> str | None:
-    """The highest-iteration snapshot that HDF5 can open (an unreadable one is skipped)."""
-    import h5py
-
+def _intact_latest(directory: str, check: Any = None) -> str | None:
+    """The highest-iteration snapshot of `directory` that passes `check` (default
+    `check_snapshot`); each damaged one is skipped with a warning naming it. None when the
+    folder holds no snapshot; `SnapshotError` when it holds only damaged ones."""
+    check = check or check_snapshot
+    damaged = []
     for _, path in reversed(list_snapshots(directory)):
         try:
-            with h5py.File(path, "r"):
-                return path
-        except OSError as exc:
-            logger.warning("skipping unreadable snapshot %s: %s", path, exc)
+            check(path)
+            return path
+        except DamagedSnapshotError as exc:
+            logger.warning("skipping damaged snapshot %s: %s", path, exc)
+            damaged.append(os.path.basename(path))
+    if damaged:
+        raise SnapshotError(f"every snapshot in {directory!r} is damaged ({', '.join(damaged)}); "
+                            f"move them away to start fresh")
     return None
 
 
@@ -316,37 +357,67 @@ def _no_snapshot_in(folder: str, solver: Any) -> None:
         logger.info("load_from=%r: no snapshot in the folder, starting fresh", folder)
 
 
+def _check_weights(path: str) -> None:
+    """Raise `DamagedSnapshotError` unless the parameters of the file at `path` are intact."""
+    try:
+        with open_model(path) as f:
+            verify_weights(f, path)
+    except SnapshotError as exc:
+        raise DamagedSnapshotError(str(exc)) from None
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise DamagedSnapshotError(f"{path!r} is unreadable: {exc}") from None
+
+
+def _load_weights(net: Any, path: str) -> None:
+    try:
+        with open_model(path) as f:
+            load_network(f, net, die_if_not_found=True)
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise SnapshotError(f"cannot read the parameters of {path!r}: {exc}") from None
+    logger.info("loaded the weights of %s; the solve starts at iteration 0", path)
+
+
 def load_from_path(solver: Any, net: Any, state: Any, path: str) -> dict[str, Any] | None:
     """The solver's `load_from` (semantics §6.9, port rules):
 
-    * `""`: nothing; a folder: the highest-iteration snapshot in it, full resume (nothing if
-      the folder is missing or holds none; an error if it holds Mocha.jl `.jld` files, a
-      warning naming them if it holds other files);
-    * a snapshot file: full resume; an HDF5 model file (no `solver` group): weights only,
-      the solve starts at iteration 0;
+    * `""`: nothing; a folder: the highest-iteration *intact* snapshot in it, full resume
+      (damaged ones are skipped with a warning; nothing if the folder is missing or holds
+      none; an error if it holds Mocha.jl `.jld` files, a warning naming them if it holds
+      other files; `SnapshotError` if all are damaged);
+    * a snapshot file: full resume (`SnapshotError` if it is damaged); an HDF5 model file (no
+      `solver` group): weights only, the solve starts at iteration 0;
+    * with `solver.load_weights_only`: the parameters only, from the file or the newest
+      snapshot of the folder whose parameters are intact; the solve starts at iteration 0;
     * a path that does not exist: nothing loaded (Mocha ignores it silently; a missing
       `.h5`/`.hdf5` file is logged as a warning, a missing folder is the usual first run).
 
     Returns the resume point to apply before the initial forward (None for weights only)."""
     if not path:
         return None
+    weights_only = bool(getattr(solver, "load_weights_only", False))
     if os.path.isdir(path):
-        latest = _readable_latest(path)
+        latest = _intact_latest(path, _check_weights if weights_only else None)
         if latest is None:
             _no_snapshot_in(path, solver)
             return None
-        return restore_snapshot(solver, net, state, latest)
-    if not os.path.exists(path):
+        path = latest
+    elif not os.path.exists(path):
         if path.endswith((".h5", ".hdf5")):
             logger.warning("load_from=%r: no such file; starting fresh", path)
         else:  # the usual first run with load_from=<snapshot folder>
             logger.info("load_from=%r does not exist yet; starting fresh", path)
         return None
-    with open_model(path) as f:
-        if not _is_snapshot(f):
-            load_network(f, net, die_if_not_found=True)
-            logger.info("loaded the weights of %s; the solve starts at iteration 0", path)
-            return None
+    if weights_only:
+        _load_weights(net, path)
+        return None
+    try:
+        with open_model(path) as f:
+            model_file = not _is_snapshot(f) and contents_intact(f) is not False
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise SnapshotError(f"cannot read {path!r}: {exc}") from None
+    if model_file:  # a model file (save_network, Caffe): weights only, by design
+        _load_weights(net, path)
+        return None
     return restore_snapshot(solver, net, state, path)
 
 
@@ -355,7 +426,7 @@ def load_snapshot(net: Any, path: str) -> int:
     model file into `net`, e.g. for prediction. Returns the snapshot's iteration (0 for a
     model file)."""
     if os.path.isdir(path):
-        latest = _readable_latest(path)
+        latest = _intact_latest(path, _check_weights)
         if latest is None:
             raise SnapshotError(f"no snapshot-<iteration>.h5 file in folder {path!r}")
         path = latest

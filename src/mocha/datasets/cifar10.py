@@ -33,6 +33,7 @@ ARCHIVE = OfficialFile("cifar-10-binary.tar.gz", 170052171,
 TRAIN_MEMBERS = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 TEST_MEMBERS = ("test_batch.bin",)
 RECORD = 1 + 3 * 32 * 32
+BATCH_RECORDS = 10_000  # images per batch file in the official archive
 
 
 def parse_batch(raw: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -48,8 +49,20 @@ def parse_batch(raw: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     return records[:, 1:].reshape(-1, 3, 32, 32), labels
 
 
+def check_member_size(path: Path, name: str, size: int) -> None:
+    """`DataError` unless `size` bytes can be a CIFAR-10 batch file."""
+    if size <= 0 or size % RECORD or size > BATCH_RECORDS * RECORD:
+        raise DataError(
+            f"{path}: member {name!r} claims {size:,} bytes; a CIFAR-10 batch file holds at "
+            f"most {BATCH_RECORDS:,} records of {RECORD} bytes ({BATCH_RECORDS * RECORD:,} "
+            f"bytes); refusing the archive (damaged or not CIFAR-10)")
+
+
 def read_archive(path: Path) -> dict[str, bytes]:
-    """The batch files of a CIFAR-10 binary archive (tar, gzip-compressed or not)."""
+    """The batch files of a CIFAR-10 binary archive (tar, gzip-compressed or not). Each
+    member's size, as the tar header claims it, is checked against the format (a whole
+    number of records, at most one batch of 10,000) *before* it is read, so a forged header
+    cannot make this allocate gigabytes."""
     wanted = set(TRAIN_MEMBERS + TEST_MEMBERS)
     found: dict[str, bytes] = {}
     try:
@@ -57,6 +70,7 @@ def read_archive(path: Path) -> dict[str, bytes]:
             for member in tar:
                 base = os.path.basename(member.name)
                 if member.isfile() and base in wanted:
+                    check_member_size(path, member.name, member.size)
                     fh = tar.extractfile(member)
                     if fh is not None:
                         found[base] = fh.read()

@@ -35,6 +35,42 @@ from mocha.core.errors import DataError
 # many times larger than the chunk (or small in absolute terms).
 _SLAB_DENSITY = 4
 _SLAB_SMALL_BYTES = 8 << 20
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# What h5py raises for a damaged file: a corrupt (compressed) chunk, a truncated file, a
+# dangling soft or external link.
+H5_FAULTS = (OSError, KeyError, RuntimeError, ValueError)
+
+
+def _get_dataset(fh: Any, top: str, path: str, who: str) -> Any:
+    """`fh[top]` as a dataset, or `None` when absent; a link that cannot be resolved is a
+    `DataError`."""
+    if top not in fh:  # False for a dangling soft link, True for a dangling external one
+        link = fh.get(top, getlink=True)
+        if link is None:
+            return None
+    try:
+        obj = fh[top]
+    except H5_FAULTS as exc:
+        link = fh.get(top, getlink=True)
+        target = ""
+        if isinstance(link, h5py.ExternalLink):
+            target = f" (external link to {link.filename!r}:{link.path!r})"
+        elif isinstance(link, h5py.SoftLink):
+            target = f" (soft link to {link.path!r})"
+        raise DataError(f"{who}: dataset {top!r} in {path!r} is a link that cannot be "
+                        f"resolved{target}: {exc}") from None
+    return obj if isinstance(obj, h5py.Dataset) else None
+
+
+def _datasets_in(fh: Any) -> str:
+    names = []
+    for key in fh:
+        try:
+            if isinstance(fh[key], h5py.Dataset):
+                names.append(key)
+        except H5_FAULTS:
+            names.append(f"{key} (broken link)")
+    return ", ".join(names) or "(none)"
 
 
 def read_source_list(source: str | os.PathLike, who: str) -> list[str]:
@@ -45,11 +81,28 @@ def read_source_list(source: str | os.PathLike, who: str) -> list[str]:
         raise DataError(f"{who}: source list file {source!r} does not exist")
     base = os.path.dirname(os.path.abspath(source))
     paths = []
-    with open(source, encoding="utf-8") as fh:
-        for line in fh:
-            entry = line.strip()
-            if entry:
-                paths.append(os.path.normpath(os.path.join(base, os.path.expanduser(entry))))
+    try:
+        with open(source, "rb") as fb:
+            head = fb.read(8)
+        if head == HDF5_SIGNATURE:
+            raise DataError(f"{who}: source {source!r} is an HDF5 file; `source` names a text "
+                            f"file listing HDF5 files, one a line (write {source!r} into a "
+                            f"list file and give that)")
+        with open(source, encoding="utf-8") as fh:
+            text = fh.read()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{who}: source list file {source!r} is not a UTF-8 text file "
+                        f"({exc.reason} at byte {exc.start}); it must list HDF5 files, one a "
+                        f"line") from None
+    except OSError as exc:
+        raise DataError(f"{who}: cannot read source list file {source!r}: {exc}") from None
+    if "\0" in text:
+        raise DataError(f"{who}: source list file {source!r} is binary, not a text file "
+                        f"listing HDF5 files one a line")
+    for line in text.splitlines():
+        entry = line.strip()
+        if entry:
+            paths.append(os.path.normpath(os.path.join(base, os.path.expanduser(entry))))
     if not paths:
         raise DataError(f"{who}: source list file {source!r} lists no HDF5 file")
     return paths
@@ -82,46 +135,59 @@ def scan_files(
             fh = h5py.File(path, "r")
         except OSError as exc:
             raise DataError(f"{who}: cannot open {path!r}{listed} as HDF5: {exc}") from None
-        with fh:
-            lengths = []
-            for j, top in enumerate(tops):
-                if top not in fh or not isinstance(fh[top], h5py.Dataset):
-                    have = ", ".join(k for k in fh if isinstance(fh[k], h5py.Dataset))
-                    raise DataError(
-                        f"{who}: HDF5 file {path!r} has no dataset {top!r} (one per top); "
-                        f"datasets in the file: {have or '(none)'}"
-                    )
-                ds = fh[top]
-                if ds.dtype.kind not in "biuf":
-                    raise DataError(
-                        f"{who}: dataset {top!r} in {path!r} has dtype {ds.dtype}, not a numeric "
-                        f"(integer or floating point) type"
-                    )
-                if ds.ndim == 0:
-                    raise DataError(
-                        f"{who}: dataset {top!r} in {path!r} is a scalar (rank 0); samples must "
-                        f"lie on axis 0 of an array of rank >= 1"
-                    )
-                shape = _dataset_shape(ds)
-                if not infos and len(sample_shapes) == j:
-                    sample_shapes.append(shape[1:])
-                elif shape[1:] != sample_shapes[j]:
-                    first = infos[0].path if infos else path
-                    raise DataError(
-                        f"{who}: dataset {top!r} in {path!r} has shape {tuple(ds.shape)} (rank "
-                        f"{ds.ndim}); samples of shape {shape[1:]} do not match the shape "
-                        f"{sample_shapes[j]} found in {first!r}"
-                    )
-                lengths.append(shape[0])
-            if len(set(lengths)) != 1:
-                desc = ", ".join(f"{t!r}: {n}" for t, n in zip(tops, lengths))
-                raise DataError(
-                    f"{who}: datasets in {path!r} have different numbers of samples ({desc})"
-                )
-            if lengths[0] == 0:
-                raise DataError(f"{who}: datasets in {path!r} hold no samples")
-        infos.append(FileInfo(path, lengths[0]))
+        try:
+            with fh:
+                n = _scan_file(fh, path, tops, who, infos, sample_shapes)
+        except H5_FAULTS as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"{who}: cannot read {path!r}{listed} (the file is damaged?): "
+                            f"{type(exc).__name__}: {exc}") from None
+        infos.append(FileInfo(path, n))
     return infos, sample_shapes
+
+
+def _scan_file(fh: Any, path: str, tops: tuple[str, ...], who: str, infos: list[FileInfo],
+               sample_shapes: list[tuple[int, ...]]) -> int:
+    """Check one open file against `tops` (and the shapes of the files before it); its
+    sample count."""
+    lengths = []
+    for j, top in enumerate(tops):
+        ds = _get_dataset(fh, top, path, who)
+        if ds is None:
+            raise DataError(
+                f"{who}: HDF5 file {path!r} has no dataset {top!r} (one per top); "
+                f"datasets in the file: {_datasets_in(fh)}"
+            )
+        if ds.dtype.kind not in "biuf":
+            raise DataError(
+                f"{who}: dataset {top!r} in {path!r} has dtype {ds.dtype}, not a numeric "
+                f"(integer or floating point) type"
+            )
+        if ds.ndim == 0:
+            raise DataError(
+                f"{who}: dataset {top!r} in {path!r} is a scalar (rank 0); samples must "
+                f"lie on axis 0 of an array of rank >= 1"
+            )
+        shape = _dataset_shape(ds)
+        if not infos and len(sample_shapes) == j:
+            sample_shapes.append(shape[1:])
+        elif shape[1:] != sample_shapes[j]:
+            first = infos[0].path if infos else path
+            raise DataError(
+                f"{who}: dataset {top!r} in {path!r} has shape {tuple(ds.shape)} (rank "
+                f"{ds.ndim}); samples of shape {shape[1:]} do not match the shape "
+                f"{sample_shapes[j]} found in {first!r}"
+            )
+        lengths.append(shape[0])
+    if len(set(lengths)) != 1:
+        desc = ", ".join(f"{t!r}: {n}" for t, n in zip(tops, lengths))
+        raise DataError(
+            f"{who}: datasets in {path!r} have different numbers of samples ({desc})"
+        )
+    if lengths[0] == 0:
+        raise DataError(f"{who}: datasets in {path!r} hold no samples")
+    return lengths[0]
 
 
 def _read_rows(ds: Any, rows: np.ndarray, sample_bytes: int) -> np.ndarray:
@@ -185,7 +251,10 @@ class BatchStream:
             self._fh = h5py.File(info.path, "r")
         except OSError as exc:
             raise DataError(f"{self.who}: cannot open {info.path!r} as HDF5: {exc}") from None
-        self._dsets = [self._fh[t] for t in self.tops]
+        self._dsets = [_get_dataset(self._fh, t, info.path, self.who) for t in self.tops]
+        if any(ds is None for ds in self._dsets):
+            raise DataError(f"{self.who}: {info.path!r} changed since it was checked: "
+                            f"datasets in it now: {_datasets_in(self._fh)}")
         self.pos = pos
         self._chunk: list[np.ndarray] | None = None
         self._chunk_start = 0
@@ -197,12 +266,18 @@ class BatchStream:
         stop = min(start + c, self.info.n)
         chunk = []
         for top, ds in zip(self.tops, self._dsets):
-            if self.perm is None:
-                block = ds[start:stop]
-            else:
-                rows = self.perm[start:stop]
-                sample_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
-                block = _read_rows(ds, rows, sample_bytes)
+            try:
+                if self.perm is None:
+                    block = ds[start:stop]
+                else:
+                    rows = self.perm[start:stop]
+                    sample_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
+                    block = _read_rows(ds, rows, sample_bytes)
+            except H5_FAULTS as exc:
+                raise DataError(
+                    f"{self.who}: cannot read samples {start}..{stop - 1} of dataset {top!r} in "
+                    f"{self.info.path!r} (the file is damaged?): {type(exc).__name__}: {exc}"
+                ) from None
             block = block.reshape((stop - start,) + self.sample_shapes[self.tops.index(top)])
             if block.dtype.kind == "f" and not np.isfinite(block).all():
                 bad = np.flatnonzero(~np.isfinite(block.reshape(block.shape[0], -1)).all(1))[0]
@@ -254,6 +329,15 @@ class BatchStream:
 
     def set_cursor(self, data: dict[str, Any]) -> None:
         """Restore a position saved by `cursor()` (from a stream over the same files)."""
+        try:
+            self._set_cursor(data)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"{self.who}: invalid saved cursor {data!r}: {type(exc).__name__}: "
+                            f"{exc}") from None
+
+    def _set_cursor(self, data: dict[str, Any]) -> None:
         order = [int(i) for i in data["order"]]
         if sorted(order) != list(range(len(self.files))):
             raise DataError(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ class Experiment:
     solver_given: bool = False  # whether the file has a [solver] table
     coffee_breaks: list[dict[str, Any]] = field(default_factory=list)
     lounge: dict[str, Any] = field(default_factory=dict)
+    identity: str = ""  # what snapshots record as the experiment that wrote them (loader)
 
     @property
     def folder(self) -> Path:
@@ -97,6 +100,36 @@ def split_spec(value: str | dict, where: str) -> tuple[str, dict[str, Any]]:
         raise ExperimentError(f"{where}: an inline table needs 'type', e.g. {{type = \"ReLU\"}}")
     rest = {k: as_tuples(v) for k, v in value.items() if k != "type"}
     return value["type"], rest
+
+
+def _annotations(cls: Any) -> dict[str, str]:
+    if dataclasses.is_dataclass(cls):
+        return {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: str(p.annotation) for p in params if p.annotation is not p.empty}
+
+
+def check_value_types(cls: Any, values: dict[str, Any], where: str) -> None:
+    """`ExperimentError` for a TOML value of the wrong kind for a field annotated as a plain
+    number (`int`, `float`, optionally `| None`): a string or a boolean (`output_dim = true`,
+    `epsilon = "x"`), or a float for an `int`. Other annotations are left to the class."""
+    notes = _annotations(cls)
+    for key, value in values.items():
+        words = set(re.findall(r"[A-Za-z_]+", notes.get(key, "")))
+        if not words or not words <= {"int", "float", "None"} or words == {"None"}:
+            continue
+        if value is None and "None" in words:
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and ("float" in words or isinstance(value, int)):
+            continue
+        wanted = "a number" if "float" in words else "an integer"
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)
+        raise ExperimentError(f"{where}, field {key!r}: {key} = {shown} must be {wanted}"
+                              f"{' (not a boolean)' if isinstance(value, bool) else ''}")
 
 
 def construct(cls: Any, kwargs: dict[str, Any], where: str) -> Any:

@@ -20,6 +20,8 @@ the experiment file's folder. This module is a library: it never prints and neve
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from mocha.experiment.base import (
     LayerEntry,
     as_tuples,
     check_keys,
+    check_value_types,
     lookup_named,
 )
 from mocha.experiment.providers import is_provider_source, load_provider
@@ -55,15 +58,19 @@ def load_experiment(path: str | Path) -> Experiment:
         raise ExperimentError(f"cannot read experiment file {str(path)!r}: {exc}") from None
     try:
         raw = tomllib.loads(text)
+        return parse_experiment(raw, path.resolve())
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"{path}: invalid TOML: {exc}") from None
-    return parse_experiment(raw, path.resolve())
+    except RecursionError:
+        raise ExperimentError(f"{path}: a value is nested too deeply (arrays or tables inside "
+                              f"each other hundreds of levels deep)") from None
 
 
 def parse_experiment(raw: dict[str, Any], path: Path) -> Experiment:
     """Build an `Experiment` from an already parsed TOML document (`path` locates files)."""
     check_keys(raw, TOP_LEVEL_KEYS, f"{path.name}: top level")
-    exp = Experiment(path=path, name=str(raw.get("name") or path.stem))
+    exp = Experiment(path=path, name=str(raw.get("name") or path.stem),
+                     identity=experiment_identity(raw))
     exp.backend = _table(raw, "backend", path)
     check_keys(exp.backend, BACKEND_KEYS, f"{path.name}: [backend]")
     layers = raw.get("layers")
@@ -99,10 +106,65 @@ def parse_experiment(raw: dict[str, Any], path: Path) -> Experiment:
                                   f"to an integer > 0")
         exp.coffee_breaks.append(dict(spec))
     exp.lounge = _table(raw, "lounge", path)
-    check_keys(exp.lounge, LOUNGE_KEYS, f"{path.name}: [lounge]")
-    if "save_into" in exp.lounge:
-        exp.lounge["save_into"] = exp.resolve(str(exp.lounge["save_into"]))
+    _check_lounge(exp, f"{path.name}: [lounge]")
     return exp
+
+
+FILE_EXISTS = ("merge", "overwrite", "panic")
+
+
+def _check_lounge(exp: Experiment, where: str) -> None:
+    lounge = exp.lounge
+    check_keys(lounge, LOUNGE_KEYS, where)
+    if "save_into" in lounge:
+        value = lounge["save_into"]
+        if not isinstance(value, str) or not value.strip():
+            raise ExperimentError(f"{where}: save_into = {value!r}; give the statistics file's "
+                                  f"path as a string, e.g. save_into = \"statistics.h5\"")
+        lounge["save_into"] = exp.resolve(value)
+        check_writable_file(lounge["save_into"], f"{where}: save_into")
+    every = lounge.get("every_n_iter", 1)
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ExperimentError(f"{where}: every_n_iter = {every!r}; use an integer >= 0 (how "
+                              f"often the statistics are saved; 0: only at the end)")
+    if lounge.get("file_exists", "merge") not in FILE_EXISTS:
+        raise ExperimentError(f"{where}: file_exists = {lounge['file_exists']!r}; use one of "
+                              f"{', '.join(FILE_EXISTS)}")
+
+
+def check_writable_file(path: str, where: str) -> None:
+    """`ExperimentError` unless a file can be created at `path`: its nearest existing
+    ancestor must be a writable folder (folders below it are created later)."""
+    import os
+
+    if os.path.isdir(path):
+        raise ExperimentError(f"{where}: {path!r} is a folder, not a file")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ExperimentError(f"{where}: cannot create {path!r}: {parent!r} is a file, not a "
+                              f"folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ExperimentError(f"{where}: cannot create {path!r}: folder {parent!r} is not "
+                              f"writable")
+
+
+# What may change between a run and its resume without making it another experiment.
+RESUMABLE_CHANGES = {"": ("description", "coffee_breaks", "lounge"),
+                     "backend": ("name",), "solver": ("max_iter", "load_from")}
+
+
+def experiment_identity(raw: dict[str, Any]) -> str:
+    """SHA-256 of the experiment's content (name, layers, solver, backend dtype and seed),
+    leaving out what a resume may change: `max_iter`, `load_from`, the backend's name, the
+    coffee breaks, the lounge and the description. Snapshots record it."""
+    kept = {k: v for k, v in raw.items() if k not in RESUMABLE_CHANGES[""]}
+    for section, keys in RESUMABLE_CHANGES.items():
+        if section and isinstance(kept.get(section), dict):
+            kept[section] = {k: v for k, v in kept[section].items() if k not in keys}
+    text = json.dumps(kept, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _table(raw: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
@@ -130,6 +192,7 @@ def _build_layer(exp: Experiment, i: int, spec: Any) -> LayerEntry:
         options = {k: spec.pop(k) for k in PROVIDER_KEYS if k in spec}
         spec["data"] = _provider_arrays(exp, options, spec.get("tops"), where)
     kwargs = {}
+    check_value_types(cls, spec, where)
     for key, value in spec.items():
         f = fields.get(key)
         default = None

@@ -9,6 +9,7 @@ always saved (after Ctrl-C too), so a run can be resumed or used for prediction.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -24,6 +25,8 @@ from mocha.core.errors import MochaError
 from mocha.core.parallel import parallel_of
 from mocha.experiment.base import Experiment, ExperimentError
 from mocha.experiment.build import build_nets, build_solver, make_experiment_backend
+
+logger = logging.getLogger("mocha")
 
 
 @dataclass
@@ -41,6 +44,7 @@ class RunResult:
     snapshot_dir: str | None = None
     snapshot_written: str | None = None
     statistics_file: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -81,6 +85,38 @@ class ResumePointAt(CoffeeBreak):
         pass
 
 
+class ObjectiveWatch(CoffeeBreak):
+    """Warns once (log and `RunResult.warnings`) when the objective has stayed above
+    `factor` times its starting value for `patience` iterations in a row: a run that is
+    diverging without reaching NaN (e.g. Adam with a huge learning rate) should not end
+    quietly. A starting objective <= 0 disables the check."""
+
+    def __init__(self, factor: float = 10.0, patience: int = 50) -> None:
+        self.factor, self.patience = factor, patience
+        self.start: float | None = None
+        self.since: int | None = None
+        self.message = ""
+
+    def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
+        obj = float(state.obj_val)
+        if self.start is None:
+            self.start = obj if math.isfinite(obj) else None
+            return
+        if self.message or self.start <= 0:
+            return
+        if obj > self.factor * self.start:
+            self.since = state.iter if self.since is None else self.since
+            if state.iter - self.since + 1 >= self.patience:
+                self.message = (
+                    f"the objective has stayed above {self.factor:g}x its starting value "
+                    f"{self.start:.6g} for {state.iter - self.since + 1} iterations (since "
+                    f"iteration {self.since}; now {obj:.6g}): the training is probably "
+                    f"diverging; lower the learning rate")
+                logger.warning("%s: %s", net.name, self.message)
+        else:
+            self.since = None
+
+
 @contextmanager
 def stop_on_sigint(solver: Any, enabled: bool = True) -> Iterator[None]:
     """While active, the first SIGINT asks the solver to stop cleanly (see `GracefulStop`),
@@ -108,6 +144,23 @@ def snapshot_breaks(solver: Any) -> list[Any]:
     """The scheduled coffee breaks of `solver` that write snapshots (`ScheduledCoffee` entries
     whose break declares a `snapshot_dir`, see `CoffeeBreak`)."""
     return [s for s in solver.coffee_lounge.coffee_breaks if s.coffee.snapshot_dir is not None]
+
+
+@contextmanager
+def lock_snapshot_folders(snaps: list[Any]) -> Iterator[None]:
+    """Hold the folder lock of every `Snapshot` break from before the solve (so a second run
+    stops before it touches the folder or the statistics file) until after the final
+    snapshot; the breaks take the same lock again (it is shared within a process)."""
+    locks = [s.coffee.folder_lock() for s in snaps if hasattr(s.coffee, "folder_lock")]
+    taken = []
+    try:
+        for lock in locks:
+            lock.acquire()
+            taken.append(lock)
+        yield
+    finally:
+        for lock in reversed(taken):
+            lock.release()
 
 
 def snapshot_dir_of(coffee: CoffeeBreak) -> str | None:
@@ -174,6 +227,8 @@ def run_experiment(
     final_validation: bool = True,
     final_snapshot: bool = True,
     distributed: bool = False,
+    weights_only: bool = False,
+    allow_foreign_snapshot: bool = False,
 ) -> RunResult:
     """Train the experiment and return a `RunResult`.
 
@@ -190,6 +245,8 @@ def run_experiment(
             (after Ctrl-C, or when `max_iter` is not a multiple of its schedule).
         distributed: train data-parallel over MPI (`mocha.distributed.enable`; run every
             rank under `mpirun`).
+        weights_only: load only the parameters from `load_from` and start at iteration 0.
+        allow_foreign_snapshot: resume a snapshot written by another experiment.
 
     Raises:
         ExperimentError: the backend, nets or solver cannot be built from the file.
@@ -205,8 +262,11 @@ def run_experiment(
             from mocha.distributed import enable
 
             enable(be)
-        solver_args = {"max_iter": max_iter, "load_from": load_from}
+        solver_args = {"max_iter": max_iter, "load_from": load_from,
+                       "weights_only": weights_only,
+                       "allow_foreign_snapshot": allow_foreign_snapshot}
         train_net, test_net, solver = _build(exp, be, solver_args)
+        watch = add_coffee_break(solver, ObjectiveWatch(), every_n_iter=1)
         for coffee, every in extra_coffee_breaks:
             add_coffee_break(solver, coffee, every_n_iter=every)
         result = RunResult(experiment=exp.name, backend=type(be).__name__,
@@ -220,7 +280,8 @@ def run_experiment(
                 add_coffee_break(solver, ResumePointAt(), every_n_iter=int(last))
         from mocha.core.solver import solve
 
-        with stop_on_sigint(solver, handle_sigint):
+        locked = snaps if parallel_of(be).is_root else []  # data parallel: rank 0 writes
+        with lock_snapshot_folders(locked), stop_on_sigint(solver, handle_sigint):
             state = solve(solver, train_net)
             result.interrupted = solver.stop_requested
             every = snaps[0].every_n_iter if snaps else 0
@@ -229,6 +290,7 @@ def run_experiment(
                 snap.enjoy(solver.coffee_lounge, solver, train_net, state)
                 result.snapshot_written = snap.last_path or None
             result.iterations, result.objective = int(state.iter), float(state.obj_val)
+            result.warnings += [watch.message] if watch.message else []
             if final_validation:
                 result.validation = validate(test_net)
         result.wall_time_s = round(time.perf_counter() - started, 3)

@@ -21,6 +21,7 @@ from mocha.experiment.base import (
     Experiment,
     ExperimentError,
     as_tuples,
+    check_value_types,
     construct,
     lookup_named,
     split_spec,
@@ -77,6 +78,7 @@ def make_component(exp: Experiment, kind: str, value: str | dict, where: str) ->
     cls = lookup_named(kind, name, where)
     kwargs = {k: exp.resolve(v) if k in PATH_KEYS and isinstance(v, str) else v
               for k, v in kwargs.items()}
+    check_value_types(cls, kwargs, f"{where} ({name})")
     return construct(cls, kwargs, where)
 
 

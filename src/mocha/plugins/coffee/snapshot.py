@@ -7,9 +7,12 @@ import os
 from typing import Any
 
 from mocha.core.coffee import CoffeeBreak
+from mocha.core.errors import SnapshotError
 from mocha.core.hookspecs import hookimpl
+from mocha.core.model_io import remove_stale_temporaries
 from mocha.core.parallel import parallel_of
 from mocha.core.snapshot import save_snapshot, snapshot_filename
+from mocha.plugins.coffee._folder_lock import FolderLock
 
 logger = logging.getLogger("mocha")
 
@@ -24,7 +27,11 @@ class Snapshot(CoffeeBreak):
     the file layout and why the resume is exact. Scheduled with `every_n_epoch`, the solver
     captures the resume point (RNG state, data cursors) before every forward, since any
     iteration may end an epoch; with `every_n_iter` only before the due ones. In data-parallel
-    training only rank 0 writes (every rank holds the same state).
+    training only rank 0 writes (every rank holds the same state) and holds the lock.
+
+    From `init` to `destroy` the folder is locked (`dir/.mocha.lock`, see `_folder_lock`): a
+    second run given the same folder stops at once with a `SnapshotError`. `init` also
+    deletes the temporary files that writes killed mid-way left in the folder.
     """
 
     needs_resume_point = True  # the solver captures RNG and cursors before the forward
@@ -32,9 +39,29 @@ class Snapshot(CoffeeBreak):
     def __init__(self, dir: str) -> None:  # noqa: A002 - Mocha's name
         self.snapshot_dir = os.fspath(dir)
         self.last_path = ""
+        self._lock = FolderLock(self.snapshot_dir)
 
     def init(self, lounge: Any, solver: Any, net: Any) -> None:
-        os.makedirs(self.snapshot_dir, exist_ok=True)
+        if not parallel_of(net.backend).is_root:
+            return  # data parallel: rank 0 alone writes, so it alone holds the folder
+        try:
+            os.makedirs(self.snapshot_dir, exist_ok=True)
+        except OSError as exc:
+            raise SnapshotError(f"Snapshot: cannot create the snapshot folder "
+                                f"{self.snapshot_dir!r}: {exc.strerror or exc}") from None
+        if not os.access(self.snapshot_dir, os.W_OK | os.X_OK):
+            raise SnapshotError(f"Snapshot: the snapshot folder {self.snapshot_dir!r} is not "
+                                f"writable")
+        self._lock.acquire()
+        remove_stale_temporaries(self.snapshot_dir)
+
+    def destroy(self, lounge: Any, solver: Any, net: Any) -> None:
+        self._lock.release()
+
+    def folder_lock(self) -> FolderLock:
+        """A new handle on the lock of this break's folder (`acquire()` / `release()`), for a
+        caller that must hold it around the whole solve (`run_experiment`)."""
+        return FolderLock(self.snapshot_dir)
 
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
         if not parallel_of(net.backend).is_root:
@@ -42,7 +69,14 @@ class Snapshot(CoffeeBreak):
         path = os.path.join(self.snapshot_dir, snapshot_filename(state.iter))
         if os.path.exists(path):
             logger.warning("Snapshot: overwriting %s", path)
-        self.last_path = save_snapshot(path, solver, net, state)
+        outside = not self._lock.held  # e.g. the runner's final snapshot, after destroy
+        if outside:
+            self._lock.acquire()
+        try:
+            self.last_path = save_snapshot(path, solver, net, state)
+        finally:
+            if outside:
+                self._lock.release()
         logger.info("Snapshot: saved %s", path)
 
     def __repr__(self) -> str:
