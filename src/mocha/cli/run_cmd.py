@@ -177,10 +177,10 @@ def _abort_job_on_exit(mpi_size: int) -> Any:
 
         if isinstance(exc, KeyboardInterrupt):
             message, code = "interrupted twice; stopped without a snapshot", 130
-        elif isinstance(exc, ExperimentError | SnapshotError):
-            message, code = str(exc), 2
-        elif isinstance(exc, MochaError):
+        elif isinstance(exc, SolverError):  # training failed (diverged): as in one process
             message, code = str(exc), 1
+        elif isinstance(exc, ExperimentError | MochaError):  # a file or setting at fault
+            message, code = str(exc), 2
         else:
             import traceback
 
