@@ -60,7 +60,8 @@ from mocha.core.net import Net, evaluating, freeze, freeze_all, net2dot, unfreez
 from mocha.core.parameter import Parameter, make_parameter
 from mocha.core.policies import LRPolicy, MomPolicy, setup
 from mocha.core.registry import get_registry, lookup
-from mocha.core.snapshot import load_snapshot, save_snapshot
+from mocha.core.resume import save_snapshot
+from mocha.core.snapshot import load_snapshot
 from mocha.core.solver import (
     Solver,
     SolverMethod,

@@ -12,15 +12,11 @@ see `mocha.core.model_io`) with a `solver` group:
 * `solver/cursors`: a JSON string dataset with every data-layer cursor (`get_cursor()`), of the
   training net and of the nets of coffee breaks that expose `resume_nets()` (validation nets).
 
-**The resume point.** The solver runs the forward of mini-batch t+1 *before* the coffee breaks
-of iteration t, so when the Snapshot break of iteration t runs, the data cursors and the RNG
-have already moved past batch t+1. A resumed solve runs that forward again, so the snapshot
-stores the cursors and RNG state captured *before* that forward (the solver captures them when
-a break with `needs_resume_point` is due; see `capture_resume_point`). Loading restores them
-just before the initial forward, which therefore sees the same batch with the same random
-draws (dropout masks, shuffles) and training continues bitwise identically. A snapshot taken
-without a capture (a custom break calling `save_snapshot`) stores the current state with
-`exact_resume = False`; resuming from it skips one mini-batch.
+**The resume point** (`rng`, `cursors`): the RNG state and data cursors captured before the
+forward of the snapshot's iteration, so that a resume replays that forward exactly; see
+`mocha.core.resume`, which also decides the point (`save_snapshot`) and dispatches
+`load_from`. A snapshot written without a capture has `exact_resume = False`; resuming from it
+skips one mini-batch.
 
 Files are written atomically (temporary file in the same folder, flush, fsync, `os.replace`),
 so a process killed while writing leaves the previous snapshots intact; temporary files never
@@ -59,10 +55,6 @@ from mocha.core.model_io import (
     similar_shape,
     verify_weights,
     write_parameters,
-)
-from mocha.core.resume_point import (  # noqa: F401 - re-exported for the solver
-    apply_resume_point,
-    capture_resume_point,
 )
 
 logger = logging.getLogger("mocha")
@@ -119,16 +111,11 @@ def _dumps(value: Any, what: str) -> str:
 
 
 # -- saving ----------------------------------------------------------------------------------
-def save_snapshot(path: str, solver: Any, net: Any, state: Any) -> str:
-    """Write the model and the full solver state of iteration `state.iter` to `path`."""
-    point = getattr(solver, "resume_point", None)
-    exact = point is not None and point.get("iter") == state.iter
-    if not exact:
-        logger.warning(
-            "snapshot %s: no resume point was captured before the forward of iteration %d; "
-            "resuming from it will skip one mini-batch", path, state.iter,
-        )
-        point = capture_resume_point(solver, net, state.iter)
+def write_snapshot(path: str, solver: Any, net: Any, state: Any, point: dict[str, Any],
+                   exact: bool) -> str:
+    """Write the model and the full solver state of iteration `state.iter` to `path`, with
+    the resume `point` (RNG state and cursors; `exact`: captured before the forward of
+    `state.iter`). `mocha.core.resume.save_snapshot` decides the point."""
     internal = {k: v for k, v in state.internal.items() if k != "history"}
     policies = {key: solver.params[key].state_dict()
                 for key in ("lr_policy", "mom_policy") if key in solver.params}
@@ -169,7 +156,7 @@ def _check_open(f: Any, path: str) -> None:
             weights = "its parameters are damaged too"
         raise DamagedSnapshotError(
             f"snapshot {path!r} does not match its checksum (damaged or edited; {weights})")
-    if not _is_snapshot(f):
+    if not is_snapshot(f):
         raise DamagedSnapshotError(f"{path!r} is a model file without a solver state")
     g = f["solver"]
     version = int(g.attrs.get("format_version", 1))
@@ -227,7 +214,7 @@ def _read_json(value: Any) -> Any:
     return json.loads(value)
 
 
-def _is_snapshot(f: Any) -> bool:
+def is_snapshot(f: Any) -> bool:
     return "solver" in f and "method" in f["solver"].attrs
 
 
@@ -312,7 +299,7 @@ def restore_snapshot(solver: Any, net: Any, state: Any, path: str) -> dict[str, 
     return point
 
 
-def _intact_latest(directory: str, check: Any = None) -> str | None:
+def intact_latest(directory: str, check: Any = None) -> str | None:
     """The highest-iteration snapshot of `directory` that passes `check` (default
     `check_snapshot`); each damaged one is skipped with a warning naming it. None when the
     folder holds no snapshot; `SnapshotError` when it holds only damaged ones."""
@@ -331,33 +318,7 @@ def _intact_latest(directory: str, check: Any = None) -> str | None:
     return None
 
 
-def _no_snapshot_in(folder: str, solver: Any) -> None:
-    """A `load_from` folder without a snapshot of ours: fine when it holds nothing else (or
-    only our statistics); Mocha.jl's `.jld` snapshots are an error (they cannot be read);
-    other files a warning naming them (the run starts fresh at iteration 0)."""
-    lounge_file = os.path.basename(getattr(getattr(solver, "coffee_lounge", None),
-                                           "save_into", "") or "")
-    foreign = sorted(
-        name for name in os.listdir(folder)
-        if not (name.startswith(".") or name.endswith(".tmp") or name == lounge_file
-                or (name.startswith(("snapshot-", "statistics")) and name.endswith(".h5")))
-    )
-    jld = [n for n in foreign if n.lower().endswith((".jld", ".jld2"))]
-    if jld:
-        raise SnapshotError(
-            f"load_from={folder!r} holds no snapshot-<iteration>.h5 of Mocha for Python but "
-            f"Mocha.jl file(s) {', '.join(jld[:5])}, which cannot be read; export the weights "
-            f"as an HDF5 model file (layer___param datasets) and give its path to load_from, "
-            f"or choose an empty folder to start fresh")
-    if foreign:
-        logger.warning("load_from=%r holds no snapshot-<iteration>.h5 but %s; starting fresh "
-                       "at iteration 0 (give a model file's path to load its weights)",
-                       folder, ", ".join(foreign[:10]) + (" ..." if len(foreign) > 10 else ""))
-    else:
-        logger.info("load_from=%r: no snapshot in the folder, starting fresh", folder)
-
-
-def _check_weights(path: str) -> None:
+def check_weights(path: str) -> None:
     """Raise `DamagedSnapshotError` unless the parameters of the file at `path` are intact."""
     try:
         with open_model(path) as f:
@@ -368,71 +329,18 @@ def _check_weights(path: str) -> None:
         raise DamagedSnapshotError(f"{path!r} is unreadable: {exc}") from None
 
 
-def _load_weights(net: Any, path: str) -> None:
-    try:
-        with open_model(path) as f:
-            load_network(f, net, die_if_not_found=True)
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
-        raise SnapshotError(f"cannot read the parameters of {path!r}: {exc}") from None
-    logger.info("loaded the weights of %s; the solve starts at iteration 0", path)
-
-
-def load_from_path(solver: Any, net: Any, state: Any, path: str) -> dict[str, Any] | None:
-    """The solver's `load_from` (semantics §6.9, port rules):
-
-    * `""`: nothing; a folder: the highest-iteration *intact* snapshot in it, full resume
-      (damaged ones are skipped with a warning; nothing if the folder is missing or holds
-      none; an error if it holds Mocha.jl `.jld` files, a warning naming them if it holds
-      other files; `SnapshotError` if all are damaged);
-    * a snapshot file: full resume (`SnapshotError` if it is damaged); an HDF5 model file (no
-      `solver` group): weights only, the solve starts at iteration 0;
-    * with `solver.load_weights_only`: the parameters only, from the file or the newest
-      snapshot of the folder whose parameters are intact; the solve starts at iteration 0;
-    * a path that does not exist: nothing loaded (Mocha ignores it silently; a missing
-      `.h5`/`.hdf5` file is logged as a warning, a missing folder is the usual first run).
-
-    Returns the resume point to apply before the initial forward (None for weights only)."""
-    if not path:
-        return None
-    weights_only = bool(getattr(solver, "load_weights_only", False))
-    if os.path.isdir(path):
-        latest = _intact_latest(path, _check_weights if weights_only else None)
-        if latest is None:
-            _no_snapshot_in(path, solver)
-            return None
-        path = latest
-    elif not os.path.exists(path):
-        if path.endswith((".h5", ".hdf5")):
-            logger.warning("load_from=%r: no such file; starting fresh", path)
-        else:  # the usual first run with load_from=<snapshot folder>
-            logger.info("load_from=%r does not exist yet; starting fresh", path)
-        return None
-    if weights_only:
-        _load_weights(net, path)
-        return None
-    try:
-        with open_model(path) as f:
-            model_file = not _is_snapshot(f) and contents_intact(f) is not False
-    except (OSError, KeyError, ValueError, RuntimeError) as exc:
-        raise SnapshotError(f"cannot read {path!r}: {exc}") from None
-    if model_file:  # a model file (save_network, Caffe): weights only, by design
-        _load_weights(net, path)
-        return None
-    return restore_snapshot(solver, net, state, path)
-
-
 def load_snapshot(net: Any, path: str) -> int:
     """Load the parameters of a snapshot (a file, or the latest of a folder) or of an HDF5
     model file into `net`, e.g. for prediction. Returns the snapshot's iteration (0 for a
     model file)."""
     if os.path.isdir(path):
-        latest = _intact_latest(path, _check_weights)
+        latest = intact_latest(path, check_weights)
         if latest is None:
             raise SnapshotError(f"no snapshot-<iteration>.h5 file in folder {path!r}")
         path = latest
     with open_model(path) as f:
         load_network(f, net, die_if_not_found=True)
-        return int(f["solver"].attrs["iteration"]) if _is_snapshot(f) else 0
+        return int(f["solver"].attrs["iteration"]) if is_snapshot(f) else 0
 
 
 def abandon_snapshots_after(directory: str, iteration: int) -> list[str]:

@@ -19,7 +19,8 @@ and after the coffee breaks; in one process the hooks do nothing.
 
 Before a forward whose coffee breaks include a due Snapshot (a break with
 `needs_resume_point = True`), the solver records `solver.resume_point` (RNG state and data
-cursors), which the snapshot stores so that a resume replays that forward exactly.
+cursors), which the snapshot stores so that a resume replays that forward exactly. The resume
+protocol (capture, `load_from`, rewind, graceful stop) is `mocha.core.resume`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ from mocha.core.coffee import CoffeeLounge
 from mocha.core.errors import SolverError
 from mocha.core.parallel import parallel_of
 from mocha.core.policies import LRPolicy, MomPolicy, Policy
+from mocha.core.resume import (
+    RewindRequest,
+    apply_resume_point,
+    capture_resume_point,
+    resume,
+    rewind,
+)
 
 
 class SolverMethod:
@@ -200,10 +208,6 @@ class SolverState:
     internal: dict[str, Any] = field(default_factory=dict)
 
 
-# (snapshot path, callback after the load, rewrite the snapshot) of a pending rewind
-RewindRequest = tuple[str, Callable[[SolverState], None] | None, bool]
-
-
 def param_id(layer_name: str, param_name: str) -> str:
     return f"{layer_name}___{param_name}"
 
@@ -231,7 +235,7 @@ class Solver:
         self.state: SolverState | None = None
         self.net: Any = None
         self.stop_requested = False
-        # RNG + data cursors captured before the last forward (see mocha.core.snapshot)
+        # RNG + data cursors captured before the last forward (see mocha.core.resume)
         self.resume_point: dict[str, Any] | None = None
         self.capture_every_iter = False
         self._rewind_request: RewindRequest | None = None
@@ -286,8 +290,6 @@ def _forward(solver: Solver, net: Any, state: SolverState, regu: float) -> None:
     """The forward that precedes the coffee breaks of `state.iter`; first capture the resume
     point when a break that snapshots is due (so the snapshot can replay this forward)."""
     if solver.capture_every_iter or solver.coffee_lounge.wants_resume_point(state.iter):
-        from mocha.core.snapshot import capture_resume_point
-
         solver.resume_point = capture_resume_point(solver, net, state.iter)
     state.obj_val = net.forward(regu)
     state.losses = _losses(net)
@@ -302,16 +304,7 @@ def _after_breaks(solver: Solver, net: Any, state: SolverState, regu: float) -> 
     if request is None:
         return
     solver._rewind_request = None
-    path, on_loaded, resave = request
-    from mocha.core.snapshot import apply_resume_point, restore_snapshot, save_snapshot
-
-    point = restore_snapshot(solver, net, state, path)
-    if on_loaded is not None:
-        on_loaded(state)
-    if resave:
-        solver.resume_point = point
-        save_snapshot(path, solver, net, state)
-    apply_resume_point(solver, net, point)
+    rewind(solver, net, state, request)
     _forward(solver, net, state, regu)
     lounge = solver.coffee_lounge
     lounge.curr_iter = state.iter
@@ -332,18 +325,11 @@ def init_solve(solver: Solver, net: Any) -> SolverState:
     solver.state, solver.net = state, net
     solver.resume_point = None
     solver._rewind_request = None
-    point = None
-    load_from = solver.params.get("load_from", "")
-    if load_from:  # loaded parameters get NullInitializer, so init() leaves them alone
-        from mocha.core.snapshot import load_from_path
-
-        point = load_from_path(solver, net, state, str(load_from))
+    point = resume(solver, net, state)  # loaded parameters get NullInitializer
     net.init()
     lounge = solver.coffee_lounge
     lounge.setup(solver, state, net)
     if point is not None:
-        from mocha.core.snapshot import apply_resume_point
-
         apply_resume_point(solver, net, point)
         solver.resume_point = point
     parallel_of(net.backend).after_init(solver, net, state)  # data parallel: rank 0's params

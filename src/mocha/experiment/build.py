@@ -142,7 +142,7 @@ def build_solver(
 
     Its snapshots record `exp.identity`; `load_from` refuses a snapshot of another
     experiment unless `allow_foreign_snapshot`, and with `weights_only` it loads only the
-    parameters and starts at iteration 0 (see `mocha.core.snapshot.load_from_path`)."""
+    parameters and starts at iteration 0 (see `mocha.core.resume.load_from_path`)."""
     from mocha.core.coffee import add_coffee_break, setup_coffee_lounge
     from mocha.core.solver import Solver, make_solver_parameters
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import signal
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -23,6 +21,7 @@ from typing import Any
 from mocha.core.coffee import CoffeeBreak, add_coffee_break
 from mocha.core.errors import MochaError
 from mocha.core.parallel import parallel_of
+from mocha.core.resume import ResumePointAt, stop_on_sigint
 from mocha.experiment.base import Experiment, ExperimentError
 from mocha.experiment.build import build_nets, build_solver, make_experiment_backend
 
@@ -56,35 +55,6 @@ class RunResult:
         return out
 
 
-class GracefulStop(CoffeeBreak):
-    """Stops the solver at the first iteration after `request()` whose resume point (RNG
-    state and data cursors) was captured, so that a snapshot written then resumes exactly."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def request(self, solver: Any) -> None:
-        self.requested = True
-        solver.capture_every_iter = True  # capture before every forward from now on
-
-    def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
-        if not self.requested:
-            return
-        point = solver.resume_point
-        if point is None or point.get("iter") == state.iter:
-            solver.request_stop()
-
-
-class ResumePointAt(CoffeeBreak):
-    """Does nothing; scheduled at `every_n_iter=max_iter`, it makes the solver capture the
-    resume point before the last forward, so that the final snapshot resumes exactly."""
-
-    needs_resume_point = True
-
-    def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
-        pass
-
-
 class ObjectiveWatch(CoffeeBreak):
     """Warns once (log and `RunResult.warnings`) when the objective has stayed above
     `factor` times its starting value for `patience` iterations in a row: a run that is
@@ -115,29 +85,6 @@ class ObjectiveWatch(CoffeeBreak):
                 logger.warning("%s: %s", net.name, self.message)
         else:
             self.since = None
-
-
-@contextmanager
-def stop_on_sigint(solver: Any, enabled: bool = True) -> Iterator[None]:
-    """While active, the first SIGINT asks the solver to stop cleanly (see `GracefulStop`),
-    a second one raises `KeyboardInterrupt`. Does nothing outside the main thread or when not
-    `enabled`."""
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    stopper = GracefulStop()
-    add_coffee_break(solver, stopper, every_n_iter=1)
-
-    def handler(signum: int, frame: Any) -> None:
-        if stopper.requested:
-            raise KeyboardInterrupt
-        stopper.request(solver)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def snapshot_breaks(solver: Any) -> list[Any]:

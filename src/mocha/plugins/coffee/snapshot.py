@@ -11,7 +11,8 @@ from mocha.core.errors import SnapshotError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.model_io import remove_stale_temporaries
 from mocha.core.parallel import parallel_of
-from mocha.core.snapshot import save_snapshot, snapshot_filename
+from mocha.core.resume import save_snapshot
+from mocha.core.snapshot import snapshot_filename
 from mocha.plugins.coffee._folder_lock import FolderLock
 
 logger = logging.getLogger("mocha")

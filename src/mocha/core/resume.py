@@ -1,0 +1,282 @@
+"""Exact resume, in one place: the resume point, the `load_from` dispatch, the rewind and the
+graceful stop (semantics §6.8, §6.9).
+
+**The resume point.** The solver runs the forward of mini-batch t+1 *before* the coffee breaks
+of iteration t, so when a Snapshot break of iteration t runs, the data cursors and the RNG have
+already moved past batch t+1. The solver therefore captures them *before* that forward whenever
+a break with `needs_resume_point` may run (`capture_resume_point`): the backend's RNG state and
+the cursor (`get_cursor()`) of every data layer of the training net and of the nets the coffee
+breaks name in `resume_nets()` (validation nets). A snapshot stores that point
+(`mocha.core.io.snapshot`); a resume restores the parameters and the solver state at once and
+the point (`apply_resume_point`) just before the initial forward, which therefore sees the same
+batch with the same random draws, so training continues bitwise identically.
+
+**`load_from`** (`load_from_path`): a folder resumes from its newest intact snapshot, a snapshot
+file from that file, an HDF5 model file loads weights only; see the function.
+
+**The rewind** (`rewind`): a coffee break (`LRPolicy.DecayOnValidation`) may ask the solver to
+go back to a snapshot (`Solver.request_rewind`); after the breaks the solver restores it as a
+resume does, lets the requester adjust the state, rewrites the snapshot and reruns the forward.
+
+**The graceful stop** (`GracefulStop`, `stop_on_sigint`): Ctrl-C asks the solver to stop at the
+first iteration whose resume point was captured, so the final snapshot resumes exactly; a
+second Ctrl-C raises `KeyboardInterrupt`. `ResumePointAt` makes the solver capture the point
+before a given iteration's forward (the last one), for a final snapshot off the schedule.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from mocha.core.coffee import CoffeeBreak, add_coffee_break
+from mocha.core.errors import SnapshotError
+from mocha.core.model_io import contents_intact, load_network, open_model
+from mocha.core.snapshot import (
+    check_weights,
+    intact_latest,
+    is_snapshot,
+    restore_snapshot,
+    write_snapshot,
+)
+
+if TYPE_CHECKING:
+    from mocha.core.net import Net
+    from mocha.core.solver import Solver, SolverState
+
+logger = logging.getLogger("mocha")
+
+
+# -- the resume point ----------------------------------------------------------------------
+def _cursor_states(net: Net) -> dict[str, Any]:
+    return {s.layer.name: s for s in net.states
+            if hasattr(s, "get_cursor") and hasattr(s, "set_cursor")}
+
+
+def _resume_nets(solver: Solver) -> list[Any]:
+    nets = []
+    for scheduled in solver.coffee_lounge.coffee_breaks:
+        get = getattr(scheduled.coffee, "resume_nets", None)
+        if get is not None:
+            nets.extend(n for n in get() if n is not None and n is not solver.net)
+    return nets
+
+
+def capture_resume_point(solver: Solver, net: Net, iteration: int) -> dict[str, Any]:
+    """The RNG state and the data cursors now, to be restored before the forward that follows
+    (the training net under "train", other nets of the coffee breaks under "others"); deep
+    copies, so later forwards cannot change them."""
+    return copy.deepcopy({
+        "iter": int(iteration),
+        "rng": net.backend.rng_state(),
+        "cursors": {
+            "train": {name: s.get_cursor() for name, s in _cursor_states(net).items()},
+            "others": {n.name: {name: s.get_cursor() for name, s in _cursor_states(n).items()}
+                       for n in _resume_nets(solver)},
+        },
+    })
+
+
+def _apply_cursors(net: Net, cursors: dict[str, Any], where: str) -> None:
+    for name, state in _cursor_states(net).items():
+        if name in cursors:
+            state.set_cursor(cursors[name])
+        else:
+            logger.warning("%s: no cursor for data layer %r of net %r; it starts over",
+                           where, name, net.name)
+
+
+def apply_resume_point(solver: Solver, net: Net, point: dict[str, Any]) -> None:
+    """Restore the RNG state and the data cursors of a resume point."""
+    where = point.get("source", "resume point")
+    net.backend.set_rng_state(point["rng"])
+    cursors = point.get("cursors", {})
+    _apply_cursors(net, cursors.get("train", {}), where)
+    others = cursors.get("others", {})
+    for other in _resume_nets(solver):
+        if other.name in others:
+            _apply_cursors(other, others[other.name], where)
+
+
+def save_snapshot(path: str, solver: Solver, net: Net, state: SolverState) -> str:
+    """Write the model and the full solver state of iteration `state.iter` to `path`, with the
+    resume point the solver captured before that iteration's forward. Without one (a custom
+    break calling `save_snapshot` off the schedule) the current RNG state and cursors are
+    stored with `exact_resume = False`, with a warning: resuming from it skips a mini-batch."""
+    point = getattr(solver, "resume_point", None)
+    exact = point is not None and point.get("iter") == state.iter
+    if not exact:
+        logger.warning(
+            "snapshot %s: no resume point was captured before the forward of iteration %d; "
+            "resuming from it will skip one mini-batch", path, state.iter,
+        )
+        point = capture_resume_point(solver, net, state.iter)
+    return write_snapshot(path, solver, net, state, point, exact)
+
+
+# -- load_from -----------------------------------------------------------------------------
+def _no_snapshot_in(folder: str, solver: Solver) -> None:
+    """A `load_from` folder without a snapshot of ours: fine when it holds nothing else (or
+    only our statistics); Mocha.jl's `.jld` snapshots are an error (they cannot be read);
+    other files a warning naming them (the run starts fresh at iteration 0)."""
+    lounge_file = os.path.basename(getattr(getattr(solver, "coffee_lounge", None),
+                                           "save_into", "") or "")
+    foreign = sorted(
+        name for name in os.listdir(folder)
+        if not (name.startswith(".") or name.endswith(".tmp") or name == lounge_file
+                or (name.startswith(("snapshot-", "statistics")) and name.endswith(".h5")))
+    )
+    jld = [n for n in foreign if n.lower().endswith((".jld", ".jld2"))]
+    if jld:
+        raise SnapshotError(
+            f"load_from={folder!r} holds no snapshot-<iteration>.h5 of Mocha for Python but "
+            f"Mocha.jl file(s) {', '.join(jld[:5])}, which cannot be read; export the weights "
+            f"as an HDF5 model file (layer___param datasets) and give its path to load_from, "
+            f"or choose an empty folder to start fresh")
+    if foreign:
+        logger.warning("load_from=%r holds no snapshot-<iteration>.h5 but %s; starting fresh "
+                       "at iteration 0 (give a model file's path to load its weights)",
+                       folder, ", ".join(foreign[:10]) + (" ..." if len(foreign) > 10 else ""))
+    else:
+        logger.info("load_from=%r: no snapshot in the folder, starting fresh", folder)
+
+
+def _load_weights(net: Net, path: str) -> None:
+    try:
+        with open_model(path) as f:
+            load_network(f, net, die_if_not_found=True)
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise SnapshotError(f"cannot read the parameters of {path!r}: {exc}") from None
+    logger.info("loaded the weights of %s; the solve starts at iteration 0", path)
+
+
+def load_from_path(solver: Solver, net: Net, state: SolverState, path: str
+                   ) -> dict[str, Any] | None:
+    """The solver's `load_from` (semantics §6.9, port rules):
+
+    * `""`: nothing; a folder: the highest-iteration *intact* snapshot in it, full resume
+      (damaged ones are skipped with a warning; nothing if the folder is missing or holds
+      none; an error if it holds Mocha.jl `.jld` files, a warning naming them if it holds
+      other files; `SnapshotError` if all are damaged);
+    * a snapshot file: full resume (`SnapshotError` if it is damaged); an HDF5 model file (no
+      `solver` group): weights only, the solve starts at iteration 0;
+    * with `solver.load_weights_only`: the parameters only, from the file or the newest
+      snapshot of the folder whose parameters are intact; the solve starts at iteration 0;
+    * a path that does not exist: nothing loaded (Mocha ignores it silently; a missing
+      `.h5`/`.hdf5` file is logged as a warning, a missing folder is the usual first run).
+
+    Returns the resume point to apply before the initial forward (None for weights only)."""
+    if not path:
+        return None
+    weights_only = bool(getattr(solver, "load_weights_only", False))
+    if os.path.isdir(path):
+        latest = intact_latest(path, check_weights if weights_only else None)
+        if latest is None:
+            _no_snapshot_in(path, solver)
+            return None
+        path = latest
+    elif not os.path.exists(path):
+        if path.endswith((".h5", ".hdf5")):
+            logger.warning("load_from=%r: no such file; starting fresh", path)
+        else:  # the usual first run with load_from=<snapshot folder>
+            logger.info("load_from=%r does not exist yet; starting fresh", path)
+        return None
+    if weights_only:
+        _load_weights(net, path)
+        return None
+    try:
+        with open_model(path) as f:
+            model_file = not is_snapshot(f) and contents_intact(f) is not False
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise SnapshotError(f"cannot read {path!r}: {exc}") from None
+    if model_file:  # a model file (save_network, Caffe): weights only, by design
+        _load_weights(net, path)
+        return None
+    return restore_snapshot(solver, net, state, path)
+
+
+def resume(solver: Solver, net: Net, state: SolverState) -> dict[str, Any] | None:
+    """Load the solver's `load_from` into `net` and `state` (before `net.init()`; loaded
+    parameters get `NullInitializer`); the resume point to apply later, or None."""
+    load_from = solver.params.get("load_from", "")
+    return load_from_path(solver, net, state, str(load_from)) if load_from else None
+
+
+# -- the rewind ----------------------------------------------------------------------------
+# (snapshot path, callback after the load, rewrite the snapshot) of a pending rewind
+RewindRequest = tuple[str, Callable[[Any], None] | None, bool]
+
+
+def rewind(solver: Solver, net: Net, state: SolverState, request: RewindRequest
+           ) -> dict[str, Any]:
+    """Carry out a rewind request: restore the snapshot's full state into `net` and `state`,
+    call the requester's `on_loaded(state)`, rewrite the snapshot (when asked) and restore its
+    resume point. Returns the point; the caller reruns the forward."""
+    path, on_loaded, resave = request
+    point = restore_snapshot(solver, net, state, path)
+    if on_loaded is not None:
+        on_loaded(state)
+    if resave:
+        solver.resume_point = point
+        save_snapshot(path, solver, net, state)
+    apply_resume_point(solver, net, point)
+    return point
+
+
+# -- the graceful stop ---------------------------------------------------------------------
+class GracefulStop(CoffeeBreak):
+    """Stops the solver at the first iteration after `request()` whose resume point (RNG
+    state and data cursors) was captured, so that a snapshot written then resumes exactly."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def request(self, solver: Solver) -> None:
+        self.requested = True
+        solver.capture_every_iter = True  # capture before every forward from now on
+
+    def enjoy(self, lounge: Any, solver: Solver, net: Net, state: Any) -> None:
+        if not self.requested:
+            return
+        point = solver.resume_point
+        if point is None or point.get("iter") == state.iter:
+            solver.request_stop()
+
+
+class ResumePointAt(CoffeeBreak):
+    """Does nothing; scheduled at `every_n_iter=max_iter`, it makes the solver capture the
+    resume point before the last forward, so that the final snapshot resumes exactly."""
+
+    needs_resume_point = True
+
+    def enjoy(self, lounge: Any, solver: Solver, net: Net, state: Any) -> None:
+        pass
+
+
+@contextmanager
+def stop_on_sigint(solver: Solver, enabled: bool = True) -> Iterator[None]:
+    """While active, the first SIGINT asks the solver to stop cleanly (see `GracefulStop`),
+    a second one raises `KeyboardInterrupt`. Does nothing outside the main thread or when not
+    `enabled`."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stopper = GracefulStop()
+    add_coffee_break(solver, stopper, every_n_iter=1)
+
+    def handler(signum: int, frame: Any) -> None:
+        if stopper.requested:
+            raise KeyboardInterrupt
+        stopper.request(solver)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
