@@ -22,7 +22,6 @@ from mocha.core.coffee import (
     CoffeeBreak,
     CoffeeLounge,
     add_coffee_break,
-    load_statistics,
     setup_coffee_lounge,
 )
 from mocha.core.components import (
@@ -47,6 +46,9 @@ from mocha.core.errors import (
     UnknownNameError,
 )
 from mocha.core.hookspecs import hookimpl
+from mocha.core.io.model import load_network, save_network
+from mocha.core.io.snapshot import load_snapshot
+from mocha.core.io.statistics import load_statistics
 from mocha.core.layer import (
     ElementwiseState,
     Layer,
@@ -55,13 +57,11 @@ from mocha.core.layer import (
     config_field,
     name_field,
 )
-from mocha.core.model_io import load_network, save_network
 from mocha.core.net import Net, evaluating, freeze, freeze_all, net2dot, unfreeze, unfreeze_all
 from mocha.core.parameter import Parameter, make_parameter
 from mocha.core.policies import LRPolicy, MomPolicy, setup
 from mocha.core.registry import get_registry, lookup
 from mocha.core.resume import save_snapshot
-from mocha.core.snapshot import load_snapshot
 from mocha.core.solver import (
     Solver,
     SolverMethod,

@@ -134,7 +134,7 @@ def _fit_shape(a: np.ndarray, want: tuple[int, ...], top: str) -> np.ndarray:
 def _resolve_model(model: str | os.PathLike) -> str:
     path = Path(model)
     if path.is_dir():
-        from mocha.core.snapshot import latest_snapshot
+        from mocha.core.io.snapshot import latest_snapshot
 
         latest = latest_snapshot(str(path))
         if latest is None:
@@ -188,7 +188,7 @@ def predict(
         if trained is not None:
             _copy_parameters(trained, net)
         else:
-            from mocha.core.model_io import load_network
+            from mocha.core.io.model import load_network
 
             net.init()
             load_network(_resolve_model(model), net)

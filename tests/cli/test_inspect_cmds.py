@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mocha.cli.plot_cmd import low_pass
-from mocha.core.coffee import save_statistics
+from mocha.core.io.statistics import save_statistics
 
 
 def test_version_lists_plugin_distributions(app, runner):

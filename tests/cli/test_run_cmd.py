@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from mocha.core.coffee import CoffeeBreak, load_statistics
+from mocha.core.coffee import CoffeeBreak
+from mocha.core.io.statistics import load_statistics
 from mocha.experiment import load_experiment, run_experiment
 
 

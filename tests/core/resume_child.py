@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.kill_in_write >= 0:
-        import mocha.core.snapshot as snapshot_module
+        import mocha.core.io.snapshot as snapshot_module
 
         original = snapshot_module.write_parameters
 

@@ -13,8 +13,8 @@ import pytest
 
 import mocha
 from mocha import SnapshotError, add_coffee_break, registry_reset
+from mocha.core.io.snapshot import latest_snapshot, list_snapshots
 from mocha.core.resume import save_snapshot
-from mocha.core.snapshot import latest_snapshot, list_snapshots
 
 RNG = np.random.default_rng(3)
 X = RNG.standard_normal((6, 4))

@@ -17,8 +17,8 @@ import pytest
 
 import mocha
 from mocha import SnapshotError, add_coffee_break, registry_reset
+from mocha.core.io.snapshot import check_snapshot
 from mocha.core.resume import load_from_path
-from mocha.core.snapshot import check_snapshot
 
 RNG = np.random.default_rng(5)
 X = RNG.standard_normal((8, 4))

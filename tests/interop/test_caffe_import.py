@@ -243,7 +243,7 @@ def test_export_then_import_is_exact(app, tmp_path):
     import h5py
 
     from mocha.core.backends import make_backend
-    from mocha.core.model_io import save_network
+    from mocha.core.io.model import save_network
     from mocha.experiment import load_experiment
     from mocha.experiment.build import build_nets
 

@@ -41,7 +41,7 @@ def plot(
     The raw objective and a low-pass curve, with the validation accuracy (any `*-accuracy`
     series) on a second axis.
     """
-    from mocha.core.coffee import load_statistics
+    from mocha.core.io.statistics import load_statistics
 
     if not statistics.is_file():
         raise fail(f"statistics file {str(statistics)!r} does not exist")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mocha.core.errors import MochaError
+from mocha.core.io.statistics import load_statistics, save_statistics
 from mocha.core.parallel import parallel_of
 
 
@@ -193,34 +194,6 @@ class CoffeeLounge:
             return
         save_statistics(self.save_into, self.statistics)
         self._dirty = False
-
-
-def save_statistics(path: str, statistics: dict[str, dict[int, float]]) -> None:
-    """Write statistics atomically: `/<name>/iter` (int64) and `/<name>/value` (float64)."""
-    from mocha.core.model_io import atomic_h5_write
-
-    def write(f: Any) -> None:
-        for name, series in statistics.items():
-            items = sorted(series.items())
-            group = f.create_group(name.replace("/", "_"))
-            group.create_dataset("iter", data=np.array([i for i, _ in items], dtype=np.int64))
-            group.create_dataset("value", data=np.array([v for _, v in items], dtype=np.float64))
-
-    atomic_h5_write(path, write)
-
-
-def load_statistics(path: str) -> dict[str, dict[int, float]]:
-    import h5py
-
-    out: dict[str, dict[int, float]] = {}
-    try:
-        with h5py.File(path, "r") as f:
-            for name, group in f.items():
-                iters, values = group["iter"][()], group["value"][()]
-                out[name] = {int(i): float(v) for i, v in zip(iters, values)}
-    except (OSError, KeyError) as exc:
-        raise MochaError(f"cannot read statistics file {path!r}: {exc}") from exc
-    return out
 
 
 def add_coffee_break(

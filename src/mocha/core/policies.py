@@ -284,7 +284,7 @@ class LRPolicy:
                 return
             new_lr = self.curr_lr * self.gamma
             directory = self.find_snapshot_dir(solver)
-            from mocha.core.snapshot import abandon_snapshots_after, latest_snapshot
+            from mocha.core.io.snapshot import abandon_snapshots_after, latest_snapshot
 
             path = latest_snapshot(directory, self.best[0]) if directory else None
             logger.info("DecayOnValidation: %s=%g at iteration %d is worse than %g at %d; "

@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from mocha.core.coffee import CoffeeBreak, add_coffee_break
 from mocha.core.errors import SnapshotError
-from mocha.core.model_io import contents_intact, load_network, open_model
-from mocha.core.snapshot import (
+from mocha.core.io.model import contents_intact, load_network, open_model
+from mocha.core.io.snapshot import (
     check_weights,
     intact_latest,
     is_snapshot,

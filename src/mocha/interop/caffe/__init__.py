@@ -60,7 +60,7 @@ def write_experiment(conversion: Any, out_dir: str | os.PathLike) -> tuple[Path,
     """Write `<out>/<name>.toml`, the side files and (when there are weights) `<name>.h5`."""
     import h5py
 
-    from mocha.core.model_io import atomic_h5_write
+    from mocha.core.io.model import atomic_h5_write
     from mocha.interop.caffe.toml_writer import dumps
 
     out = Path(out_dir)
@@ -97,7 +97,7 @@ def load_layers(conversion: Any, phase: str = "test", folder: str | os.PathLike 
 def load_weights(conversion: Any, net: Any) -> list[str]:
     """Copy the converted weights into `net` (by layer name); returns the datasets used."""
     from mocha.core.components import NullInitializer
-    from mocha.core.model_io import copy_into_parameter, dataset_name
+    from mocha.core.io.model import copy_into_parameter, dataset_name
 
     loaded = []
     for state in net.states:

@@ -226,7 +226,7 @@ def export_net(experiment: str | os.PathLike, out_dir: str | os.PathLike,
     from google.protobuf import text_format
 
     from mocha.core.backends import make_backend
-    from mocha.core.model_io import SEPARATOR, open_model
+    from mocha.core.io.model import SEPARATOR, open_model
     from mocha.experiment import load_experiment
     from mocha.experiment.build import build_nets
     from mocha.interop.caffe.schema import NetParameter

@@ -115,7 +115,7 @@ class Builder:
     # -- parameters -------------------------------------------------------------------
     def param(self, layer: CaffeLayer, ours: str, pname: str, blob: np.ndarray,
               want: tuple[int, ...], index: int) -> None:
-        from mocha.core.model_io import similar_shape
+        from mocha.core.io.model import similar_shape
 
         if not similar_shape(blob.shape, want):
             raise CaffeError(f"layer {layer.name!r} ({layer.type}): blob {index} has shape "

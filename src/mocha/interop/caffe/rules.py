@@ -182,7 +182,7 @@ def inner_product(b: Builder, layer: CaffeLayer) -> None:
     if layer.blobs:
         weight = layer.blobs[0]
         if p.transpose:
-            from mocha.core.model_io import strip_unit_axes
+            from mocha.core.io.model import strip_unit_axes
 
             weight = weight.reshape(strip_unit_axes(weight.shape) or (1,))
             if weight.shape != (features, out):

@@ -109,7 +109,7 @@ def export_cmd(
 
     try:
         from mocha.core.backends import make_backend
-        from mocha.core.model_io import load_network
+        from mocha.core.io.model import load_network
         from mocha.core.net import Net
         from mocha.experiment import load_experiment
         from mocha.interop.onnx._common import require_onnx

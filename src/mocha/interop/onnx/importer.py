@@ -219,7 +219,7 @@ class ImportedModel:
     def net(self, backend: Any, data: Any = None, batch_size: int = 1) -> Any:
         """A test-phase Net on `backend` with the imported parameters."""
         from mocha.core.components import NullInitializer
-        from mocha.core.model_io import copy_into_parameter
+        from mocha.core.io.model import copy_into_parameter
         from mocha.core.net import Net
 
         net = Net(self.name, backend, [self.data_layer(data, batch_size), *self.layers()],
@@ -237,7 +237,7 @@ class ImportedModel:
         `out_dir`; returns their paths."""
         import h5py
 
-        from mocha.core.model_io import atomic_h5_write, dataset_name
+        from mocha.core.io.model import atomic_h5_write, dataset_name
         from mocha.interop.onnx._toml import toml_document
 
         out = Path(out_dir)

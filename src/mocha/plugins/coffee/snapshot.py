@@ -9,10 +9,10 @@ from typing import Any
 from mocha.core.coffee import CoffeeBreak
 from mocha.core.errors import SnapshotError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.model_io import remove_stale_temporaries
+from mocha.core.io.model import remove_stale_temporaries
+from mocha.core.io.snapshot import snapshot_filename
 from mocha.core.parallel import parallel_of
 from mocha.core.resume import save_snapshot
-from mocha.core.snapshot import snapshot_filename
 from mocha.plugins.coffee._folder_lock import FolderLock
 
 logger = logging.getLogger("mocha")
@@ -24,7 +24,7 @@ class Snapshot(CoffeeBreak):
     `init` creates `dir`; `enjoy` writes `dir/snapshot-%06d.h5` of the current iteration
     (`snapshot-000000.h5` is the initial model) atomically, overwriting an existing file of
     the same iteration with a warning (that happens on a resume). Point the solver's
-    `load_from` at `dir` to resume from the latest snapshot; see `mocha.core.snapshot` for
+    `load_from` at `dir` to resume from the latest snapshot; see `mocha.core.io.snapshot` for
     the file layout and why the resume is exact. Scheduled with `every_n_epoch`, the solver
     captures the resume point (RNG state, data cursors) before every forward, since any
     iteration may end an epoch; with `every_n_iter` only before the due ones. In data-parallel

@@ -3,7 +3,7 @@
 A model file is a flat HDF5 file with one dataset per parameter, named
 `"<layer name>___<param name>"` (three underscores; the *layer name* is used, not the
 `param_key`). Shapes are numpy shapes: inner-product `weight` `(out, in)`, `bias` `(out,)`;
-convolution `filter` `(F, C/groups, kh, kw)`, `bias` `(F,)`. Snapshots (`mocha.core.snapshot`)
+convolution `filter` `(F, C/groups, kh, kw)`, `bias` `(F,)`. Snapshots (`mocha.core.io.snapshot`)
 hold the same datasets at their root plus a `solver` group, so a snapshot is also a model file.
 
 `load_network(source, net, die_if_not_found=True)`, for every layer with parameters (frozen and

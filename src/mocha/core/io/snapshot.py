@@ -1,7 +1,7 @@
 """Snapshots: the model plus the full solver state, for an exact resume (semantics §6.8, §6.9).
 
 A snapshot `snapshot-%06d.h5` is an HDF5 model file (`<layer>___<param>` datasets at the root,
-see `mocha.core.model_io`) with a `solver` group:
+see `mocha.core.io.model`) with a `solver` group:
 
 * attributes `method` (the solver method's name, checked on load), `iteration`, `obj_val`,
   `format_version`, `exact_resume`, and JSON strings `internal` (the method's scalar state:
@@ -25,7 +25,7 @@ next write (and by `Snapshot.init`). The latest snapshot of a folder is the one 
 highest iteration (not the newest mtime, Appendix A13).
 
 **Integrity and identity** (format version 2). Each snapshot stores checksums of its contents
-and Mocha's version (`mocha.core.model_io.stamp`), and `solver.attrs["experiment"]`, the
+and Mocha's version (`mocha.core.io.model.stamp`), and `solver.attrs["experiment"]`, the
 identity of the experiment that wrote it (`solver.experiment_id`; empty from Python). A
 resume from a folder checks the snapshots from the newest down and takes the newest intact
 one, with a warning naming each damaged file (unreadable, checksum mismatch, solver state
@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from mocha.core.errors import SnapshotError
-from mocha.core.model_io import (
+from mocha.core.io.model import (
     atomic_h5_write,
     contents_intact,
     dataset_name,
