@@ -57,7 +57,7 @@ from mocha.core.layer import (
     config_field,
     name_field,
 )
-from mocha.core.net import Net, evaluating, freeze, freeze_all, net2dot, unfreeze, unfreeze_all
+from mocha.core.net import Net, evaluating, freeze, freeze_all, unfreeze, unfreeze_all
 from mocha.core.parameter import Parameter, make_parameter
 from mocha.core.policies import LRPolicy, MomPolicy, setup
 from mocha.core.registry import get_registry, lookup
@@ -105,10 +105,11 @@ _CORE_NAMES = [
     "backward", "check_bp_topology", "destroy", "dump_statistics", "forward", "forward_epoch",
     "get_layer", "get_layer_state", "make_blob", "make_zero_blob", "reset_statistics",
     "reshape_blob", "show_statistics", "update_statistics",
-    # lazily imported from mocha.prediction (not a plugin)
+    # lazily imported from modules that are not plugins
     "predict", "Prediction",
 ]
-_NOT_PLUGINS: dict[str, str] = {"predict": "mocha.prediction", "Prediction": "mocha.prediction"}
+_NOT_PLUGINS: dict[str, str] = {"predict": "mocha.prediction", "Prediction": "mocha.prediction",
+                                "net2dot": "mocha.cli.graphviz"}
 
 
 _names_cache: list[Any] = [None, {}]  # [registry the names were built from, names]

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from mocha.cli.app import fail
+from mocha.cli.graphviz import net2dot
 from mocha.core.errors import MochaError
 from mocha.core.hookspecs import hookimpl
 
@@ -27,7 +28,6 @@ def dot(
     backend: Annotated[str, typer.Option(help="Backend used to build the nets.")] = "numpy",
 ) -> None:
     """Write the network of an experiment file as a GraphViz graph (blob shapes included)."""
-    from mocha.core.net import net2dot
     from mocha.experiment import experiment_nets, load_experiment
 
     suffix = output.suffix.lower()
