@@ -112,6 +112,7 @@ _NOT_PLUGINS: dict[str, str] = {"predict": "mocha.prediction", "Prediction": "mo
                                 "net2dot": "mocha.cli.graphviz"}
 
 
+_NAMESPACED = ("lr_policies", "mom_policies")
 _names_cache: list[Any] = [None, {}]  # [registry the names were built from, names]
 
 
@@ -124,7 +125,9 @@ def _plugin_names() -> dict[str, Any]:
     if _names_cache[0] is registry:
         return _names_cache[1]
     names: dict[str, Any] = {}
-    for table in registry.tables.values():
+    for kind, table in registry.tables.items():
+        if kind in _NAMESPACED:
+            continue  # LRPolicy.Fixed and MomPolicy.Fixed: reached through their namespace
         for key, entry in table.items():
             for name in (key, getattr(entry.obj, "__name__", key)):
                 if name.isidentifier() and name[:1].isupper():

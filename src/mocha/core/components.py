@@ -77,12 +77,14 @@ class DataTransformer(Component):
         raise NotImplementedError
 
 
-class _Namespace:
-    """`Neurons.ReLU(...)`: a namespace resolving names through the plugin registry."""
+class RegistryNamespace:
+    """`Neurons.ReLU(...)`, `LRPolicy.Fixed(...)`: a namespace resolving names through the
+    plugin registry (kind `kind`); `dir()` lists the registered names."""
 
     def __init__(self, kind: str, label: str) -> None:
         self._kind = kind
         self._label = label
+        self.__name__ = label
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -100,5 +102,5 @@ class _Namespace:
         return f"<{self._label}: {', '.join(self.__dir__())}>"
 
 
-Neurons = _Namespace("neurons", "Neurons")
-DataTransformers = _Namespace("data_transformers", "DataTransformers")
+Neurons = RegistryNamespace("neurons", "Neurons")
+DataTransformers = RegistryNamespace("data_transformers", "DataTransformers")

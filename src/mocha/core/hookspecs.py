@@ -91,6 +91,20 @@ def mocha_register_data_transformers(register: Any) -> None:
 
 
 @hookspec
+def mocha_register_lr_policies(register: Any) -> None:
+    """Register learning-rate policies (`Policy` subclasses): `register(PolicyClass,
+    name=None)`; found as `LRPolicy.<Name>` and by `type = "<Name>"` in an experiment file's
+    `lr_policy`."""
+
+
+@hookspec
+def mocha_register_mom_policies(register: Any) -> None:
+    """Register momentum policies (`Policy` subclasses): `register(PolicyClass, name=None)`;
+    found as `MomPolicy.<Name>` and by `type = "<Name>"` in an experiment file's
+    `mom_policy`."""
+
+
+@hookspec
 def mocha_register_commands(app: Any) -> None:
     """Add sub-commands to the root `typer.Typer` of the `mocha` command line. A module
     listed under a `"commands.<module>"` entry point is imported only by the command line."""

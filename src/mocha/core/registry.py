@@ -33,12 +33,18 @@ KINDS: dict[str, str] = {
     "data_transformers": "mocha_register_data_transformers",
     "data_providers": "mocha_register_data_providers",
     "datasets": "mocha_register_datasets",
+    "lr_policies": "mocha_register_lr_policies",
+    "mom_policies": "mocha_register_mom_policies",
 }
 # earlier spellings of a kind, still accepted: kind -> kind, hook -> kind
 KIND_ALIASES: dict[str, str] = {"coffee_breaks": "coffee"}
 HOOK_ALIASES: dict[str, str] = {"mocha_register_coffee_breaks": "coffee"}
 # how errors name one thing / several things of a kind (default: from the kind's name)
-KIND_LABELS: dict[str, tuple[str, str]] = {"coffee": ("coffee break", "coffee breaks")}
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "coffee": ("coffee break", "coffee breaks"),
+    "lr_policies": ("learning-rate policy", "learning-rate policies"),
+    "mom_policies": ("momentum policy", "momentum policies"),
+}
 
 
 def _labels(kind: str) -> tuple[str, str]:
@@ -143,7 +149,7 @@ def _check_taken(who: _Who, label: str, key: str, old: Entry, replace: bool) -> 
 
 def _registrar(registry: Registry, kind: str, who: _Who) -> Callable[..., None]:
     table = registry.tables.setdefault(kind, {})
-    what = kind.rstrip("s").replace("_", " ")
+    what = _labels(kind)[0]
 
     def register(obj: Any, name: str | None = None, replace: bool = False) -> None:
         key = name or getattr(obj, "registry_name", None) or obj.__name__
