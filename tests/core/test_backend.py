@@ -1,4 +1,4 @@
-"""Backends (core/backend.py, core/backends.py): choosing one by name or by availability,
+"""Backends (core/backend.py, core/backend_registry.py): choosing one by name or by availability,
 dtype, the seeded RNG, lifecycle and the parameter registry."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 import mocha
 from mocha import MochaError, UnknownNameError
-from mocha.core.backends import backend_classes, make_backend
+from mocha.core.backend_registry import backend_classes, make_backend
 
 
 def test_make_backend_by_registered_name(backend_name):
@@ -88,3 +88,27 @@ def test_kernel_table_lists_the_generic_kernels(backend):
     x = backend.asarray(np.array([[1.0, 2.0, 3.0]]))
     np.testing.assert_allclose(backend.to_host(backend.kernels.softmax(x, 1)).sum(), 1.0,
                                rtol=1e-6)
+
+
+def test_a_backend_uses_the_kernel_table_of_the_registry_that_made_it():
+    """A registry built from another plugin manager (here: the installed plugins plus one
+    that replaces `gemm` on NumPy) serves its own kernels to the backends made from it; a
+    backend made from the process-wide registry keeps the built-in kernel."""
+    import types
+
+    from mocha.core.plugins import make_plugin_manager
+    from mocha.core.registry import build_registry
+
+    def marked_gemm(backend, a, b, out=None, trans_a=False, trans_b=False, alpha=1, beta=0):
+        return "marked"
+
+    module = types.ModuleType("gemm_override")
+    module.mocha_register_kernels = mocha.hookimpl(
+        lambda register: register("gemm", marked_gemm, backend="numpy", replace=True))
+    registry = build_registry(make_plugin_manager(extra_plugins=[("gemm_override", module)]))
+    own = make_backend("numpy", registry=registry)
+    assert own.registry is registry
+    assert own.kernels.gemm(np.ones((1, 1)), np.ones((1, 1))) == "marked"
+    assert mocha.CPUBackend(registry=registry).registry is registry
+    plain = make_backend("numpy")
+    assert plain.kernels.gemm(np.ones((1, 1)), np.ones((1, 1))).shape == (1, 1)

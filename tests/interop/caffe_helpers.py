@@ -40,7 +40,7 @@ def run(tmp_path: Path, prototxt: str, x: np.ndarray, output: str,
     """Convert `prototxt` (+ blobs), run its test net on `x` (float64, numpy backend) and
     return the blob the Caffe top `output` became."""
     import mocha
-    from mocha.core.backends import make_backend
+    from mocha.core.backend_registry import make_backend
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     net_path = tmp_path / "net.prototxt"

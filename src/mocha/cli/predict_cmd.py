@@ -128,7 +128,7 @@ def predict(
 ) -> None:
     """Classify [bold]images or .npy arrays[/] with a trained model."""
     from mocha.cli.app import fail
-    from mocha.core.backends import make_backend
+    from mocha.core.backend_registry import make_backend
     from mocha.experiment import load_experiment
     from mocha.prediction import predict as run_predict
 

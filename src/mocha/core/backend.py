@@ -71,7 +71,6 @@ Layers never import numpy, numba or cupy: they use `backend.xp` and `backend.ker
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 from collections.abc import Callable
@@ -80,47 +79,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mocha.core.blob import Blob
-from mocha.core.errors import UnknownNameError
-
-KERNEL_NAMES: tuple[str, ...] = (
-    "im2col",
-    "col2im",
-    "conv_forward",
-    "conv_backward",
-    "max_pool_forward",
-    "max_pool_backward",
-    "avg_pool_forward",
-    "avg_pool_backward",
-    "lrn_forward",
-    "lrn_backward",
-    "softmax",
-    "gemm",
-    "relu_forward",
-    "relu_backward",
-    "lrelu_forward",
-    "lrelu_backward",
-    "sigmoid_forward",
-    "sigmoid_backward",
-    "tanh_forward",
-    "tanh_backward",
-    "dropout_mask",
-    "dropout_apply",
-    "softmax_loss_backward",
-)
+from mocha.core.kernel_names import KERNEL_NAMES, check_kernel_name  # noqa: F401 (API)
+from mocha.core.registry import Registry, get_registry
 
 #: The fixed slope of `lrelu_forward` / `lrelu_backward` (Mocha's LReLU, not configurable).
 LRELU_SLOPE = 0.01
-
-
-def check_kernel_name(name: str) -> None:
-    """Raise an `UnknownNameError` unless `name` is a kernel of the table (`KERNEL_NAMES`)."""
-    if name not in KERNEL_NAMES:
-        close = difflib.get_close_matches(name, KERNEL_NAMES, n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UnknownNameError(
-            f"{name!r} is not a kernel of the kernel table.{hint} Kernels: "
-            f"{', '.join(KERNEL_NAMES)} (a new kernel is added to KERNEL_NAMES in "
-            f"mocha.core.backend, with a generic version; see mocha/plugins/backends/README.md)")
 
 
 class KernelTable:
@@ -186,6 +149,9 @@ class Backend:
         self.rng = np.random.Generator(np.random.PCG64(self.seed))
         self.param_registry: dict[str, list[Any]] = {}
         self.initialized = False
+        # the registry whose kernel table this backend uses: the one that made it
+        # (`make_backend`), else the process-wide one
+        self.registry: Registry | None = None
         self._kernels: KernelTable | None = None
         self._workspaces: dict[tuple[str, np.dtype], Any] = {}
 
@@ -211,9 +177,8 @@ class Backend:
     @property
     def kernels(self) -> KernelTable:
         if self._kernels is None:
-            from mocha.core.registry import get_registry
-
-            self._kernels = KernelTable(self, get_registry().kernel_table())
+            registry = self.registry or get_registry()
+            self._kernels = KernelTable(self, registry.kernel_table())
         return self._kernels
 
     # -- arrays and blobs ----------------------------------------------------------------

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mocha.core.backend import check_kernel_name
 from mocha.core.errors import PluginError, UnknownNameError
+from mocha.core.kernel_names import check_kernel_name
 
 logger = logging.getLogger("mocha")
 
@@ -165,7 +165,7 @@ def _registrar(registry: Registry, kind: str, who: _Who) -> Callable[..., None]:
 
 def _kernel_registrar(registry: Registry, who: _Who) -> Callable[..., None]:
     def register(name: str, impl: Callable[..., Any], backend: str = "*", replace: bool = False):
-        check_kernel_name(name)  # only the kernels of the table (mocha.core.backend)
+        check_kernel_name(name)  # only the kernels of the table
         impls = registry.kernels.setdefault(name, {})
         replaced = backend in impls and _check_taken(
             who, f"kernel {name!r} for backend {backend!r}", name, impls[backend], replace)

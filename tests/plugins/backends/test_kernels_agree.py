@@ -336,7 +336,7 @@ def test_softmax(shape, data, dtype, scale, seed):
 
 
 def test_backend_is_preferred_and_importing_the_plugin_does_not_import_numba():
-    from mocha.core.backends import CPUBackend
+    from mocha.core.backend_registry import CPUBackend
     from mocha.plugins.backends.numpy_backend import NumpyBackend
 
     assert NumbaBackend.why_unavailable() is None

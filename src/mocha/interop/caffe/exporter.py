@@ -225,7 +225,7 @@ def export_net(experiment: str | os.PathLike, out_dir: str | os.PathLike,
     `<name>.caffemodel`. Returns the written paths."""
     from google.protobuf import text_format
 
-    from mocha.core.backends import make_backend
+    from mocha.core.backend_registry import make_backend
     from mocha.core.io.model import SEPARATOR, open_model
     from mocha.experiment import load_experiment
     from mocha.experiment.build import build_nets

@@ -108,7 +108,7 @@ def export_cmd(
     from mocha.cli.app import fail
 
     try:
-        from mocha.core.backends import make_backend
+        from mocha.core.backend_registry import make_backend
         from mocha.core.io.model import load_network
         from mocha.core.net import Net
         from mocha.experiment import load_experiment
