@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mocha._version import __version__
 from mocha.core.backend import Backend, KernelTable, init, registry_reset, shutdown
 from mocha.core.backend_registry import CPUBackend, DefaultBackend, GPUBackend, make_backend
 from mocha.core.blob import Blob, NullBlob
@@ -86,8 +87,6 @@ from mocha.manual import (
     show_statistics,
     update_statistics,
 )
-
-__version__ = "0.1.0"
 
 _CORE_NAMES = [
     "Backend", "Blob", "CPUBackend", "CoffeeBreak", "CoffeeLounge", "Constraint",

@@ -20,6 +20,7 @@ from typing import Any
 
 from mocha.core.blob import Blob
 from mocha.core.errors import LayerConfigError
+from mocha.core.registry import get_registry, lookup
 
 
 class Component:
@@ -89,13 +90,9 @@ class RegistryNamespace:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        from mocha.core.registry import lookup
-
         return lookup(self._kind, name)
 
     def __dir__(self) -> list[str]:
-        from mocha.core.registry import get_registry
-
         return get_registry().names(self._kind)
 
     def __repr__(self) -> str:

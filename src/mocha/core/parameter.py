@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mocha.core.blob import Blob
+from mocha.core.components import NullInitializer
+from mocha.core.errors import ShapeError
 
 
 @dataclass(eq=False)
@@ -34,8 +36,6 @@ class Parameter:
 
     def share(self, backend: Any, owner: str = "") -> Parameter:
         """A parameter with the same data blob, a new gradient blob and `NullInitializer`."""
-        from mocha.core.components import NullInitializer
-
         return Parameter(
             name=self.name,
             blob=self.blob,
@@ -64,8 +64,6 @@ def make_parameter(
 
     Sharing checks the name, shape and dtype and raises a clear error on a conflict.
     """
-    from mocha.core.errors import ShapeError
-
     if shared is not None:
         for p in shared:
             if p.name == name:

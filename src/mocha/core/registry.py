@@ -17,6 +17,13 @@ from typing import Any
 
 from mocha.core.errors import PluginError, UnknownNameError
 from mocha.core.kernel_names import check_kernel_name
+from mocha.core.plugins import (
+    CONTAINED,
+    ON_RESET,
+    get_plugin_manager,
+    replace_names,
+    strict_plugins,
+)
 
 logger = logging.getLogger("mocha")
 
@@ -201,8 +208,6 @@ def build_registry(pm: Any) -> Registry:
     is dropped with a `RuntimeWarning` and a "failed" row in `pm.infos` that says why, unless
     MOCHA_STRICT_PLUGINS is set (then a `PluginError`).
     """
-    from mocha.core.plugins import CONTAINED, replace_names, strict_plugins
-
     registry = Registry()
     allowed = frozenset(replace_names())
     strict = strict_plugins() and not getattr(pm, "lenient", False)
@@ -232,10 +237,12 @@ def build_registry(pm: Any) -> Registry:
 
 @functools.cache
 def get_registry() -> Registry:
-    """The registry of the process-wide plugin manager (built on first use)."""
-    from mocha.core.plugins import get_plugin_manager
-
+    """The registry of the process-wide plugin manager (built on first use; forgotten by
+    `reset_plugin_manager()`)."""
     return build_registry(get_plugin_manager())
+
+
+ON_RESET.append(get_registry.cache_clear)
 
 
 def lookup(kind: str, name: str) -> Any:

@@ -25,6 +25,7 @@ protocol (capture, `load_from`, rewind, graceful stop) is `mocha.core.resume`.
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 import os
@@ -102,8 +103,6 @@ def known_parameters(method: SolverMethod) -> tuple[str, ...]:
 def unknown_parameter_message(method: SolverMethod, key: str, value: Any = None,
                               toml: bool = False) -> str:
     """Why `key` is refused for `method`, with the closest known parameter (did you mean)."""
-    import difflib
-
     known = known_parameters(method)
     name = type(method).__name__
     hint = ""

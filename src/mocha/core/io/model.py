@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from mocha._version import __version__
 from mocha.core.components import NullInitializer
 from mocha.core.errors import SnapshotError
 
@@ -236,8 +237,6 @@ def content_digest(f: Any, weights_only: bool = False) -> str:
 
 def stamp(f: Any) -> None:
     """Store the checksums and Mocha's version in the root attributes of an open file."""
-    from mocha import __version__
-
     f.attrs[VERSION_ATTR] = __version__
     f.attrs[WEIGHTS_CHECKSUM_ATTR] = content_digest(f, weights_only=True)
     f.attrs[CHECKSUM_ATTR] = content_digest(f)
