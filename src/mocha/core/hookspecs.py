@@ -33,81 +33,93 @@ hookimpl = pluggy.HookimplMarker("mocha")
 @hookspec
 def mocha_register_layers(register: Any) -> None:
     """Register `Layer` subclasses: `register(LayerClass, name=None)` (name defaults to the
-    class name, e.g. "InnerProductLayer")."""
+    class name, e.g. "InnerProductLayer"). Runs once, when the registry is built (the first
+    `mocha.lookup`, `mocha.<Name>` or net built)."""
 
 
 @hookspec
 def mocha_register_backends(register: Any) -> None:
-    """Register `Backend` subclasses: `register(BackendClass)` under `BackendClass.name`."""
+    """Register `Backend` subclasses: `register(BackendClass)` under `BackendClass.name`.
+    Runs once, when the registry is built; a backend class is instantiated later, by
+    `make_backend` or the user."""
 
 
 @hookspec
 def mocha_register_kernels(register: Any) -> None:
     """Register kernel implementations: `register(name, impl, backend="*")`. `"*"` is the
-    generic `xp` version; a backend name overrides it on that backend."""
+    generic `xp` version; a backend name overrides it on that backend. Runs once, when the
+    registry is built; a backend resolves its kernel table on first `backend.kernels`."""
 
 
 @hookspec
 def mocha_register_solvers(register: Any) -> None:
-    """Register solver methods (`SolverMethod` subclasses such as `SGD`, `Adam`)."""
+    """Register solver methods (`SolverMethod` subclasses such as `SGD`, `Adam`):
+    `register(MethodClass, name=None)`. Runs once, when the registry is built."""
 
 
 @hookspec
 def mocha_register_coffee(register: Any) -> None:
-    """Register coffee breaks (`CoffeeBreak` subclasses such as `TrainingSummary`): kind
-    "coffee"."""
+    """Register coffee breaks (`CoffeeBreak` subclasses such as `TrainingSummary`):
+    `register(CoffeeClass, name=None)`, kind "coffee". Runs once, when the registry is
+    built."""
 
 
 @hookspec
 def mocha_register_coffee_breaks(register: Any) -> None:
     """The earlier name of `mocha_register_coffee`, still honoured: what it registers goes to
-    the same "coffee" kind."""
+    the same "coffee" kind. Runs once, when the registry is built."""
 
 
 @hookspec
 def mocha_register_neurons(register: Any) -> None:
-    """Register neurons (`Neuron` subclasses); found as `Neurons.<Name>`."""
+    """Register neurons (`Neuron` subclasses): `register(NeuronClass, name=None)`; found as
+    `Neurons.<Name>`. Runs once, when the registry is built."""
 
 
 @hookspec
 def mocha_register_initializers(register: Any) -> None:
-    """Register parameter initializers (`Initializer` subclasses)."""
+    """Register parameter initializers (`Initializer` subclasses): `register(cls, name=None)`.
+    Runs once, when the registry is built."""
 
 
 @hookspec
 def mocha_register_regularizers(register: Any) -> None:
-    """Register regularizers (`Regularizer` subclasses)."""
+    """Register regularizers (`Regularizer` subclasses): `register(cls, name=None)`. Runs
+    once, when the registry is built."""
 
 
 @hookspec
 def mocha_register_constraints(register: Any) -> None:
-    """Register norm constraints (`Constraint` subclasses)."""
+    """Register norm constraints (`Constraint` subclasses): `register(cls, name=None)`. Runs
+    once, when the registry is built."""
 
 
 @hookspec
 def mocha_register_data_transformers(register: Any) -> None:
-    """Register data transformers (`DataTransformer` subclasses); found as
-    `DataTransformers.<Name>`."""
+    """Register data transformers (`DataTransformer` subclasses): `register(cls, name=None)`;
+    found as `DataTransformers.<Name>`. Runs once, when the registry is built."""
 
 
 @hookspec
 def mocha_register_lr_policies(register: Any) -> None:
     """Register learning-rate policies (`Policy` subclasses): `register(PolicyClass,
     name=None)`; found as `LRPolicy.<Name>` and by `type = "<Name>"` in an experiment file's
-    `lr_policy`."""
+    `lr_policy`. Runs once, when the registry is built."""
 
 
 @hookspec
 def mocha_register_mom_policies(register: Any) -> None:
     """Register momentum policies (`Policy` subclasses): `register(PolicyClass, name=None)`;
     found as `MomPolicy.<Name>` and by `type = "<Name>"` in an experiment file's
-    `mom_policy`."""
+    `mom_policy`. Runs once, when the registry is built."""
 
 
 @hookspec
 def mocha_register_commands(app: Any) -> None:
-    """Add sub-commands to the root `typer.Typer` of the `mocha` command line. A module
-    listed under a `"commands.<module>"` entry point is imported only by the command line."""
+    """Add sub-commands to the root `typer.Typer` of the `mocha` command line:
+    `app.command("name")(function)`. Runs when the `mocha` command line starts (never from
+    Python); a module listed under a `"commands.<module>"` entry point is imported only
+    then."""
 
 
 @hookspec
@@ -115,7 +127,8 @@ def mocha_register_data_providers(register: Any) -> None:
     """Register data providers: `register(function, name="prefix:name")`, where `function()`
     returns a dict of arrays (top name -> array; labels as 0-based class indices). Used when a
     `MemoryDataLayer` of an experiment file says `source = "prefix:name"`: the provider is
-    called then, once per layer built (not when it is registered)."""
+    called then, once per layer built. The hook itself runs once, when the registry is
+    built."""
 
 
 @hookspec
@@ -123,4 +136,5 @@ def mocha_register_datasets(register: Any) -> None:
     """Register data sets that `mocha data <name> --out DIR [--mirror URL_OR_FOLDER]` prepares:
     `register(prepare, name="mnist")`, where `prepare(out_dir, mirror=None, progress=...,
     log=print, **options)` writes HDF5 files and list files into `out_dir` and returns their
-    paths (at least "train" and "test": the list files). Called when that command runs."""
+    paths (at least "train" and "test": the list files). The hook runs once, when the
+    registry is built; `prepare` is called when that command runs."""
