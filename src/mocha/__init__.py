@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from mocha._version import __version__
 from mocha.core.backend import Backend, KernelTable, init, registry_reset, shutdown
 from mocha.core.backend_registry import CPUBackend, DefaultBackend, GPUBackend, make_backend
 from mocha.core.blob import Blob, NullBlob
@@ -70,6 +69,7 @@ from mocha.core.solver import (
     make_solver_parameters,
     solve,
 )
+from mocha.core.version import __version__
 from mocha.manual import (
     backward,
     check_bp_topology,

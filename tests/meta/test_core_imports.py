@@ -72,3 +72,14 @@ def test_import_mocha_loads_none_of_the_lazy_dependencies():
 def test_version_agrees_with_pyproject():
     with (ROOT / "pyproject.toml").open("rb") as f:
         assert mocha.__version__ == tomllib.load(f)["project"]["version"]
+
+
+def test_core_imports_nothing_of_mocha_outside_core():
+    offenders = []
+    for path in sorted(CORE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = _imported_names(node) if isinstance(node, ast.Import | ast.ImportFrom) else []
+            offenders += [f"{path.relative_to(ROOT)}:{node.lineno} imports {name}"
+                          for name in names if name.split(".")[0] == "mocha"
+                          and not (name + ".").startswith("mocha.core.")]
+    assert not offenders, offenders

@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from mocha._version import __version__
 from mocha.core.components import NullInitializer
 from mocha.core.errors import SnapshotError
+from mocha.core.version import __version__
 
 logger = logging.getLogger("mocha")
 
