@@ -8,25 +8,29 @@ README.md's porting table lists every function of the manual with its Python spe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mocha.core.blob import Blob
 from mocha.core.errors import MochaError
 from mocha.core.layer import Layer, LayerState
 from mocha.core.layer import copy as copy_layer
 
+if TYPE_CHECKING:
+    from mocha.core.backend import Backend
+    from mocha.core.net import Net
 
-def forward(net: Any, regu_coef: float = 0.0) -> float:
+
+def forward(net: Net, regu_coef: float = 0.0) -> float:
     """`net.forward()`: one forward pass over the next mini-batch; returns the objective."""
     return net.forward(regu_coef)
 
 
-def backward(net: Any, regu_coef: float = 0.0) -> None:
+def backward(net: Net, regu_coef: float = 0.0) -> None:
     """`net.backward()`: back-propagate from the loss layers."""
     net.backward(regu_coef)
 
 
-def forward_epoch(net: Any) -> None:
+def forward_epoch(net: Net) -> None:
     """`net.forward_epoch()`: forward passes until the data layer completes an epoch."""
     net.forward_epoch()
 
@@ -42,18 +46,18 @@ def destroy(obj: Any) -> None:
     shutdown()
 
 
-def get_layer(net: Any, name: str) -> Layer:
+def get_layer(net: Net, name: str) -> Layer:
     """The layer object named `name` (e.g. a MemoryDataLayer, whose `.data[0]` array the net
     reads at every forward)."""
     return net.state_of(name).layer
 
 
-def get_layer_state(net: Any, name: str) -> LayerState:
+def get_layer_state(net: Net, name: str) -> LayerState:
     """The run-time state of the layer named `name` (its `blobs`, `parameters`, ...)."""
     return net.state_of(name)
 
 
-def check_bp_topology(net: Any) -> None:
+def check_bp_topology(net: Net) -> None:
     """`net.check_bp_topology()`: refuse a net whose gradients cannot be back-propagated."""
     net.check_bp_topology()
 
@@ -85,7 +89,7 @@ def dump_statistics(storage: Any, net_or_state: Any, show: bool = False) -> dict
     return out
 
 
-def show_statistics(net: Any, title: str = "Network Statistics") -> str:
+def show_statistics(net: Net, title: str = "Network Statistics") -> str:
     """Print (and return) the summaries of the net's statistics layers, under `title`."""
     dash = "-" * 58
     lines = [f"## {title}", dash]
@@ -107,7 +111,7 @@ def update_statistics(storage: Any, key: str, value: float) -> None:
         storage.update_statistics(key, value)
 
 
-def make_blob(backend: Any, shape_or_array: Any, dtype: Any = None) -> Blob:
+def make_blob(backend: Backend, shape_or_array: Any, dtype: Any = None) -> Blob:
     """A blob of `backend`: uninitialized of a shape (a tuple), or a copy of a host array."""
     if isinstance(shape_or_array, tuple | list) and all(
             isinstance(d, int) for d in shape_or_array):
@@ -115,12 +119,12 @@ def make_blob(backend: Any, shape_or_array: Any, dtype: Any = None) -> Blob:
     return backend.from_host(shape_or_array, dtype)
 
 
-def make_zero_blob(backend: Any, shape: tuple[int, ...], dtype: Any = None) -> Blob:
+def make_zero_blob(backend: Backend, shape: tuple[int, ...], dtype: Any = None) -> Blob:
     """A blob of zeros of `backend`."""
     return backend.zeros(tuple(shape), dtype)
 
 
-def reshape_blob(backend: Any, blob: Blob, *shape: int | tuple[int, ...]) -> Blob:
+def reshape_blob(backend: Backend, blob: Blob, *shape: int | tuple[int, ...]) -> Blob:
     """A blob sharing `blob`'s data with another shape of the same size."""
     return blob.reshape(*shape)
 

@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mocha.core.errors import MochaError
 from mocha.core.io.statistics import load_statistics, save_statistics
 from mocha.core.parallel import parallel_of
+
+if TYPE_CHECKING:
+    from mocha.core.net import Net
+    from mocha.core.solver import Solver
 
 
 def statistic_name(layer_name: str, kind: str) -> str:
@@ -61,13 +65,13 @@ class CoffeeBreak:
         """Nets besides the training net whose data cursors a snapshot saves."""
         return []
 
-    def init(self, lounge: CoffeeLounge, solver: Any, net: Any) -> None:
+    def init(self, lounge: CoffeeLounge, solver: Solver, net: Net) -> None:
         pass
 
-    def enjoy(self, lounge: CoffeeLounge, solver: Any, net: Any, state: Any) -> None:
+    def enjoy(self, lounge: CoffeeLounge, solver: Solver, net: Net, state: Any) -> None:
         raise NotImplementedError
 
-    def destroy(self, lounge: CoffeeLounge, solver: Any, net: Any) -> None:
+    def destroy(self, lounge: CoffeeLounge, solver: Solver, net: Net) -> None:
         pass
 
 
@@ -105,7 +109,7 @@ class CoffeeLounge:
                 np.array([v for _, v in items], dtype=np.float64))
 
     # -- lifecycle -----------------------------------------------------------------------
-    def setup(self, solver: Any, state: Any, net: Any) -> None:
+    def setup(self, solver: Solver, state: Any, net: Net) -> None:
         if self.save_into:
             folder = os.path.dirname(os.path.abspath(self.save_into))
             os.makedirs(folder, exist_ok=True)
@@ -145,7 +149,7 @@ class CoffeeLounge:
                     return True
         return False
 
-    def check_coffee_break(self, solver: Any, state: Any, net: Any) -> None:
+    def check_coffee_break(self, solver: Solver, state: Any, net: Net) -> None:
         self.curr_iter = state.iter
         epoch = None
         for scheduled in self.coffee_breaks:
@@ -164,7 +168,7 @@ class CoffeeLounge:
                 self.save()
         self.last_epoch = net.epoch
 
-    def shutdown(self, solver: Any, net: Any) -> None:
+    def shutdown(self, solver: Solver, net: Net) -> None:
         """Destroy the breaks whose `init` ran and save the statistics (only after a `setup`,
         once). A `destroy` that raises does not skip the rest: the first error is raised at
         the end, later ones are added to it as notes."""
@@ -197,7 +201,7 @@ class CoffeeLounge:
 
 
 def add_coffee_break(
-    solver: Any, coffee: CoffeeBreak, every_n_iter: int = 0, every_n_epoch: int = 0
+    solver: Solver, coffee: CoffeeBreak, every_n_iter: int = 0, every_n_epoch: int = 0
 ) -> CoffeeBreak:
     """Schedule `coffee` on `solver`; returns the coffee break."""
     if every_n_iter < 0 or every_n_epoch < 0:
@@ -212,7 +216,7 @@ def add_coffee_break(
 
 
 def setup_coffee_lounge(
-    solver: Any, save_into: str = "", every_n_iter: int = 1, file_exists: str = "merge"
+    solver: Solver, save_into: str = "", every_n_iter: int = 1, file_exists: str = "merge"
 ) -> CoffeeLounge:
     lounge = solver.coffee_lounge
     if file_exists not in ("merge", "overwrite", "panic"):

@@ -16,11 +16,14 @@ initializers, regularizers, norm constraints and data transformers. The built-in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mocha.core.blob import Blob
 from mocha.core.errors import LayerConfigError
 from mocha.core.registry import get_registry, lookup
+
+if TYPE_CHECKING:
+    from mocha.core.backend import Backend
 
 
 class Component:
@@ -35,15 +38,15 @@ class Component:
 class Neuron(Component):
     is_identity = False
 
-    def forward(self, backend: Any, blob: Blob) -> None:
+    def forward(self, backend: Backend, blob: Blob) -> None:
         raise NotImplementedError
 
-    def backward(self, backend: Any, blob: Blob, diff: Blob) -> None:
+    def backward(self, backend: Backend, blob: Blob, diff: Blob) -> None:
         raise NotImplementedError
 
 
 class Initializer(Component):
-    def init(self, backend: Any, blob: Blob) -> None:
+    def init(self, backend: Backend, blob: Blob) -> None:
         raise NotImplementedError
 
 
@@ -51,30 +54,30 @@ class Initializer(Component):
 class NullInitializer(Initializer):
     """Leaves the blob untouched (shared or loaded parameters)."""
 
-    def init(self, backend: Any, blob: Blob) -> None:
+    def init(self, backend: Backend, blob: Blob) -> None:
         pass
 
 
 class Regularizer(Component):
-    def gradient(self, backend: Any, param: Blob, grad: Blob, coef: float) -> None:
+    def gradient(self, backend: Backend, param: Blob, grad: Blob, coef: float) -> None:
         raise NotImplementedError
 
-    def loss(self, backend: Any, param: Blob, coef: float) -> float:
+    def loss(self, backend: Backend, param: Blob, coef: float) -> float:
         return 0.0
 
 
 class Constraint(Component):
     every_n_iter: int = 1
 
-    def apply(self, backend: Any, param: Blob) -> None:
+    def apply(self, backend: Backend, param: Blob) -> None:
         raise NotImplementedError
 
 
 class DataTransformer(Component):
-    def setup(self, backend: Any, shape: tuple[int, ...]) -> None:
+    def setup(self, backend: Backend, shape: tuple[int, ...]) -> None:
         """Called once with the shape of the blob it will transform."""
 
-    def transform(self, backend: Any, blob: Blob) -> None:
+    def transform(self, backend: Backend, blob: Blob) -> None:
         raise NotImplementedError
 
 

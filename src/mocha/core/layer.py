@@ -51,10 +51,13 @@ import dataclasses
 import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, dataclass_transform
+from typing import TYPE_CHECKING, Any, ClassVar, dataclass_transform
 
 from mocha.core.blob import Blob, NullBlob
 from mocha.core.errors import LayerConfigError, ShapeError
+
+if TYPE_CHECKING:
+    from mocha.core.backend import Backend
 
 TRAITS = (
     "is_source",
@@ -296,7 +299,7 @@ class LayerState:
     def __init__(
         self,
         layer: Layer,
-        backend: Any,
+        backend: Backend,
         inputs: Sequence[Blob],
         diffs: Sequence[Blob],
         ctx: SetupContext,
@@ -309,13 +312,13 @@ class LayerState:
         self.frozen = False
         self.phase = ctx.phase
 
-    def forward(self, backend: Any, inputs: Sequence[Blob]) -> None:
+    def forward(self, backend: Backend, inputs: Sequence[Blob]) -> None:
         raise NotImplementedError
 
-    def backward(self, backend: Any, inputs: Sequence[Blob], diffs: Sequence[Blob]) -> None:
+    def backward(self, backend: Backend, inputs: Sequence[Blob], diffs: Sequence[Blob]) -> None:
         """Layers that cannot back-propagate do nothing."""
 
-    def shutdown(self, backend: Any) -> None:
+    def shutdown(self, backend: Backend) -> None:
         """Release resources acquired at setup."""
 
     # statistics layers override these

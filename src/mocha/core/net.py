@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mocha.core.blob import Blob, NullBlob
 from mocha.core.components import NullInitializer
 from mocha.core.errors import MochaError
 from mocha.core.layer import Layer, LayerState, SetupContext, param_key_of
 from mocha.core.topology import check_bp_topology, topological_sort
+
+if TYPE_CHECKING:
+    from mocha.core.backend import Backend
 
 PHASES = ("train", "test")
 
@@ -40,7 +43,7 @@ class Net:
     """
 
     def __init__(
-        self, name: str, backend: Any, layers: Sequence[Layer], phase: str | None = None
+        self, name: str, backend: Backend, layers: Sequence[Layer], phase: str | None = None
     ) -> None:
         if phase is not None and phase not in PHASES:
             raise ValueError(f"Net {name!r}: phase must be 'train' or 'test', not {phase!r}")

@@ -22,7 +22,12 @@ every hook does nothing, so nothing changes. `mocha.distributed.enable(backend)`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mocha.core.backend import Backend
+    from mocha.core.net import Net
+    from mocha.core.solver import Solver
 
 
 class Parallel:
@@ -43,25 +48,25 @@ class Parallel:
         """Rank 0's copy of an array every rank drew the same way (a shuffle order)."""
         return array
 
-    def after_init(self, solver: Any, net: Any, state: Any) -> None:
+    def after_init(self, solver: Solver, net: Net, state: Any) -> None:
         """Before the first forward: parameters made equal on every rank."""
 
-    def after_forward(self, solver: Any, net: Any, state: Any) -> None:
+    def after_forward(self, solver: Solver, net: Net, state: Any) -> None:
         """After each forward: `state.obj_val` and `state.losses` over the global batch."""
 
-    def after_backward(self, solver: Any, net: Any, state: Any) -> None:
+    def after_backward(self, solver: Solver, net: Net, state: Any) -> None:
         """After each backward, before the update: the global-batch gradients."""
 
-    def after_breaks(self, solver: Any, net: Any, state: Any) -> None:
+    def after_breaks(self, solver: Solver, net: Net, state: Any) -> None:
         """After the coffee breaks: every rank stops when one asked to."""
 
-    def reduce_statistics(self, net: Any) -> None:
+    def reduce_statistics(self, net: Net) -> None:
         """The statistics of `net`'s has_stats layers over every rank's share of the data."""
 
 
 SINGLE_PROCESS = Parallel()
 
 
-def parallel_of(backend: Any) -> Parallel:
+def parallel_of(backend: Backend) -> Parallel:
     """The data-parallel context installed on `backend` (one process when there is none)."""
     return getattr(backend, "parallel", None) or SINGLE_PROCESS

@@ -4,11 +4,14 @@ constrain and scale its learning rate."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mocha.core.blob import Blob
 from mocha.core.components import NullInitializer
 from mocha.core.errors import ShapeError
+
+if TYPE_CHECKING:
+    from mocha.core.backend import Backend
 
 
 @dataclass(eq=False)
@@ -34,7 +37,7 @@ class Parameter:
     def shape(self) -> tuple[int, ...]:
         return self.blob.shape
 
-    def share(self, backend: Any, owner: str = "") -> Parameter:
+    def share(self, backend: Backend, owner: str = "") -> Parameter:
         """A parameter with the same data blob, a new gradient blob and `NullInitializer`."""
         return Parameter(
             name=self.name,
@@ -50,7 +53,7 @@ class Parameter:
 
 
 def make_parameter(
-    backend: Any,
+    backend: Backend,
     name: str,
     shape: tuple[int, ...],
     initializer: Any,

@@ -19,9 +19,12 @@ from __future__ import annotations
 import bisect
 import math
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mocha.core.components import RegistryNamespace
+
+if TYPE_CHECKING:
+    from mocha.core.solver import Solver
 
 
 class Policy:
@@ -132,7 +135,7 @@ MomPolicy = RegistryNamespace("mom_policies", "MomPolicy")
 """Momentum policies: `MomPolicy.Fixed(0.9)` (registry kind "mom_policies")."""
 
 
-def setup(policy: Any, validation_coffee: Any, solver: Any, snapshot_dir: str | None = None
+def setup(policy: Any, validation_coffee: Any, solver: Solver, snapshot_dir: str | None = None
           ) -> None:
     """Mocha's `setup(policy, validation_coffee, solver)`: wire a DecayOnValidation policy to
     a ValidationPerformance coffee break."""

@@ -31,7 +31,7 @@ import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mocha.core.coffee import CoffeeLounge
 from mocha.core.errors import SolverError
@@ -45,6 +45,9 @@ from mocha.core.resume import (
     rewind,
 )
 
+if TYPE_CHECKING:
+    from mocha.core.net import Net
+
 
 class SolverMethod:
     """Base class of solver methods (the update rule)."""
@@ -55,10 +58,10 @@ class SolverMethod:
     def defaults(self) -> dict[str, Any]:
         return {}
 
-    def init_state(self, solver: Solver, net: Any) -> dict[str, Any]:
+    def init_state(self, solver: Solver, net: Net) -> dict[str, Any]:
         return {"history": {}}
 
-    def update(self, solver: Solver, net: Any, state: SolverState) -> None:
+    def update(self, solver: Solver, net: Net, state: SolverState) -> None:
         raise NotImplementedError
 
     @staticmethod
@@ -232,7 +235,7 @@ class Solver:
         check_parameter_values(method, self.params)
         self.coffee_lounge = CoffeeLounge()
         self.state: SolverState | None = None
-        self.net: Any = None
+        self.net: Net = None
         self.stop_requested = False
         # RNG + data cursors captured before the last forward (see mocha.core.resume)
         self.resume_point: dict[str, Any] | None = None
@@ -263,7 +266,7 @@ class Solver:
         self._rewind_request = (str(snapshot_path), on_loaded, bool(resave))
 
 
-def apply_constraints(net: Any, it: int) -> None:
+def apply_constraints(net: Net, it: int) -> None:
     for state in net.trainable_states():
         for param in state.parameters:
             constraint = param.constraint
@@ -272,7 +275,7 @@ def apply_constraints(net: Any, it: int) -> None:
                 constraint.apply(net.backend, param.blob)
 
 
-def _check_finite(net: Any, state: SolverState) -> None:
+def _check_finite(net: Net, state: SolverState) -> None:
     if not math.isfinite(state.obj_val):
         losses = ", ".join(f"{k}={v}" for k, v in state.losses.items()) or "none"
         raise SolverError(
@@ -281,11 +284,11 @@ def _check_finite(net: Any, state: SolverState) -> None:
         )
 
 
-def _losses(net: Any) -> dict[str, float]:
+def _losses(net: Net) -> dict[str, float]:
     return {s.layer.name: float(s.loss) for s in net.states if s.layer.has_loss}
 
 
-def _forward(solver: Solver, net: Any, state: SolverState, regu: float) -> None:
+def _forward(solver: Solver, net: Net, state: SolverState, regu: float) -> None:
     """The forward that precedes the coffee breaks of `state.iter`; first capture the resume
     point when a break that snapshots is due (so the snapshot can replay this forward)."""
     if solver.capture_every_iter or solver.coffee_lounge.wants_resume_point(state.iter):
@@ -296,7 +299,7 @@ def _forward(solver: Solver, net: Any, state: SolverState, regu: float) -> None:
     _check_finite(net, state)
 
 
-def _after_breaks(solver: Solver, net: Any, state: SolverState, regu: float) -> None:
+def _after_breaks(solver: Solver, net: Net, state: SolverState, regu: float) -> None:
     """Carry out a rewind requested during the coffee breaks (DecayOnValidation)."""
     parallel_of(net.backend).after_breaks(solver, net, state)  # data parallel: agree on stop
     request = solver._rewind_request
@@ -310,7 +313,7 @@ def _after_breaks(solver: Solver, net: Any, state: SolverState, regu: float) -> 
     lounge.last_epoch = net.epoch
 
 
-def init_solve(solver: Solver, net: Any) -> SolverState:
+def init_solve(solver: Solver, net: Net) -> SolverState:
     """Check the net, load `load_from`, initialize, run the initial forward and the breaks of
     the starting iteration (0, or the resumed one).
 
@@ -341,7 +344,7 @@ def init_solve(solver: Solver, net: Any) -> SolverState:
     return state
 
 
-def solve(solver: Solver, net: Any) -> SolverState:
+def solve(solver: Solver, net: Net) -> SolverState:
     """Train `net` until `max_iter` (or `solver.request_stop()`); returns the final state.
 
     However it ends (done, stopped, a NaN objective, an error in a coffee break, Ctrl-C), the

@@ -36,13 +36,17 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mocha.core.components import NullInitializer
 from mocha.core.errors import SnapshotError
 from mocha.core.version import __version__
+
+if TYPE_CHECKING:
+    from mocha.core.backend import Backend
+    from mocha.core.net import Net
 
 logger = logging.getLogger("mocha")
 
@@ -98,7 +102,7 @@ def open_model(source: Any) -> Iterator[Any]:
         yield f
 
 
-def copy_into_parameter(backend: Any, param: Any, host: np.ndarray, where: str) -> None:
+def copy_into_parameter(backend: Backend, param: Any, host: np.ndarray, where: str) -> None:
     """Copy `host` into `param.blob` in place (shape-similar, dtype converted)."""
     if not similar_shape(host.shape, param.shape):
         raise SnapshotError(
@@ -112,7 +116,7 @@ def copy_into_parameter(backend: Any, param: Any, host: np.ndarray, where: str) 
     param.blob.data[...] = backend.asarray(values)
 
 
-def load_network(source: Any, net: Any, die_if_not_found: bool = True) -> list[str]:
+def load_network(source: Any, net: Net, die_if_not_found: bool = True) -> list[str]:
     """Load the parameters of `net` from an HDF5 model file (path or open h5py group).
 
     Returns the dataset names that were loaded. See the module docstring for the rules.
@@ -152,7 +156,7 @@ def load_network(source: Any, net: Any, die_if_not_found: bool = True) -> list[s
     return loaded
 
 
-def write_parameters(group: Any, net: Any) -> None:
+def write_parameters(group: Any, net: Net) -> None:
     """Write every parameter of `net` as `<layer>___<param>` datasets into an HDF5 group."""
     backend = net.backend
     for state in net.states:
@@ -329,6 +333,6 @@ def atomic_h5_write(path: str, write: Any, checksum: bool = False) -> str:
     return path
 
 
-def save_network(path: str, net: Any) -> str:
+def save_network(path: str, net: Net) -> str:
     """Write `net`'s parameters as an HDF5 model file (readable by `load_network`)."""
     return atomic_h5_write(path, lambda f: write_parameters(f, net), checksum=True)

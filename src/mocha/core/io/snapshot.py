@@ -41,7 +41,7 @@ import json
 import logging
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -56,6 +56,10 @@ from mocha.core.io.model import (
     verify_weights,
     write_parameters,
 )
+
+if TYPE_CHECKING:
+    from mocha.core.net import Net
+    from mocha.core.solver import Solver
 
 logger = logging.getLogger("mocha")
 
@@ -111,7 +115,7 @@ def _dumps(value: Any, what: str) -> str:
 
 
 # -- saving ----------------------------------------------------------------------------------
-def write_snapshot(path: str, solver: Any, net: Any, state: Any, point: dict[str, Any],
+def write_snapshot(path: str, solver: Solver, net: Net, state: Any, point: dict[str, Any],
                    exact: bool) -> str:
     """Write the model and the full solver state of iteration `state.iter` to `path`, with
     the resume `point` (RNG state and cursors; `exact`: captured before the forward of
@@ -195,7 +199,7 @@ def check_snapshot(path: str) -> None:
         raise DamagedSnapshotError(f"snapshot {path!r} is unreadable: {exc}") from None
 
 
-def _check_experiment(solver: Any, g: Any, path: str) -> None:
+def _check_experiment(solver: Solver, g: Any, path: str) -> None:
     mine = str(getattr(solver, "experiment_id", "") or "")
     theirs = str(g.attrs.get("experiment", "") or "")
     if mine and theirs and mine != theirs and not getattr(solver, "allow_foreign_snapshot",
@@ -218,11 +222,11 @@ def is_snapshot(f: Any) -> bool:
     return "solver" in f and "method" in f["solver"].attrs
 
 
-def _params_by_id(net: Any) -> dict[str, Any]:
+def _params_by_id(net: Net) -> dict[str, Any]:
     return {dataset_name(s.layer.name, p.name): p for s in net.states for p in s.parameters}
 
 
-def restore_snapshot(solver: Any, net: Any, state: Any, path: str) -> dict[str, Any]:
+def restore_snapshot(solver: Solver, net: Net, state: Any, path: str) -> dict[str, Any]:
     """Full resume from a snapshot file: parameters, iteration, objective, method state,
     histories and policy states are restored now; the returned resume point (RNG and cursors)
     must be applied with `apply_resume_point` right before the next forward."""
@@ -329,7 +333,7 @@ def check_weights(path: str) -> None:
         raise DamagedSnapshotError(f"{path!r} is unreadable: {exc}") from None
 
 
-def load_snapshot(net: Any, path: str) -> int:
+def load_snapshot(net: Net, path: str) -> int:
     """Load the parameters of a snapshot (a file, or the latest of a folder) or of an HDF5
     model file into `net`, e.g. for prediction. Returns the snapshot's iteration (0 for a
     model file)."""
