@@ -10,11 +10,11 @@ from typing import Any
 from mocha.core.hookspecs import hookimpl
 from mocha.core.policies import (
     Policy,
-    StagedPolicy,
     policy_int,
     policy_lr,
     policy_number,
 )
+from mocha.plugins.components._staged import StagedPolicy
 
 
 class Fixed(Policy):

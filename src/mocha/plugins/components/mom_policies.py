@@ -8,11 +8,11 @@ from typing import Any
 from mocha.core.hookspecs import hookimpl
 from mocha.core.policies import (
     Policy,
-    StagedPolicy,
     policy_int,
     policy_mom,
     policy_number,
 )
+from mocha.plugins.components._staged import StagedPolicy
 
 
 class Fixed(Policy):
