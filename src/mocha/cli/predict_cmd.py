@@ -50,11 +50,9 @@ def load_image(path: Path, want: tuple[int, ...] | None, scale: float) -> Any:
     """One image as a float32 `(C, H, W)` array (grey when the net has 1 channel, else RGB)."""
     import numpy as np
 
-    try:
-        from PIL import Image
-    except ImportError:
-        raise MochaError(f"{path}: reading images needs Pillow (pip install pillow); or pass "
-                         f".npy arrays") from None
+    from mocha.core.extras import require
+
+    Image = require("images", f"{path}: reading images (or pass .npy arrays)", "PIL.Image")
     try:
         with Image.open(path) as img:
             channels = want[0] if want and len(want) == 3 else (1 if img.mode in ("L", "1",

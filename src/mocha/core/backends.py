@@ -37,7 +37,10 @@ def _best(kind: str) -> type[Backend]:
         c for c in backend_classes() if getattr(c, "device", "cpu") == kind and c.is_available()
     ]
     if not candidates:
-        raise MochaError(f"no {kind.upper()} backend is available; see `mocha backends`")
+        reasons = "; ".join(f"{c.name}: {c.why_unavailable()}" for c in backend_classes()
+                            if getattr(c, "device", "cpu") == kind)
+        raise MochaError(f"no {kind.upper()} backend is available"
+                         f"{f' ({reasons})' if reasons else ''}; see `mocha backends`")
     return max(candidates, key=lambda c: c.priority)
 
 
