@@ -153,8 +153,9 @@ def predict(
     if as_json:
         typer.echo(json.dumps({"output": result.output, "predictions": rows}, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from mocha.cli._console import make_console
 
     table = Table(title=f"predictions ({result.output})")
     for column in ("input", "class", "probability"):
@@ -162,7 +163,7 @@ def predict(
                          overflow="fold")
     for row in rows:
         table.add_row(row["input"], str(row["class"]), f"{row['probability']:.4f}")
-    Console(highlight=False).print(table)
+    make_console(highlight=False).print(table)
 
 
 @hookimpl

@@ -49,9 +49,9 @@ def _progress_breaks(enabled: bool) -> list[tuple[Any, int]]:
 
 
 def _print_summary(result: Any, stderr: bool) -> None:
-    from rich.console import Console
+    from mocha.cli._console import make_console
 
-    console = Console(stderr=stderr, highlight=False)
+    console = make_console(stderr=stderr, highlight=False)
     status = "interrupted" if result.interrupted else "done"
     if not result.interrupted and result.start_iteration and \
             result.start_iteration >= result.max_iter:
