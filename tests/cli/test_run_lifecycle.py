@@ -137,3 +137,20 @@ def test_log_messages_and_quiet(app, runner, snapshot_toml):
     assert result.exit_code == 0, result.output
     assert "Snapshot: saved" not in result.stderr
     assert "Warning: --fresh: moved" in result.stderr  # warnings stay
+
+
+def test_training_log_is_not_repeated_and_plugin_logs_are_shown(app, runner, write_experiment,
+                                                                 small_toml, monkeypatch):
+    import logging
+
+    class _Chatty(CoffeeBreak):
+        def enjoy(self, lounge, solver, net, state):
+            if state.iter == 3:
+                logging.getLogger("mocha.plugins.chatty").info("chatty plugin at iteration 3")
+
+    text = small_toml + '[[coffee_breaks]]\ntype = "TrainingSummary"\nevery_n_iter = 10\n'
+    monkeypatch.setattr(run_cmd, "_progress_breaks", lambda enabled: [(_Chatty(), 1)])
+    result = _run(app, runner, write_experiment(text))
+    assert result.exit_code == 0, result.output
+    assert (result.stdout + result.stderr).count("TRAIN iter=000010") == 1
+    assert "chatty plugin at iteration 3" in result.stderr

@@ -1,6 +1,7 @@
 """The command line's log: Mocha's `logging` messages (the "mocha" logger: snapshots saved,
-resumes, skipped files, warnings) on stderr, through rich on a terminal and as plain lines
-otherwise. `-v` shows debug messages too, `-q` warnings and errors only."""
+resumes, skipped files, warnings; plugins log through it too) on stderr, through rich on a
+terminal and as plain lines otherwise. `-v` shows debug messages too, `-q` warnings and
+errors only. The training log ("mocha.training") is left out: its lines are on stdout."""
 
 from __future__ import annotations
 
@@ -50,9 +51,16 @@ def configure_logging(verbose: int = 0, quiet: int = 0) -> logging.Handler:
         handler = _StderrHandler()
         handler.setFormatter(_PlainFormatter())
     handler.set_name(_HANDLER_NAME)
+    handler.addFilter(_not_training_log)
     logger.addHandler(handler)
     logger.setLevel(level_for(verbose, quiet))
     return handler
+
+
+def _not_training_log(record: logging.LogRecord) -> bool:
+    """The training log ("mocha.training": TrainingSummary's and ValidationPerformance's
+    lines) is printed on stdout by those breaks; the handler leaves it out."""
+    return not record.name.startswith("mocha.training")
 
 
 class _PlainFormatter(logging.Formatter):

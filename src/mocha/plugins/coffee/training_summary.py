@@ -11,6 +11,9 @@ from mocha.core.errors import SolverError
 from mocha.core.hookspecs import hookimpl
 
 logger = logging.getLogger("mocha")
+# the training log: printed to the stream, and logged here for programs that collect it
+# (`mocha run` leaves it out of its own log on stderr, where it would repeat the lines)
+training_log = logging.getLogger("mocha.training")
 
 
 class TrainingSummary(CoffeeBreak):
@@ -71,7 +74,7 @@ class TrainingSummary(CoffeeBreak):
             print(self.last_line, file=self.stream, flush=True)
         else:
             print(self.last_line, flush=True)
-        logger.info(self.last_line)
+        training_log.info(self.last_line)
 
 
 @hookimpl
