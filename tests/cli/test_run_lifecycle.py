@@ -154,3 +154,38 @@ def test_training_log_is_not_repeated_and_plugin_logs_are_shown(app, runner, wri
     assert result.exit_code == 0, result.output
     assert (result.stdout + result.stderr).count("TRAIN iter=000010") == 1
     assert "chatty plugin at iteration 3" in result.stderr
+
+
+def test_monitoring_breaks_in_an_experiment_file(app, runner, write_experiment, small_toml,
+                                                 tmp_path):
+    text = small_toml.replace("max_iter = 20", "max_iter = 200").replace(
+        "base_lr = 0.05", "base_lr = 0.0") + '''
+[[coffee_breaks]]
+type = "ValidationPerformance"
+every_n_iter = 10
+
+[[coffee_breaks]]
+type = "EarlyStopping"
+statistic = "accuracy"
+patience = 2
+every_n_iter = 10
+
+[[coffee_breaks]]
+type = "CSVLogger"
+filename = "logs/stats.csv"
+every_n_iter = 10
+
+[[coffee_breaks]]
+type = "Snapshot"
+dir = "snaps"
+keep_last = 1
+every_n_iter = 10
+'''
+    result = _run(app, runner, write_experiment(text), "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["iterations"] == 20 and not info["interrupted"]
+    assert "has not improved" in info["stopped_early"]
+    assert (tmp_path / "logs" / "stats.csv").read_text().startswith("iteration,")
+    assert [p.name for p in (tmp_path / "snaps").glob("snapshot-*.h5")] == \
+        ["snapshot-000020.h5"]

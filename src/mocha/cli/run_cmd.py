@@ -52,7 +52,8 @@ def _print_summary(result: Any, stderr: bool) -> None:
     from mocha.cli._console import make_console
 
     console = make_console(stderr=stderr, highlight=False)
-    status = "interrupted" if result.interrupted else "done"
+    status = "interrupted" if result.interrupted else (
+        "stopped early" if result.stopped_early else "done")
     if not result.interrupted and result.start_iteration and \
             result.start_iteration >= result.max_iter:
         status = "nothing to train (resumed)"

@@ -16,7 +16,7 @@ from mocha.core.registry import lookup
 
 # keys whose string values are file-system paths, resolved against the experiment's folder
 PATH_KEYS = frozenset({"source", "load_from", "save_into", "dir", "directory", "path",
-                       "mean_file", "filename", "folder"})
+                       "mean_file", "filename", "folder", "logdir"})
 
 
 class ExperimentError(MochaError):

@@ -48,6 +48,7 @@ class RunResult:
     start_iteration: int = 0  # the resumed snapshot's iteration (0: a fresh start)
     resumed_from: str | None = None
     moved_aside: str | None = None  # fresh=True: where the previous run's files went
+    stopped_early: str | None = None  # why a coffee break (EarlyStopping) ended the run
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -308,7 +309,8 @@ def run_experiment(
                 raise
             result.start_iteration = start.start_iteration
             result.resumed_from = start.resumed_from
-            result.interrupted = solver.stop_requested
+            result.stopped_early = getattr(solver, "stop_reason", None)
+            result.interrupted = solver.stop_requested and not result.stopped_early
             every = snaps[0].every_n_iter if snaps else 0
             if snaps and final_snapshot and not (every and state.iter % every == 0):
                 snap = snaps[0].coffee  # the last iteration was not saved by the schedule
