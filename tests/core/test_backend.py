@@ -26,7 +26,8 @@ def test_only_float32_and_float64():
         make_backend("numpy", dtype="int32")
 
 
-def test_cpu_backend_is_the_best_available_cpu_backend():
+def test_cpu_backend_is_the_best_available_cpu_backend(monkeypatch):
+    monkeypatch.delenv("MOCHA_BACKEND", raising=False)  # the choice without the override
     usable = [c for c in backend_classes() if c.device == "cpu" and c.is_available()]
     best = max(usable, key=lambda c: c.priority)
     assert type(mocha.CPUBackend()) is best
@@ -88,3 +89,26 @@ def test_kernel_table_lists_the_generic_kernels(backend):
     x = backend.asarray(np.array([[1.0, 2.0, 3.0]]))
     np.testing.assert_allclose(backend.to_host(backend.kernels.softmax(x, 1)).sum(), 1.0,
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_mocha_backend_overrides_the_default_choice(monkeypatch, name):
+    cls = make_backend(name).__class__
+    monkeypatch.setenv("MOCHA_BACKEND", name)
+    assert type(mocha.DefaultBackend()) is cls
+    assert type(make_backend("default")) is cls
+    assert type(make_backend("numpy")).__name__ == "NumpyBackend"  # a named one stays
+    monkeypatch.setenv("MOCHA_BACKEND", "numpi")
+    with pytest.raises(MochaError, match="numpi"):
+        mocha.DefaultBackend()
+
+
+def test_the_session_backend_is_exported(pytestconfig):
+    import os
+
+    from mocha.testing.pytest_plugin import session_backend
+
+    wanted = session_backend(pytestconfig)
+    if wanted:
+        assert os.environ["MOCHA_BACKEND"] == wanted
+        assert make_backend("default").name == make_backend(wanted).name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from mocha.core.backend import Backend
@@ -55,7 +56,12 @@ def GPUBackend(dtype: Any = "float32", seed: int = 0) -> Backend:  # noqa: N802
 
 
 def DefaultBackend(dtype: Any = "float32", seed: int = 0) -> Backend:  # noqa: N802
-    """The GPU backend when a GPU is usable, the CPU backend otherwise."""
+    """The GPU backend when a GPU is usable, the CPU backend otherwise; the environment
+    variable `MOCHA_BACKEND` (a backend name: numpy, numba, cupy, cpu, gpu) overrides the
+    choice (for `make_backend("default")` and `[backend] name = "default"` too)."""
+    chosen = os.environ.get("MOCHA_BACKEND", "").strip()
+    if chosen and chosen != "default":
+        return make_backend(chosen, dtype=dtype, seed=seed)
     try:
         return GPUBackend(dtype=dtype, seed=seed)
     except MochaError:
