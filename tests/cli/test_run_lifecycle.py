@@ -38,7 +38,7 @@ def test_resume_is_said_and_a_lower_max_iter_too(app, runner, snapshot_toml, tmp
     snaps = tmp_path / "snaps"
     result = _run(app, runner, snapshot_toml, "--load-from", str(snaps), "--max-iter", "10")
     assert result.exit_code == 0, result.output
-    assert "resumed from snapshot-000020.h5 at iteration 20" in result.stderr
+    assert f"resumed from {snaps / 'snapshot-000020.h5'} at iteration 20" in result.stderr
     assert "at iteration 20, at or past max_iter 10: nothing was trained" in result.stderr
     assert "--fresh to start over" in result.stderr
     assert "nothing to train (resumed) at iteration 20" in result.stdout
@@ -66,7 +66,7 @@ def test_fresh_moves_the_previous_run_aside(app, runner, snapshot_toml, tmp_path
         ["snapshot-000000.h5", "snapshot-000010.h5"]
     # a later resume sees the fresh run only
     result = _run(app, runner, snapshot_toml, "--load-from", str(snaps), "--max-iter", "10")
-    assert "resumed from snapshot-000010.h5 at iteration 10" in result.stderr
+    assert f"resumed from {snaps / 'snapshot-000010.h5'} at iteration 10" in result.stderr
 
 
 def test_fresh_refuses_load_from(app, runner, snapshot_toml, tmp_path):
@@ -189,3 +189,21 @@ every_n_iter = 10
     assert (tmp_path / "logs" / "stats.csv").read_text().startswith("iteration,")
     assert [p.name for p in (tmp_path / "snaps").glob("snapshot-*.h5")] == \
         ["snapshot-000020.h5"]
+
+
+@main_thread_only
+def test_a_second_ctrl_c_while_the_last_snapshot_is_written_is_ignored():
+    from types import SimpleNamespace
+
+    from mocha.core.coffee import CoffeeLounge
+    from mocha.experiment.runner import stop_on_sigint
+
+    solver = SimpleNamespace(coffee_lounge=CoffeeLounge(), stop_requested=False,
+                             capture_every_iter=False)
+    with stop_on_sigint(solver):
+        os.kill(os.getpid(), signal.SIGINT)  # the first: a graceful stop is requested
+        solver.stop_requested = True  # the solver has stopped; the final snapshot is written
+        os.kill(os.getpid(), signal.SIGINT)  # ignored: no KeyboardInterrupt
+        solver.stop_requested = False  # (a stop requested but not yet honoured)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)

@@ -150,9 +150,6 @@ def run(
                    code=130) from None
     if mpi_size and not _is_root():
         return
-    if result.resumed_from:
-        logger.info("resumed from %s at iteration %d", Path(result.resumed_from).name,
-                    result.start_iteration)
     if not result.interrupted and result.start_iteration and \
             result.start_iteration >= result.max_iter:
         logger.warning(
