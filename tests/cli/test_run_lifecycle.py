@@ -102,7 +102,7 @@ class _Interrupt(CoffeeBreak):
 def test_ctrl_c_exits_130_with_the_resume_hint(app, runner, write_experiment, small_toml,
                                                monkeypatch):
     path = write_experiment(small_toml.replace("max_iter = 20", "max_iter = 1000") + SNAPSHOT)
-    monkeypatch.setattr(run_cmd, "_progress_breaks", lambda enabled: [(_Interrupt(13), 1)])
+    monkeypatch.setattr(run_cmd, "_progress_breaks", lambda enabled, **kw: [(_Interrupt(13), 1)])
     result = _run(app, runner, path)
     assert result.exit_code == 130, result.output
     assert "snapshot written to" in result.stderr and "--load-from" in result.stderr
@@ -112,7 +112,8 @@ def test_ctrl_c_exits_130_with_the_resume_hint(app, runner, write_experiment, sm
 def test_second_ctrl_c_names_the_snapshot_on_disk(app, runner, write_experiment, small_toml,
                                                   monkeypatch, tmp_path):
     path = write_experiment(small_toml.replace("max_iter = 20", "max_iter = 1000") + SNAPSHOT)
-    monkeypatch.setattr(run_cmd, "_progress_breaks", lambda enabled: [(_Interrupt(12, 13), 1)])
+    monkeypatch.setattr(run_cmd, "_progress_breaks",
+                        lambda enabled, **kw: [(_Interrupt(12, 13), 1)])
     result = _run(app, runner, path)
     assert result.exit_code == 130, result.output
     assert "without a snapshot" not in result.stderr
@@ -124,7 +125,7 @@ def test_second_ctrl_c_without_a_snapshot_break(app, runner, write_experiment, s
                                                 monkeypatch):
     path = write_experiment(small_toml.replace("max_iter = 20", "max_iter = 1000"))
     monkeypatch.setattr(run_cmd, "_progress_breaks",
-                        lambda enabled: [(_Interrupt(12, times=2), 1)])
+                        lambda enabled, **kw: [(_Interrupt(12, times=2), 1)])
     result = _run(app, runner, path)
     assert result.exit_code == 130
     assert "stopped at once, without a snapshot" in result.stderr
@@ -149,7 +150,7 @@ def test_training_log_is_not_repeated_and_plugin_logs_are_shown(app, runner, wri
                 logging.getLogger("mocha.plugins.chatty").info("chatty plugin at iteration 3")
 
     text = small_toml + '[[coffee_breaks]]\ntype = "TrainingSummary"\nevery_n_iter = 10\n'
-    monkeypatch.setattr(run_cmd, "_progress_breaks", lambda enabled: [(_Chatty(), 1)])
+    monkeypatch.setattr(run_cmd, "_progress_breaks", lambda enabled, **kw: [(_Chatty(), 1)])
     result = _run(app, runner, write_experiment(text))
     assert result.exit_code == 0, result.output
     assert (result.stdout + result.stderr).count("TRAIN iter=000010") == 1

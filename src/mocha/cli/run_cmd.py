@@ -20,7 +20,6 @@ at once and names the latest snapshot on disk).
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 import sys
@@ -37,13 +36,15 @@ logger = logging.getLogger("mocha")
 INTERRUPTED = 130  # exit status after Ctrl-C, as a shell reports a SIGINT
 
 
-def _progress_breaks(enabled: bool) -> list[tuple[Any, int]]:
+def _progress_breaks(enabled: bool, take_stdout: bool = False) -> list[tuple[Any, int]]:
+    """The live progress bar (on a terminal); with `take_stdout` it mutes the plain training
+    log while it runs and shows whatever else is printed above the bar."""
     if not enabled or not sys.stderr.isatty():
         return []
     from mocha.core.registry import lookup
 
     try:
-        return [(lookup("coffee_breaks", "RichProgress")(), 1)]
+        return [(lookup("coffee_breaks", "RichProgress")(take_stdout=take_stdout), 1)]
     except MochaError:
         return []
 
@@ -118,9 +119,12 @@ def run(
         typer.echo(f"Warning: --load-from {str(load_from)!r} does not exist yet (a run killed "
                    f"before its first snapshot?); starting fresh", err=True)
     mpi_size = _mpi_size(distributed)
-    progress = _progress_breaks(not no_progress and mpi_size == 0)
-    if progress and (as_json or sys.stdout.isatty()):  # the bar and tables replace the log
-        redirect: Any = contextlib.redirect_stdout(io.StringIO())
+    # on a terminal (or with --json) the bar and its tables replace the plain log; other
+    # output printed while it runs (a plugin's) shows above the bar, on stderr
+    take_stdout = as_json or sys.stdout.isatty()
+    progress = _progress_breaks(not no_progress and mpi_size == 0, take_stdout=take_stdout)
+    if progress:
+        redirect: Any = contextlib.nullcontext()
     elif as_json:  # stdout carries only the JSON object: the training log goes to stderr
         redirect = contextlib.redirect_stdout(sys.stderr)
     else:

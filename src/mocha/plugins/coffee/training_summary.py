@@ -26,6 +26,8 @@ class TrainingSummary(CoffeeBreak):
     coffee lounge.
     """
 
+    plain_log = True  # prints the training log on `stream` (RichProgress may mute it)
+
     def __init__(self, *statistic_names: str, stream: Any = None) -> None:
         self.names = statistic_names or ("iter", "obj_val")
         self.stream = stream

@@ -37,6 +37,8 @@ class ValidationPerformance(CoffeeBreak):
     batch; the statistics are combined over the ranks before the report, which rank 0 prints.
     """
 
+    plain_log = True  # prints the training log on `stream` (RichProgress may mute it)
+
     all_ranks = True  # the evaluation is collective (mocha.core.parallel)
 
     def __init__(self, validation_net: Any, stream: Any = None) -> None:
