@@ -1,22 +1,83 @@
-"""nox sessions: lint, tests (per available backend), slow (end-to-end training), plugin_example."""
+"""nox sessions: lint; the whole test suite on each backend (tests-numpy, tests-numba,
+tests-cupy); on each supported Python (tests_python); at the lowest versions of the direct
+dependencies that pyproject.toml allows (tests_lowest); slow (end-to-end training);
+plugin_example.
+
+The backend of a test session is session-wide: `MOCHA_BACKEND` (and `--mocha-backend`) make
+the `backend` fixture run on it alone and `DefaultBackend()` / `[backend] name = "default"`
+pick it; tests that name a backend keep theirs (see `mocha.testing.pytest_plugin`)."""
+
+import re
+import tomllib
+from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "tests-numpy", "tests-numba"]
 nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False
+
+PYTHONS = ["3.11", "3.12", "3.13"]
+ROOT = Path(__file__).parent
 
 
 @nox.session
 def lint(session):
-    session.install("ruff")
+    session.install("-e", ".[lint]")
     session.run("ruff", "check", "src", "tests", "examples", "benchmarks", "noxfile.py")
 
 
-@nox.session
-@nox.parametrize("backend", ["numpy", "numba"])
-def tests(session, backend):
+def _suite(session, backend: str, *extra: str) -> None:
+    session.run("python", "-m", "pytest", "-q", f"--mocha-backend={backend}", *extra,
+                *session.posargs, env={"MOCHA_BACKEND": backend})
+
+
+@nox.session(name="tests-numpy")
+def tests_numpy(session):
+    """The whole suite on the NumPy reference backend."""
     session.install("-e", ".[dev]")
-    session.run("python", "-m", "pytest", "-q", f"--mocha-backend={backend}", *session.posargs)
+    _suite(session, "numpy")
+
+
+@nox.session(name="tests-numba")
+def tests_numba(session):
+    """The whole suite on the Numba backend."""
+    session.install("-e", ".[dev]")
+    _suite(session, "numba")
+
+
+@nox.session(name="tests-cupy")
+def tests_cupy(session):
+    """The whole suite on the CuPy backend (needs a CUDA device)."""
+    session.install("-e", ".[dev,gpu]")
+    _suite(session, "cupy")
+
+
+@nox.session(python=PYTHONS)
+def tests_python(session):
+    """The suite (NumPy backend) on each supported Python; missing interpreters are skipped."""
+    session.install("-e", ".[dev]")
+    _suite(session, "numpy")
+
+
+def lowest_constraints() -> list[str]:
+    """`name==version` for every direct dependency with a `>=` lower bound."""
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pins = []
+    for req in meta["dependencies"]:
+        match = re.match(r"^([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][^,;\s]*)", req)
+        if match:
+            pins.append(f"{match.group(1)}=={match.group(2)}")
+    return pins
+
+
+@nox.session(python="3.11")
+def tests_lowest(session):
+    """The suite at the lowest direct-dependency versions pyproject.toml allows."""
+    constraints = Path(session.create_tmp()) / "lowest.txt"
+    constraints.write_text("\n".join(lowest_constraints()) + "\n", encoding="utf-8")
+    session.install("-c", str(constraints), "-e", ".[dev]")
+    _suite(session, "numpy")
 
 
 @nox.session

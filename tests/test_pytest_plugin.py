@@ -27,7 +27,8 @@ def test_gpu_marker_is_declared_by_the_plugin(pytester):
     result.assert_outcomes(passed=2)
 
 
-def test_cupy_cases_carry_the_gpu_marker_under_strict_markers(pytester):
+def test_cupy_cases_carry_the_gpu_marker_under_strict_markers(pytester, monkeypatch):
+    monkeypatch.delenv("MOCHA_BACKEND", raising=False)  # every backend, whatever the session's
     pytester.makepyfile(TEST_FILE)
     result = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider",
                                            "--collect-only", "-q", "-m", "gpu")
@@ -45,3 +46,13 @@ def test_gpu_marker_is_listed_once(pytester, ini_declares_gpu):
     gpu_lines = [line for line in result.outlines if line.startswith("@pytest.mark.gpu")]
     assert len(gpu_lines) == 1
     assert ("the project's own words" in gpu_lines[0]) == ini_declares_gpu
+
+
+def test_mocha_backend_narrows_the_backend_fixture(pytester, monkeypatch):
+    monkeypatch.setenv("MOCHA_BACKEND", "numpy")
+    pytester.makepyfile(TEST_FILE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q")
+    collected = {line.split("::")[-1] for line in result.outlines if "::" in line}
+    assert "test_backend_param[numpy]" in collected
+    assert not any(c.startswith("test_backend_param[") and c != "test_backend_param[numpy]"
+                   for c in collected)

@@ -90,6 +90,7 @@ def test_dot_png_without_graphviz_is_a_clear_error(app, runner, digits_toml, tmp
 
 
 def test_plot_writes_a_png(app, runner, tmp_path):
+    pytest.importorskip("matplotlib")
     stats = tmp_path / "statistics.h5"
     iters = range(0, 1000, 10)
     save_statistics(str(stats), {

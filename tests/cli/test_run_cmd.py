@@ -131,7 +131,7 @@ def test_interrupted_run_tells_how_to_resume(app, runner, write_experiment, smal
     monkeypatch.setattr(experiment, "run_experiment", fake_run)
     path = write_experiment(small_toml)
     result = runner.invoke(app, ["run", str(path), "--no-progress"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 130, result.output
     assert "interrupted at iteration 12" in result.stdout
     assert "snapshot written to /x/snaps/snapshot-000012.h5" in result.stderr
     assert f"mocha run {path} --load-from /x/snaps" in result.stderr

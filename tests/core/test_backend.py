@@ -26,7 +26,8 @@ def test_only_float32_and_float64():
         make_backend("numpy", dtype="int32")
 
 
-def test_cpu_backend_is_the_best_available_cpu_backend():
+def test_cpu_backend_is_the_best_available_cpu_backend(monkeypatch):
+    monkeypatch.delenv("MOCHA_BACKEND", raising=False)  # the choice without the override
     usable = [c for c in backend_classes() if c.device == "cpu" and c.is_available()]
     best = max(usable, key=lambda c: c.priority)
     assert type(mocha.CPUBackend()) is best
@@ -112,3 +113,26 @@ def test_a_backend_uses_the_kernel_table_of_the_registry_that_made_it():
     assert mocha.CPUBackend(registry=registry).registry is registry
     plain = make_backend("numpy")
     assert plain.kernels.gemm(np.ones((1, 1)), np.ones((1, 1))).shape == (1, 1)
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_mocha_backend_overrides_the_default_choice(monkeypatch, name):
+    cls = make_backend(name).__class__
+    monkeypatch.setenv("MOCHA_BACKEND", name)
+    assert type(mocha.DefaultBackend()) is cls
+    assert type(make_backend("default")) is cls
+    assert type(make_backend("numpy")).__name__ == "NumpyBackend"  # a named one stays
+    monkeypatch.setenv("MOCHA_BACKEND", "numpi")
+    with pytest.raises(MochaError, match="numpi"):
+        mocha.DefaultBackend()
+
+
+def test_the_session_backend_is_exported(pytestconfig):
+    import os
+
+    from mocha.testing.pytest_plugin import session_backend
+
+    wanted = session_backend(pytestconfig)
+    if wanted:
+        assert os.environ["MOCHA_BACKEND"] == wanted
+        assert make_backend("default").name == make_backend(wanted).name

@@ -114,6 +114,20 @@ def test_csv_without_header_and_errors(tmp_path):
                          sample_shape=(2, 2))
 
 
+def test_csv_ragged_rows_blank_lines_and_header_only(tmp_path):
+    (tmp_path / "r.csv").write_text("1,2\n\n3,4,5\n")
+    with pytest.raises(DataError, match=r"r\.csv: every row needs the same number"):
+        convert.from_csv(tmp_path / "r.h5", tmp_path / "r.csv", header=False)
+    (tmp_path / "h.csv").write_text("label,x\n")
+    with pytest.raises(DataError, match=r"h\.csv: the CSV file holds no data rows"):
+        convert.from_csv(tmp_path / "h.h5", tmp_path / "h.csv")
+    (tmp_path / "b.csv").write_text("\nlabel,x\n1,0.5\n\n0,1.5\n")  # blank lines skipped
+    convert.from_csv(tmp_path / "b.h5", tmp_path / "b.csv")
+    data, label = read_back(tmp_path / "b.txt", 2)
+    np.testing.assert_array_equal(data[:, 0], [0.5, 1.5])
+    np.testing.assert_array_equal(label[:, 0], [1, 0])
+
+
 def test_nan_refused_when_writing(tmp_path):
     x = np.zeros((3, 2))
     x[1, 1] = np.nan

@@ -69,9 +69,14 @@ def test_import_mocha_loads_none_of_the_lazy_dependencies():
     assert result.stdout.strip() == ""
 
 
-def test_version_agrees_with_pyproject():
+def test_version_comes_from_core_version():
+    """pyproject.toml reads the version from core/version.py (hatch's dynamic version)."""
     with (ROOT / "pyproject.toml").open("rb") as f:
-        assert mocha.__version__ == tomllib.load(f)["project"]["version"]
+        meta = tomllib.load(f)
+    assert meta["tool"]["hatch"]["version"]["path"] == "src/mocha/core/version.py"
+    from mocha.core.version import __version__
+
+    assert mocha.__version__ == __version__
 
 
 def test_core_imports_nothing_of_mocha_outside_core():

@@ -1,8 +1,13 @@
-"""What ships and what CI checks: the package is marked typed (PEP 561) and the wheel carries
-the marker; `.ci/run` lints before it tests; entry points are grouped by kind."""
+"""What ships and what CI checks: one source of truth for the version, the license file, the
+typing marker (PEP 561) and the bundled data ship with the package; `.ci/run` lints before it
+tests; entry points are grouped by kind."""
 
+import importlib.metadata as md
 import tomllib
+from importlib.resources import files
 from pathlib import Path
+
+import mocha
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +26,7 @@ def test_the_package_is_marked_typed_and_the_wheel_takes_the_whole_package_folde
 
 def test_ci_lints_src_tests_examples_and_benchmarks_before_testing():
     lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
-    lint = lines.index("ruff check src tests examples benchmarks")
+    lint = lines.index("ruff check src tests examples benchmarks noxfile.py")
     assert lint < lines.index("python -m pytest -q")
 
 
@@ -34,3 +39,17 @@ def test_entry_points_are_grouped_by_kind():
     assert len(runs) == len(set(runs)), f"entry points of one kind are not together: {runs}"
     assert set(kinds) == {k.split(".", 1)[0] for k in _pyproject()["project"]["entry-points"]
                           ["mocha"]}
+
+
+def test_version_has_one_source():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "version" not in meta["project"] and "version" in meta["project"]["dynamic"]
+    assert meta["tool"]["hatch"]["version"]["path"] == "src/mocha/core/version.py"
+    assert md.version("mocha-dl") == mocha.__version__
+
+
+def test_license_changelog_and_markers():
+    assert "MIT License" in (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert "## Unreleased" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert files("mocha").joinpath("py.typed").is_file()
+    assert files("mocha.datasets").joinpath("digits.npz").is_file()

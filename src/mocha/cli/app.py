@@ -82,8 +82,15 @@ def make_app() -> typer.Typer:
             typer.Option("--version", callback=_version_callback, is_eager=True,
                          help="Show the version and the plugin distributions, then exit."),
         ] = False,
+        verbose: Annotated[int, typer.Option(
+            "--verbose", "-v", count=True, help="More log messages (debug).")] = 0,
+        quiet: Annotated[int, typer.Option(
+            "--quiet", "-q", count=True, help="Fewer log messages (warnings and errors).")] = 0,
     ) -> None:
         """Mocha for Python: train and inspect networks described in experiment files."""
+        from mocha.cli._logging import configure_logging
+
+        configure_logging(verbose, quiet)
 
     try:
         pm = get_plugin_manager()

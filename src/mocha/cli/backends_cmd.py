@@ -103,11 +103,12 @@ def backends(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
+    from mocha.cli._console import make_console
+
     if kernels:
-        Console().print(_kernel_table(rows))
+        make_console().print(_kernel_table(rows))
         return
 
     table = Table(title="Mocha backends")
@@ -117,7 +118,7 @@ def backends(
         avail = "[green]yes[/]" if r["available"] else f"[red]no[/]: {escape(r['reason'])}"
         table.add_row(r["name"], r["device"], avail, ", ".join(r["selected_as"]),
                       r["distribution"])
-    Console().print(table)
+    make_console().print(table)
 
 
 @hookimpl

@@ -124,10 +124,21 @@ def cifar10(out: OutOption, mirror: MirrorOption = None,
             subtract_mean: Annotated[bool, typer.Option(
                 "--subtract-mean/--keep-mean",
                 help="Subtract the training mean from both sets (Mocha's example does).")] = True,
+            synthetic: Annotated[int, typer.Option(
+                "--synthetic", min=0, help="Write and convert N SYNTHETIC training images "
+                "(and N/5 test images) in the official format instead of downloading: for "
+                "trying the example offline; not CIFAR-10.")] = 0,
             ) -> None:
     """Fetch CIFAR-10 (binary version), verify it and convert it to HDF5 (N,3,32,32)."""
-    paths = _prepare("cifar10", out, mirror, subtract_mean=subtract_mean)
+    if synthetic and mirror:
+        from mocha.cli.app import fail
+
+        raise fail("--synthetic writes its own archive: it cannot be combined with --mirror")
+    paths = _prepare("cifar10", out, mirror, subtract_mean=subtract_mean,
+                     **({"synthetic": synthetic} if synthetic else {}))
     typer.echo(f"  training mean: {paths['mean']} (dataset 'mean')")
+    if synthetic:
+        typer.echo(f"  SYNTHETIC data, not CIFAR-10 (see {paths['synthetic']})")
 
 
 def convert(

@@ -21,15 +21,18 @@ RENDERED = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 def dot(
     experiment: Annotated[Path, typer.Argument(help="The experiment file (TOML).")],
     *,
-    output: Annotated[Path, typer.Option(
+    output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Where to write: .dot (GraphViz source), or .png/.svg/.pdf "
-        "(rendered by the `dot` program of GraphViz).")] = Path("net.dot"),
+        "(rendered by the `dot` program of GraphViz); default: net.dot in the current "
+        "folder.")] = None,
     net: Annotated[str, typer.Option(help="Which net to draw: train or test.")] = "train",
     backend: Annotated[str, typer.Option(help="Backend used to build the nets.")] = "numpy",
 ) -> None:
     """Write the network of an experiment file as a GraphViz graph (blob shapes included)."""
     from mocha.experiment import experiment_nets, load_experiment
 
+    default_output = output is None
+    output = Path("net.dot") if output is None else output
     suffix = output.suffix.lower()
     if suffix not in (".dot", ".gv", *RENDERED):
         raise fail(f"cannot write {str(output)!r}: use a .dot, .gv, .png, .svg or .pdf file name")
@@ -60,7 +63,10 @@ def dot(
             raise fail(f"GraphViz `dot` failed: {proc.stderr.strip()}", code=1)
     else:
         output.write_text(source, encoding="utf-8")
-    typer.echo(f"wrote {output}")
+    if default_output:
+        typer.echo(f"wrote {output.resolve()} (no -o given: net.dot in the current folder)")
+    else:
+        typer.echo(f"wrote {output}")
 
 
 @hookimpl

@@ -54,10 +54,14 @@ def plot(
     if statistic not in stats or not stats[statistic]:
         raise fail(f"{statistics} has no {statistic!r} series; it has: "
                    f"{', '.join(sorted(stats)) or 'nothing'}")
-    import matplotlib
+    from mocha.core.extras import MissingExtraError, require
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    try:
+        matplotlib = require("plot", "mocha plot")
+        matplotlib.use("Agg")
+        plt = require("plot", "mocha plot", "matplotlib.pyplot")
+    except MissingExtraError as exc:
+        raise fail(str(exc)) from None
 
     items = sorted(stats[statistic].items())
     x = np.array([i for i, _ in items])

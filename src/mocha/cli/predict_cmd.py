@@ -50,11 +50,9 @@ def load_image(path: Path, want: tuple[int, ...] | None, scale: float) -> Any:
     """One image as a float32 `(C, H, W)` array (grey when the net has 1 channel, else RGB)."""
     import numpy as np
 
-    try:
-        from PIL import Image
-    except ImportError:
-        raise MochaError(f"{path}: reading images needs Pillow (pip install pillow); or pass "
-                         f".npy arrays") from None
+    from mocha.core.extras import require
+
+    Image = require("images", f"{path}: reading images (or pass .npy arrays)", "PIL.Image")
     try:
         with Image.open(path) as img:
             channels = want[0] if want and len(want) == 3 else (1 if img.mode in ("L", "1",
@@ -155,8 +153,9 @@ def predict(
     if as_json:
         typer.echo(json.dumps({"output": result.output, "predictions": rows}, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from mocha.cli._console import make_console
 
     table = Table(title=f"predictions ({result.output})")
     for column in ("input", "class", "probability"):
@@ -164,7 +163,7 @@ def predict(
                          overflow="fold")
     for row in rows:
         table.add_row(row["input"], str(row["class"]), f"{row['probability']:.4f}")
-    Console(highlight=False).print(table)
+    make_console(highlight=False).print(table)
 
 
 @hookimpl

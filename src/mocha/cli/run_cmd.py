@@ -8,18 +8,20 @@ Under `mpirun -n N` (N > 1; or with `--distributed`) it trains data-parallel thr
 `mocha.distributed`: rank 0 prints, the other ranks stay silent, and an error on any rank
 aborts the whole job (`MPI_Abort` with the exit status the error would have had).
 
-Exit status: 0 done (or stopped by Ctrl-C with a snapshot), 2 the experiment file, a data
-file, a snapshot or a plugin is at fault (also when found only while training: a layer
-configuration, a shape, a snapshot folder in use by another run), 1 training failed
-(`SolverError`: a diverging objective) or the system did (out of memory, disk full), 130 a
-second Ctrl-C.
+Exit status: 0 done (also when a resumed snapshot is already at or past `--max-iter`,
+which is said), 2 the experiment file, a data file, a snapshot or a plugin is at fault (also
+when found only while training: a layer configuration, a shape, a snapshot folder in use by
+another run), 1 training failed (`SolverError`: a diverging objective) or the system did (out
+of memory, disk full), 130 stopped by Ctrl-C (the first stops after the iteration, saving a
+snapshot when the file has a Snapshot break, and prints how to resume; a second one aborts
+at once and names the latest snapshot on disk).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,23 +32,32 @@ from mocha.cli.app import fail
 from mocha.core.errors import MochaError, SolverError
 from mocha.core.hookspecs import hookimpl
 
+logger = logging.getLogger("mocha")
+INTERRUPTED = 130  # exit status after Ctrl-C, as a shell reports a SIGINT
 
-def _progress_breaks(enabled: bool) -> list[tuple[Any, int]]:
+
+def _progress_breaks(enabled: bool, take_stdout: bool = False) -> list[tuple[Any, int]]:
+    """The live progress bar (on a terminal); with `take_stdout` it mutes the plain training
+    log while it runs and shows whatever else is printed above the bar."""
     if not enabled or not sys.stderr.isatty():
         return []
     from mocha.core.registry import lookup
 
     try:
-        return [(lookup("coffee_breaks", "RichProgress")(), 1)]
+        return [(lookup("coffee_breaks", "RichProgress")(take_stdout=take_stdout), 1)]
     except MochaError:
         return []
 
 
 def _print_summary(result: Any, stderr: bool) -> None:
-    from rich.console import Console
+    from mocha.cli._console import make_console
 
-    console = Console(stderr=stderr, highlight=False)
-    status = "interrupted" if result.interrupted else "done"
+    console = make_console(stderr=stderr, highlight=False)
+    status = "interrupted" if result.interrupted else (
+        "stopped early" if result.stopped_early else "done")
+    if not result.interrupted and result.start_iteration and \
+            result.start_iteration >= result.max_iter:
+        status = "nothing to train (resumed)"
     console.print(
         f"[bold]{result.experiment}[/]: {status} at iteration {result.iterations} on "
         f"{result.backend}, objective {result.objective:.6g}, {result.wall_time_s:.1f} s"
@@ -76,6 +87,12 @@ def run(
         "--no-progress", help="No live progress bar, plain log lines only.")] = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print a machine-readable summary (JSON) on stdout at the end.")] = False,
+    fresh: Annotated[bool, typer.Option(
+        "--fresh", help="Start over at iteration 0: do not resume; the snapshots and "
+        "statistics already in the snapshot folder move into its previous-<time>/ "
+        "subfolder (nothing is deleted).")] = False,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="The backend's random seed (overrides \\[backend] seed).")] = None,
     distributed: Annotated[bool | None, typer.Option(
         "--distributed/--no-distributed",
         help="Data-parallel over MPI (needs the mpi extra); default: on under mpirun -n N>1.",
@@ -92,15 +109,22 @@ def run(
         exp = load_experiment(experiment)
     except MochaError as exc:
         raise fail(str(exc)) from None
+    if fresh and (load_from is not None or weights_only):
+        raise fail("--fresh starts over: it cannot be combined with --load-from/--weights-only")
+    if seed is not None:
+        exp.backend["seed"] = seed
     if load_from is not None and not load_from.exists():
         if load_from.suffix in (".h5", ".hdf5"):
             raise fail(f"--load-from {str(load_from)!r}: no such snapshot file")
         typer.echo(f"Warning: --load-from {str(load_from)!r} does not exist yet (a run killed "
                    f"before its first snapshot?); starting fresh", err=True)
     mpi_size = _mpi_size(distributed)
-    progress = _progress_breaks(not no_progress and mpi_size == 0)
-    if progress and (as_json or sys.stdout.isatty()):  # the bar and tables replace the log
-        redirect: Any = contextlib.redirect_stdout(io.StringIO())
+    # on a terminal (or with --json) the bar and its tables replace the plain log; other
+    # output printed while it runs (a plugin's) shows above the bar, on stderr
+    take_stdout = as_json or sys.stdout.isatty()
+    progress = _progress_breaks(not no_progress and mpi_size == 0, take_stdout=take_stdout)
+    if progress:
+        redirect: Any = contextlib.nullcontext()
     elif as_json:  # stdout carries only the JSON object: the training log goes to stderr
         redirect = contextlib.redirect_stdout(sys.stderr)
     else:
@@ -112,6 +136,7 @@ def run(
                 load_from=str(load_from) if load_from else "", extra_coffee_breaks=progress,
                 distributed=mpi_size > 0,
                 weights_only=weights_only, allow_foreign_snapshot=allow_foreign_snapshot,
+                fresh=fresh,
             )
     except ExperimentError as exc:  # the file is at fault
         raise fail(str(exc)) from None
@@ -124,12 +149,24 @@ def run(
                    code=1) from None
     except OSError as exc:  # e.g. the disk filled up while writing a snapshot
         raise fail(f"{experiment}: {type(exc).__name__}: {exc}", code=1) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted twice; stopped without a snapshot", code=130) from None
+    except KeyboardInterrupt as exc:
+        raise fail(_aborted_message(experiment, getattr(exc, "snapshot_dir", None)),
+                   code=130) from None
     if mpi_size and not _is_root():
         return
+    if not result.interrupted and result.start_iteration and \
+            result.start_iteration >= result.max_iter:
+        logger.warning(
+            "the snapshot resumed (%s) is at iteration %d, at or past max_iter %s: nothing "
+            "was trained; give a higher --max-iter, or --fresh to start over",
+            Path(result.resumed_from or "?").name, result.start_iteration,
+            max_iter if max_iter is not None else f"{result.max_iter:g}")
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        from mocha.cli._run_info import run_info
+
+        info = result.to_dict()
+        info["environment"] = run_info(exp, int(exp.backend.get("seed", 0)))
+        typer.echo(json.dumps(info, indent=2))
     else:
         _print_summary(result, stderr=False)
     if result.interrupted:
@@ -139,6 +176,18 @@ def run(
                 f"  {launcher}mocha run {experiment} --load-from {where}") if where else (
                 "no Snapshot coffee break is configured, so nothing was saved")
         typer.echo(f"Interrupted at iteration {result.iterations}: {hint}", err=True)
+        raise typer.Exit(INTERRUPTED)
+
+
+def _aborted_message(experiment: Path, snapshot_dir: str | None) -> str:
+    """What a second Ctrl-C (abort at once) says: the latest snapshot on disk, if any."""
+    from mocha.core.snapshot import list_snapshots
+
+    found = list_snapshots(snapshot_dir) if snapshot_dir else []
+    if not found:
+        return "interrupted twice; stopped at once, without a snapshot"
+    return (f"interrupted twice; stopped at once; the latest snapshot is {found[-1][1]}; "
+            f"resume with:\n  mocha run {experiment} --load-from {snapshot_dir}")
 
 
 def _mpi_size(distributed: bool | None) -> int:

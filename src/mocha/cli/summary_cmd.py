@@ -54,10 +54,11 @@ def summary(
     if as_json:
         typer.echo(json.dumps(nets, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from mocha.cli._console import make_console
+
+    console = make_console()
     for name, rows in nets.items():
         table = Table(title=f"{name} ({len(rows)} layers)")
         for col in ("#", "layer", "type", "bottoms", "tops", "output shapes", "params"):

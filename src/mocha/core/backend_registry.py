@@ -5,6 +5,7 @@ in (`backend.registry`), so a registry built from another plugin manager (a test
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from mocha.core.backend import Backend
@@ -50,7 +51,10 @@ def _best(kind: str, registry: Registry) -> type[Backend]:
         if getattr(c, "device", "cpu") == kind and c.is_available()
     ]
     if not candidates:
-        raise MochaError(f"no {kind.upper()} backend is available; see `mocha backends`")
+        reasons = "; ".join(f"{c.name}: {c.why_unavailable()}" for c in backend_classes(registry)
+                            if getattr(c, "device", "cpu") == kind)
+        raise MochaError(f"no {kind.upper()} backend is available"
+                         f"{f' ({reasons})' if reasons else ''}; see `mocha backends`")
     return max(candidates, key=lambda c: c.priority)
 
 
@@ -70,7 +74,12 @@ def GPUBackend(dtype: Any = "float32", seed: int = 0,  # noqa: N802
 
 def DefaultBackend(dtype: Any = "float32", seed: int = 0,  # noqa: N802
                    registry: Registry | None = None) -> Backend:
-    """The GPU backend when a GPU is usable, the CPU backend otherwise."""
+    """The GPU backend when a GPU is usable, the CPU backend otherwise; the environment
+    variable `MOCHA_BACKEND` (a backend name: numpy, numba, cupy, cpu, gpu) overrides the
+    choice (for `make_backend("default")` and `[backend] name = "default"` too)."""
+    chosen = os.environ.get("MOCHA_BACKEND", "").strip()
+    if chosen and chosen != "default":
+        return make_backend(chosen, dtype=dtype, seed=seed, registry=registry)
     try:
         return GPUBackend(dtype=dtype, seed=seed, registry=registry)
     except MochaError:

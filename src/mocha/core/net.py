@@ -15,6 +15,7 @@ block in the test phase and restores the previous phase; ValidationPerformance a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -257,6 +258,28 @@ class Net:
                     lines.append(f"     {name:>9s}: {_shape_str(blob)}")
         lines.append(bar)
         return "\n".join(lines)
+
+    def summary(self) -> str:
+        """The layers in sorted order as a text table, as `mocha summary` shows them: type,
+        bottoms, tops, output shapes (numpy order, batch first) and parameter counts, with
+        the total."""
+        head = ("#", "layer", "type", "bottoms", "tops", "output shapes", "params")
+        rows, total = [], 0
+        for i, (layer, state) in enumerate(zip(self.layers, self.states), 1):
+            shapes = [] if (layer.is_sink or layer.is_inplace) else state.blobs
+            count = sum(int(math.prod(p.blob.shape)) for p in state.parameters)
+            total += count
+            rows.append((str(i), layer.name, type(layer).__name__, ", ".join(layer.bottoms),
+                         ", ".join(layer.tops),
+                         " ".join("(" + ", ".join(map(str, b.shape)) + ")" for b in shapes),
+                         f"{count:,}" if count else ""))
+        widths = [max(len(r[j]) for r in [head, *rows]) for j in range(len(head))]
+        lines = [f"{self.name} ({len(rows)} layers)"]
+        for r in [head, *rows]:
+            lines.append("  ".join(c.rjust(w) if j in (0, 6) else c.ljust(w)
+                                   for j, (c, w) in enumerate(zip(r, widths))).rstrip())
+        lines.insert(2, "-" * len(lines[1]))
+        return "\n".join([*lines, f"{total:,} parameters"])
 
     def __repr__(self) -> str:
         return f"Net({self.name!r}, {len(self.layers)} layers, phase={self.phase!r})"

@@ -262,8 +262,9 @@ class ResumePointAt(CoffeeBreak):
 @contextmanager
 def stop_on_sigint(solver: Solver, enabled: bool = True) -> Iterator[None]:
     """While active, the first SIGINT asks the solver to stop cleanly (see `GracefulStop`),
-    a second one raises `KeyboardInterrupt`. Does nothing outside the main thread or when not
-    `enabled`."""
+    a second one raises `KeyboardInterrupt` (unless the solver has stopped already and the
+    last snapshot is being written, which is then not torn). Does nothing outside the main
+    thread or when not `enabled`."""
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -271,8 +272,12 @@ def stop_on_sigint(solver: Solver, enabled: bool = True) -> Iterator[None]:
     add_coffee_break(solver, stopper, every_n_iter=1)
 
     def handler(signum: int, frame: Any) -> None:
+        if stopper.requested and getattr(solver, "stop_requested", False):
+            logger.warning("stopping already: writing the last snapshot")  # do not tear it
+            return
         if stopper.requested:
             raise KeyboardInterrupt
+        logger.warning("Ctrl-C: stopping after this iteration (press again to abort at once)")
         stopper.request(solver)
 
     previous = signal.signal(signal.SIGINT, handler)

@@ -1,3 +1,3 @@
-"""The version of mocha-dl (keep equal to `version` in pyproject.toml)."""
+"""The version of mocha-dl: the one source of truth (pyproject.toml reads it from here)."""
 
 __version__ = "0.1.0"

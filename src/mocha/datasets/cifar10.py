@@ -89,21 +89,42 @@ def prepare(
     progress: Progress = no_progress,
     log: Callable[[str], None] = print,
     subtract_mean: bool = True,
+    synthetic: int = 0,
 ) -> dict[str, Path]:
     """Fetch, verify and convert CIFAR-10 into `out_dir`; returns the paths written
-    (`train`, `test`: list files; `train_h5`, `test_h5`, `mean`)."""
+    (`train`, `test`: list files; `train_h5`, `test_h5`, `mean`). With `synthetic=N`, no
+    download: a SYNTHETIC archive of N training and N // 5 test images in the official
+    format (`mocha.datasets.cifar10_synthetic`) is written and converted instead, and
+    `SYNTHETIC.txt` in `out_dir` says so (key `synthetic` of the result)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    found = fetch_file(ARCHIVE, out / "raw", mirror, URLS, progress)
-    log(verify_file(found, ARCHIVE))
-    batches = read_archive(found.path)
+    if synthetic:
+        from mocha.datasets import cifar10_synthetic as fake
+
+        archive = fake.write_archive(out / "raw" / "cifar-10-synthetic.tar.gz", synthetic,
+                                     max(1, synthetic // 5))
+        log(f"SYNTHETIC data, not CIFAR-10: wrote {archive}")
+        source = archive
+    else:
+        found = fetch_file(ARCHIVE, out / "raw", mirror, URLS, progress)
+        log(verify_file(found, ARCHIVE))
+        source = found.path
+    batches = read_archive(source)
     splits = {}
     for split, members in (("train", TRAIN_MEMBERS), ("test", TEST_MEMBERS)):
-        parts = [parse_batch(batches[m], f"{found.path}:{m}") for m in members]
+        parts = [parse_batch(batches[m], f"{source}:{m}") for m in members]
         splits[split] = (np.concatenate([p[0] for p in parts]),
                          np.concatenate([p[1] for p in parts]))
     mean = splits["train"][0].mean(axis=0, dtype=np.float64)[None].astype(np.float32)
     written: dict[str, Path] = {"mean": write_hdf5(out / "mean.h5", {"mean": mean})}
+    notice = out / "SYNTHETIC.txt"
+    if synthetic:
+        from mocha.datasets.cifar10_synthetic import NOTICE
+
+        notice.write_text(NOTICE, encoding="utf-8")
+        written["synthetic"] = notice
+    elif notice.exists():  # real data replaces an earlier synthetic set
+        notice.unlink()
     for split, (images, labels) in splits.items():
         data = images.astype(np.float32)
         if subtract_mean:

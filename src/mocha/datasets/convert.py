@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -188,22 +189,17 @@ def from_csv(out: str | os.PathLike, csv_path: str | os.PathLike, *,
     given, whose axes `layout` names without N (e.g. `sample_shape=(28, 28, 3)`,
     `layout="HWC"`). `header=None` detects a header row (a first row that is not numeric).
     """
-    with open(csv_path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh, delimiter=delimiter) if r and any(c.strip() for c in r)]
-    if not rows:
+    found = _first_row(csv_path, delimiter)
+    if found is None:
         raise DataError(f"{csv_path}: the CSV file is empty")
+    first, line = found
     names: list[str] | None = None
     if header is None:
-        header = not _numeric_row(rows[0])
+        header = not _numeric_row(first)
     if header:
-        names, rows = [c.strip() for c in rows[0]], rows[1:]
-    width = len(rows[0]) if rows else 0
-    try:
-        table = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
-    except ValueError as exc:
-        raise DataError(f"{csv_path}: non-numeric value ({exc})") from None
-    if table.ndim != 2 or table.shape[0] == 0 or any(len(r) != width for r in rows):
-        raise DataError(f"{csv_path}: every row needs the same number of numeric columns")
+        names = [c.strip() for c in first]
+    table = _load_table(csv_path, delimiter, skip=line + 1 if header else 0)
+    width = table.shape[1]
     labels = None
     if label_column is not None:
         if isinstance(label_column, str):
@@ -225,6 +221,35 @@ def from_csv(out: str | os.PathLike, csv_path: str | os.PathLike, *,
                             f"{shape}")
         x = x.reshape((x.shape[0],) + shape)
     return from_arrays(out, x, labels, layout=("N" + layout) if layout else None, **options)
+
+
+def _first_row(csv_path: str | os.PathLike, delimiter: str) -> tuple[list[str], int] | None:
+    """The first non-blank row of the file split into cells, and its line index (None: the
+    file has no such row)."""
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        for n, line in enumerate(fh):
+            if line.strip(delimiter + " \t\r\n"):
+                return next(csv.reader([line], delimiter=delimiter)), n
+    return None
+
+
+def _load_table(csv_path: str | os.PathLike, delimiter: str, skip: int) -> np.ndarray:
+    """The numeric rows as a float64 (rows, columns) table, read by `numpy.loadtxt` (blank
+    lines skipped); `DataError` for a non-numeric cell or rows of different lengths."""
+    try:
+        with open(csv_path, encoding="utf-8") as fh, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "no data": said below
+            table = np.loadtxt(fh, delimiter=delimiter, dtype=np.float64, ndmin=2,
+                               skiprows=skip)
+    except ValueError as exc:
+        text = str(exc)
+        if "columns" in text:
+            raise DataError(f"{csv_path}: every row needs the same number of numeric columns "
+                            f"({text})") from None
+        raise DataError(f"{csv_path}: non-numeric value ({text})") from None
+    if table.shape[0] == 0:
+        raise DataError(f"{csv_path}: the CSV file holds no data rows")
+    return table
 
 
 def _numeric_row(row: list[str]) -> bool:

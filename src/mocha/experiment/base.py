@@ -16,7 +16,7 @@ from mocha.core.registry import lookup
 
 # keys whose string values are file-system paths, resolved against the experiment's folder
 PATH_KEYS = frozenset({"source", "load_from", "save_into", "dir", "directory", "path",
-                       "mean_file", "filename", "folder"})
+                       "mean_file", "filename", "folder", "logdir"})
 
 
 class ExperimentError(MochaError):
@@ -115,10 +115,16 @@ def _annotations(cls: Any) -> dict[str, str]:
 def check_value_types(cls: Any, values: dict[str, Any], where: str) -> None:
     """`ExperimentError` for a TOML value of the wrong kind for a field annotated as a plain
     number (`int`, `float`, optionally `| None`): a string or a boolean (`output_dim = true`,
-    `epsilon = "x"`), or a float for an `int`. Other annotations are left to the class."""
+    `epsilon = "x"`), or a float for an `int`; and for anything but `true`/`false` in a field
+    annotated `bool` (`shuffle = "no"`). Other annotations are left to the class."""
     notes = _annotations(cls)
     for key, value in values.items():
         words = set(re.findall(r"[A-Za-z_]+", notes.get(key, "")))
+        if words and words <= {"bool", "None"} and "bool" in words:
+            if isinstance(value, bool) or (value is None and "None" in words):
+                continue
+            raise ExperimentError(f"{where}, field {key!r}: {key} = {value!r} must be a "
+                                  f"boolean (true or false)")
         if not words or not words <= {"int", "float", "None"} or words == {"None"}:
             continue
         if value is None and "None" in words:

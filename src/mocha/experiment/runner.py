@@ -24,6 +24,7 @@ from mocha.core.parallel import parallel_of
 from mocha.core.resume import ResumePointAt, stop_on_sigint
 from mocha.experiment.base import Experiment, ExperimentError
 from mocha.experiment.build import build_nets, build_solver, make_experiment_backend
+from mocha.experiment.start_over import StartWatch, move_aside
 
 logger = logging.getLogger("mocha")
 
@@ -43,6 +44,10 @@ class RunResult:
     snapshot_dir: str | None = None
     snapshot_written: str | None = None
     statistics_file: str | None = None
+    start_iteration: int = 0  # the resumed snapshot's iteration (0: a fresh start)
+    resumed_from: str | None = None
+    moved_aside: str | None = None  # fresh=True: where the previous run's files went
+    stopped_early: str | None = None  # why a coffee break (EarlyStopping) ended the run
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,6 +181,7 @@ def run_experiment(
     distributed: bool = False,
     weights_only: bool = False,
     allow_foreign_snapshot: bool = False,
+    fresh: bool = False,
 ) -> RunResult:
     """Train the experiment and return a `RunResult`.
 
@@ -194,6 +200,9 @@ def run_experiment(
             rank under `mpirun`).
         weights_only: load only the parameters from `load_from` and start at iteration 0.
         allow_foreign_snapshot: resume a snapshot written by another experiment.
+        fresh: start over at iteration 0: no `load_from`, and the snapshots and statistics
+            file already in the snapshot folder are moved into a `previous-<time>/`
+            subfolder of it (under the folder lock; nothing is deleted).
 
     Raises:
         ExperimentError: the backend, nets or solver cannot be built from the file.
@@ -214,6 +223,9 @@ def run_experiment(
                        "allow_foreign_snapshot": allow_foreign_snapshot}
         train_net, test_net, solver = _build(exp, be, solver_args)
         watch = add_coffee_break(solver, ObjectiveWatch(), every_n_iter=1)
+        start = add_coffee_break(solver, StartWatch(), every_n_iter=0)
+        if fresh:
+            solver.params["load_from"] = ""
         for coffee, every in extra_coffee_breaks:
             add_coffee_break(solver, coffee, every_n_iter=every)
         result = RunResult(experiment=exp.name, backend=type(be).__name__,
@@ -229,8 +241,18 @@ def run_experiment(
 
         locked = snaps if parallel_of(be).is_root else []  # data parallel: rank 0 writes
         with lock_snapshot_folders(locked), stop_on_sigint(solver, handle_sigint):
-            state = solve(solver, train_net)
-            result.interrupted = solver.stop_requested
+            if fresh and parallel_of(be).is_root:
+                result.moved_aside = move_aside(
+                    [snapshot_dir_of(s.coffee) for s in snaps], result.statistics_file)
+            try:
+                state = solve(solver, train_net)
+            except KeyboardInterrupt as exc:  # a second Ctrl-C: say where the snapshots are
+                exc.snapshot_dir = result.snapshot_dir  # type: ignore[attr-defined]
+                raise
+            result.start_iteration = start.start_iteration
+            result.resumed_from = start.resumed_from
+            result.stopped_early = getattr(solver, "stop_reason", None)
+            result.interrupted = solver.stop_requested and not result.stopped_early
             every = snaps[0].every_n_iter if snaps else 0
             if snaps and final_snapshot and not (every and state.iter % every == 0):
                 snap = snaps[0].coffee  # the last iteration was not saved by the schedule

@@ -1,11 +1,16 @@
 """pytest fixtures for Mocha: `backend` parametrized over the available backends.
 
-`--mocha-backend=NAME` narrows the run to one backend. Backends that are registered but not
-usable here are skipped with their reason. Import-light: nothing heavy at import time.
+`--mocha-backend=NAME` (or the environment variable `MOCHA_BACKEND=NAME`) makes NAME the
+backend of the whole session: the `backend` fixture runs on it alone, and it is exported as
+`MOCHA_BACKEND`, which `DefaultBackend()`, `make_backend("default")` and experiment files
+with `[backend] name = "default"` honour; tests that name a backend keep theirs. Backends
+that are registered but not usable here are skipped with their reason. Import-light: nothing
+heavy at import time.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +26,19 @@ def pytest_configure(config: pytest.Config) -> None:
                 for line in config.getini("markers"))
     if "gpu" not in declared:
         config.addinivalue_line("markers", GPU_MARKER)
+    wanted = session_backend(config)
+    if wanted:
+        os.environ["MOCHA_BACKEND"] = wanted  # DefaultBackend() & co. follow the session
+
+
+def session_backend(config: pytest.Config) -> str | None:
+    """The backend of the session: `--mocha-backend`, else `MOCHA_BACKEND`, else None."""
+    return (config.getoption("--mocha-backend", default=None)
+            or os.environ.get("MOCHA_BACKEND") or None)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"mocha backend: {session_backend(config) or 'every available one (default: best)'}"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _backend_params(config: pytest.Config) -> list[Any]:
     from mocha.testing.backends import available_backends
 
-    wanted = config.getoption("--mocha-backend", default=None)
+    wanted = session_backend(config)
     params = []
     for name, reason in available_backends():
         if wanted and name != wanted:

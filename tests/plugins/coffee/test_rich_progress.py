@@ -7,6 +7,7 @@ import io
 from rich.console import Console
 
 from mocha.cli.run_cmd import _progress_breaks
+from mocha.core.coffee import CoffeeBreak
 from mocha.experiment import parse_experiment, run_experiment
 from mocha.plugins.coffee.rich_progress import RichProgress
 
@@ -46,3 +47,29 @@ def test_no_progress_bar_unless_stderr_is_a_terminal():
     # under pytest stderr is captured, so it is not a terminal
     assert _progress_breaks(True) == []
     assert _progress_breaks(False) == []
+
+
+class _Talker(CoffeeBreak):
+    """A third-party coffee break that prints on stdout."""
+
+    def enjoy(self, lounge, solver, net, state):
+        if state.iter == 5:
+            print("plugin says hello at iteration 5")
+
+
+def test_take_stdout_mutes_the_training_log_and_shows_other_output(tmp_path, capsys):
+    spec = dict(EXPERIMENT, coffee_breaks=[
+        {"type": "ValidationPerformance", "every_n_iter": 10},
+        {"type": "TrainingSummary", "every_n_iter": 5}])
+    exp = parse_experiment(spec, tmp_path / "tiny.toml")
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120)
+    bar = RichProgress(console=console, take_stdout=True)
+    result = run_experiment(exp, extra_coffee_breaks=[(_Talker(), 1), (bar, 1)],
+                            handle_sigint=False)
+    assert result.iterations == 20
+    captured = capsys.readouterr().out
+    assert "TRAIN iter=" not in captured and "Performance on Validation Set" not in captured
+    assert "TRAIN iter=" not in out.getvalue()
+    assert "plugin says hello at iteration 5" in out.getvalue()  # above the bar, not lost
+    assert bar._muted == []  # the streams are given back

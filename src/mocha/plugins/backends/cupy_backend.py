@@ -15,6 +15,7 @@ import numpy as np
 
 from mocha.core.backend import Backend
 from mocha.core.errors import MochaError
+from mocha.core.extras import install_hint
 from mocha.core.hookspecs import hookimpl
 
 
@@ -43,8 +44,8 @@ class CupyBackend(Backend):
         try:
             cupy = _import_cupy()
         except Exception as exc:  # ImportError, or a broken CUDA installation
-            return (f"cupy cannot be imported ({type(exc).__name__}: {exc}); "
-                    f"pip install 'mocha-dl[gpu]'")
+            return (f"cupy cannot be imported ({type(exc).__name__}: {exc}); install the "
+                    f"'gpu' extra: {install_hint('gpu')}")
         try:
             if cupy.cuda.runtime.getDeviceCount() < 1:
                 return "no CUDA device is visible"

@@ -5,7 +5,10 @@ time left; validation results reported by other coffee breaks at the same iterat
 statistics such as `test-accuracy`) are printed above the bar as a table. Schedule it
 every iteration and after the other coffee breaks: `add_coffee_break(solver, RichProgress(),
 every_n_iter=1)`. It draws on `Console(stderr=True)` unless given a console and leaves
-stdout alone (`mocha run` silences the plain log lines while the bar is shown on a terminal).
+stdout alone, unless `take_stdout=True` (what `mocha run` gives it while the bar is shown on
+a terminal): then the plain training log of the other breaks (those declaring
+`plain_log = True` with a `stream`: TrainingSummary, ValidationPerformance) is muted while the
+bar runs, and anything else printed on stdout (a plugin's own output) appears above the bar.
 rich is imported when the bar starts, not when the registry loads this plugin.
 """
 
@@ -45,9 +48,12 @@ def speed_column() -> type[ProgressColumn]:
 class RichProgress(CoffeeBreak):
     """A rich progress bar on stderr, with validation tables printed above it."""
 
-    def __init__(self, console: Console | None = None, description: str = "train") -> None:
+    def __init__(self, console: Console | None = None, description: str = "train",
+                 take_stdout: bool = False) -> None:
         self.console = console
         self.description = description
+        self.take_stdout = take_stdout
+        self._muted: list[tuple[Any, Any]] = []
         self.progress: Progress | None = None
         self.task: Any = None
         self._shown: set[tuple[str, int]] = set()
@@ -69,8 +75,15 @@ class RichProgress(CoffeeBreak):
             MofNCompleteColumn(), TextColumn("obj [bold]{task.fields[obj]}"),
             TextColumn("lr {task.fields[lr]}"), speed_column()(), TimeRemainingColumn(),
             console=self.console or Console(stderr=True), transient=False,
-            redirect_stdout=False, redirect_stderr=False,  # `> log.txt` keeps the log lines
+            # `> log.txt` keeps the log lines, unless the bar takes stdout over
+            redirect_stdout=self.take_stdout, redirect_stderr=False,
         )
+        if self.take_stdout:
+            for scheduled in lounge.coffee_breaks:
+                coffee = scheduled.coffee
+                if getattr(coffee, "plain_log", False) and hasattr(coffee, "stream"):
+                    self._muted.append((coffee, coffee.stream))
+                    coffee.stream = _Discard()
         self.task = self.progress.add_task(
             self.description, total=total, completed=lounge.curr_iter,
             obj="-", lr="-",
@@ -116,6 +129,19 @@ class RichProgress(CoffeeBreak):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+        for coffee, stream in self._muted:
+            coffee.stream = stream
+        self._muted.clear()
+
+
+class _Discard:
+    """A text stream that drops what is written to it."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
 
 
 @hookimpl

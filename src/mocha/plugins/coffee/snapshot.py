@@ -33,11 +33,19 @@ class Snapshot(CoffeeBreak):
     From `init` to `destroy` the folder is locked (`dir/.mocha.lock`, see `_folder_lock`): a
     second run given the same folder stops at once with a `SnapshotError`. `init` also
     deletes the temporary files that writes killed mid-way left in the folder.
+
+    `keep_last = K` (> 0) keeps only the K newest `snapshot-<iteration>.h5` files: after each
+    save the older ones are deleted (the one just written always stays; `best.h5` and other
+    files are never touched). 0 (the default) keeps every snapshot.
     """
 
     needs_resume_point = True  # the solver captures RNG and cursors before the forward
 
-    def __init__(self, dir: str) -> None:  # noqa: A002 - Mocha's name
+    def __init__(self, dir: str, keep_last: int = 0) -> None:  # noqa: A002 - Mocha's name
+        if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0:
+            raise SnapshotError(f"Snapshot: keep_last must be an integer >= 0 (0 keeps every "
+                                f"snapshot), got {keep_last!r}")
+        self.keep_last = keep_last
         self.snapshot_dir = os.fspath(dir)
         self.last_path = ""
         self._lock = FolderLock(self.snapshot_dir)
@@ -79,9 +87,26 @@ class Snapshot(CoffeeBreak):
             if outside:
                 self._lock.release()
         logger.info("Snapshot: saved %s", path)
+        if self.keep_last:
+            self._prune(path)
+
+    def _prune(self, just_written: str) -> None:
+        """Delete all but the `keep_last` newest snapshots (never `just_written`)."""
+        from mocha.core.snapshot import list_snapshots
+
+        found = [p for _, p in list_snapshots(self.snapshot_dir)]
+        for old in found[:-self.keep_last]:
+            if os.path.abspath(old) == os.path.abspath(just_written):
+                continue
+            try:
+                os.remove(old)
+                logger.debug("Snapshot: removed %s (keep_last=%d)", old, self.keep_last)
+            except OSError as exc:
+                logger.warning("Snapshot: cannot remove %s: %s", old, exc)
 
     def __repr__(self) -> str:
-        return f"Snapshot({self.snapshot_dir!r})"
+        keep = f", keep_last={self.keep_last}" if self.keep_last else ""
+        return f"Snapshot({self.snapshot_dir!r}{keep})"
 
 
 @hookimpl

@@ -11,6 +11,9 @@ from mocha.core.errors import SolverError
 from mocha.core.hookspecs import hookimpl
 
 logger = logging.getLogger("mocha")
+# the training log: printed to the stream, and logged here for programs that collect it
+# (`mocha run` leaves it out of its own log on stderr, where it would repeat the lines)
+training_log = logging.getLogger("mocha.training")
 
 
 class TrainingSummary(CoffeeBreak):
@@ -22,6 +25,8 @@ class TrainingSummary(CoffeeBreak):
     ` TRAIN iter=000100 obj_val=0.12345678 ...` and records every entry but "iter" in the
     coffee lounge.
     """
+
+    plain_log = True  # prints the training log on `stream` (RichProgress may mute it)
 
     def __init__(self, *statistic_names: str, stream: Any = None) -> None:
         self.names = statistic_names or ("iter", "obj_val")
@@ -71,7 +76,7 @@ class TrainingSummary(CoffeeBreak):
             print(self.last_line, file=self.stream, flush=True)
         else:
             print(self.last_line, flush=True)
-        logger.info(self.last_line)
+        training_log.info(self.last_line)
 
 
 @hookimpl

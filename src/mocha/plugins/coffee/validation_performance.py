@@ -11,6 +11,9 @@ from mocha.core.hookspecs import hookimpl
 from mocha.core.parallel import parallel_of
 
 logger = logging.getLogger("mocha")
+# the training log: printed to the stream, and logged here for programs that collect it
+# (`mocha run` leaves it out of its own log on stderr, where it would repeat the lines)
+training_log = logging.getLogger("mocha.training")
 
 Listener = Callable[[Any, Any, Any], None]
 
@@ -33,6 +36,8 @@ class ValidationPerformance(CoffeeBreak):
     Data parallel: it runs on every rank (`all_ranks`), each evaluating its share of every
     batch; the statistics are combined over the ranks before the report, which rank 0 prints.
     """
+
+    plain_log = True  # prints the training log on `stream` (RichProgress may mute it)
 
     all_ranks = True  # the evaluation is collective (mocha.core.parallel)
 
@@ -85,7 +90,7 @@ class ValidationPerformance(CoffeeBreak):
         self.last_report = "\n".join(lines)
         if parallel.is_root:
             for line in lines:
-                logger.info(line)
+                training_log.info(line)
             print(self.last_report, file=self.stream, flush=True)
         for listener in self.listeners:
             listener(lounge, net, state)

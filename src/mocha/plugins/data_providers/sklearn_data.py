@@ -1,9 +1,17 @@
-"""Data providers `sklearn:digits` and `sklearn:iris`: scikit-learn's small bundled data sets
-as in-memory arrays for a `MemoryDataLayer` (`source = "sklearn:digits"` in an experiment
-file; see `mocha.experiment.providers`). scikit-learn is imported only when one is loaded."""
+"""Data providers `sklearn:digits` and `sklearn:iris`: scikit-learn's small data sets as
+in-memory arrays for a `MemoryDataLayer` (`source = "sklearn:digits"` in an experiment file;
+see `mocha.experiment.providers`).
+
+The digits ship with Mocha (`mocha/datasets/digits.npz`: the 1,797 8×8 images and labels of
+scikit-learn's `load_digits()`, from the UCI "Optical Recognition of Handwritten Digits" data
+set, CC BY 4.0), so the README's main job runs on a plain `pip install`, without
+scikit-learn. `sklearn:iris` needs scikit-learn (the `examples` extra), imported only when
+the source is loaded.
+"""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Any
 
 from mocha.core.errors import DataError
@@ -14,16 +22,16 @@ def sklearn_digits() -> dict[str, Any]:
     """8×8 digit images: data (1797, 64) float32 in [0, 1], label (1797, 1) classes 0..9."""
     import numpy as np
 
+    path = files("mocha.datasets").joinpath("digits.npz")
     try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise DataError(
-            "data source 'sklearn:digits' needs scikit-learn: pip install scikit-learn"
-        ) from None
-    digits = load_digits()
+        with path.open("rb") as fh, np.load(fh, allow_pickle=False) as npz:
+            images, target = npz["images"], npz["target"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"data source 'sklearn:digits': cannot read the bundled copy {path} "
+                        f"({exc}); reinstall mocha-dl") from None
     return {
-        "data": (digits.data / 16.0).astype(np.float32),  # (1797, 64) in [0, 1]
-        "label": digits.target.astype(np.float32).reshape(-1, 1),
+        "data": (images / 16.0).astype(np.float32),  # (1797, 64) in [0, 1]
+        "label": target.astype(np.float32).reshape(-1, 1),
     }
 
 
@@ -31,11 +39,10 @@ def sklearn_iris() -> dict[str, Any]:
     """Iris: data (150, 4) float32, label (150, 1) classes 0..2."""
     import numpy as np
 
-    try:
-        from sklearn.datasets import load_iris
-    except ImportError:
-        raise DataError("data source 'sklearn:iris' needs scikit-learn") from None
-    iris = load_iris()
+    from mocha.core.extras import require
+
+    datasets = require("examples", "data source 'sklearn:iris'", "sklearn.datasets")
+    iris = datasets.load_iris()
     return {"data": iris.data.astype(np.float32),
             "label": iris.target.astype(np.float32).reshape(-1, 1)}
 
