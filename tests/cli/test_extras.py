@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mocha.core.coffee import save_statistics
 from mocha.core.extras import EXTRAS, MissingExtraError, require
+from mocha.core.io.statistics import save_statistics
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -181,7 +181,7 @@ def run(
 
 def _aborted_message(experiment: Path, snapshot_dir: str | None) -> str:
     """What a second Ctrl-C (abort at once) says: the latest snapshot on disk, if any."""
-    from mocha.core.snapshot import list_snapshots
+    from mocha.core.io.snapshot import list_snapshots
 
     found = list_snapshots(snapshot_dir) if snapshot_dir else []
     if not found:

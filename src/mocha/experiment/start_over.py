@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from mocha.core.coffee import CoffeeBreak
-from mocha.core.snapshot import list_snapshots
+from mocha.core.io.snapshot import list_snapshots
 
 logger = logging.getLogger("mocha")
 

@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 import pytest
-from mocha.core.snapshot import list_snapshots
 
 import mocha
 from mocha import (
@@ -29,6 +28,7 @@ from mocha import (
     solve,
 )
 from mocha.core.errors import SnapshotError, SolverError
+from mocha.core.io.snapshot import list_snapshots
 from mocha.plugins.backends.numpy_backend import NumpyBackend
 from mocha.plugins.coffee.csv_logger import CSVLogger
 from mocha.plugins.coffee.early_stopping import EarlyStopping

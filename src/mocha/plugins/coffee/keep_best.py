@@ -10,7 +10,7 @@ from typing import Any
 from mocha.core.coffee import CoffeeBreak
 from mocha.core.errors import SnapshotError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.snapshot import save_snapshot
+from mocha.core.resume import save_snapshot
 from mocha.plugins.coffee._watch import Best
 
 logger = logging.getLogger("mocha")

@@ -92,7 +92,7 @@ class Snapshot(CoffeeBreak):
 
     def _prune(self, just_written: str) -> None:
         """Delete all but the `keep_last` newest snapshots (never `just_written`)."""
-        from mocha.core.snapshot import list_snapshots
+        from mocha.core.io.snapshot import list_snapshots
 
         found = [p for _, p in list_snapshots(self.snapshot_dir)]
         for old in found[:-self.keep_last]:
