@@ -51,6 +51,9 @@ def run(
     *,
     backend: Annotated[str | None, typer.Option(
         help="Backend (numpy, numba, cupy, cpu, gpu, default); overrides \\[backend].")] = None,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="CPU threads of the backend (default: the cores available; "
+        "overrides \\[backend] threads).")] = None,
     max_iter: Annotated[int | None, typer.Option(
         "--max-iter", min=0, help="Stop after N iterations (overrides \\[solver]).")] = None,
     load_from: Annotated[Path | None, typer.Option(
@@ -71,6 +74,8 @@ def run(
         exp = load_experiment(experiment)
     except MochaError as exc:
         raise fail(str(exc)) from None
+    if threads is not None:
+        exp.backend["threads"] = threads
     if load_from is not None and not load_from.exists():
         raise fail(f"--load-from {str(load_from)!r}: no such snapshot file or folder")
     progress = _progress_breaks(not no_progress)

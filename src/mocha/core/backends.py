@@ -17,19 +17,21 @@ def get_backend_class(name: str) -> type[Backend]:
     return get_registry().get("backends", name)
 
 
-def make_backend(name: str = "default", dtype: Any = "float32", seed: int = 0) -> Backend:
-    """A backend by registered name ("numpy", "numba", "cupy"), or "cpu"/"gpu"/"default"."""
+def make_backend(name: str = "default", dtype: Any = "float32", seed: int = 0,
+                 threads: int | None = None) -> Backend:
+    """A backend by registered name ("numpy", "numba", "cupy"), or "cpu"/"gpu"/"default";
+    `threads`: its CPU thread count (default: the cores available)."""
     if name == "default":
-        return DefaultBackend(dtype=dtype, seed=seed)
+        return DefaultBackend(dtype=dtype, seed=seed, threads=threads)
     if name == "cpu":
-        return CPUBackend(dtype=dtype, seed=seed)
+        return CPUBackend(dtype=dtype, seed=seed, threads=threads)
     if name == "gpu":
-        return GPUBackend(dtype=dtype, seed=seed)
+        return GPUBackend(dtype=dtype, seed=seed, threads=threads)
     cls = get_backend_class(name)
     reason = cls.why_unavailable()
     if reason:
         raise MochaError(f"backend {name!r} is not available here: {reason}")
-    return cls(dtype=dtype, seed=seed)
+    return cls(dtype=dtype, seed=seed, threads=threads)
 
 
 def _best(kind: str) -> type[Backend]:
@@ -41,19 +43,25 @@ def _best(kind: str) -> type[Backend]:
     return max(candidates, key=lambda c: c.priority)
 
 
-def CPUBackend(dtype: Any = "float32", seed: int = 0) -> Backend:  # noqa: N802 (Mocha's name)
+def CPUBackend(  # noqa: N802 (Mocha's name)
+    dtype: Any = "float32", seed: int = 0, threads: int | None = None,
+) -> Backend:
     """The best CPU backend available (Numba, else NumPy)."""
-    return _best("cpu")(dtype=dtype, seed=seed)
+    return _best("cpu")(dtype=dtype, seed=seed, threads=threads)
 
 
-def GPUBackend(dtype: Any = "float32", seed: int = 0) -> Backend:  # noqa: N802
+def GPUBackend(  # noqa: N802
+    dtype: Any = "float32", seed: int = 0, threads: int | None = None,
+) -> Backend:
     """The GPU backend (CuPy); an error naming the reason when no GPU is usable."""
-    return _best("gpu")(dtype=dtype, seed=seed)
+    return _best("gpu")(dtype=dtype, seed=seed, threads=threads)
 
 
-def DefaultBackend(dtype: Any = "float32", seed: int = 0) -> Backend:  # noqa: N802
+def DefaultBackend(  # noqa: N802
+    dtype: Any = "float32", seed: int = 0, threads: int | None = None,
+) -> Backend:
     """The GPU backend when a GPU is usable, the CPU backend otherwise."""
     try:
-        return GPUBackend(dtype=dtype, seed=seed)
+        return GPUBackend(dtype=dtype, seed=seed, threads=threads)
     except MochaError:
-        return CPUBackend(dtype=dtype, seed=seed)
+        return CPUBackend(dtype=dtype, seed=seed, threads=threads)

@@ -31,6 +31,7 @@ class RunResult:
 
     experiment: str
     backend: str
+    threads: int = 0
     iterations: int = 0
     max_iter: float = 0
     objective: float = math.nan
@@ -199,7 +200,7 @@ def run_experiment(
         train_net, test_net, solver = _build(exp, be, solver_args)
         for coffee, every in extra_coffee_breaks:
             add_coffee_break(solver, coffee, every_n_iter=every)
-        result = RunResult(experiment=exp.name, backend=type(be).__name__,
+        result = RunResult(experiment=exp.name, backend=type(be).__name__, threads=be.threads,
                            max_iter=solver.params["max_iter"],
                            statistics_file=solver.coffee_lounge.save_into or None)
         snaps = snapshot_breaks(solver)

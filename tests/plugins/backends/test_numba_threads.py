@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numba")
 
+import mocha.plugins.backends._blas_threads as blas_threads  # noqa: E402
 import mocha.plugins.backends.numba_backend.threads as numba_threads  # noqa: E402
 from mocha.plugins.backends.numba_backend import NumbaBackend  # noqa: E402
 
@@ -40,7 +41,7 @@ def test_plan_spreads_only_large_convolutions():
     finally:
         numba.set_num_threads(before)
     assert small.threads == 1
-    if numba.config.NUMBA_NUM_THREADS >= 2 and numba_threads.blas_set_local():
+    if numba.config.NUMBA_NUM_THREADS >= 2 and blas_threads.available():
         assert big.threads == 2 and len(big.chunks) % 2 == 0
         assert max(n1 - n0 for n0, n1 in big.chunks) <= 2  # 2 MiB per chunk: 2 images
         assert max(n1 - n0 for n0, n1 in small.chunks) <= 8  # 4x as large, one thread
@@ -49,8 +50,8 @@ def test_plan_spreads_only_large_convolutions():
 def _two_threads():
     import numba
 
-    if numba.config.NUMBA_NUM_THREADS < 2 or not numba_threads.blas_set_local():
-        pytest.skip("needs 2 numba threads and OpenBLAS's per-thread setting")
+    if numba.config.NUMBA_NUM_THREADS < 2 or not blas_threads.available():
+        pytest.skip("needs 2 numba threads and a BLAS whose threads threadpoolctl can set")
     return numba
 
 
@@ -67,15 +68,15 @@ def test_map_chunks_runs_every_chunk_once_on_serial_threads():
     chunks = [(0, 3), (3, 6), (6, 9), (9, 10)]
     before = numba.get_num_threads()
     numba.set_num_threads(2)
-    blas = numba_threads.blas_set_local()
-    blas_before = blas(2)
+    blas_before = blas_threads.set_threads(2)
     try:
         numba_threads.map_chunks(numba_threads.ChunkPlan(chunks, 2), job)
         after = numba.get_num_threads()
-        blas_after = blas(blas_before)
+        blas_after = blas_threads.get_threads()
     finally:
         numba.set_num_threads(before)
-    assert after == 2 and blas_after == 2  # numba's and OpenBLAS's settings are restored
+        blas_threads.restore(blas_before)
+    assert after == 2 and set(blas_after) == {2}  # numba's and BLAS's settings are restored
     assert sorted((n0, n1) for _, n0, n1, _, _ in seen) == chunks
     assert {t for t, *_ in seen} == {0, 1}
     assert all(threads == 1 for *_, threads in seen)

@@ -3,23 +3,21 @@
 A convolution runs over chunks of the mini-batch (gather, matrix products, reorder). With
 T > 1 threads, `map_chunks` runs the chunks on T threads at once (the caller and T − 1 helpers),
 each running ITS chunks start to finish with one numba thread and one OpenBLAS thread
-(numba's setting is per thread; OpenBLAS's is process-wide, set to 1 for the duration of the
-map and restored after it). Each chunk is then one long serial job instead of
-several short parallel ones: no wake-ups of sleeping workers between the steps, and matrix
-products that OpenBLAS's own threading split poorly (a thin side of 32-64 filters against
-thousands of columns) run at single-thread speed on every core. Small convolutions
-(`CHUNK_THREADS_MIN_FLOPS`) stay on the calling thread.
+(numba's setting is per thread; BLAS's is process-wide: an initialized `NumbaBackend` keeps
+it at 1, and a map sets it to 1 for its duration in any case). Each chunk is then one long
+serial job instead of several short parallel ones: no wake-ups of sleeping workers between
+the steps, and matrix products that OpenBLAS's own threading split poorly (a thin side of
+32-64 filters against thousands of columns) run at single-thread speed on every core. Small
+convolutions (`CHUNK_THREADS_MIN_FLOPS`) stay on the calling thread.
 
 Every chunk writes its own slice of the outputs; sums over chunks (∇W, ∇b) are kept per thread
 and added in thread order afterwards, so results are reproducible for a given thread count.
-Without OpenBLAS's per-thread setting (a NumPy built on another BLAS) chunks run one after the
+Where threadpoolctl finds no BLAS whose thread count it can set, chunks run one after the
 other, as with one thread.
 """
 
 from __future__ import annotations
 
-import ctypes
-import glob
 import os
 import threading
 from collections.abc import Callable
@@ -29,32 +27,13 @@ from typing import Any
 
 import numpy as np
 
+import mocha.plugins.backends._blas_threads as blas_threads
 import mocha.plugins.backends.numba_backend.runtime as runtime
 
 _lock = threading.Lock()
-_set_local: Any = None  # openblas_set_num_threads_local once looked up; False: unavailable
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_pid = 0
-
-
-def blas_set_local() -> Any:
-    """NumPy's OpenBLAS `openblas_set_num_threads_local(n) -> previous`, or False."""
-    global _set_local
-    if _set_local is None:
-        found: Any = False
-        root = os.path.dirname(os.path.dirname(np.__file__))
-        patterns = ("numpy.libs/*openblas*", "numpy/.dylibs/*openblas*")
-        for path in sorted(p for pat in patterns for p in glob.glob(os.path.join(root, pat))):
-            try:
-                fn = ctypes.CDLL(path).openblas_set_num_threads_local
-            except (OSError, AttributeError):
-                continue
-            fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-            found = fn
-            break
-        _set_local = found
-    return _set_local
 
 
 def _serial_thread() -> None:
@@ -116,7 +95,7 @@ def plan_over(chunks: list[tuple[int, int]], flops: float) -> ChunkPlan:
 
 def _spread(threads: int, flops: float) -> bool:
     """Whether a map of `flops` runs its chunks on `threads` threads at once."""
-    return threads > 1 and flops >= CHUNK_THREADS_MIN_FLOPS and bool(blas_set_local())
+    return threads > 1 and flops >= CHUNK_THREADS_MIN_FLOPS and blas_threads.available()
 
 
 def map_chunks(plan: ChunkPlan, job: Callable[[int, int, int], None]) -> None:
@@ -133,11 +112,10 @@ def map_chunks(plan: ChunkPlan, job: Callable[[int, int, int], None]) -> None:
         for n0, n1 in chunks[t::T]:
             job(t, n0, n1)
 
-    # OpenBLAS's thread count is process-wide (its "_local" setter changes it for every
-    # thread in the builds NumPy ships), so it is set to 1 for the whole map, after the
-    # helpers' products too, and restored at the end
-    set_blas = blas_set_local()
-    previous = set_blas(1)
+    # BLAS's thread count is process-wide, so it is set to 1 for the whole map (the
+    # helpers' products included) and restored at the end; an initialized NumbaBackend
+    # already keeps it at 1
+    previous = blas_threads.set_threads(1)
     threads = runtime.get_threads()
     runtime.set_threads(1)
     try:
@@ -148,7 +126,7 @@ def map_chunks(plan: ChunkPlan, job: Callable[[int, int, int], None]) -> None:
             errors = [f.exception() for f in futures]
     finally:
         runtime.set_threads(threads)
-        set_blas(previous)
+        blas_threads.restore(previous)
     for error in errors:
         if error is not None:
             raise error
