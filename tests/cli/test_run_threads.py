@@ -1,4 +1,5 @@
-"""`mocha run --threads N` and `[backend] threads` reach the backend."""
+"""`mocha run --threads N` and `[backend] threads` reach the backend; `--json` reports the
+thread count and the solver loop's timing breakdown."""
 
 from __future__ import annotations
 
@@ -37,3 +38,14 @@ def test_bad_thread_counts_are_refused(app, runner, write_experiment, small_toml
     result = runner.invoke(app, ["run", str(toml), "--no-progress"])
     assert result.exit_code == 2
     assert "threads must be a whole number >= 1, not 'x'" in result.output
+
+
+def test_mocha_run_json_has_the_loop_timing(app, runner, write_experiment, small_toml):
+    toml = write_experiment(small_toml)
+    result = runner.invoke(app, ["run", str(toml), "--no-progress", "--json", "--max-iter", "4"])
+    assert result.exit_code == 0, result.output
+    timing = json.loads(result.stdout)["loop_timing"]
+    assert timing["iterations"] == 4
+    assert set(timing) == {"iterations", "iteration_ms", "forward_ms", "backward_ms",
+                           "update_ms", "overhead_ms", "overhead_fraction"}
+    assert timing["iteration_ms"] > 0 and 0 <= timing["overhead_fraction"] <= 1

@@ -185,6 +185,7 @@ class Backend:
     def __init__(self, dtype: Any = "float32", seed: int = 0, threads: int | None = None) -> None:
         self.dtype = np.dtype(dtype)
         self.threads = check_threads(threads)
+        self.threads_given = threads is not None  # else the default, which a backend may lower
         if self.dtype not in (np.dtype("float32"), np.dtype("float64")):
             raise ValueError(f"backend dtype must be float32 or float64, not {self.dtype}")
         self.seed = int(seed)

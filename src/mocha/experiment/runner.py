@@ -41,6 +41,8 @@ class RunResult:
     snapshot_dir: str | None = None
     snapshot_written: str | None = None
     statistics_file: str | None = None
+    #: per-iteration means of solve()'s parts and its own overhead (mocha.core.loop_timing)
+    loop_timing: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -220,6 +222,7 @@ def run_experiment(
                 snap.enjoy(solver.coffee_lounge, solver, train_net, state)
                 result.snapshot_written = snap.last_path or None
             result.iterations, result.objective = int(state.iter), float(state.obj_val)
+            result.loop_timing = state.timing.summary()
             if final_validation:
                 result.validation = validate(test_net)
         result.wall_time_s = round(time.perf_counter() - started, 3)

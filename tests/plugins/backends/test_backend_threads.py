@@ -76,3 +76,10 @@ def test_numba_backend_refuses_more_threads_than_numbas_pool():
     with pytest.raises(ValueError, match=f"threads={limit + 1} .*NUMBA_NUM_THREADS={limit}"):
         init(backend)
     assert not backend.initialized
+    backend = NumbaBackend()  # the default count is lowered to the pool's size instead
+    backend.threads = limit + 1
+    init(backend)
+    try:
+        assert backend.threads == limit == numba.get_num_threads()
+    finally:
+        shutdown(backend)

@@ -95,6 +95,8 @@ class NumbaBackend(Backend):
             return
         numba = runtime.numba()
         limit = numba.config.NUMBA_NUM_THREADS
+        if self.threads > limit and not self.threads_given:
+            self.threads = limit  # the default: all the cores numba's pool may use
         if self.threads > limit:
             raise ValueError(
                 f"NumbaBackend: threads={self.threads} is more than numba's pool has "
