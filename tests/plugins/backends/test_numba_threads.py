@@ -60,8 +60,13 @@ def test_map_chunks_runs_every_chunk_once_on_serial_threads():
     NumbaBackend().kernels.softmax(np.zeros((2, 2)))  # start numba's pool
     seen: list[tuple[int, int, int, str, int]] = []
     lock = threading.Lock()
+    helper_started = threading.Event()
 
     def job(t, n0, n1):
+        if t == 0:  # the caller's first chunk waits until the helper has taken one
+            helper_started.wait(30)
+        else:
+            helper_started.set()
         with lock:
             seen.append((t, n0, n1, threading.current_thread().name, numba.get_num_threads()))
 
@@ -83,13 +88,41 @@ def test_map_chunks_runs_every_chunk_once_on_serial_threads():
     assert {name for t, _, _, name, _ in seen if t == 1} != {threading.current_thread().name}
 
 
-def test_map_chunks_propagates_a_helpers_error():
+def test_map_chunks_hands_chunks_to_whichever_thread_is_free():
+    """A helper busy with a slow chunk does not hold the others up: the caller takes them."""
+    numba = _two_threads()
+    seen: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def job(t, n0, n1):
+        if t == 1:
+            release.wait(30)  # the helper's chunk lasts until the caller has done the rest
+        with lock:
+            seen.append((t, n0))
+            if sum(1 for tt, _ in seen if tt == 0) == 5:
+                release.set()
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        numba_threads.map_chunks(
+            numba_threads.ChunkPlan([(i, i + 1) for i in range(6)], 2), job)
+    finally:
+        release.set()
+        numba.set_num_threads(before)
+    assert sorted(n0 for _, n0 in seen) == list(range(6))
+    # the helper ran at most one chunk (it may even have started after the caller finished)
+    assert sum(1 for t, _ in seen if t == 0) >= 5
+
+
+def test_map_chunks_propagates_a_chunks_error():
     numba = _two_threads()
     before = numba.get_num_threads()
     numba.set_num_threads(2)
 
     def job(t, n0, n1):
-        if t == 1:
+        if n0 == 1:  # whichever thread runs it
             raise ValueError(f"chunk {n0}:{n1} failed")
 
     try:
@@ -155,5 +188,5 @@ def _map_in_child():
     numba.set_num_threads(2)
     seen = []
     numba_threads.map_chunks(numba_threads.ChunkPlan([(0, 1), (1, 2)], 2),
-                             lambda t, a, b: seen.append(t))
+                             lambda t, a, b: seen.append(a))
     raise SystemExit(0 if sorted(seen) == [0, 1] else 1)
