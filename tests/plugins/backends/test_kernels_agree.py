@@ -385,9 +385,11 @@ def test_backend_is_preferred_and_importing_the_plugin_does_not_import_numba():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_large_inputs_take_the_parallel_path():
-    from mocha.plugins.backends.numba_backend.runtime import SERIAL_BELOW
+def test_large_inputs_take_the_parallel_path(monkeypatch):
+    from mocha.plugins.backends.numba_backend import runtime
 
+    SERIAL_BELOW = 1 << 17
+    monkeypatch.setattr(runtime, "SERIAL_BELOW", SERIAL_BELOW)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 3, 112, 112)).astype(np.float32)
     assert x.size >= SERIAL_BELOW
