@@ -110,7 +110,9 @@ def blas_env() -> list[dict]:
 
     keys = ("user_api", "internal_api", "version", "architecture", "num_threads",
             "threading_layer")
-    return [{k: i.get(k) for k in keys} for i in threadpool_info()]
+    return [{**{k: i.get(k) for k in keys},
+             "library": os.path.basename(i.get("filepath") or "").split(".so")[0]}
+            for i in threadpool_info()]
 
 
 def peak_rss_mb() -> float:

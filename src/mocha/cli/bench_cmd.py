@@ -119,9 +119,9 @@ def environment(results: dict[tuple[str, int], dict[str, Any]], unset: list[str]
              f"to this process; Python {sys.version.split()[0]}"]
     for (fw, T), r in sorted(results.items()):
         pools = ", ".join(
-            f"{i['internal_api']} {i.get('version') or ''} "
-            f"{i.get('architecture') or ''} x{i['num_threads']}".replace("  ", " ")
-            for i in r["env"])
+            " ".join(str(v) for v in (i["internal_api"], i.get("version"),
+                                      i.get("architecture"), i.get("library")) if v)
+            + f" x{i['num_threads']}" for i in r["env"])
         extra = ""
         if "numba_threads" in r:
             nt = r["numba_threads"]
