@@ -39,3 +39,17 @@ def test_bench_refuses_bad_options(app, runner):
         result = runner.invoke(app, ["bench", *args])
         assert result.exit_code == 2, args
         assert message in result.output
+
+
+def test_repeats_keep_the_best_of_each_column():
+    from mocha.cli.bench_cmd import best
+
+    a = {"train_it_s": 10.0, "first_iter_s": 1.0, "peak_rss_mb": 200.0, "latency_ms": 0.5,
+         "sgemm_gflops": 50.0, "loop": {"overhead_fraction": 0.01}}
+    b = {"train_it_s": 12.0, "first_iter_s": 1.2, "peak_rss_mb": 190.0, "latency_ms": 0.6,
+         "sgemm_gflops": 40.0, "loop": {"overhead_fraction": 0.02}}
+    assert best(None, a) is a
+    merged = best(a, b)
+    assert merged == {"train_it_s": 12.0, "first_iter_s": 1.0, "peak_rss_mb": 190.0,
+                      "latency_ms": 0.5, "sgemm_gflops": 50.0, "runs": 2,
+                      "loop": {"overhead_fraction": 0.02}}  # the faster run's breakdown

@@ -183,7 +183,7 @@ def child_mocha(spec: dict) -> dict:
     solve(solver(1), net)
     out: dict = {"first_iter_s": time.perf_counter() - T_START - t_data, "data": data}
     out["env"] = blas_env()  # while the backend is initialized: the pools it trains with
-    out["numba_threads"] = _numba_threads()
+    out["pools"] = backend.thread_info()
     state = solve(solver(spec["iters"]), net)
     out["train_it_s"] = state.timing.iterations / state.timing.total
     out["loop"] = state.timing.summary()
@@ -198,17 +198,6 @@ def child_mocha(spec: dict) -> dict:
     mocha.shutdown(backend)
     out["sgemm_gflops"] = sgemm_gflops(spec["threads"], spec.get("sgemm_seconds", 0.5))
     return out
-
-
-def _numba_threads() -> dict:
-    from mocha.plugins.backends.numba_backend import runtime
-
-    numba = runtime.numba()
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel loop has run
-        layer = None
-    return {"threads": numba.get_num_threads(), "threading_layer": layer}
 
 
 def torch_model(net: str):

@@ -222,6 +222,11 @@ class Backend:
             self._kernels = KernelTable(self, get_registry().kernel_table())
         return self._kernels
 
+    def thread_info(self) -> dict[str, Any]:
+        """The thread pools this backend uses, for reports (`mocha bench`): at least
+        `threads`, the backend's own count."""
+        return {"threads": self.threads}
+
     # -- arrays and blobs ----------------------------------------------------------------
     def asarray(self, host: Any, dtype: Any = None) -> Any:
         """Move a host array to this backend (a copy on the GPU, a cast/view on the CPU)."""

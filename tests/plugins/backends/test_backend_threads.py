@@ -39,6 +39,7 @@ def test_threads_default_to_the_available_cores_and_are_validated():
 
 def test_numpy_backend_sets_blas_threads_and_restores_them(blas_at_two):
     backend = NumpyBackend(threads=1)
+    assert backend.thread_info() == {"threads": 1}
     init(backend)
     try:
         assert _blas_counts() == {1}
@@ -60,6 +61,8 @@ def test_numba_backend_sets_numba_threads_keeps_blas_at_one_and_restores(blas_at
         init(backend)
         assert numba.get_num_threads() == 2
         assert _blas_counts() == {1}  # BLAS never wakes its own (spinning) workers
+        info = backend.thread_info()
+        assert info["threads"] == info["numba_threads"] == 2
         shutdown(backend)
         assert numba.get_num_threads() == 1
         assert _blas_counts() == {2}

@@ -114,6 +114,17 @@ class NumbaBackend(Backend):
             self._saved_threads = None
         super().shutdown()
 
+    def thread_info(self) -> dict[str, Any]:
+        """`threads`, numba's count on the calling thread (`numba_threads`) and its threading
+        layer (None before the first parallel loop)."""
+        numba = runtime.numba()
+        try:
+            layer = numba.threading_layer()
+        except ValueError:  # no parallel loop has run yet
+            layer = None
+        return {"threads": self.threads, "numba_threads": runtime.get_threads(),
+                "threading_layer": layer}
+
     @classmethod
     def why_unavailable(cls) -> str | None:
         try:
