@@ -98,6 +98,32 @@ def _spread(threads: int, flops: float) -> bool:
     return threads > 1 and flops >= CHUNK_THREADS_MIN_FLOPS and blas_threads.available()
 
 
+#: Loops over at least this many elements that `run_batched` splits by images over the threads
+#: (below it: `runtime.run`, serial under `runtime.SERIAL_BELOW`).
+BATCH_SPLIT_MIN = 1 << 18
+
+
+def run_batched(loop: Any, size: int, *args: Any) -> None:
+    """`runtime.run(loop, size, *args)`, except that with T > 1 threads and `size` >=
+    `BATCH_SPLIT_MIN` the batch is cut into about 4T chunks of images handed out to the
+    threads (`map_chunks`: one numba thread each, a busy core delays nothing). Every array
+    argument must have the batch as its first axis (each chunk gets its slice), and the loop
+    must treat images independently."""
+    T = runtime.get_threads()
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    N = arrays[0].shape[0] if arrays else 0
+    if T == 1 or size < BATCH_SPLIT_MIN or N < 2 or any(
+            a.ndim == 0 or a.shape[0] != N for a in arrays):
+        runtime.run(loop, size, *args)
+        return
+
+    def job(t: int, n0: int, n1: int) -> None:
+        loop(*(a[n0:n1] if isinstance(a, np.ndarray) else a for a in args))
+
+    chunks = balanced_chunks(N, -(-N // (4 * T)), T)
+    map_chunks(ChunkPlan(chunks, min(T, len(chunks))), job)
+
+
 def map_chunks(plan: ChunkPlan, job: Callable[[int, int, int], None]) -> None:
     """Call job(t, n0, n1) for every chunk of the plan on up to T = plan.threads threads, t
     being the thread's index (0: the caller), for its own scratch memory.
