@@ -1,5 +1,8 @@
 """LeNet (and the CIFAR-10 "full" net) on random data: Mocha's NumPy and Numba backends vs
-PyTorch CPU. Run on demand, never as a test:
+PyTorch CPU, each in its own training loop. Run on demand, never as a test. For speed as a user
+gets it (through `solve()` and the data layers, nothing set but the thread count) use
+`mocha bench` instead (benchmarks/README.md); this older harness also compares the NumPy
+reference backend and measures inference throughput:
 
     python benchmarks/lenet.py                       # LeNet, numpy/numba/torch, 1 and 2 threads
     python benchmarks/lenet.py --net cifar10 --seconds 5

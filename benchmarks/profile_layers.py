@@ -1,11 +1,11 @@
 """Per-layer wall time of one training iteration (forward and backward of every layer).
 
-    python benchmarks/profile_layers.py --backend numba --net lenet
-    OMP_NUM_THREADS=2 NUMBA_NUM_THREADS=2 OPENBLAS_THREAD_TIMEOUT=4 \\
-        python benchmarks/profile_layers.py --backend numba --net cifar10
+    python benchmarks/profile_layers.py --backend numba --net lenet --threads 1
+    python benchmarks/profile_layers.py --backend numba --net cifar10 --threads 2
 
-Uses the nets of `benchmarks/lenet.py`; set the thread counts in the environment. Prints
-milliseconds per iteration, averaged over `--iters` iterations after one warm-up iteration.
+Uses the nets of `benchmarks/lenet.py`; the thread count is the backend's (`--threads`,
+default: the cores available). Prints milliseconds per iteration, averaged over `--iters`
+iterations after one warm-up iteration.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def main(argv=None) -> None:
     parser.add_argument("--backend", default="numba")
     parser.add_argument("--net", choices=("lenet", "cifar10"), default="lenet")
     parser.add_argument("--iters", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
 
     from lenet import NETS, _data, _mocha_layers
@@ -30,7 +31,7 @@ def main(argv=None) -> None:
     import mocha
     from mocha import MemoryDataLayer, Net, SoftmaxLossLayer, make_backend
 
-    backend = make_backend(args.backend)
+    backend = make_backend(args.backend, threads=args.threads)
     mocha.init(backend)
     spec = NETS[args.net]
     x, y = _data(spec["shape"])
@@ -67,7 +68,8 @@ def main(argv=None) -> None:
                     p.regularizer.gradient(backend, p.blob, p.gradient, 0.0005)
             bw[layer.name] = bw.get(layer.name, 0.0) + clock() - t
     n = args.iters
-    print(f"{args.net} on {args.backend}, ms per iteration (forward / backward):")
+    print(f"{args.net} on {args.backend} at {backend.threads} thread(s), ms per iteration "
+          f"(forward / backward):")
     for name in fw:
         print(f"  {name:8s} {fw[name] / n * 1e3:8.3f} / {bw.get(name, 0.0) / n * 1e3:8.3f}")
     total = (sum(fw.values()) + sum(bw.values())) / n

@@ -72,6 +72,9 @@ def run(
     *,
     backend: Annotated[str | None, typer.Option(
         help="Backend (numpy, numba, cupy, cpu, gpu, default); overrides \\[backend].")] = None,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="CPU threads of the backend (default: the cores available; "
+        "overrides \\[backend] threads).")] = None,
     max_iter: Annotated[int | None, typer.Option(
         "--max-iter", min=0, help="Stop after N iterations (overrides \\[solver]).")] = None,
     load_from: Annotated[Path | None, typer.Option(
@@ -113,6 +116,8 @@ def run(
         raise fail("--fresh starts over: it cannot be combined with --load-from/--weights-only")
     if seed is not None:
         exp.backend["seed"] = seed
+    if threads is not None:
+        exp.backend["threads"] = threads
     if load_from is not None and not load_from.exists():
         if load_from.suffix in (".h5", ".hdf5"):
             raise fail(f"--load-from {str(load_from)!r}: no such snapshot file")

@@ -76,6 +76,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -136,7 +137,10 @@ class KernelTable:
 class Backend:
     """Base class of the backends. Subclasses set `name`, `priority` and `xp`.
 
-    Construct with `dtype` (float32 by default, float64 for gradient checks) and `seed`.
+    Construct with `dtype` (float32 by default, float64 for gradient checks), `seed` and
+    `threads` (how many CPU threads the backend may use; default: the cores this process may
+    run on, `available_cores()`). A CPU backend applies its thread count to the thread pools
+    it uses (BLAS, numba) in `init()` and restores them in `shutdown()`.
     """
 
     name: ClassVar[str] = "abstract"
@@ -144,8 +148,10 @@ class Backend:
     device: ClassVar[str] = "cpu"  # "cpu" or "gpu"
     xp: Any = np
 
-    def __init__(self, dtype: Any = "float32", seed: int = 0) -> None:
+    def __init__(self, dtype: Any = "float32", seed: int = 0, threads: int | None = None) -> None:
         self.dtype = np.dtype(dtype)
+        self.threads = check_threads(threads)
+        self.threads_given = threads is not None  # else the default, which a backend may lower
         if self.dtype not in (np.dtype("float32"), np.dtype("float64")):
             raise ValueError(f"backend dtype must be float32 or float64, not {self.dtype}")
         self.seed = int(seed)
@@ -183,6 +189,11 @@ class Backend:
             registry = self.registry or get_registry()
             self._kernels = KernelTable(self, registry.kernel_table())
         return self._kernels
+
+    def thread_info(self) -> dict[str, Any]:
+        """The thread pools this backend uses, for reports (`mocha bench`): at least
+        `threads`, the backend's own count."""
+        return {"threads": self.threads}
 
     # -- arrays and blobs ----------------------------------------------------------------
     def asarray(self, host: Any, dtype: Any = None) -> Any:
@@ -238,6 +249,25 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dtype={self.dtype.name}, seed={self.seed})"
+
+
+def available_cores() -> int:
+    """How many CPU cores this process may run on (its affinity mask; `os.cpu_count()` where
+    the platform has no affinity)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def check_threads(threads: Any) -> int:
+    """`threads` as a thread count >= 1 (None: `available_cores()`); a ValueError naming the
+    value otherwise."""
+    if threads is None:
+        return available_cores()
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise ValueError(f"backend threads must be a whole number >= 1, not {threads!r}")
+    return int(threads)
 
 
 def write_into(out: Any, result: Any) -> Any:

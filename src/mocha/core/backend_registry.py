@@ -21,28 +21,30 @@ def get_backend_class(name: str, registry: Registry | None = None) -> type[Backe
     return (registry or get_registry()).get("backends", name)
 
 
-def _made(cls: type[Backend], registry: Registry, dtype: Any, seed: int) -> Backend:
-    backend = cls(dtype=dtype, seed=seed)
+def _made(cls: type[Backend], registry: Registry, dtype: Any, seed: int,
+          threads: int | None = None) -> Backend:
+    backend = cls(dtype=dtype, seed=seed, threads=threads)
     backend.registry = registry
     return backend
 
 
 def make_backend(name: str = "default", dtype: Any = "float32", seed: int = 0,
-                 registry: Registry | None = None) -> Backend:
+                 registry: Registry | None = None, threads: int | None = None) -> Backend:
     """A backend by registered name ("numpy", "numba", "cupy"), or "cpu"/"gpu"/"default",
-    found in `registry` (default: the process-wide one), whose kernels it then uses."""
+    found in `registry` (default: the process-wide one), whose kernels it then uses;
+    `threads`: its CPU thread count (default: the cores available)."""
     registry = registry or get_registry()
     if name == "default":
-        return DefaultBackend(dtype=dtype, seed=seed, registry=registry)
+        return DefaultBackend(dtype=dtype, seed=seed, registry=registry, threads=threads)
     if name == "cpu":
-        return CPUBackend(dtype=dtype, seed=seed, registry=registry)
+        return CPUBackend(dtype=dtype, seed=seed, registry=registry, threads=threads)
     if name == "gpu":
-        return GPUBackend(dtype=dtype, seed=seed, registry=registry)
+        return GPUBackend(dtype=dtype, seed=seed, registry=registry, threads=threads)
     cls = get_backend_class(name, registry)
     reason = cls.why_unavailable()
     if reason:
         raise MochaError(f"backend {name!r} is not available here: {reason}")
-    return _made(cls, registry, dtype, seed)
+    return _made(cls, registry, dtype, seed, threads)
 
 
 def _best(kind: str, registry: Registry) -> type[Backend]:
@@ -59,28 +61,28 @@ def _best(kind: str, registry: Registry) -> type[Backend]:
 
 
 def CPUBackend(dtype: Any = "float32", seed: int = 0,  # noqa: N802 (Mocha's name)
-               registry: Registry | None = None) -> Backend:
+               registry: Registry | None = None, threads: int | None = None) -> Backend:
     """The best CPU backend available (Numba, else NumPy)."""
     registry = registry or get_registry()
-    return _made(_best("cpu", registry), registry, dtype, seed)
+    return _made(_best("cpu", registry), registry, dtype, seed, threads)
 
 
 def GPUBackend(dtype: Any = "float32", seed: int = 0,  # noqa: N802
-               registry: Registry | None = None) -> Backend:
+               registry: Registry | None = None, threads: int | None = None) -> Backend:
     """The GPU backend (CuPy); an error naming the reason when no GPU is usable."""
     registry = registry or get_registry()
-    return _made(_best("gpu", registry), registry, dtype, seed)
+    return _made(_best("gpu", registry), registry, dtype, seed, threads)
 
 
 def DefaultBackend(dtype: Any = "float32", seed: int = 0,  # noqa: N802
-                   registry: Registry | None = None) -> Backend:
+                   registry: Registry | None = None, threads: int | None = None) -> Backend:
     """The GPU backend when a GPU is usable, the CPU backend otherwise; the environment
     variable `MOCHA_BACKEND` (a backend name: numpy, numba, cupy, cpu, gpu) overrides the
     choice (for `make_backend("default")` and `[backend] name = "default"` too)."""
     chosen = os.environ.get("MOCHA_BACKEND", "").strip()
     if chosen and chosen != "default":
-        return make_backend(chosen, dtype=dtype, seed=seed, registry=registry)
+        return make_backend(chosen, dtype=dtype, seed=seed, registry=registry, threads=threads)
     try:
-        return GPUBackend(dtype=dtype, seed=seed, registry=registry)
+        return GPUBackend(dtype=dtype, seed=seed, registry=registry, threads=threads)
     except MochaError:
-        return CPUBackend(dtype=dtype, seed=seed, registry=registry)
+        return CPUBackend(dtype=dtype, seed=seed, registry=registry, threads=threads)

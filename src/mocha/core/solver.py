@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from mocha.core.coffee import CoffeeLounge
 from mocha.core.errors import SolverError
+from mocha.core.loop_timing import LoopTiming, clock
 from mocha.core.parallel import parallel_of
 from mocha.core.policies import LRPolicy, MomPolicy, Policy
 from mocha.core.resume import (
@@ -208,6 +209,8 @@ class SolverState:
     obj_val: float = math.inf
     losses: dict[str, float] = field(default_factory=dict)
     internal: dict[str, Any] = field(default_factory=dict)
+    #: where the training iterations' time went (see mocha.core.loop_timing)
+    timing: LoopTiming = field(default_factory=LoopTiming)
 
 
 def param_id(layer_name: str, param_name: str) -> str:
@@ -293,7 +296,9 @@ def _forward(solver: Solver, net: Net, state: SolverState, regu: float) -> None:
     point when a break that snapshots is due (so the snapshot can replay this forward)."""
     if solver.capture_every_iter or solver.coffee_lounge.wants_resume_point(state.iter):
         solver.resume_point = capture_resume_point(solver, net, state.iter)
+    t0 = clock()
     state.obj_val = net.forward(regu)
+    state.timing.forward += clock() - t0
     state.losses = _losses(net)
     parallel_of(net.backend).after_forward(solver, net, state)  # data parallel: global loss
     _check_finite(net, state)
@@ -358,15 +363,23 @@ def solve(solver: Solver, net: Net) -> SolverState:
     method = solver.method
     try:
         state = init_solve(solver, net)
+        timing = state.timing = LoopTiming()  # the training iterations only
         while state.iter < max_iter and not solver.stop_requested:
+            t0 = clock()
             state.iter += 1
             net.backward(regu)
             parallel_of(net.backend).after_backward(solver, net, state)  # average gradients
+            t1 = clock()
             method.update(solver, net, state)
+            t2 = clock()
             apply_constraints(net, state.iter)
             _forward(solver, net, state, regu)
             lounge.check_coffee_break(solver, state, net)
             _after_breaks(solver, net, state, regu)
+            timing.backward += t1 - t0
+            timing.update += t2 - t1
+            timing.total += clock() - t0
+            timing.iterations += 1
     except BaseException as exc:  # also after an error in init_solve, once the lounge was set up
         try:
             lounge.shutdown(solver, net)

@@ -27,10 +27,14 @@ def make_experiment_backend(exp: Experiment, name: str | None = None) -> Any:
     chosen = name or exp.backend.get("name", "default")
     try:
         backend = make_backend(chosen, dtype=exp.backend.get("dtype", "float32"),
-                               seed=int(exp.backend.get("seed", 0)))
+                               seed=int(exp.backend.get("seed", 0)),
+                               threads=exp.backend.get("threads"))
     except (MochaError, ValueError, TypeError) as exc:
         raise ExperimentError(f"{exp.path.name}: backend {chosen!r}: {exc}") from None
-    init(backend)
+    try:
+        init(backend)
+    except ValueError as exc:  # e.g. more threads than numba's pool has
+        raise ExperimentError(f"{exp.path.name}: backend {chosen!r}: {exc}") from None
     return backend
 
 

@@ -42,7 +42,7 @@ from mocha.experiment.spelling import field_value, make_policy
 
 PHASES = ("train", "test", "both")
 TOP_LEVEL_KEYS = ("name", "description", "backend", "layers", "solver", "coffee_breaks", "lounge")
-BACKEND_KEYS = ("name", "dtype", "seed")
+BACKEND_KEYS = ("name", "dtype", "seed", "threads")
 LOUNGE_KEYS = ("save_into", "every_n_iter", "file_exists")
 PROVIDER_KEYS = ("source", "split", "test_fraction", "split_seed", "sample_shape")
 

@@ -35,6 +35,7 @@ class RunResult:
 
     experiment: str
     backend: str
+    threads: int = 0
     iterations: int = 0
     max_iter: float = 0
     objective: float = math.nan
@@ -49,6 +50,8 @@ class RunResult:
     moved_aside: str | None = None  # fresh=True: where the previous run's files went
     stopped_early: str | None = None  # why a coffee break (EarlyStopping) ended the run
     warnings: list[str] = field(default_factory=list)
+    #: per-iteration means of solve()'s parts and its own overhead (mocha.core.loop_timing)
+    loop_timing: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -228,7 +231,7 @@ def run_experiment(
             solver.params["load_from"] = ""
         for coffee, every in extra_coffee_breaks:
             add_coffee_break(solver, coffee, every_n_iter=every)
-        result = RunResult(experiment=exp.name, backend=type(be).__name__,
+        result = RunResult(experiment=exp.name, backend=type(be).__name__, threads=be.threads,
                            max_iter=solver.params["max_iter"],
                            statistics_file=solver.coffee_lounge.save_into or None)
         snaps = snapshot_breaks(solver)
@@ -260,6 +263,7 @@ def run_experiment(
                 result.snapshot_written = snap.last_path or None
             result.iterations, result.objective = int(state.iter), float(state.obj_val)
             result.warnings += [watch.message] if watch.message else []
+            result.loop_timing = state.timing.summary()
             if final_validation:
                 result.validation = validate(test_net)
         result.wall_time_s = round(time.perf_counter() - started, 3)

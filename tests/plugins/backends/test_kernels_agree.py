@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mocha.plugins.backends import numpy_backend
+from mocha.plugins.backends.generic import blas as kernels_blas
 from mocha.plugins.backends.generic import conv as kernels_conv
 from mocha.plugins.backends.generic import elementwise as kernels_elementwise
 from mocha.plugins.backends.generic import lrn as kernels_lrn
@@ -35,6 +36,7 @@ GENERIC = {
     "lrn_forward": kernels_lrn.lrn_forward,
     "lrn_backward": kernels_lrn.lrn_backward,
     "softmax": kernels_softmax.softmax,
+    "gemm": kernels_blas.gemm,
     **kernels_elementwise.KERNELS,
 }
 TOL = {np.float64: {"rtol": 1e-9, "atol": 1e-11}, np.float32: {"rtol": 2e-4, "atol": 2e-5}}
@@ -335,6 +337,41 @@ def test_softmax(shape, data, dtype, scale, seed):
     assert_close(out, ref, dtype)
 
 
+@given(m=st.integers(1, 40), n=st.integers(1, 30), k=st.integers(1, 30),
+       trans=st.tuples(st.booleans(), st.booleans()),
+       ab=st.sampled_from([(1.0, 0.0), (0.5, 0.0), (2.0, 1.0), (1.0, -0.5)]),
+       out_kind=st.sampled_from(["none", "contiguous", "strided"]), dtype=dtypes,
+       seed=st.integers(0, 2**16))
+def test_gemm(m, n, k, trans, ab, out_kind, dtype, seed):
+    # every product is split over the threads (SPLIT_MIN_FLOPS = 0) where it has the rows
+    import mocha.plugins.backends.numba_backend.blas as numba_blas
+
+    rng = np.random.default_rng(seed)
+    (ta, tb), (alpha, beta) = trans, ab
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    if out_kind == "none":
+        beta = 0.0
+    kw = {"trans_a": ta, "trans_b": tb, "alpha": alpha, "beta": beta}
+    ref_backend, nb = backends(dtype)
+
+    def out():
+        return {"none": None, "contiguous": c.copy(),
+                "strided": np.asfortranarray(c)}[out_kind]
+
+    ref = GENERIC["gemm"](ref_backend, a, b, out=out(), **kw)
+    split_min, numba_blas.SPLIT_MIN_FLOPS = numba_blas.SPLIT_MIN_FLOPS, 0
+    try:
+        target = out()
+        got = nb.kernels.gemm(a, b, out=target, **kw)
+    finally:
+        numba_blas.SPLIT_MIN_FLOPS = split_min
+    if target is not None:
+        assert got is target
+    assert_close(got, ref, dtype)
+
+
 def test_backend_is_preferred_and_importing_the_plugin_does_not_import_numba():
     from mocha.core.backend_registry import CPUBackend
     from mocha.plugins.backends.numpy_backend import NumpyBackend
@@ -348,9 +385,11 @@ def test_backend_is_preferred_and_importing_the_plugin_does_not_import_numba():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_large_inputs_take_the_parallel_path():
-    from mocha.plugins.backends.numba_backend.runtime import SERIAL_BELOW
+def test_large_inputs_take_the_parallel_path(monkeypatch):
+    from mocha.plugins.backends.numba_backend import runtime
 
+    SERIAL_BELOW = 1 << 17
+    monkeypatch.setattr(runtime, "SERIAL_BELOW", SERIAL_BELOW)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 3, 112, 112)).astype(np.float32)
     assert x.size >= SERIAL_BELOW

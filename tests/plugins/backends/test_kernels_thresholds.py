@@ -30,8 +30,19 @@ from mocha.plugins.backends.generic import softmax as kernels_softmax
 
 pytest.importorskip("numba")
 
+import mocha.plugins.backends.numba_backend.runtime as runtime  # noqa: E402
 from mocha.plugins.backends.numba_backend import NumbaBackend  # noqa: E402
-from mocha.plugins.backends.numba_backend.runtime import SERIAL_BELOW  # noqa: E402
+
+#: The threshold these tests put both sides of (the module lowers `runtime.SERIAL_BELOW` to
+#: it, so that moderate shapes take the parallel path).
+SERIAL_BELOW = 1 << 17
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _lower_serial_threshold():
+    saved, runtime.SERIAL_BELOW = runtime.SERIAL_BELOW, SERIAL_BELOW
+    yield
+    runtime.SERIAL_BELOW = saved
 
 DTYPES = st.sampled_from([np.float64, np.float32])
 #: Relative to the largest magnitude of the reference: float32 sums of up to ~10^4 products.

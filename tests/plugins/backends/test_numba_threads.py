@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numba")
 
+import mocha.plugins.backends._blas_threads as blas_threads  # noqa: E402
 import mocha.plugins.backends.numba_backend.threads as numba_threads  # noqa: E402
 from mocha.plugins.backends.numba_backend import NumbaBackend  # noqa: E402
 
@@ -40,7 +41,7 @@ def test_plan_spreads_only_large_convolutions():
     finally:
         numba.set_num_threads(before)
     assert small.threads == 1
-    if numba.config.NUMBA_NUM_THREADS >= 2 and numba_threads.blas_set_local():
+    if numba.config.NUMBA_NUM_THREADS >= 2 and blas_threads.available():
         assert big.threads == 2 and len(big.chunks) % 2 == 0
         assert max(n1 - n0 for n0, n1 in big.chunks) <= 2  # 2 MiB per chunk: 2 images
         assert max(n1 - n0 for n0, n1 in small.chunks) <= 8  # 4x as large, one thread
@@ -49,8 +50,8 @@ def test_plan_spreads_only_large_convolutions():
 def _two_threads():
     import numba
 
-    if numba.config.NUMBA_NUM_THREADS < 2 or not numba_threads.blas_set_local():
-        pytest.skip("needs 2 numba threads and OpenBLAS's per-thread setting")
+    if numba.config.NUMBA_NUM_THREADS < 2 or not blas_threads.available():
+        pytest.skip("needs 2 numba threads and a BLAS whose threads threadpoolctl can set")
     return numba
 
 
@@ -59,36 +60,69 @@ def test_map_chunks_runs_every_chunk_once_on_serial_threads():
     NumbaBackend().kernels.softmax(np.zeros((2, 2)))  # start numba's pool
     seen: list[tuple[int, int, int, str, int]] = []
     lock = threading.Lock()
+    helper_started = threading.Event()
 
     def job(t, n0, n1):
+        if t == 0:  # the caller's first chunk waits until the helper has taken one
+            helper_started.wait(30)
+        else:
+            helper_started.set()
         with lock:
             seen.append((t, n0, n1, threading.current_thread().name, numba.get_num_threads()))
 
     chunks = [(0, 3), (3, 6), (6, 9), (9, 10)]
     before = numba.get_num_threads()
     numba.set_num_threads(2)
-    blas = numba_threads.blas_set_local()
-    blas_before = blas(2)
+    blas_before = blas_threads.set_threads(2)
     try:
         numba_threads.map_chunks(numba_threads.ChunkPlan(chunks, 2), job)
         after = numba.get_num_threads()
-        blas_after = blas(blas_before)
+        blas_after = blas_threads.get_threads()
     finally:
         numba.set_num_threads(before)
-    assert after == 2 and blas_after == 2  # numba's and OpenBLAS's settings are restored
+        blas_threads.restore(blas_before)
+    assert after == 2 and set(blas_after) == {2}  # numba's and BLAS's settings are restored
     assert sorted((n0, n1) for _, n0, n1, _, _ in seen) == chunks
     assert {t for t, *_ in seen} == {0, 1}
     assert all(threads == 1 for *_, threads in seen)
     assert {name for t, _, _, name, _ in seen if t == 1} != {threading.current_thread().name}
 
 
-def test_map_chunks_propagates_a_helpers_error():
+def test_map_chunks_hands_chunks_to_whichever_thread_is_free():
+    """A helper busy with a slow chunk does not hold the others up: the caller takes them."""
+    numba = _two_threads()
+    seen: list[tuple[int, int]] = []
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def job(t, n0, n1):
+        if t == 1:
+            release.wait(30)  # the helper's chunk lasts until the caller has done the rest
+        with lock:
+            seen.append((t, n0))
+            if sum(1 for tt, _ in seen if tt == 0) == 5:
+                release.set()
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        numba_threads.map_chunks(
+            numba_threads.ChunkPlan([(i, i + 1) for i in range(6)], 2), job)
+    finally:
+        release.set()
+        numba.set_num_threads(before)
+    assert sorted(n0 for _, n0 in seen) == list(range(6))
+    # the helper ran at most one chunk (it may even have started after the caller finished)
+    assert sum(1 for t, _ in seen if t == 0) >= 5
+
+
+def test_map_chunks_propagates_a_chunks_error():
     numba = _two_threads()
     before = numba.get_num_threads()
     numba.set_num_threads(2)
 
     def job(t, n0, n1):
-        if t == 1:
+        if n0 == 1:  # whichever thread runs it
             raise ValueError(f"chunk {n0}:{n1} failed")
 
     try:
@@ -154,5 +188,5 @@ def _map_in_child():
     numba.set_num_threads(2)
     seen = []
     numba_threads.map_chunks(numba_threads.ChunkPlan([(0, 1), (1, 2)], 2),
-                             lambda t, a, b: seen.append(t))
+                             lambda t, a, b: seen.append(a))
     raise SystemExit(0 if sorted(seen) == [0, 1] else 1)

@@ -102,7 +102,7 @@ def test_cli_shows_which_module_serves_each_kernel():
     numba_conv = rows["numba"]["kernels"]["conv_forward"]
     assert numba_conv["module"] == "mocha.plugins.backends.numba_backend.conv"
     assert numba_conv["generic"] is False and numba_conv["plugin"] == "backends.numba_backend"
-    assert rows["numba"]["kernels"]["gemm"]["module"] == "mocha.plugins.backends.generic.blas"
+    assert rows["numba"]["kernels"]["gemm"]["module"] == "mocha.plugins.backends.numba_backend.blas"
     assert rows["cupy"]["kernels"]["softmax"]["module"] == (
         "mocha.plugins.backends.generic.softmax")
     for row in rows.values():

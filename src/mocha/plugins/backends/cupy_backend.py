@@ -32,11 +32,12 @@ class CupyBackend(Backend):
     priority = 100
     device = "gpu"
 
-    def __init__(self, dtype: Any = "float32", seed: int = 0) -> None:
+    def __init__(self, dtype: Any = "float32", seed: int = 0,
+                 threads: int | None = None) -> None:
         reason = self.why_unavailable()
         if reason:
             raise MochaError(f"the cupy backend is not available: {reason}")
-        super().__init__(dtype=dtype, seed=seed)
+        super().__init__(dtype=dtype, seed=seed, threads=threads)
         self.xp = _import_cupy()
 
     @classmethod

@@ -8,17 +8,32 @@ from __future__ import annotations
 
 import numpy as np
 
+import mocha.plugins.backends._blas_threads as blas_threads
 from mocha.core.backend import Backend
 from mocha.core.hookspecs import hookimpl
 
 
 class NumpyBackend(Backend):
-    """NumPy arrays, generic `xp` kernels. `NumpyBackend(dtype="float64", seed=0)`."""
+    """NumPy arrays, generic `xp` kernels. `NumpyBackend(dtype="float64", seed=0,
+    threads=None)`: `init()` sets BLAS (through threadpoolctl) to `threads` threads,
+    `shutdown()` puts the previous count back."""
 
     name = "numpy"
     priority = 10
     device = "cpu"
     xp = np
+
+    def init(self) -> None:
+        if not self.initialized:
+            self._saved_blas = blas_threads.set_threads(self.threads, refresh=True)
+        super().init()
+
+    def shutdown(self) -> None:
+        saved = getattr(self, "_saved_blas", None)
+        if self.initialized and saved is not None:
+            blas_threads.restore(saved)
+            self._saved_blas = None
+        super().shutdown()
 
 
 @hookimpl

@@ -2,7 +2,7 @@
 
 `NumbaBackend` ("numba") ranks above the NumPy reference backend, so `CPUBackend()` and
 `DefaultBackend()` pick it whenever numba imports. Its array module is NumPy; it overrides the
-hot kernels of the kernel table with compiled loops and leaves the rest (`gemm`, ...) to the
+hot kernels of the kernel table with compiled loops and leaves the rest (`im2col`, ...) to the
 generic versions. The package mirrors `generic/`, one module per topic, each ending with its
 `KERNELS` table (kernel name -> implementation), all registered by this module's hook:
 
@@ -10,6 +10,7 @@ generic versions. The package mirrors `generic/`, one module per topic, each end
 ``conv``            im2col, col2im, conv_forward, conv_backward (im2col + one BLAS product per
                     group and chunk; ``rowconv``: the row-wise path for stride-1 convolutions
                     over many channels; ``threads``: chunks spread over the threads)
+``blas``            gemm: large products split by rows over the threads, one-thread BLAS each
 ``pool``            max / mean pooling, forward and backward
 ``lrn``             local response normalization, both modes
 ``softmax``         softmax over any axis
@@ -34,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+import mocha.plugins.backends._blas_threads as blas_threads
+import mocha.plugins.backends.numba_backend.blas as blas
 import mocha.plugins.backends.numba_backend.conv as conv
 import mocha.plugins.backends.numba_backend.elementwise as elementwise
 import mocha.plugins.backends.numba_backend.lrn as lrn
@@ -44,7 +47,7 @@ from mocha.core.backend import Backend
 from mocha.core.hookspecs import hookimpl
 
 #: The topic modules whose `KERNELS` the backend registers.
-TOPICS = (conv, pool, lrn, softmax, elementwise)
+TOPICS = (blas, conv, pool, lrn, softmax, elementwise)
 #: Every kernel the Numba backend overrides: name -> implementation.
 KERNELS: dict[str, Callable[..., Any]] = {
     name: impl for topic in TOPICS for name, impl in topic.KERNELS.items()}
@@ -52,16 +55,20 @@ OVERRIDDEN: tuple[str, ...] = tuple(KERNELS)
 
 
 class NumbaBackend(Backend):
-    """NumPy arrays with Numba-compiled kernels. `NumbaBackend(dtype="float32", seed=0)`.
+    """NumPy arrays with Numba-compiled kernels.
+    `NumbaBackend(dtype="float32", seed=0, threads=None)`.
 
-    Threads: the compiled loops use numba's thread pool (`NUMBA_NUM_THREADS`), the matrix
-    products OpenBLAS's (`OMP_NUM_THREADS` / `OPENBLAS_NUM_THREADS` or threadpoolctl). Unless
-    `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is set, the first kernel call sets
-    `OMP_WAIT_POLICY=PASSIVE` before numba starts its OpenMP pool, so that idle workers sleep
-    instead of spinning against OpenBLAS's threads. Convolutions over 10 MFLOP run their
-    chunks on as many Python threads as numba has (`threads`), each with one numba
-    thread and, for the duration, one OpenBLAS thread (OpenBLAS's setting is process-wide).
-    Results are reproducible for a given thread count.
+    Threads: `threads` (default: the cores this process may run on) is applied by `init()`
+    and undone by `shutdown()`: numba's thread count (`numba.set_num_threads`, on the calling
+    thread) becomes `threads`, and every BLAS library's (through threadpoolctl) becomes 1.
+    The backend parallelizes the products itself: convolutions over 10 MFLOP run their chunks
+    on `threads` threads at once, each with one numba thread and one-thread BLAS
+    (`threads.py`), and large matrix products are split by rows the same way (`blas.py`).
+    So BLAS never wakes its own workers, whose idle spinning (OpenBLAS: ~0.1 s after each
+    product; MKL/OpenMP: KMP_BLOCKTIME) would starve numba's, and no environment variable is
+    needed for full speed. Unless `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is set, the first
+    kernel call also sets `OMP_WAIT_POLICY=PASSIVE` before numba starts its OpenMP pool, so
+    that numba's idle workers sleep. Results are reproducible for a given thread count.
     """
 
     name = "numba"
@@ -80,6 +87,43 @@ class NumbaBackend(Backend):
     conv_keep_cols_bytes: int = 16 << 20
     device = "cpu"
     xp = np
+
+    def init(self) -> None:
+        """Apply `threads`: numba's count on the calling thread, BLAS at 1 thread (the
+        previous settings are kept for `shutdown`)."""
+        if self.initialized:
+            return
+        numba = runtime.numba()
+        limit = numba.config.NUMBA_NUM_THREADS
+        if self.threads > limit and not self.threads_given:
+            self.threads = limit  # the default: all the cores numba's pool may use
+        if self.threads > limit:
+            raise ValueError(
+                f"NumbaBackend: threads={self.threads} is more than numba's pool has "
+                f"(NUMBA_NUM_THREADS={limit}); ask for at most {limit}")
+        self._saved_threads = (runtime.get_threads(), blas_threads.set_threads(1, refresh=True))
+        runtime.set_threads(self.threads)
+        super().init()
+
+    def shutdown(self) -> None:
+        """Put numba's and BLAS's thread counts back as `init` found them."""
+        saved = getattr(self, "_saved_threads", None)
+        if self.initialized and saved is not None:
+            runtime.set_threads(saved[0])
+            blas_threads.restore(saved[1])
+            self._saved_threads = None
+        super().shutdown()
+
+    def thread_info(self) -> dict[str, Any]:
+        """`threads`, numba's count on the calling thread (`numba_threads`) and its threading
+        layer (None before the first parallel loop)."""
+        numba = runtime.numba()
+        try:
+            layer = numba.threading_layer()
+        except ValueError:  # no parallel loop has run yet
+            layer = None
+        return {"threads": self.threads, "numba_threads": runtime.get_threads(),
+                "threading_layer": layer}
 
     @classmethod
     def why_unavailable(cls) -> str | None:

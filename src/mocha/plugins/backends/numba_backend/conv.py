@@ -192,7 +192,7 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
         return _finish((dx, dw4, db), (o_dx, o_dw, o_db))
     if cols is None:
         plan = threads.plan_chunks(backend, N, CK * S * dtype.itemsize, flops)
-    sums = threads.ChunkSums(backend, "conv_dwt", (groups, K, Fg), dtype, plan.threads, F)
+    sums = threads.ChunkSums(backend, "conv_dwt", (groups, K, Fg), dtype, plan.chunks, F)
 
     def job(t: int, n0: int, n1: int) -> None:
         nb = n1 - n0
@@ -200,17 +200,16 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
         rowsums = backend.workspace(f"conv_db{t}", (F, nb), np.float64)
         run(loops("conv").swap01_rowsum, G.size, gy[n0:n1].reshape(nb, F, S),
             G.reshape(F, nb, S), rowsums)
-        sums.bias[t] += rowsums.sum(axis=1)
+        sums.bias_row(n0)[:] += rowsums.sum(axis=1)
         if cols is not None:
             col = cols[n0 * CK * S:n1 * CK * S].reshape(CK, nb * S)
         else:
             col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow), role=f"col{t}")
         # ∇W as its transpose, colᵀ-major: dWᵀ_g[K, Fg] = col_g @ G_gᵀ runs 1.5-2x faster
         # in OpenBLAS than G_g @ col_gᵀ for these shapes (K large, Fg small)
-        part = sums.slot(t)
+        part = sums.slot(n0)
         for g, (fs, ks) in enumerate(slices):
             np.matmul(col[ks], G[fs].T, out=part[g])
-        sums.add(t)
         if dx is not None:
             dcol = col  # the columns are no longer needed: reuse their buffer
             for fs, ks in slices:

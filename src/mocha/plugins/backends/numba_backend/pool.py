@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from mocha.core.backend import write_into
-from mocha.plugins.backends.numba_backend.runtime import Pair, contiguous, loops, out_or, run
+from mocha.plugins.backends.numba_backend.runtime import Pair, contiguous, loops, out_or
+from mocha.plugins.backends.numba_backend.threads import run_batched as run
 
 
 def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,

@@ -103,20 +103,19 @@ def backward(backend: Any, x: np.ndarray, w: np.ndarray, gy: np.ndarray,
     R, Hp, dtype = C * kw, H + 2 * pad[0], x.dtype
     plan = threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize,
                                2.0 * N * F * kh * R * oh * ow)
-    sums = threads.ChunkSums(backend, "rows_dwt", (kh, R, F), dtype, plan.threads, F)
+    sums = threads.ChunkSums(backend, "rows_dwt", (kh, R, F), dtype, plan.chunks, F)
 
     def job(t: int, n0: int, n1: int) -> None:
         L = (n1 - n0) * ow
         G = backend.workspace(f"rows_g{t}", (F, oh * L), dtype)
         rowsums = backend.workspace(f"conv_db{t}", (F, n1 - n0), np.float64)
         run(k.nchw_to_rows_sum, G.size, gy[n0:n1], G, rowsums)
-        sums.bias[t] += rowsums.sum(axis=1)
+        sums.bias_row(n0)[:] += rowsums.sum(axis=1)
         rows = backend.workspace(f"rows{t}", (R, Hp * L), dtype)
         run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
-        part = sums.slot(t)
+        part = sums.slot(n0)
         for p in range(kh):
             np.matmul(rows[:, p * L:(p + oh) * L], G.T, out=part[p])
-        sums.add(t)
 
     threads.map_chunks(plan, job)
     dwt = sums.total()

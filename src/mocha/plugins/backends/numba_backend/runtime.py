@@ -20,8 +20,13 @@ Pair = tuple[int, int]
 
 #: Below this many elements a kernel runs on the calling thread only: waking numba's sleeping
 #: workers costs more than the work (batch-1 latency at 2 threads: LeNet 0.29 -> 0.15 ms at
-#: 1 << 15; CIFAR-10 0.61 -> 0.50 ms going from 1 << 15 to 1 << 17).
-SERIAL_BELOW = 1 << 17
+#: 1 << 15; CIFAR-10 0.61 -> 0.50 ms going from 1 << 15 to 1 << 17), and every parallel loop
+#: is a rendezvous of all the threads, which on a busy machine waits for the one the scheduler
+#: has set aside (numba's loops split the work statically). LeNet training at 2 threads with
+#: other jobs running (load average ~4 on 2 cores), 3 interleaved runs each: 6.1-12.3 it/s at
+#: 1 << 17, 11.0-20.4 at 1 << 21 (every LeNet loop serial; the convolutions and large matrix
+#: products still spread their chunks over the threads, `threads.map_chunks`).
+SERIAL_BELOW = 1 << 21
 
 _LOOPS = __name__.rsplit(".", 1)[0] + ".loops"
 _loaded: dict[str, ModuleType] = {}

@@ -1,25 +1,23 @@
 """Chunk-level parallelism for the Numba backend's convolutions.
 
 A convolution runs over chunks of the mini-batch (gather, matrix products, reorder). With
-T > 1 threads, `map_chunks` runs the chunks on T threads at once (the caller and T − 1 helpers),
-each running ITS chunks start to finish with one numba thread and one OpenBLAS thread
-(numba's setting is per thread; OpenBLAS's is process-wide, set to 1 for the duration of the
-map and restored after it). Each chunk is then one long serial job instead of
-several short parallel ones: no wake-ups of sleeping workers between the steps, and matrix
-products that OpenBLAS's own threading split poorly (a thin side of 32-64 filters against
-thousands of columns) run at single-thread speed on every core. Small convolutions
-(`CHUNK_THREADS_MIN_FLOPS`) stay on the calling thread.
+T > 1 threads, `map_chunks` runs the chunks on T threads at once (the caller and T − 1 helpers,
+each taking the next chunk when it is free), each chunk start to finish with one numba thread
+and one BLAS thread (numba's setting is per thread; BLAS's is process-wide: an initialized
+`NumbaBackend` keeps it at 1, and a map sets it to 1 for its duration in any case). Each chunk
+is then one long serial job instead of several short parallel ones: no wake-ups of sleeping
+workers between the steps, and matrix products that OpenBLAS's own threading split poorly (a
+thin side of 32-64 filters against thousands of columns) run at single-thread speed on every
+core. Small convolutions (`CHUNK_THREADS_MIN_FLOPS`) stay on the calling thread.
 
-Every chunk writes its own slice of the outputs; sums over chunks (∇W, ∇b) are kept per thread
-and added in thread order afterwards, so results are reproducible for a given thread count.
-Without OpenBLAS's per-thread setting (a NumPy built on another BLAS) chunks run one after the
+Every chunk writes its own slice of the outputs; sums over chunks (∇W, ∇b) are kept per chunk
+and added in chunk order afterwards, so results are reproducible for a given chunk plan.
+Where threadpoolctl finds no BLAS whose thread count it can set, chunks run one after the
 other, as with one thread.
 """
 
 from __future__ import annotations
 
-import ctypes
-import glob
 import os
 import threading
 from collections.abc import Callable
@@ -29,32 +27,13 @@ from typing import Any
 
 import numpy as np
 
+import mocha.plugins.backends._blas_threads as blas_threads
 import mocha.plugins.backends.numba_backend.runtime as runtime
 
 _lock = threading.Lock()
-_set_local: Any = None  # openblas_set_num_threads_local once looked up; False: unavailable
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_pid = 0
-
-
-def blas_set_local() -> Any:
-    """NumPy's OpenBLAS `openblas_set_num_threads_local(n) -> previous`, or False."""
-    global _set_local
-    if _set_local is None:
-        found: Any = False
-        root = os.path.dirname(os.path.dirname(np.__file__))
-        patterns = ("numpy.libs/*openblas*", "numpy/.dylibs/*openblas*")
-        for path in sorted(p for pat in patterns for p in glob.glob(os.path.join(root, pat))):
-            try:
-                fn = ctypes.CDLL(path).openblas_set_num_threads_local
-            except (OSError, AttributeError):
-                continue
-            fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
-            found = fn
-            break
-        _set_local = found
-    return _set_local
 
 
 def _serial_thread() -> None:
@@ -116,74 +95,129 @@ def plan_over(chunks: list[tuple[int, int]], flops: float) -> ChunkPlan:
 
 def _spread(threads: int, flops: float) -> bool:
     """Whether a map of `flops` runs its chunks on `threads` threads at once."""
-    return threads > 1 and flops >= CHUNK_THREADS_MIN_FLOPS and bool(blas_set_local())
+    return threads > 1 and flops >= CHUNK_THREADS_MIN_FLOPS and blas_threads.available()
+
+
+#: Loops over at least this many elements that `run_batched` splits by images over the threads
+#: (below it: `runtime.run`, serial under `runtime.SERIAL_BELOW`).
+BATCH_SPLIT_MIN = 1 << 18
+
+
+def run_batched(loop: Any, size: int, *args: Any) -> None:
+    """`runtime.run(loop, size, *args)`, except that with T > 1 threads and `size` >=
+    `BATCH_SPLIT_MIN` the batch is cut into about 4T chunks of images handed out to the
+    threads (`map_chunks`: one numba thread each, a busy core delays nothing). Every array
+    argument must have the batch as its first axis (each chunk gets its slice), and the loop
+    must treat images independently."""
+    T = runtime.get_threads()
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    N = arrays[0].shape[0] if arrays else 0
+    if T == 1 or size < BATCH_SPLIT_MIN or N < 2 or any(
+            a.ndim == 0 or a.shape[0] != N for a in arrays):
+        runtime.run(loop, size, *args)
+        return
+
+    def job(t: int, n0: int, n1: int) -> None:
+        loop(*(a[n0:n1] if isinstance(a, np.ndarray) else a for a in args))
+
+    chunks = balanced_chunks(N, -(-N // (4 * T)), T)
+    map_chunks(ChunkPlan(chunks, min(T, len(chunks))), job)
 
 
 def map_chunks(plan: ChunkPlan, job: Callable[[int, int, int], None]) -> None:
-    """Call job(t, n0, n1) for every chunk of the plan, thread t taking chunks t, t + T,
-    t + 2T, ... (T = plan.threads). Exceptions of any thread propagate (after all threads
-    have finished)."""
+    """Call job(t, n0, n1) for every chunk of the plan on up to T = plan.threads threads, t
+    being the thread's index (0: the caller), for its own scratch memory.
+
+    Chunks are handed out one at a time to whichever thread is free (not t, t + T, ...
+    fixed in advance): on a busy machine a helper that the scheduler keeps waiting simply
+    takes fewer chunks, and the caller does the rest instead of waiting for it. Sums over
+    chunks must therefore not depend on which thread ran a chunk (`ChunkSums` keys them by
+    chunk). Exceptions of any thread propagate, after every chunk started has finished."""
     chunks, T = plan.chunks, plan.threads
     if T == 1:
         for n0, n1 in chunks:
             job(0, n0, n1)
         return
-
-    def run(t: int) -> None:
-        for n0, n1 in chunks[t::T]:
-            job(t, n0, n1)
-
-    # OpenBLAS's thread count is process-wide (its "_local" setter changes it for every
-    # thread in the builds NumPy ships), so it is set to 1 for the whole map, after the
-    # helpers' products too, and restored at the end
-    set_blas = blas_set_local()
-    previous = set_blas(1)
+    work = _Work(chunks, job)
+    # BLAS's thread count is process-wide, so it is set to 1 for the whole map (the
+    # helpers' products included) and restored at the end; an initialized NumbaBackend
+    # already keeps it at 1
+    previous = blas_threads.set_threads(1)
     threads = runtime.get_threads()
     runtime.set_threads(1)
     try:
-        futures = [_helpers(T - 1).submit(run, t) for t in range(1, T)]
-        try:
-            run(0)
-        finally:
-            errors = [f.exception() for f in futures]
+        pool = _helpers(T - 1)
+        for t in range(1, T):
+            pool.submit(work.run, t)
+        work.run(0)
+        work.wait()
     finally:
         runtime.set_threads(threads)
-        set_blas(previous)
-    for error in errors:
-        if error is not None:
-            raise error
+        blas_threads.restore(previous)
+    if work.error is not None:
+        raise work.error
+
+
+class _Work:
+    """The chunks of one map, handed out one by one; `wait()` returns once no chunk is being
+    run (a helper that starts after the caller took the last chunk finds nothing to do)."""
+
+    def __init__(self, chunks: list[tuple[int, int]], job: Callable[[int, int, int], None]):
+        self.chunks, self.job = chunks, job
+        self.next = self.active = 0
+        self.error: BaseException | None = None
+        self.cond = threading.Condition()
+
+    def run(self, t: int) -> None:
+        cond = self.cond
+        while True:
+            with cond:
+                if self.next >= len(self.chunks) or self.error is not None:
+                    return
+                n0, n1 = self.chunks[self.next]
+                self.next += 1
+                self.active += 1
+            try:
+                self.job(t, n0, n1)
+            except BaseException as exc:  # noqa: BLE001 (re-raised by map_chunks)
+                with cond:
+                    self.error = self.error or exc
+            finally:
+                with cond:
+                    self.active -= 1
+                    if self.active == 0:
+                        cond.notify_all()
+
+    def wait(self) -> None:
+        with self.cond:
+            while self.active:
+                self.cond.wait()
 
 
 class ChunkSums:
-    """Sums over the chunks of a map (∇W and ∇b), kept per thread and added in thread order
-    at the end, so that results are reproducible for a given thread count.
+    """Sums over the chunks of a map (∇W and ∇b), one term per chunk, added in chunk order
+    at the end: results do not depend on which thread ran which chunk.
 
-    Thread t writes its chunk's ∇W term into `slot(t)` (its accumulator itself for its first
-    chunk, a scratch workspace after), then calls `add(t)`; ∇b partial sums go to `bias[t]`
-    (float64). `total()` is the ∇W sum (a workspace view), `bias.sum(axis=0)` the ∇b sum."""
+    The job of chunk (n0, n1) writes its ∇W term into `slot(n0)` and adds its ∇b partial
+    sums into `bias_row(n0)` (float64). `total()` is the ∇W sum (a workspace view),
+    `bias.sum(axis=0)` the ∇b sum."""
 
     def __init__(self, backend: Any, role: str, shape: tuple[int, ...], dtype: Any,
-                 threads: int, bias_size: int) -> None:
-        self._backend, self._role, self._shape, self._dtype = backend, role, shape, dtype
-        self._acc = [backend.workspace(f"{role}{t}", shape, dtype) for t in range(threads)]
-        self._started = [False] * threads
-        self.bias = np.zeros((threads, bias_size))
+                 chunks: list[tuple[int, int]], bias_size: int) -> None:
+        self._index = {n0: i for i, (n0, _) in enumerate(chunks)}
+        self._slots = backend.workspace(role, (len(chunks), *shape), dtype)
+        self.bias = np.zeros((len(chunks), bias_size))
 
-    def slot(self, t: int) -> np.ndarray:
-        if not self._started[t]:
-            return self._acc[t]
-        return self._backend.workspace(f"{self._role}_part{t}", self._shape, self._dtype)
+    def slot(self, n0: int) -> np.ndarray:
+        return self._slots[self._index[n0]]
 
-    def add(self, t: int) -> None:
-        if self._started[t]:
-            self._acc[t] += self.slot(t)
-        self._started[t] = True
+    def bias_row(self, n0: int) -> np.ndarray:
+        return self.bias[self._index[n0]]
 
     def total(self) -> np.ndarray:
-        acc = self._acc[0]
-        for t in range(1, len(self._acc)):
-            if self._started[t]:
-                acc += self._acc[t]
+        acc = self._slots[0]
+        for i in range(1, len(self._slots)):
+            acc += self._slots[i]
         return acc
 
 

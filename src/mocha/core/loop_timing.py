@@ -1,0 +1,48 @@
+"""Where `solve()`'s time goes: the layers' forward and backward, the update, and the loop's own
+cost (everything else: constraints, loss bookkeeping, coffee breaks, resume points, Python).
+
+`solve()` keeps one `LoopTiming` in `state.timing` and adds every training iteration to it
+(not the initial forward of `init_solve`, which includes the first-call compilation):
+
+    overhead = iteration wall time - net.forward - net.backward - method.update
+
+`summary()` gives per-iteration means in milliseconds and the overhead's share of an
+iteration; `mocha run --json` reports it as `loop_timing`, `mocha bench` as "loop overhead".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+clock = perf_counter
+
+
+@dataclass
+class LoopTiming:
+    """Seconds spent over `iterations` training iterations, by part."""
+
+    iterations: int = 0
+    total: float = 0.0
+    forward: float = 0.0
+    backward: float = 0.0
+    update: float = 0.0
+
+    @property
+    def overhead(self) -> float:
+        """Seconds of the loop's own cost (never below 0)."""
+        return max(0.0, self.total - self.forward - self.backward - self.update)
+
+    def summary(self) -> dict[str, Any]:
+        """Per-iteration means in ms and `overhead_fraction` (of the iteration's time)."""
+        n = max(self.iterations, 1)
+        return {
+            "iterations": self.iterations,
+            "iteration_ms": 1e3 * self.total / n,
+            "forward_ms": 1e3 * self.forward / n,
+            "backward_ms": 1e3 * self.backward / n,
+            "update_ms": 1e3 * self.update / n,
+            "overhead_ms": 1e3 * self.overhead / n,
+            "overhead_fraction": self.overhead / self.total if self.total > 0 else 0.0,
+        }
