@@ -25,11 +25,20 @@ ROOT = Path(__file__).parent
 def lint(session):
     session.install("-e", ".[lint]")
     session.run("ruff", "check", "src", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "examples", "benchmarks", "noxfile.py")
 
 
 def _suite(session, backend: str, *extra: str) -> None:
-    session.run("python", "-m", "pytest", "-q", f"--mocha-backend={backend}", *extra,
-                *session.posargs, env={"MOCHA_BACKEND": backend})
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-q",
+        f"--mocha-backend={backend}",
+        *extra,
+        *session.posargs,
+        env={"MOCHA_BACKEND": backend},
+    )
 
 
 @nox.session(name="tests-numpy")

@@ -75,16 +75,19 @@ def main(argv: list[str] | None = None) -> None:
         tmp = Path(tmp)
         mnist.prepare(tmp / "mnist", mirror=args.mirror, log=lambda s: None)
         source = make_big(tmp / "mnist", args.samples, tmp)
-        print(f"MNIST batches of {BATCH} from one file of {args.samples} samples "
-              f"({args.samples * 784 * 4 / 2**20:.0f} MiB), {args.batches} batches per run")
+        print(
+            f"MNIST batches of {BATCH} from one file of {args.samples} samples "
+            f"({args.samples * 784 * 4 / 2**20:.0f} MiB), {args.batches} batches per run"
+        )
 
         print("\n1. throughput (images/s)")
         for shuffle in (False, True):
             for label, layer in (
-                ("HDF5DataLayer", HDF5DataLayer(source=source, batch_size=BATCH,
-                                                shuffle=shuffle)),
-                ("AsyncHDF5DataLayer", AsyncHDF5DataLayer(source=source, batch_size=BATCH,
-                                                          shuffle=shuffle)),
+                ("HDF5DataLayer", HDF5DataLayer(source=source, batch_size=BATCH, shuffle=shuffle)),
+                (
+                    "AsyncHDF5DataLayer",
+                    AsyncHDF5DataLayer(source=source, batch_size=BATCH, shuffle=shuffle),
+                ),
             ):
                 seconds = run(layer, args.batches)
                 rate = args.batches * BATCH / seconds
@@ -93,14 +96,17 @@ def main(argv: list[str] | None = None) -> None:
 
         compute = args.compute_ms / 1000
         chunk = 4 * BATCH
-        print(f"\n2. hiding reads behind {args.compute_ms:g} ms of compute per batch "
-              f"(big-file mode: chunks of {chunk} samples, shuffled)")
+        print(
+            f"\n2. hiding reads behind {args.compute_ms:g} ms of compute per batch "
+            f"(big-file mode: chunks of {chunk} samples, shuffled)"
+        )
         saved = hdf5_data.SYNC_CHUNK_BYTES
         hdf5_data.SYNC_CHUNK_BYTES = chunk * 784 * 4
         try:
             sync_layer = HDF5DataLayer(source=source, batch_size=BATCH, shuffle=True)
-            async_layer = AsyncHDF5DataLayer(source=source, batch_size=BATCH, shuffle=True,
-                                             chunk_size=chunk, prefetch=4)
+            async_layer = AsyncHDF5DataLayer(
+                source=source, batch_size=BATCH, shuffle=True, chunk_size=chunk, prefetch=4
+            )
             read = run(sync_layer, args.batches)
             sync_total = run(sync_layer, args.batches, compute)
             async_total = run(async_layer, args.batches, compute)
@@ -111,14 +117,18 @@ def main(argv: list[str] | None = None) -> None:
             time.sleep(compute)
         compute_total = time.perf_counter() - start  # sleeps overshoot: measure them
         hidden = (sync_total - async_total) / read if read > 0 else float("nan")
-        print(f"   reading alone (sync)       {read:8.3f} s  "
-              f"({1000 * read / args.batches:.3f} ms/batch)")
+        print(
+            f"   reading alone (sync)       {read:8.3f} s  "
+            f"({1000 * read / args.batches:.3f} ms/batch)"
+        )
         print(f"   compute alone (sleep)      {compute_total:8.3f} s")
         print(f"   sync  read + compute       {sync_total:8.3f} s")
         print(f"   async read + compute       {async_total:8.3f} s")
         print(f"   ratio sync/async           {sync_total / async_total:8.2f}x")
-        print(f"   async / compute alone      {async_total / compute_total:8.2f}x  "
-              f"(1.00 = reading fully hidden)")
+        print(
+            f"   async / compute alone      {async_total / compute_total:8.2f}x  "
+            f"(1.00 = reading fully hidden)"
+        )
         print(f"   share of read time hidden  {100 * hidden:7.1f} %")
 
 

@@ -35,8 +35,10 @@ import time
 
 T_START = time.perf_counter()
 
-NETS = {"lenet": {"shape": (1, 28, 28), "train_batch": 64},
-        "cifar10": {"shape": (3, 32, 32), "train_batch": 100}}
+NETS = {
+    "lenet": {"shape": (1, 28, 28), "train_batch": 64},
+    "cifar10": {"shape": (3, 32, 32), "train_batch": 100},
+}
 
 
 # -- the child: one measurement ------------------------------------------------------------------
@@ -44,8 +46,10 @@ def _data(shape, n=2048, seed=0):
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    return (rng.random((n, *shape), dtype=np.float32),
-            rng.integers(0, 10, (n, 1)).astype(np.float32))
+    return (
+        rng.random((n, *shape), dtype=np.float32),
+        rng.integers(0, 10, (n, 1)).astype(np.float32),
+    )
 
 
 def _mocha_layers(net: str):
@@ -53,34 +57,72 @@ def _mocha_layers(net: str):
 
     if net == "lenet":  # the manual's MNIST tutorial
         return [
-            ConvolutionLayer(name="conv1", n_filter=20, kernel=(5, 5), bottoms=["data"],
-                             tops=["conv1"]),
-            PoolingLayer(name="pool1", kernel=(2, 2), stride=(2, 2), bottoms=["conv1"],
-                         tops=["pool1"]),
-            ConvolutionLayer(name="conv2", n_filter=50, kernel=(5, 5), bottoms=["pool1"],
-                             tops=["conv2"]),
-            PoolingLayer(name="pool2", kernel=(2, 2), stride=(2, 2), bottoms=["conv2"],
-                         tops=["pool2"]),
-            InnerProductLayer(name="ip1", output_dim=500, neuron=Neurons.ReLU(),
-                              bottoms=["pool2"], tops=["ip1"]),
+            ConvolutionLayer(
+                name="conv1", n_filter=20, kernel=(5, 5), bottoms=["data"], tops=["conv1"]
+            ),
+            PoolingLayer(
+                name="pool1", kernel=(2, 2), stride=(2, 2), bottoms=["conv1"], tops=["pool1"]
+            ),
+            ConvolutionLayer(
+                name="conv2", n_filter=50, kernel=(5, 5), bottoms=["pool1"], tops=["conv2"]
+            ),
+            PoolingLayer(
+                name="pool2", kernel=(2, 2), stride=(2, 2), bottoms=["conv2"], tops=["pool2"]
+            ),
+            InnerProductLayer(
+                name="ip1", output_dim=500, neuron=Neurons.ReLU(), bottoms=["pool2"], tops=["ip1"]
+            ),
             InnerProductLayer(name="ip2", output_dim=10, bottoms=["ip1"], tops=["out"]),
         ]
     lrn = {"kernel": 3, "scale": 5e-5, "power": 0.75, "mode": "within_channel"}
     return [  # Mocha's CIFAR-10 example ("full" net of Caffe)
-        ConvolutionLayer(name="conv1", n_filter=32, kernel=(5, 5), pad=(2, 2),
-                         bottoms=["data"], tops=["conv1"]),
-        PoolingLayer(name="pool1", kernel=(3, 3), stride=(2, 2), neuron=Neurons.ReLU(),
-                     bottoms=["conv1"], tops=["pool1"]),
+        ConvolutionLayer(
+            name="conv1", n_filter=32, kernel=(5, 5), pad=(2, 2), bottoms=["data"], tops=["conv1"]
+        ),
+        PoolingLayer(
+            name="pool1",
+            kernel=(3, 3),
+            stride=(2, 2),
+            neuron=Neurons.ReLU(),
+            bottoms=["conv1"],
+            tops=["pool1"],
+        ),
         LRNLayer(name="norm1", **lrn, bottoms=["pool1"], tops=["norm1"]),
-        ConvolutionLayer(name="conv2", n_filter=32, kernel=(5, 5), pad=(2, 2),
-                         neuron=Neurons.ReLU(), bottoms=["norm1"], tops=["conv2"]),
-        PoolingLayer(name="pool2", kernel=(3, 3), stride=(2, 2), pooling=Pooling.Mean(),
-                     bottoms=["conv2"], tops=["pool2"]),
+        ConvolutionLayer(
+            name="conv2",
+            n_filter=32,
+            kernel=(5, 5),
+            pad=(2, 2),
+            neuron=Neurons.ReLU(),
+            bottoms=["norm1"],
+            tops=["conv2"],
+        ),
+        PoolingLayer(
+            name="pool2",
+            kernel=(3, 3),
+            stride=(2, 2),
+            pooling=Pooling.Mean(),
+            bottoms=["conv2"],
+            tops=["pool2"],
+        ),
         LRNLayer(name="norm2", **lrn, bottoms=["pool2"], tops=["norm2"]),
-        ConvolutionLayer(name="conv3", n_filter=64, kernel=(5, 5), pad=(2, 2),
-                         neuron=Neurons.ReLU(), bottoms=["norm2"], tops=["conv3"]),
-        PoolingLayer(name="pool3", kernel=(3, 3), stride=(2, 2), pooling=Pooling.Mean(),
-                     bottoms=["conv3"], tops=["pool3"]),
+        ConvolutionLayer(
+            name="conv3",
+            n_filter=64,
+            kernel=(5, 5),
+            pad=(2, 2),
+            neuron=Neurons.ReLU(),
+            bottoms=["norm2"],
+            tops=["conv3"],
+        ),
+        PoolingLayer(
+            name="pool3",
+            kernel=(3, 3),
+            stride=(2, 2),
+            pooling=Pooling.Mean(),
+            bottoms=["conv3"],
+            tops=["pool3"],
+        ),
         InnerProductLayer(name="ip1", output_dim=10, bottoms=["pool3"], tops=["out"]),
     ]
 
@@ -133,13 +175,28 @@ def child_mocha(backend_name: str, task: str, net: str, seconds: float) -> dict:
     mocha.init(backend)
     out: dict = {}
     if task == "train":
-        nn = Net("train", backend, [
-            MemoryDataLayer(name="data", data=[x, y], batch_size=spec["train_batch"],
-                            shuffle=True, tops=["data", "label"]),
-            *_mocha_layers(net), SoftmaxLossLayer(name="loss", bottoms=["out", "label"])])
-        params = make_solver_parameters(mocha.SGD(), max_iter=1, regu_coef=0.0005,
-                                        lr_policy=LRPolicy.Inv(0.01, 0.0001, 0.75),
-                                        mom_policy=MomPolicy.Fixed(0.9))
+        nn = Net(
+            "train",
+            backend,
+            [
+                MemoryDataLayer(
+                    name="data",
+                    data=[x, y],
+                    batch_size=spec["train_batch"],
+                    shuffle=True,
+                    tops=["data", "label"],
+                ),
+                *_mocha_layers(net),
+                SoftmaxLossLayer(name="loss", bottoms=["out", "label"]),
+            ],
+        )
+        params = make_solver_parameters(
+            mocha.SGD(),
+            max_iter=1,
+            regu_coef=0.0005,
+            lr_policy=LRPolicy.Inv(0.01, 0.0001, 0.75),
+            mom_policy=MomPolicy.Fixed(0.9),
+        )
         solver = Solver(mocha.SGD(), params)
         state = solve(solver, nn)  # init, first forward, one iteration
         out["first_iter_s"] = time.perf_counter() - T_START
@@ -156,15 +213,22 @@ def child_mocha(backend_name: str, task: str, net: str, seconds: float) -> dict:
         nets = {}
         for bs in (100, 1):
             backend.param_registry.clear()
-            nets[bs] = Net(f"infer{bs}", backend, [
-                MemoryDataLayer(name="data", data=[x], batch_size=bs, tops=["data"]),
-                *_mocha_layers(net), SoftmaxLayer(name="prob", bottoms=["out"], tops=["prob"])],
-                phase="test")
+            nets[bs] = Net(
+                f"infer{bs}",
+                backend,
+                [
+                    MemoryDataLayer(name="data", data=[x], batch_size=bs, tops=["data"]),
+                    *_mocha_layers(net),
+                    SoftmaxLayer(name="prob", bottoms=["out"], tops=["prob"]),
+                ],
+                phase="test",
+            )
             nets[bs].init()
         out["infer_img_s"] = 100 * _timed(nets[100].forward, seconds)
         out["latency_ms"] = 1e3 * _latency(nets[1].forward, seconds / 2)
-    out["impl"] = {k: backend.kernels.implementation_of(k)
-                   for k in ("conv_forward", "max_pool_forward")}
+    out["impl"] = {
+        k: backend.kernels.implementation_of(k) for k in ("conv_forward", "max_pool_forward")
+    }
     return out
 
 
@@ -173,9 +237,16 @@ def _torch_model(net: str):
     from torch import nn
 
     if net == "lenet":
-        return nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2, 2), nn.Conv2d(20, 50, 5),
-                             nn.MaxPool2d(2, 2), nn.Flatten(), nn.Linear(800, 500), nn.ReLU(),
-                             nn.Linear(500, 10))
+        return nn.Sequential(
+            nn.Conv2d(1, 20, 5),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(20, 50, 5),
+            nn.MaxPool2d(2, 2),
+            nn.Flatten(),
+            nn.Linear(800, 500),
+            nn.ReLU(),
+            nn.Linear(500, 10),
+        )
 
     class WithinChannelLRN(nn.Module):  # Caffe's WITHIN_CHANNEL LRN (k=3)
         def forward(self, x):
@@ -183,13 +254,27 @@ def _torch_model(net: str):
             return x * torch.pow(1.0 + 5e-5 * s, -0.75)
 
     def pool(kind):  # Caffe rounds the output size up: ceil_mode
-        return (nn.MaxPool2d(3, 2, ceil_mode=True) if kind == "max"
-                else nn.AvgPool2d(3, 2, ceil_mode=True))
+        return (
+            nn.MaxPool2d(3, 2, ceil_mode=True)
+            if kind == "max"
+            else nn.AvgPool2d(3, 2, ceil_mode=True)
+        )
 
-    return nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), pool("max"), nn.ReLU(),
-                         WithinChannelLRN(), nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(),
-                         pool("mean"), WithinChannelLRN(), nn.Conv2d(32, 64, 5, padding=2),
-                         nn.ReLU(), pool("mean"), nn.Flatten(), nn.Linear(64 * 4 * 4, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 5, padding=2),
+        pool("max"),
+        nn.ReLU(),
+        WithinChannelLRN(),
+        nn.Conv2d(32, 32, 5, padding=2),
+        nn.ReLU(),
+        pool("mean"),
+        WithinChannelLRN(),
+        nn.Conv2d(32, 64, 5, padding=2),
+        nn.ReLU(),
+        pool("mean"),
+        nn.Flatten(),
+        nn.Linear(64 * 4 * 4, 10),
+    )
 
 
 def child_torch(task: str, net: str, seconds: float, threads: int) -> dict:
@@ -205,8 +290,11 @@ def child_torch(task: str, net: str, seconds: float, threads: int) -> dict:
     if task == "train":
         weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
         biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
-        opt = torch.optim.SGD([{"params": weights, "weight_decay": 0.0005},
-                               {"params": biases, "lr": 0.02}], lr=0.01, momentum=0.9)
+        opt = torch.optim.SGD(
+            [{"params": weights, "weight_decay": 0.0005}, {"params": biases, "lr": 0.02}],
+            lr=0.01,
+            momentum=0.9,
+        )
         loss_fn = torch.nn.CrossEntropyLoss()
         bs, n = spec["train_batch"], x.shape[0]
         order, cursor = torch.randperm(n), [0]
@@ -214,7 +302,7 @@ def child_torch(task: str, net: str, seconds: float, threads: int) -> dict:
         def step():
             if cursor[0] + bs > n:
                 order[:], cursor[0] = torch.randperm(n), 0
-            idx = order[cursor[0]:cursor[0] + bs]
+            idx = order[cursor[0] : cursor[0] + bs]
             cursor[0] += bs
             opt.zero_grad(set_to_none=False)
             loss = loss_fn(model(x[idx]), y[idx])
@@ -261,25 +349,37 @@ def child_main(framework: str, threads: int, task: str, net: str, seconds: float
         out = child_mocha(framework, task, net, seconds)
     from threadpoolctl import threadpool_info
 
-    out["blas"] = sorted({f"{i['internal_api']}:{i.get('architecture')}:{i['num_threads']}"
-                          for i in threadpool_info()})
+    out["blas"] = sorted(
+        {
+            f"{i['internal_api']}:{i.get('architecture')}:{i['num_threads']}"
+            for i in threadpool_info()
+        }
+    )
     out["peak_rss_mb"] = _peak_rss_mb(resource)
     print("RESULT " + json.dumps(out))
 
 
 # -- the parent: run the matrix, print the table ---------------------------------------------------
 def run_child(framework: str, threads: int, task: str, args) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMBA_NUM_THREADS"):
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    }
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         env[var] = str(threads)
     if args.openblas_thread_timeout:
         env["OPENBLAS_THREAD_TIMEOUT"] = str(args.openblas_thread_timeout)
     else:
         env.pop("OPENBLAS_THREAD_TIMEOUT", None)
-    cmd = [sys.executable, __file__, "--child", framework, str(threads), task, args.net,
-           str(args.seconds)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        framework,
+        str(threads),
+        task,
+        args.net,
+        str(args.seconds),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -287,11 +387,20 @@ def run_child(framework: str, threads: int, task: str, args) -> dict:
     raise RuntimeError(f"{framework}/{threads}/{task} failed:\n{proc.stdout}\n{proc.stderr}")
 
 
-BEST = {"train_it_s": max, "infer_img_s": max, "latency_ms": min, "peak_rss_mb": min,
-        "first_iter_s": min}
-COLUMNS = [("train_it_s", "train it/s", "{:.1f}"), ("infer_img_s", "infer img/s", "{:.0f}"),
-           ("latency_ms", "b1 latency ms", "{:.2f}"), ("first_iter_s", "1st iter s", "{:.2f}"),
-           ("peak_rss_mb", "peak RSS MB (train/infer)", "{}")]
+BEST = {
+    "train_it_s": max,
+    "infer_img_s": max,
+    "latency_ms": min,
+    "peak_rss_mb": min,
+    "first_iter_s": min,
+}
+COLUMNS = [
+    ("train_it_s", "train it/s", "{:.1f}"),
+    ("infer_img_s", "infer img/s", "{:.0f}"),
+    ("latency_ms", "b1 latency ms", "{:.2f}"),
+    ("first_iter_s", "1st iter s", "{:.2f}"),
+    ("peak_rss_mb", "peak RSS MB (train/infer)", "{}"),
+]
 
 
 def measure(args) -> dict:
@@ -307,9 +416,11 @@ def measure(args) -> dict:
                         if key in BEST:
                             k = f"{key}_{task}" if key == "peak_rss_mb" else key
                             cell[k] = BEST[key](cell.get(k, value), value)
-                    print(f"  [{rep + 1}/{args.repeat}] {fw} {threads}t {task}: "
-                          + ", ".join(f"{k}={v:.3g}" for k, v in r.items()
-                                      if isinstance(v, float)), file=sys.stderr)
+                    print(
+                        f"  [{rep + 1}/{args.repeat}] {fw} {threads}t {task}: "
+                        + ", ".join(f"{k}={v:.3g}" for k, v in r.items() if isinstance(v, float)),
+                        file=sys.stderr,
+                    )
     return results
 
 
@@ -320,8 +431,10 @@ def table(results: dict, args) -> str:
         return spec.format(cell[key])
 
     higher = {"train_it_s", "infer_img_s"}
-    lines = ["| backend | threads | " + " | ".join(c[1] for c in COLUMNS) + " |",
-             "|---|---|" + "---|" * len(COLUMNS)]
+    lines = [
+        "| backend | threads | " + " | ".join(c[1] for c in COLUMNS) + " |",
+        "|---|---|" + "---|" * len(COLUMNS),
+    ]
     for (fw, threads), cell in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         ref = results.get(("torch", threads))
         row = []
@@ -348,9 +461,13 @@ def main(argv=None) -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--json", default="")
-    parser.add_argument("--openblas-thread-timeout", type=int, default=4,
-                        help="OPENBLAS_THREAD_TIMEOUT for the children (0: leave unset); idle "
-                             "OpenBLAS threads otherwise spin ~0.1 s and starve numba's")
+    parser.add_argument(
+        "--openblas-thread-timeout",
+        type=int,
+        default=4,
+        help="OPENBLAS_THREAD_TIMEOUT for the children (0: leave unset); idle "
+        "OpenBLAS threads otherwise spin ~0.1 s and starve numba's",
+    )
     args = parser.parse_args(argv)
     if args.child:
         fw, threads, task, net, sec = args.child
@@ -365,13 +482,18 @@ def main(argv=None) -> None:
             print("PyTorch is not installed: comparing the Mocha backends only", file=sys.stderr)
             args.frameworks.remove("torch")
     load = os.getloadavg()[0]
-    print(f"{args.net}: {os.cpu_count()} CPUs, load average {load:.2f} at start, "
-          f"{args.seconds:g} s per measurement, best of {args.repeat}, "
-          f"OPENBLAS_THREAD_TIMEOUT={args.openblas_thread_timeout or 'unset'}", file=sys.stderr)
+    print(
+        f"{args.net}: {os.cpu_count()} CPUs, load average {load:.2f} at start, "
+        f"{args.seconds:g} s per measurement, best of {args.repeat}, "
+        f"OPENBLAS_THREAD_TIMEOUT={args.openblas_thread_timeout or 'unset'}",
+        file=sys.stderr,
+    )
     results = measure(args)
     print(table(results, args))
-    print("Ratios are vs PyTorch at the same thread count: > 1 is better for Mocha "
-          "(throughput up, latency / time / memory down).")
+    print(
+        "Ratios are vs PyTorch at the same thread count: > 1 is better for Mocha "
+        "(throughput up, latency / time / memory down)."
+    )
     for (fw, threads), cell in sorted(results.items()):
         print(f"  {fw} {threads}t BLAS: {', '.join(cell['blas'])}")
     if args.json:

@@ -48,12 +48,20 @@ def child(args: argparse.Namespace) -> None:
     if size > 1:
         mocha.distributed.enable(backend, bucket_mb=args.bucket_mb, check_every=0)
     x, y = _data(NETS[args.net]["shape"], n=max(1024, 4 * args.batch * size))
-    net = mocha.Net("train", backend, [
-        mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=args.batch * size,
-                              shuffle=True),
-        *_mocha_layers(args.net), mocha.SoftmaxLossLayer(name="loss", bottoms=["out", "label"])])
-    params = mocha.make_solver_parameters(mocha.SGD(), max_iter=1, regu_coef=0.0005,
-                                          mom_policy=mocha.MomPolicy.Fixed(0.9))
+    net = mocha.Net(
+        "train",
+        backend,
+        [
+            mocha.MemoryDataLayer(
+                name="data", data=[x, y], batch_size=args.batch * size, shuffle=True
+            ),
+            *_mocha_layers(args.net),
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["out", "label"]),
+        ],
+    )
+    params = mocha.make_solver_parameters(
+        mocha.SGD(), max_iter=1, regu_coef=0.0005, mom_policy=mocha.MomPolicy.Fixed(0.9)
+    )
     solver = mocha.Solver(mocha.SGD(), params)
     state = mocha.solve(solver, net)
     parallel = parallel_of(backend)
@@ -88,14 +96,25 @@ def child(args: argparse.Namespace) -> None:
         comm.Allreduce(MPI.IN_PLACE, grad)
     t_ar = (time.perf_counter() - t1) / reps
     if comm.Get_rank() == 0:
-        print(json.dumps({
-            "net": args.net, "backend": type(backend).__name__, "ranks": size,
-            "batch_per_rank": args.batch, "n_params": n_params, "grad_bytes": grad.nbytes,
-            "it_s": n / elapsed, "samples_s": n / elapsed * args.batch * size,
-            "allreduce_ms": 1e3 * reduce_s / n, "plain_allreduce_ms": 1e3 * t_ar,
-            "bandwidth_GBs": grad.nbytes / t_ar / 1e9,
-            "bus_bandwidth_GBs": 2 * (size - 1) / size * grad.nbytes / t_ar / 1e9,
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "net": args.net,
+                    "backend": type(backend).__name__,
+                    "ranks": size,
+                    "batch_per_rank": args.batch,
+                    "n_params": n_params,
+                    "grad_bytes": grad.nbytes,
+                    "it_s": n / elapsed,
+                    "samples_s": n / elapsed * args.batch * size,
+                    "allreduce_ms": 1e3 * reduce_s / n,
+                    "plain_allreduce_ms": 1e3 * t_ar,
+                    "bandwidth_GBs": grad.nbytes / t_ar / 1e9,
+                    "bus_bandwidth_GBs": 2 * (size - 1) / size * grad.nbytes / t_ar / 1e9,
+                }
+            ),
+            flush=True,
+        )
 
 
 def parent(args: argparse.Namespace) -> None:
@@ -104,28 +123,55 @@ def parent(args: argparse.Namespace) -> None:
     mpiexec = find_mpiexec()
     if mpiexec is None:
         sys.exit('no mpiexec found: pip install "mocha-dl[mpi]"')
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               NUMBA_NUM_THREADS="1", OPENBLAS_THREAD_TIMEOUT="4")
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        NUMBA_NUM_THREADS="1",
+        OPENBLAS_THREAD_TIMEOUT="4",
+    )
     rows = []
     for ranks in args.ranks:
-        cmd = [mpiexec, "-n", str(ranks), sys.executable, __file__, "--child", "--net", args.net,
-               "--backend", args.backend, "--batch", str(args.batch), "--seconds",
-               str(args.seconds), "--bucket-mb", str(args.bucket_mb)]
+        cmd = [
+            mpiexec,
+            "-n",
+            str(ranks),
+            sys.executable,
+            __file__,
+            "--child",
+            "--net",
+            args.net,
+            "--backend",
+            args.backend,
+            "--batch",
+            str(args.batch),
+            "--seconds",
+            str(args.seconds),
+            "--bucket-mb",
+            str(args.bucket_mb),
+        ]
         run = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if run.returncode != 0:
             sys.exit(f"{' '.join(cmd)} failed:\n{run.stderr}")
         rows.append(json.loads(run.stdout.strip().splitlines()[-1]))
     base = rows[0]["samples_s"] / rows[0]["ranks"]
-    print(f"{'net':8} {'ranks':>5} {'batch/rank':>10} {'it/s':>7} {'samples/s':>10} "
-          f"{'allreduce ms/it':>15} {'plain allreduce ms':>18} {'bus GB/s':>8} {'efficiency':>10}")
+    print(
+        f"{'net':8} {'ranks':>5} {'batch/rank':>10} {'it/s':>7} {'samples/s':>10} "
+        f"{'allreduce ms/it':>15} {'plain allreduce ms':>18} {'bus GB/s':>8} {'efficiency':>10}"
+    )
     for r in rows:
         r["efficiency"] = r["samples_s"] / (r["ranks"] * base)
-        print(f"{r['net']:8} {r['ranks']:>5} {r['batch_per_rank']:>10} {r['it_s']:>7.2f} "
-              f"{r['samples_s']:>10.1f} {r['allreduce_ms']:>15.3f} "
-              f"{r['plain_allreduce_ms']:>18.3f} {r['bus_bandwidth_GBs']:>8.2f} "
-              f"{r['efficiency']:>10.2f}")
-    print(f"parameters: {rows[0]['n_params']:,} ({rows[0]['grad_bytes'] / 1e6:.2f} MB of "
-          f"gradients); compute per sample on 1 rank: {1e3 / rows[0]['samples_s']:.3f} ms")
+        print(
+            f"{r['net']:8} {r['ranks']:>5} {r['batch_per_rank']:>10} {r['it_s']:>7.2f} "
+            f"{r['samples_s']:>10.1f} {r['allreduce_ms']:>15.3f} "
+            f"{r['plain_allreduce_ms']:>18.3f} {r['bus_bandwidth_GBs']:>8.2f} "
+            f"{r['efficiency']:>10.2f}"
+        )
+    print(
+        f"parameters: {rows[0]['n_params']:,} ({rows[0]['grad_bytes'] / 1e6:.2f} MB of "
+        f"gradients); compute per sample on 1 rank: {1e3 / rows[0]['samples_s']:.3f} ms"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

@@ -35,10 +35,21 @@ def main(argv=None) -> None:
     mocha.init(backend)
     spec = NETS[args.net]
     x, y = _data(spec["shape"])
-    net = Net("profile", backend, [
-        MemoryDataLayer(name="data", data=[x, y], batch_size=spec["train_batch"], shuffle=True,
-                        tops=["data", "label"]),
-        *_mocha_layers(args.net), SoftmaxLossLayer(name="loss", bottoms=["out", "label"])])
+    net = Net(
+        "profile",
+        backend,
+        [
+            MemoryDataLayer(
+                name="data",
+                data=[x, y],
+                batch_size=spec["train_batch"],
+                shuffle=True,
+                tops=["data", "label"],
+            ),
+            *_mocha_layers(args.net),
+            SoftmaxLossLayer(name="loss", bottoms=["out", "label"]),
+        ],
+    )
     net.init()
     fw: dict[str, float] = {}
     bw: dict[str, float] = {}
@@ -68,8 +79,10 @@ def main(argv=None) -> None:
                     p.regularizer.gradient(backend, p.blob, p.gradient, 0.0005)
             bw[layer.name] = bw.get(layer.name, 0.0) + clock() - t
     n = args.iters
-    print(f"{args.net} on {args.backend} at {backend.threads} thread(s), ms per iteration "
-          f"(forward / backward):")
+    print(
+        f"{args.net} on {args.backend} at {backend.threads} thread(s), ms per iteration "
+        f"(forward / backward):"
+    )
     for name in fw:
         print(f"  {name:8s} {fw[name] / n * 1e3:8.3f} / {bw.get(name, 0.0) / n * 1e3:8.3f}")
     total = (sum(fw.values()) + sum(bw.values())) / n

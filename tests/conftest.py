@@ -8,19 +8,28 @@ from hypothesis import HealthCheck, settings
 os.environ.setdefault("NUMBA_NUM_THREADS", str(max(2, os.cpu_count() or 1)))
 
 settings.register_profile(
-    "ci", deadline=None, max_examples=15, derandomize=True,
+    "ci",
+    deadline=None,
+    max_examples=15,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.register_profile(
-    "dev", deadline=None, max_examples=15,
+    "dev",
+    deadline=None,
+    max_examples=15,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_addoption(parser):
-    parser.addoption("--run-slow", action="store_true", default=False,
-                     help="also run tests marked slow (end-to-end training)")
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        default=False,
+        help="also run tests marked slow (end-to-end training)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -50,8 +59,12 @@ def fake_distribution(tmp_path_factory, monkeypatch):
 
     site = tmp_path_factory.mktemp("site")
     monkeypatch.syspath_prepend(str(site))
-    for var in ("MOCHA_DISABLE_PLUGINS", "MOCHA_LOAD_PLUGINS", "MOCHA_STRICT_PLUGINS",
-                "MOCHA_REPLACE"):
+    for var in (
+        "MOCHA_DISABLE_PLUGINS",
+        "MOCHA_LOAD_PLUGINS",
+        "MOCHA_STRICT_PLUGINS",
+        "MOCHA_REPLACE",
+    ):
         monkeypatch.delenv(var, raising=False)
     written: list[str] = []
 

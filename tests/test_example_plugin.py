@@ -24,8 +24,13 @@ DIST = "mocha-example-layer"
 
 
 def _python(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def _installed() -> bool:
@@ -34,8 +39,9 @@ def _installed() -> bool:
 
 
 def _pip(*args: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True,
-                            text=True, timeout=300, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert result.returncode == 0, f"pip {' '.join(args)} failed:\n{result.stderr[-3000:]}"
 
 
@@ -90,14 +96,22 @@ def test_listed_by_the_command_line(example_installed):
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     row = rows["layers.swish"]
     assert (row["distribution"], row["version"], row["status"], row["module"]) == (
-        DIST, "0.1.0", "loaded", "mocha_swish")
+        DIST,
+        "0.1.0",
+        "loaded",
+        "mocha_swish",
+    )
 
 
 def test_disabled_by_environment(example_installed):
     result = subprocess.run(
         [sys.executable, "-c", "import mocha; print(mocha.get_registry().names('layers'))"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-        env={**os.environ, "MOCHA_DISABLE_PLUGINS": "layers.swish"})
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "MOCHA_DISABLE_PLUGINS": "layers.swish"},
+    )
     assert result.returncode == 0, result.stderr
     assert "SwishLayer" not in result.stdout and "InnerProductLayer" in result.stdout
 

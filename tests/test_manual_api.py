@@ -37,12 +37,38 @@ X = RNG.standard_normal((12, 1, 2, 3))
 Y = RNG.integers(0, 3, (12, 1)).astype(np.float64)
 
 MANUAL_FUNCTIONS = [
-    "forward", "backward", "destroy", "get_layer", "get_layer_state", "forward_epoch",
-    "reset_statistics", "show_statistics", "dump_statistics", "update_statistics",
-    "check_bp_topology", "load_statistics", "init", "shutdown", "registry_reset", "solve",
-    "setup", "net2dot", "load_network", "save_network", "load_snapshot", "copy", "freeze",
-    "freeze_all", "unfreeze", "unfreeze_all", "make_solver_parameters", "add_coffee_break",
-    "setup_coffee_lounge", "make_blob", "make_zero_blob", "reshape_blob",
+    "forward",
+    "backward",
+    "destroy",
+    "get_layer",
+    "get_layer_state",
+    "forward_epoch",
+    "reset_statistics",
+    "show_statistics",
+    "dump_statistics",
+    "update_statistics",
+    "check_bp_topology",
+    "load_statistics",
+    "init",
+    "shutdown",
+    "registry_reset",
+    "solve",
+    "setup",
+    "net2dot",
+    "load_network",
+    "save_network",
+    "load_snapshot",
+    "copy",
+    "freeze",
+    "freeze_all",
+    "unfreeze",
+    "unfreeze_all",
+    "make_solver_parameters",
+    "add_coffee_break",
+    "setup_coffee_lounge",
+    "make_blob",
+    "make_zero_blob",
+    "reshape_blob",
 ]
 
 
@@ -50,12 +76,31 @@ def test_star_import_brings_every_registered_public_name():
     namespace: dict = {}
     exec("from mocha import *", namespace)
     registry = mocha.get_registry()
-    for kind in ("layers", "solvers", "coffee_breaks", "neurons", "initializers",
-                 "regularizers", "constraints", "data_transformers"):
+    for kind in (
+        "layers",
+        "solvers",
+        "coffee_breaks",
+        "neurons",
+        "initializers",
+        "regularizers",
+        "constraints",
+        "data_transformers",
+    ):
         for name in registry.names(kind):
             assert name in namespace, (kind, name)
-    for name in ("Pooling", "LRNMode", "ElementWiseFunctors", "reset_outputs", "NumpyBackend",
-                 "NumbaBackend", "CupyBackend", "predict", "Net", "LRPolicy", *MANUAL_FUNCTIONS):
+    for name in (
+        "Pooling",
+        "LRNMode",
+        "ElementWiseFunctors",
+        "reset_outputs",
+        "NumpyBackend",
+        "NumbaBackend",
+        "CupyBackend",
+        "predict",
+        "Net",
+        "LRPolicy",
+        *MANUAL_FUNCTIONS,
+    ):
         assert name in namespace, name
     assert namespace["Pooling"].Max is not None and namespace["LRNMode"].AcrossChannel
     assert "numpy" not in namespace  # backends are exported by class name only
@@ -80,8 +125,9 @@ def test_import_mocha_stays_cheap():
         loaded = [m for m in sys.modules if m.startswith("mocha.plugins")]
         print(",".join(loaded) or "-", "numba" in sys.modules, "rich" in sys.modules)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout.split()
     assert out == ["-", "False", "False"]
 
 
@@ -91,9 +137,11 @@ def test_no_hand_written_table_of_plugin_modules():
 
 
 def layers(batch_size=4):
-    return [MemoryDataLayer(name="data", data=[X, Y], batch_size=batch_size),
-            InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["ip"]),
-            SoftmaxLossLayer(name="loss", bottoms=["ip", "label"])]
+    return [
+        MemoryDataLayer(name="data", data=[X, Y], batch_size=batch_size),
+        InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["ip"]),
+        SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
+    ]
 
 
 def test_free_functions_call_the_methods(capsys):
@@ -111,8 +159,9 @@ def test_free_functions_call_the_methods(capsys):
     epoch = net.epoch
     mocha.forward_epoch(net)
     assert net.epoch == epoch + 1
-    test = Net("t", backend, [*layers()[:2], AccuracyLayer(name="accuracy",
-                                                          bottoms=["ip", "label"])])
+    test = Net(
+        "t", backend, [*layers()[:2], AccuracyLayer(name="accuracy", bottoms=["ip", "label"])]
+    )
     mocha.forward_epoch(test)
     lounge = mocha.CoffeeLounge()
     stats = mocha.dump_statistics(lounge, test, show=True)
@@ -139,11 +188,17 @@ def test_single_image_prediction_the_manual_way(dtype):
     """`get_layer(run_net, "data").data[0][...] = image; forward(run_net)` feeds the image,
     whatever the dtype of the array the layer was given (a float64 one used to be copied)."""
     backend = NumpyBackend(seed=0)
-    run_net = Net("run", backend, [
-        MemoryDataLayer(name="data", tops=["data"], batch_size=1,
-                        data=[np.zeros((1, 1, 2, 3), dtype=dtype)]),
-        InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["ip"]),
-        SoftmaxLayer(name="prob", bottoms=["ip"], tops=["prob"])])
+    run_net = Net(
+        "run",
+        backend,
+        [
+            MemoryDataLayer(
+                name="data", tops=["data"], batch_size=1, data=[np.zeros((1, 1, 2, 3), dtype=dtype)]
+            ),
+            InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["ip"]),
+            SoftmaxLayer(name="prob", bottoms=["ip"], tops=["prob"]),
+        ],
+    )
     run_net.init()
     w, b = (p.blob.to_host() for p in run_net.state_of("ip").parameters)
     for image in (X[0], X[5]):
@@ -191,14 +246,18 @@ def test_load_from_a_folder_of_other_files_warns_naming_them(tmp_path, caplog):
     net.shutdown()
 
 
-@pytest.mark.parametrize("name,key", [("accuracy", "accuracy"),
-                                      ("test-accuracy", "test-accuracy"),
-                                      ("acc", "acc-accuracy")])
+@pytest.mark.parametrize(
+    "name,key",
+    [("accuracy", "accuracy"), ("test-accuracy", "test-accuracy"), ("acc", "acc-accuracy")],
+)
 def test_statistics_names_are_not_doubled(tmp_path, capsys, name, key):
     backend = NumpyBackend(seed=0)
     net = Net("n", backend, layers())
-    test = Net("t", backend, [*layers()[:2], AccuracyLayer(name=name, bottoms=["ip", "label"],
-                                                          report_error=True)])
+    test = Net(
+        "t",
+        backend,
+        [*layers()[:2], AccuracyLayer(name=name, bottoms=["ip", "label"], report_error=True)],
+    )
     method = mocha.SGD()
     solver = Solver(method, make_solver_parameters(method, max_iter=2))
     setup_coffee_lounge(solver, save_into=str(tmp_path / "statistics.h5"))

@@ -39,8 +39,18 @@ def run(tmp_path, max_iter, capsys, backend="numpy"):
     example = load_example()
     mirror = mirror_or_skip(example)
     with one_blas_thread():
-        result = example.main(["--max-iter", str(max_iter), "--backend", backend,
-                               "--workdir", str(tmp_path / "work"), "--mirror", mirror])
+        result = example.main(
+            [
+                "--max-iter",
+                str(max_iter),
+                "--backend",
+                backend,
+                "--workdir",
+                str(tmp_path / "work"),
+                "--mirror",
+                mirror,
+            ]
+        )
     out = capsys.readouterr().out
     work = tmp_path / "work"
     assert (work / "data" / "train.txt").exists()
@@ -70,21 +80,30 @@ def test_manual_port_predicts_the_edited_image(tmp_path, capsys):
     with h5py.File(work / "data" / "test.h5") as f:
         images = np.asarray(f["data"][0:3])
     backend = mocha.NumpyBackend()
-    arch = [mocha.MemoryDataLayer(name="data", tops=["data"], batch_size=1,
-                                  data=[np.zeros((1, 1, 28, 28), np.float64)])]
-    arch += [mocha.ConvolutionLayer(name="conv1", n_filter=20, kernel=(5, 5),
-                                    bottoms=["data"], tops=["conv1"]),
-             mocha.PoolingLayer(name="pool1", kernel=(2, 2), stride=(2, 2),
-                                bottoms=["conv1"], tops=["pool1"]),
-             mocha.ConvolutionLayer(name="conv2", n_filter=50, kernel=(5, 5),
-                                    bottoms=["pool1"], tops=["conv2"]),
-             mocha.PoolingLayer(name="pool2", kernel=(2, 2), stride=(2, 2),
-                                bottoms=["conv2"], tops=["pool2"]),
-             mocha.InnerProductLayer(name="ip1", output_dim=500, neuron=mocha.Neurons.ReLU(),
-                                     bottoms=["pool2"], tops=["ip1"]),
-             mocha.InnerProductLayer(name="ip2", output_dim=10, bottoms=["ip1"],
-                                     tops=["ip2"]),
-             mocha.SoftmaxLayer(name="prob", bottoms=["ip2"], tops=["prob"])]
+    arch = [
+        mocha.MemoryDataLayer(
+            name="data", tops=["data"], batch_size=1, data=[np.zeros((1, 1, 28, 28), np.float64)]
+        )
+    ]
+    arch += [
+        mocha.ConvolutionLayer(
+            name="conv1", n_filter=20, kernel=(5, 5), bottoms=["data"], tops=["conv1"]
+        ),
+        mocha.PoolingLayer(
+            name="pool1", kernel=(2, 2), stride=(2, 2), bottoms=["conv1"], tops=["pool1"]
+        ),
+        mocha.ConvolutionLayer(
+            name="conv2", n_filter=50, kernel=(5, 5), bottoms=["pool1"], tops=["conv2"]
+        ),
+        mocha.PoolingLayer(
+            name="pool2", kernel=(2, 2), stride=(2, 2), bottoms=["conv2"], tops=["pool2"]
+        ),
+        mocha.InnerProductLayer(
+            name="ip1", output_dim=500, neuron=mocha.Neurons.ReLU(), bottoms=["pool2"], tops=["ip1"]
+        ),
+        mocha.InnerProductLayer(name="ip2", output_dim=10, bottoms=["ip1"], tops=["ip2"]),
+        mocha.SoftmaxLayer(name="prob", bottoms=["ip2"], tops=["prob"]),
+    ]
     run_net = mocha.Net("check", backend, arch)
     mocha.load_snapshot(run_net, str(work / "snapshots" / "snapshot-000002.h5"))
     want = mocha.predict(run_net, images).probabilities

@@ -25,8 +25,9 @@ from mocha.plugins.backends.numpy_backend import NumpyBackend
 
 def arch():
     return [
-        InnerProductLayer(name="ip1", output_dim=5, neuron=Neurons.ReLU(), bottoms=["data"],
-                          tops=["ip1"]),
+        InnerProductLayer(
+            name="ip1", output_dim=5, neuron=Neurons.ReLU(), bottoms=["data"], tops=["ip1"]
+        ),
         InnerProductLayer(name="ip2", output_dim=3, bottoms=["ip1"], tops=["ip2"]),
     ]
 
@@ -36,8 +37,15 @@ def trained_net(seed=0):
     x = rng.standard_normal((10, 1, 2, 2)).astype(np.float32)
     y = rng.integers(0, 3, (10, 1)).astype(np.float32)
     backend = NumpyBackend(seed=seed)
-    net = Net("t", backend, [MemoryDataLayer(data=[x, y], batch_size=4), *arch(),
-                             SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"])])
+    net = Net(
+        "t",
+        backend,
+        [
+            MemoryDataLayer(data=[x, y], batch_size=4),
+            *arch(),
+            SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"]),
+        ],
+    )
     net.init()
     return net
 
@@ -70,8 +78,11 @@ def test_grey_images_get_their_channel_axis():
     x = np.random.default_rng(2).standard_normal((5, 2, 2)).astype(np.float32)
     result = mocha.predict(net, x, batch_size=2)
     np.testing.assert_allclose(result.outputs, oracle(net, x), rtol=1e-5, atol=1e-6)
-    with pytest.raises(DataError, match=r"input 'data' has samples of shape \(3, 3\), the net "
-                                        r"expects \(1, 2, 2\)"):
+    with pytest.raises(
+        DataError,
+        match=r"input 'data' has samples of shape \(3, 3\), the net "
+        r"expects \(1, 2, 2\)",
+    ):
         mocha.predict(net, np.zeros((2, 3, 3), np.float32))
     net.shutdown()
 
@@ -81,8 +92,11 @@ def test_architecture_with_model_file_and_snapshot_folder(tmp_path):
     x = np.random.default_rng(3).standard_normal((9, 1, 2, 2)).astype(np.float32)
     want = mocha.predict(net, x).outputs
     model = save_network(str(tmp_path / "model.h5"), net)
-    layers = [MemoryDataLayer(data=[x[:1]], tops=["data"], batch_size=1), *arch(),
-              SoftmaxLayer(name="prob", bottoms=["ip2"], tops=["prob"])]
+    layers = [
+        MemoryDataLayer(data=[x[:1]], tops=["data"], batch_size=1),
+        *arch(),
+        SoftmaxLayer(name="prob", bottoms=["ip2"], tops=["prob"]),
+    ]
     by_file = mocha.predict(layers, x, batch_size=4, model=model, backend=NumpyBackend())
     assert by_file.output == "prob"
     np.testing.assert_allclose(by_file.outputs.sum(1), 1.0, rtol=1e-5)
@@ -103,11 +117,19 @@ def test_prediction_keeps_the_data_layers_transformers():
 
     x = np.random.default_rng(4).standard_normal((5, 3)).astype(np.float32)
     mean = np.array([1.0, 2.0, 3.0], np.float32)
-    net = Net("t", NumpyBackend(), [
-        MemoryDataLayer(data=[x], tops=["data"], batch_size=5,
-                        transformers=[("data", SubMean(mean_blob=mean)), ("data", Scale(0.5))]),
-        PowerLayer(name="same", bottoms=["data"], tops=["y"]),
-    ])
+    net = Net(
+        "t",
+        NumpyBackend(),
+        [
+            MemoryDataLayer(
+                data=[x],
+                tops=["data"],
+                batch_size=5,
+                transformers=[("data", SubMean(mean_blob=mean)), ("data", Scale(0.5))],
+            ),
+            PowerLayer(name="same", bottoms=["data"], tops=["y"]),
+        ],
+    )
     net.forward()
     own = net.output_blobs["y"].to_host().copy()
     got = mocha.predict(net, x, output="y").outputs

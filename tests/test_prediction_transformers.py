@@ -37,9 +37,12 @@ MEAN = X.mean(axis=0)
 
 
 def arch():
-    return [InnerProductLayer(name="ip1", output_dim=6, neuron=Neurons.ReLU(),
-                              bottoms=["data"], tops=["ip1"]),
-            InnerProductLayer(name="ip2", output_dim=3, bottoms=["ip1"], tops=["ip2"])]
+    return [
+        InnerProductLayer(
+            name="ip1", output_dim=6, neuron=Neurons.ReLU(), bottoms=["data"], tops=["ip1"]
+        ),
+        InnerProductLayer(name="ip2", output_dim=3, bottoms=["ip1"], tops=["ip2"]),
+    ]
 
 
 def transformers():
@@ -48,12 +51,20 @@ def transformers():
 
 def trained():
     backend = NumpyBackend(seed=0)
-    net = Net("train", backend, [
-        MemoryDataLayer(name="data", data=[X, Y], batch_size=12, transformers=transformers()),
-        *arch(), SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"])])
+    net = Net(
+        "train",
+        backend,
+        [
+            MemoryDataLayer(name="data", data=[X, Y], batch_size=12, transformers=transformers()),
+            *arch(),
+            SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"]),
+        ],
+    )
     method = mocha.SGD()
-    solve(Solver(method, make_solver_parameters(method, max_iter=5,
-                                                lr_policy=LRPolicy.Fixed(0.1))), net)
+    solve(
+        Solver(method, make_solver_parameters(method, max_iter=5, lr_policy=LRPolicy.Fixed(0.1))),
+        net,
+    )
     return net
 
 
@@ -77,20 +88,35 @@ def test_layers_and_model_file_keep_the_transformers(tmp_path):
     net = trained()
     want = own_forward(net)
     model = save_network(str(tmp_path / "model.h5"), net)
-    layers = [MemoryDataLayer(name="data", data=[X[:1], Y[:1]], batch_size=1,
-                              transformers=transformers()), *arch()]
+    layers = [
+        MemoryDataLayer(
+            name="data", data=[X[:1], Y[:1]], batch_size=1, transformers=transformers()
+        ),
+        *arch(),
+    ]
     got = mocha.predict(layers, X, batch_size=5, model=model, backend=NumpyBackend(seed=1))
     np.testing.assert_allclose(got.outputs, want, rtol=1e-5, atol=1e-5)
-    given = mocha.predict(layers, X, batch_size=5, model=model, backend=NumpyBackend(seed=1),
-                          transformers=[("data", Scale(2.0))])
+    given = mocha.predict(
+        layers,
+        X,
+        batch_size=5,
+        model=model,
+        backend=NumpyBackend(seed=1),
+        transformers=[("data", Scale(2.0))],
+    )
     assert not np.allclose(given.outputs, want, atol=1e-2)
     with pytest.raises(DataError, match="transformers for \\['label'\\]"):
-        mocha.predict(layers, X, model=model, transformers=[("label", Scale(2.0))],
-                      backend=NumpyBackend(seed=1))
+        mocha.predict(
+            layers,
+            X,
+            model=model,
+            transformers=[("label", Scale(2.0))],
+            backend=NumpyBackend(seed=1),
+        )
     net.shutdown()
 
 
-EXPERIMENT = '''
+EXPERIMENT = """
 [backend]
 name = "numpy"
 
@@ -115,7 +141,7 @@ bottoms = ["ip2", "label"]
 
 [solver]
 max_iter = 1
-'''
+"""
 
 
 def test_mocha_predict_command_keeps_the_transformers(tmp_path):
@@ -125,13 +151,22 @@ def test_mocha_predict_command_keeps_the_transformers(tmp_path):
         f["mean"] = MEAN / 255
     (tmp_path / "d.txt").write_text("d.h5\n")
     exp = tmp_path / "exp.toml"
-    exp.write_text(EXPERIMENT.format(source=(tmp_path / "d.txt").as_posix(),
-                                     mean=(tmp_path / "mean.h5").as_posix()))
+    exp.write_text(
+        EXPERIMENT.format(
+            source=(tmp_path / "d.txt").as_posix(), mean=(tmp_path / "mean.h5").as_posix()
+        )
+    )
     backend = NumpyBackend(seed=2)
-    net = Net("n", backend, [MemoryDataLayer(name="data", data=[X], tops=["data"],
-                                             batch_size=12, transformers=transformers()),
-                             InnerProductLayer(name="ip2", output_dim=3, bottoms=["data"],
-                                               tops=["ip2"])])
+    net = Net(
+        "n",
+        backend,
+        [
+            MemoryDataLayer(
+                name="data", data=[X], tops=["data"], batch_size=12, transformers=transformers()
+            ),
+            InnerProductLayer(name="ip2", output_dim=3, bottoms=["data"], tops=["ip2"]),
+        ],
+    )
     net.init()
     model = save_network(str(tmp_path / "model.h5"), net)
     want = own_forward(net)
@@ -139,10 +174,20 @@ def test_mocha_predict_command_keeps_the_transformers(tmp_path):
     app = typer.Typer()
     app.callback()(lambda: None)
     predict_cmd.mocha_register_commands(app=app)
-    result = CliRunner().invoke(app, ["predict", str(exp), str(tmp_path / "x.npy"), "--model",
-                                      model, "--json", "--backend", "numpy"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(exp),
+            str(tmp_path / "x.npy"),
+            "--model",
+            model,
+            "--json",
+            "--backend",
+            "numpy",
+        ],
+    )
     assert result.exit_code == 0, result.output
     probabilities = [r["probabilities"] for r in json.loads(result.stdout)["predictions"]]
-    np.testing.assert_allclose(probabilities, mocha.prediction.softmax(want), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(probabilities, mocha.prediction.softmax(want), rtol=1e-5, atol=1e-6)
     net.shutdown()

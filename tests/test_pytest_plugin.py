@@ -21,8 +21,9 @@ def test_backend_param(backend_name):
 def test_gpu_marker_is_declared_by_the_plugin(pytester):
     pytester.makepyfile(TEST_FILE)
     # the plugin is loaded through its `pytest11` entry point, as in a third-party package
-    result = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider",
-                                           "--mocha-backend=numpy")
+    result = pytester.runpytest_subprocess(
+        "--strict-markers", "-p", "no:cacheprovider", "--mocha-backend=numpy"
+    )
     assert result.ret == 0, result.errlines
     result.assert_outcomes(passed=2)
 
@@ -30,8 +31,9 @@ def test_gpu_marker_is_declared_by_the_plugin(pytester):
 def test_cupy_cases_carry_the_gpu_marker_under_strict_markers(pytester, monkeypatch):
     monkeypatch.delenv("MOCHA_BACKEND", raising=False)  # every backend, whatever the session's
     pytester.makepyfile(TEST_FILE)
-    result = pytester.runpytest_subprocess("--strict-markers", "-p", "no:cacheprovider",
-                                           "--collect-only", "-q", "-m", "gpu")
+    result = pytester.runpytest_subprocess(
+        "--strict-markers", "-p", "no:cacheprovider", "--collect-only", "-q", "-m", "gpu"
+    )
     assert result.ret == 0, result.errlines
     collected = {line.split("::")[-1] for line in result.outlines if "::" in line}
     assert collected == {"test_marked", "test_backend_param[cupy]"}
@@ -54,5 +56,6 @@ def test_mocha_backend_narrows_the_backend_fixture(pytester, monkeypatch):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q")
     collected = {line.split("::")[-1] for line in result.outlines if "::" in line}
     assert "test_backend_param[numpy]" in collected
-    assert not any(c.startswith("test_backend_param[") and c != "test_backend_param[numpy]"
-                   for c in collected)
+    assert not any(
+        c.startswith("test_backend_param[") and c != "test_backend_param[numpy]" for c in collected
+    )

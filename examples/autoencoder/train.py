@@ -64,10 +64,12 @@ def load_mnist(data_dir: Path, split: str, n: int) -> tuple[np.ndarray, np.ndarr
 
 def test_accuracy(backend, data_layer_test, body) -> float:
     """Accuracy of the net `body` (sharing parameters by name) on one pass of the test data."""
-    test_net = Net("MNIST-test", backend, [data_layer_test, *body,
-                                            AccuracyLayer(name="test-accuracy",
-                                                          bottoms=["pred", "label"])],
-                   phase="test")
+    test_net = Net(
+        "MNIST-test",
+        backend,
+        [data_layer_test, *body, AccuracyLayer(name="test-accuracy", bottoms=["pred", "label"])],
+        phase="test",
+    )
     test_net.reset_statistics()
     test_net.forward_epoch()
     accuracy = test_net.statistics()["test-accuracy"]
@@ -78,8 +80,9 @@ def test_accuracy(backend, data_layer_test, body) -> float:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="numpy")
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("MOCHA_MNIST_DIR", DEFAULT_DATA)))
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(os.environ.get("MOCHA_MNIST_DIR", DEFAULT_DATA))
+    )
     parser.add_argument("--n-train", type=int, default=3000)
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--layers", type=int, default=2, help="hidden layers")
@@ -105,13 +108,19 @@ def main(argv: list[str] | None = None) -> dict:
     param_keys = [f"ip-layer-{i}" for i in range(1, n_hidden_layer + 1)]
     summary_every = max(1, args.print_every)
 
-    data_layer = MemoryDataLayer(name="train-data", data=[x_train, y_train],
-                                 batch_size=args.batch_size, shuffle=True)
+    data_layer = MemoryDataLayer(
+        name="train-data", data=[x_train, y_train], batch_size=args.batch_size, shuffle=True
+    )
     rename_layer = IdentityLayer(bottoms=["data"], tops=["ip0"])
     hidden_layers = [
-        InnerProductLayer(name=f"ip-{i}", param_key=param_keys[i - 1],
-                          output_dim=args.hidden, neuron=neuron,
-                          bottoms=[f"ip{i - 1}"], tops=[f"ip{i}"])
+        InnerProductLayer(
+            name=f"ip-{i}",
+            param_key=param_keys[i - 1],
+            output_dim=args.hidden,
+            neuron=neuron,
+            bottoms=[f"ip{i - 1}"],
+            tops=[f"ip{i}"],
+        )
         for i in range(1, n_hidden_layer + 1)
     ]
 
@@ -122,12 +131,24 @@ def main(argv: list[str] | None = None) -> dict:
         ae_data_layer = SplitLayer(bottoms=[f"ip{i - 1}"], tops=["orig_data", "corrupt_data"])
         corrupt_layer = RandomMaskLayer(ratio=corruption_rates[i - 1], bottoms=["corrupt_data"])
         encode_layer = copy(hidden_layers[i - 1], bottoms=["corrupt_data"])
-        recon_layer = TiedInnerProductLayer(name=f"tied-ip-{i}", tied_param_key=param_keys[i - 1],
-                                            tops=["recon"], bottoms=[f"ip{i}"])
+        recon_layer = TiedInnerProductLayer(
+            name=f"tied-ip-{i}",
+            tied_param_key=param_keys[i - 1],
+            tops=["recon"],
+            bottoms=[f"ip{i}"],
+        )
         recon_loss_layer = SquareLossLayer(bottoms=["recon", "orig_data"])
 
-        da_layers = [data_layer, rename_layer, ae_data_layer, corrupt_layer,
-                     *hidden_layers[:i - 1], encode_layer, recon_layer, recon_loss_layer]
+        da_layers = [
+            data_layer,
+            rename_layer,
+            ae_data_layer,
+            corrupt_layer,
+            *hidden_layers[: i - 1],
+            encode_layer,
+            recon_layer,
+            recon_loss_layer,
+        ]
         da = Net(f"Denoising-Autoencoder-{i}", backend, da_layers)
         print(da)
         # freeze all but the layers of this auto-encoder
@@ -136,8 +157,12 @@ def main(argv: list[str] | None = None) -> dict:
 
         method = mocha.SGD()
         pretrain_params = make_solver_parameters(
-            method, max_iter=args.pretrain_iter, regu_coef=0.0,
-            mom_policy=MomPolicy.Fixed(0.9), lr_policy=LRPolicy.Fixed(args.pretrain_lr))
+            method,
+            max_iter=args.pretrain_iter,
+            regu_coef=0.0,
+            mom_policy=MomPolicy.Fixed(0.9),
+            lr_policy=LRPolicy.Fixed(args.pretrain_lr),
+        )
         solver = Solver(method, pretrain_params)
         add_coffee_break(solver, TrainingSummary("iter", "obj_val"), every_n_iter=summary_every)
         state = solve(solver, da)
@@ -147,24 +172,31 @@ def main(argv: list[str] | None = None) -> dict:
         da.shutdown()
 
     # -- supervised fine-tuning (manual §1.4.4) ------------------------------------------
-    pred_layer = InnerProductLayer(name="pred", output_dim=10,
-                                   bottoms=[f"ip{n_hidden_layer}"], tops=["pred"])
+    pred_layer = InnerProductLayer(
+        name="pred", output_dim=10, bottoms=[f"ip{n_hidden_layer}"], tops=["pred"]
+    )
     loss_layer = SoftmaxLossLayer(bottoms=["pred", "label"])
-    data_layer_test = MemoryDataLayer(name="test-data", data=[x_test, y_test],
-                                      batch_size=args.batch_size)
+    data_layer_test = MemoryDataLayer(
+        name="test-data", data=[x_test, y_test], batch_size=args.batch_size
+    )
     body = [rename_layer, *hidden_layers, pred_layer]
 
     def finetune(name: str) -> tuple[Net, float]:
         net = Net(name, backend, [data_layer, *body, loss_layer])
         method = mocha.SGD()
         params = make_solver_parameters(
-            method, max_iter=args.finetune_iter, regu_coef=0.0,
-            mom_policy=MomPolicy.Fixed(0.9), lr_policy=LRPolicy.Fixed(args.finetune_lr))
+            method,
+            max_iter=args.finetune_iter,
+            regu_coef=0.0,
+            mom_policy=MomPolicy.Fixed(0.9),
+            lr_policy=LRPolicy.Fixed(args.finetune_lr),
+        )
         solver = Solver(method, params)
         add_coffee_break(solver, TrainingSummary("iter", "obj_val"), every_n_iter=summary_every)
         net.init()  # shared (pre-trained) parameters are left alone
-        start = {f"ip-{i}": net.state_of(f"ip-{i}").parameters[0]
-                 for i in range(1, n_hidden_layer + 1)}
+        start = {
+            f"ip-{i}": net.state_of(f"ip-{i}").parameters[0] for i in range(1, n_hidden_layer + 1)
+        }
         shared = {k: (p.blob is pretrained[k][0], p.blob.to_host()) for k, p in start.items()}
         solve(solver, net)
         accuracy = test_accuracy(backend, data_layer_test, body)
@@ -172,14 +204,18 @@ def main(argv: list[str] | None = None) -> dict:
         return shared, accuracy
 
     shared, finetune_accuracy = finetune("MNIST-finetune")
-    print(f"fine-tuned from pre-training: test accuracy {100 * finetune_accuracy:.2f}% "
-          f"on {len(x_test)} digits")
+    print(
+        f"fine-tuned from pre-training: test accuracy {100 * finetune_accuracy:.2f}% "
+        f"on {len(x_test)} digits"
+    )
 
     # -- comparison with random initialization (manual §1.4.5) ---------------------------
     registry_reset(backend)
     _, random_accuracy = finetune("MNIST-rnd")
-    print(f"trained from random init:     test accuracy {100 * random_accuracy:.2f}% "
-          f"on {len(x_test)} digits")
+    print(
+        f"trained from random init:     test accuracy {100 * random_accuracy:.2f}% "
+        f"on {len(x_test)} digits"
+    )
     mocha.shutdown(backend)
     return {
         "finetune_accuracy": finetune_accuracy,

@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     if not images:
         images, known = sample_digits(args.data, HERE / "digits", args.n)
         labels = list(known)
-    classifier = ImageClassifier(args.experiment, args.model, classes=DIGIT_NAMES,
-                                 scale=1 / 256, backend=args.backend)
+    classifier = ImageClassifier(
+        args.experiment, args.model, classes=DIGIT_NAMES, scale=1 / 256, backend=args.backend
+    )
     for result, label in zip(classifier.classify(images), labels):
         top = ", ".join(f"{name} {100 * p:.1f}%" for name, p in result.top)
         truth = "" if label is None else f"  (true: {DIGIT_NAMES[label]})"

@@ -47,17 +47,26 @@ class Classification:
 class ImageClassifier:
     """Classifies images with the net of an experiment file and a trained model."""
 
-    def __init__(self, experiment: str | Path, model: str | Path,
-                 classes: Sequence[str] | None = None, scale: float = 1.0,
-                 backend: str = "default", output: str | None = None,
-                 batch_size: int = 100, top_k: int = 3) -> None:
+    def __init__(
+        self,
+        experiment: str | Path,
+        model: str | Path,
+        classes: Sequence[str] | None = None,
+        scale: float = 1.0,
+        backend: str = "default",
+        output: str | None = None,
+        batch_size: int = 100,
+        top_k: int = 3,
+    ) -> None:
         exp = load_experiment(experiment)
         self.layers = exp.layers_for("test" if exp.has_test_net else "train")
         tops = [t for layer in self.layers if layer.is_source for t in layer.tops] or ["data"]
         shape = expected_sample_shape(self.layers, tops[0])
         if shape is None or len(shape) != 3:
-            raise ValueError(f"{experiment}: cannot tell the net's image shape (C, H, W) from "
-                             f"its data layer (got {shape}); prepare the training data first")
+            raise ValueError(
+                f"{experiment}: cannot tell the net's image shape (C, H, W) from "
+                f"its data layer (got {shape}); prepare the training data first"
+            )
         self.channels, self.height, self.width = shape
         self.model, self.classes, self.scale = str(model), classes, float(scale)
         self.backend, self.output = backend, output
@@ -89,8 +98,14 @@ class ImageClassifier:
         backend = make_backend(self.backend)
         backend.init()
         try:
-            result = predict(self.layers, x, batch_size=self.batch_size, output=self.output,
-                             model=self.model, backend=backend)
+            result = predict(
+                self.layers,
+                x,
+                batch_size=self.batch_size,
+                output=self.output,
+                model=self.model,
+                backend=backend,
+            )
         finally:
             backend.shutdown()
         out = []
@@ -98,12 +113,16 @@ class ImageClassifier:
             order = np.argsort(-probs)
             names = [self._name(int(i)) for i in order[: self.top_k]]
             best = int(order[0])
-            out.append(Classification(
-                name=str(image) if isinstance(image, str | Path) else f"image {len(out)}",
-                probabilities=probs, class_index=best, class_name=self._name(best),
-                probability=float(probs[best]),
-                top=[(n, float(probs[i])) for n, i in zip(names, order[: self.top_k])],
-            ))
+            out.append(
+                Classification(
+                    name=str(image) if isinstance(image, str | Path) else f"image {len(out)}",
+                    probabilities=probs,
+                    class_index=best,
+                    class_name=self._name(best),
+                    probability=float(probs[best]),
+                    top=[(n, float(probs[i])) for n, i in zip(names, order[: self.top_k])],
+                )
+            )
         return out
 
     def _name(self, index: int) -> str:

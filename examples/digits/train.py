@@ -52,28 +52,40 @@ def main(argv: list[str] | None = None) -> float:
     mocha.init(backend)
 
     common = [
-        InnerProductLayer(name="ip1", output_dim=100, neuron=Neurons.ReLU(),
-                          bottoms=["data"], tops=["ip1"]),
+        InnerProductLayer(
+            name="ip1", output_dim=100, neuron=Neurons.ReLU(), bottoms=["data"], tops=["ip1"]
+        ),
         InnerProductLayer(name="ip2", output_dim=10, bottoms=["ip1"], tops=["ip2"]),
     ]
-    train_net = Net("digits-train", backend, [
-        MemoryDataLayer(data=[x_train, y_train], batch_size=64, shuffle=True),
-        *common,
-        SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"]),
-    ])
-    test_net = Net("digits-test", backend, [
-        MemoryDataLayer(data=[x_test, y_test], batch_size=len(x_test)),
-        *common,  # the same layer objects: parameters are shared with the training net
-        AccuracyLayer(name="accuracy", bottoms=["ip2", "label"]),
-    ], phase="test")
+    train_net = Net(
+        "digits-train",
+        backend,
+        [
+            MemoryDataLayer(data=[x_train, y_train], batch_size=64, shuffle=True),
+            *common,
+            SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"]),
+        ],
+    )
+    test_net = Net(
+        "digits-test",
+        backend,
+        [
+            MemoryDataLayer(data=[x_test, y_test], batch_size=len(x_test)),
+            *common,  # the same layer objects: parameters are shared with the training net
+            AccuracyLayer(name="accuracy", bottoms=["ip2", "label"]),
+        ],
+        phase="test",
+    )
 
     params = make_solver_parameters(
-        mocha.SGD(), max_iter=args.max_iter, regu_coef=0.0005,
-        mom_policy=MomPolicy.Fixed(0.9), lr_policy=LRPolicy.Inv(0.05, 0.0001, 0.75),
+        mocha.SGD(),
+        max_iter=args.max_iter,
+        regu_coef=0.0005,
+        mom_policy=MomPolicy.Fixed(0.9),
+        lr_policy=LRPolicy.Inv(0.05, 0.0001, 0.75),
     )
     solver = Solver(mocha.SGD(), params)
-    add_coffee_break(solver, TrainingSummary("iter", "obj_val", "learning_rate"),
-                     every_n_iter=100)
+    add_coffee_break(solver, TrainingSummary("iter", "obj_val", "learning_rate"), every_n_iter=100)
     solve(solver, train_net)
 
     test_net.reset_statistics()

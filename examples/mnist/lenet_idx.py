@@ -56,16 +56,17 @@ def load_mnist(folder: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 def lenet_layers() -> list:
     """The shared computation layers of the tutorial's LeNet."""
     return [
-        ConvolutionLayer(name="conv1", n_filter=20, kernel=(5, 5), bottoms=["data"],
-                         tops=["conv1"]),
-        PoolingLayer(name="pool1", kernel=(2, 2), stride=(2, 2), bottoms=["conv1"],
-                     tops=["pool1"]),
-        ConvolutionLayer(name="conv2", n_filter=50, kernel=(5, 5), bottoms=["pool1"],
-                         tops=["conv2"]),
-        PoolingLayer(name="pool2", kernel=(2, 2), stride=(2, 2), bottoms=["conv2"],
-                     tops=["pool2"]),
-        InnerProductLayer(name="ip1", output_dim=500, neuron=Neurons.ReLU(), bottoms=["pool2"],
-                          tops=["ip1"]),
+        ConvolutionLayer(
+            name="conv1", n_filter=20, kernel=(5, 5), bottoms=["data"], tops=["conv1"]
+        ),
+        PoolingLayer(name="pool1", kernel=(2, 2), stride=(2, 2), bottoms=["conv1"], tops=["pool1"]),
+        ConvolutionLayer(
+            name="conv2", n_filter=50, kernel=(5, 5), bottoms=["pool1"], tops=["conv2"]
+        ),
+        PoolingLayer(name="pool2", kernel=(2, 2), stride=(2, 2), bottoms=["conv2"], tops=["pool2"]),
+        InnerProductLayer(
+            name="ip1", output_dim=500, neuron=Neurons.ReLU(), bottoms=["pool2"], tops=["ip1"]
+        ),
         InnerProductLayer(name="ip2", output_dim=10, bottoms=["ip1"], tops=["ip2"]),
     ]
 
@@ -85,26 +86,39 @@ def main(argv: list[str] | None = None) -> float:
     mocha.init(backend)
 
     common = lenet_layers()
-    train_net = Net("lenet-train", backend, [
-        MemoryDataLayer(data=[x_train, y_train], batch_size=64, shuffle=True),
-        *common,
-        SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"]),
-    ])
+    train_net = Net(
+        "lenet-train",
+        backend,
+        [
+            MemoryDataLayer(data=[x_train, y_train], batch_size=64, shuffle=True),
+            *common,
+            SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"]),
+        ],
+    )
     test_batch = max(d for d in range(1, 501) if len(x_test) % d == 0)  # one exact pass
-    test_net = Net("lenet-test", backend, [
-        MemoryDataLayer(data=[x_test, y_test], batch_size=test_batch),
-        *common,  # the same layer objects: the parameters are shared with the training net
-        AccuracyLayer(name="accuracy", bottoms=["ip2", "label"]),
-    ], phase="test")
+    test_net = Net(
+        "lenet-test",
+        backend,
+        [
+            MemoryDataLayer(data=[x_test, y_test], batch_size=test_batch),
+            *common,  # the same layer objects: the parameters are shared with the training net
+            AccuracyLayer(name="accuracy", bottoms=["ip2", "label"]),
+        ],
+        phase="test",
+    )
 
     method = mocha.SGD()
     params = make_solver_parameters(
-        method, max_iter=args.max_iter, regu_coef=0.0005,
-        mom_policy=MomPolicy.Fixed(0.9), lr_policy=LRPolicy.Inv(0.01, 0.0001, 0.75),
+        method,
+        max_iter=args.max_iter,
+        regu_coef=0.0005,
+        mom_policy=MomPolicy.Fixed(0.9),
+        lr_policy=LRPolicy.Inv(0.01, 0.0001, 0.75),
     )
     solver = Solver(method, params)
-    add_coffee_break(solver, TrainingSummary("iter", "obj_val", "learning_rate"),
-                     every_n_iter=args.summary_every)
+    add_coffee_break(
+        solver, TrainingSummary("iter", "obj_val", "learning_rate"), every_n_iter=args.summary_every
+    )
     solve(solver, train_net)
 
     test_net.reset_statistics()

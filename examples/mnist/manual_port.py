@@ -62,8 +62,7 @@ from mocha import (  # the names used below, for readers and linters
 
 ROOT = Path(__file__).resolve().parents[2]
 # the offline mirror beside the repository (../shared/data/mnist), or $MOCHA_MNIST_DIR
-DEFAULT_MIRROR = os.environ.get("MOCHA_MNIST_DIR",
-                                str(ROOT.parent / "shared" / "data" / "mnist"))
+DEFAULT_MIRROR = os.environ.get("MOCHA_MNIST_DIR", str(ROOT.parent / "shared" / "data" / "mnist"))
 
 
 @contextlib.contextmanager
@@ -89,7 +88,7 @@ def prepare_data(mirror: str) -> None:
 
 def low_pass(x: list[float], window: int) -> list[float]:
     """§1.1.8: the mean of the last `window` + 1 values (fewer at the start)."""
-    return [float(np.mean(x[max(0, i - window): i + 1])) for i in range(len(x))]
+    return [float(np.mean(x[max(0, i - window) : i + 1])) for i in range(len(x))]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -108,42 +107,51 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def tutorial(max_iter: int, backend_name: str, plot: str) -> dict[str, Any]:
     # -- 1.1.2 Defining the Network Architecture ------------------------------------------
-    data_layer = HDF5DataLayer(name="train-data", source="data/train.txt",
-                               batch_size=64, shuffle=True)
-    conv_layer = ConvolutionLayer(name="conv1", n_filter=20, kernel=(5, 5),
-                                  bottoms=["data"], tops=["conv1"])
-    pool_layer = PoolingLayer(name="pool1", kernel=(2, 2), stride=(2, 2),
-                              bottoms=["conv1"], tops=["pool1"])
-    conv2_layer = ConvolutionLayer(name="conv2", n_filter=50, kernel=(5, 5),
-                                   bottoms=["pool1"], tops=["conv2"])
-    pool2_layer = PoolingLayer(name="pool2", kernel=(2, 2), stride=(2, 2),
-                               bottoms=["conv2"], tops=["pool2"])
-    fc1_layer = InnerProductLayer(name="ip1", output_dim=500,
-                                  neuron=Neurons.ReLU(), bottoms=["pool2"], tops=["ip1"])
-    fc2_layer = InnerProductLayer(name="ip2", output_dim=10,
-                                  bottoms=["ip1"], tops=["ip2"])
+    data_layer = HDF5DataLayer(
+        name="train-data", source="data/train.txt", batch_size=64, shuffle=True
+    )
+    conv_layer = ConvolutionLayer(
+        name="conv1", n_filter=20, kernel=(5, 5), bottoms=["data"], tops=["conv1"]
+    )
+    pool_layer = PoolingLayer(
+        name="pool1", kernel=(2, 2), stride=(2, 2), bottoms=["conv1"], tops=["pool1"]
+    )
+    conv2_layer = ConvolutionLayer(
+        name="conv2", n_filter=50, kernel=(5, 5), bottoms=["pool1"], tops=["conv2"]
+    )
+    pool2_layer = PoolingLayer(
+        name="pool2", kernel=(2, 2), stride=(2, 2), bottoms=["conv2"], tops=["pool2"]
+    )
+    fc1_layer = InnerProductLayer(
+        name="ip1", output_dim=500, neuron=Neurons.ReLU(), bottoms=["pool2"], tops=["ip1"]
+    )
+    fc2_layer = InnerProductLayer(name="ip2", output_dim=10, bottoms=["ip1"], tops=["ip2"])
     loss_layer = SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"])
 
     # -- 1.1.3 Configuring the Backend and Building the Network ---------------------------
     backend = CPUBackend() if backend_name == "cpu" else make_backend(backend_name)
     init(backend)
 
-    common_layers = [conv_layer, pool_layer, conv2_layer, pool2_layer,
-                     fc1_layer, fc2_layer]
+    common_layers = [conv_layer, pool_layer, conv2_layer, pool2_layer, fc1_layer, fc2_layer]
     net = Net("MNIST-train", backend, [data_layer, *common_layers, loss_layer])
 
     # -- 1.1.4 Configuring the Solver -----------------------------------------------------
     exp_dir = "snapshots"
     method = SGD()
-    params = make_solver_parameters(method, max_iter=max_iter, regu_coef=0.0005,
-                                    mom_policy=MomPolicy.Fixed(0.9),
-                                    lr_policy=LRPolicy.Inv(0.01, 0.0001, 0.75),
-                                    load_from=exp_dir)
+    params = make_solver_parameters(
+        method,
+        max_iter=max_iter,
+        regu_coef=0.0005,
+        mom_policy=MomPolicy.Fixed(0.9),
+        lr_policy=LRPolicy.Inv(0.01, 0.0001, 0.75),
+        load_from=exp_dir,
+    )
     solver = Solver(method, params)
 
     # -- 1.1.5 Coffee Breaks for the Solver (schedules shrink with a short max_iter) ------
-    setup_coffee_lounge(solver, save_into=f"{exp_dir}/statistics.h5",
-                        every_n_iter=min(1000, max_iter))
+    setup_coffee_lounge(
+        solver, save_into=f"{exp_dir}/statistics.h5", every_n_iter=min(1000, max_iter)
+    )
     add_coffee_break(solver, TrainingSummary(), every_n_iter=min(100, max_iter))
     add_coffee_break(solver, Snapshot(exp_dir), every_n_iter=min(5000, max_iter))
 
@@ -165,8 +173,9 @@ def tutorial(max_iter: int, backend_name: str, plot: str) -> dict[str, Any]:
     backend = CPUBackend() if backend_name == "cpu" else make_backend(backend_name)
     init(backend)
 
-    mem_data = MemoryDataLayer(name="data", tops=["data"], batch_size=1,
-                               data=[np.zeros((1, 1, 28, 28), dtype=np.float32)])
+    mem_data = MemoryDataLayer(
+        name="data", tops=["data"], batch_size=1, data=[np.zeros((1, 1, 28, 28), dtype=np.float32)]
+    )
     softmax_layer = SoftmaxLayer(name="prob", tops=["prob"], bottoms=["ip2"])
 
     # define common_layers as earlier
@@ -195,8 +204,10 @@ def tutorial(max_iter: int, backend_name: str, plot: str) -> dict[str, Any]:
     y = np.array([j for (i, j) in xy], dtype=np.float64)
     window = int(round(len(xy) / 4.0))
     y_avg = low_pass(list(y), window)
-    print(f"learning curve: {len(x)} points, objective {y[0]:.4f} -> {y[-1]:.4f} "
-          f"(low-pass {y_avg[0]:.4f} -> {y_avg[-1]:.4f})")
+    print(
+        f"learning curve: {len(x)} points, objective {y[0]:.4f} -> {y[-1]:.4f} "
+        f"(low-pass {y_avg[0]:.4f} -> {y_avg[-1]:.4f})"
+    )
     if plot:
         import matplotlib
 
@@ -212,8 +223,13 @@ def tutorial(max_iter: int, backend_name: str, plot: str) -> dict[str, Any]:
         plt.legend()
         plt.savefig(plot)
     print(f"test accuracy after {max_iter} iterations: {100 * accuracy:.2f}%")
-    return {"accuracy": accuracy, "label": label, "probabilities": probabilities,
-            "predicted": int(np.argmax(probabilities)), "curve": (x, y, y_avg)}
+    return {
+        "accuracy": accuracy,
+        "label": label,
+        "probabilities": probabilities,
+        "predicted": int(np.argmax(probabilities)),
+        "curve": (x, y, y_avg),
+    }
 
 
 if __name__ == "__main__":

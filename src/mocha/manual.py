@@ -83,8 +83,14 @@ def dump_statistics(storage: Any, net_or_state: Any, show: bool = False) -> dict
         for key, value in values.items():
             update_statistics(storage, key, value)
         if show:
-            print("  " + (state.statistics_summary() or ", ".join(
-                f"{k} = {v:.8f}" for k, v in values.items())), flush=True)
+            print(
+                "  "
+                + (
+                    state.statistics_summary()
+                    or ", ".join(f"{k} = {v:.8f}" for k, v in values.items())
+                ),
+                flush=True,
+            )
         out.update(values)
     return out
 
@@ -94,8 +100,13 @@ def show_statistics(net: Net, title: str = "Network Statistics") -> str:
     dash = "-" * 58
     lines = [f"## {title}", dash]
     for state in _stat_states(net):
-        lines.append("  " + (state.statistics_summary() or ", ".join(
-            f"{k} = {v:.8f}" for k, v in state.dump_statistics().items())))
+        lines.append(
+            "  "
+            + (
+                state.statistics_summary()
+                or ", ".join(f"{k} = {v:.8f}" for k, v in state.dump_statistics().items())
+            )
+        )
     lines.append(dash)
     text = "\n".join(lines)
     print(text, flush=True)
@@ -113,8 +124,7 @@ def update_statistics(storage: Any, key: str, value: float) -> None:
 
 def make_blob(backend: Backend, shape_or_array: Any, dtype: Any = None) -> Blob:
     """A blob of `backend`: uninitialized of a shape (a tuple), or a copy of a host array."""
-    if isinstance(shape_or_array, tuple | list) and all(
-            isinstance(d, int) for d in shape_or_array):
+    if isinstance(shape_or_array, tuple | list) and all(isinstance(d, int) for d in shape_or_array):
         return backend.empty(tuple(shape_or_array), dtype)
     return backend.from_host(shape_or_array, dtype)
 

@@ -63,26 +63,36 @@ def _inputs(arrays: Any, tops: Sequence[str]) -> dict[str, np.ndarray]:
         given = {tops[0]: np.asarray(arrays)}
     missing = [t for t in given if t not in tops]
     if missing:
-        raise DataError(f"predict: input(s) {missing} are not tops of the data layers "
-                        f"({list(tops)})")
+        raise DataError(
+            f"predict: input(s) {missing} are not tops of the data layers ({list(tops)})"
+        )
     lengths = {k: (a.shape[0] if a.ndim else 0) for k, a in given.items()}
     if len(set(lengths.values())) != 1 or min(lengths.values()) < 1:
-        raise DataError(f"predict: every input needs the same number (>= 1) of samples on axis "
-                        f"0; got {lengths}")
+        raise DataError(
+            f"predict: every input needs the same number (>= 1) of samples on axis 0; got {lengths}"
+        )
     return given
 
 
 def data_transformers(layers: Sequence[Layer], tops: Sequence[str]) -> list[tuple[str, Any]]:
     """The `(top, transformer)` pairs of the data layers among `layers` that apply to `tops`,
     in order."""
-    return [(str(top), transformer) for layer in layers if layer.is_source
-            for top, transformer in getattr(layer, "transformers", ()) if top in tops]
+    return [
+        (str(top), transformer)
+        for layer in layers
+        if layer.is_source
+        for top, transformer in getattr(layer, "transformers", ())
+        if top in tops
+    ]
 
 
-def prediction_layers(layers: Sequence[Layer], inputs: Mapping[str, Any], batch_size: int,
-                      output: str | None,
-                      transformers: Sequence[tuple[str, Any]] | None = None,
-                      ) -> tuple[list[Layer], str]:
+def prediction_layers(
+    layers: Sequence[Layer],
+    inputs: Mapping[str, Any],
+    batch_size: int,
+    output: str | None,
+    transformers: Sequence[tuple[str, Any]] | None = None,
+) -> tuple[list[Layer], str]:
     """The layers of the prediction net and the output blob's name. The feeding layer gets
     `transformers` (default: those of the data layers for the inputs' tops)."""
     from mocha.core.registry import lookup
@@ -108,16 +118,22 @@ def prediction_layers(layers: Sequence[Layer], inputs: Mapping[str, Any], batch_
         last = next(layer for layer in reversed(kept) if not layer.is_inplace)
         output = last.tops[0]
     elif output not in available:
-        raise DataError(f"predict: no blob {output!r} is computed from the inputs; blobs: "
-                        f"{sorted(available)}")
+        raise DataError(
+            f"predict: no blob {output!r} is computed from the inputs; blobs: {sorted(available)}"
+        )
     names = list(inputs)
     if transformers is None:
         transformers = data_transformers(layers, names)
     unknown = [top for top, _ in transformers if top not in names]
     if unknown:
         raise DataError(f"predict: transformers for {unknown}, which are not inputs ({names})")
-    feed = MemoryDataLayer(name="predict-data", tops=names, batch_size=batch_size,
-                           data=[inputs[n] for n in names], transformers=tuple(transformers))
+    feed = MemoryDataLayer(
+        name="predict-data",
+        tops=names,
+        batch_size=batch_size,
+        data=[inputs[n] for n in names],
+        transformers=tuple(transformers),
+    )
     return [feed, *kept], output
 
 
@@ -127,8 +143,9 @@ def _fit_shape(a: np.ndarray, want: tuple[int, ...], top: str) -> np.ndarray:
         return a
     if a.ndim == len(want) and want[0] == 1 and a.shape[1:] == want[1:]:
         return a[:, None]
-    raise DataError(f"predict: input {top!r} has samples of shape {a.shape[1:]}, the net "
-                    f"expects {want}")
+    raise DataError(
+        f"predict: input {top!r} has samples of shape {a.shape[1:]}, the net expects {want}"
+    )
 
 
 def _resolve_model(model: str | os.PathLike) -> str:
@@ -162,8 +179,9 @@ def predict(
     trained = net_or_layers if isinstance(net_or_layers, Net) else None
     layers = list(trained.layers if trained is not None else net_or_layers)
     if trained is None and model is None:
-        raise MochaError("predict: give a trained Net, or layers with model=<model file or "
-                         "snapshot>")
+        raise MochaError(
+            "predict: give a trained Net, or layers with model=<model file or snapshot>"
+        )
     tops = [t for layer in layers if layer.is_source for t in layer.tops] or ["data"]
     inputs = _inputs(arrays, tops)
     if trained is not None:
@@ -206,12 +224,13 @@ def predict(
     producer = next(layer for layer in pred_layers if output in layer.tops)
     is_prob = type(producer).__name__ == "SoftmaxLayer"
     if outputs.ndim < 2:
-        raise DataError(f"predict: output blob {output!r} has shape {outputs.shape}; classes "
-                        f"need a class axis (axis 1)")
+        raise DataError(
+            f"predict: output blob {output!r} has shape {outputs.shape}; classes "
+            f"need a class axis (axis 1)"
+        )
     probabilities = outputs.astype(np.float64) if is_prob else softmax(outputs, axis=1)
     classes = np.argmax(outputs, axis=1).astype(np.int64)
-    return Prediction(outputs=outputs, probabilities=probabilities, classes=classes,
-                      output=output)
+    return Prediction(outputs=outputs, probabilities=probabilities, classes=classes, output=output)
 
 
 def _copy_parameters(trained: Net, net: Net) -> None:
@@ -223,4 +242,3 @@ def _copy_parameters(trained: Net, net: Net) -> None:
         for p, q in zip(state.parameters, source.parameters):
             if p.blob is not q.blob:
                 p.blob.data[...] = q.blob.data
-

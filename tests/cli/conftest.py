@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DIGITS = ROOT / "examples" / "digits" / "digits.toml"
 
 # A small, fast experiment (sklearn digits, tiny MLP) that tests modify to make bad files.
-SMALL = textwrap.dedent('''\
+SMALL = textwrap.dedent("""\
     name = "small"
 
     [backend]
@@ -69,7 +69,7 @@ SMALL = textwrap.dedent('''\
     max_iter = 20
     lr_policy = {type = "Inv", base_lr = 0.05, gamma = 0.0001, power = 0.75}
     mom_policy = 0.9
-    ''')
+    """)
 
 
 @pytest.fixture(scope="session")

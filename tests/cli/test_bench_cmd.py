@@ -13,13 +13,14 @@ pytest.importorskip("numba")
 def test_bench_prints_one_row_per_configuration(app, runner, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENBLAS_L2_SIZE", "1048576")  # removed from the children's env
     out = tmp_path / "bench.json"
-    result = runner.invoke(app, ["bench", "--iters", "2", "--threads", "1", "--compare",
-                                 "none", "--json", str(out)])
+    result = runner.invoke(
+        app, ["bench", "--iters", "2", "--threads", "1", "--compare", "none", "--json", str(out)]
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("| framework"))
     assert lines[header].count("|") == 9
-    rows = [line for line in lines[header + 2:] if line.startswith("|")]
+    rows = [line for line in lines[header + 2 :] if line.startswith("|")]
     assert len(rows) == 1 and rows[0].startswith("| mocha | 1 |")
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert float(cells[2]) > 0  # it/s, no ratio without PyTorch
@@ -34,8 +35,12 @@ def test_bench_prints_one_row_per_configuration(app, runner, tmp_path, monkeypat
 
 
 def test_bench_refuses_bad_options(app, runner):
-    for args, message in ((["--net", "vgg"], "--net 'vgg'"), (["--threads", "0"], "--threads"),
-                          (["--threads", "a"], "--threads"), (["--compare", "tf"], "--compare")):
+    for args, message in (
+        (["--net", "vgg"], "--net 'vgg'"),
+        (["--threads", "0"], "--threads"),
+        (["--threads", "a"], "--threads"),
+        (["--compare", "tf"], "--compare"),
+    ):
         result = runner.invoke(app, ["bench", *args])
         assert result.exit_code == 2, args
         assert message in result.output
@@ -44,12 +49,30 @@ def test_bench_refuses_bad_options(app, runner):
 def test_repeats_keep_the_best_of_each_column():
     from mocha.cli.bench_cmd import best
 
-    a = {"train_it_s": 10.0, "first_iter_s": 1.0, "peak_rss_mb": 200.0, "latency_ms": 0.5,
-         "sgemm_gflops": 50.0, "loop": {"overhead_fraction": 0.01}}
-    b = {"train_it_s": 12.0, "first_iter_s": 1.2, "peak_rss_mb": 190.0, "latency_ms": 0.6,
-         "sgemm_gflops": 40.0, "loop": {"overhead_fraction": 0.02}}
+    a = {
+        "train_it_s": 10.0,
+        "first_iter_s": 1.0,
+        "peak_rss_mb": 200.0,
+        "latency_ms": 0.5,
+        "sgemm_gflops": 50.0,
+        "loop": {"overhead_fraction": 0.01},
+    }
+    b = {
+        "train_it_s": 12.0,
+        "first_iter_s": 1.2,
+        "peak_rss_mb": 190.0,
+        "latency_ms": 0.6,
+        "sgemm_gflops": 40.0,
+        "loop": {"overhead_fraction": 0.02},
+    }
     assert best(None, a) is a
     merged = best(a, b)
-    assert merged == {"train_it_s": 12.0, "first_iter_s": 1.0, "peak_rss_mb": 190.0,
-                      "latency_ms": 0.5, "sgemm_gflops": 50.0, "runs": 2,
-                      "loop": {"overhead_fraction": 0.02}}  # the faster run's breakdown
+    assert merged == {
+        "train_it_s": 12.0,
+        "first_iter_s": 1.0,
+        "peak_rss_mb": 190.0,
+        "latency_ms": 0.5,
+        "sgemm_gflops": 50.0,
+        "runs": 2,
+        "loop": {"overhead_fraction": 0.02},
+    }  # the faster run's breakdown

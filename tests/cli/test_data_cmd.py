@@ -30,8 +30,9 @@ def data_app():
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"no MNIST mirror at {SHARED}")
 def test_mnist_from_mirror(data_app, tmp_path):
-    result = CliRunner().invoke(data_app, ["data", "mnist", "--mirror", str(SHARED),
-                                           "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        data_app, ["data", "mnist", "--mirror", str(SHARED), "--out", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     assert "mnist ready in" in result.stdout
     assert "train.txt" in result.stdout
@@ -50,8 +51,18 @@ def test_cifar10_tiny_archive(data_app, tmp_path):
             info = tarfile.TarInfo(f"cifar-10-batches-bin/{member}")
             info.size = len(raw)
             tar.addfile(info, io.BytesIO(raw))
-    result = CliRunner().invoke(data_app, ["data", "cifar10", "--mirror", str(tmp_path / "m"),
-                                           "--out", str(tmp_path / "o"), "--keep-mean"])
+    result = CliRunner().invoke(
+        data_app,
+        [
+            "data",
+            "cifar10",
+            "--mirror",
+            str(tmp_path / "m"),
+            "--out",
+            str(tmp_path / "o"),
+            "--keep-mean",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "training mean:" in result.stdout
     with h5py.File(tmp_path / "o" / "test.h5") as f:
@@ -59,8 +70,10 @@ def test_cifar10_tiny_archive(data_app, tmp_path):
 
 
 def test_bad_mirror_is_a_clean_error(data_app, tmp_path):
-    result = CliRunner().invoke(data_app, ["data", "mnist", "--mirror", str(tmp_path / "none"),
-                                           "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        data_app,
+        ["data", "mnist", "--mirror", str(tmp_path / "none"), "--out", str(tmp_path / "o")],
+    )
     assert result.exit_code == 1
     assert "Error:" in result.stderr and "neither an existing folder nor a URL" in result.stderr
     assert "Traceback" not in result.output
@@ -79,30 +92,71 @@ def test_convert_npy_npz_csv(data_app, tmp_path):
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", np.array([1, 0]))
     runner = CliRunner()
-    result = runner.invoke(data_app, ["data", "convert", str(tmp_path / "x.npy"), "--labels",
-                                      str(tmp_path / "y.npy"), "--layout", "NHWC", "--scale",
-                                      "0.5", "--out", str(tmp_path / "a.h5")])
+    result = runner.invoke(
+        data_app,
+        [
+            "data",
+            "convert",
+            str(tmp_path / "x.npy"),
+            "--labels",
+            str(tmp_path / "y.npy"),
+            "--layout",
+            "NHWC",
+            "--scale",
+            "0.5",
+            "--out",
+            str(tmp_path / "a.h5"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     with h5py.File(tmp_path / "a.h5") as f:
         np.testing.assert_array_equal(f["data"][...], x.transpose(0, 3, 1, 2) * 0.5)
         np.testing.assert_array_equal(f["label"][:, 0], [1, 0])
     assert (tmp_path / "a.txt").read_text() == "a.h5\n"
     np.savez(tmp_path / "b.npz", images=x[..., 0])
-    result = runner.invoke(data_app, ["data", "convert", str(tmp_path / "b.npz"), "--data-key",
-                                      "images", "--label-key", "", "--layout", "NHW", "--out",
-                                      str(tmp_path / "b.h5")])
+    result = runner.invoke(
+        data_app,
+        [
+            "data",
+            "convert",
+            str(tmp_path / "b.npz"),
+            "--data-key",
+            "images",
+            "--label-key",
+            "",
+            "--layout",
+            "NHW",
+            "--out",
+            str(tmp_path / "b.h5"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     with h5py.File(tmp_path / "b.h5") as f:
         assert f["data"].shape == (2, 1, 3, 3) and "label" not in f
     (tmp_path / "c.csv").write_text("a,b,c,d,y\n1,2,3,4,0\n5,6,7,8,1\n")
-    result = runner.invoke(data_app, ["data", "convert", str(tmp_path / "c.csv"),
-                                      "--label-column", "-1", "--sample-shape", "2,2",
-                                      "--layout", "HW", "--out", str(tmp_path / "c.h5")])
+    result = runner.invoke(
+        data_app,
+        [
+            "data",
+            "convert",
+            str(tmp_path / "c.csv"),
+            "--label-column",
+            "-1",
+            "--sample-shape",
+            "2,2",
+            "--layout",
+            "HW",
+            "--out",
+            str(tmp_path / "c.h5"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     with h5py.File(tmp_path / "c.h5") as f:
         assert f["data"].shape == (2, 1, 2, 2)
         np.testing.assert_array_equal(f["label"][:, 0], [0, 1])
-    result = runner.invoke(data_app, ["data", "convert", str(tmp_path / "b.npz"), "--out",
-                                      str(tmp_path / "d.h5")])
-    assert result.exit_code == 1 and "no array 'data'; arrays in the archive: images" in \
-        result.stderr
+    result = runner.invoke(
+        data_app, ["data", "convert", str(tmp_path / "b.npz"), "--out", str(tmp_path / "d.h5")]
+    )
+    assert (
+        result.exit_code == 1 and "no array 'data'; arrays in the archive: images" in result.stderr
+    )

@@ -46,8 +46,9 @@ def data_app(monkeypatch):
 def test_a_registered_data_set_gets_a_command(data_app, tmp_path):
     help_text = CliRunner().invoke(data_app, ["data", "--help"]).output
     assert "toy" in help_text and "mnist" in help_text and "cifar10" in help_text
-    result = CliRunner().invoke(data_app, ["data", "toy", "--out", str(tmp_path),
-                                           "--mirror", "http://example.org/toy"])
+    result = CliRunner().invoke(
+        data_app, ["data", "toy", "--out", str(tmp_path), "--mirror", "http://example.org/toy"]
+    )
     assert result.exit_code == 0, result.output
     assert CALLS == [{"out": tmp_path, "mirror": "http://example.org/toy"}]
     assert f"toy ready in {tmp_path}" in result.stdout

@@ -28,8 +28,7 @@ def test_plugins_kind_layers_gives_fields_and_defaults(app, runner):
     fields = {f["name"]: f["default"] for f in ip["fields"]}
     assert fields["output_dim"] == "(required)" and fields["weight_lr"] == 1.0
     assert fields["bias_lr"] == 2.0 and fields["neuron"] == "Identity()"
-    assert {f["name"]: f["default"] for f in rows["MemoryDataLayer"]["fields"]}["shuffle"] is \
-        False
+    assert {f["name"]: f["default"] for f in rows["MemoryDataLayer"]["fields"]}["shuffle"] is False
     table = runner.invoke(app, ["plugins", "--kind", "layers"]).stdout
     assert "InnerProductLayer" in table and "bias_lr=2.0" in table
     solvers = json.loads(runner.invoke(app, ["plugins", "--kind", "solvers", "--json"]).stdout)

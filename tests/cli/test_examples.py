@@ -49,8 +49,9 @@ def test_tutorial_builds_and_trains(app, runner, example_copy, relative):
     assert result.exit_code == 0, result.output
     nets = json.loads(result.stdout)
     assert len(nets) == 2  # the training and the validation net
-    result = runner.invoke(app, ["run", str(path), "--max-iter", "2", "--no-progress", "--json",
-                                 "--backend", "numpy"])
+    result = runner.invoke(
+        app, ["run", str(path), "--max-iter", "2", "--no-progress", "--json", "--backend", "numpy"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["iterations"] == 2 and summary["validation"]
@@ -68,20 +69,26 @@ def test_cifar10_uses_the_staged_policy_and_the_manual_layers(example_copy):
     assert layers["ip1"].weight_regu.coefficient == 250
 
 
-def test_image_classifier_example(app, runner, example_copy, digits_toml, tmp_path,
-                                  monkeypatch):
+def test_image_classifier_example(app, runner, example_copy, digits_toml, tmp_path, monkeypatch):
     pytest.importorskip("PIL")
     from PIL import Image
 
     path = example_copy("mnist/lenet.toml")
-    result = runner.invoke(app, ["run", str(path), "--max-iter", "2", "--no-progress",
-                                 "--backend", "numpy"])
+    result = runner.invoke(
+        app, ["run", str(path), "--max-iter", "2", "--no-progress", "--backend", "numpy"]
+    )
     assert result.exit_code == 0, result.output
     monkeypatch.syspath_prepend(str(digits_toml.parents[1] / "classifier"))
     from image_classifier import DIGIT_NAMES, ImageClassifier
 
-    classifier = ImageClassifier(path, path.parent / "snapshots", classes=DIGIT_NAMES,
-                                 scale=1 / 256, backend="numpy", top_k=2)
+    classifier = ImageClassifier(
+        path,
+        path.parent / "snapshots",
+        classes=DIGIT_NAMES,
+        scale=1 / 256,
+        backend="numpy",
+        top_k=2,
+    )
     png = tmp_path / "digit.png"
     Image.fromarray(np.full((40, 30), 200, dtype=np.uint8)).save(png)  # resized to 28x28
     results = classifier.classify([png, np.zeros((28, 28, 3))])

@@ -43,8 +43,11 @@ def test_every_extra_is_declared_and_dev_has_what_ci_needs():
 
 def test_require_names_the_extra(monkeypatch):
     _hide(monkeypatch, "matplotlib")
-    with pytest.raises(MissingExtraError, match=r"mocha plot needs the 'plot' extra "
-                       r"\(matplotlib is not installed\): pip install \"mocha-dl\[plot\]\""):
+    with pytest.raises(
+        MissingExtraError,
+        match=r"mocha plot needs the 'plot' extra "
+        r"\(matplotlib is not installed\): pip install \"mocha-dl\[plot\]\"",
+    ):
         require("plot", "mocha plot")
 
 
@@ -68,8 +71,18 @@ def test_image_prediction_without_pillow(app, runner, tmp_path, monkeypatch, dig
     (tmp_path / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (tmp_path / "model.h5").write_bytes(b"")
     _hide(monkeypatch, "PIL", "PIL.Image")
-    result = runner.invoke(app, ["predict", str(digits_toml), str(tmp_path / "a.png"),
-                                 "--model", str(tmp_path / "model.h5"), "--backend", "numpy"])
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(digits_toml),
+            str(tmp_path / "a.png"),
+            "--model",
+            str(tmp_path / "model.h5"),
+            "--backend",
+            "numpy",
+        ],
+    )
     _says_extra(result, "images")
 
 
@@ -81,8 +94,18 @@ def test_digits_need_no_extra(monkeypatch):
     assert digits["data"].shape == (1797, 64) and digits["data"].dtype == np.float32
     assert digits["label"].shape == (1797, 1)
     assert 0.0 <= digits["data"].min() and digits["data"].max() == 1.0
-    assert np.bincount(digits["label"][:, 0].astype(int)).tolist() == \
-        [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    assert np.bincount(digits["label"][:, 0].astype(int)).tolist() == [
+        178,
+        182,
+        177,
+        183,
+        181,
+        182,
+        181,
+        179,
+        174,
+        180,
+    ]
 
 
 def test_bundled_digits_are_scikit_learns():
@@ -97,8 +120,7 @@ def test_bundled_digits_are_scikit_learns():
 
 def test_main_job_runs_without_scikit_learn(app, runner, digits_toml, monkeypatch):
     _hide(monkeypatch, "sklearn", "sklearn.datasets", "sklearn.model_selection")
-    result = runner.invoke(app, ["run", str(digits_toml), "--max-iter", "20",
-                                 "--backend", "numpy"])
+    result = runner.invoke(app, ["run", str(digits_toml), "--max-iter", "20", "--backend", "numpy"])
     assert result.exit_code == 0, result.output
 
 
@@ -114,10 +136,9 @@ def test_gpu_backend_without_cupy(app, runner, digits_toml, monkeypatch):
     import mocha
 
     _hide(monkeypatch, "cupy")
-    with pytest.raises(mocha.MochaError, match=r'mocha-dl\[gpu\]'):
+    with pytest.raises(mocha.MochaError, match=r"mocha-dl\[gpu\]"):
         mocha.make_backend("cupy")
-    with pytest.raises(mocha.MochaError, match=r'mocha-dl\[gpu\]'):
+    with pytest.raises(mocha.MochaError, match=r"mocha-dl\[gpu\]"):
         mocha.GPUBackend()
-    result = runner.invoke(app, ["run", str(digits_toml), "--backend", "cupy",
-                                 "--max-iter", "1"])
+    result = runner.invoke(app, ["run", str(digits_toml), "--backend", "cupy", "--max-iter", "1"])
     _says_extra(result, "gpu")

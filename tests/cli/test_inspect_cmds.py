@@ -52,8 +52,11 @@ def test_backends_json(app, runner):
 def test_backends_table_shows_reasons_verbatim(app, runner, monkeypatch):
     from mocha.plugins.backends.cupy_backend import CupyBackend
 
-    monkeypatch.setattr(CupyBackend, "why_unavailable",
-                        classmethod(lambda cls: "needs [gpu] extra and [bold]CUDA[/bold]"))
+    monkeypatch.setattr(
+        CupyBackend,
+        "why_unavailable",
+        classmethod(lambda cls: "needs [gpu] extra and [bold]CUDA[/bold]"),
+    )
     result = runner.invoke(app, ["backends"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "needs [gpu] extra and [bold]CUDA[/bold]" in result.stdout
@@ -93,11 +96,14 @@ def test_plot_writes_a_png(app, runner, tmp_path):
     pytest.importorskip("matplotlib")
     stats = tmp_path / "statistics.h5"
     iters = range(0, 1000, 10)
-    save_statistics(str(stats), {
-        "obj_val": {i: 2.3 * np.exp(-i / 300) + 0.05 * np.sin(i) for i in iters},
-        "learning_rate": {i: 0.01 for i in iters},
-        "accuracy-accuracy": {0: 0.1, 500: 0.9, 990: 0.95},
-    })
+    save_statistics(
+        str(stats),
+        {
+            "obj_val": {i: 2.3 * np.exp(-i / 300) + 0.05 * np.sin(i) for i in iters},
+            "learning_rate": {i: 0.01 for i in iters},
+            "accuracy-accuracy": {0: 0.1, 500: 0.9, 990: 0.95},
+        },
+    )
     out = tmp_path / "curve.png"
     result = runner.invoke(app, ["plot", str(stats), "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -130,8 +136,9 @@ def test_plugins_shows_failed_plugins(app, runner, monkeypatch):
 
     infos = {
         "layers.good": plugins.PluginInfo("layers.good", "pkg.good", "pkg", "1.0", "loaded"),
-        "layers.bad": plugins.PluginInfo("layers.bad", "pkg.bad", "pkg", "1.0", "failed",
-                                         "ImportError: no module named 'x'"),
+        "layers.bad": plugins.PluginInfo(
+            "layers.bad", "pkg.bad", "pkg", "1.0", "failed", "ImportError: no module named 'x'"
+        ),
     }
     monkeypatch.setattr(plugins, "get_plugin_manager", lambda: types.SimpleNamespace(infos=infos))
     rows = json.loads(runner.invoke(app, ["plugins", "--json"]).stdout)
@@ -141,8 +148,7 @@ def test_plugins_shows_failed_plugins(app, runner, monkeypatch):
     assert "failed" in result.stdout and "ImportError" in result.stdout
 
 
-def test_dot_renders_through_the_graphviz_program(app, runner, digits_toml, tmp_path,
-                                                  monkeypatch):
+def test_dot_renders_through_the_graphviz_program(app, runner, digits_toml, tmp_path, monkeypatch):
     fake = tmp_path / "bin" / "dot"  # a stand-in for GraphViz: copies its input to -o
     fake.parent.mkdir()
     fake.write_text('#!/bin/sh\n[ "$1" = "-Tsvg" ] || exit 3\ncat > "$3"\n')
@@ -159,7 +165,10 @@ def test_dot_renders_through_the_graphviz_program(app, runner, digits_toml, tmp_
 def test_help_lists_commands_and_groups_alphabetically(app, runner):
     result = runner.invoke(app, ["--help"], env={"COLUMNS": "120"})
     assert result.exit_code == 0
-    names = [line.split()[1] for line in result.output.splitlines()
-             if line.startswith("│ ") and len(line.split()) > 2 and line.split()[1].isalpha()]
+    names = [
+        line.split()[1]
+        for line in result.output.splitlines()
+        if line.startswith("│ ") and len(line.split()) > 2 and line.split()[1].isalpha()
+    ]
     assert {"data", "run", "plot"} <= set(names)
     assert names == sorted(names)

@@ -15,7 +15,7 @@ from mocha import HDF5DataLayer, InnerProductLayer, Net, save_network
 from mocha.cli import predict_cmd
 from mocha.plugins.backends.numpy_backend import NumpyBackend
 
-EXPERIMENT = '''
+EXPERIMENT = """
 name = "tiny"
 
 [backend]
@@ -43,7 +43,7 @@ method = "SGD"
 max_iter = 1
 lr_policy = {{type = "Fixed", base_lr = 0.1}}
 mom_policy = 0.0
-'''
+"""
 
 
 @pytest.fixture
@@ -68,9 +68,14 @@ def setup(tmp_path):
     exp = tmp_path / "exp.toml"
     exp.write_text(EXPERIMENT.format(source=(tmp_path / "d.txt").as_posix()))
     backend = NumpyBackend(seed=3)
-    net = Net("n", backend, [HDF5DataLayer(source=tmp_path / "d.txt", batch_size=2),
-                             InnerProductLayer(name="ip", output_dim=3, bottoms=["data"],
-                                               tops=["ip"])])
+    net = Net(
+        "n",
+        backend,
+        [
+            HDF5DataLayer(source=tmp_path / "d.txt", batch_size=2),
+            InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["ip"]),
+        ],
+    )
     net.init()
     model = save_network(str(tmp_path / "model.h5"), net)
     return tmp_path, exp, model, net
@@ -81,17 +86,31 @@ def test_npy_inputs_json(app, setup):
     x = np.random.default_rng(1).random((3, 4, 4)).astype(np.float32)  # grey, no channel axis
     np.save(tmp_path / "many.npy", x)
     np.save(tmp_path / "one.npy", x[0])
-    result = CliRunner().invoke(app, ["predict", str(exp), str(tmp_path / "many.npy"),
-                                      str(tmp_path / "one.npy"), "--model", model, "--json",
-                                      "--backend", "numpy", "--batch-size", "2"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(exp),
+            str(tmp_path / "many.npy"),
+            str(tmp_path / "one.npy"),
+            "--model",
+            model,
+            "--json",
+            "--backend",
+            "numpy",
+            "--batch-size",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     want = mocha.predict(net, np.concatenate([x, x[:1]]))
     assert [r["class"] for r in out["predictions"]] == want.classes.tolist()
     assert out["predictions"][1]["input"].endswith("many.npy[1]")
     assert out["predictions"][3]["input"].endswith("one.npy")
-    np.testing.assert_allclose([r["probabilities"] for r in out["predictions"]],
-                               want.probabilities, rtol=1e-5)
+    np.testing.assert_allclose(
+        [r["probabilities"] for r in out["predictions"]], want.probabilities, rtol=1e-5
+    )
     net.shutdown()
 
 
@@ -100,15 +119,28 @@ def test_png_images_with_scale_and_table(app, setup):
     tmp_path, exp, model, net = setup
     pixels = np.random.default_rng(2).integers(0, 256, (4, 4), dtype=np.uint8)
     pil.fromarray(pixels, mode="L").save(tmp_path / "a.png")
-    result = CliRunner().invoke(app, ["predict", str(exp), str(tmp_path / "a.png"), "-m", model,
-                                      "--scale", str(1 / 256), "--backend", "numpy"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(exp),
+            str(tmp_path / "a.png"),
+            "-m",
+            model,
+            "--scale",
+            str(1 / 256),
+            "--backend",
+            "numpy",
+        ],
+    )
     assert result.exit_code == 0, result.output
     want = mocha.predict(net, pixels[None, None].astype(np.float32) / 256)
     assert "predictions (ip)" in result.stdout
     assert f"{want.probabilities[0].max():.4f}" in result.stdout
     pil.fromarray(np.zeros((5, 5), np.uint8), mode="L").save(tmp_path / "big.png")
-    result = CliRunner().invoke(app, ["predict", str(exp), str(tmp_path / "big.png"), "-m", model,
-                                      "--backend", "numpy"])
+    result = CliRunner().invoke(
+        app, ["predict", str(exp), str(tmp_path / "big.png"), "-m", model, "--backend", "numpy"]
+    )
     assert result.exit_code == 2
     assert "big.png: image of 5x5 pixels with 1 channel(s); the net expects 4x4" in result.stderr
     net.shutdown()
@@ -120,12 +152,23 @@ def test_bad_inputs(app, setup):
     result = CliRunner().invoke(app, ["predict", str(exp), str(tmp_path / "x.txt"), "-m", model])
     assert result.exit_code == 2 and "unknown input type '.txt'" in result.stderr
     np.save(tmp_path / "w.npy", np.zeros((2, 5, 5), np.float32))
-    result = CliRunner().invoke(app, ["predict", str(exp), str(tmp_path / "w.npy"), "-m", model,
-                                      "--backend", "numpy"])
+    result = CliRunner().invoke(
+        app, ["predict", str(exp), str(tmp_path / "w.npy"), "-m", model, "--backend", "numpy"]
+    )
     assert result.exit_code == 2
     assert "w.npy: samples of shape (5, 5); the net expects (1, 4, 4)" in result.stderr
     np.save(tmp_path / "ok.npy", np.zeros((1, 4, 4), np.float32))
-    result = CliRunner().invoke(app, ["predict", str(exp), str(tmp_path / "ok.npy"), "-m",
-                                      str(tmp_path / "none.h5"), "--backend", "numpy"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(exp),
+            str(tmp_path / "ok.npy"),
+            "-m",
+            str(tmp_path / "none.h5"),
+            "--backend",
+            "numpy",
+        ],
+    )
     assert result.exit_code == 2 and "does not exist" in result.stderr
     net.shutdown()

@@ -16,8 +16,19 @@ from mocha.experiment import load_experiment, run_experiment
 
 
 def test_digits_example_json_summary(app, runner, digits_toml):
-    result = runner.invoke(app, ["run", str(digits_toml), "--max-iter", "50", "--no-progress",
-                                 "--json", "--backend", "numpy"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(digits_toml),
+            "--max-iter",
+            "50",
+            "--no-progress",
+            "--json",
+            "--backend",
+            "numpy",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)  # stdout holds only the JSON object
     assert summary["experiment"] == "digits"
@@ -39,9 +50,10 @@ def test_digits_example_reaches_95_percent(app, runner, digits_toml):
     assert res.validation["accuracy"] >= 0.95
 
 
-def test_snapshot_validation_lounge_and_resume(app, runner, write_experiment, tmp_path,
-                                               small_toml):
-    text = small_toml + '''
+def test_snapshot_validation_lounge_and_resume(app, runner, write_experiment, tmp_path, small_toml):
+    text = (
+        small_toml
+        + """
     [[coffee_breaks]]
     type = "TrainingSummary"
     statistics = ["iter", "obj_val", "learning_rate"]
@@ -59,7 +71,8 @@ def test_snapshot_validation_lounge_and_resume(app, runner, write_experiment, tm
     [lounge]
     save_into = "snapshots/statistics.h5"
     every_n_iter = 10
-    '''.replace("\n    ", "\n")
+    """.replace("\n    ", "\n")
+    )
     path = write_experiment(text)
     result = runner.invoke(app, ["run", str(path), "--no-progress", "--json"])
     assert result.exit_code == 0, result.output
@@ -71,8 +84,19 @@ def test_snapshot_validation_lounge_and_resume(app, runner, write_experiment, tm
     assert set(stats["accuracy"]) == {0, 10, 20}
     assert 5 in stats["obj_val"]
     # resume from the snapshot folder and continue to 30 iterations
-    result = runner.invoke(app, ["run", str(path), "--no-progress", "--json", "--max-iter", "30",
-                                 "--load-from", str(tmp_path / "snapshots")])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            str(path),
+            "--no-progress",
+            "--json",
+            "--max-iter",
+            "30",
+            "--load-from",
+            str(tmp_path / "snapshots"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["iterations"] == 30
     assert "TRAIN iter=000020" in result.stderr and "TRAIN iter=000000" not in result.stderr
@@ -89,15 +113,20 @@ class _SendSigint(CoffeeBreak):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
-                    reason="signal handlers live in the main thread")
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(),
+    reason="signal handlers live in the main thread",
+)
 def test_ctrl_c_stops_cleanly_and_writes_a_snapshot(write_experiment, tmp_path, small_toml):
-    text = small_toml.replace("max_iter = 20", "max_iter = 1000") + '''
+    text = (
+        small_toml.replace("max_iter = 20", "max_iter = 1000")
+        + """
 [[coffee_breaks]]
 type = "Snapshot"
 dir = "snaps"
 every_n_iter = 500
-'''
+"""
+    )
     exp = load_experiment(write_experiment(text))
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN when pytest runs as a background job
     result = run_experiment(exp, extra_coffee_breaks=[(_SendSigint(), 1)])
@@ -119,14 +148,21 @@ def test_diverging_training_exits_1_with_a_message(app, runner, write_experiment
     assert "Traceback" not in result.output
 
 
-def test_interrupted_run_tells_how_to_resume(app, runner, write_experiment, small_toml,
-                                             monkeypatch):
+def test_interrupted_run_tells_how_to_resume(
+    app, runner, write_experiment, small_toml, monkeypatch
+):
     import mocha.experiment as experiment
 
     def fake_run(exp, **kwargs):
-        return experiment.RunResult(experiment="small", backend="NumpyBackend", iterations=12,
-                                    objective=0.5, interrupted=True, snapshot_dir="/x/snaps",
-                                    snapshot_written="/x/snaps/snapshot-000012.h5")
+        return experiment.RunResult(
+            experiment="small",
+            backend="NumpyBackend",
+            iterations=12,
+            objective=0.5,
+            interrupted=True,
+            snapshot_dir="/x/snaps",
+            snapshot_written="/x/snaps/snapshot-000012.h5",
+        )
 
     monkeypatch.setattr(experiment, "run_experiment", fake_run)
     path = write_experiment(small_toml)

@@ -13,15 +13,17 @@ import pytest
 from mocha.cli import run_cmd
 from mocha.core.coffee import CoffeeBreak
 
-SNAPSHOT = '''
+SNAPSHOT = """
 [[coffee_breaks]]
 type = "Snapshot"
 dir = "snaps"
 every_n_iter = 10
-'''
+"""
 
-main_thread_only = pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
-                                      reason="signal handlers live in the main thread")
+main_thread_only = pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(),
+    reason="signal handlers live in the main thread",
+)
 
 
 @pytest.fixture
@@ -42,8 +44,9 @@ def test_resume_is_said_and_a_lower_max_iter_too(app, runner, snapshot_toml, tmp
     assert "at iteration 20, at or past max_iter 10: nothing was trained" in result.stderr
     assert "--fresh to start over" in result.stderr
     assert "nothing to train (resumed) at iteration 20" in result.stdout
-    result = _run(app, runner, snapshot_toml, "--load-from", str(snaps), "--max-iter", "30",
-                  "--json")
+    result = _run(
+        app, runner, snapshot_toml, "--load-from", str(snaps), "--max-iter", "30", "--json"
+    )
     info = json.loads(result.stdout)
     assert (info["start_iteration"], info["iterations"]) == (20, 30)
     assert info["resumed_from"].endswith("snapshot-000020.h5")
@@ -62,8 +65,10 @@ def test_fresh_moves_the_previous_run_aside(app, runner, snapshot_toml, tmp_path
     moved = info["moved_aside"]
     assert os.path.dirname(moved) == str(snaps) and "moved the previous run" in result.stderr
     assert sorted(os.listdir(moved)) == before  # nothing deleted
-    assert sorted(p.name for p in snaps.glob("snapshot-*.h5")) == \
-        ["snapshot-000000.h5", "snapshot-000010.h5"]
+    assert sorted(p.name for p in snaps.glob("snapshot-*.h5")) == [
+        "snapshot-000000.h5",
+        "snapshot-000010.h5",
+    ]
     # a later resume sees the fresh run only
     result = _run(app, runner, snapshot_toml, "--load-from", str(snaps), "--max-iter", "10")
     assert f"resumed from {snaps / 'snapshot-000010.h5'} at iteration 10" in result.stderr
@@ -76,8 +81,9 @@ def test_fresh_refuses_load_from(app, runner, snapshot_toml, tmp_path):
 
 def test_seed_and_json_environment(app, runner, write_experiment, small_toml):
     path = write_experiment(small_toml)
-    out = [json.loads(_run(app, runner, path, "--json", "--seed", str(s)).stdout)
-           for s in (5, 5, 6)]
+    out = [
+        json.loads(_run(app, runner, path, "--json", "--seed", str(s)).stdout) for s in (5, 5, 6)
+    ]
     assert out[0]["objective"] == out[1]["objective"] != out[2]["objective"]
     env = out[0]["environment"]
     assert env["seed"] == 5 and out[2]["environment"]["seed"] == 6
@@ -99,8 +105,9 @@ class _Interrupt(CoffeeBreak):
 
 
 @main_thread_only
-def test_ctrl_c_exits_130_with_the_resume_hint(app, runner, write_experiment, small_toml,
-                                               monkeypatch):
+def test_ctrl_c_exits_130_with_the_resume_hint(
+    app, runner, write_experiment, small_toml, monkeypatch
+):
     path = write_experiment(small_toml.replace("max_iter = 20", "max_iter = 1000") + SNAPSHOT)
     monkeypatch.setattr(run_cmd, "_progress_breaks", lambda enabled, **kw: [(_Interrupt(13), 1)])
     result = _run(app, runner, path)
@@ -109,11 +116,13 @@ def test_ctrl_c_exits_130_with_the_resume_hint(app, runner, write_experiment, sm
 
 
 @main_thread_only
-def test_second_ctrl_c_names_the_snapshot_on_disk(app, runner, write_experiment, small_toml,
-                                                  monkeypatch, tmp_path):
+def test_second_ctrl_c_names_the_snapshot_on_disk(
+    app, runner, write_experiment, small_toml, monkeypatch, tmp_path
+):
     path = write_experiment(small_toml.replace("max_iter = 20", "max_iter = 1000") + SNAPSHOT)
-    monkeypatch.setattr(run_cmd, "_progress_breaks",
-                        lambda enabled, **kw: [(_Interrupt(12, 13), 1)])
+    monkeypatch.setattr(
+        run_cmd, "_progress_breaks", lambda enabled, **kw: [(_Interrupt(12, 13), 1)]
+    )
     result = _run(app, runner, path)
     assert result.exit_code == 130, result.output
     assert "without a snapshot" not in result.stderr
@@ -121,11 +130,13 @@ def test_second_ctrl_c_names_the_snapshot_on_disk(app, runner, write_experiment,
 
 
 @main_thread_only
-def test_second_ctrl_c_without_a_snapshot_break(app, runner, write_experiment, small_toml,
-                                                monkeypatch):
+def test_second_ctrl_c_without_a_snapshot_break(
+    app, runner, write_experiment, small_toml, monkeypatch
+):
     path = write_experiment(small_toml.replace("max_iter = 20", "max_iter = 1000"))
-    monkeypatch.setattr(run_cmd, "_progress_breaks",
-                        lambda enabled, **kw: [(_Interrupt(12, times=2), 1)])
+    monkeypatch.setattr(
+        run_cmd, "_progress_breaks", lambda enabled, **kw: [(_Interrupt(12, times=2), 1)]
+    )
     result = _run(app, runner, path)
     assert result.exit_code == 130
     assert "stopped at once, without a snapshot" in result.stderr
@@ -140,8 +151,9 @@ def test_log_messages_and_quiet(app, runner, snapshot_toml):
     assert "Warning: --fresh: moved" in result.stderr  # warnings stay
 
 
-def test_training_log_is_not_repeated_and_plugin_logs_are_shown(app, runner, write_experiment,
-                                                                 small_toml, monkeypatch):
+def test_training_log_is_not_repeated_and_plugin_logs_are_shown(
+    app, runner, write_experiment, small_toml, monkeypatch
+):
     import logging
 
     class _Chatty(CoffeeBreak):
@@ -157,10 +169,14 @@ def test_training_log_is_not_repeated_and_plugin_logs_are_shown(app, runner, wri
     assert "chatty plugin at iteration 3" in result.stderr
 
 
-def test_monitoring_breaks_in_an_experiment_file(app, runner, write_experiment, small_toml,
-                                                 tmp_path):
-    text = small_toml.replace("max_iter = 20", "max_iter = 200").replace(
-        "base_lr = 0.05", "base_lr = 0.0") + '''
+def test_monitoring_breaks_in_an_experiment_file(
+    app, runner, write_experiment, small_toml, tmp_path
+):
+    text = (
+        small_toml.replace("max_iter = 20", "max_iter = 200").replace(
+            "base_lr = 0.05", "base_lr = 0.0"
+        )
+        + """
 [[coffee_breaks]]
 type = "ValidationPerformance"
 every_n_iter = 10
@@ -181,15 +197,15 @@ type = "Snapshot"
 dir = "snaps"
 keep_last = 1
 every_n_iter = 10
-'''
+"""
+    )
     result = _run(app, runner, write_experiment(text), "--json")
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert info["iterations"] == 20 and not info["interrupted"]
     assert "has not improved" in info["stopped_early"]
     assert (tmp_path / "logs" / "stats.csv").read_text().startswith("iteration,")
-    assert [p.name for p in (tmp_path / "snaps").glob("snapshot-*.h5")] == \
-        ["snapshot-000020.h5"]
+    assert [p.name for p in (tmp_path / "snaps").glob("snapshot-*.h5")] == ["snapshot-000020.h5"]
 
 
 @main_thread_only
@@ -199,8 +215,9 @@ def test_a_second_ctrl_c_while_the_last_snapshot_is_written_is_ignored():
     from mocha.core.coffee import CoffeeLounge
     from mocha.experiment.runner import stop_on_sigint
 
-    solver = SimpleNamespace(coffee_lounge=CoffeeLounge(), stop_requested=False,
-                             capture_every_iter=False)
+    solver = SimpleNamespace(
+        coffee_lounge=CoffeeLounge(), stop_requested=False, capture_every_iter=False
+    )
     with stop_on_sigint(solver):
         os.kill(os.getpid(), signal.SIGINT)  # the first: a graceful stop is requested
         solver.stop_requested = True  # the solver has stopped; the final snapshot is written

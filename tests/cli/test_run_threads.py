@@ -8,8 +8,9 @@ import json
 import mocha.core.backend as core_backend
 
 
-def test_mocha_run_threads_reaches_the_backend(monkeypatch, app, runner, write_experiment,
-                                                small_toml):
+def test_mocha_run_threads_reaches_the_backend(
+    monkeypatch, app, runner, write_experiment, small_toml
+):
     seen = []
     real_init = core_backend.init
 
@@ -19,8 +20,9 @@ def test_mocha_run_threads_reaches_the_backend(monkeypatch, app, runner, write_e
 
     monkeypatch.setattr(core_backend, "init", spy)
     toml = write_experiment(small_toml)
-    result = runner.invoke(app, ["run", str(toml), "--threads", "1", "--no-progress", "--json",
-                                 "--max-iter", "2"])
+    result = runner.invoke(
+        app, ["run", str(toml), "--threads", "1", "--no-progress", "--json", "--max-iter", "2"]
+    )
     assert result.exit_code == 0, result.output
     assert seen == [("NumpyBackend", 1)]
     assert json.loads(result.stdout)["threads"] == 1
@@ -46,6 +48,13 @@ def test_mocha_run_json_has_the_loop_timing(app, runner, write_experiment, small
     assert result.exit_code == 0, result.output
     timing = json.loads(result.stdout)["loop_timing"]
     assert timing["iterations"] == 4
-    assert set(timing) == {"iterations", "iteration_ms", "forward_ms", "backward_ms",
-                           "update_ms", "overhead_ms", "overhead_fraction"}
+    assert set(timing) == {
+        "iterations",
+        "iteration_ms",
+        "forward_ms",
+        "backward_ms",
+        "update_ms",
+        "overhead_ms",
+        "overhead_fraction",
+    }
     assert timing["iteration_ms"] > 0 and 0 <= timing["overhead_fraction"] <= 1

@@ -72,22 +72,39 @@ def main() -> None:
     y = rng.integers(0, 3, (22, 1)).astype(np.float32)
     backend = mocha.make_backend("numpy", seed=7)
     mocha.init(backend)
-    net = mocha.Net("resume", backend, [
-        mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=6, shuffle=True),
-        mocha.InnerProductLayer(name="ip1", output_dim=16, neuron=mocha.Neurons.ReLU(),
-                                bottoms=["data"], tops=["ip1"]),
-        mocha.DropoutLayer(name="drop", ratio=0.3, bottoms=["ip1"]),
-        mocha.InnerProductLayer(name="ip2", output_dim=3, bottoms=["ip1"], tops=["ip2"]),
-        mocha.SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"]),
-    ])
-    method = {"sgd": mocha.SGD, "nesterov": mocha.Nesterov, "adam": mocha.Adam,
-              "adagrad": mocha.Adagrad, "adadelta": mocha.Adadelta}[args.method]()
+    net = mocha.Net(
+        "resume",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=6, shuffle=True),
+            mocha.InnerProductLayer(
+                name="ip1",
+                output_dim=16,
+                neuron=mocha.Neurons.ReLU(),
+                bottoms=["data"],
+                tops=["ip1"],
+            ),
+            mocha.DropoutLayer(name="drop", ratio=0.3, bottoms=["ip1"]),
+            mocha.InnerProductLayer(name="ip2", output_dim=3, bottoms=["ip1"], tops=["ip2"]),
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"]),
+        ],
+    )
+    method = {
+        "sgd": mocha.SGD,
+        "nesterov": mocha.Nesterov,
+        "adam": mocha.Adam,
+        "adagrad": mocha.Adagrad,
+        "adadelta": mocha.Adadelta,
+    }[args.method]()
     extra = {}
     if args.method in ("sgd", "nesterov"):  # policies that change with the iteration
-        extra = {"lr_policy": mocha.LRPolicy.Inv(0.1, 0.01, 0.75),
-                 "mom_policy": mocha.MomPolicy.Linear(0.5, 0.1, 5, 0.9)}
-    params = mocha.make_solver_parameters(method, max_iter=args.max_iter,
-                                          load_from=args.snapdir, **extra)
+        extra = {
+            "lr_policy": mocha.LRPolicy.Inv(0.1, 0.01, 0.75),
+            "mom_policy": mocha.MomPolicy.Linear(0.5, 0.1, 5, 0.9),
+        }
+    params = mocha.make_solver_parameters(
+        method, max_iter=args.max_iter, load_from=args.snapdir, **extra
+    )
     solver = mocha.Solver(method, params)
     if args.stats:
         mocha.setup_coffee_lounge(solver, save_into=args.stats, every_n_iter=1)

@@ -56,8 +56,10 @@ def test_rng_is_seeded_and_its_state_restorable():
     first = a.random_normal((5,), mean=1.0, std=0.1)
     a.set_rng_state(state)
     np.testing.assert_array_equal(a.random_normal((5,), mean=1.0, std=0.1), first)
-    assert not np.array_equal(make_backend("numpy", seed=6).random_uniform((3, 4)),
-                              make_backend("numpy", seed=5).random_uniform((3, 4)))
+    assert not np.array_equal(
+        make_backend("numpy", seed=6).random_uniform((3, 4)),
+        make_backend("numpy", seed=5).random_uniform((3, 4)),
+    )
 
 
 def test_blobs_from_the_backend(backend):
@@ -87,8 +89,7 @@ def test_kernel_table_lists_the_generic_kernels(backend):
         assert kernel in names
         assert backend.kernels.implementation_of(kernel) in ("*", backend.name)
     x = backend.asarray(np.array([[1.0, 2.0, 3.0]]))
-    np.testing.assert_allclose(backend.to_host(backend.kernels.softmax(x, 1)).sum(), 1.0,
-                               rtol=1e-6)
+    np.testing.assert_allclose(backend.to_host(backend.kernels.softmax(x, 1)).sum(), 1.0, rtol=1e-6)
 
 
 def test_a_backend_uses_the_kernel_table_of_the_registry_that_made_it():
@@ -105,7 +106,8 @@ def test_a_backend_uses_the_kernel_table_of_the_registry_that_made_it():
 
     module = types.ModuleType("gemm_override")
     module.mocha_register_kernels = mocha.hookimpl(
-        lambda register: register("gemm", marked_gemm, backend="numpy", replace=True))
+        lambda register: register("gemm", marked_gemm, backend="numpy", replace=True)
+    )
     registry = build_registry(make_plugin_manager(extra_plugins=[("gemm_override", module)]))
     own = make_backend("numpy", registry=registry)
     assert own.registry is registry

@@ -45,11 +45,17 @@ class Record(CoffeeBreak):
 
 
 def _net(backend, y=Y, name="train", phase="train", layers=None):
-    loss = (mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]) if phase == "train"
-            else mocha.AccuracyLayer(name="acc", bottoms=["ip", "label"]))
-    return mocha.Net(name, backend, [
-        mocha.MemoryDataLayer(name="data", data=[X, y], batch_size=N), *layers, loss],
-        phase=phase)
+    loss = (
+        mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"])
+        if phase == "train"
+        else mocha.AccuracyLayer(name="acc", bottoms=["ip", "label"])
+    )
+    return mocha.Net(
+        name,
+        backend,
+        [mocha.MemoryDataLayer(name="data", data=[X, y], batch_size=N), *layers, loss],
+        phase=phase,
+    )
 
 
 def _ip():
@@ -61,11 +67,16 @@ def test_worse_validation_rewinds_to_the_good_snapshot_and_halves_the_rate(tmp_p
     registry_reset(backend)
     net = _net(backend, layers=_ip())
     policy = LRPolicy.DecayOnValidation(0.1, "acc-accuracy", 0.5)
-    solver = mocha.Solver(mocha.SGD(), mocha.make_solver_parameters(
-        mocha.SGD(), max_iter=8, lr_policy=policy, mom_policy=MomPolicy.Fixed(0.9)))
+    solver = mocha.Solver(
+        mocha.SGD(),
+        mocha.make_solver_parameters(
+            mocha.SGD(), max_iter=8, lr_policy=policy, mom_policy=MomPolicy.Fixed(0.9)
+        ),
+    )
     add_coffee_break(solver, mocha.Snapshot(str(tmp_path)), every_n_iter=2)
-    validation = add_coffee_break(solver, ScriptedValidation([0.5, 0.6, 0.7, 0.65, 0.72, 0.8]),
-                                  every_n_iter=2)
+    validation = add_coffee_break(
+        solver, ScriptedValidation([0.5, 0.6, 0.7, 0.65, 0.72, 0.8]), every_n_iter=2
+    )
     mocha.setup(policy, validation, solver)
     rec = add_coffee_break(solver, Record(), every_n_iter=1)
     state = mocha.solve(solver, net)
@@ -75,7 +86,12 @@ def test_worse_validation_rewinds_to_the_good_snapshot_and_halves_the_rate(tmp_p
     assert [r[1] for r in rec.rows] == [0.1] * 7 + [0.05] * 4
     assert (policy.curr_lr, policy.n_decays, policy.best) == (0.05, 1, (8, 0.8))
     assert solver.coffee_lounge.statistics["acc-accuracy"] == {
-        0: 0.5, 2: 0.6, 4: 0.7, 6: 0.72, 8: 0.8}
+        0: 0.5,
+        2: 0.6,
+        4: 0.7,
+        6: 0.72,
+        8: 0.8,
+    }
     # the step after the rewind starts from snapshot 4 with its momentum, at half the rate:
     # W5' - W4 - μ·h4 = (W5 - W4 - μ·h4) / 2
     with h5py.File(tmp_path / "snapshot-000004.h5", "r") as f:
@@ -105,11 +121,16 @@ def test_real_validation_that_drops_decays_until_min_lr(tmp_path):
     net = _net(backend, y=wrong, layers=layers)
     vnet = _net(backend, name="valid", phase="test", layers=layers)
     policy = LRPolicy.DecayOnValidation(0.5, "acc-accuracy", 0.5, min_lr=0.2)
-    solver = mocha.Solver(mocha.SGD(), mocha.make_solver_parameters(
-        mocha.SGD(), max_iter=12, lr_policy=policy, load_from=str(tmp_path)))
+    solver = mocha.Solver(
+        mocha.SGD(),
+        mocha.make_solver_parameters(
+            mocha.SGD(), max_iter=12, lr_policy=policy, load_from=str(tmp_path)
+        ),
+    )
     add_coffee_break(solver, mocha.Snapshot(str(tmp_path)), every_n_iter=3)
-    validation = add_coffee_break(solver, mocha.ValidationPerformance(vnet, stream=io.StringIO()),
-                                  every_n_iter=3)
+    validation = add_coffee_break(
+        solver, mocha.ValidationPerformance(vnet, stream=io.StringIO()), every_n_iter=3
+    )
     policy.setup(validation, solver)  # the snapshot folder is found through the Snapshot break
     rec = add_coffee_break(solver, Record(), every_n_iter=1)
     mocha.solve(solver, net)
@@ -137,8 +158,9 @@ def test_missing_statistic_is_a_clear_error(tmp_path):
     registry_reset(backend)
     net = _net(backend, layers=_ip())
     policy = LRPolicy.DecayOnValidation(0.1, "acc-accuracy")
-    solver = mocha.Solver(mocha.SGD(), mocha.make_solver_parameters(
-        mocha.SGD(), max_iter=2, lr_policy=policy))
+    solver = mocha.Solver(
+        mocha.SGD(), mocha.make_solver_parameters(mocha.SGD(), max_iter=2, lr_policy=policy)
+    )
 
     class Silent(ScriptedValidation):
         def enjoy(self, lounge, solver, net, state):

@@ -24,8 +24,9 @@ class ScaleLayer(Layer, can_do_bp=True, has_param=True):
     name: str = name_field("scale")
     factor: float = config_field(1.0, check=lambda v: v > 0, rule="must be > 0")
     kernel: tuple = config_field(3, convert=pair)
-    mode: str = config_field("max", check=lambda v: v in ("max", "mean"),
-                             rule="must be 'max' or 'mean'")
+    mode: str = config_field(
+        "max", check=lambda v: v in ("max", "mean"), rule="must be 'max' or 'mean'"
+    )
     state_cls = _NoopState
 
     def validate(self) -> None:
@@ -64,8 +65,12 @@ def test_layers_are_frozen():
 )
 def test_invalid_field_names_layer_field_value_and_rule(field, value, rule):
     with pytest.raises(LayerConfigError) as info:
-        ScaleLayer(name="s1" if field != "name" else value, bottoms=["x"], tops=["y"],
-                   **({field: value} if field != "name" else {}))
+        ScaleLayer(
+            name="s1" if field != "name" else value,
+            bottoms=["x"],
+            tops=["y"],
+            **({field: value} if field != "name" else {}),
+        )
     message = str(info.value)
     assert "ScaleLayer" in message
     assert repr(field) in message
@@ -81,8 +86,11 @@ def test_failed_conversion_is_a_config_error():
 
 
 def test_cross_field_validation_names_the_field():
-    with pytest.raises(LayerConfigError, match=r"ScaleLayer\(name='scale'\).*'tops'.*needs as "
-                                               r"many tops as bottoms"):
+    with pytest.raises(
+        LayerConfigError,
+        match=r"ScaleLayer\(name='scale'\).*'tops'.*needs as "
+        r"many tops as bottoms",
+    ):
         ScaleLayer(bottoms=["x"], tops=["y", "z"])
 
 

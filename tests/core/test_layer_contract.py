@@ -65,8 +65,7 @@ def test_a_redundant_decorator_keeps_fields_rules_and_frozenness():
     with pytest.raises(LayerConfigError, match="must be >= 0"):
         Child(bottoms="x", tops="y", extra=-1)
     child = Child(bottoms="x", tops="y", extra=2)
-    for obj, field in ((child, "extra"), (child, "factor"), (Old(bottoms="x", tops="y"),
-                                                            "factor")):
+    for obj, field in ((child, "extra"), (child, "factor"), (Old(bottoms="x", tops="y"), "factor")):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(obj, field, 5)
 
@@ -86,9 +85,12 @@ def test_blob_counts_are_class_keywords_inherited_and_checked_before_validate():
     assert (Counted.n_bottoms, Counted.n_tops) == ("2", "0")
     assert (Sub.n_bottoms, Sub.n_tops) == ("2", "0")
     assert (Layer.n_bottoms, Layer.n_tops) == ("any", "any")
-    with pytest.raises(LayerConfigError,
-                       match=re.escape("Sub(name='layer'): field 'bottoms' = ('a',) is invalid: "
-                                       "needs 2 bottom blob(s)")):
+    with pytest.raises(
+        LayerConfigError,
+        match=re.escape(
+            "Sub(name='layer'): field 'bottoms' = ('a',) is invalid: needs 2 bottom blob(s)"
+        ),
+    ):
         Sub(bottoms=["a"])
     with pytest.raises(LayerConfigError, match=r"field 'tops' = \('t',\).*needs 0 top\(s\)"):
         Counted(bottoms=["a", "b"], tops=["t"])
@@ -105,8 +107,9 @@ def test_builtin_rules_match_their_documentation():
         mocha.MemoryDataLayer(data=[[1.0]], tops=["data"], bottoms=["x"], batch_size=1)
 
 
-@pytest.mark.parametrize(("keyword", "value", "rules"),
-                         [("bottoms", "3", BOTTOM_RULES), ("tops", "same?", TOP_RULES)])
+@pytest.mark.parametrize(
+    ("keyword", "value", "rules"), [("bottoms", "3", BOTTOM_RULES), ("tops", "same?", TOP_RULES)]
+)
 def test_an_unknown_count_rule_is_a_type_error_listing_the_rules(keyword, value, rules):
     with pytest.raises(TypeError) as info:
         type("Bad", (Layer,), {}, **{keyword: value})

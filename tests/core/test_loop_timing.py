@@ -38,21 +38,27 @@ def test_summary_is_per_iteration_and_overhead_is_the_rest():
 
 
 def test_solve_reports_the_breakdown_and_counts_coffee_breaks_as_overhead(backend):
-    net = Net("timed", backend, [
-        mocha.MemoryDataLayer(name="data", data=[X, Y], batch_size=2),
-        mocha.InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["ip"]),
-        mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
-    ])
-    params = mocha.make_solver_parameters(mocha.SGD(), max_iter=5,
-                                          lr_policy=mocha.LRPolicy.Fixed(0.1))
+    net = Net(
+        "timed",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="data", data=[X, Y], batch_size=2),
+            mocha.InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["ip"]),
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
+        ],
+    )
+    params = mocha.make_solver_parameters(
+        mocha.SGD(), max_iter=5, lr_policy=mocha.LRPolicy.Fixed(0.1)
+    )
     solver = mocha.Solver(mocha.SGD(), params)
     add_coffee_break(solver, Sleepy(0.01), every_n_iter=1)
     state = mocha.solve(solver, net)
     timing = state.timing
     assert timing.iterations == 5  # the training iterations, not the initial forward
     assert min(timing.forward, timing.backward, timing.update) > 0
-    assert timing.forward + timing.backward + timing.update + timing.overhead == \
-        pytest.approx(timing.total)
+    assert timing.forward + timing.backward + timing.update + timing.overhead == pytest.approx(
+        timing.total
+    )
     assert timing.overhead >= 5 * 0.01  # the five breaks' sleeps, at least
     summary = timing.summary()
     assert summary["overhead_ms"] >= 10.0

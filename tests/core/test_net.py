@@ -67,8 +67,10 @@ def _oracle(net, regu):
     dz[np.arange(6), y] -= 1
     dz /= 6
     dpre = (dz @ w2) * h * (1 - h)
-    grads = {"ip1": [dpre.T @ x + 2 * regu * w1, dpre.sum(0)],
-             "ip2": [dz.T @ h + 2 * regu * w2, dz.sum(0)]}
+    grads = {
+        "ip1": [dpre.T @ x + 2 * regu * w1, dpre.sum(0)],
+        "ip2": [dz.T @ h + 2 * regu * w2, dz.sum(0)],
+    }
     return loss, grads
 
 
@@ -90,7 +92,11 @@ def test_net_describes_itself(net):
     assert net.data_layers == [0]
     assert net.output_blobs["ip1"].shape == (6, 5)
     assert [(n, p.name) for n, p in net.parameters()] == [
-        ("ip1", "weight"), ("ip1", "bias"), ("ip2", "weight"), ("ip2", "bias")]
+        ("ip1", "weight"),
+        ("ip1", "bias"),
+        ("ip2", "weight"),
+        ("ip2", "bias"),
+    ]
     assert repr(net) == "Net('mlp', 4 layers, phase='train')"
     with pytest.raises(KeyError, match="no layer named 'ip3'; layers: data, ip1, ip2, loss"):
         net.state_of("ip3")
@@ -138,8 +144,7 @@ def test_sharing_by_param_key_within_a_net(backend):
         assert q.shared_from == "a" and q.owner == "b"
     assert np.abs(pa[0].blob.to_host()).sum() > 0  # initialized once, by the owner
     net.forward()
-    np.testing.assert_array_equal(net.output_blobs["a"].to_host(),
-                                  net.output_blobs["b"].to_host())
+    np.testing.assert_array_equal(net.output_blobs["a"].to_host(), net.output_blobs["b"].to_host())
     net.shutdown()
     registry_reset(backend)
 
@@ -189,12 +194,16 @@ def test_sharing_a_key_between_layers_with_different_parameters(backend):
     x = RNG.standard_normal((2, 3, 4, 4))
     layers = [
         mocha.MemoryDataLayer(name="data", data=[x], batch_size=2, tops=["data"]),
-        mocha.ConvolutionLayer(name="conv", param_key="k", n_filter=2, bottoms=["data"],
-                               tops=["conv"]),
+        mocha.ConvolutionLayer(
+            name="conv", param_key="k", n_filter=2, bottoms=["data"], tops=["conv"]
+        ),
         IP(name="ip", param_key="k", output_dim=2, bottoms=["conv"], tops=["ip"]),
     ]
-    with pytest.raises(ShapeError, match=r"layer 'ip': the registry holds parameters "
-                                         r"\['filter', 'bias'\] for this key but not 'weight'"):
+    with pytest.raises(
+        ShapeError,
+        match=r"layer 'ip': the registry holds parameters "
+        r"\['filter', 'bias'\] for this key but not 'weight'",
+    ):
         Net("mixed", backend, layers)
     registry_reset(backend)
 
@@ -246,8 +255,9 @@ def test_unfreeze_and_freeze_all(net):
 def test_solver_does_not_change_frozen_parameters(net):
     freeze(net, "ip1")
     before = _params(net, "ip1")
-    params = mocha.make_solver_parameters(mocha.SGD(), max_iter=3,
-                                          lr_policy=mocha.LRPolicy.Fixed(0.5))
+    params = mocha.make_solver_parameters(
+        mocha.SGD(), max_iter=3, lr_policy=mocha.LRPolicy.Fixed(0.5)
+    )
     mocha.solve(mocha.Solver(mocha.SGD(), params), net)
     for a, b in zip(before, _params(net, "ip1")):
         np.testing.assert_array_equal(a, b)
@@ -262,8 +272,12 @@ def test_print_lists_sorted_layers_with_blob_shapes(net):
     assert "ARCHITECTURE: 4 layers" in text
     lines = text.splitlines()
     headers = [line.strip() for line in lines if line.startswith(" *** ")]
-    assert headers == ["*** MemoryDataLayer(data)", "*** InnerProductLayer(ip1)",
-                       "*** InnerProductLayer(ip2)", "*** SoftmaxLossLayer(loss)"]
+    assert headers == [
+        "*** MemoryDataLayer(data)",
+        "*** InnerProductLayer(ip1)",
+        "*** InnerProductLayer(ip2)",
+        "*** SoftmaxLossLayer(loss)",
+    ]
     for name, shape in [("data", "6 x 2 x 2"), ("label", "6 x 1"), ("ip1", "6 x 5")]:
         assert f"     {name:>9s}: Blob({shape})" in lines  # Mocha's layout, numpy order
     # the data layer shows no inputs; the loss (a sink) shows no outputs
@@ -277,18 +291,30 @@ def test_net2dot(net):
     out = io.StringIO()
     net2dot(out, net)
     lines = out.getvalue().splitlines()
-    assert lines[:3] == ['digraph "mlp" {', "rankdir = BT;",
-                         'node [shape=record,fontname="Fira Mono"];']
+    assert lines[:3] == [
+        'digraph "mlp" {',
+        "rankdir = BT;",
+        'node [shape=record,fontname="Fira Mono"];',
+    ]
     assert lines[-1] == "}"
-    assert lines[3] == ('layer1 [label="MemoryData\\ndata|{top:|bot:}|'
-                        '{{<t1> data (6x2x2)|<t2> label (6x1)}|{}}"];')
-    assert ('layer2 [label="InnerProduct\\nip1\\n(Sigmoid)|{top:|bot:}|'
-            '{{<t1> ip1 (6x5)}|{<b1> data (6x2x2)}}"];') in lines
-    assert 'layer3 [label="InnerProduct\\nip2|{top:|bot:}|' \
-           '{{<t1> ip2 (6x3)}|{<b1> ip1 (6x5)}}"];' in lines  # Identity neuron: no suffix
+    assert lines[3] == (
+        'layer1 [label="MemoryData\\ndata|{top:|bot:}|{{<t1> data (6x2x2)|<t2> label (6x1)}|{}}"];'
+    )
+    assert (
+        'layer2 [label="InnerProduct\\nip1\\n(Sigmoid)|{top:|bot:}|'
+        '{{<t1> ip1 (6x5)}|{<b1> data (6x2x2)}}"];'
+    ) in lines
+    assert (
+        'layer3 [label="InnerProduct\\nip2|{top:|bot:}|'
+        '{{<t1> ip2 (6x3)}|{<b1> ip1 (6x5)}}"];' in lines
+    )  # Identity neuron: no suffix
     edges = [line for line in lines if "->" in line]
-    assert edges == ["layer1:t1 ->layer2:b1;", "layer2:t1 ->layer3:b1;",
-                     "layer3:t1 ->layer4:b1;", "layer1:t2 ->layer4:b2;"]
+    assert edges == [
+        "layer1:t1 ->layer2:b1;",
+        "layer2:t1 ->layer3:b1;",
+        "layer3:t1 ->layer4:b1;",
+        "layer1:t2 ->layer4:b2;",
+    ]
 
 
 def test_net_gradients_by_finite_differences(backend_name):
@@ -297,13 +323,23 @@ def test_net_gradients_by_finite_differences(backend_name):
     backend = mocha.make_backend(backend_name, dtype="float64", seed=1)
     rng = np.random.default_rng(3)
     x, y = rng.standard_normal((5, 10)), rng.standard_normal((5, 4))
-    net = Net("gradient", backend, [
-        mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=5),
-        IP(name="ip1", output_dim=20, neuron=mocha.Neurons.Sigmoid(), bottoms=["data"],
-           tops=["ip1"], weight_regu=mocha.NoRegu()),
-        IP(name="ip2", output_dim=4, bottoms=["ip1"], tops=["ip2"]),
-        mocha.SquareLossLayer(name="loss", bottoms=["ip2", "label"]),
-    ])
+    net = Net(
+        "gradient",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=5),
+            IP(
+                name="ip1",
+                output_dim=20,
+                neuron=mocha.Neurons.Sigmoid(),
+                bottoms=["data"],
+                tops=["ip1"],
+                weight_regu=mocha.NoRegu(),
+            ),
+            IP(name="ip2", output_dim=4, bottoms=["ip1"], tops=["ip2"]),
+            mocha.SquareLossLayer(name="loss", bottoms=["ip2", "label"]),
+        ],
+    )
     net.init()
     net.forward_backward(0.0)
     eps = 1e-6
@@ -320,7 +356,8 @@ def test_net_gradients_by_finite_differences(backend_name):
             data[c] = old
             numeric = (up - down) / (2 * eps)
             assert analytic[c] == pytest.approx(numeric, rel=1e-5, abs=1e-8), (
-                f"{layer_name}.{param.name}{c}")
+                f"{layer_name}.{param.name}{c}"
+            )
     net.shutdown()
 
 
@@ -332,14 +369,24 @@ def test_inplace_dropout_keeps_the_producer_gradient_right(backend_name, neuron)
     backend = mocha.make_backend(backend_name, dtype="float64", seed=2)
     rng = np.random.default_rng(4)
     x, y = rng.standard_normal((4, 6)), rng.standard_normal((4, 3))
-    net = Net("dropout", backend, [
-        mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=4),
-        IP(name="ip1", output_dim=8, neuron=getattr(mocha.Neurons, neuron)(), bottoms=["data"],
-           tops=["ip1"], weight_regu=mocha.NoRegu()),
-        mocha.DropoutLayer(name="drop", ratio=0.5, bottoms=["ip1"]),
-        IP(name="ip2", output_dim=3, bottoms=["ip1"], tops=["ip2"]),
-        mocha.SquareLossLayer(name="loss", bottoms=["ip2", "label"]),
-    ])
+    net = Net(
+        "dropout",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=4),
+            IP(
+                name="ip1",
+                output_dim=8,
+                neuron=getattr(mocha.Neurons, neuron)(),
+                bottoms=["data"],
+                tops=["ip1"],
+                weight_regu=mocha.NoRegu(),
+            ),
+            mocha.DropoutLayer(name="drop", ratio=0.5, bottoms=["ip1"]),
+            IP(name="ip2", output_dim=3, bottoms=["ip1"], tops=["ip2"]),
+            mocha.SquareLossLayer(name="loss", bottoms=["ip2", "label"]),
+        ],
+    )
     net.init()
     state = backend.rng_state()
 
@@ -372,7 +419,7 @@ def _dot_strings(line):
         j, chars = start + 1, []
         while True:
             assert j < len(line), f"quoted string left open: {line!r}"
-            if line[j] == "\\" and line[j + 1: j + 2] in ('"', "\\"):
+            if line[j] == "\\" and line[j + 1 : j + 2] in ('"', "\\"):
                 chars.append(line[j + 1] if line[j + 1] == '"' else "\\\\")
                 j += 2
             elif line[j] == '"':
@@ -393,7 +440,7 @@ def _record_fields(label):
     while i <= len(label):
         c = label[i] if i < len(label) else "|"
         if c == "\\":
-            raw.append(label[i: i + 2])
+            raw.append(label[i : i + 2])
             i += 2
             continue
         if c in "{}|":
@@ -410,7 +457,7 @@ def _record_fields(label):
         port = None
         if tokens and tokens[0] == "<":
             end = tokens.index(">")
-            port, tokens = "".join(tokens[1:end]), tokens[end + 1:]
+            port, tokens = "".join(tokens[1:end]), tokens[end + 1 :]
             tokens = tokens[1:] if tokens[:1] == [" "] else tokens
         assert "<" not in tokens and ">" not in tokens, f"stray port bracket in {label!r}"
         text = "".join("\n" if t == "\\n" else t[-1] for t in tokens)
@@ -422,11 +469,15 @@ def _record_fields(label):
 def test_net2dot_escapes_names(backend):
     registry_reset(backend)
     data, label, out, layer = 'd\\"|{', "la\nbel", 'o"ut\\', 'ip "1" \\ {a|b}\n<x>'
-    net = Net('n"et\\', backend, [
-        mocha.MemoryDataLayer(name='da"ta', data=[X, Y], batch_size=6, tops=[data, label]),
-        IP(name=layer, output_dim=3, bottoms=[data], tops=[out]),
-        mocha.SoftmaxLossLayer(name="loss\\", bottoms=[out, label]),
-    ])
+    net = Net(
+        'n"et\\',
+        backend,
+        [
+            mocha.MemoryDataLayer(name='da"ta', data=[X, Y], batch_size=6, tops=[data, label]),
+            IP(name=layer, output_dim=3, bottoms=[data], tops=[out]),
+            mocha.SoftmaxLossLayer(name="loss\\", bottoms=[out, label]),
+        ],
+    )
     buffer = io.StringIO()
     net2dot(buffer, net)
     net.shutdown()
@@ -439,10 +490,24 @@ def test_net2dot_escapes_names(backend):
             [text] = strings
             labels[line.split(" ", 1)[0]] = _record_fields(text)
     assert len(lines) == 3 + 3 + 3 + 1  # header, 3 nodes, 3 edges, closing brace
-    assert labels["layer1"] == [(None, 'MemoryData\nda"ta'), (None, "top:"), (None, "bot:"),
-                                ("t1", f"{data} (6x2x2)"), ("t2", f"{label} (6x1)")]
-    assert labels["layer2"] == [(None, f"InnerProduct\n{layer}"), (None, "top:"),
-                                (None, "bot:"), ("t1", f"{out} (6x3)"),
-                                ("b1", f"{data} (6x2x2)")]
-    assert labels["layer3"] == [(None, "SoftmaxLoss\nloss\\"), (None, "top:"), (None, "bot:"),
-                                ("b1", f"{out} (6x3)"), ("b2", f"{label} (6x1)")]
+    assert labels["layer1"] == [
+        (None, 'MemoryData\nda"ta'),
+        (None, "top:"),
+        (None, "bot:"),
+        ("t1", f"{data} (6x2x2)"),
+        ("t2", f"{label} (6x1)"),
+    ]
+    assert labels["layer2"] == [
+        (None, f"InnerProduct\n{layer}"),
+        (None, "top:"),
+        (None, "bot:"),
+        ("t1", f"{out} (6x3)"),
+        ("b1", f"{data} (6x2x2)"),
+    ]
+    assert labels["layer3"] == [
+        (None, "SoftmaxLoss\nloss\\"),
+        (None, "top:"),
+        (None, "bot:"),
+        ("b1", f"{out} (6x3)"),
+        ("b2", f"{label} (6x1)"),
+    ]

@@ -37,9 +37,13 @@ def ip(name, bottom, out):
 
 
 def layers_with(head, batch_size=40):
-    return [MemoryDataLayer(name="data", data=[X, Y], batch_size=batch_size),
-            ip("ip1", "data", 40), DropoutLayer(name="drop", ratio=0.5, bottoms=["ip1"]),
-            ip("ip2", "ip1", 3), *head]
+    return [
+        MemoryDataLayer(name="data", data=[X, Y], batch_size=batch_size),
+        ip("ip1", "data", 40),
+        DropoutLayer(name="drop", ratio=0.5, bottoms=["ip1"]),
+        ip("ip2", "ip1", 3),
+        *head,
+    ]
 
 
 def zeros_in_ip1_after_forward(net):
@@ -55,8 +59,12 @@ def test_default_phase_follows_the_loss_layers():
     assert train.phase == "train" and test.phase == "test"
     assert zeros_in_ip1_after_forward(train) > 5  # training keeps its masks
     assert zeros_in_ip1_after_forward(test) == 0  # the manual's validation net: none
-    assert Net("t", backend, layers_with([AccuracyLayer(bottoms=["ip2", "label"])]),
-               phase="train").phase == "train"
+    assert (
+        Net(
+            "t", backend, layers_with([AccuracyLayer(bottoms=["ip2", "label"])]), phase="train"
+        ).phase
+        == "train"
+    )
 
 
 def test_evaluating_switches_to_test_and_restores_even_after_an_error():
@@ -99,21 +107,24 @@ def test_validation_performance_reports_the_accuracy_without_dropout(with_loss):
     """With or without a loss layer in the validation net (with one, the net is built in
     the train phase): the reported accuracy is the deterministic one, at every validation."""
     backend = NumpyBackend(seed=0)
-    train = Net("train", backend, layers_with([SoftmaxLossLayer(bottoms=["ip2", "label"])],
-                                              batch_size=8))
+    train = Net(
+        "train", backend, layers_with([SoftmaxLossLayer(bottoms=["ip2", "label"])], batch_size=8)
+    )
     head = [AccuracyLayer(name="acc", bottoms=["ip2", "label"])]
     if with_loss:
         head.append(SoftmaxLossLayer(name="test-loss", bottoms=["ip2", "label"]))
     test = Net("test", backend, layers_with(head, batch_size=10))
     method = mocha.SGD()
-    solver = Solver(method, make_solver_parameters(method, max_iter=6,
-                                                   lr_policy=LRPolicy.Fixed(0.05)))
+    solver = Solver(
+        method, make_solver_parameters(method, max_iter=6, lr_policy=LRPolicy.Fixed(0.05))
+    )
     seen = []
 
     class Check(mocha.CoffeeBreak):
         def enjoy(self, lounge, solver, net, state):
-            seen.append((lounge.statistics["acc-accuracy"][state.iter], oracle_accuracy(net),
-                         test.phase))
+            seen.append(
+                (lounge.statistics["acc-accuracy"][state.iter], oracle_accuracy(net), test.phase)
+            )
 
     vp = ValidationPerformance(test)
     add_coffee_break(solver, vp, every_n_iter=2)
@@ -127,13 +138,17 @@ def test_validation_performance_reports_the_accuracy_without_dropout(with_loss):
 
 def test_random_mask_in_a_training_net_still_corrupts():
     backend = NumpyBackend(seed=0)
-    net = Net("dae", backend, [
-        MemoryDataLayer(name="data", data=[X, Y], batch_size=40),
-        mocha.SplitLayer(bottoms=["data"], tops=["orig", "corrupt"]),
-        RandomMaskLayer(ratio=0.5, bottoms=["corrupt"]),
-        ip("ip1", "corrupt", 8),
-        mocha.SquareLossLayer(bottoms=["ip1", "orig"]),
-    ])
+    net = Net(
+        "dae",
+        backend,
+        [
+            MemoryDataLayer(name="data", data=[X, Y], batch_size=40),
+            mocha.SplitLayer(bottoms=["data"], tops=["orig", "corrupt"]),
+            RandomMaskLayer(ratio=0.5, bottoms=["corrupt"]),
+            ip("ip1", "corrupt", 8),
+            mocha.SquareLossLayer(bottoms=["ip1", "orig"]),
+        ],
+    )
     net.init()
     net.forward()
     assert net.phase == "train"

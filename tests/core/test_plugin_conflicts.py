@@ -11,7 +11,7 @@ from mocha.core.registry import build_registry
 from mocha.plugins.layers.inner_product import InnerProductLayer
 
 # A layer registered as "InnerProductLayer" (the name of a built-in).
-IMPOSTOR = '''
+IMPOSTOR = """
 from dataclasses import dataclass
 from mocha import Layer, LayerState, hookimpl, name_field
 
@@ -33,7 +33,7 @@ class HarmlessLayer(Layer):
 def mocha_register_layers(register):
     register(HarmlessLayer)
     register(ImpostorLayer, name="InnerProductLayer"{replace})
-'''
+"""
 
 
 def _warned(record, *fragments):
@@ -42,26 +42,39 @@ def _warned(record, *fragments):
 
 
 def test_entry_point_key_of_a_builtin_is_skipped_not_fatal(fake_distribution):
-    fake_distribution("temp-clash", {"layers.inner_product": "temp_clash_plugin"},
-                      {"temp_clash_plugin": IMPOSTOR.format(replace="")})
+    fake_distribution(
+        "temp-clash",
+        {"layers.inner_product": "temp_clash_plugin"},
+        {"temp_clash_plugin": IMPOSTOR.format(replace="")},
+    )
     with pytest.warns(RuntimeWarning) as record:
         pm = make_plugin_manager()
-    _warned(record, "'layers.inner_product' from temp-clash", "already used by mocha-dl",
-            "MOCHA_REPLACE=layers.inner_product")
+    _warned(
+        record,
+        "'layers.inner_product' from temp-clash",
+        "already used by mocha-dl",
+        "MOCHA_REPLACE=layers.inner_product",
+    )
     assert pm.infos["layers.inner_product"].distribution == "mocha-dl"
     assert pm.infos["layers.inner_product"].status == "loaded"
     failed = pm.infos["layers.inner_product (temp-clash)"]
     assert failed.status == "failed" and "already used by mocha-dl" in failed.error
     registry = build_registry(pm)
-    assert registry.get("layers", "InnerProductLayer").__module__ == \
-        "mocha.plugins.layers.inner_product"
+    assert (
+        registry.get("layers", "InnerProductLayer").__module__
+        == "mocha.plugins.layers.inner_product"
+    )
     assert "HarmlessLayer" not in registry.names("layers")  # its module was never loaded
 
 
-def test_entry_point_key_clash_with_mocha_replace_loads_the_third_party(fake_distribution,
-                                                                        monkeypatch):
-    fake_distribution("temp-clash", {"layers.inner_product": "temp_clash_plugin"},
-                      {"temp_clash_plugin": IMPOSTOR.format(replace="")})
+def test_entry_point_key_clash_with_mocha_replace_loads_the_third_party(
+    fake_distribution, monkeypatch
+):
+    fake_distribution(
+        "temp-clash",
+        {"layers.inner_product": "temp_clash_plugin"},
+        {"temp_clash_plugin": IMPOSTOR.format(replace="")},
+    )
     monkeypatch.setenv("MOCHA_REPLACE", "layers.inner_product, InnerProductLayer")
     pm = make_plugin_manager()
     assert pm.infos["layers.inner_product"].distribution == "temp-clash"
@@ -73,13 +86,20 @@ def test_entry_point_key_clash_with_mocha_replace_loads_the_third_party(fake_dis
 
 @pytest.mark.parametrize("replace", ["", ", replace=True"])
 def test_a_builtin_name_is_not_taken_over(fake_distribution, replace):
-    fake_distribution("temp-impostor", {"layers.temp_impostor": "temp_impostor_plugin"},
-                      {"temp_impostor_plugin": IMPOSTOR.format(replace=replace)})
+    fake_distribution(
+        "temp-impostor",
+        {"layers.temp_impostor": "temp_impostor_plugin"},
+        {"temp_impostor_plugin": IMPOSTOR.format(replace=replace)},
+    )
     pm = make_plugin_manager()
     with pytest.warns(RuntimeWarning) as record:
         registry = build_registry(pm)
-    _warned(record, "'layers.temp_impostor' from temp-impostor", "built-ins always win",
-            "MOCHA_REPLACE=InnerProductLayer")
+    _warned(
+        record,
+        "'layers.temp_impostor' from temp-impostor",
+        "built-ins always win",
+        "MOCHA_REPLACE=InnerProductLayer",
+    )
     assert registry.get("layers", "InnerProductLayer") is InnerProductLayer
     assert "HarmlessLayer" not in registry.names("layers")  # the whole plugin is dropped
     info = pm.infos["layers.temp_impostor"]
@@ -88,35 +108,53 @@ def test_a_builtin_name_is_not_taken_over(fake_distribution, replace):
 
 @pytest.mark.parametrize("replace", ["", ", replace=True"])
 def test_strict_mode_refuses_a_takeover(fake_distribution, monkeypatch, replace):
-    fake_distribution("temp-impostor", {"layers.temp_impostor": "temp_impostor_plugin"},
-                      {"temp_impostor_plugin": IMPOSTOR.format(replace=replace)})
+    fake_distribution(
+        "temp-impostor",
+        {"layers.temp_impostor": "temp_impostor_plugin"},
+        {"temp_impostor_plugin": IMPOSTOR.format(replace=replace)},
+    )
     monkeypatch.setenv("MOCHA_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginError, match=r"'layers.temp_impostor' \(temp-impostor\) failed to "
-                                          r"register: registers layer 'InnerProductLayer'"):
+    with pytest.raises(
+        PluginError,
+        match=r"'layers.temp_impostor' \(temp-impostor\) failed to "
+        r"register: registers layer 'InnerProductLayer'",
+    ):
         build_registry(make_plugin_manager())
 
 
 def test_mocha_replace_opts_in_by_name_even_in_strict_mode(fake_distribution, monkeypatch):
-    fake_distribution("temp-impostor", {"layers.temp_impostor": "temp_impostor_plugin"},
-                      {"temp_impostor_plugin": IMPOSTOR.format(replace="")})
+    fake_distribution(
+        "temp-impostor",
+        {"layers.temp_impostor": "temp_impostor_plugin"},
+        {"temp_impostor_plugin": IMPOSTOR.format(replace="")},
+    )
     monkeypatch.setenv("MOCHA_REPLACE", "InnerProductLayer")
     monkeypatch.setenv("MOCHA_STRICT_PLUGINS", "1")
     registry = build_registry(make_plugin_manager())
     entry = {e.name: e for e in registry.entries("layers")}["InnerProductLayer"]
-    assert (entry.obj.__name__, entry.distribution, entry.replaced) == \
-        ("ImpostorLayer", "temp-impostor", True)
+    assert (entry.obj.__name__, entry.distribution, entry.replaced) == (
+        "ImpostorLayer",
+        "temp-impostor",
+        True,
+    )
     assert "HarmlessLayer" in registry.names("layers")
 
 
 def test_two_third_parties_with_one_name_first_wins(fake_distribution):
     source = IMPOSTOR.format(replace="").replace('name="InnerProductLayer"', 'name="Shared"')
-    fake_distribution("temp-aaa", {"layers.temp_aaa": "temp_aaa_plugin"},
-                      {"temp_aaa_plugin": source})
-    fake_distribution("temp-bbb", {"layers.temp_bbb": "temp_bbb_plugin"},
-                      {"temp_bbb_plugin": source.replace("HarmlessLayer", "OtherLayer")})
+    fake_distribution(
+        "temp-aaa", {"layers.temp_aaa": "temp_aaa_plugin"}, {"temp_aaa_plugin": source}
+    )
+    fake_distribution(
+        "temp-bbb",
+        {"layers.temp_bbb": "temp_bbb_plugin"},
+        {"temp_bbb_plugin": source.replace("HarmlessLayer", "OtherLayer")},
+    )
     pm = make_plugin_manager()
-    with pytest.warns(RuntimeWarning, match="'layers.temp_bbb' from temp-bbb failed to register"
-                                            ".*'Shared'.*the first one wins"):
+    with pytest.warns(
+        RuntimeWarning,
+        match="'layers.temp_bbb' from temp-bbb failed to register.*'Shared'.*the first one wins",
+    ):
         registry = build_registry(pm)
     assert registry.entries("layers")[0].distribution in ("temp-aaa", "mocha-dl")
     assert {e.name: e.distribution for e in registry.entries("layers")}["Shared"] == "temp-aaa"
@@ -125,20 +163,28 @@ def test_two_third_parties_with_one_name_first_wins(fake_distribution):
 
 @pytest.mark.parametrize("statement", ["raise SystemExit(3)", "import sys; sys.exit('bye')"])
 def test_system_exit_at_import_is_contained(fake_distribution, statement):
-    fake_distribution("temp-exit", {"layers.temp_exit": "temp_exit_plugin"},
-                      {"temp_exit_plugin": statement + "\n"})
-    with pytest.warns(RuntimeWarning, match="'layers.temp_exit' from temp-exit 1.0 failed to "
-                                            "load and is skipped: SystemExit"):
+    fake_distribution(
+        "temp-exit",
+        {"layers.temp_exit": "temp_exit_plugin"},
+        {"temp_exit_plugin": statement + "\n"},
+    )
+    with pytest.warns(
+        RuntimeWarning,
+        match="'layers.temp_exit' from temp-exit 1.0 failed to load and is skipped: SystemExit",
+    ):
         pm = make_plugin_manager()
     assert pm.infos["layers.temp_exit"].status == "failed"
     assert "InnerProductLayer" in build_registry(pm).names("layers")
 
 
 def test_system_exit_in_a_hook_is_contained(fake_distribution):
-    source = ("from mocha import hookimpl\n@hookimpl\ndef mocha_register_layers(register):\n"
-              "    raise SystemExit(1)\n")
-    fake_distribution("temp-exit", {"layers.temp_exit": "temp_exit_plugin"},
-                      {"temp_exit_plugin": source})
+    source = (
+        "from mocha import hookimpl\n@hookimpl\ndef mocha_register_layers(register):\n"
+        "    raise SystemExit(1)\n"
+    )
+    fake_distribution(
+        "temp-exit", {"layers.temp_exit": "temp_exit_plugin"}, {"temp_exit_plugin": source}
+    )
     pm = make_plugin_manager()
     with pytest.warns(RuntimeWarning, match="temp-exit failed to register.*SystemExit"):
         build_registry(pm)
@@ -146,7 +192,10 @@ def test_system_exit_in_a_hook_is_contained(fake_distribution):
 
 
 def test_keyboard_interrupt_is_not_swallowed(fake_distribution):
-    fake_distribution("temp-kbd", {"layers.temp_kbd": "temp_kbd_plugin"},
-                      {"temp_kbd_plugin": "raise KeyboardInterrupt\n"})
+    fake_distribution(
+        "temp-kbd",
+        {"layers.temp_kbd": "temp_kbd_plugin"},
+        {"temp_kbd_plugin": "raise KeyboardInterrupt\n"},
+    )
     with pytest.raises(KeyboardInterrupt):
         make_plugin_manager()

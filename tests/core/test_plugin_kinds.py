@@ -26,8 +26,9 @@ def _registry(**hooks):
     module = types.ModuleType("kinds_test")
     for hook, fn in hooks.items():
         setattr(module, hook, hookimpl(fn))
-    return build_registry(make_plugin_manager(load_entrypoints=False,
-                                              extra_plugins=[("kinds_test", module)]))
+    return build_registry(
+        make_plugin_manager(load_entrypoints=False, extra_plugins=[("kinds_test", module)])
+    )
 
 
 def test_every_registry_kind_has_the_hook_of_its_name():
@@ -53,8 +54,11 @@ def test_coffee_is_the_kind_and_the_earlier_spellings_still_work():
         assert registry.get("coffee", "Tea") is Tea
         assert registry.get("coffee_breaks", "Tea") is Tea
         assert registry.names("coffee_breaks") == registry.names("coffee") == ["Tea"]
-    with pytest.raises(UnknownNameError, match=r"unknown coffee break 'Teh'\. Did you mean "
-                                                r"Tea\? Known coffee breaks: Tea"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"unknown coffee break 'Teh'\. Did you mean "
+        r"Tea\? Known coffee breaks: Tea",
+    ):
         new.get("coffee", "Teh")
     assert mocha.lookup("coffee", "Snapshot") is mocha.lookup("coffee_breaks", "Snapshot")
 

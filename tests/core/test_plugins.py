@@ -16,7 +16,7 @@ from mocha import PluginError
 from mocha.core.plugins import OWN_DISTRIBUTION, PluginInfo, make_plugin_manager
 from mocha.core.registry import build_registry
 
-GOOD_PLUGIN = '''
+GOOD_PLUGIN = """
 from dataclasses import dataclass
 from mocha import Layer, LayerState, hookimpl, name_field
 
@@ -32,7 +32,7 @@ class TempThirdPartyLayer(Layer):
 @hookimpl
 def mocha_register_layers(register):
     register(TempThirdPartyLayer)
-'''
+"""
 
 
 @pytest.fixture
@@ -65,12 +65,18 @@ def clean_env(monkeypatch):
 def test_builtins_are_loaded_through_mocha_dl_entry_points():
     pm = make_plugin_manager()
     info = pm.infos["layers.inner_product"]
-    assert info == PluginInfo("layers.inner_product", "mocha.plugins.layers.inner_product",
-                              OWN_DISTRIBUTION, info.version, "loaded")
+    assert info == PluginInfo(
+        "layers.inner_product",
+        "mocha.plugins.layers.inner_product",
+        OWN_DISTRIBUTION,
+        info.version,
+        "loaded",
+    )
     assert info.kind == "layers"
     assert pm.has_plugin("layers.inner_product")
-    assert all(i.status == "loaded" for i in pm.infos.values()
-               if i.distribution == OWN_DISTRIBUTION)
+    assert all(
+        i.status == "loaded" for i in pm.infos.values() if i.distribution == OWN_DISTRIBUTION
+    )
 
 
 def test_third_party_plugin_is_discovered(site):
@@ -85,8 +91,11 @@ def test_third_party_plugin_is_discovered(site):
 
 def test_broken_third_party_plugin_warns_and_is_skipped(site):
     site("temp-broken", {"layers.temp_broken": "temp_missing_module_xyz"})
-    with pytest.warns(RuntimeWarning, match=r"mocha plugin 'layers.temp_broken' from temp-broken "
-                                            r"1.2 failed to load and is skipped"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"mocha plugin 'layers.temp_broken' from temp-broken "
+        r"1.2 failed to load and is skipped",
+    ):
         pm = make_plugin_manager()
     info = pm.infos["layers.temp_broken"]
     assert info.status == "failed"
@@ -96,25 +105,42 @@ def test_broken_third_party_plugin_warns_and_is_skipped(site):
 
 
 def test_plugin_raising_at_import_is_also_skipped(site):
-    site("temp-raises", {"layers.temp_raises": "temp_raises_plugin"},
-         {"temp_raises_plugin": "raise RuntimeError('boom at import')\n"})
+    site(
+        "temp-raises",
+        {"layers.temp_raises": "temp_raises_plugin"},
+        {"temp_raises_plugin": "raise RuntimeError('boom at import')\n"},
+    )
     with pytest.warns(RuntimeWarning, match="RuntimeError: boom at import"):
         pm = make_plugin_manager()
     assert pm.infos["layers.temp_raises"].status == "failed"
 
 
-@pytest.mark.parametrize(("source", "error"), [
-    ("from mocha import hookimpl\n@hookimpl\ndef mocha_register_layerz(register):\n    pass\n",
-     "implements unknown hook 'mocha_register_layerz'; Mocha's hooks are: "
-     "mocha_register_backends"),
-    ("from mocha import hookimpl\n@hookimpl\ndef mocha_register_layers(reg):\n    pass\n",
-     "Argument(s) {'reg'} are declared in the hookimpl but can not be found in the hookspec"),
-])
+@pytest.mark.parametrize(
+    ("source", "error"),
+    [
+        (
+            "from mocha import hookimpl\n@hookimpl\n"
+            "def mocha_register_layerz(register):\n    pass\n",
+            "implements unknown hook 'mocha_register_layerz'; Mocha's hooks are: "
+            "mocha_register_backends",
+        ),
+        (
+            "from mocha import hookimpl\n@hookimpl\ndef mocha_register_layers(reg):\n    pass\n",
+            "Argument(s) {'reg'} are declared in the hookimpl but can not be found in the hookspec",
+        ),
+    ],
+)
 def test_plugin_with_a_bad_hook_is_skipped(site, source, error):
-    site("temp-badhook", {"layers.temp_badhook": "temp_badhook_plugin"},
-         {"temp_badhook_plugin": source})
-    with pytest.warns(RuntimeWarning, match="'layers.temp_badhook' from temp-badhook 1.2 failed "
-                                            "to load and is skipped: PluginValidationError"):
+    site(
+        "temp-badhook",
+        {"layers.temp_badhook": "temp_badhook_plugin"},
+        {"temp_badhook_plugin": source},
+    )
+    with pytest.warns(
+        RuntimeWarning,
+        match="'layers.temp_badhook' from temp-badhook 1.2 failed "
+        "to load and is skipped: PluginValidationError",
+    ):
         pm = make_plugin_manager()
     info = pm.infos["layers.temp_badhook"]
     assert info.status == "failed" and error in info.error
@@ -122,53 +148,73 @@ def test_plugin_with_a_bad_hook_is_skipped(site, source, error):
     assert "InnerProductLayer" in build_registry(pm).names("layers")
 
 
-RAISING_HOOK = GOOD_PLUGIN + '''
+RAISING_HOOK = (
+    GOOD_PLUGIN
+    + """
 @hookimpl
 def mocha_register_solvers(register):
     raise RuntimeError("boom while registering")
-'''
+"""
+)
 
 
 def test_plugin_whose_hook_raises_is_dropped(site, monkeypatch):
-    site("temp-raising", {"layers.temp_raising": "temp_raising_plugin"},
-         {"temp_raising_plugin": RAISING_HOOK})
+    site(
+        "temp-raising",
+        {"layers.temp_raising": "temp_raising_plugin"},
+        {"temp_raising_plugin": RAISING_HOOK},
+    )
     pm = make_plugin_manager()
     assert pm.infos["layers.temp_raising"].status == "loaded"
-    with pytest.warns(RuntimeWarning, match="'layers.temp_raising' from temp-raising failed to "
-                                            "register and is skipped: RuntimeError: boom"):
+    with pytest.warns(
+        RuntimeWarning,
+        match="'layers.temp_raising' from temp-raising failed to "
+        "register and is skipped: RuntimeError: boom",
+    ):
         registry = build_registry(pm)
     assert "TempThirdPartyLayer" not in registry.names("layers")  # what it did register is gone
     assert "InnerProductLayer" in registry.names("layers")
     info = pm.infos["layers.temp_raising"]
     assert info.status == "failed" and "boom while registering" in info.error
     monkeypatch.setenv("MOCHA_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginError, match=r"plugin 'layers.temp_raising' \(temp-raising\) "
-                                          r"failed to register: RuntimeError: boom"):
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'layers.temp_raising' \(temp-raising\) "
+        r"failed to register: RuntimeError: boom",
+    ):
         build_registry(make_plugin_manager())
 
 
 def test_strict_mode_turns_a_broken_plugin_into_an_error(site, monkeypatch):
     site("temp-broken", {"layers.temp_broken": "temp_missing_module_xyz"})
     monkeypatch.setenv("MOCHA_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginError, match=r"plugin 'layers.temp_broken' \(temp_missing_module_xyz"
-                                          r"\) from temp-broken failed to load"):
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'layers.temp_broken' \(temp_missing_module_xyz"
+        r"\) from temp-broken failed to load",
+    ):
         make_plugin_manager()
 
 
 def test_two_distributions_claiming_one_plugin_name(site):
     """The built-in keeps the key; the third-party entry point is reported, not fatal."""
-    site("temp-clash", {"layers.inner_product": "temp_good_plugin"},
-         {"temp_good_plugin": GOOD_PLUGIN})
-    with pytest.warns(RuntimeWarning, match="'layers.inner_product' from temp-clash 1.2 is "
-                                            "skipped: entry-point key .* already used by "
-                                            "mocha-dl"):
+    site(
+        "temp-clash",
+        {"layers.inner_product": "temp_good_plugin"},
+        {"temp_good_plugin": GOOD_PLUGIN},
+    )
+    with pytest.warns(
+        RuntimeWarning,
+        match="'layers.inner_product' from temp-clash 1.2 is "
+        "skipped: entry-point key .* already used by "
+        "mocha-dl",
+    ):
         pm = make_plugin_manager()
     assert pm.infos["layers.inner_product"].distribution == "mocha-dl"
     assert pm.infos["layers.inner_product (temp-clash)"].status == "failed"
 
 
-def test_the_same_distribution_twice_on_sys_path_loads_once(site, tmp_path_factory,
-                                                             monkeypatch):
+def test_the_same_distribution_twice_on_sys_path_loads_once(site, tmp_path_factory, monkeypatch):
     site("temp-good", {"layers.temp_good": "temp_good_plugin"}, {"temp_good_plugin": GOOD_PLUGIN})
     other = tmp_path_factory.mktemp("other_site")  # e.g. an old copy, spelled differently
     info = other / "Temp_Good-1.0.dist-info"
@@ -192,8 +238,10 @@ def test_disable_plugins(site, monkeypatch):
     assert "InnerProductLayer" in names
 
 
-@pytest.mark.parametrize(("value", "loaded"), [("", False), ("temp-good", True),
-                                               ("Temp_Good", True), ("other-dist", False)])
+@pytest.mark.parametrize(
+    ("value", "loaded"),
+    [("", False), ("temp-good", True), ("Temp_Good", True), ("other-dist", False)],
+)
 def test_load_plugins_selects_third_party_distributions(site, monkeypatch, value, loaded):
     site("temp-good", {"layers.temp_good": "temp_good_plugin"}, {"temp_good_plugin": GOOD_PLUGIN})
     monkeypatch.setenv("MOCHA_LOAD_PLUGINS", value)
@@ -212,8 +260,9 @@ def test_extra_plugins_without_entry_points():
 
 
 def _run(code: str) -> str:
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -266,7 +315,7 @@ def test_building_a_net_imports_no_command_line_library():
     assert out == "3 True []"
 
 
-COMMAND_PLUGIN = '''
+COMMAND_PLUGIN = """
 import typer  # a command module may import its command-line library at the top
 
 from mocha import hookimpl
@@ -274,14 +323,13 @@ from mocha import hookimpl
 @hookimpl
 def mocha_register_commands(app):
     app.command("temp-hello")(lambda: typer.echo("hello"))
-'''
+"""
 
 
 def test_command_plugins_are_loaded_only_when_asked_for(site):
     import typer
 
-    site("temp-cmd", {"commands.temp_cmd": "temp_cmd_plugin"},
-         {"temp_cmd_plugin": COMMAND_PLUGIN})
+    site("temp-cmd", {"commands.temp_cmd": "temp_cmd_plugin"}, {"temp_cmd_plugin": COMMAND_PLUGIN})
     pm = make_plugin_manager()
     assert not [name for name in pm.infos if name.startswith("commands.")]
     assert "temp_cmd_plugin" not in sys.modules

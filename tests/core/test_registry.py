@@ -39,8 +39,9 @@ def plugin(name: str, **hooks) -> types.ModuleType:
 
 
 def registry_of(*plugins, distributions=None):
-    pm = make_plugin_manager(load_entrypoints=False,
-                             extra_plugins=[(p.__name__, p) for p in plugins])
+    pm = make_plugin_manager(
+        load_entrypoints=False, extra_plugins=[(p.__name__, p) for p in plugins]
+    )
     for p in plugins:  # pretend they came from installed distributions
         dist = (distributions or {}).get(p.__name__)
         if dist:
@@ -59,8 +60,7 @@ def test_register_and_look_up():
 
 
 def test_register_under_an_explicit_name():
-    reg = registry_of(plugin("layers.foo",
-                             layers=lambda register: register(FooLayer, name="Bar")))
+    reg = registry_of(plugin("layers.foo", layers=lambda register: register(FooLayer, name="Bar")))
     assert reg.names("layers") == ["Bar"]
 
 
@@ -77,17 +77,22 @@ def test_duplicate_name_names_both_plugins_and_distributions():
 def test_duplicate_name_of_two_third_parties_drops_the_second():
     a = plugin("layers.foo", layers=lambda register: register(FooLayer))
     b = plugin("layers.other", layers=lambda register: register(OtherFooLayer, name="FooLayer"))
-    with pytest.warns(RuntimeWarning, match=r"'layers.other' from dist-b failed to register and "
-                                            r"is skipped: registers layer 'FooLayer', which "
-                                            r"plugin 'layers.foo' of dist-a already registers"):
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"'layers.other' from dist-b failed to register and "
+        r"is skipped: registers layer 'FooLayer', which "
+        r"plugin 'layers.foo' of dist-a already registers",
+    ):
         reg = registry_of(a, b, distributions={"layers.foo": "dist-a", "layers.other": "dist-b"})
     assert reg.get("layers", "FooLayer") is FooLayer
 
 
 def test_replace_true_overrides_on_purpose():
     a = plugin("layers.foo", layers=lambda register: register(FooLayer))
-    b = plugin("layers.other", layers=lambda register: register(
-        OtherFooLayer, name="FooLayer", replace=True))
+    b = plugin(
+        "layers.other",
+        layers=lambda register: register(OtherFooLayer, name="FooLayer", replace=True),
+    )
     reg = registry_of(a, b)
     assert reg.get("layers", "FooLayer") is OtherFooLayer
     assert reg.entries("layers")[0].replaced
@@ -97,8 +102,11 @@ def test_hook_raising_in_a_plugin_registered_directly_names_the_plugin():
     def hook(register):
         raise TypeError("bad call")
 
-    with pytest.raises(PluginError, match=r"plugin 'layers.bad' \(\(extra\)\) failed to "
-                                          r"register: TypeError: bad call"):
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'layers.bad' \(\(extra\)\) failed to "
+        r"register: TypeError: bad call",
+    ):
         registry_of(plugin("layers.bad", layers=hook))
 
 
@@ -109,8 +117,11 @@ def test_unknown_name_lists_known_names_and_close_matches():
     message = str(info.value)
     assert message == "unknown layer 'FoLayer'. Did you mean FooLayer? Known layers: FooLayer"
     assert isinstance(info.value, KeyError)  # and str() is not quoted like a KeyError
-    with pytest.raises(UnknownNameError, match=r"unknown coffee break 'X'\. Known coffee "
-                                               r"breaks: \(none\)"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"unknown coffee break 'X'\. Known coffee "
+        r"breaks: \(none\)",
+    ):
         reg.get("coffee_breaks", "X")
     with pytest.raises(UnknownNameError, match="no plugin registers a name 'Nope'"):
         reg.find("Nope")
@@ -151,8 +162,15 @@ class _SlowBackend(Backend):
 
 
 def test_kernels_resolve_to_the_backend_or_the_generic_version():
-    reg = registry_of(plugin("kernels.k", kernels=lambda register: (
-        register("gemm", _generic), register("gemm", _fast, backend="fast"))))
+    reg = registry_of(
+        plugin(
+            "kernels.k",
+            kernels=lambda register: (
+                register("gemm", _generic),
+                register("gemm", _fast, backend="fast"),
+            ),
+        )
+    )
     fast, slow = _FastBackend(), _SlowBackend()
     fast._kernels = KernelTable(fast, reg.kernel_table())
     slow._kernels = KernelTable(slow, reg.kernel_table())
@@ -161,14 +179,14 @@ def test_kernels_resolve_to_the_backend_or_the_generic_version():
     assert fast.kernels.implementation_of("gemm") == "fast"
     assert slow.kernels.implementation_of("gemm") == "*"
     assert fast.kernels.names() == ["gemm"]
-    with pytest.raises(AttributeError, match="unknown kernel 'triple'; registered kernels: "
-                                             "gemm"):
+    with pytest.raises(AttributeError, match="unknown kernel 'triple'; registered kernels: gemm"):
         _ = fast.kernels.triple
 
 
 def test_kernel_without_generic_version():
-    reg = registry_of(plugin("kernels.k", kernels=lambda register: register(
-        "softmax", _fast, backend="fast")))
+    reg = registry_of(
+        plugin("kernels.k", kernels=lambda register: register("softmax", _fast, backend="fast"))
+    )
     slow = _SlowBackend()
     slow._kernels = KernelTable(slow, reg.kernel_table())
     with pytest.raises(AttributeError, match="no implementation for backend 'slow'"):
@@ -178,8 +196,11 @@ def test_kernel_without_generic_version():
 def test_duplicate_kernel_names_both_plugins():
     a = plugin("kernels.a", kernels=lambda register: register("gemm", _generic))
     b = plugin("kernels.b", kernels=lambda register: register("gemm", _fast))
-    with pytest.raises(PluginError, match=r"kernel 'gemm' for backend '\*' is registered "
-                                          r"twice: by plugin 'kernels.a'.*'kernels.b'"):
+    with pytest.raises(
+        PluginError,
+        match=r"kernel 'gemm' for backend '\*' is registered "
+        r"twice: by plugin 'kernels.a'.*'kernels.b'",
+    ):
         registry_of(a, b)
 
 

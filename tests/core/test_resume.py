@@ -23,8 +23,13 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_N
 
 
 def _run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, str(CHILD), *map(str, args)], env=ENV,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(CHILD), *map(str, args)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"child failed ({proc.returncode}):\n{proc.stderr}")
     return proc
@@ -56,8 +61,7 @@ def _reference(method: str, tmp_root: Path) -> tuple[dict, dict]:
     if method not in _REFERENCES:
         folder = tmp_root / f"ref-{method}"
         folder.mkdir()
-        _run(method, folder / "snaps", folder / "out.h5", MAX_ITER, "--stats",
-             folder / "stats.h5")
+        _run(method, folder / "snaps", folder / "out.h5", MAX_ITER, "--stats", folder / "stats.h5")
         _REFERENCES[method] = (_params(folder / "out.h5"), _stats(folder / "stats.h5"))
     return _REFERENCES[method]
 
@@ -71,13 +75,13 @@ def ref_root(tmp_path_factory):
 _KILLS = np.random.default_rng(2024).integers(1, MAX_ITER, size=5).tolist()
 
 
-@pytest.mark.parametrize("method,kill_at", list(zip(
-    ["sgd", "adam", "nesterov", "adagrad", "adadelta"], _KILLS)))
+@pytest.mark.parametrize(
+    "method,kill_at", list(zip(["sgd", "adam", "nesterov", "adagrad", "adadelta"], _KILLS))
+)
 def test_killed_and_resumed_run_is_bitwise_identical(method, kill_at, tmp_path, ref_root):
     ref_params, ref_stats = _reference(method, ref_root)
     snaps, out, stats = tmp_path / "snaps", tmp_path / "out.h5", tmp_path / "stats.h5"
-    killed = _run(method, snaps, out, MAX_ITER, "--kill-at", kill_at, "--stats", stats,
-                  check=False)
+    killed = _run(method, snaps, out, MAX_ITER, "--kill-at", kill_at, "--stats", stats, check=False)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not out.exists()
     latest = max(int(p.name[9:15]) for p in snaps.glob("snapshot-*.h5"))
@@ -93,9 +97,23 @@ def test_killed_and_resumed_run_is_bitwise_identical(method, kill_at, tmp_path, 
 def test_parent_kills_the_child_after_a_snapshot_appears(tmp_path, ref_root):
     ref_params, _ = _reference("sgd", ref_root)
     snaps, out = tmp_path / "snaps", tmp_path / "out.h5"
-    proc = subprocess.Popen([sys.executable, str(CHILD), "sgd", str(snaps), str(out),
-                             str(MAX_ITER), "--every", "2", "--sleep", "0.05"], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(CHILD),
+            "sgd",
+            str(snaps),
+            str(out),
+            str(MAX_ITER),
+            "--every",
+            "2",
+            "--sleep",
+            "0.05",
+        ],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     target = snaps / "snapshot-000006.h5"
     deadline = time.monotonic() + 60
     while not target.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -115,7 +133,10 @@ def test_kill_while_writing_a_snapshot_keeps_the_folder_usable(tmp_path, ref_roo
     leftovers = list(snaps.glob(".snapshot-000012.h5.tmp-*"))
     assert len(leftovers) == 1  # the half-written file, under a name no loader picks
     assert sorted(p.name for p in snaps.glob("snapshot-*.h5")) == [
-        "snapshot-000000.h5", "snapshot-000004.h5", "snapshot-000008.h5"]
+        "snapshot-000000.h5",
+        "snapshot-000004.h5",
+        "snapshot-000008.h5",
+    ]
     _run("adam", snaps, out, MAX_ITER)  # resumes from snapshot-000008
     _assert_bitwise_equal(ref_params, _params(out), "adam killed while writing")
     assert (snaps / "snapshot-000012.h5").exists()

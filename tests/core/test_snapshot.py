@@ -29,12 +29,16 @@ def _backend(name="numpy"):
 
 def _net(backend, name="ip", out=3, shuffle=False):
     registry_reset(backend)
-    return mocha.Net("snap", backend, [
-        mocha.MemoryDataLayer(name="data", data=[X, Y], batch_size=4, shuffle=shuffle),
-        mocha.InnerProductLayer(name=name, output_dim=out, bottoms=["data"], tops=["ip"]),
-        mocha.InnerProductLayer(name="out", output_dim=3, bottoms=["ip"], tops=["out"]),
-        mocha.SoftmaxLossLayer(name="loss", bottoms=["out", "label"]),
-    ])
+    return mocha.Net(
+        "snap",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="data", data=[X, Y], batch_size=4, shuffle=shuffle),
+            mocha.InnerProductLayer(name=name, output_dim=out, bottoms=["data"], tops=["ip"]),
+            mocha.InnerProductLayer(name="out", output_dim=3, bottoms=["ip"], tops=["out"]),
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["out", "label"]),
+        ],
+    )
 
 
 def _solver(method=None, **kw):
@@ -45,8 +49,11 @@ def _solver(method=None, **kw):
 
 
 def _weights(net):
-    return {f"{s.layer.name}___{p.name}": p.blob.to_host().copy()
-            for s in net.states for p in s.parameters}
+    return {
+        f"{s.layer.name}___{p.name}": p.blob.to_host().copy()
+        for s in net.states
+        for p in s.parameters
+    }
 
 
 def _train(folder, max_iter=5, every=5, method=None, shuffle=False, backend_name="numpy"):
@@ -63,7 +70,11 @@ def test_snapshot_layout(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["snapshot-000000.h5", "snapshot-000005.h5"]
     with h5py.File(tmp_path / "snapshot-000005.h5", "r") as f:
         assert sorted(k for k in f if k != "solver") == [
-            "ip___bias", "ip___weight", "out___bias", "out___weight"]
+            "ip___bias",
+            "ip___weight",
+            "out___bias",
+            "out___weight",
+        ]
         assert f["ip___weight"].shape == (3, 4) and f["ip___bias"].shape == (3,)
         for key, value in _weights(net).items():
             np.testing.assert_array_equal(f[key][()], value)
@@ -156,10 +167,13 @@ def test_snapshot_of_another_method_is_refused(tmp_path):
         mocha.solve(solver, net)
 
 
-@pytest.mark.parametrize("layer,out,message", [
-    ("renamed", 3, "no datasets for parameters"),
-    ("ip", 5, "has shape"),
-])
+@pytest.mark.parametrize(
+    "layer,out,message",
+    [
+        ("renamed", 3, "no datasets for parameters"),
+        ("ip", 5, "has shape"),
+    ],
+)
 def test_snapshot_of_another_net_is_refused(tmp_path, layer, out, message):
     _train(tmp_path, max_iter=2, every=2)
     net = _net(_backend(), name=layer, out=out)

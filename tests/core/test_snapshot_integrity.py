@@ -29,17 +29,22 @@ def _net():
     backend = mocha.make_backend("numpy", dtype="float64", seed=1)
     backend.init()
     registry_reset(backend)
-    return mocha.Net("integrity", backend, [
-        mocha.MemoryDataLayer(name="data", data=[X, Y], batch_size=4),
-        mocha.InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["ip"]),
-        mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
-    ])
+    return mocha.Net(
+        "integrity",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="data", data=[X, Y], batch_size=4),
+            mocha.InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["ip"]),
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
+        ],
+    )
 
 
 def _solver(max_iter, load_from="", experiment_id=""):
     method = mocha.SGD()
-    params = mocha.make_solver_parameters(method, max_iter=max_iter, load_from=load_from,
-                                          mom_policy=mocha.MomPolicy.Fixed(0.9))
+    params = mocha.make_solver_parameters(
+        method, max_iter=max_iter, load_from=load_from, mom_policy=mocha.MomPolicy.Fixed(0.9)
+    )
     solver = mocha.Solver(method, params)
     solver.experiment_id = experiment_id
     return solver
@@ -102,8 +107,7 @@ def _delete_checksum(path):
         del f.attrs["checksum"]
 
 
-DAMAGES = [_flip_weight, _zero_tail, _delete_history, _bad_json, _delete_cursors,
-           _delete_checksum]
+DAMAGES = [_flip_weight, _zero_tail, _delete_history, _bad_json, _delete_cursors, _delete_checksum]
 
 
 def test_snapshots_carry_checksums_version_and_experiment(tmp_path):
@@ -182,8 +186,9 @@ def test_stale_temporary_files_are_removed_by_the_next_run(tmp_path):
 
 def _lock(folder, pid, host=None):
     folder.mkdir(exist_ok=True)
-    (folder / ".mocha.lock").write_text(json.dumps({"pid": pid, "host": host or
-                                                    socket.gethostname()}))
+    (folder / ".mocha.lock").write_text(
+        json.dumps({"pid": pid, "host": host or socket.gethostname()})
+    )
 
 
 def test_a_folder_in_use_by_a_live_run_is_refused(tmp_path):

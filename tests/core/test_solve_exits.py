@@ -40,11 +40,15 @@ def _net(nan_row=None):
     x, y = rng.standard_normal((8, 3)), rng.integers(0, 2, (8, 1)).astype(float)
     if nan_row is not None:
         x[nan_row] = np.nan
-    return mocha.Net("exits", backend, [
-        mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=2),
-        mocha.InnerProductLayer(name="ip", output_dim=2, bottoms=["data"], tops=["ip"]),
-        mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
-    ])
+    return mocha.Net(
+        "exits",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=2),
+            mocha.InnerProductLayer(name="ip", output_dim=2, bottoms=["data"], tops=["ip"]),
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
+        ],
+    )
 
 
 def _solver(tmp_path, breaks):
@@ -60,19 +64,28 @@ def _lives(events, **fail):
     return [Life(events, "a"), Life(events, "b", **fail), Life(events, "c")]
 
 
-BOTH = [("a", "init"), ("b", "init"), ("c", "init"),
-        ("a", "destroy"), ("b", "destroy"), ("c", "destroy")]
+BOTH = [
+    ("a", "init"),
+    ("b", "init"),
+    ("c", "init"),
+    ("a", "destroy"),
+    ("b", "destroy"),
+    ("c", "destroy"),
+]
 
 
-@pytest.mark.parametrize(("nan_row", "fail", "error"), [
-    (None, {}, None),
-    (0, {}, mocha.SolverError),  # NaN at the initial forward (iteration 0)
-    (4, {}, mocha.SolverError),  # NaN at iteration 2
-    (None, {"fail_in": "enjoy", "fail_at": 0}, Boom),
-    (None, {"fail_in": "enjoy", "fail_at": 2}, Boom),
-], ids=["normal", "nan-at-start", "nan-mid-run", "break-raises-at-0", "break-raises-mid-run"])
-def test_every_exit_destroys_each_break_once_and_saves_statistics(tmp_path, nan_row, fail,
-                                                                   error):
+@pytest.mark.parametrize(
+    ("nan_row", "fail", "error"),
+    [
+        (None, {}, None),
+        (0, {}, mocha.SolverError),  # NaN at the initial forward (iteration 0)
+        (4, {}, mocha.SolverError),  # NaN at iteration 2
+        (None, {"fail_in": "enjoy", "fail_at": 0}, Boom),
+        (None, {"fail_in": "enjoy", "fail_at": 2}, Boom),
+    ],
+    ids=["normal", "nan-at-start", "nan-mid-run", "break-raises-at-0", "break-raises-mid-run"],
+)
+def test_every_exit_destroys_each_break_once_and_saves_statistics(tmp_path, nan_row, fail, error):
     events = []
     solver = _solver(tmp_path, _lives(events, **fail))
     with np.errstate(all="ignore"):
@@ -104,7 +117,8 @@ def test_a_break_failing_in_destroy_does_not_skip_the_others(tmp_path, nan_row):
         mocha.solve(solver, _net(nan_row))
     if nan_row is not None:  # the failed destroy is told about, not lost
         assert info.value.__notes__ == [
-            "while shutting the coffee lounge down after this error: Boom: b"]
+            "while shutting the coffee lounge down after this error: Boom: b"
+        ]
     assert events == BOTH
     assert (tmp_path / "statistics.h5").exists()
     assert not solver.coffee_lounge.active

@@ -31,9 +31,16 @@ class Recorder(CoffeeBreak):
 
     def enjoy(self, lounge, solver, net, state):
         w, b = (p.blob.to_host().astype(np.float64) for p in net.state_of("ip").parameters)
-        self.calls.append({"iter": state.iter, "obj": state.obj_val, "w": w, "b": b,
-                           "batch": net.output_blobs["data"].to_host().astype(np.float64),
-                           "losses": dict(state.losses)})
+        self.calls.append(
+            {
+                "iter": state.iter,
+                "obj": state.obj_val,
+                "w": w,
+                "b": b,
+                "batch": net.output_blobs["data"].to_host().astype(np.float64),
+                "losses": dict(state.losses),
+            }
+        )
 
     def destroy(self, lounge, solver, net):
         self.events.append("destroy")
@@ -55,17 +62,25 @@ class RecordingPolicy(Policy):
 
 def _net(backend, x=X):
     registry_reset(backend)
-    return Net("loop", backend, [
-        mocha.MemoryDataLayer(name="data", data=[x, Y], batch_size=BS),
-        mocha.InnerProductLayer(name="ip", output_dim=C, bottoms=["data"], tops=["ip"]),
-        mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
-    ])
+    return Net(
+        "loop",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="data", data=[x, Y], batch_size=BS),
+            mocha.InnerProductLayer(name="ip", output_dim=C, bottoms=["data"], tops=["ip"]),
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
+        ],
+    )
 
 
 def _solve(net, max_iter, lr_policy=None):
-    params = mocha.make_solver_parameters(mocha.SGD(), max_iter=max_iter, regu_coef=0.0,
-                                          lr_policy=lr_policy or mocha.LRPolicy.Fixed(LR),
-                                          mom_policy=mocha.MomPolicy.Fixed(0.0))
+    params = mocha.make_solver_parameters(
+        mocha.SGD(),
+        max_iter=max_iter,
+        regu_coef=0.0,
+        lr_policy=lr_policy or mocha.LRPolicy.Fixed(LR),
+        mom_policy=mocha.MomPolicy.Fixed(0.0),
+    )
     solver = mocha.Solver(mocha.SGD(), params)
     recorder = add_coffee_break(solver, Recorder(), every_n_iter=1)
     state = mocha.solve(solver, net)
@@ -108,8 +123,12 @@ def test_loop_order(backend):
         prev = calls[t - 1]
         _, gw, gb = _loss_and_grads(prev["w"], prev["b"], *_batch(t - 1))
         np.testing.assert_allclose(calls[t]["w"], prev["w"] - LR * gw, rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose(calls[t]["b"], prev["b"] - 2 * LR * gb,  # bias_lr = 2
-                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            calls[t]["b"],
+            prev["b"] - 2 * LR * gb,  # bias_lr = 2
+            rtol=1e-4,
+            atol=1e-6,
+        )
     assert rec.events == ["init", "destroy"]
     net.shutdown()
 

@@ -76,14 +76,26 @@ def test_mocha_inplace_sort_order(backend, kind):
     assert topological_sort(layers) == [1, 2, 3, 4, 0]
     net = _net(backend, layers + [_loss("loss", "ip2")])
     assert [layer.name for layer in net.layers] == [
-        "data", "ip1", "dropout1", "dropout2", "ip2", "loss"]
+        "data",
+        "ip1",
+        "dropout1",
+        "dropout2",
+        "ip2",
+        "loss",
+    ]
 
 
 def test_inplace_layer_changes_the_producer_blob(backend):
-    net = _net(backend, [_data(), IP(name="ip1", output_dim=2, bottoms=["data"], tops=["ip1"]),
-                         DoubleInPlaceLayer(name="twice", bottoms=["ip1"]),
-                         IP(name="ip2", output_dim=3, bottoms=["ip1"], tops=["ip2"]),
-                         _loss("loss", "ip2")])
+    net = _net(
+        backend,
+        [
+            _data(),
+            IP(name="ip1", output_dim=2, bottoms=["data"], tops=["ip1"]),
+            DoubleInPlaceLayer(name="twice", bottoms=["ip1"]),
+            IP(name="ip2", output_dim=3, bottoms=["ip1"], tops=["ip2"]),
+            _loss("loss", "ip2"),
+        ],
+    )
     net.init()
     net.forward()
     ip1 = net.states[1]
@@ -95,8 +107,11 @@ def test_inplace_layer_changes_the_producer_blob(backend):
 
 
 def test_sort_keeps_input_order_within_a_round():
-    layers = [_data(), IP(name="b", output_dim=2, bottoms=["data"], tops=["b"]),
-              IP(name="a", output_dim=2, bottoms=["data"], tops=["a"])]
+    layers = [
+        _data(),
+        IP(name="b", output_dim=2, bottoms=["data"], tops=["b"]),
+        IP(name="a", output_dim=2, bottoms=["data"], tops=["a"]),
+    ]
     assert topological_sort(layers) == [0, 1, 2]
 
 
@@ -109,8 +124,14 @@ def _message(exc_info) -> str:
 
 def test_duplicated_top_within_one_layer(backend):
     with pytest.raises(TopologyError) as info:
-        _net(backend, [mocha.MemoryDataLayer(name="dup", data=[np.zeros((2, 2))] * 2,
-                                             batch_size=1, tops=["data", "data"])])
+        _net(
+            backend,
+            [
+                mocha.MemoryDataLayer(
+                    name="dup", data=[np.zeros((2, 2))] * 2, batch_size=1, tops=["data", "data"]
+                )
+            ],
+        )
     message = _message(info)
     assert "duplicated output blob 'data'" in message
     assert "MemoryDataLayer('dup')" in message
@@ -118,8 +139,7 @@ def test_duplicated_top_within_one_layer(backend):
 
 def test_duplicated_top_across_two_layers(backend):
     with pytest.raises(TopologyError) as info:
-        _net(backend, [_data(), IP(name="redefine", output_dim=4, bottoms=["data"],
-                                   tops=["data"])])
+        _net(backend, [_data(), IP(name="redefine", output_dim=4, bottoms=["data"], tops=["data"])])
     message = _message(info)
     assert "'data'" in message
     assert "MemoryDataLayer('data')" in message and "InnerProductLayer('redefine')" in message
@@ -136,9 +156,14 @@ def test_missing_bottom(backend):
 
 def test_cycle(backend):
     with pytest.raises(TopologyError) as info:
-        _net(backend, [_data(),
-                       IP(name="ip1", output_dim=2, bottoms=["ip2"], tops=["ip1"]),
-                       IP(name="ip2", output_dim=2, bottoms=["ip1"], tops=["ip2"])])
+        _net(
+            backend,
+            [
+                _data(),
+                IP(name="ip1", output_dim=2, bottoms=["ip2"], tops=["ip1"]),
+                IP(name="ip2", output_dim=2, bottoms=["ip1"], tops=["ip2"]),
+            ],
+        )
     message = _message(info)
     assert "cycle" in message
     assert "InnerProductLayer('ip1') waits for ip2" in message
@@ -147,10 +172,17 @@ def test_cycle(backend):
 
 # -- errors raised by check_bp_topology ----------------------------------------------------
 def test_blob_needing_bp_used_twice_without_split(backend):
-    net = _net(backend, [_data(), IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
-                         IP(name="a", output_dim=3, bottoms=["ip1"], tops=["a"]),
-                         IP(name="b", output_dim=3, bottoms=["ip1"], tops=["b"]),
-                         _loss("loss_a", "a"), _loss("loss_b", "b")])
+    net = _net(
+        backend,
+        [
+            _data(),
+            IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
+            IP(name="a", output_dim=3, bottoms=["ip1"], tops=["a"]),
+            IP(name="b", output_dim=3, bottoms=["ip1"], tops=["b"]),
+            _loss("loss_a", "a"),
+            _loss("loss_b", "b"),
+        ],
+    )
     with pytest.raises(TopologyError) as info:
         net.check_bp_topology()
     message = _message(info)
@@ -161,27 +193,47 @@ def test_blob_needing_bp_used_twice_without_split(backend):
 
 
 def test_the_same_sharing_through_a_split_is_fine(backend):
-    net = _net(backend, [_data(), IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
-                         Split(name="split", bottoms=["ip1"], tops=["ip1a", "ip1b"]),
-                         IP(name="a", output_dim=3, bottoms=["ip1a"], tops=["a"]),
-                         IP(name="b", output_dim=3, bottoms=["ip1b"], tops=["b"]),
-                         _loss("loss_a", "a"), _loss("loss_b", "b")])
+    net = _net(
+        backend,
+        [
+            _data(),
+            IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
+            Split(name="split", bottoms=["ip1"], tops=["ip1a", "ip1b"]),
+            IP(name="a", output_dim=3, bottoms=["ip1a"], tops=["a"]),
+            IP(name="b", output_dim=3, bottoms=["ip1b"], tops=["b"]),
+            _loss("loss_a", "a"),
+            _loss("loss_b", "b"),
+        ],
+    )
     net.check_bp_topology()
     net.shutdown()
 
 
 def test_a_data_blob_may_feed_several_layers(backend):
-    net = _net(backend, [_data(), IP(name="a", output_dim=3, bottoms=["data"], tops=["a"]),
-                         IP(name="b", output_dim=3, bottoms=["data"], tops=["b"]),
-                         _loss("loss_a", "a"), _loss("loss_b", "b")])
+    net = _net(
+        backend,
+        [
+            _data(),
+            IP(name="a", output_dim=3, bottoms=["data"], tops=["a"]),
+            IP(name="b", output_dim=3, bottoms=["data"], tops=["b"]),
+            _loss("loss_a", "a"),
+            _loss("loss_b", "b"),
+        ],
+    )
     net.check_bp_topology()
     net.shutdown()
 
 
 def test_blob_not_connected_to_a_loss(backend):
-    net = _net(backend, [_data(), IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
-                         IP(name="extra", output_dim=3, bottoms=["data"], tops=["dangling"]),
-                         _loss("loss", "ip1")])
+    net = _net(
+        backend,
+        [
+            _data(),
+            IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
+            IP(name="extra", output_dim=3, bottoms=["data"], tops=["dangling"]),
+            _loss("loss", "ip1"),
+        ],
+    )
     with pytest.raises(TopologyError) as info:
         net.check_bp_topology()
     message = _message(info)
@@ -191,10 +243,19 @@ def test_blob_not_connected_to_a_loss(backend):
 
 
 def test_a_layer_that_cannot_bp_does_not_count_as_a_loss(backend):
-    net = _net(backend, [_data(), IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
-                         mocha.AccuracyLayer(name="acc", bottoms=["ip1", "label"])])
-    with pytest.raises(TopologyError, match=r"blob 'ip1' \(top of InnerProductLayer\('ip1'\)\)"
-                                            r" is not connected to a loss"):
+    net = _net(
+        backend,
+        [
+            _data(),
+            IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
+            mocha.AccuracyLayer(name="acc", bottoms=["ip1", "label"]),
+        ],
+    )
+    with pytest.raises(
+        TopologyError,
+        match=r"blob 'ip1' \(top of InnerProductLayer\('ip1'\)\)"
+        r" is not connected to a loss",
+    ):
         net.check_bp_topology()
     net.shutdown()
 
@@ -203,16 +264,22 @@ def test_a_layer_that_cannot_bp_does_not_count_as_a_loss(backend):
 def test_split_branch_that_reaches_no_loss(backend, tmp_path, branch):
     """Mocha's topology.jl: a Split whose second branch goes nowhere (or only to an output
     layer, which cannot back-propagate) is fine on a data blob, not on an IP output."""
+
     def layers(source):
         out = [_data()]
         if source == "ip1":
             out.append(IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]))
-        out += [Split(name="split", bottoms=[source], tops=["s1", "s2"]),
-               IP(name="ip2", output_dim=3, bottoms=["s1"], tops=["ip2"]),
-               _loss("loss", "ip2")]
+        out += [
+            Split(name="split", bottoms=[source], tops=["s1", "s2"]),
+            IP(name="ip2", output_dim=3, bottoms=["s1"], tops=["ip2"]),
+            _loss("loss", "ip2"),
+        ]
         if branch != "dangling":
-            out.append(mocha.lookup("layers", branch)(
-                name="out", filename=str(tmp_path / f"{source}.h5"), bottoms=["s2"]))
+            out.append(
+                mocha.lookup("layers", branch)(
+                    name="out", filename=str(tmp_path / f"{source}.h5"), bottoms=["s2"]
+                )
+            )
         return out
 
     good = _net(backend, layers("data"))
@@ -227,31 +294,51 @@ def test_split_branch_that_reaches_no_loss(backend, tmp_path, branch):
 
 
 def test_output_layer_on_a_data_blob_is_fine(backend, tmp_path):
-    net = _net(backend, [_data(), IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
-                         _loss("loss", "ip1"),
-                         mocha.HDF5OutputLayer(name="out", filename=str(tmp_path / "o.h5"),
-                                               bottoms=["data"])])
+    net = _net(
+        backend,
+        [
+            _data(),
+            IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
+            _loss("loss", "ip1"),
+            mocha.HDF5OutputLayer(name="out", filename=str(tmp_path / "o.h5"), bottoms=["data"]),
+        ],
+    )
     net.check_bp_topology()
     net.shutdown()
 
 
 def test_reshaped_ip_output_fed_to_two_ips(backend):
-    net = _net(backend, [_data(), IP(name="ip1", output_dim=4, bottoms=["data"], tops=["ip1"]),
-                         mocha.ReshapeLayer(name="reshape", shape=(2, 2), bottoms=["ip1"],
-                                            tops=["r"]),
-                         IP(name="a", output_dim=3, bottoms=["r"], tops=["a"]),
-                         IP(name="b", output_dim=3, bottoms=["r"], tops=["b"]),
-                         _loss("loss_a", "a"), _loss("loss_b", "b")])
-    with pytest.raises(TopologyError, match=r"blob 'r' needs back-propagation and is used in "
-                                            r"multiple places"):
+    net = _net(
+        backend,
+        [
+            _data(),
+            IP(name="ip1", output_dim=4, bottoms=["data"], tops=["ip1"]),
+            mocha.ReshapeLayer(name="reshape", shape=(2, 2), bottoms=["ip1"], tops=["r"]),
+            IP(name="a", output_dim=3, bottoms=["r"], tops=["a"]),
+            IP(name="b", output_dim=3, bottoms=["r"], tops=["b"]),
+            _loss("loss_a", "a"),
+            _loss("loss_b", "b"),
+        ],
+    )
+    with pytest.raises(
+        TopologyError,
+        match=r"blob 'r' needs back-propagation and is used in "
+        r"multiple places",
+    ):
         net.check_bp_topology()
     net.shutdown()
 
 
 def test_solve_checks_the_topology(backend):
-    net = _net(backend, [_data(), IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
-                         IP(name="extra", output_dim=3, bottoms=["data"], tops=["dangling"]),
-                         _loss("loss", "ip1")])
+    net = _net(
+        backend,
+        [
+            _data(),
+            IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
+            IP(name="extra", output_dim=3, bottoms=["data"], tops=["dangling"]),
+            _loss("loss", "ip1"),
+        ],
+    )
     solver = mocha.Solver(mocha.SGD(), mocha.make_solver_parameters(mocha.SGD(), max_iter=1))
     with pytest.raises(TopologyError, match="dangling"):
         mocha.solve(solver, net)
@@ -260,12 +347,19 @@ def test_solve_checks_the_topology(backend):
 
 def test_inplace_layer_on_the_first_split_top_changes_the_original_only(backend):
     """Mocha's split.jl: top 1 of a Split aliases its bottom, the other tops are copies."""
-    net = _net(backend, [_data(), IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
-                         Split(name="split", bottoms=["ip1"], tops=["s1", "s2"]),
-                         DoubleInPlaceLayer(name="twice", bottoms=["s1"]),
-                         IP(name="a", output_dim=3, bottoms=["s1"], tops=["a"]),
-                         IP(name="b", output_dim=3, bottoms=["s2"], tops=["b"]),
-                         _loss("loss_a", "a"), _loss("loss_b", "b")])
+    net = _net(
+        backend,
+        [
+            _data(),
+            IP(name="ip1", output_dim=3, bottoms=["data"], tops=["ip1"]),
+            Split(name="split", bottoms=["ip1"], tops=["s1", "s2"]),
+            DoubleInPlaceLayer(name="twice", bottoms=["s1"]),
+            IP(name="a", output_dim=3, bottoms=["s1"], tops=["a"]),
+            IP(name="b", output_dim=3, bottoms=["s2"], tops=["b"]),
+            _loss("loss_a", "a"),
+            _loss("loss_b", "b"),
+        ],
+    )
     net.init()
     net.forward()
     ip1, s1, s2 = (net.output_blobs[n].to_host() for n in ("ip1", "s1", "s2"))

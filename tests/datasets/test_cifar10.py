@@ -39,8 +39,10 @@ def make_archive(folder: Path, sizes=(3, 2, 2, 1, 2), n_test=4, skip=(), name=No
             info = tarfile.TarInfo(f"cifar-10-batches-bin/{member}")
             info.size = len(raw)
             tar.addfile(info, io.BytesIO(raw))
-    return path, {k: (np.concatenate([a for a, _ in v]), np.concatenate([b for _, b in v]))
-                  for k, v in made.items()}
+    return path, {
+        k: (np.concatenate([a for a, _ in v]), np.concatenate([b for _, b in v]))
+        for k, v in made.items()
+    }
 
 
 def test_convert_tiny_archive(tmp_path):
@@ -57,8 +59,7 @@ def test_convert_tiny_archive(tmp_path):
         with h5py.File(tmp_path / "o" / f"{split}.h5") as f:
             assert f["data"].shape == (len(labels), 3, 32, 32)
             assert f["label"].shape == (len(labels), 1)
-            np.testing.assert_allclose(f["data"][...], images.astype(np.float32) - mean,
-                                       atol=1e-4)
+            np.testing.assert_allclose(f["data"][...], images.astype(np.float32) - mean, atol=1e-4)
             np.testing.assert_array_equal(f["label"][:, 0], labels)
         assert (tmp_path / "o" / f"{split}.txt").read_text() == f"{split}.h5\n"
     assert train_labels.shape == (10,)
@@ -66,8 +67,7 @@ def test_convert_tiny_archive(tmp_path):
 
 def test_no_mean_subtraction(tmp_path):
     _, made = make_archive(tmp_path / "m")
-    cifar10.prepare(tmp_path / "o", mirror=tmp_path / "m", log=lambda s: None,
-                    subtract_mean=False)
+    cifar10.prepare(tmp_path / "o", mirror=tmp_path / "m", log=lambda s: None, subtract_mean=False)
     with h5py.File(tmp_path / "o" / "test.h5") as f:
         np.testing.assert_array_equal(f["data"][...], made["test"][0].astype(np.float32))
 

@@ -27,8 +27,9 @@ def test_nhwc_to_nchw_with_labels_and_list(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (5, 4, 3, 2)).astype(np.uint8)  # N, H, W, C
     labels = np.array([0, 1, 2, 1, 0])
-    h5 = convert.from_arrays(tmp_path / "d" / "train.h5", images, labels, layout="NHWC",
-                             scale=1 / 255)
+    h5 = convert.from_arrays(
+        tmp_path / "d" / "train.h5", images, labels, layout="NHWC", scale=1 / 255
+    )
     assert (tmp_path / "d" / "train.txt").read_text() == "train.h5\n"
     data, label = read_back(tmp_path / "d" / "train.txt", 5)
     assert data.shape == (5, 2, 4, 3) and label.shape == (5, 1)
@@ -38,10 +39,16 @@ def test_nhwc_to_nchw_with_labels_and_list(tmp_path):
         assert f["data"].dtype == np.float32
 
 
-@pytest.mark.parametrize("layout,shape,perm", [
-    ("NCHW", (2, 3, 4, 5), None), ("CHWN", (3, 4, 5, 2), (3, 0, 1, 2)),
-    ("NWHC", (2, 5, 4, 3), (0, 3, 2, 1)), ("NC", (2, 7), None), ("CN", (7, 2), (1, 0)),
-])
+@pytest.mark.parametrize(
+    "layout,shape,perm",
+    [
+        ("NCHW", (2, 3, 4, 5), None),
+        ("CHWN", (3, 4, 5, 2), (3, 0, 1, 2)),
+        ("NWHC", (2, 5, 4, 3), (0, 3, 2, 1)),
+        ("NC", (2, 7), None),
+        ("CN", (7, 2), (1, 0)),
+    ],
+)
 def test_layouts(layout, shape, perm):
     a = np.arange(np.prod(shape)).reshape(shape)
     want = a if perm is None else a.transpose(perm)
@@ -55,8 +62,11 @@ def test_grey_images_get_a_channel_axis():
 
 
 def test_layout_errors():
-    with pytest.raises(DataError, match=r"layout 'NHWC' names 4 axes but the array has shape "
-                                        r"\(2, 3\)"):
+    with pytest.raises(
+        DataError,
+        match=r"layout 'NHWC' names 4 axes but the array has shape "
+        r"\(2, 3\)",
+    ):
         convert.to_nchw(np.zeros((2, 3)), "NHWC")
     with pytest.raises(DataError, match="must name each axis once"):
         convert.to_nchw(np.zeros((2, 3)), "NN")
@@ -73,13 +83,17 @@ def test_npy_and_npz(tmp_path):
     data, label = read_back(tmp_path / "a.txt", 6)
     np.testing.assert_array_equal(data[:, 0], x)
     np.savez(tmp_path / "b.npz", images=x, targets=y)
-    convert.from_npz(tmp_path / "b.h5", tmp_path / "b.npz", data_key="images",
-                     label_key="targets", layout="NHW")
+    convert.from_npz(
+        tmp_path / "b.h5", tmp_path / "b.npz", data_key="images", label_key="targets", layout="NHW"
+    )
     data2, label2 = read_back(tmp_path / "b.txt", 6)
     np.testing.assert_array_equal(data2, data)
     np.testing.assert_array_equal(label2, label)
-    with pytest.raises(DataError, match=r"b\.npz: no array 'label'; arrays in the archive: "
-                                        r"images, targets"):
+    with pytest.raises(
+        DataError,
+        match=r"b\.npz: no array 'label'; arrays in the archive: "
+        r"images, targets",
+    ):
         convert.from_npz(tmp_path / "c.h5", tmp_path / "b.npz", data_key="images")
 
 
@@ -92,8 +106,13 @@ def test_npy_object_arrays_refused_without_pickle(tmp_path):
 def test_csv_with_header_label_name_and_shape(tmp_path):
     rows = ["p0,p1,p2,p3,digit", "0,1,2,3,7", "4,5,6,7,2"]
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
-    convert.from_csv(tmp_path / "t.h5", tmp_path / "t.csv", label_column="digit",
-                     sample_shape=(2, 2, 1), layout="HWC")
+    convert.from_csv(
+        tmp_path / "t.h5",
+        tmp_path / "t.csv",
+        label_column="digit",
+        sample_shape=(2, 2, 1),
+        layout="HWC",
+    )
     data, label = read_back(tmp_path / "t.txt", 2)
     assert data.shape == (2, 1, 2, 2)
     np.testing.assert_array_equal(data[1, 0], [[4, 5], [6, 7]])
@@ -110,8 +129,9 @@ def test_csv_without_header_and_errors(tmp_path):
     with pytest.raises(DataError, match=r"bad\.csv: non-numeric value"):
         convert.from_csv(tmp_path / "bad.h5", tmp_path / "bad.csv", header=False)
     with pytest.raises(DataError, match=r"3 feature columns cannot be reshaped to \(2, 2\)"):
-        convert.from_csv(tmp_path / "u.h5", tmp_path / "t.csv", label_column=None,
-                         sample_shape=(2, 2))
+        convert.from_csv(
+            tmp_path / "u.h5", tmp_path / "t.csv", label_column=None, sample_shape=(2, 2)
+        )
 
 
 def test_csv_ragged_rows_blank_lines_and_header_only(tmp_path):

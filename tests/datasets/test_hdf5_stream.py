@@ -50,4 +50,7 @@ def test_source_list_paths(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "l.txt").write_text("  a.h5  \n\n../b.h5\n/abs/c.h5\n")
     assert read_source_list(tmp_path / "sub" / "l.txt", "t") == [
-        str(tmp_path / "sub" / "a.h5"), str(tmp_path / "b.h5"), "/abs/c.h5"]
+        str(tmp_path / "sub" / "a.h5"),
+        str(tmp_path / "b.h5"),
+        "/abs/c.h5",
+    ]

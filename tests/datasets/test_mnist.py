@@ -63,8 +63,13 @@ def test_prepare_from_shared_mirror(tmp_path):
     with h5py.File(paths["test_h5"]) as f:
         assert f["data"].shape == (2000, 1, 28, 28)
     # the subset is not the official file: the mirror's SHA256SUMS is what gets verified
-    assert sum("SHA256SUMS" not in n and "sha256 checksum listed by the mirror verified" in n
-               for n in notes) == 4
+    assert (
+        sum(
+            "SHA256SUMS" not in n and "sha256 checksum listed by the mirror verified" in n
+            for n in notes
+        )
+        == 4
+    )
 
 
 @needs_shared
@@ -97,8 +102,11 @@ def test_official_name_and_size_need_the_official_checksum(tmp_path, monkeypatch
     mnist.prepare(tmp_path / "o", mirror=tmp_path / "m", log=notes.append)
     assert f"{name}: official md5 checksum verified" in notes
     files[("train", "images")] = OfficialFile(name, len(raw), md5="0" * 32)
-    with pytest.raises(DataError, match=rf"{name}: md5 checksum .* does not match the official "
-                                        r"0{32}.*refusing it"):
+    with pytest.raises(
+        DataError,
+        match=rf"{name}: md5 checksum .* does not match the official "
+        r"0{32}.*refusing it",
+    ):
         mnist.prepare(tmp_path / "o2", mirror=tmp_path / "m", log=notes.append)
 
 
@@ -109,8 +117,11 @@ def test_mirror_checksum_mismatch_refused(tmp_path):
     sums = (mirror / "SHA256SUMS").read_text().replace("1067701e", "deadbeef")
     (mirror / "SHA256SUMS").chmod(0o644)
     (mirror / "SHA256SUMS").write_text(sums)
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: sha256 checksum 1067701e"
-                                        r".* does not match deadbeef.* listed by the mirror"):
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte\.gz: sha256 checksum 1067701e"
+        r".* does not match deadbeef.* listed by the mirror",
+    ):
         mnist.prepare(tmp_path / "o", mirror=mirror, log=lambda s: None)
 
 
@@ -140,7 +151,8 @@ def test_bad_magic_truncated_and_count_mismatch(tmp_path):
 def test_label_out_of_range(tmp_path):
     fake_mirror(tmp_path / "m", gz=False)
     (tmp_path / "m" / "t10k-labels-idx1-ubyte").write_bytes(
-        struct.pack(">ii", 2049, 5) + bytes([0, 1, 12, 3, 4]))
+        struct.pack(">ii", 2049, 5) + bytes([0, 1, 12, 3, 4])
+    )
     with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte: label 12 is not a digit"):
         mnist.prepare(tmp_path / "o", mirror=tmp_path / "m", log=lambda s: None)
 
@@ -149,8 +161,11 @@ def test_missing_mirror_and_missing_file(tmp_path):
     with pytest.raises(DataError, match=r"mirror '.*nope' is neither an existing folder nor a URL"):
         mnist.prepare(tmp_path / "o", mirror=tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"holds neither 'train-images-idx3-ubyte\.gz' nor "
-                                        r"'train-images-idx3-ubyte'"):
+    with pytest.raises(
+        DataError,
+        match=r"holds neither 'train-images-idx3-ubyte\.gz' nor "
+        r"'train-images-idx3-ubyte'",
+    ):
         mnist.prepare(tmp_path / "o", mirror=tmp_path / "empty")
 
 
@@ -162,18 +177,29 @@ def test_default_sources_in_order_skip_wrong_files_and_cache(tmp_path, monkeypat
         raw = (tmp_path / "good" / official.name).read_bytes()
         files[key] = OfficialFile(official.name, len(raw), md5=hashlib.md5(raw).hexdigest())
     monkeypatch.setattr(mnist, "FILES", files)
-    monkeypatch.setattr(mnist, "URLS", ((tmp_path / "missing").as_uri(),
-                                        (tmp_path / "bad").as_uri(), (tmp_path / "good").as_uri()))
+    monkeypatch.setattr(
+        mnist,
+        "URLS",
+        (
+            (tmp_path / "missing").as_uri(),
+            (tmp_path / "bad").as_uri(),
+            (tmp_path / "good").as_uri(),
+        ),
+    )
     notes = []
     mnist.prepare(tmp_path / "o", log=notes.append)
     assert sum("official md5 checksum verified" in n for n in notes) == 4
     assert sorted(p.name for p in (tmp_path / "o" / "raw").iterdir()) == sorted(
-        f.name for f in files.values())
+        f.name for f in files.values()
+    )
     monkeypatch.setattr(mnist, "URLS", ())  # no source: the verified raw files are reused
     mnist.prepare(tmp_path / "o", log=notes.append)
     monkeypatch.setattr(mnist, "URLS", ((tmp_path / "bad").as_uri(),))
-    with pytest.raises(DataError, match=r"could not download 'train-images-idx3-ubyte\.gz'; "
-                                        r"tried:\n.*got \d+ bytes, the official file has"):
+    with pytest.raises(
+        DataError,
+        match=r"could not download 'train-images-idx3-ubyte\.gz'; "
+        r"tried:\n.*got \d+ bytes, the official file has",
+    ):
         mnist.prepare(tmp_path / "o2", log=notes.append)
 
 

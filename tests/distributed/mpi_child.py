@@ -96,24 +96,45 @@ def train(args: argparse.Namespace, method_name: str, dtype: str) -> None:
     if args.distributed:
         rank = mocha.distributed.enable(backend, check_every=7).rank
     layers = [
-        mocha.InnerProductLayer(name="ip1", output_dim=8, neuron=mocha.Neurons.ReLU(),
-                                weight_cons=L2Cons(threshold=1.5),
-                                bottoms=["data"], tops=["ip1"]),
+        mocha.InnerProductLayer(
+            name="ip1",
+            output_dim=8,
+            neuron=mocha.Neurons.ReLU(),
+            weight_cons=L2Cons(threshold=1.5),
+            bottoms=["data"],
+            tops=["ip1"],
+        ),
         mocha.InnerProductLayer(name="ip2", output_dim=3, bottoms=["ip1"], tops=["ip2"]),
     ]
-    net = mocha.Net("train", backend, [
-        mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=args.batch, shuffle=True),
-        *layers, mocha.SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"])])
-    test_net = mocha.Net("test", backend, [
-        mocha.MemoryDataLayer(name="vdata", data=[vx, vy], batch_size=5),
-        *layers, mocha.AccuracyLayer(name="acc", bottoms=["ip2", "label"])], phase="test")
+    net = mocha.Net(
+        "train",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=args.batch, shuffle=True),
+            *layers,
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["ip2", "label"]),
+        ],
+    )
+    test_net = mocha.Net(
+        "test",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="vdata", data=[vx, vy], batch_size=5),
+            *layers,
+            mocha.AccuracyLayer(name="acc", bottoms=["ip2", "label"]),
+        ],
+        phase="test",
+    )
     method = {"sgd": mocha.SGD, "adam": mocha.Adam}[method_name]()
     extra = {}
     if method_name == "sgd":
-        extra = {"lr_policy": mocha.LRPolicy.Inv(0.1, 0.01, 0.75),
-                 "mom_policy": mocha.MomPolicy.Fixed(0.9)}
-    params = mocha.make_solver_parameters(method, max_iter=args.iters, regu_coef=0.01,
-                                          load_from=args.snapdir, **extra)
+        extra = {
+            "lr_policy": mocha.LRPolicy.Inv(0.1, 0.01, 0.75),
+            "mom_policy": mocha.MomPolicy.Fixed(0.9),
+        }
+    params = mocha.make_solver_parameters(
+        method, max_iter=args.iters, regu_coef=0.01, load_from=args.snapdir, **extra
+    )
     solver = mocha.Solver(method, params)
     record = Record()
     mocha.add_coffee_break(solver, record, every_n_iter=1)
@@ -124,14 +145,19 @@ def train(args: argparse.Namespace, method_name: str, dtype: str) -> None:
     if args.kill_at >= 0:
         mocha.add_coffee_break(solver, KillAt(args.kill_rank, args.kill_at), every_n_iter=1)
     if args.perturb_at >= 0:
-        mocha.add_coffee_break(solver, Perturb(args.perturb_rank, args.perturb_at),
-                               every_n_iter=1)
+        mocha.add_coffee_break(solver, Perturb(args.perturb_rank, args.perturb_at), every_n_iter=1)
     state = mocha.solve(solver, net)
     out = f"{args.out}-{method_name}-{dtype}.rank{rank}"
     mocha.save_network(f"{out}.h5", net)
     with open(f"{out}.json", "w") as f:
-        json.dump({"objective": state.obj_val, "validation": validation.last_statistics,
-                   "trace": {str(k): v for k, v in record.objective.items()}}, f)
+        json.dump(
+            {
+                "objective": state.obj_val,
+                "validation": validation.last_statistics,
+                "trace": {str(k): v for k, v in record.objective.items()},
+            },
+            f,
+        )
     test_net.shutdown()
     net.shutdown()
     mocha.shutdown(backend)

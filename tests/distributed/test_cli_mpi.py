@@ -63,15 +63,22 @@ def test_mpirun_mocha_run_matches_one_process(tmp_path):
     single = CliRunner().invoke(make_app(), [*ARGS, "--no-progress"])
     assert single.exit_code == 0, single.output
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    run = subprocess.run([find_mpiexec(), "-n", "2", sys.executable, "-m", "mocha", *ARGS],
-                         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
-                         stdin=subprocess.DEVNULL)
+    run = subprocess.run(
+        [find_mpiexec(), "-n", "2", sys.executable, "-m", "mocha", *ARGS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
     assert run.returncode == 0, run.stderr
     one, two = json.loads(single.stdout), json.loads(run.stdout)  # exactly one JSON object
     assert two["iterations"] == 40
     assert two["objective"] == pytest.approx(one["objective"], rel=1e-5)
     assert two["validation"]["accuracy"] == pytest.approx(
-        one["validation"]["accuracy"], abs=1 / 360 + 1e-9)
+        one["validation"]["accuracy"], abs=1 / 360 + 1e-9
+    )
     assert run.stderr.count("TRAIN iter=000000") == 1
 
 
@@ -83,9 +90,26 @@ def test_an_error_during_training_ends_the_mpi_job(tmp_path):
     text = DIGITS.read_text().replace("base_lr = 0.05", "base_lr = 1e12")
     bad = tmp_path / "bad.toml"
     bad.write_text(text)
-    run = subprocess.run([find_mpiexec(), "-n", "2", sys.executable, "-m", "mocha", "run",
-                          str(bad), "--backend", "numpy", "--max-iter", "50"],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                         stdin=subprocess.DEVNULL)
+    run = subprocess.run(
+        [
+            find_mpiexec(),
+            "-n",
+            "2",
+            sys.executable,
+            "-m",
+            "mocha",
+            "run",
+            str(bad),
+            "--backend",
+            "numpy",
+            "--max-iter",
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
     assert run.returncode == 1, run.stderr
     assert "objective became" in run.stderr and "ending the MPI job" in run.stderr

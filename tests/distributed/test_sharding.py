@@ -51,8 +51,11 @@ def test_shard_bounds_partition_the_batch_evenly(batch, size):
 
 
 def test_a_batch_smaller_than_the_ranks_is_an_error():
-    with pytest.raises(DistributedError, match=r"MemoryDataLayer\('d'\): batch_size 2 is "
-                                               r"smaller than the 3 MPI ranks"):
+    with pytest.raises(
+        DistributedError,
+        match=r"MemoryDataLayer\('d'\): batch_size 2 is "
+        r"smaller than the 3 MPI ranks",
+    ):
         layer = MemoryDataLayer(name="d", data=[np.zeros((5, 2))], tops=["x"], batch_size=2)
         layer.state_cls(layer, ranked_backend(0, 3), [], [], SetupContext())
 
@@ -89,7 +92,8 @@ def test_memory_data_shards_stack_to_the_single_process_batches(size, shuffle):
     x = np.arange(26 * 2, dtype=np.float64).reshape(26, 2)
     y = np.arange(26, dtype=np.float64).reshape(26, 1)
     assert_ranks_stack_to_single(
-        lambda: MemoryDataLayer(name="d", data=[x, y], batch_size=8, shuffle=shuffle), size)
+        lambda: MemoryDataLayer(name="d", data=[x, y], batch_size=8, shuffle=shuffle), size
+    )
 
 
 @pytest.mark.parametrize("cls", [HDF5DataLayer, AsyncHDF5DataLayer])
@@ -100,22 +104,30 @@ def test_hdf5_shards_stack_to_the_single_process_batches(tmp_path, cls):
             f["label"] = np.arange(n, dtype=np.float64)
     (tmp_path / "list.txt").write_text("f0.h5\nf1.h5\n")
     assert_ranks_stack_to_single(
-        lambda: cls(source=str(tmp_path / "list.txt"), batch_size=7, shuffle=True), 3)
+        lambda: cls(source=str(tmp_path / "list.txt"), batch_size=7, shuffle=True), 3
+    )
 
 
 def test_a_data_layer_that_cannot_split_is_refused_at_the_start():
     import mocha
 
     backend = ranked_backend(0, 2)
-    net = mocha.Net("n", backend, [
-        mocha.RandomNormalLayer(name="noise", tops=["x"], output_dims=(3,), batch_sizes=(2,)),
-        mocha.MemoryDataLayer(name="d", data=[np.zeros((6, 1))], tops=["y"], batch_size=4),
-        mocha.InnerProductLayer(name="ip", output_dim=1, bottoms=["x"], tops=["z"]),
-        mocha.SquareLossLayer(name="loss", bottoms=["z", "y"]),
-    ])
+    net = mocha.Net(
+        "n",
+        backend,
+        [
+            mocha.RandomNormalLayer(name="noise", tops=["x"], output_dims=(3,), batch_sizes=(2,)),
+            mocha.MemoryDataLayer(name="d", data=[np.zeros((6, 1))], tops=["y"], batch_size=4),
+            mocha.InnerProductLayer(name="ip", output_dim=1, bottoms=["x"], tops=["z"]),
+            mocha.SquareLossLayer(name="loss", bottoms=["z", "y"]),
+        ],
+    )
     solver = mocha.Solver(mocha.SGD(), mocha.make_solver_parameters(mocha.SGD(), max_iter=1))
-    with pytest.raises(DistributedError, match=r"RandomNormalLayer\('noise'\) of net 'n' does "
-                                               r"not split its batches over MPI ranks"):
+    with pytest.raises(
+        DistributedError,
+        match=r"RandomNormalLayer\('noise'\) of net 'n' does "
+        r"not split its batches over MPI ranks",
+    ):
         mocha.solve(solver, net)
 
 
@@ -123,15 +135,22 @@ def test_decay_on_validation_is_refused_at_the_start():
     import mocha
 
     backend = ranked_backend(0, 2)
-    net = mocha.Net("n", backend, [
-        mocha.MemoryDataLayer(name="d", data=[np.zeros((6, 2)), np.zeros((6, 1))],
-                              batch_size=4),
-        mocha.InnerProductLayer(name="ip", output_dim=2, bottoms=["data"], tops=["z"]),
-        mocha.SoftmaxLossLayer(name="loss", bottoms=["z", "label"]),
-    ])
+    net = mocha.Net(
+        "n",
+        backend,
+        [
+            mocha.MemoryDataLayer(
+                name="d", data=[np.zeros((6, 2)), np.zeros((6, 1))], batch_size=4
+            ),
+            mocha.InnerProductLayer(name="ip", output_dim=2, bottoms=["data"], tops=["z"]),
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["z", "label"]),
+        ],
+    )
     policy = mocha.LRPolicy.DecayOnValidation(0.1, "acc-accuracy")
-    solver = mocha.Solver(mocha.SGD(), mocha.make_solver_parameters(
-        mocha.SGD(), max_iter=1, lr_policy=policy))
-    with pytest.raises(DistributedError, match="does not support the rewinds of "
-                                               "LRPolicy.DecayOnValidation"):
+    solver = mocha.Solver(
+        mocha.SGD(), mocha.make_solver_parameters(mocha.SGD(), max_iter=1, lr_policy=policy)
+    )
+    with pytest.raises(
+        DistributedError, match="does not support the rewinds of LRPolicy.DecayOnValidation"
+    ):
         mocha.solve(solver, net)

@@ -17,7 +17,7 @@ from mocha.experiment import (
     make_policy,
 )
 
-BASE = textwrap.dedent('''\
+BASE = textwrap.dedent("""\
     name = "spelling"
     [backend]
     name = "numpy"
@@ -99,7 +99,7 @@ BASE = textwrap.dedent('''\
     [lounge]
     save_into = "out/statistics.h5"
     every_n_iter = 10
-    ''')
+    """)
 
 
 @pytest.fixture
@@ -147,13 +147,20 @@ def test_solver_policies_and_paths(exp, tmp_path):
     assert exp.backend == {"name": "numpy", "seed": 3}
 
 
-@pytest.mark.parametrize("value,expected", [
-    (0.01, "LRPolicy.Fixed(0.01)"),
-    ({"type": "Inv", "base_lr": 0.01, "gamma": 0.0001, "power": 0.75},
-     "LRPolicy.Inv(0.01, 0.0001, 0.75)"),
-    ({"type": "Step", "base_lr": 0.1, "gamma": 0.5, "stepsize": 10},
-     "LRPolicy.Step(0.1, 0.5, 10)"),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (0.01, "LRPolicy.Fixed(0.01)"),
+        (
+            {"type": "Inv", "base_lr": 0.01, "gamma": 0.0001, "power": 0.75},
+            "LRPolicy.Inv(0.01, 0.0001, 0.75)",
+        ),
+        (
+            {"type": "Step", "base_lr": 0.1, "gamma": 0.5, "stepsize": 10},
+            "LRPolicy.Step(0.1, 0.5, 10)",
+        ),
+    ],
+)
 def test_make_policy(value, expected):
     assert repr(make_policy(LRPolicy, value, "here")) == expected
 

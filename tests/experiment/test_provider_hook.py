@@ -23,7 +23,8 @@ def plugin_registry(monkeypatch):
     """The installed plugins plus one that registers the provider `test:ramp`."""
     module = types.ModuleType("providers_test")
     module.mocha_register_data_providers = hookimpl(
-        lambda register: register(_ramp, name="test:ramp"))
+        lambda register: register(_ramp, name="test:ramp")
+    )
     registry = build_registry(make_plugin_manager(extra_plugins=[("providers_test", module)]))
     monkeypatch.setattr(registry_module, "get_registry", lambda: registry)
     monkeypatch.setattr(providers, "_PROVIDERS", {})
@@ -39,13 +40,17 @@ def test_a_provider_registered_through_the_hook_is_loaded(plugin_registry):
 
 
 def test_a_provider_registered_at_run_time_wins(plugin_registry):
-    providers.register_data_provider("test:ramp", lambda: {"x": np.zeros((2, 1)),
-                                                           "y": np.ones((2, 1))})
+    providers.register_data_provider(
+        "test:ramp", lambda: {"x": np.zeros((2, 1)), "y": np.ones((2, 1))}
+    )
     data, _ = providers.load_provider("test:ramp", tops=("x", "y"))
     assert data.shape == (2, 1) and not data.any()
 
 
 def test_an_unknown_provider_names_the_known_ones(plugin_registry):
-    with pytest.raises(DataError, match=r"unknown data source 'test:ramq'\. Did you mean "
-                                        r"test:ramp\?.*sklearn:iris"):
+    with pytest.raises(
+        DataError,
+        match=r"unknown data source 'test:ramq'\. Did you mean "
+        r"test:ramp\?.*sklearn:iris",
+    ):
         providers.load_provider("test:ramq")

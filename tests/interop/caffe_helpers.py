@@ -11,8 +11,9 @@ import numpy as np
 from mocha.interop import caffe
 
 
-def write_caffemodel(path: Path, blobs: dict[str, list[np.ndarray]], v1: bool = False,
-                     legacy_dims: bool = False) -> Path:
+def write_caffemodel(
+    path: Path, blobs: dict[str, list[np.ndarray]], v1: bool = False, legacy_dims: bool = False
+) -> Path:
     """A binary caffemodel holding only named layers with blobs (float or double data)."""
     from mocha.interop.caffe.schema import NetParameter
 
@@ -34,9 +35,15 @@ def write_caffemodel(path: Path, blobs: dict[str, list[np.ndarray]], v1: bool = 
     return path
 
 
-def run(tmp_path: Path, prototxt: str, x: np.ndarray, output: str,
-        blobs: dict[str, list[np.ndarray]] | None = None, v1: bool = False,
-        legacy_dims: bool = False) -> np.ndarray:
+def run(
+    tmp_path: Path,
+    prototxt: str,
+    x: np.ndarray,
+    output: str,
+    blobs: dict[str, list[np.ndarray]] | None = None,
+    v1: bool = False,
+    legacy_dims: bool = False,
+) -> np.ndarray:
     """Convert `prototxt` (+ blobs), run its test net on `x` (float64, numpy backend) and
     return the blob the Caffe top `output` became."""
     import mocha
@@ -45,8 +52,7 @@ def run(tmp_path: Path, prototxt: str, x: np.ndarray, output: str,
     tmp_path.mkdir(parents=True, exist_ok=True)
     net_path = tmp_path / "net.prototxt"
     net_path.write_text(prototxt, encoding="utf-8")
-    weights = write_caffemodel(tmp_path / "w.caffemodel", blobs, v1, legacy_dims) if blobs \
-        else None
+    weights = write_caffemodel(tmp_path / "w.caffemodel", blobs, v1, legacy_dims) if blobs else None
     conv = caffe.convert(net_path, weights, name="net")
     out_dir = tmp_path / "out"
     toml_path, model = caffe.write_experiment(conv, out_dir)
@@ -54,8 +60,13 @@ def run(tmp_path: Path, prototxt: str, x: np.ndarray, output: str,
     backend = make_backend("numpy", dtype="float64")
     backend.init()
     try:
-        result = mocha.predict(layers, x, model=model or _empty_model(out_dir),
-                               output=conv.blobs.get(output, output), backend=backend)
+        result = mocha.predict(
+            layers,
+            x,
+            model=model or _empty_model(out_dir),
+            output=conv.blobs.get(output, output),
+            backend=backend,
+        )
     finally:
         backend.shutdown()
     return result.outputs
@@ -72,11 +83,14 @@ def _empty_model(folder: Path) -> Path:
 
 def input_layer(shape: tuple[int, ...], top: str = "data") -> str:
     dims = " ".join(f"dim: {d}" for d in shape)
-    return (f'layer {{ name: "input" type: "Input" top: "{top}" '
-            f'input_param {{ shape {{ {dims} }} }} }}\n')
+    return (
+        f'layer {{ name: "input" type: "Input" top: "{top}" '
+        f"input_param {{ shape {{ {dims} }} }} }}\n"
+    )
 
 
 # ---- NumPy implementations of Caffe's definitions ------------------------------------------
+
 
 def conv(x, w, b, pad, stride, group=1):
     n, c, h, wd = x.shape
@@ -88,10 +102,15 @@ def conv(x, w, b, pad, stride, group=1):
     for g in range(group):
         for i in range(oh):
             for j in range(ow):
-                patch = xp[:, g * cg:(g + 1) * cg, i * stride[0]:i * stride[0] + kh,
-                           j * stride[1]:j * stride[1] + kw]
-                y[:, g * fg:(g + 1) * fg, i, j] = np.einsum("nchw,fchw->nf", patch,
-                                                             w[g * fg:(g + 1) * fg])
+                patch = xp[
+                    :,
+                    g * cg : (g + 1) * cg,
+                    i * stride[0] : i * stride[0] + kh,
+                    j * stride[1] : j * stride[1] + kw,
+                ]
+                y[:, g * fg : (g + 1) * fg, i, j] = np.einsum(
+                    "nchw,fchw->nf", patch, w[g * fg : (g + 1) * fg]
+                )
     return y + b.reshape(1, -1, 1, 1)
 
 
@@ -113,21 +132,20 @@ def pool(x, kernel, stride, pad, mode):
             size = (he - hs) * (we - ws)
             hs, ws, he, we = max(hs, 0), max(ws, 0), min(he, h), min(we, w)
             win = x[:, :, hs:he, ws:we]
-            y[:, :, i, j] = win.max(axis=(2, 3)) if mode == "MAX" else win.sum(
-                axis=(2, 3)) / size
+            y[:, :, i, j] = win.max(axis=(2, 3)) if mode == "MAX" else win.sum(axis=(2, 3)) / size
     return y
 
 
 def lrn_across(x, size, alpha, beta, k):
     pre = (size - 1) // 2
-    sq = np.pad(x ** 2, ((0, 0), (pre, pre), (0, 0), (0, 0)))
-    scale = k + alpha / size * sum(sq[:, i:i + x.shape[1]] for i in range(size))
-    return x * scale ** -beta
+    sq = np.pad(x**2, ((0, 0), (pre, pre), (0, 0), (0, 0)))
+    scale = k + alpha / size * sum(sq[:, i : i + x.shape[1]] for i in range(size))
+    return x * scale**-beta
 
 
 def lrn_within(x, size, alpha, beta):
     pre = (size - 1) // 2
-    avg = pool(x ** 2, (size, size), (1, 1), (pre, pre), "AVE")
+    avg = pool(x**2, (size, size), (1, 1), (pre, pre), "AVE")
     return x * (1 + alpha * avg) ** -beta
 
 

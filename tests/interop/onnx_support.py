@@ -38,8 +38,9 @@ def make_net(layers, inputs: dict, seed: int = 0, b=None, phase: str = "test"):
     b = b or backend()
     tops = list(inputs)
     n = len(next(iter(inputs.values())))
-    data = mocha.MemoryDataLayer(name="data", tops=tops, batch_size=n,
-                                 data=[np.asarray(inputs[t], np.float32) for t in tops])
+    data = mocha.MemoryDataLayer(
+        name="data", tops=tops, batch_size=n, data=[np.asarray(inputs[t], np.float32) for t in tops]
+    )
     net = mocha.Net("onnx-test", b, [data, *layers], phase=phase)
     net.init()
     rng = np.random.default_rng(seed)
@@ -51,11 +52,11 @@ def make_net(layers, inputs: dict, seed: int = 0, b=None, phase: str = "test"):
 
 
 def ort_run(model, feeds: dict) -> dict:
-    session = ort.InferenceSession(model.SerializeToString(),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(None, {k: np.asarray(v, np.float32)
-                                              for k, v in feeds.items()})))
+    return dict(
+        zip(names, session.run(None, {k: np.asarray(v, np.float32) for k, v in feeds.items()}))
+    )
 
 
 def assert_close(got, want, rtol: float = 1e-5) -> None:

@@ -39,14 +39,26 @@ def invoke(app, *args):
 
 @needs_quick
 def test_convert_then_predict_reproduces_caffes_classes(app, tmp_path):
-    code, out = invoke(app, "convert", "caffe", PROTOTXT, WEIGHTS, "--out", tmp_path,
-                       "--mean-value", MEANS, "--drop", "argmax")
+    code, out = invoke(
+        app,
+        "convert",
+        "caffe",
+        PROTOTXT,
+        WEIGHTS,
+        "--out",
+        tmp_path,
+        "--mean-value",
+        MEANS,
+        "--drop",
+        "argmax",
+    )
     assert code == 0, out
     assert "ip1" in out and "InnerProductLayer 1024 → 64" in out
     assert "pool2" in out and "AVE 3x3/2 → 8x8" in out
     toml, model = tmp_path / "CIFAR10_quick.toml", tmp_path / "CIFAR10_quick.h5"
-    code, out = invoke(app, "predict", toml, *IMAGES, "--model", model, "--backend", "numpy",
-                       "--json")
+    code, out = invoke(
+        app, "predict", toml, *IMAGES, "--model", model, "--backend", "numpy", "--json"
+    )
     assert code == 0, out
     rows = json.loads(out)["predictions"]
     assert [r["class"] for r in rows] == [5, 3, 9]
@@ -56,8 +68,7 @@ def test_convert_then_predict_reproduces_caffes_classes(app, tmp_path):
     assert code == 0, out
     assert "65,600" in out  # ip1: 64 × 1,024 weights + 64 biases
     # the training net is valid too (Caffe's implicit splits are explicit SplitLayers)
-    code, out = invoke(app, "run", toml, "--max-iter", "2", "--backend", "numpy",
-                       "--no-progress")
+    code, out = invoke(app, "run", toml, "--max-iter", "2", "--backend", "numpy", "--no-progress")
     assert code == 0, out
 
 
@@ -78,8 +89,12 @@ def test_python_api_layers_and_weights(tmp_path):
     try:
         loaded = caffe.load_weights(conv, net)
         assert sorted(loaded) == sorted(conv.params)
-        rgb = np.stack([np.asarray(Image.open(p).convert("RGB"), dtype=np.float32)
-                        .transpose(2, 0, 1) for p in IMAGES])
+        rgb = np.stack(
+            [
+                np.asarray(Image.open(p).convert("RGB"), dtype=np.float32).transpose(2, 0, 1)
+                for p in IMAGES
+            ]
+        )
         net.states[0].set_data([rgb, np.zeros((3, 1), np.float32)])
         net.forward()
         prob = backend.to_host(net.output_blobs["prob"].data)
@@ -92,11 +107,13 @@ def test_python_api_layers_and_weights(tmp_path):
 
 @needs_quick
 def test_missing_mean_file_and_top_k_argmax_are_clear_errors(app, tmp_path):
-    code, out = invoke(app, "convert", "caffe", PROTOTXT, WEIGHTS, "--out", tmp_path,
-                       "--drop", "argmax")
+    code, out = invoke(
+        app, "convert", "caffe", PROTOTXT, WEIGHTS, "--out", tmp_path, "--drop", "argmax"
+    )
     assert code == 2 and "mean_file" in out and "--mean-value" in out
-    code, out = invoke(app, "convert", "caffe", PROTOTXT, WEIGHTS, "--out", tmp_path,
-                       "--mean-value", MEANS)
+    code, out = invoke(
+        app, "convert", "caffe", PROTOTXT, WEIGHTS, "--out", tmp_path, "--mean-value", MEANS
+    )
     assert code == 2 and "'argmax'" in out and "--drop argmax" in out
 
 
@@ -114,8 +131,10 @@ def test_a_caffemodel_alone_is_a_net_too(tmp_path):
 
 def test_deploy_input_takes_the_command_line_preprocessing(tmp_path):
     net = tmp_path / "deploy.prototxt"
-    net.write_text('input: "data"\ninput_shape { dim: 1 dim: 3 dim: 2 dim: 2 }\n'
-                   'layer { name: "s" type: "Softmax" bottom: "data" top: "s" }\n')
+    net.write_text(
+        'input: "data"\ninput_shape { dim: 1 dim: 3 dim: 2 dim: 2 }\n'
+        'layer { name: "s" type: "Softmax" bottom: "data" top: "s" }\n'
+    )
     assert "transformers" not in caffe.convert(net).layers[0]
     conv = caffe.convert(net, channel_swap=True, mean_value=(1.0, 2.0, 3.0))
     assert [t["type"] for t in conv.layers[0]["transformers"]] == ["ChannelOrder", "SubMean"]
@@ -155,11 +174,11 @@ def test_wrong_messages_are_refused(tmp_path):
 
 def test_unsupported_layers_are_listed_in_one_error(app, tmp_path):
     net = tmp_path / "net.prototxt"
-    net.write_text('''layer { name: "in" type: "Input" top: "data"
+    net.write_text("""layer { name: "in" type: "Input" top: "data"
               input_param { shape { dim: 1 dim: 2 } } }
       layer { name: "bn" type: "BatchNorm" bottom: "data" top: "data" batch_norm_param { eps: 1 } }
       layer { name: "abs" type: "AbsVal" bottom: "data" top: "a" }
-      layer { name: "s" type: "Softmax" bottom: "a" top: "s" }''')
+      layer { name: "s" type: "Softmax" bottom: "a" top: "s" }""")
     code, out = invoke(app, "convert", "caffe", net, "--out", tmp_path)
     assert code == 2
     assert "2 layer(s) of unsupported type" in out
@@ -168,15 +187,15 @@ def test_unsupported_layers_are_listed_in_one_error(app, tmp_path):
 
 def test_unknown_fields_are_ignored(tmp_path):
     net = tmp_path / "net.prototxt"
-    net.write_text('''name: "n" force_backward: true
+    net.write_text("""name: "n" force_backward: true
       layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 1 dim: 2 } } }
       layer { name: "s" type: "Softmax" bottom: "data" top: "s"
-              softmax_param { engine: CUDNN } not_a_caffe_field: 3 }''')
+              softmax_param { engine: CUDNN } not_a_caffe_field: 3 }""")
     conv = caffe.convert(net)
     assert [t["type"] for t in conv.layers] == ["MemoryDataLayer", "SoftmaxLayer"]
 
 
-EXPERIMENT = '''name = "small"
+EXPERIMENT = """name = "small"
 [backend]
 name = "numpy"
 [[layers]]
@@ -236,7 +255,7 @@ type = "SoftmaxLossLayer"
 name = "loss"
 phase = "train"
 bottoms = ["ip", "label"]
-'''
+"""
 
 
 def test_export_then_import_is_exact(app, tmp_path):
@@ -264,14 +283,30 @@ def test_export_then_import_is_exact(app, tmp_path):
     test.shutdown()
     backend.shutdown()
 
-    code, out = invoke(app, "export", "caffe", tmp_path / "small.toml", "--model",
-                       tmp_path / "model.h5", "-o", tmp_path / "caffe")
+    code, out = invoke(
+        app,
+        "export",
+        "caffe",
+        tmp_path / "small.toml",
+        "--model",
+        tmp_path / "model.h5",
+        "-o",
+        tmp_path / "caffe",
+    )
     assert code == 0, out
-    code, out = invoke(app, "convert", "caffe", tmp_path / "caffe" / "small.prototxt",
-                       tmp_path / "caffe" / "small.caffemodel", "--out", tmp_path / "back")
+    code, out = invoke(
+        app,
+        "convert",
+        "caffe",
+        tmp_path / "caffe" / "small.prototxt",
+        tmp_path / "caffe" / "small.caffemodel",
+        "--out",
+        tmp_path / "back",
+    )
     assert code == 0, out
-    conv = caffe.convert(tmp_path / "caffe" / "small.prototxt",
-                         tmp_path / "caffe" / "small.caffemodel")
+    conv = caffe.convert(
+        tmp_path / "caffe" / "small.prototxt", tmp_path / "caffe" / "small.caffemodel"
+    )
     ours = {t["name"]: t for t in conv.layers}
     original = {e.layer.name: e for e in exp.layers}
     assert set(ours) == set(original)
@@ -279,13 +314,23 @@ def test_export_then_import_is_exact(app, tmp_path):
     assert ours["conv"]["stride"] == [1, 2] and ours["conv"]["neuron"] == "ReLU"
     assert ours["ip"]["neuron"] == "Sigmoid" and ours["drop"]["phase"] == "train"
     back = {layer.name: layer for layer in caffe.load_layers(conv, "train", tmp_path / "back")}
-    for lname, keys in (("conv", ("filter_regu", "bias_regu", "filter_lr", "bias_lr")),
-                        ("ip", ("weight_regu", "bias_regu", "weight_lr", "bias_lr"))):
+    for lname, keys in (
+        ("conv", ("filter_regu", "bias_regu", "filter_lr", "bias_lr")),
+        ("ip", ("weight_regu", "bias_regu", "weight_lr", "bias_lr")),
+    ):
         for key in keys:  # our defaults (L2Regu(1), NoRegu, 1.0, 2.0) survive Caffe's form
             assert repr(getattr(back[lname], key)) == repr(getattr(original[lname].layer, key))
     assert ours["norm"] | {"bottoms": 0, "tops": 0} == {
-        "type": "LRNLayer", "name": "norm", "kernel": 3, "scale": 0.1, "shift": 2.0,
-        "power": 0.5, "mode": "AcrossChannel", "bottoms": 0, "tops": 0}
+        "type": "LRNLayer",
+        "name": "norm",
+        "kernel": 3,
+        "scale": 0.1,
+        "shift": 2.0,
+        "power": 0.5,
+        "mode": "AcrossChannel",
+        "bottoms": 0,
+        "tops": 0,
+    }
     with h5py.File(tmp_path / "model.h5") as f:
         for key in f:
             np.testing.assert_array_equal(conv.params[key], f[key][()])
@@ -294,9 +339,13 @@ def test_export_then_import_is_exact(app, tmp_path):
     import mocha
 
     x = np.asarray(h5py.File(tmp_path / "arrays.h5")["data"][()])
-    got = mocha.predict(caffe.load_layers(conv, "test", tmp_path / "back"), x,
-                        model=tmp_path / "back" / "small.h5", output="prob",
-                        backend=_numpy())
+    got = mocha.predict(
+        caffe.load_layers(conv, "test", tmp_path / "back"),
+        x,
+        model=tmp_path / "back" / "small.h5",
+        output="prob",
+        backend=_numpy(),
+    )
     np.testing.assert_allclose(got.outputs, want, rtol=1e-6)
 
 
@@ -334,7 +383,7 @@ def test_imported_nets_export_back_to_the_same_caffe_layers(tmp_path):
     """Caffe → ours → Caffe → ours: same tables and weights (including the AVE pooling that
     needed four of our layers, and the implicit splits)."""
     rng = np.random.default_rng(2)
-    (tmp_path / "n.prototxt").write_text('''name: "n"
+    (tmp_path / "n.prototxt").write_text("""name: "n"
       layer { name: "in" type: "Input" top: "data"
               input_param { shape { dim: 2 dim: 3 dim: 7 dim: 7 } } }
       layer { name: "c" type: "Convolution" bottom: "data" top: "c"
@@ -344,12 +393,14 @@ def test_imported_nets_export_back_to_the_same_caffe_layers(tmp_path):
               pooling_param { pool: AVE kernel_size: 3 stride: 2 } }
       layer { name: "ip" type: "InnerProduct" bottom: "p" top: "ip"
               inner_product_param { num_output: 5 } }
-      layer { name: "prob" type: "Softmax" bottom: "ip" top: "prob" }''')
+      layer { name: "prob" type: "Softmax" bottom: "ip" top: "prob" }""")
     from mocha.interop.caffe.schema import NetParameter
 
     weights = NetParameter()
-    for name, arrays in (("c", [rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)]),
-                         ("ip", [rng.normal(size=(5, 36)), rng.normal(size=5)])):
+    for name, arrays in (
+        ("c", [rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)]),
+        ("ip", [rng.normal(size=(5, 36)), rng.normal(size=5)]),
+    ):
         layer = weights.layer.add(name=name)
         for a in arrays:
             blob = layer.blobs.add()

@@ -42,17 +42,34 @@ def lenet_model(tmp_path):
 def test_export_lenet_matches_mocha_predict(tmp_path):
     model = lenet_model(tmp_path)
     out = tmp_path / "lenet.onnx"
-    result = runner.invoke(make_app(), ["export", "onnx", str(LENET), "--model", str(model),
-                                        "-o", str(out), "--input-shape", "data=1,28,28"])
+    result = runner.invoke(
+        make_app(),
+        [
+            "export",
+            "onnx",
+            str(LENET),
+            "--model",
+            str(model),
+            "-o",
+            str(out),
+            "--input-shape",
+            "data=1,28,28",
+        ],
+    )
     assert result.exit_code == 0, result.output
     import onnx
 
     loaded = onnx.load(str(out))
-    assert [n.name for n in loaded.graph.node if n.op_type in ("Conv", "Gemm")] == \
-        ["conv1", "conv2", "ip1", "ip2"]
+    assert [n.name for n in loaded.graph.node if n.op_type in ("Conv", "Gemm")] == [
+        "conv1",
+        "conv2",
+        "ip1",
+        "ip2",
+    ]
     x = np.random.default_rng(1).random((3, 1, 28, 28), dtype=np.float32)
-    want = mocha.predict(load_experiment(LENET).layers_for("test"), x, model=model,
-                         backend=backend())
+    want = mocha.predict(
+        load_experiment(LENET).layers_for("test"), x, model=model, backend=backend()
+    )
     assert_close(ort_run(loaded, {"data": x})["ip2"], want.outputs)
 
 
@@ -64,9 +81,20 @@ def test_export_takes_the_sample_shape_from_the_data(tmp_path):
     net.init()
     mocha.save_network(str(tmp_path / "digits.h5"), net)
     out = tmp_path / "digits.onnx"
-    result = runner.invoke(make_app(), ["export", "onnx", str(digits), "--model",
-                                        str(tmp_path / "digits.h5"), "-o", str(out),
-                                        "--batch", "2"])
+    result = runner.invoke(
+        make_app(),
+        [
+            "export",
+            "onnx",
+            str(digits),
+            "--model",
+            str(tmp_path / "digits.h5"),
+            "-o",
+            str(out),
+            "--batch",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     import onnx
 
@@ -90,9 +118,23 @@ def test_export_errors_exit_2(tmp_path):
 def test_convert_then_summary_and_predict(tmp_path):
     model = lenet_model(tmp_path)
     onnx_path = tmp_path / "lenet.onnx"
-    assert runner.invoke(make_app(), ["export", "onnx", str(LENET), "--model", str(model), "-o",
-                                      str(onnx_path), "--input-shape", "data=1,28,28"]
-                         ).exit_code == 0
+    assert (
+        runner.invoke(
+            make_app(),
+            [
+                "export",
+                "onnx",
+                str(LENET),
+                "--model",
+                str(model),
+                "-o",
+                str(onnx_path),
+                "--input-shape",
+                "data=1,28,28",
+            ],
+        ).exit_code
+        == 0
+    )
     out = tmp_path / "converted"
     result = runner.invoke(make_app(), ["convert", "onnx", str(onnx_path), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -103,9 +145,19 @@ def test_convert_then_summary_and_predict(tmp_path):
     assert "ip2" in result.output
     x = np.random.default_rng(2).random((4, 1, 28, 28), dtype=np.float32)
     np.save(tmp_path / "x.npy", x)
-    result = runner.invoke(make_app(), ["predict", str(experiment), str(tmp_path / "x.npy"),
-                                        "--model", str(out / "model.h5"), "--backend", "numpy",
-                                        "--json"])
+    result = runner.invoke(
+        make_app(),
+        [
+            "predict",
+            str(experiment),
+            str(tmp_path / "x.npy"),
+            "--model",
+            str(out / "model.h5"),
+            "--backend",
+            "numpy",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     import json
 
@@ -120,9 +172,12 @@ def test_convert_refusal_exit_2(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("Transpose", ["x"], ["y"], name="turn")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, "N"])])
+    graph = helper.make_graph(
+        [helper.make_node("Transpose", ["x"], ["y"], name="turn")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, "N"])],
+    )
     path = tmp_path / "t.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     result = runner.invoke(make_app(), ["convert", "onnx", str(path), "--out", str(tmp_path)])
@@ -137,24 +192,43 @@ def test_without_the_extra_the_commands_name_it(tmp_path):
         "from mocha.cli.app import main\n"
         f"sys.argv = ['mocha', 'convert', 'onnx', {str(tmp_path / 'm.onnx')!r}, '--out', "
         f"{str(tmp_path)!r}]\n"
-        "main()\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert 'pip install "mocha-dl[onnx]"' in done.stderr
 
 
 def test_docs_deployment_example_runs_with_onnxruntime_alone(tmp_path):
     model = lenet_model(tmp_path)
-    assert runner.invoke(make_app(), ["export", "onnx", str(LENET), "--model", str(model), "-o",
-                                      str(tmp_path / "lenet.onnx"), "--input-shape",
-                                      "data=1,28,28"]).exit_code == 0
+    assert (
+        runner.invoke(
+            make_app(),
+            [
+                "export",
+                "onnx",
+                str(LENET),
+                "--model",
+                str(model),
+                "-o",
+                str(tmp_path / "lenet.onnx"),
+                "--input-shape",
+                "data=1,28,28",
+            ],
+        ).exit_code
+        == 0
+    )
     text = (ROOT / "docs" / "onnx.md").read_text(encoding="utf-8")
-    section = text[text.index("### Deploying"):]
+    section = text[text.index("### Deploying") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert "mocha" not in code
-    done = subprocess.run([sys.executable, "-c", "import sys; sys.modules['mocha'] = None\n"
-                           + code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; sys.modules['mocha'] = None\n" + code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     printed = [int(d) for d in re.findall(r"\d+", done.stdout)]
     assert len(printed) == 5 and all(0 <= d < 10 for d in printed)

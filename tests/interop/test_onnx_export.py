@@ -39,27 +39,35 @@ SINGLE_LAYER = {
     "conv-sigmoid": conv(neuron=Neurons.Sigmoid()),
     "conv-tanh": conv(neuron=Neurons.Tanh()),
     "conv-exp": conv(neuron=Neurons.Exponential()),
-    "ip-flatten": mocha.InnerProductLayer(name="ip", output_dim=5, bottoms=["data"],
-                                          tops=["y"]),
+    "ip-flatten": mocha.InnerProductLayer(name="ip", output_dim=5, bottoms=["data"], tops=["y"]),
     "max-pool": mocha.PoolingLayer(kernel=(3, 3), stride=(2, 2), bottoms=["data"], tops=["y"]),
-    "mean-pool-ceil": mocha.PoolingLayer(kernel=(3, 2), stride=(2, 3), pooling="mean",
-                                         bottoms=["data"], tops=["y"]),
-    "mean-pool-pad": mocha.PoolingLayer(kernel=(3, 3), stride=(2, 2), pad=(1, 1),
-                                        pooling="mean", bottoms=["data"], tops=["y"]),
-    "max-pool-pad-relu": mocha.PoolingLayer(kernel=(2, 3), stride=(2, 2), pad=(1, 0),
-                                            neuron=Neurons.ReLU(), bottoms=["data"],
-                                            tops=["y"]),
-    "channel-pool-max": mocha.ChannelPoolingLayer(kernel=2, stride=2, bottoms=["data"],
-                                                  tops=["y"]),
-    "channel-pool-mean-pad": mocha.ChannelPoolingLayer(kernel=3, stride=2, pad=(1, 1),
-                                                       pooling="mean", channel_dim=2,
-                                                       bottoms=["data"], tops=["y"]),
-    "lrn-across": mocha.LRNLayer(kernel=3, scale=0.5, shift=1.5, power=0.75,
-                                 bottoms=["data"], tops=["y"]),
-    "lrn-across-even-dim2": mocha.LRNLayer(kernel=4, scale=0.3, power=0.6, channel_dim=2,
-                                           bottoms=["data"], tops=["y"]),
-    "lrn-within": mocha.LRNLayer(kernel=3, scale=0.5, power=0.75, mode="WithinChannel",
-                                 bottoms=["data"], tops=["y"]),
+    "mean-pool-ceil": mocha.PoolingLayer(
+        kernel=(3, 2), stride=(2, 3), pooling="mean", bottoms=["data"], tops=["y"]
+    ),
+    "mean-pool-pad": mocha.PoolingLayer(
+        kernel=(3, 3), stride=(2, 2), pad=(1, 1), pooling="mean", bottoms=["data"], tops=["y"]
+    ),
+    "max-pool-pad-relu": mocha.PoolingLayer(
+        kernel=(2, 3),
+        stride=(2, 2),
+        pad=(1, 0),
+        neuron=Neurons.ReLU(),
+        bottoms=["data"],
+        tops=["y"],
+    ),
+    "channel-pool-max": mocha.ChannelPoolingLayer(kernel=2, stride=2, bottoms=["data"], tops=["y"]),
+    "channel-pool-mean-pad": mocha.ChannelPoolingLayer(
+        kernel=3, stride=2, pad=(1, 1), pooling="mean", channel_dim=2, bottoms=["data"], tops=["y"]
+    ),
+    "lrn-across": mocha.LRNLayer(
+        kernel=3, scale=0.5, shift=1.5, power=0.75, bottoms=["data"], tops=["y"]
+    ),
+    "lrn-across-even-dim2": mocha.LRNLayer(
+        kernel=4, scale=0.3, power=0.6, channel_dim=2, bottoms=["data"], tops=["y"]
+    ),
+    "lrn-within": mocha.LRNLayer(
+        kernel=3, scale=0.5, power=0.75, mode="WithinChannel", bottoms=["data"], tops=["y"]
+    ),
     "softmax": mocha.SoftmaxLayer(bottoms=["data"], tops=["y"]),
     "softmax-dim2": mocha.SoftmaxLayer(dim=2, bottoms=["data"], tops=["y"]),
     "softmax-last": mocha.SoftmaxLayer(dim=-1, bottoms=["data"], tops=["y"]),
@@ -72,8 +80,9 @@ SINGLE_LAYER = {
     "argmax": mocha.ArgmaxLayer(bottoms=["data"], tops=["y"]),
     "argmax-dim3": mocha.ArgmaxLayer(dim=3, bottoms=["data"], tops=["y"]),
     "crop": mocha.CropLayer(crop_size=(5, 4), bottoms=["data"], tops=["y"]),
-    "two-bottoms": mocha.PoolingLayer(kernel=(2, 2), stride=(2, 2), bottoms=["data", "data"],
-                                      tops=["y", "z"]),
+    "two-bottoms": mocha.PoolingLayer(
+        kernel=(2, 2), stride=(2, 2), bottoms=["data", "data"], tops=["y", "z"]
+    ),
 }
 
 
@@ -87,51 +96,80 @@ def test_single_layer_matches_onnxruntime(case):
 @pytest.mark.parametrize("op", ["Add", "Subtract", "Multiply", "Divide"])
 def test_element_wise(op):
     b = images() + 5.0  # away from zero for Divide
-    model = check_export([mocha.ElementWiseLayer(operation=op, bottoms=["data", "other"],
-                                                 tops=["y"])], {"data": images(), "other": b})
+    model = check_export(
+        [mocha.ElementWiseLayer(operation=op, bottoms=["data", "other"], tops=["y"])],
+        {"data": images(), "other": b},
+    )
     assert len(model.graph.input) == 2
 
 
 @pytest.mark.parametrize("dim", [1, 2, -1])
 def test_concat(dim):
-    check_export([mocha.ConcatLayer(dim=dim, bottoms=["data", "other"], tops=["y"])],
-                 {"data": images(), "other": images()})
+    check_export(
+        [mocha.ConcatLayer(dim=dim, bottoms=["data", "other"], tops=["y"])],
+        {"data": images(), "other": images()},
+    )
 
 
 def test_inner_product_on_matrices_and_index2onehot():
     x = RNG.normal(size=(4, 6)).astype(np.float32)
-    check_export([mocha.InnerProductLayer(name="ip", output_dim=3, neuron=Neurons.Tanh(),
-                                          bottoms=["data"], tops=["y"])], {"data": x})
+    check_export(
+        [
+            mocha.InnerProductLayer(
+                name="ip", output_dim=3, neuron=Neurons.Tanh(), bottoms=["data"], tops=["y"]
+            )
+        ],
+        {"data": x},
+    )
     labels = RNG.integers(0, 5, size=(4, 1, 3)).astype(np.float32)
-    check_export([mocha.Index2OnehotLayer(n_class=5, bottoms=["data"], tops=["y"])],
-                 {"data": labels})
+    check_export(
+        [mocha.Index2OnehotLayer(n_class=5, bottoms=["data"], tops=["y"])], {"data": labels}
+    )
 
 
 def test_dropout_and_random_mask_are_the_identity_at_inference():
     x = RNG.normal(size=(4, 6)).astype(np.float32)
-    layers = [mocha.InnerProductLayer(name="ip", output_dim=5, bottoms=["data"], tops=["h"]),
-              mocha.DropoutLayer(bottoms=["h"]), mocha.RandomMaskLayer(bottoms=["h"]),
-              mocha.InnerProductLayer(name="ip2", output_dim=3, bottoms=["h"], tops=["y"])]
+    layers = [
+        mocha.InnerProductLayer(name="ip", output_dim=5, bottoms=["data"], tops=["h"]),
+        mocha.DropoutLayer(bottoms=["h"]),
+        mocha.RandomMaskLayer(bottoms=["h"]),
+        mocha.InnerProductLayer(name="ip2", output_dim=3, bottoms=["h"], tops=["y"]),
+    ]
     model = check_export(layers, {"data": x})
     assert {n.op_type for n in model.graph.node} == {"Gemm"}
 
 
 def test_crop_exports_its_centred_inference_form():
     x = images(h=9, w=8)
-    net = make_net([mocha.CropLayer(crop_size=(4, 3), random_crop=True, random_mirror=True,
-                                    bottoms=["data"], tops=["y"])], {"data": x})
+    net = make_net(
+        [
+            mocha.CropLayer(
+                crop_size=(4, 3), random_crop=True, random_mirror=True, bottoms=["data"], tops=["y"]
+            )
+        ],
+        {"data": x},
+    )
     got = ort_run(export(net), {"data": x})["y"]
     np.testing.assert_array_equal(got, x[:, :, 2:6, 2:5])
 
 
-@given(size=st.tuples(st.integers(3, 9), st.integers(3, 9)),
-       kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
-       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
-       pad=st.tuples(st.integers(0, 2), st.integers(0, 2)), mean=st.booleans())
+@given(
+    size=st.tuples(st.integers(3, 9), st.integers(3, 9)),
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    pad=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    mean=st.booleans(),
+)
 def test_pooling_geometries_all_match(size, kernel, stride, pad, mean):
     """Our rounded-up output size and full-window divisor, for every geometry we accept."""
-    layer = mocha.PoolingLayer(kernel=kernel, stride=stride, pad=pad,
-                               pooling="mean" if mean else "max", bottoms=["data"], tops=["y"])
+    layer = mocha.PoolingLayer(
+        kernel=kernel,
+        stride=stride,
+        pad=pad,
+        pooling="mean" if mean else "max",
+        bottoms=["data"],
+        tops=["y"],
+    )
     x = images(n=2, c=2, h=size[0], w=size[1])
     try:
         make_net([layer], {"data": x}).shutdown()
@@ -143,13 +181,16 @@ def test_pooling_geometries_all_match(size, kernel, stride, pad, mean):
 def test_transformers_become_nodes_and_the_model_takes_raw_inputs():
     x = images(n=4, c=2, h=5, w=5)
     mean = RNG.normal(size=(2, 5, 5)).astype(np.float32)
-    data = mocha.MemoryDataLayer(name="data", tops=["data"], batch_size=4, data=[x],
-                                 transformers=(("data", SubMean(mean_blob=mean)),
-                                               ("data", Scale(0.5))))
+    data = mocha.MemoryDataLayer(
+        name="data",
+        tops=["data"],
+        batch_size=4,
+        data=[x],
+        transformers=(("data", SubMean(mean_blob=mean)), ("data", Scale(0.5))),
+    )
     b = mocha.make_backend("numpy")
     b.init()
-    net = mocha.Net("t", b, [data, mocha.IdentityLayer(bottoms=["data"], tops=["y"])],
-                    phase="test")
+    net = mocha.Net("t", b, [data, mocha.IdentityLayer(bottoms=["data"], tops=["y"])], phase="test")
     net.forward()
     model = export(net)
     assert [n.op_type for n in model.graph.node][:2] == ["Sub", "Mul"]
@@ -160,20 +201,25 @@ def test_transformers_become_nodes_and_the_model_takes_raw_inputs():
 
 def test_tied_inner_product_shares_the_encoder_weight():
     x = RNG.normal(size=(4, 6)).astype(np.float32)
-    layers = [mocha.InnerProductLayer(name="enc", output_dim=3, neuron=Neurons.Sigmoid(),
-                                      bottoms=["data"], tops=["h"]),
-              mocha.TiedInnerProductLayer(name="dec", tied_param_key="enc", bottoms=["h"],
-                                          tops=["y"])]
+    layers = [
+        mocha.InnerProductLayer(
+            name="enc", output_dim=3, neuron=Neurons.Sigmoid(), bottoms=["data"], tops=["h"]
+        ),
+        mocha.TiedInnerProductLayer(name="dec", tied_param_key="enc", bottoms=["h"], tops=["y"]),
+    ]
     model = check_export(layers, {"data": x})
     assert [i.name for i in model.graph.initializer].count("enc___weight") == 1
     assert "dec/tied___weight" not in [i.name for i in model.graph.initializer]
 
 
 # -- the tutorial nets --------------------------------------------------------------------
-@pytest.mark.parametrize("path, shape", [
-    (ROOT / "examples" / "mnist" / "lenet.toml", (1, 28, 28)),
-    (ROOT / "examples" / "cifar10" / "cifar10_full.toml", (3, 32, 32)),
-])
+@pytest.mark.parametrize(
+    "path, shape",
+    [
+        (ROOT / "examples" / "mnist" / "lenet.toml", (1, 28, 28)),
+        (ROOT / "examples" / "cifar10" / "cifar10_full.toml", (3, 32, 32)),
+    ],
+)
 def test_tutorial_nets_match_onnxruntime(path, shape):
     x = RNG.normal(size=(3, *shape)).astype(np.float32)
     model = check_export(experiment_layers(path, shape), {"data": x})
@@ -185,15 +231,23 @@ def test_autoencoder_matches_onnxruntime():
     """The denoising auto-encoder of examples/autoencoder (first stage): Split, RandomMask,
     a sigmoid encoder, the tied decoder and SquareLoss; the reconstruction is the output."""
     x = RNG.random(size=(5, 1, 4, 4)).astype(np.float32)
-    layers = [mocha.IdentityLayer(bottoms=["data"], tops=["ip0"]),
-              mocha.SplitLayer(bottoms=["ip0"], tops=["orig_data", "corrupt_data"]),
-              mocha.RandomMaskLayer(ratio=0.1, bottoms=["corrupt_data"]),
-              mocha.InnerProductLayer(name="ip-1", param_key="ip-layer-1", output_dim=8,
-                                      neuron=Neurons.Sigmoid(), bottoms=["corrupt_data"],
-                                      tops=["ip1"]),
-              mocha.TiedInnerProductLayer(name="tied-ip-1", tied_param_key="ip-layer-1",
-                                          bottoms=["ip1"], tops=["recon"]),
-              mocha.SquareLossLayer(bottoms=["recon", "orig_data"])]
+    layers = [
+        mocha.IdentityLayer(bottoms=["data"], tops=["ip0"]),
+        mocha.SplitLayer(bottoms=["ip0"], tops=["orig_data", "corrupt_data"]),
+        mocha.RandomMaskLayer(ratio=0.1, bottoms=["corrupt_data"]),
+        mocha.InnerProductLayer(
+            name="ip-1",
+            param_key="ip-layer-1",
+            output_dim=8,
+            neuron=Neurons.Sigmoid(),
+            bottoms=["corrupt_data"],
+            tops=["ip1"],
+        ),
+        mocha.TiedInnerProductLayer(
+            name="tied-ip-1", tied_param_key="ip-layer-1", bottoms=["ip1"], tops=["recon"]
+        ),
+        mocha.SquareLossLayer(bottoms=["recon", "orig_data"]),
+    ]
     model = check_export(layers, {"data": x})
     assert [o.name for o in model.graph.output] == ["recon"]
 
@@ -222,22 +276,28 @@ class MyIdentityLayer(mocha.IdentityLayer):
 
 
 def test_a_layer_without_equivalent_is_named():
-    net = make_net([MyIdentityLayer(name="mine", bottoms=["data"], tops=["y"])],
-                   {"data": images()})
-    with pytest.raises(OnnxError, match=r"MyIdentityLayer\('mine'\): layer type "
-                                        r"MyIdentityLayer has no ONNX equivalent"):
+    net = make_net([MyIdentityLayer(name="mine", bottoms=["data"], tops=["y"])], {"data": images()})
+    with pytest.raises(
+        OnnxError,
+        match=r"MyIdentityLayer\('mine'\): layer type "
+        r"MyIdentityLayer has no ONNX equivalent",
+    ):
         export(net)
 
 
 def test_a_generated_input_has_no_equivalent():
-    layers = [mocha.RandomNormalLayer(name="noise", tops=["z"], output_dims=(3,),
-                                      batch_sizes=(2,)),
-              mocha.InnerProductLayer(name="ip", output_dim=2, bottoms=["z"], tops=["y"])]
+    layers = [
+        mocha.RandomNormalLayer(name="noise", tops=["z"], output_dims=(3,), batch_sizes=(2,)),
+        mocha.InnerProductLayer(name="ip", output_dim=2, bottoms=["z"], tops=["y"]),
+    ]
     b = mocha.make_backend("numpy")
     b.init()
     net = mocha.Net("gen", b, layers, phase="test")
-    with pytest.raises(OnnxError, match=r"RandomNormalLayer\('noise'\): layer type "
-                                        r"RandomNormalLayer has no ONNX equivalent"):
+    with pytest.raises(
+        OnnxError,
+        match=r"RandomNormalLayer\('noise'\): layer type "
+        r"RandomNormalLayer has no ONNX equivalent",
+    ):
         export(net)
 
 
@@ -245,10 +305,14 @@ def test_float64_nets_export_float32():
     b = mocha.make_backend("numpy", dtype="float64")
     b.init()
     x = RNG.normal(size=(4, 6))
-    net = make_net([mocha.InnerProductLayer(name="ip", output_dim=3, bottoms=["data"],
-                                            tops=["y"])], {"data": x}, b=b)
+    net = make_net(
+        [mocha.InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["y"])],
+        {"data": x},
+        b=b,
+    )
     assert net.output_blobs["y"].data.dtype == np.float64
     model = export(net)
     assert {i.data_type for i in model.graph.initializer} == {onnx.TensorProto.FLOAT}
-    np.testing.assert_allclose(ort_run(model, {"data": x})["y"], net.output_blobs["y"].data,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        ort_run(model, {"data": x})["y"], net.output_blobs["y"].data, rtol=1e-5, atol=1e-5
+    )

@@ -17,7 +17,7 @@ CORE = ROOT / "src" / "mocha" / "core"
 
 LAZY_ALLOWED = {
     "h5py": "HDF5 is needed only when a model, snapshot or statistics file is read or "
-            "written (core/io/); importing it would make `import mocha` slower",
+    "written (core/io/); importing it would make `import mocha` slower",
 }
 
 
@@ -40,8 +40,10 @@ def _function_level_imports(path: Path) -> list[tuple[int, str, str]]:
 
 def test_the_checker_finds_imports_inside_functions(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("import os\n\n\ndef f():\n    import h5py\n    from mocha.core import x\n"
-                      "    def g():\n        from . import y\n")
+    sample.write_text(
+        "import os\n\n\ndef f():\n    import h5py\n    from mocha.core import x\n"
+        "    def g():\n        from . import y\n"
+    )
     found = {(line, name) for line, _, name in _function_level_imports(sample)}
     assert found == {(5, "h5py"), (6, "mocha.core"), (8, ".")}
 
@@ -55,7 +57,8 @@ def test_core_has_no_function_level_imports():
     ]
     assert not offenders, (
         "imports inside functions in mocha.core (import at the top of the module; a cycle "
-        "means something belongs in another module):\n" + "\n".join(offenders))
+        "means something belongs in another module):\n" + "\n".join(offenders)
+    )
 
 
 def test_import_mocha_loads_none_of_the_lazy_dependencies():
@@ -64,8 +67,9 @@ def test_import_mocha_loads_none_of_the_lazy_dependencies():
         import mocha
         print(",".join(m for m in {sorted(LAZY_ALLOWED)!r} if m in sys.modules))
     """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert result.stdout.strip() == ""
 
 
@@ -84,7 +88,9 @@ def test_core_imports_nothing_of_mocha_outside_core():
     for path in sorted(CORE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = _imported_names(node) if isinstance(node, ast.Import | ast.ImportFrom) else []
-            offenders += [f"{path.relative_to(ROOT)}:{node.lineno} imports {name}"
-                          for name in names if name.split(".")[0] == "mocha"
-                          and not (name + ".").startswith("mocha.core.")]
+            offenders += [
+                f"{path.relative_to(ROOT)}:{node.lineno} imports {name}"
+                for name in names
+                if name.split(".")[0] == "mocha" and not (name + ".").startswith("mocha.core.")
+            ]
     assert not offenders, offenders

@@ -21,8 +21,12 @@ def _docstring_lines(tree: ast.Module) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 lines.update(range(body[0].lineno, body[0].end_lineno + 1))
     return lines
 
@@ -30,14 +34,19 @@ def _docstring_lines(tree: ast.Module) -> set[int]:
 def code_lines(path: Path) -> int:
     text = path.read_text(encoding="utf-8")
     docstrings = _docstring_lines(ast.parse(text))
-    return sum(1 for i, line in enumerate(text.splitlines(), start=1)
-               if line.strip() and not line.lstrip().startswith("#") and i not in docstrings)
+    return sum(
+        1
+        for i, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#") and i not in docstrings
+    )
 
 
 def test_code_lines_skip_docstrings_and_comments(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text('"""Module\n\ndoc."""\n\n# comment\nx = 1\n\n\ndef f():\n    """Doc."""\n'
-                      '    return """not a docstring\n    """\n')
+    sample.write_text(
+        '"""Module\n\ndoc."""\n\n# comment\nx = 1\n\n\ndef f():\n    """Doc."""\n'
+        '    return """not a docstring\n    """\n'
+    )
     assert code_lines(sample) == 4
 
 
@@ -47,10 +56,14 @@ def test_core_stays_under_its_line_budget():
     biggest = sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
     assert total <= CORE_BUDGET, (
         f"src/mocha/core has {total} lines of code, over the budget of {CORE_BUDGET}; move "
-        f"something into a plugin. Largest files: {biggest}")
+        f"something into a plugin. Largest files: {biggest}"
+    )
 
 
 def test_each_core_file_is_small():
-    too_big = {str(p.relative_to(CORE)): n for p in sorted(CORE.rglob("*.py"))
-               if (n := len(p.read_text(encoding="utf-8").splitlines())) >= FILE_LIMIT}
+    too_big = {
+        str(p.relative_to(CORE)): n
+        for p in sorted(CORE.rglob("*.py"))
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) >= FILE_LIMIT
+    }
     assert not too_big, f"core files over {FILE_LIMIT} lines (split them): {too_big}"

@@ -49,25 +49,34 @@ def test_every_semantics_citation_names_an_existing_section():
     citations = _citations()
     assert len(citations) > 50  # the code does cite it
     missing = sorted({f"{where}: §{n}" for where, n in citations if n not in sections})
-    assert not missing, "citations of docs/semantics.md sections that do not exist:\n" + \
-        "\n".join(missing)
+    assert not missing, "citations of docs/semantics.md sections that do not exist:\n" + "\n".join(
+        missing
+    )
 
 
 def _hooks() -> dict[str, object]:
-    return {name: fn for name, fn in vars(hookspecs).items()
-            if name.startswith("mocha_") and inspect.isfunction(fn)}
+    return {
+        name: fn
+        for name, fn in vars(hookspecs).items()
+        if name.startswith("mocha_") and inspect.isfunction(fn)
+    }
 
 
 def test_every_hook_is_documented_in_docs_hooks_md():
     text = HOOKS.read_text(encoding="utf-8")
     headings = set(re.findall(r"^## `(mocha_\w+)`", text, flags=re.M))
     hooks = set(_hooks())
-    assert hooks - headings == set(), "hooks missing from docs/hooks.md (add a `## `name`` " \
+    assert hooks - headings == set(), (
+        "hooks missing from docs/hooks.md (add a `## `name`` "
         "section saying when it runs and what `register` takes)"
+    )
     assert headings - hooks == set(), "docs/hooks.md documents hooks that do not exist"
 
 
 def test_every_hook_docstring_says_when_it_runs():
-    vague = [name for name, fn in _hooks().items()
-             if not re.search(r"\bRuns?\b|\bruns\b|\bcalled\b", fn.__doc__ or "")]
+    vague = [
+        name
+        for name, fn in _hooks().items()
+        if not re.search(r"\bRuns?\b|\bruns\b|\bcalled\b", fn.__doc__ or "")
+    ]
     assert not vague, f"hook docstrings that do not say when the hook runs: {vague}"

@@ -29,8 +29,10 @@ def _module_name(path: Path) -> str:
 
 def _defines_hooks(path: Path) -> bool:
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    return any(isinstance(node, ast.FunctionDef) and node.name.startswith("mocha_register_")
-               for node in tree.body)
+    return any(
+        isinstance(node, ast.FunctionDef) and node.name.startswith("mocha_register_")
+        for node in tree.body
+    )
 
 
 def _expected() -> dict[str, str]:
@@ -55,8 +57,9 @@ def _section_lines() -> list[str]:
     text = PYPROJECT.read_text(encoding="utf-8")
     section = text.split("[project.entry-points.mocha]", 1)[1]
     section = re.split(r"^\[", section, maxsplit=1, flags=re.M)[0]
-    return [line for line in section.splitlines() if line.strip() and
-            not line.lstrip().startswith("#")]
+    return [
+        line for line in section.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
 
 
 def test_every_plugin_module_has_exactly_one_entry_point_and_vice_versa():
@@ -65,10 +68,12 @@ def test_every_plugin_module_has_exactly_one_entry_point_and_vice_versa():
     extra = {k: v for k, v in declared.items() if k not in expected}
     assert not missing, (
         "plugin modules without (the right) entry point; add to [project.entry-points.mocha] "
-        "in pyproject.toml:\n" + "\n".join(f'"{k}" = "{v}"' for k, v in missing.items()))
+        "in pyproject.toml:\n" + "\n".join(f'"{k}" = "{v}"' for k, v in missing.items())
+    )
     assert not extra, (
         "entry points that name no plugin module with a mocha_register_* hook:\n"
-        + "\n".join(f"{k} = {v}" for k, v in extra.items()))
+        + "\n".join(f"{k} = {v}" for k, v in extra.items())
+    )
     values = list(declared.values())
     assert len(values) == len(set(values)), "a module is listed under two entry points"
 
@@ -76,13 +81,14 @@ def test_every_plugin_module_has_exactly_one_entry_point_and_vice_versa():
 def test_keys_are_quoted_kind_dot_module():
     for line in _section_lines():
         assert re.fullmatch(r'"[a-z_]+\.[a-z0-9_]+" = "[a-z0-9_.]+"', line.strip()), (
-            f"entry point line {line!r}: use a quoted key \"<kind>.<module>\" (an unquoted "
-            f"dotted key is a nested TOML table)")
+            f'entry point line {line!r}: use a quoted key "<kind>.<module>" (an unquoted '
+            f"dotted key is a nested TOML table)"
+        )
     for key, value in _declared().items():
         assert isinstance(value, str), f"entry point {key!r} is a table: quote the key"
         assert value.rsplit(".", 1)[1] == key.split(".", 1)[1], (
-            f"entry point {key!r}: the module part of the key must be the module's name, "
-            f"{value!r}")
+            f"entry point {key!r}: the module part of the key must be the module's name, {value!r}"
+        )
 
 
 def test_every_entry_point_is_installed():
@@ -95,7 +101,8 @@ def test_every_entry_point_is_installed():
     assert installed == declared, (
         "the installed metadata is stale; run `pip install -e .` again. Only in pyproject: "
         f"{sorted(set(declared) - set(installed))}; only installed: "
-        f"{sorted(set(installed) - set(declared))}")
+        f"{sorted(set(installed) - set(declared))}"
+    )
 
 
 def test_pytest_plugin_and_console_script_are_declared():

@@ -22,8 +22,11 @@ def _imports(path: Path) -> list[tuple[int, str]]:
 
 @pytest.mark.parametrize("path", sorted(LAYERS.glob("*.py")), ids=lambda p: p.name)
 def test_layer_module_does_not_import_array_libraries(path):
-    bad = [f"{path.name}:{line} imports {name}" for line, name in _imports(path)
-           if name.split(".")[0] in BANNED]
+    bad = [
+        f"{path.name}:{line} imports {name}"
+        for line, name in _imports(path)
+        if name.split(".")[0] in BANNED
+    ]
     assert not bad, f"{bad}: use backend.xp / backend.kernels instead"
 
 

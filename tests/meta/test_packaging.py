@@ -27,18 +27,21 @@ def test_the_package_is_marked_typed_and_the_wheel_takes_the_whole_package_folde
 def test_ci_lints_src_tests_examples_and_benchmarks_before_testing():
     lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     lint = lines.index("ruff check src tests examples benchmarks noxfile.py")
-    assert lint < lines.index("python -m pytest -q")
+    form = lines.index("ruff format --check src tests examples benchmarks noxfile.py")
+    assert max(lint, form) < lines.index("python -m pytest -q")
 
 
 def test_entry_points_are_grouped_by_kind():
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     section = text.split("[project.entry-points.mocha]", 1)[1].split("\n[", 1)[0]
-    kinds = [line.split(".", 1)[0].strip('"') for line in section.splitlines()
-             if line.startswith('"')]
+    kinds = [
+        line.split(".", 1)[0].strip('"') for line in section.splitlines() if line.startswith('"')
+    ]
     runs = [k for i, k in enumerate(kinds) if i == 0 or kinds[i - 1] != k]
     assert len(runs) == len(set(runs)), f"entry points of one kind are not together: {runs}"
-    assert set(kinds) == {k.split(".", 1)[0] for k in _pyproject()["project"]["entry-points"]
-                          ["mocha"]}
+    assert set(kinds) == {
+        k.split(".", 1)[0] for k in _pyproject()["project"]["entry-points"]["mocha"]
+    }
 
 
 def test_version_has_one_source():

@@ -24,8 +24,7 @@ PLUGINS = SRC / "mocha" / "plugins"
 ALLOWED_EVERYWHERE = ("mocha.core", "mocha.plugins.components", "mocha.datasets")
 
 # (importing module, imported module) pairs not yet moved, each with the reason.
-KNOWN_EXCEPTIONS = {
-}
+KNOWN_EXCEPTIONS = {}
 
 
 def _module_name(path: Path) -> str:
@@ -46,7 +45,7 @@ def _imports(path: Path) -> list[tuple[int, str]]:
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")
-                anchor = anchor[:len(anchor) - node.level + 1]
+                anchor = anchor[: len(anchor) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
             out.append((node.lineno, base))
             out.extend((node.lineno, f"{base}.{alias.name}") for alias in node.names)
@@ -87,15 +86,31 @@ def test_the_checker_sees_imports_and_judges_them():
     assert _plugin_violation("mocha.plugins.layers.accuracy", "mocha.testing.gradcheck")
     assert _plugin_violation("mocha.plugins.solvers.adam", "mocha")
     assert _plugin_violation("mocha.plugins.coffee.snapshot", "mocha.plugins.layers._labels")
-    for ok in ("mocha.core.layer", "mocha.plugins.components.neurons", "mocha.datasets.mnist",
-               "mocha.plugins.layers._labels", "numpy", "mocha.plugins.layers"):
+    for ok in (
+        "mocha.core.layer",
+        "mocha.plugins.components.neurons",
+        "mocha.datasets.mnist",
+        "mocha.plugins.layers._labels",
+        "numpy",
+        "mocha.plugins.layers",
+    ):
         assert _plugin_violation("mocha.plugins.layers.accuracy", ok) is None, ok
-    assert _plugin_violation("mocha.plugins.backends.numba_backend.conv",
-                             "mocha.plugins.backends.numba_backend.runtime") is None
-    assert _plugin_violation("mocha.plugins.backends.numba_backend",
-                             "mocha.plugins.backends.numba_backend.conv") is None
-    assert _plugin_violation("mocha.plugins.backends.numba_backend",
-                             "mocha.plugins.backends.generic.conv")
+    assert (
+        _plugin_violation(
+            "mocha.plugins.backends.numba_backend.conv",
+            "mocha.plugins.backends.numba_backend.runtime",
+        )
+        is None
+    )
+    assert (
+        _plugin_violation(
+            "mocha.plugins.backends.numba_backend", "mocha.plugins.backends.numba_backend.conv"
+        )
+        is None
+    )
+    assert _plugin_violation(
+        "mocha.plugins.backends.numba_backend", "mocha.plugins.backends.generic.conv"
+    )
     names = {name for _, name in _imports(PLUGINS / "layers" / "accuracy.py")}
     assert {"mocha.core.layer", "mocha.plugins.layers._labels"} <= names
 
@@ -110,7 +125,8 @@ def test_plugin_modules_import_no_sibling_plugin():
                 problems.append(f"  {path.relative_to(SRC)}:{line} imports {imported}: {why}")
     assert not problems, (
         "plugin modules crossing the plugin boundary (see tests/meta/test_plugin_boundaries.py "
-        "for the rule):\n" + "\n".join(problems))
+        "for the rule):\n" + "\n".join(problems)
+    )
 
 
 def test_code_outside_plugins_reaches_plugins_through_the_registry():
@@ -128,4 +144,5 @@ def test_code_outside_plugins_reaches_plugins_through_the_registry():
                 problems.append(f"  {path.relative_to(SRC)}:{line} imports {imported}")
     assert not problems, (
         "non-plugin code importing plugin modules; look them up in the registry instead "
-        "(`mocha.lookup(kind, name)`):\n" + "\n".join(problems))
+        "(`mocha.lookup(kind, name)`):\n" + "\n".join(problems)
+    )

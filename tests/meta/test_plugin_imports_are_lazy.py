@@ -27,8 +27,9 @@ def _heavy_after_import(modules: list[str], heavy: tuple[str, ...]) -> list[str]
             importlib.import_module(name)
         print(",".join(m for m in {heavy!r} if m in sys.modules))
     """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return [m for m in result.stdout.strip().split(",") if m]
 
@@ -41,7 +42,8 @@ def test_plugin_modules_do_not_import_numba_or_cupy():
     culprits = {m: found for m in modules if (found := _heavy_after_import([m], ARRAY_LIBS))}
     raise AssertionError(
         "plugin modules that import an array library at import time (import it inside the "
-        f"function or backend that needs it): {culprits}")
+        f"function or backend that needs it): {culprits}"
+    )
 
 
 def test_building_the_registry_imports_no_array_library():
@@ -51,15 +53,19 @@ def test_building_the_registry_imports_no_array_library():
         mocha.get_registry()
         print(",".join(m for m in {ARRAY_LIBS!r} if m in sys.modules))
     """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
 
 
 def test_core_imports_none_of_numba_cupy_rich_typer_at_run_time():
-    core = sorted("mocha.core." + ".".join(p.relative_to(CORE).with_suffix("").parts)
-                  for p in CORE.rglob("*.py") if p.stem != "__init__")
+    core = sorted(
+        "mocha.core." + ".".join(p.relative_to(CORE).with_suffix("").parts)
+        for p in CORE.rglob("*.py")
+        if p.stem != "__init__"
+    )
     assert _heavy_after_import(["mocha", *core], CORE_BANNED) == []
 
 

@@ -21,10 +21,24 @@ def test_pretrained_weights_are_shared_and_finetuned_net_beats_chance(capsys):
     example = load_example()
     if not (example.DEFAULT_DATA / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"MNIST mirror not found at {example.DEFAULT_DATA}")
-    result = example.main([
-        "--n-train", "1000", "--n-test", "500", "--layers", "2", "--hidden", "64",
-        "--pretrain-iter", "120", "--finetune-iter", "200", "--print-every", "1000",
-    ])
+    result = example.main(
+        [
+            "--n-train",
+            "1000",
+            "--n-test",
+            "500",
+            "--layers",
+            "2",
+            "--hidden",
+            "64",
+            "--pretrain-iter",
+            "120",
+            "--finetune-iter",
+            "200",
+            "--print-every",
+            "1000",
+        ]
+    )
     out = capsys.readouterr().out
     assert "fine-tuned from pre-training: test accuracy" in out
     assert "trained from random init" in out

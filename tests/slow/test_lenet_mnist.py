@@ -35,8 +35,9 @@ def test_lenet_reaches_96_5_percent_on_the_test_images(capsys):
     assert x_test.shape == (2000, 1, 28, 28) and y_test.shape == (2000, 1)
     assert 0.0 <= x_test.min() and x_test.max() <= 1.0
     with one_blas_thread():
-        accuracy = example.main(["--backend", "numpy", "--max-iter", "2000",
-                                 "--summary-every", "500"])
+        accuracy = example.main(
+            ["--backend", "numpy", "--max-iter", "2000", "--summary-every", "500"]
+        )
     out = capsys.readouterr().out
     assert "TRAIN iter=002000" in out
     assert "on 2000 MNIST test images" in out

@@ -25,8 +25,10 @@ import time
 
 T_START = time.perf_counter()
 
-NETS = {"lenet": {"shape": (1, 28, 28), "batch": 64}, "cifar10": {"shape": (3, 32, 32),
-                                                                  "batch": 100}}
+NETS = {
+    "lenet": {"shape": (1, 28, 28), "batch": 64},
+    "cifar10": {"shape": (3, 32, 32), "batch": 100},
+}
 
 
 def load_data(spec: dict) -> tuple:
@@ -60,34 +62,72 @@ def mocha_layers(net: str) -> list:
 
     if net == "lenet":
         return [
-            ConvolutionLayer(name="conv1", n_filter=20, kernel=(5, 5), bottoms=["data"],
-                             tops=["conv1"]),
-            PoolingLayer(name="pool1", kernel=(2, 2), stride=(2, 2), bottoms=["conv1"],
-                         tops=["pool1"]),
-            ConvolutionLayer(name="conv2", n_filter=50, kernel=(5, 5), bottoms=["pool1"],
-                             tops=["conv2"]),
-            PoolingLayer(name="pool2", kernel=(2, 2), stride=(2, 2), bottoms=["conv2"],
-                         tops=["pool2"]),
-            InnerProductLayer(name="ip1", output_dim=500, neuron=Neurons.ReLU(),
-                              bottoms=["pool2"], tops=["ip1"]),
+            ConvolutionLayer(
+                name="conv1", n_filter=20, kernel=(5, 5), bottoms=["data"], tops=["conv1"]
+            ),
+            PoolingLayer(
+                name="pool1", kernel=(2, 2), stride=(2, 2), bottoms=["conv1"], tops=["pool1"]
+            ),
+            ConvolutionLayer(
+                name="conv2", n_filter=50, kernel=(5, 5), bottoms=["pool1"], tops=["conv2"]
+            ),
+            PoolingLayer(
+                name="pool2", kernel=(2, 2), stride=(2, 2), bottoms=["conv2"], tops=["pool2"]
+            ),
+            InnerProductLayer(
+                name="ip1", output_dim=500, neuron=Neurons.ReLU(), bottoms=["pool2"], tops=["ip1"]
+            ),
             InnerProductLayer(name="ip2", output_dim=10, bottoms=["ip1"], tops=["out"]),
         ]
     lrn = {"kernel": 3, "scale": 5e-5, "power": 0.75, "mode": "within_channel"}
     return [
-        ConvolutionLayer(name="conv1", n_filter=32, kernel=(5, 5), pad=(2, 2),
-                         bottoms=["data"], tops=["conv1"]),
-        PoolingLayer(name="pool1", kernel=(3, 3), stride=(2, 2), neuron=Neurons.ReLU(),
-                     bottoms=["conv1"], tops=["pool1"]),
+        ConvolutionLayer(
+            name="conv1", n_filter=32, kernel=(5, 5), pad=(2, 2), bottoms=["data"], tops=["conv1"]
+        ),
+        PoolingLayer(
+            name="pool1",
+            kernel=(3, 3),
+            stride=(2, 2),
+            neuron=Neurons.ReLU(),
+            bottoms=["conv1"],
+            tops=["pool1"],
+        ),
         LRNLayer(name="norm1", **lrn, bottoms=["pool1"], tops=["norm1"]),
-        ConvolutionLayer(name="conv2", n_filter=32, kernel=(5, 5), pad=(2, 2),
-                         neuron=Neurons.ReLU(), bottoms=["norm1"], tops=["conv2"]),
-        PoolingLayer(name="pool2", kernel=(3, 3), stride=(2, 2), pooling=Pooling.Mean(),
-                     bottoms=["conv2"], tops=["pool2"]),
+        ConvolutionLayer(
+            name="conv2",
+            n_filter=32,
+            kernel=(5, 5),
+            pad=(2, 2),
+            neuron=Neurons.ReLU(),
+            bottoms=["norm1"],
+            tops=["conv2"],
+        ),
+        PoolingLayer(
+            name="pool2",
+            kernel=(3, 3),
+            stride=(2, 2),
+            pooling=Pooling.Mean(),
+            bottoms=["conv2"],
+            tops=["pool2"],
+        ),
         LRNLayer(name="norm2", **lrn, bottoms=["pool2"], tops=["norm2"]),
-        ConvolutionLayer(name="conv3", n_filter=64, kernel=(5, 5), pad=(2, 2),
-                         neuron=Neurons.ReLU(), bottoms=["norm2"], tops=["conv3"]),
-        PoolingLayer(name="pool3", kernel=(3, 3), stride=(2, 2), pooling=Pooling.Mean(),
-                     bottoms=["conv3"], tops=["pool3"]),
+        ConvolutionLayer(
+            name="conv3",
+            n_filter=64,
+            kernel=(5, 5),
+            pad=(2, 2),
+            neuron=Neurons.ReLU(),
+            bottoms=["norm2"],
+            tops=["conv3"],
+        ),
+        PoolingLayer(
+            name="pool3",
+            kernel=(3, 3),
+            stride=(2, 2),
+            pooling=Pooling.Mean(),
+            bottoms=["conv3"],
+            tops=["pool3"],
+        ),
         InnerProductLayer(name="ip1", output_dim=10, bottoms=["pool3"], tops=["out"]),
     ]
 
@@ -108,11 +148,14 @@ def median_time(step, samples: int) -> float:
 def blas_env() -> list[dict]:
     from threadpoolctl import threadpool_info
 
-    keys = ("user_api", "internal_api", "version", "architecture", "num_threads",
-            "threading_layer")
-    return [{**{k: i.get(k) for k in keys},
-             "library": os.path.basename(i.get("filepath") or "").split(".so")[0]}
-            for i in threadpool_info()]
+    keys = ("user_api", "internal_api", "version", "architecture", "num_threads", "threading_layer")
+    return [
+        {
+            **{k: i.get(k) for k in keys},
+            "library": os.path.basename(i.get("filepath") or "").split(".so")[0],
+        }
+        for i in threadpool_info()
+    ]
 
 
 def peak_rss_mb() -> float:
@@ -143,7 +186,7 @@ def sgemm_gflops(threads: int, seconds: float = 0.5) -> float:
         while count < 3 or time.perf_counter() - t0 < seconds:
             np.matmul(a, b, out=c)
             count += 1
-        return 2.0 * n ** 3 * count / (time.perf_counter() - t0) / 1e9
+        return 2.0 * n**3 * count / (time.perf_counter() - t0) / 1e9
 
 
 def child_mocha(spec: dict) -> dict:
@@ -167,15 +210,30 @@ def child_mocha(spec: dict) -> dict:
     t_data = time.perf_counter() - t_data
     backend = mocha.DefaultBackend(threads=spec["threads"])
     mocha.init(backend)
-    net = Net("train", backend, [
-        MemoryDataLayer(name="data", data=[x, y], batch_size=NETS[spec["net"]]["batch"],
-                        shuffle=True, tops=["data", "label"]),
-        *mocha_layers(spec["net"]), SoftmaxLossLayer(name="loss", bottoms=["out", "label"])])
+    net = Net(
+        "train",
+        backend,
+        [
+            MemoryDataLayer(
+                name="data",
+                data=[x, y],
+                batch_size=NETS[spec["net"]]["batch"],
+                shuffle=True,
+                tops=["data", "label"],
+            ),
+            *mocha_layers(spec["net"]),
+            SoftmaxLossLayer(name="loss", bottoms=["out", "label"]),
+        ],
+    )
 
     def solver(max_iter: int) -> Solver:
-        params = make_solver_parameters(mocha.SGD(), max_iter=max_iter, regu_coef=0.0005,
-                                        lr_policy=LRPolicy.Inv(0.01, 0.0001, 0.75),
-                                        mom_policy=MomPolicy.Fixed(0.9))
+        params = make_solver_parameters(
+            mocha.SGD(),
+            max_iter=max_iter,
+            regu_coef=0.0005,
+            lr_policy=LRPolicy.Inv(0.01, 0.0001, 0.75),
+            mom_policy=MomPolicy.Fixed(0.9),
+        )
         s = Solver(mocha.SGD(), params)
         add_coffee_break(s, TrainingSummary(), every_n_iter=100)
         return s
@@ -189,10 +247,16 @@ def child_mocha(spec: dict) -> dict:
     out["loop"] = state.timing.summary()
     out["peak_rss_mb"] = peak_rss_mb()
     out["backend"] = type(backend).__name__
-    infer = Net("infer", backend, [
-        MemoryDataLayer(name="data", data=[x], batch_size=1, tops=["data"]),
-        *mocha_layers(spec["net"]), SoftmaxLayer(name="prob", bottoms=["out"],
-                                                 tops=["prob"])], phase="test")
+    infer = Net(
+        "infer",
+        backend,
+        [
+            MemoryDataLayer(name="data", data=[x], batch_size=1, tops=["data"]),
+            *mocha_layers(spec["net"]),
+            SoftmaxLayer(name="prob", bottoms=["out"], tops=["prob"]),
+        ],
+        phase="test",
+    )
     infer.init()
     out["latency_ms"] = 1e3 * median_time(infer.forward, spec["latency_samples"])
     mocha.shutdown(backend)
@@ -205,9 +269,16 @@ def torch_model(net: str):
     from torch import nn
 
     if net == "lenet":
-        return nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2, 2), nn.Conv2d(20, 50, 5),
-                             nn.MaxPool2d(2, 2), nn.Flatten(), nn.Linear(800, 500), nn.ReLU(),
-                             nn.Linear(500, 10))
+        return nn.Sequential(
+            nn.Conv2d(1, 20, 5),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(20, 50, 5),
+            nn.MaxPool2d(2, 2),
+            nn.Flatten(),
+            nn.Linear(800, 500),
+            nn.ReLU(),
+            nn.Linear(500, 10),
+        )
 
     class WithinChannelLRN(nn.Module):  # Caffe's WITHIN_CHANNEL LRN (k=3)
         def forward(self, x):
@@ -215,13 +286,27 @@ def torch_model(net: str):
             return x * torch.pow(1.0 + 5e-5 * s, -0.75)
 
     def pool(kind):  # Caffe rounds the output size up: ceil_mode
-        return (nn.MaxPool2d(3, 2, ceil_mode=True) if kind == "max"
-                else nn.AvgPool2d(3, 2, ceil_mode=True))
+        return (
+            nn.MaxPool2d(3, 2, ceil_mode=True)
+            if kind == "max"
+            else nn.AvgPool2d(3, 2, ceil_mode=True)
+        )
 
-    return nn.Sequential(nn.Conv2d(3, 32, 5, padding=2), pool("max"), nn.ReLU(),
-                         WithinChannelLRN(), nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(),
-                         pool("mean"), WithinChannelLRN(), nn.Conv2d(32, 64, 5, padding=2),
-                         nn.ReLU(), pool("mean"), nn.Flatten(), nn.Linear(64 * 4 * 4, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 5, padding=2),
+        pool("max"),
+        nn.ReLU(),
+        WithinChannelLRN(),
+        nn.Conv2d(32, 32, 5, padding=2),
+        nn.ReLU(),
+        pool("mean"),
+        WithinChannelLRN(),
+        nn.Conv2d(32, 64, 5, padding=2),
+        nn.ReLU(),
+        pool("mean"),
+        nn.Flatten(),
+        nn.Linear(64 * 4 * 4, 10),
+    )
 
 
 def child_torch(spec: dict) -> dict:
@@ -236,8 +321,9 @@ def child_torch(spec: dict) -> dict:
     model = torch_model(spec["net"])
     weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
     biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
-    opt = torch.optim.SGD([{"params": weights, "weight_decay": 0.0005},
-                           {"params": biases}], lr=0.01, momentum=0.9)
+    opt = torch.optim.SGD(
+        [{"params": weights, "weight_decay": 0.0005}, {"params": biases}], lr=0.01, momentum=0.9
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: (1 + 0.0001 * it) ** -0.75)
     loss_fn = torch.nn.CrossEntropyLoss()
     bs, n = NETS[spec["net"]]["batch"], x.shape[0]
@@ -246,7 +332,7 @@ def child_torch(spec: dict) -> dict:
     def step() -> float:
         if cursor[0] + bs > n:
             order[:], cursor[0] = torch.randperm(n), 0
-        idx = order[cursor[0]:cursor[0] + bs]
+        idx = order[cursor[0] : cursor[0] + bs]
         cursor[0] += bs
         opt.zero_grad(set_to_none=False)
         loss = loss_fn(model(x[idx]), y[idx])

@@ -42,11 +42,15 @@ def fields_of(obj: Any) -> list[dict[str, Any]]:
         params = inspect.signature(obj).parameters.values()
     except (TypeError, ValueError):
         return []
-    return [{"name": p.name,
-             "type": "" if p.annotation is p.empty else str(p.annotation).replace("'", ""),
-             "default": REQUIRED if p.default is p.empty else _show(p.default)}
-            for p in params
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"]
+    return [
+        {
+            "name": p.name,
+            "type": "" if p.annotation is p.empty else str(p.annotation).replace("'", ""),
+            "default": REQUIRED if p.default is p.empty else _show(p.default),
+        }
+        for p in params
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"
+    ]
 
 
 def summary_line(obj: Any) -> str:
@@ -56,9 +60,14 @@ def summary_line(obj: Any) -> str:
 
 def describe_entry(kind: str, entry: Any, full: bool = False) -> dict[str, Any]:
     """One registered name as a dict (the docstring in full with `full`)."""
-    out = {"name": entry.name, "kind": kind, "plugin": entry.plugin,
-           "distribution": entry.distribution, "summary": summary_line(entry.obj),
-           "fields": fields_of(entry.obj)}
+    out = {
+        "name": entry.name,
+        "kind": kind,
+        "plugin": entry.plugin,
+        "distribution": entry.distribution,
+        "summary": summary_line(entry.obj),
+        "fields": fields_of(entry.obj),
+    }
     if full:
         out["doc"] = inspect.getdoc(entry.obj) or ""
     return out

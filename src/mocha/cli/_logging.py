@@ -44,8 +44,13 @@ def configure_logging(verbose: int = 0, quiet: int = 0) -> logging.Handler:
         from rich.console import Console
         from rich.logging import RichHandler
 
-        handler = RichHandler(console=Console(stderr=True), show_path=False,
-                              show_time=False, markup=False, rich_tracebacks=False)
+        handler = RichHandler(
+            console=Console(stderr=True),
+            show_path=False,
+            show_time=False,
+            markup=False,
+            rich_tracebacks=False,
+        )
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
         handler = _StderrHandler()

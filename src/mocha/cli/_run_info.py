@@ -11,8 +11,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "NUMBA_NUM_THREADS")
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
 
 
 def _version(dist: str) -> str | None:
@@ -25,13 +29,20 @@ def _version(dist: str) -> str | None:
 def git_commit(folder: Path) -> str | None:
     """`git rev-parse HEAD` in `folder` (plus "-dirty" with uncommitted changes), or None."""
     try:
-        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"],
-                              capture_output=True, text=True, timeout=5)
+        head = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain",
-                                "--untracked-files=no"], capture_output=True, text=True,
-                               timeout=5)
+        dirty = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
@@ -51,8 +62,10 @@ def threads() -> dict[str, Any]:
         from threadpoolctl import threadpool_info
     except ImportError:
         return out
-    out["blas"] = [{"library": i.get("internal_api"), "threads": i.get("num_threads")}
-                   for i in threadpool_info()]
+    out["blas"] = [
+        {"library": i.get("internal_api"), "threads": i.get("num_threads")}
+        for i in threadpool_info()
+    ]
     return out
 
 
@@ -63,5 +76,9 @@ def run_info(exp: Any, seed: int) -> dict[str, Any]:
         v = _version(dist)
         if v is not None:
             versions[dist] = v
-    return {"seed": seed, "threads": threads(), "versions": versions,
-            "git_commit": git_commit(Path(exp.path).resolve().parent)}
+    return {
+        "seed": seed,
+        "threads": threads(),
+        "versions": versions,
+        "git_commit": git_commit(Path(exp.path).resolve().parent),
+    }

@@ -79,13 +79,22 @@ def make_app() -> typer.Typer:
     def root(
         version: Annotated[
             bool,
-            typer.Option("--version", callback=_version_callback, is_eager=True,
-                         help="Show the version and the plugin distributions, then exit."),
+            typer.Option(
+                "--version",
+                callback=_version_callback,
+                is_eager=True,
+                help="Show the version and the plugin distributions, then exit.",
+            ),
         ] = False,
-        verbose: Annotated[int, typer.Option(
-            "--verbose", "-v", count=True, help="More log messages (debug).")] = 0,
-        quiet: Annotated[int, typer.Option(
-            "--quiet", "-q", count=True, help="Fewer log messages (warnings and errors).")] = 0,
+        verbose: Annotated[
+            int, typer.Option("--verbose", "-v", count=True, help="More log messages (debug).")
+        ] = 0,
+        quiet: Annotated[
+            int,
+            typer.Option(
+                "--quiet", "-q", count=True, help="Fewer log messages (warnings and errors)."
+            ),
+        ] = 0,
     ) -> None:
         """Mocha for Python: train and inspect networks described in experiment files."""
         from mocha.cli._logging import configure_logging
@@ -117,8 +126,10 @@ def register_commands(pm: Any, app: typer.Typer) -> None:
     warning and a "failed" row naming its distribution; the built-in commands always win."""
     from mocha.core.plugins import CONTAINED
 
-    impls = sorted(pm.hook.mocha_register_commands.get_hookimpls(),
-                   key=lambda impl: pm.is_third_party(impl.plugin_name))
+    impls = sorted(
+        pm.hook.mocha_register_commands.get_hookimpls(),
+        key=lambda impl: pm.is_third_party(impl.plugin_name),
+    )
     for impl in impls:
         if not pm.is_third_party(impl.plugin_name):
             impl.function(app=app)
@@ -128,18 +139,26 @@ def register_commands(pm: Any, app: typer.Typer) -> None:
         try:
             impl.function(app=app)
             names = _command_names(app)
-            added = (names[len(before[0]):len(app.registered_commands)]
-                     + names[len(app.registered_commands) + len(before[1]):])
+            added = (
+                names[len(before[0]) : len(app.registered_commands)]
+                + names[len(app.registered_commands) + len(before[1]) :]
+            )
             clash = [n for n in added if n in taken]
             if clash:
-                raise MochaError(f"adds command {clash[0]!r}, which is taken (built-in "
-                                 f"commands always win, then the first plugin)")
+                raise MochaError(
+                    f"adds command {clash[0]!r}, which is taken (built-in "
+                    f"commands always win, then the first plugin)"
+                )
         except CONTAINED as exc:
             app.registered_commands[:], app.registered_groups[:] = before
             message = str(exc) if isinstance(exc, MochaError) else f"{type(exc).__name__}: {exc}"
             dist = pm.distribution_of(impl.plugin_name)
-            warnings.warn(f"mocha plugin {impl.plugin_name!r} from {dist} failed to add its "
-                          f"commands and is skipped: {message}", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"mocha plugin {impl.plugin_name!r} from {dist} failed to add its "
+                f"commands and is skipped: {message}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             pm.mark_failed(impl.plugin_name, message)
 
 

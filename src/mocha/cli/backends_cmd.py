@@ -23,9 +23,12 @@ def kernel_implementations(backend_name: str) -> dict[str, dict[str, Any]]:
     for name, impls in sorted(get_registry().kernels.items()):
         entry = impls.get(backend_name) or impls.get("*")
         if entry is not None:
-            out[name] = {"module": getattr(entry.obj, "__module__", "?"),
-                         "plugin": entry.plugin, "distribution": entry.distribution,
-                         "generic": backend_name not in impls}
+            out[name] = {
+                "module": getattr(entry.obj, "__module__", "?"),
+                "plugin": entry.plugin,
+                "distribution": entry.distribution,
+                "generic": backend_name not in impls,
+            }
     return out
 
 
@@ -41,12 +44,18 @@ def backend_rows() -> list[dict[str, Any]]:
             reason = cls.why_unavailable()
         except Exception as exc:  # a broken availability check is itself the reason
             reason = f"{type(exc).__name__}: {exc}"
-        rows.append({
-            "name": entry.name, "class": cls.__name__, "device": getattr(cls, "device", "cpu"),
-            "priority": getattr(cls, "priority", 0), "available": reason is None,
-            "reason": reason or "", "distribution": entry.distribution,
-            "kernels": kernel_implementations(entry.name),
-        })
+        rows.append(
+            {
+                "name": entry.name,
+                "class": cls.__name__,
+                "device": getattr(cls, "device", "cpu"),
+                "priority": getattr(cls, "priority", 0),
+                "available": reason is None,
+                "reason": reason or "",
+                "distribution": entry.distribution,
+                "kernels": kernel_implementations(entry.name),
+            }
+        )
     for device in ("cpu", "gpu"):
         usable = [r for r in rows if r["device"] == device and r["available"]]
         best = max(usable, key=lambda r: r["priority"]) if usable else None
@@ -93,10 +102,15 @@ def _kernel_table(rows: list[dict[str, Any]]) -> Any:
 
 
 def backends(
-    *, as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
-    kernels: Annotated[bool, typer.Option(
-        "--kernels", help="Show which implementation (module) serves each kernel on each "
-                          "backend.")] = False,
+    *,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    kernels: Annotated[
+        bool,
+        typer.Option(
+            "--kernels",
+            help="Show which implementation (module) serves each kernel on each backend.",
+        ),
+    ] = False,
 ) -> None:
     """List the backends: available or not (and why), and which one `default` picks."""
     rows = backend_rows()
@@ -116,8 +130,7 @@ def backends(
         table.add_column(col)
     for r in rows:
         avail = "[green]yes[/]" if r["available"] else f"[red]no[/]: {escape(r['reason'])}"
-        table.add_row(r["name"], r["device"], avail, ", ".join(r["selected_as"]),
-                      r["distribution"])
+        table.add_row(r["name"], r["device"], avail, ", ".join(r["selected_as"]), r["distribution"])
     make_console().print(table)
 
 

@@ -59,11 +59,16 @@ def find_mnist(given: Path | None) -> str | None:
     candidates = [given] if given else []
     if os.environ.get("MOCHA_MNIST_DIR"):
         candidates.append(Path(os.environ["MOCHA_MNIST_DIR"]))
-    candidates += [here.parents[3].parent / "shared" / "data" / "mnist",
-                   Path.cwd().parent / "shared" / "data" / "mnist"]
+    candidates += [
+        here.parents[3].parent / "shared" / "data" / "mnist",
+        Path.cwd().parent / "shared" / "data" / "mnist",
+    ]
     for c in candidates:
-        if c is not None and (c / "train-images-idx3-ubyte.gz").exists() or (
-                c is not None and (c / "train-images-idx3-ubyte").exists()):
+        if (
+            c is not None
+            and (c / "train-images-idx3-ubyte.gz").exists()
+            or (c is not None and (c / "train-images-idx3-ubyte").exists())
+        ):
             return str(c)
     return None
 
@@ -74,8 +79,11 @@ def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise fail(f"{spec['framework']} at {spec['threads']} thread(s) took over "
-                   f"{timeout:.0f} s; use fewer --iters", code=1) from None
+        raise fail(
+            f"{spec['framework']} at {spec['threads']} thread(s) took over "
+            f"{timeout:.0f} s; use fewer --iters",
+            code=1,
+        ) from None
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -84,8 +92,13 @@ def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
 
 
 #: Which of two runs' values is the better one, per measured column.
-BEST = {"train_it_s": max, "sgemm_gflops": max, "first_iter_s": min, "peak_rss_mb": min,
-        "latency_ms": min}
+BEST = {
+    "train_it_s": max,
+    "sgemm_gflops": max,
+    "first_iter_s": min,
+    "peak_rss_mb": min,
+    "latency_ms": min,
+}
 
 
 def best(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
@@ -114,8 +127,11 @@ def table(net: str, results: dict[tuple[str, int], dict[str, Any]]) -> list[str]
     """The Markdown table of one net's results (ratios vs PyTorch at the same threads: > 1 is
     better for Mocha)."""
     flops = 3 * forward_flops(net)
-    lines = ["| framework | threads | train it/s | sgemm ceiling | loop overhead | "
-             "1st iter s | peak RSS MB | batch-1 ms |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| framework | threads | train it/s | sgemm ceiling | loop overhead | "
+        "1st iter s | peak RSS MB | batch-1 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for (fw, T), r in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0] != "mocha")):
         ref = (results.get(("torch", T)) if fw == "mocha" else None) or {}
         get = ref.get
@@ -131,44 +147,71 @@ def table(net: str, results: dict[tuple[str, int], dict[str, Any]]) -> list[str]
             f"| {ceiling} | {overhead} "
             f"| {r['first_iter_s']:.2f}{_ratio(r['first_iter_s'], get('first_iter_s'), False)} "
             f"| {r['peak_rss_mb']:.0f}{_ratio(r['peak_rss_mb'], get('peak_rss_mb'), False)} "
-            f"| {r['latency_ms']:.2f}{_ratio(r['latency_ms'], get('latency_ms'), False)} |")
+            f"| {r['latency_ms']:.2f}{_ratio(r['latency_ms'], get('latency_ms'), False)} |"
+        )
     return lines
 
 
 def environment(results: dict[tuple[str, int], dict[str, Any]], unset: list[str]) -> list[str]:
-    lines = [f"machine: {os.cpu_count()} CPUs, {len(os.sched_getaffinity(0))} available "
-             f"to this process; Python {sys.version.split()[0]}"]
+    lines = [
+        f"machine: {os.cpu_count()} CPUs, {len(os.sched_getaffinity(0))} available "
+        f"to this process; Python {sys.version.split()[0]}"
+    ]
     for (fw, T), r in sorted(results.items()):
         pools = ", ".join(
-            " ".join(str(v) for v in (i["internal_api"], i.get("version"),
-                                      i.get("architecture"), i.get("library")) if v)
-            + f" x{i['num_threads']}" for i in r["env"])
+            " ".join(
+                str(v)
+                for v in (
+                    i["internal_api"],
+                    i.get("version"),
+                    i.get("architecture"),
+                    i.get("library"),
+                )
+                if v
+            )
+            + f" x{i['num_threads']}"
+            for i in r["env"]
+        )
         extra = ""
         pool = r.get("pools", {})
         if "numba_threads" in pool:
-            extra = (f"; numba x{pool['numba_threads']} "
-                     f"({pool['threading_layer'] or 'no pool yet'})")
+            extra = f"; numba x{pool['numba_threads']} ({pool['threading_layer'] or 'no pool yet'})"
         lines.append(f"{fw} {T}t [{r['backend']}]: {pools}{extra}")
-    lines.append("unset for every framework: " + (", ".join(unset) if unset else
-                                                  "nothing (OPENBLAS_CORETYPE/L2_SIZE not set)"))
+    lines.append(
+        "unset for every framework: "
+        + (", ".join(unset) if unset else "nothing (OPENBLAS_CORETYPE/L2_SIZE not set)")
+    )
     return lines
 
 
 def bench(
     net: Annotated[str, typer.Option(help="lenet or cifar10 (or both: lenet,cifar10).")] = "lenet",
     threads: Annotated[str, typer.Option(help="Thread counts, comma-separated.")] = "1,2",
-    compare: Annotated[str, typer.Option(
-        help="torch (when installed; the default) or none.")] = "torch",
-    iters: Annotated[int | None, typer.Option(
-        min=1, help="Timed training iterations (default: lenet 300, cifar10 40).")] = None,
-    mnist: Annotated[Path | None, typer.Option(
-        help="Folder of the MNIST IDX files (default: $MOCHA_MNIST_DIR or "
-             "shared/data/mnist beside the repository).")] = None,
-    repeat: Annotated[int, typer.Option(
-        min=1, help="Run every configuration R times and keep the best of each column "
-                    "(the machine may be shared).")] = 1,
-    as_json: Annotated[Path | None, typer.Option(
-        "--json", help="Also write the raw results to this JSON file.")] = None,
+    compare: Annotated[
+        str, typer.Option(help="torch (when installed; the default) or none.")
+    ] = "torch",
+    iters: Annotated[
+        int | None,
+        typer.Option(min=1, help="Timed training iterations (default: lenet 300, cifar10 40)."),
+    ] = None,
+    mnist: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the MNIST IDX files (default: $MOCHA_MNIST_DIR or "
+            "shared/data/mnist beside the repository)."
+        ),
+    ] = None,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Run every configuration R times and keep the best of each column "
+            "(the machine may be shared).",
+        ),
+    ] = 1,
+    as_json: Annotated[
+        Path | None, typer.Option("--json", help="Also write the raw results to this JSON file.")
+    ] = None,
 ) -> None:
     """Measure training (through solve()) and batch-1 latency against PyTorch, each
     configuration in a fresh process. Numbers depend on the machine and its load."""
@@ -187,15 +230,20 @@ def bench(
     frameworks = ["mocha"]
     if compare == "torch":
         if importlib.util.find_spec("torch") is None:
-            typer.echo("PyTorch is not installed: measuring Mocha only "
-                       "(pip install torch to compare)", err=True)
+            typer.echo(
+                "PyTorch is not installed: measuring Mocha only (pip install torch to compare)",
+                err=True,
+            )
         else:
             frameworks.append("torch")
     mnist_dir = find_mnist(mnist)
     unset = [k for k in UNSET if k in os.environ]
     load = os.getloadavg()[0]
-    typer.echo(f"mocha bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-               f"load average {load:.2f} at start", err=True)
+    typer.echo(
+        f"mocha bench, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"load average {load:.2f} at start",
+        err=True,
+    )
     report: dict[str, Any] = {"load_average_start": load, "nets": {}}
     for name in nets:
         n_iter = iters or DEFAULT_ITERS[name]
@@ -203,18 +251,29 @@ def bench(
         for rep in range(repeat):
             for T in counts:
                 for fw in frameworks:
-                    spec = {"framework": fw, "net": name, "threads": T, "iters": n_iter,
-                            "mnist_dir": mnist_dir, "samples": 4096,
-                            "latency_samples": max(5, min(200, n_iter)),
-                            "sgemm_seconds": 0.5 if n_iter >= 20 else 0.05}
-                    typer.echo(f"  [{rep + 1}/{repeat}] {name}: {fw} at {T} thread(s), "
-                               f"{n_iter} iterations ...", err=True)
+                    spec = {
+                        "framework": fw,
+                        "net": name,
+                        "threads": T,
+                        "iters": n_iter,
+                        "mnist_dir": mnist_dir,
+                        "samples": 4096,
+                        "latency_samples": max(5, min(200, n_iter)),
+                        "sgemm_seconds": 0.5 if n_iter >= 20 else 0.05,
+                    }
+                    typer.echo(
+                        f"  [{rep + 1}/{repeat}] {name}: {fw} at {T} thread(s), "
+                        f"{n_iter} iterations ...",
+                        err=True,
+                    )
                     r = run_child(spec, timeout=600 + 5 * n_iter)
                     results[(fw, T)] = best(results.get((fw, T)), r)
         data = results[("mocha", counts[0])]["data"]
-        typer.echo(f"\n{name}: training batch {64 if name == 'lenet' else 100} on {data}, "
-                   f"{n_iter} timed iterations through solve(), best of {repeat}; ratios vs "
-                   f"PyTorch at the same thread count, > 1 better for Mocha")
+        typer.echo(
+            f"\n{name}: training batch {64 if name == 'lenet' else 100} on {data}, "
+            f"{n_iter} timed iterations through solve(), best of {repeat}; ratios vs "
+            f"PyTorch at the same thread count, > 1 better for Mocha"
+        )
         for line in table(name, results):
             typer.echo(line)
         report["nets"][name] = {f"{fw}/{T}": r for (fw, T), r in results.items()}

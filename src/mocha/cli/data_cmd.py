@@ -22,16 +22,23 @@ from typer.core import TyperGroup
 from mocha.core.errors import MochaError
 from mocha.core.hookspecs import hookimpl
 
-OutOption = Annotated[Path, typer.Option("--out", "-o", help="Folder to write the HDF5 and "
-                                                             "list files into.")]
-MirrorOption = Annotated[str | None, typer.Option(
-    "--mirror", help="A URL prefix or a local folder holding the official file names "
-                     "(gzip-compressed or not), used instead of the official site.")]
+OutOption = Annotated[
+    Path, typer.Option("--out", "-o", help="Folder to write the HDF5 and list files into.")
+]
+MirrorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mirror",
+        help="A URL prefix or a local folder holding the official file names "
+        "(gzip-compressed or not), used instead of the official site.",
+    ),
+]
 
 
 @contextlib.contextmanager
-def rich_progress() -> Iterator[tuple[Callable[[str, int, int | None], None],
-                                      Callable[[str], None]]]:
+def rich_progress() -> Iterator[
+    tuple[Callable[[str, int, int | None], None], Callable[[str], None]]
+]:
     """A rich progress display on stderr: yields `(progress, log)` callbacks."""
     from rich.console import Console
     from rich.progress import (
@@ -44,8 +51,13 @@ def rich_progress() -> Iterator[tuple[Callable[[str, int, int | None], None],
 
     console = Console(stderr=True, highlight=False)
     tasks: dict[str, Any] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
 
         def progress(description: str, completed: int, total: int | None) -> None:
             if description not in tasks:
@@ -120,22 +132,39 @@ def mnist(out: OutOption, mirror: MirrorOption = None) -> None:
     _prepare("mnist", out, mirror)
 
 
-def cifar10(out: OutOption, mirror: MirrorOption = None,
-            subtract_mean: Annotated[bool, typer.Option(
-                "--subtract-mean/--keep-mean",
-                help="Subtract the training mean from both sets (Mocha's example does).")] = True,
-            synthetic: Annotated[int, typer.Option(
-                "--synthetic", min=0, help="Write and convert N SYNTHETIC training images "
-                "(and N/5 test images) in the official format instead of downloading: for "
-                "trying the example offline; not CIFAR-10.")] = 0,
-            ) -> None:
+def cifar10(
+    out: OutOption,
+    mirror: MirrorOption = None,
+    subtract_mean: Annotated[
+        bool,
+        typer.Option(
+            "--subtract-mean/--keep-mean",
+            help="Subtract the training mean from both sets (Mocha's example does).",
+        ),
+    ] = True,
+    synthetic: Annotated[
+        int,
+        typer.Option(
+            "--synthetic",
+            min=0,
+            help="Write and convert N SYNTHETIC training images "
+            "(and N/5 test images) in the official format instead of downloading: for "
+            "trying the example offline; not CIFAR-10.",
+        ),
+    ] = 0,
+) -> None:
     """Fetch CIFAR-10 (binary version), verify it and convert it to HDF5 (N,3,32,32)."""
     if synthetic and mirror:
         from mocha.cli.app import fail
 
         raise fail("--synthetic writes its own archive: it cannot be combined with --mirror")
-    paths = _prepare("cifar10", out, mirror, subtract_mean=subtract_mean,
-                     **({"synthetic": synthetic} if synthetic else {}))
+    paths = _prepare(
+        "cifar10",
+        out,
+        mirror,
+        subtract_mean=subtract_mean,
+        **({"synthetic": synthetic} if synthetic else {}),
+    )
     typer.echo(f"  training mean: {paths['mean']} (dataset 'mean')")
     if synthetic:
         typer.echo(f"  SYNTHETIC data, not CIFAR-10 (see {paths['synthetic']})")
@@ -143,22 +172,36 @@ def cifar10(out: OutOption, mirror: MirrorOption = None,
 
 def convert(
     source: Annotated[Path, typer.Argument(help="A .npy, .npz or .csv file.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The HDF5 file to write (a list "
-                                                          "file with suffix .txt goes next to "
-                                                          "it).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The HDF5 file to write (a list file with suffix .txt goes next to it).",
+        ),
+    ],
     labels: Annotated[Path | None, typer.Option(help=".npy labels (with a .npy source).")] = None,
-    layout: Annotated[str | None, typer.Option(
-        help="Axis order of the data, e.g. NHWC, NCHW, NHW, NC (for CSV: without N, with "
-             "--sample-shape).")] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            help="Axis order of the data, e.g. NHWC, NCHW, NHW, NC (for CSV: without N, with "
+            "--sample-shape)."
+        ),
+    ] = None,
     scale: Annotated[float | None, typer.Option(help="Multiply the data by this.")] = None,
     data_key: Annotated[str, typer.Option(help="Array name of the data in a .npz.")] = "data",
-    label_key: Annotated[str, typer.Option(help="Array name of the labels in a .npz ('' for "
-                                                "none).")] = "label",
-    label_column: Annotated[str, typer.Option(
-        help="CSV label column: index (negative from the end), header name, or '' for "
-             "none.")] = "0",
-    sample_shape: Annotated[str | None, typer.Option(
-        help="CSV: reshape each row's features, e.g. 28,28,1.")] = None,
+    label_key: Annotated[
+        str, typer.Option(help="Array name of the labels in a .npz ('' for none).")
+    ] = "label",
+    label_column: Annotated[
+        str,
+        typer.Option(
+            help="CSV label column: index (negative from the end), header name, or '' for none."
+        ),
+    ] = "0",
+    sample_shape: Annotated[
+        str | None, typer.Option(help="CSV: reshape each row's features, e.g. 28,28,1.")
+    ] = None,
 ) -> None:
     """Convert arrays (.npy, .npz, .csv) to Mocha's HDF5 layout plus a list file."""
     from mocha.cli.app import fail
@@ -170,15 +213,22 @@ def convert(
         if suffix == ".npy":
             h5 = conv.from_npy(out, source, labels, layout=layout, **options)
         elif suffix == ".npz":
-            h5 = conv.from_npz(out, source, data_key=data_key, label_key=label_key or None,
-                               layout=layout, **options)
+            h5 = conv.from_npz(
+                out,
+                source,
+                data_key=data_key,
+                label_key=label_key or None,
+                layout=layout,
+                **options,
+            )
         elif suffix == ".csv":
             column: int | str | None = label_column or None
             if isinstance(column, str) and column.lstrip("-").isdigit():
                 column = int(column)
-            shape = ([int(v) for v in sample_shape.split(",")] if sample_shape else None)
-            h5 = conv.from_csv(out, source, label_column=column, sample_shape=shape,
-                               layout=layout, **options)
+            shape = [int(v) for v in sample_shape.split(",")] if sample_shape else None
+            h5 = conv.from_csv(
+                out, source, label_column=column, sample_shape=shape, layout=layout, **options
+            )
         else:
             raise fail(f"{source}: unknown input type {suffix!r}; give .npy, .npz or .csv")
     except (MochaError, OSError, ValueError) as exc:
@@ -187,8 +237,12 @@ def convert(
 
 
 def make_data_app() -> typer.Typer:
-    data = typer.Typer(name="data", no_args_is_help=True, cls=DataGroup,
-                       help="Prepare data sets as HDF5 files for HDF5DataLayer.")
+    data = typer.Typer(
+        name="data",
+        no_args_is_help=True,
+        cls=DataGroup,
+        help="Prepare data sets as HDF5 files for HDF5DataLayer.",
+    )
     data.command("mnist")(mnist)
     data.command("cifar10")(cifar10)
     data.command("convert")(convert)

@@ -29,14 +29,17 @@ def describe(
         registry = get_registry()
     except MochaError as exc:
         raise fail(str(exc)) from None
-    found = [(kind, table[name]) for kind, table in sorted(registry.tables.items())
-             if name in table]
+    found = [
+        (kind, table[name]) for kind, table in sorted(registry.tables.items()) if name in table
+    ]
     if not found:
         known = sorted({n for table in registry.tables.values() for n in table})
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise fail(f"no plugin registers a name {name!r}{hint} (`mocha plugins --kind KIND` "
-                   f"lists the names of a kind)")
+        raise fail(
+            f"no plugin registers a name {name!r}{hint} (`mocha plugins --kind KIND` "
+            f"lists the names of a kind)"
+        )
     rows = [describe_entry(kind, entry, full=True) for kind, entry in found]
     if as_json:
         typer.echo(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2))
@@ -46,8 +49,9 @@ def describe(
 
     console = make_console(highlight=False)
     for r in rows:
-        console.print(f"[bold]{r['name']}[/] ({r['kind']}, plugin {r['plugin']} from "
-                      f"{r['distribution']})")
+        console.print(
+            f"[bold]{r['name']}[/] ({r['kind']}, plugin {r['plugin']} from {r['distribution']})"
+        )
         if r["doc"]:
             console.print(escape(r["doc"]))
         if r["fields"]:
@@ -55,8 +59,7 @@ def describe(
             for col in ("field", "type", "default"):
                 table.add_column(col)
             for f in r["fields"]:
-                default = f["default"] if f["default"] == "(required)" else json.dumps(
-                    f["default"])
+                default = f["default"] if f["default"] == "(required)" else json.dumps(f["default"])
                 table.add_row(f["name"], escape(f["type"]), escape(default))
             console.print(table)
 

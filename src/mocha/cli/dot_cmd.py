@@ -21,10 +21,16 @@ RENDERED = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 def dot(
     experiment: Annotated[Path, typer.Argument(help="The experiment file (TOML).")],
     *,
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Where to write: .dot (GraphViz source), or .png/.svg/.pdf "
-        "(rendered by the `dot` program of GraphViz); default: net.dot in the current "
-        "folder.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write: .dot (GraphViz source), or .png/.svg/.pdf "
+            "(rendered by the `dot` program of GraphViz); default: net.dot in the current "
+            "folder.",
+        ),
+    ] = None,
     net: Annotated[str, typer.Option(help="Which net to draw: train or test.")] = "train",
     backend: Annotated[str, typer.Option(help="Backend used to build the nets.")] = "numpy",
 ) -> None:
@@ -49,7 +55,7 @@ def dot(
         with experiment_nets(exp, backend) as (train_net, test_net):
             chosen = train_net if net == "train" else test_net
             if chosen is None:
-                raise fail(f"{experiment} has no validation net (no layer has phase = \"test\")")
+                raise fail(f'{experiment} has no validation net (no layer has phase = "test")')
             buffer = io.StringIO()
             net2dot(buffer, chosen)
     except MochaError as exc:
@@ -57,8 +63,12 @@ def dot(
     source = buffer.getvalue()
     output.parent.mkdir(parents=True, exist_ok=True)
     if suffix in RENDERED:
-        proc = subprocess.run([program, f"-T{RENDERED[suffix]}", "-o", str(output)],
-                              input=source, text=True, capture_output=True)
+        proc = subprocess.run(
+            [program, f"-T{RENDERED[suffix]}", "-o", str(output)],
+            input=source,
+            text=True,
+            capture_output=True,
+        )
         if proc.returncode != 0:
             raise fail(f"GraphViz `dot` failed: {proc.stderr.strip()}", code=1)
     else:

@@ -9,8 +9,18 @@ if TYPE_CHECKING:
     from mocha.core.net import Net
 
 _DOT_STRING = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
-_DOT_RECORD = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "{": "\\{", "}": "\\}",
-                             "|": "\\|", "<": "\\<", ">": "\\>"})
+_DOT_RECORD = str.maketrans(
+    {
+        "\\": "\\\\",
+        '"': '\\"',
+        "\n": "\\n",
+        "{": "\\{",
+        "}": "\\}",
+        "|": "\\|",
+        "<": "\\<",
+        ">": "\\>",
+    }
+)
 
 
 def _dot(text: str, record: bool = True) -> str:

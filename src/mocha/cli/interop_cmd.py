@@ -20,11 +20,13 @@ FORMATS: tuple[str, ...] = ("caffe", "onnx")
 
 @hookimpl
 def mocha_register_commands(app: typer.Typer) -> None:
-    convert = typer.Typer(no_args_is_help=True,
-                          help="Import a model of another framework as an experiment file "
-                               "and an HDF5 model.")
-    export = typer.Typer(no_args_is_help=True,
-                         help="Write a trained net in another framework's format.")
+    convert = typer.Typer(
+        no_args_is_help=True,
+        help="Import a model of another framework as an experiment file and an HDF5 model.",
+    )
+    export = typer.Typer(
+        no_args_is_help=True, help="Write a trained net in another framework's format."
+    )
     for name in FORMATS:
         cli = importlib.import_module(f"mocha.interop.{name}.cli")
         cli.register_convert(convert)

@@ -24,16 +24,25 @@ def low_pass(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot(
-    statistics: Annotated[Path, typer.Argument(
-        help="The lounge's statistics file (HDF5), e.g. snapshots/statistics.h5.")],
+    statistics: Annotated[
+        Path,
+        typer.Argument(help="The lounge's statistics file (HDF5), e.g. snapshots/statistics.h5."),
+    ],
     *,
-    output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Image to write (.png, .svg or .pdf).")] = Path("curve.png"),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Image to write (.png, .svg or .pdf).")
+    ] = Path("curve.png"),
     statistic: Annotated[str, typer.Option(help="The training series to plot.")] = "obj_val",
-    window: Annotated[int | None, typer.Option(
-        help="Low-pass window in points (default: a twentieth of the series).")] = None,
-    log_y: Annotated[bool, typer.Option(
-        "--log-y/--linear-y", help="Logarithmic objective axis (when all values are > 0).")] = True,
+    window: Annotated[
+        int | None,
+        typer.Option(help="Low-pass window in points (default: a twentieth of the series)."),
+    ] = None,
+    log_y: Annotated[
+        bool,
+        typer.Option(
+            "--log-y/--linear-y", help="Logarithmic objective axis (when all values are > 0)."
+        ),
+    ] = True,
     title: Annotated[str, typer.Option(help="Plot title.")] = "Learning curve",
 ) -> None:
     """Plot a learning curve from a statistics file.
@@ -52,8 +61,10 @@ def plot(
     except MochaError as exc:
         raise fail(str(exc)) from None
     if statistic not in stats or not stats[statistic]:
-        raise fail(f"{statistics} has no {statistic!r} series; it has: "
-                   f"{', '.join(sorted(stats)) or 'nothing'}")
+        raise fail(
+            f"{statistics} has no {statistic!r} series; it has: "
+            f"{', '.join(sorted(stats)) or 'nothing'}"
+        )
     from mocha.core.extras import MissingExtraError, require
 
     try:
@@ -77,15 +88,20 @@ def plot(
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
-    accuracy = sorted(k for k in stats
-                      if (k == "accuracy" or k.endswith("-accuracy")) and stats[k])
+    accuracy = sorted(k for k in stats if (k == "accuracy" or k.endswith("-accuracy")) and stats[k])
     if accuracy:
         ax2 = ax.twinx()
         colors = ("tab:green", "tab:red", "tab:purple", "tab:brown")
         for j, name in enumerate(accuracy):
             acc = sorted(stats[name].items())
-            ax2.plot([i for i, _ in acc], [100 * v for _, v in acc], marker="o",
-                     linestyle="--", color=colors[j % len(colors)], label=f"{name} (validation)")
+            ax2.plot(
+                [i for i, _ in acc],
+                [100 * v for _, v in acc],
+                marker="o",
+                linestyle="--",
+                color=colors[j % len(colors)],
+                label=f"{name} (validation)",
+            )
         ax2.set_ylabel("Validation accuracy (%)")
         h2, l2 = ax2.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2

@@ -27,8 +27,10 @@ def _registry() -> Any:
 
 
 def _fields_text(fields: list[dict[str, Any]]) -> str:
-    return ", ".join(f["name"] if f["default"] == "(required)" else
-                     f"{f['name']}={json.dumps(f['default'])}" for f in fields)
+    return ", ".join(
+        f["name"] if f["default"] == "(required)" else f"{f['name']}={json.dumps(f['default'])}"
+        for f in fields
+    )
 
 
 def _names_of_kind(kind: str, as_json: bool) -> None:
@@ -47,17 +49,22 @@ def _names_of_kind(kind: str, as_json: bool) -> None:
     for col in ("name", "fields (defaults)", "plugin", "distribution"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], escape(_fields_text(r["fields"])), r["plugin"],
-                      r["distribution"])
+        table.add_row(r["name"], escape(_fields_text(r["fields"])), r["plugin"], r["distribution"])
     make_console().print(table)
 
 
 def plugins(
     *,
-    kind: Annotated[str | None, typer.Option(
-        "--kind", "-k", help="Only this kind: a plugin kind (commands, ...) lists its plugins; "
-        "a kind of registered names (layers, solvers, coffee, neurons, ...) lists the names "
-        "with their fields and defaults.")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            "-k",
+            help="Only this kind: a plugin kind (commands, ...) lists its plugins; "
+            "a kind of registered names (layers, solvers, coffee, neurons, ...) lists the names "
+            "with their fields and defaults.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """List the plugins: name, what each registers, kind, distribution, version and status
@@ -69,8 +76,9 @@ def plugins(
     from mocha.cli.app import diagnostic_plugin_manager
     from mocha.core.registry import KIND_ALIASES, KINDS
 
-    infos = sorted(diagnostic_plugin_manager().infos.values(),
-                   key=lambda i: (i.kind, i.name, i.distribution))
+    infos = sorted(
+        diagnostic_plugin_manager().infos.values(), key=lambda i: (i.kind, i.name, i.distribution)
+    )
     registry = _registry()
     if kind and KIND_ALIASES.get(kind, kind) in KINDS and registry is not None:
         _names_of_kind(KIND_ALIASES.get(kind, kind), as_json)
@@ -84,9 +92,16 @@ def plugins(
         infos = [i for i in infos if i.kind == kind]
     registers = registered_by(registry) if registry is not None else {}
     rows = [
-        {"name": i.name, "kind": i.kind, "module": i.module, "distribution": i.distribution,
-         "version": i.version, "status": i.status, "error": i.error,
-         "registers": registers.get(i.name, {})}
+        {
+            "name": i.name,
+            "kind": i.kind,
+            "module": i.module,
+            "distribution": i.distribution,
+            "version": i.version,
+            "status": i.status,
+            "error": i.error,
+            "registers": registers.get(i.name, {}),
+        }
         for i in infos
     ]
     if as_json:
@@ -107,10 +122,10 @@ def plugins(
             status += f": {escape(r['error'])}"
         names = [n for k, ns in r["registers"].items() if k != "kernels" for n in ns]
         kernels = r["registers"].get("kernels", [])
-        text = ", ".join(names) + (f"{', ' if names else ''}{len(kernels)} kernel(s)"
-                                   if kernels else "")
-        table.add_row(r["name"], escape(text), r["kind"], r["distribution"], r["version"],
-                      status)
+        text = ", ".join(names) + (
+            f"{', ' if names else ''}{len(kernels)} kernel(s)" if kernels else ""
+        )
+        table.add_row(r["name"], escape(text), r["kind"], r["distribution"], r["version"], status)
     make_console().print(table)
 
 

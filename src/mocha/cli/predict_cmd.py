@@ -55,23 +55,28 @@ def load_image(path: Path, want: tuple[int, ...] | None, scale: float) -> Any:
     Image = require("images", f"{path}: reading images (or pass .npy arrays)", "PIL.Image")
     try:
         with Image.open(path) as img:
-            channels = want[0] if want and len(want) == 3 else (1 if img.mode in ("L", "1",
-                                                                                 "I;16") else 3)
+            channels = (
+                want[0] if want and len(want) == 3 else (1 if img.mode in ("L", "1", "I;16") else 3)
+            )
             if channels not in (1, 3):
-                raise MochaError(f"{path}: the net expects {channels} channels; images give 1 "
-                                 f"(grey) or 3 (RGB)")
+                raise MochaError(
+                    f"{path}: the net expects {channels} channels; images give 1 (grey) or 3 (RGB)"
+                )
             pixels = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.float32)
     except OSError as exc:
         raise MochaError(f"{path}: cannot read the image ({exc})") from None
     x = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
     if want and len(want) == 3 and x.shape != want:
-        raise MochaError(f"{path}: image of {x.shape[2]}x{x.shape[1]} pixels with {x.shape[0]} "
-                         f"channel(s); the net expects {want[2]}x{want[1]} with {want[0]}")
+        raise MochaError(
+            f"{path}: image of {x.shape[2]}x{x.shape[1]} pixels with {x.shape[0]} "
+            f"channel(s); the net expects {want[2]}x{want[1]} with {want[0]}"
+        )
     return x * np.float32(scale)
 
 
-def load_inputs(paths: list[Path], want: tuple[int, ...] | None,
-                scale: float) -> tuple[Any, list[str]]:
+def load_inputs(
+    paths: list[Path], want: tuple[int, ...] | None, scale: float
+) -> tuple[Any, list[str]]:
     """All inputs stacked as samples, and a label per sample (`file` or `file[i]`)."""
     import numpy as np
 
@@ -82,14 +87,14 @@ def load_inputs(paths: list[Path], want: tuple[int, ...] | None,
                 a = np.load(path, allow_pickle=False)
             except (OSError, ValueError) as exc:
                 raise MochaError(f"{path}: cannot load as a numeric .npy array ({exc})") from None
-            single = want is not None and (a.shape == want or (want[:1] == (1,)
-                                                               and a.shape == want[1:]))
+            single = want is not None and (
+                a.shape == want or (want[:1] == (1,) and a.shape == want[1:])
+            )
             a = a[None] if single or a.ndim <= 1 else a
             if want is not None and want[:1] == (1,) and a.shape[1:] == want[1:]:
                 a = a[:, None]
             if want is not None and a.shape[1:] != want:
-                raise MochaError(f"{path}: samples of shape {a.shape[1:]}; the net expects "
-                                 f"{want}")
+                raise MochaError(f"{path}: samples of shape {a.shape[1:]}; the net expects {want}")
             with np.errstate(over="ignore"):  # too large for float32: inf, refused below
                 samples.extend(a.astype(np.float32))
             names.extend([str(path)] if len(a) == 1 else [f"{path}[{i}]" for i in range(len(a))])
@@ -97,16 +102,20 @@ def load_inputs(paths: list[Path], want: tuple[int, ...] | None,
             samples.append(load_image(path, want, scale))
             names.append(str(path))
         else:
-            raise MochaError(f"{path}: unknown input type {path.suffix!r}; give .npy arrays or "
-                             f"images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise MochaError(
+                f"{path}: unknown input type {path.suffix!r}; give .npy arrays or "
+                f"images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
     shapes = {s.shape for s in samples}
     if len(shapes) != 1:
         raise MochaError(f"inputs have different sample shapes: {sorted(shapes)}")
     x = np.stack(samples)
     bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
     if bad.size:  # a prediction of NaN input is meaningless ("class 0, probability nan")
-        raise MochaError(f"{names[bad[0]]}: holds NaN or infinite values ({bad.size} of "
-                         f"{len(x)} inputs); refusing non-finite input")
+        raise MochaError(
+            f"{names[bad[0]]}: holds NaN or infinite values ({bad.size} of "
+            f"{len(x)} inputs); refusing non-finite input"
+        )
     return x, names
 
 
@@ -114,14 +123,21 @@ def predict(
     experiment: Annotated[Path, typer.Argument(help="Experiment file giving the architecture.")],
     inputs: Annotated[list[Path], typer.Argument(help="Images or .npy arrays to classify.")],
     *,
-    model: Annotated[Path, typer.Option(
-        "--model", "-m", help="Model file, snapshot, or snapshot folder (latest snapshot).")],
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model", "-m", help="Model file, snapshot, or snapshot folder (latest snapshot)."
+        ),
+    ],
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 100,
-    output: Annotated[str | None, typer.Option(
-        help="Blob to report (default: the last one computed from the inputs).")] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(help="Blob to report (default: the last one computed from the inputs)."),
+    ] = None,
     scale: Annotated[float, typer.Option(help="Multiply image pixels (0-255) by this.")] = 1.0,
-    backend: Annotated[str, typer.Option(help="Backend name (numpy, numba, cupy, cpu, gpu, "
-                                              "default).")] = "default",
+    backend: Annotated[
+        str, typer.Option(help="Backend name (numpy, numba, cupy, cpu, gpu, default).")
+    ] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Classify [bold]images or .npy arrays[/] with a trained model."""
@@ -138,18 +154,27 @@ def predict(
         chosen = make_backend(backend)
         chosen.init()
         try:
-            result = run_predict(layers, x, batch_size=batch_size, output=output, model=model,
-                                 backend=chosen)
+            result = run_predict(
+                layers, x, batch_size=batch_size, output=output, model=model, backend=chosen
+            )
         finally:
             chosen.shutdown()
     except MochaError as exc:
         raise fail(str(exc)) from None
     if result.probabilities.ndim != 2:
-        raise fail(f"output blob {result.output!r} has shape {result.outputs.shape}; "
-                   f"`mocha predict` reports (N, classes) outputs (use mocha.predict for others)")
-    rows = [{"input": name, "class": int(c), "probability": float(p[c]),
-             "probabilities": [float(v) for v in p]}
-            for name, c, p in zip(names, result.classes, result.probabilities)]
+        raise fail(
+            f"output blob {result.output!r} has shape {result.outputs.shape}; "
+            f"`mocha predict` reports (N, classes) outputs (use mocha.predict for others)"
+        )
+    rows = [
+        {
+            "input": name,
+            "class": int(c),
+            "probability": float(p[c]),
+            "probabilities": [float(v) for v in p],
+        }
+        for name, c, p in zip(names, result.classes, result.probabilities)
+    ]
     if as_json:
         typer.echo(json.dumps({"output": result.output, "predictions": rows}, indent=2))
         return
@@ -159,8 +184,7 @@ def predict(
 
     table = Table(title=f"predictions ({result.output})")
     for column in ("input", "class", "probability"):
-        table.add_column(column, justify="left" if column == "input" else "right",
-                         overflow="fold")
+        table.add_column(column, justify="left" if column == "input" else "right", overflow="fold")
     for row in rows:
         table.add_row(row["input"], str(row["class"]), f"{row['probability']:.4f}")
     make_console(highlight=False).print(table)

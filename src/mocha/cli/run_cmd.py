@@ -53,10 +53,16 @@ def _print_summary(result: Any, stderr: bool) -> None:
     from mocha.cli._console import make_console
 
     console = make_console(stderr=stderr, highlight=False)
-    status = "interrupted" if result.interrupted else (
-        "stopped early" if result.stopped_early else "done")
-    if not result.interrupted and result.start_iteration and \
-            result.start_iteration >= result.max_iter:
+    status = (
+        "interrupted"
+        if result.interrupted
+        else ("stopped early" if result.stopped_early else "done")
+    )
+    if (
+        not result.interrupted
+        and result.start_iteration
+        and result.start_iteration >= result.max_iter
+    ):
         status = "nothing to train (resumed)"
     console.print(
         f"[bold]{result.experiment}[/]: {status} at iteration {result.iterations} on "
@@ -70,36 +76,77 @@ def _print_summary(result: Any, stderr: bool) -> None:
 def run(
     experiment: Annotated[Path, typer.Argument(help="The experiment file (TOML).")],
     *,
-    backend: Annotated[str | None, typer.Option(
-        help="Backend (numpy, numba, cupy, cpu, gpu, default); overrides \\[backend].")] = None,
-    threads: Annotated[int | None, typer.Option(
-        "--threads", min=1, help="CPU threads of the backend (default: the cores available; "
-        "overrides \\[backend] threads).")] = None,
-    max_iter: Annotated[int | None, typer.Option(
-        "--max-iter", min=0, help="Stop after N iterations (overrides \\[solver]).")] = None,
-    load_from: Annotated[Path | None, typer.Option(
-        "--load-from", help="Resume from a snapshot file or a snapshot folder (the newest "
-        "intact snapshot; a folder that does not exist yet starts fresh).")] = None,
-    weights_only: Annotated[bool, typer.Option(
-        "--weights-only", help="With --load-from: load only the parameters and start at "
-        "iteration 0 (e.g. from a snapshot whose solver state is damaged).")] = False,
-    allow_foreign_snapshot: Annotated[bool, typer.Option(
-        "--allow-foreign-snapshot", help="Resume a snapshot written by another experiment "
-        "(refused by default).")] = False,
-    no_progress: Annotated[bool, typer.Option(
-        "--no-progress", help="No live progress bar, plain log lines only.")] = False,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print a machine-readable summary (JSON) on stdout at the end.")] = False,
-    fresh: Annotated[bool, typer.Option(
-        "--fresh", help="Start over at iteration 0: do not resume; the snapshots and "
-        "statistics already in the snapshot folder move into its previous-<time>/ "
-        "subfolder (nothing is deleted).")] = False,
-    seed: Annotated[int | None, typer.Option(
-        "--seed", help="The backend's random seed (overrides \\[backend] seed).")] = None,
-    distributed: Annotated[bool | None, typer.Option(
-        "--distributed/--no-distributed",
-        help="Data-parallel over MPI (needs the mpi extra); default: on under mpirun -n N>1.",
-    )] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Backend (numpy, numba, cupy, cpu, gpu, default); overrides \\[backend]."
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            help="CPU threads of the backend (default: the cores available; "
+            "overrides \\[backend] threads).",
+        ),
+    ] = None,
+    max_iter: Annotated[
+        int | None,
+        typer.Option("--max-iter", min=0, help="Stop after N iterations (overrides \\[solver])."),
+    ] = None,
+    load_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--load-from",
+            help="Resume from a snapshot file or a snapshot folder (the newest "
+            "intact snapshot; a folder that does not exist yet starts fresh).",
+        ),
+    ] = None,
+    weights_only: Annotated[
+        bool,
+        typer.Option(
+            "--weights-only",
+            help="With --load-from: load only the parameters and start at "
+            "iteration 0 (e.g. from a snapshot whose solver state is damaged).",
+        ),
+    ] = False,
+    allow_foreign_snapshot: Annotated[
+        bool,
+        typer.Option(
+            "--allow-foreign-snapshot",
+            help="Resume a snapshot written by another experiment (refused by default).",
+        ),
+    ] = False,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="No live progress bar, plain log lines only.")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print a machine-readable summary (JSON) on stdout at the end."
+        ),
+    ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start over at iteration 0: do not resume; the snapshots and "
+            "statistics already in the snapshot folder move into its previous-<time>/ "
+            "subfolder (nothing is deleted).",
+        ),
+    ] = False,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="The backend's random seed (overrides \\[backend] seed)."),
+    ] = None,
+    distributed: Annotated[
+        bool | None,
+        typer.Option(
+            "--distributed/--no-distributed",
+            help="Data-parallel over MPI (needs the mpi extra); default: on under mpirun -n N>1.",
+        ),
+    ] = None,
 ) -> None:
     """Train the network described by an [bold]experiment file[/] (see docs/experiment-files.md).
 
@@ -121,8 +168,11 @@ def run(
     if load_from is not None and not load_from.exists():
         if load_from.suffix in (".h5", ".hdf5"):
             raise fail(f"--load-from {str(load_from)!r}: no such snapshot file")
-        typer.echo(f"Warning: --load-from {str(load_from)!r} does not exist yet (a run killed "
-                   f"before its first snapshot?); starting fresh", err=True)
+        typer.echo(
+            f"Warning: --load-from {str(load_from)!r} does not exist yet (a run killed "
+            f"before its first snapshot?); starting fresh",
+            err=True,
+        )
     mpi_size = _mpi_size(distributed)
     # on a terminal (or with --json) the bar and its tables replace the plain log; other
     # output printed while it runs (a plugin's) shows above the bar, on stderr
@@ -137,10 +187,14 @@ def run(
     try:
         with redirect, _abort_job_on_exit(mpi_size):
             result = run_experiment(
-                exp, backend=backend, max_iter=max_iter,
-                load_from=str(load_from) if load_from else "", extra_coffee_breaks=progress,
+                exp,
+                backend=backend,
+                max_iter=max_iter,
+                load_from=str(load_from) if load_from else "",
+                extra_coffee_breaks=progress,
                 distributed=mpi_size > 0,
-                weights_only=weights_only, allow_foreign_snapshot=allow_foreign_snapshot,
+                weights_only=weights_only,
+                allow_foreign_snapshot=allow_foreign_snapshot,
                 fresh=fresh,
             )
     except ExperimentError as exc:  # the file is at fault
@@ -150,22 +204,29 @@ def run(
     except MochaError as exc:  # a snapshot, data file or layer configuration found faulty
         raise fail(f"{experiment}: {exc}") from None
     except MemoryError as exc:
-        raise fail(f"{experiment}: out of memory while training: {exc or 'MemoryError'}",
-                   code=1) from None
+        raise fail(
+            f"{experiment}: out of memory while training: {exc or 'MemoryError'}", code=1
+        ) from None
     except OSError as exc:  # e.g. the disk filled up while writing a snapshot
         raise fail(f"{experiment}: {type(exc).__name__}: {exc}", code=1) from None
     except KeyboardInterrupt as exc:
-        raise fail(_aborted_message(experiment, getattr(exc, "snapshot_dir", None)),
-                   code=130) from None
+        raise fail(
+            _aborted_message(experiment, getattr(exc, "snapshot_dir", None)), code=130
+        ) from None
     if mpi_size and not _is_root():
         return
-    if not result.interrupted and result.start_iteration and \
-            result.start_iteration >= result.max_iter:
+    if (
+        not result.interrupted
+        and result.start_iteration
+        and result.start_iteration >= result.max_iter
+    ):
         logger.warning(
             "the snapshot resumed (%s) is at iteration %d, at or past max_iter %s: nothing "
             "was trained; give a higher --max-iter, or --fresh to start over",
-            Path(result.resumed_from or "?").name, result.start_iteration,
-            max_iter if max_iter is not None else f"{result.max_iter:g}")
+            Path(result.resumed_from or "?").name,
+            result.start_iteration,
+            max_iter if max_iter is not None else f"{result.max_iter:g}",
+        )
     if as_json:
         from mocha.cli._run_info import run_info
 
@@ -177,9 +238,14 @@ def run(
     if result.interrupted:
         launcher = f"mpirun -n {mpi_size} " if mpi_size > 1 else ""
         where = result.snapshot_dir
-        hint = (f"snapshot written to {result.snapshot_written or where}; resume with:\n"
-                f"  {launcher}mocha run {experiment} --load-from {where}") if where else (
-                "no Snapshot coffee break is configured, so nothing was saved")
+        hint = (
+            (
+                f"snapshot written to {result.snapshot_written or where}; resume with:\n"
+                f"  {launcher}mocha run {experiment} --load-from {where}"
+            )
+            if where
+            else ("no Snapshot coffee break is configured, so nothing was saved")
+        )
         typer.echo(f"Interrupted at iteration {result.iterations}: {hint}", err=True)
         raise typer.Exit(INTERRUPTED)
 
@@ -191,8 +257,10 @@ def _aborted_message(experiment: Path, snapshot_dir: str | None) -> str:
     found = list_snapshots(snapshot_dir) if snapshot_dir else []
     if not found:
         return "interrupted twice; stopped at once, without a snapshot"
-    return (f"interrupted twice; stopped at once; the latest snapshot is {found[-1][1]}; "
-            f"resume with:\n  mocha run {experiment} --load-from {snapshot_dir}")
+    return (
+        f"interrupted twice; stopped at once; the latest snapshot is {found[-1][1]}; "
+        f"resume with:\n  mocha run {experiment} --load-from {snapshot_dir}"
+    )
 
 
 def _mpi_size(distributed: bool | None) -> int:

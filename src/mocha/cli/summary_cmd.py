@@ -22,13 +22,20 @@ def net_rows(net: Any) -> list[dict[str, Any]]:
     """One row per layer, in the net's (sorted) order: type, blobs, shapes, parameter count."""
     rows = []
     for layer, state in zip(net.layers, net.states):
-        tops_shapes = [] if (layer.is_sink or layer.is_inplace) else [
-            _shape(b) for b in state.blobs]
+        tops_shapes = (
+            [] if (layer.is_sink or layer.is_inplace) else [_shape(b) for b in state.blobs]
+        )
         n_params = sum(math.prod(p.blob.shape) for p in state.parameters)
-        rows.append({
-            "name": layer.name, "type": type(layer).__name__, "bottoms": list(layer.bottoms),
-            "tops": list(layer.tops), "top_shapes": tops_shapes, "parameters": n_params,
-        })
+        rows.append(
+            {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "bottoms": list(layer.bottoms),
+                "tops": list(layer.tops),
+                "top_shapes": tops_shapes,
+                "parameters": n_params,
+            }
+        )
     return rows
 
 
@@ -64,9 +71,15 @@ def summary(
         for col in ("#", "layer", "type", "bottoms", "tops", "output shapes", "params"):
             table.add_column(col, justify="right" if col in ("#", "params") else "left")
         for i, r in enumerate(rows, 1):
-            table.add_row(str(i), r["name"], r["type"], ", ".join(r["bottoms"]),
-                          ", ".join(r["tops"]), " ".join(r["top_shapes"]),
-                          f"{r['parameters']:,}" if r["parameters"] else "")
+            table.add_row(
+                str(i),
+                r["name"],
+                r["type"],
+                ", ".join(r["bottoms"]),
+                ", ".join(r["tops"]),
+                " ".join(r["top_shapes"]),
+                f"{r['parameters']:,}" if r["parameters"] else "",
+            )
         total = sum(r["parameters"] for r in rows)
         table.caption = f"{total:,} parameters"
         console.print(table)

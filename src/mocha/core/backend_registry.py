@@ -21,15 +21,21 @@ def get_backend_class(name: str, registry: Registry | None = None) -> type[Backe
     return (registry or get_registry()).get("backends", name)
 
 
-def _made(cls: type[Backend], registry: Registry, dtype: Any, seed: int,
-          threads: int | None = None) -> Backend:
+def _made(
+    cls: type[Backend], registry: Registry, dtype: Any, seed: int, threads: int | None = None
+) -> Backend:
     backend = cls(dtype=dtype, seed=seed, threads=threads)
     backend.registry = registry
     return backend
 
 
-def make_backend(name: str = "default", dtype: Any = "float32", seed: int = 0,
-                 registry: Registry | None = None, threads: int | None = None) -> Backend:
+def make_backend(
+    name: str = "default",
+    dtype: Any = "float32",
+    seed: int = 0,
+    registry: Registry | None = None,
+    threads: int | None = None,
+) -> Backend:
     """A backend by registered name ("numpy", "numba", "cupy"), or "cpu"/"gpu"/"default",
     found in `registry` (default: the process-wide one), whose kernels it then uses;
     `threads`: its CPU thread count (default: the cores available)."""
@@ -49,33 +55,51 @@ def make_backend(name: str = "default", dtype: Any = "float32", seed: int = 0,
 
 def _best(kind: str, registry: Registry) -> type[Backend]:
     candidates = [
-        c for c in backend_classes(registry)
+        c
+        for c in backend_classes(registry)
         if getattr(c, "device", "cpu") == kind and c.is_available()
     ]
     if not candidates:
-        reasons = "; ".join(f"{c.name}: {c.why_unavailable()}" for c in backend_classes(registry)
-                            if getattr(c, "device", "cpu") == kind)
-        raise MochaError(f"no {kind.upper()} backend is available"
-                         f"{f' ({reasons})' if reasons else ''}; see `mocha backends`")
+        reasons = "; ".join(
+            f"{c.name}: {c.why_unavailable()}"
+            for c in backend_classes(registry)
+            if getattr(c, "device", "cpu") == kind
+        )
+        raise MochaError(
+            f"no {kind.upper()} backend is available"
+            f"{f' ({reasons})' if reasons else ''}; see `mocha backends`"
+        )
     return max(candidates, key=lambda c: c.priority)
 
 
-def CPUBackend(dtype: Any = "float32", seed: int = 0,  # noqa: N802 (Mocha's name)
-               registry: Registry | None = None, threads: int | None = None) -> Backend:
+def CPUBackend(
+    dtype: Any = "float32",
+    seed: int = 0,  # noqa: N802 (Mocha's name)
+    registry: Registry | None = None,
+    threads: int | None = None,
+) -> Backend:
     """The best CPU backend available (Numba, else NumPy)."""
     registry = registry or get_registry()
     return _made(_best("cpu", registry), registry, dtype, seed, threads)
 
 
-def GPUBackend(dtype: Any = "float32", seed: int = 0,  # noqa: N802
-               registry: Registry | None = None, threads: int | None = None) -> Backend:
+def GPUBackend(
+    dtype: Any = "float32",
+    seed: int = 0,  # noqa: N802
+    registry: Registry | None = None,
+    threads: int | None = None,
+) -> Backend:
     """The GPU backend (CuPy); an error naming the reason when no GPU is usable."""
     registry = registry or get_registry()
     return _made(_best("gpu", registry), registry, dtype, seed, threads)
 
 
-def DefaultBackend(dtype: Any = "float32", seed: int = 0,  # noqa: N802
-                   registry: Registry | None = None, threads: int | None = None) -> Backend:
+def DefaultBackend(
+    dtype: Any = "float32",
+    seed: int = 0,  # noqa: N802
+    registry: Registry | None = None,
+    threads: int | None = None,
+) -> Backend:
     """The GPU backend when a GPU is usable, the CPU backend otherwise; the environment
     variable `MOCHA_BACKEND` (a backend name: numpy, numba, cupy, cpu, gpu) overrides the
     choice (for `make_backend("default")` and `[backend] name = "default"` too)."""

@@ -105,8 +105,10 @@ class CoffeeLounge:
     def series(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(iterations, values) of one statistic, sorted by iteration."""
         items = sorted(self.statistics.get(name, {}).items())
-        return (np.array([i for i, _ in items], dtype=np.int64),
-                np.array([v for _, v in items], dtype=np.float64))
+        return (
+            np.array([i for i, _ in items], dtype=np.int64),
+            np.array([v for _, v in items], dtype=np.float64),
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
     def setup(self, solver: Solver, state: Any, net: Net) -> None:
@@ -189,8 +191,9 @@ class CoffeeLounge:
                 errors.append(exc)
         if errors:
             for later in errors[1:]:
-                errors[0].add_note(f"also while shutting the coffee lounge down: "
-                                   f"{type(later).__name__}: {later}")
+                errors[0].add_note(
+                    f"also while shutting the coffee lounge down: {type(later).__name__}: {later}"
+                )
             raise errors[0]
 
     def save(self, force: bool = False) -> None:

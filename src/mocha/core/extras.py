@@ -56,5 +56,6 @@ def require(extra: str, feature: str, module: str | None = None) -> ModuleType:
         dist = EXTRAS.get(extra, (name, name))[1]
         missing = exc.name is None or exc.name.split(".")[0] == name.split(".")[0]
         why = f"{dist} is not installed" if missing else f"importing {name} failed: {exc}"
-        raise MissingExtraError(f"{feature} needs the {extra!r} extra ({why}): "
-                                f"{install_hint(extra)}") from None
+        raise MissingExtraError(
+            f"{feature} needs the {extra!r} extra ({why}): {install_hint(extra)}"
+        ) from None

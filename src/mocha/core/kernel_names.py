@@ -43,4 +43,5 @@ def check_kernel_name(name: str) -> None:
             f"{name!r} is not a kernel of the kernel table.{hint} Kernels: "
             f"{', '.join(KERNEL_NAMES)} (a new kernel is added to KERNEL_NAMES in "
             f"mocha.core.kernel_names, with a generic version; see "
-            f"mocha/plugins/backends/README.md)")
+            f"mocha/plugins/backends/README.md)"
+        )

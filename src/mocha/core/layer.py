@@ -90,8 +90,9 @@ def config_field(
 
 def name_field(default: Any = dataclasses.MISSING) -> Any:
     """The `name` field of a layer class; without a default the name is required."""
-    return config_field(default, check=lambda v: isinstance(v, str) and v != "",
-                        rule="must be a non-empty string")
+    return config_field(
+        default, check=lambda v: isinstance(v, str) and v != "", rule="must be a non-empty string"
+    )
 
 
 def param_key_of(layer: Layer) -> str:
@@ -132,8 +133,12 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
-@dataclass_transform(kw_only_default=True, frozen_default=True, eq_default=False,
-                     field_specifiers=(config_field, name_field, dataclasses.field))
+@dataclass_transform(
+    kw_only_default=True,
+    frozen_default=True,
+    eq_default=False,
+    field_specifiers=(config_field, name_field, dataclasses.field),
+)
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Layer:
     """Base class of every layer configuration. See the module docstring for the contract.
@@ -162,18 +167,25 @@ class Layer:
 
     state_cls: ClassVar[type[LayerState]]
 
-    def __init_subclass__(cls, *, bottoms: str | None = None, tops: str | None = None,
-                          **traits: bool) -> None:
+    def __init_subclass__(
+        cls, *, bottoms: str | None = None, tops: str | None = None, **traits: bool
+    ) -> None:
         unknown = set(traits) - set(TRAITS)
         if unknown:
-            raise TypeError(f"{cls.__name__}: unknown layer trait(s) {sorted(unknown)}; "
-                            f"known traits: {', '.join(TRAITS)}, and the blob counts "
-                            f"bottoms=..., tops=...")
-        for keyword, value, rules in (("bottoms", bottoms, BOTTOM_RULES),
-                                      ("tops", tops, TOP_RULES)):
+            raise TypeError(
+                f"{cls.__name__}: unknown layer trait(s) {sorted(unknown)}; "
+                f"known traits: {', '.join(TRAITS)}, and the blob counts "
+                f"bottoms=..., tops=..."
+            )
+        for keyword, value, rules in (
+            ("bottoms", bottoms, BOTTOM_RULES),
+            ("tops", tops, TOP_RULES),
+        ):
             if value is not None and value not in rules:
-                raise TypeError(f"{cls.__name__}: {keyword}={value!r} is not a blob-count "
-                                f"rule; use one of {', '.join(map(repr, rules))}")
+                raise TypeError(
+                    f"{cls.__name__}: {keyword}={value!r} is not a blob-count "
+                    f"rule; use one of {', '.join(map(repr, rules))}"
+                )
         super().__init_subclass__()
         for trait, value in traits.items():
             setattr(cls, trait, bool(value))
@@ -256,8 +268,7 @@ def _make_dataclass(cls: type[Layer]) -> None:
     included), and the generated `__setattr__`/`__delattr__` are dropped in favour of
     `Layer`'s (a second pass may add them again, which it refuses to do over existing ones).
     """
-    own = {name: value for name, value in vars(cls).items()
-           if isinstance(value, dataclasses.Field)}
+    own = {name: value for name, value in vars(cls).items() if isinstance(value, dataclasses.Field)}
     for klass in cls.__mro__[1:]:
         if klass is Layer:
             break
@@ -372,14 +383,19 @@ def check_counts(layer: Layer, n_bottoms: str = "any", n_tops: str = "same") -> 
     """Validation of bottom/top counts (what the class keywords `bottoms=`/`tops=` declare):
     n_bottoms in `BOTTOM_RULES`, n_tops in `TOP_RULES`."""
     nb, nt = len(layer.bottoms), len(layer.tops)
-    rules = {"any": True, "0": nb == 0, "1": nb == 1, "2": nb == 2, ">=1": nb >= 1,
-             ">=2": nb >= 2}
+    rules = {"any": True, "0": nb == 0, "1": nb == 1, "2": nb == 2, ">=1": nb >= 1, ">=2": nb >= 2}
     if not rules[n_bottoms]:
-        rule = ("a data layer takes no bottoms" if n_bottoms == "0" and layer.is_source
-                else f"needs {n_bottoms} bottom blob(s)")
+        rule = (
+            "a data layer takes no bottoms"
+            if n_bottoms == "0" and layer.is_source
+            else f"needs {n_bottoms} bottom blob(s)"
+        )
         raise layer.config_error("bottoms", layer.bottoms, rule)
     trules = {"any": True, "same": nt == nb, "0": nt == 0, "1": nt == 1, ">=1": nt >= 1}
     if not trules[n_tops]:
-        want = (f"as many tops as bottoms ({nb}): one top per bottom" if n_tops == "same"
-                else f"{n_tops} top(s)")
+        want = (
+            f"as many tops as bottoms ({nb}): one top per bottom"
+            if n_tops == "same"
+            else f"{n_tops} top(s)"
+        )
         raise layer.config_error("tops", layer.tops, f"needs {want}")

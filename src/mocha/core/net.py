@@ -113,8 +113,7 @@ class Net:
     @phase.setter
     def phase(self, phase: str) -> None:
         if phase not in PHASES:
-            raise ValueError(f"Net {self.name!r}: phase must be 'train' or 'test', not "
-                             f"{phase!r}")
+            raise ValueError(f"Net {self.name!r}: phase must be 'train' or 'test', not {phase!r}")
         self._phase = phase
         for state in self.states:
             state.phase = phase
@@ -170,8 +169,9 @@ class Net:
     def forward_epoch(self) -> None:
         """Run forward passes until the first data layer completes an epoch."""
         if not any(self._counts_epochs(i) for i in self.data_layers):
-            raise MochaError(f"Net {self.name!r} has no data layer that counts epochs, so it "
-                             f"cannot run an epoch")
+            raise MochaError(
+                f"Net {self.name!r} has no data layer that counts epochs, so it cannot run an epoch"
+            )
         epoch = self.epoch
         while True:
             self.forward()
@@ -269,15 +269,26 @@ class Net:
             shapes = [] if (layer.is_sink or layer.is_inplace) else state.blobs
             count = sum(int(math.prod(p.blob.shape)) for p in state.parameters)
             total += count
-            rows.append((str(i), layer.name, type(layer).__name__, ", ".join(layer.bottoms),
-                         ", ".join(layer.tops),
-                         " ".join("(" + ", ".join(map(str, b.shape)) + ")" for b in shapes),
-                         f"{count:,}" if count else ""))
+            rows.append(
+                (
+                    str(i),
+                    layer.name,
+                    type(layer).__name__,
+                    ", ".join(layer.bottoms),
+                    ", ".join(layer.tops),
+                    " ".join("(" + ", ".join(map(str, b.shape)) + ")" for b in shapes),
+                    f"{count:,}" if count else "",
+                )
+            )
         widths = [max(len(r[j]) for r in [head, *rows]) for j in range(len(head))]
         lines = [f"{self.name} ({len(rows)} layers)"]
         for r in [head, *rows]:
-            lines.append("  ".join(c.rjust(w) if j in (0, 6) else c.ljust(w)
-                                   for j, (c, w) in enumerate(zip(r, widths))).rstrip())
+            lines.append(
+                "  ".join(
+                    c.rjust(w) if j in (0, 6) else c.ljust(w)
+                    for j, (c, w) in enumerate(zip(r, widths))
+                ).rstrip()
+            )
         lines.insert(2, "-" * len(lines[1]))
         return "\n".join([*lines, f"{total:,} parameters"])
 

@@ -82,7 +82,9 @@ class MochaPluginManager(pluggy.PluginManager):
     def is_third_party(self, plugin_name: str) -> bool:
         """True for a plugin of an installed distribution other than `mocha-dl`."""
         return plugin_name in self.infos and self.distribution_of(plugin_name) not in (
-            OWN_DISTRIBUTION, EXTRA_DISTRIBUTION)
+            OWN_DISTRIBUTION,
+            EXTRA_DISTRIBUTION,
+        )
 
     def mark_failed(self, plugin_name: str, error: str) -> None:
         """Record that a loaded plugin was dropped later (its hook raised, a name conflict)."""
@@ -149,17 +151,19 @@ def _register_checked(pm: MochaPluginManager, name: str, plugin: Any) -> None:
     does not match its spec or a `mocha_*` hook that Mocha does not define."""
     pm.register(plugin, name=name)
     for caller in pm.get_hookcallers(plugin) or []:
-        if caller.spec is None and any(impl.plugin is plugin and not impl.optionalhook
-                                       for impl in caller.get_hookimpls()):
+        if caller.spec is None and any(
+            impl.plugin is plugin and not impl.optionalhook for impl in caller.get_hookimpls()
+        ):
             pm.unregister(plugin)
             known = ", ".join(sorted(n for n in dir(hookspecs) if n.startswith("mocha_")))
             raise pluggy.PluginValidationError(
-                plugin, f"plugin {name!r} implements unknown hook {caller.name!r}; Mocha's "
-                        f"hooks are: {known}")
+                plugin,
+                f"plugin {name!r} implements unknown hook {caller.name!r}; Mocha's "
+                f"hooks are: {known}",
+            )
 
 
-def _load(pm: MochaPluginManager, ep: md.EntryPoint, dist: str, version: str,
-          strict: bool) -> None:
+def _load(pm: MochaPluginManager, ep: md.EntryPoint, dist: str, version: str, strict: bool) -> None:
     """Import and register one entry point's module. A failure is a `PluginError` when
     `strict` (Mocha's own plugins, MOCHA_STRICT_PLUGINS), else a warning and a "failed" row."""
     try:
@@ -181,18 +185,25 @@ def _load(pm: MochaPluginManager, ep: md.EntryPoint, dist: str, version: str,
     pm.infos[ep.name] = PluginInfo(ep.name, ep.value, dist, version, "loaded")
 
 
-def _skip_conflict(pm: MochaPluginManager, ep: md.EntryPoint, dist: str, version: str,
-                   owner: str, strict: bool) -> None:
+def _skip_conflict(
+    pm: MochaPluginManager, ep: md.EntryPoint, dist: str, version: str, owner: str, strict: bool
+) -> None:
     """A third-party entry point whose key `owner` already uses: a "failed" row (keyed
     `"<key> (<dist>)"` so both rows show) and a warning; a `PluginError` when `strict`."""
-    message = (f"entry-point key {ep.name!r} is already used by {owner}; this one is not "
-               f"loaded (rename the key, or set MOCHA_REPLACE={ep.name} to load it instead)")
+    message = (
+        f"entry-point key {ep.name!r} is already used by {owner}; this one is not "
+        f"loaded (rename the key, or set MOCHA_REPLACE={ep.name} to load it instead)"
+    )
     if strict:
         raise PluginError(f"plugin {ep.name!r} ({ep.value}) from {dist}: {message}")
-    warnings.warn(f"mocha plugin {ep.name!r} from {dist} {version} is skipped: {message}",
-                  RuntimeWarning, stacklevel=4)
-    pm.infos[f"{ep.name} ({dist})"] = PluginInfo(ep.name, ep.value, dist, version, "failed",
-                                                 message)
+    warnings.warn(
+        f"mocha plugin {ep.name!r} from {dist} {version} is skipped: {message}",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    pm.infos[f"{ep.name} ({dist})"] = PluginInfo(
+        ep.name, ep.value, dist, version, "failed", message
+    )
 
 
 def _load_entrypoints(pm: MochaPluginManager, commands: bool) -> None:
@@ -218,8 +229,13 @@ def _load_entrypoints(pm: MochaPluginManager, commands: bool) -> None:
         if len(claims) > 1 and key in replace:  # the user asked for the next one instead
             (old_ep, old_dist, old_version), claims = claims[0], claims[1:]
             pm.infos[f"{key} ({old_dist})"] = PluginInfo(
-                key, old_ep.value, old_dist, old_version, "disabled",
-                f"replaced by {claims[0][1]} (MOCHA_REPLACE={key})")
+                key,
+                old_ep.value,
+                old_dist,
+                old_version,
+                "disabled",
+                f"replaced by {claims[0][1]} (MOCHA_REPLACE={key})",
+            )
         (ep, dist, version), losers = claims[0], claims[1:]
         if key in disabled:
             pm.infos[key] = PluginInfo(key, ep.value, dist, version, "disabled")
@@ -236,7 +252,8 @@ def _rank(dist: str) -> tuple[int, str]:
 
 
 def make_plugin_manager(
-    load_entrypoints: bool = True, extra_plugins: Iterable[tuple[str, Any]] = (),
+    load_entrypoints: bool = True,
+    extra_plugins: Iterable[tuple[str, Any]] = (),
     lenient: bool = False,
 ) -> MochaPluginManager:
     """A fresh manager: the installed entry points (unless told not to; the command-line's
@@ -250,8 +267,7 @@ def make_plugin_manager(
         _load_entrypoints(pm, commands=False)
     for name, plugin in extra_plugins:
         pm.register(plugin, name=name)
-        pm.infos.setdefault(name, PluginInfo(name, repr(plugin), EXTRA_DISTRIBUTION, "",
-                                             "loaded"))
+        pm.infos.setdefault(name, PluginInfo(name, repr(plugin), EXTRA_DISTRIBUTION, "", "loaded"))
     pm.check_pending()
     return pm
 

@@ -50,12 +50,17 @@ def policy_check(cond: bool, policy: str, message: str) -> None:
         raise ValueError(f"{policy}: {message}")
 
 
-def policy_number(value: Any, policy: str, name: str, low: float | None = None,
-                  high: float | None = None, high_open: bool = False) -> float:
+def policy_number(
+    value: Any,
+    policy: str,
+    name: str,
+    low: float | None = None,
+    high: float | None = None,
+    high_open: bool = False,
+) -> float:
     """`value` as a float after checking it is a finite number (not a string, not a bool)
     within [low, high] (or [low, high) when `high_open`)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
-            value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{policy}: {name} must be a finite number, got {value!r}")
     if low is not None and value < low:
         raise ValueError(f"{policy}: {name} must be >= {low}, got {value}")
@@ -85,8 +90,9 @@ MomPolicy = RegistryNamespace("mom_policies", "MomPolicy")
 """Momentum policies: `MomPolicy.Fixed(0.9)` (registry kind "mom_policies")."""
 
 
-def setup(policy: Any, validation_coffee: Any, solver: Solver, snapshot_dir: str | None = None
-          ) -> None:
+def setup(
+    policy: Any, validation_coffee: Any, solver: Solver, snapshot_dir: str | None = None
+) -> None:
     """Mocha's `setup(policy, validation_coffee, solver)`: wire a DecayOnValidation policy to
     a ValidationPerformance coffee break."""
     if not hasattr(policy, "setup"):

@@ -130,8 +130,14 @@ def _check_taken(who: _Who, label: str, key: str, old: Entry, replace: bool) -> 
     third-party plugin may take over only names listed in MOCHA_REPLACE, and another third
     party's name with `replace=True` (with a warning): built-ins always win."""
     if who.third_party and key in who.allowed:
-        logger.info("%s of %s (%s) replaced by plugin %r (%s), as MOCHA_REPLACE asks",
-                    label, old.plugin, old.distribution, who.plugin, who.distribution)
+        logger.info(
+            "%s of %s (%s) replaced by plugin %r (%s), as MOCHA_REPLACE asks",
+            label,
+            old.plugin,
+            old.distribution,
+            who.plugin,
+            who.distribution,
+        )
         return True
     if not who.third_party:
         if replace:
@@ -144,13 +150,19 @@ def _check_taken(who: _Who, label: str, key: str, old: Entry, replace: bool) -> 
     if not old.third_party:
         raise NameConflict(
             f"registers {label}, which plugin {old.plugin!r} of {old.distribution} "
-            f"already registers; built-ins always win ({hint})")
+            f"already registers; built-ins always win ({hint})"
+        )
     if not replace:
         raise NameConflict(
             f"registers {label}, which plugin {old.plugin!r} of {old.distribution} "
-            f"already registers; the first one wins ({hint})")
-    warnings.warn(f"mocha plugin {who.plugin!r} from {who.distribution} replaces {label} "
-                  f"of plugin {old.plugin!r} ({old.distribution})", RuntimeWarning, stacklevel=4)
+            f"already registers; the first one wins ({hint})"
+        )
+    warnings.warn(
+        f"mocha plugin {who.plugin!r} from {who.distribution} replaces {label} "
+        f"of plugin {old.plugin!r} ({old.distribution})",
+        RuntimeWarning,
+        stacklevel=4,
+    )
     return True
 
 
@@ -162,10 +174,10 @@ def _registrar(registry: Registry, kind: str, who: _Who) -> Callable[..., None]:
         key = name or getattr(obj, "registry_name", None) or obj.__name__
         if kind == "backends":
             key = name or obj.name
-        replaced = key in table and _check_taken(who, f"{what} {key!r}", key, table[key],
-                                                 replace)
-        table[key] = Entry(key, obj, who.plugin, who.distribution, replaced=replaced,
-                           third_party=who.third_party)
+        replaced = key in table and _check_taken(who, f"{what} {key!r}", key, table[key], replace)
+        table[key] = Entry(
+            key, obj, who.plugin, who.distribution, replaced=replaced, third_party=who.third_party
+        )
 
     return register
 
@@ -175,9 +187,11 @@ def _kernel_registrar(registry: Registry, who: _Who) -> Callable[..., None]:
         check_kernel_name(name)  # only the kernels of the table
         impls = registry.kernels.setdefault(name, {})
         replaced = backend in impls and _check_taken(
-            who, f"kernel {name!r} for backend {backend!r}", name, impls[backend], replace)
-        impls[backend] = Entry(name, impl, who.plugin, who.distribution, replaced=replaced,
-                               third_party=who.third_party)
+            who, f"kernel {name!r} for backend {backend!r}", name, impls[backend], replace
+        )
+        impls[backend] = Entry(
+            name, impl, who.plugin, who.distribution, replaced=replaced, third_party=who.third_party
+        )
 
     return register
 
@@ -216,21 +230,27 @@ def build_registry(pm: Any) -> Registry:
         third_party = _is_third_party(pm, plugin_name)
         dist = pm.distribution_of(plugin_name)
         who = _Who(plugin_name, dist, third_party, allowed)
-        saved = ({k: dict(t) for k, t in registry.tables.items()},
-                 {k: dict(t) for k, t in registry.kernels.items()})
+        saved = (
+            {k: dict(t) for k, t in registry.tables.items()},
+            {k: dict(t) for k, t in registry.kernels.items()},
+        )
         try:
             _register_plugin(registry, plugin, who)
         except CONTAINED as exc:
             if isinstance(exc, PluginError) and not isinstance(exc, NameConflict):
                 raise
-            message = str(exc) if isinstance(exc, NameConflict) else \
-                f"{type(exc).__name__}: {exc}"
+            message = str(exc) if isinstance(exc, NameConflict) else f"{type(exc).__name__}: {exc}"
             if not third_party or strict:
-                raise PluginError(f"plugin {plugin_name!r} ({dist}) failed to register: "
-                                  f"{message}") from exc
+                raise PluginError(
+                    f"plugin {plugin_name!r} ({dist}) failed to register: {message}"
+                ) from exc
             registry.tables, registry.kernels = saved  # drop what it registered before failing
-            warnings.warn(f"mocha plugin {plugin_name!r} from {dist} failed to register and is "
-                          f"skipped: {message}", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"mocha plugin {plugin_name!r} from {dist} failed to register and is "
+                f"skipped: {message}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             pm.mark_failed(plugin_name, message)
     return registry
 

@@ -55,8 +55,9 @@ logger = logging.getLogger("mocha")
 
 # -- the resume point ----------------------------------------------------------------------
 def _cursor_states(net: Net) -> dict[str, Any]:
-    return {s.layer.name: s for s in net.states
-            if hasattr(s, "get_cursor") and hasattr(s, "set_cursor")}
+    return {
+        s.layer.name: s for s in net.states if hasattr(s, "get_cursor") and hasattr(s, "set_cursor")
+    }
 
 
 def _resume_nets(solver: Solver) -> list[Any]:
@@ -72,15 +73,19 @@ def capture_resume_point(solver: Solver, net: Net, iteration: int) -> dict[str, 
     """The RNG state and the data cursors now, to be restored before the forward that follows
     (the training net under "train", other nets of the coffee breaks under "others"); deep
     copies, so later forwards cannot change them."""
-    return copy.deepcopy({
-        "iter": int(iteration),
-        "rng": net.backend.rng_state(),
-        "cursors": {
-            "train": {name: s.get_cursor() for name, s in _cursor_states(net).items()},
-            "others": {n.name: {name: s.get_cursor() for name, s in _cursor_states(n).items()}
-                       for n in _resume_nets(solver)},
-        },
-    })
+    return copy.deepcopy(
+        {
+            "iter": int(iteration),
+            "rng": net.backend.rng_state(),
+            "cursors": {
+                "train": {name: s.get_cursor() for name, s in _cursor_states(net).items()},
+                "others": {
+                    n.name: {name: s.get_cursor() for name, s in _cursor_states(n).items()}
+                    for n in _resume_nets(solver)
+                },
+            },
+        }
+    )
 
 
 def _apply_cursors(net: Net, cursors: dict[str, Any], where: str) -> None:
@@ -88,8 +93,9 @@ def _apply_cursors(net: Net, cursors: dict[str, Any], where: str) -> None:
         if name in cursors:
             state.set_cursor(cursors[name])
         else:
-            logger.warning("%s: no cursor for data layer %r of net %r; it starts over",
-                           where, name, net.name)
+            logger.warning(
+                "%s: no cursor for data layer %r of net %r; it starts over", where, name, net.name
+            )
 
 
 def apply_resume_point(solver: Solver, net: Net, point: dict[str, Any]) -> None:
@@ -114,7 +120,9 @@ def save_snapshot(path: str, solver: Solver, net: Net, state: SolverState) -> st
     if not exact:
         logger.warning(
             "snapshot %s: no resume point was captured before the forward of iteration %d; "
-            "resuming from it will skip one mini-batch", path, state.iter,
+            "resuming from it will skip one mini-batch",
+            path,
+            state.iter,
         )
         point = capture_resume_point(solver, net, state.iter)
     return write_snapshot(path, solver, net, state, point, exact)
@@ -125,12 +133,18 @@ def _no_snapshot_in(folder: str, solver: Solver) -> None:
     """A `load_from` folder without a snapshot of ours: fine when it holds nothing else (or
     only our statistics); Mocha.jl's `.jld` snapshots are an error (they cannot be read);
     other files a warning naming them (the run starts fresh at iteration 0)."""
-    lounge_file = os.path.basename(getattr(getattr(solver, "coffee_lounge", None),
-                                           "save_into", "") or "")
+    lounge_file = os.path.basename(
+        getattr(getattr(solver, "coffee_lounge", None), "save_into", "") or ""
+    )
     foreign = sorted(
-        name for name in os.listdir(folder)
-        if not (name.startswith(".") or name.endswith(".tmp") or name == lounge_file
-                or (name.startswith(("snapshot-", "statistics")) and name.endswith(".h5")))
+        name
+        for name in os.listdir(folder)
+        if not (
+            name.startswith(".")
+            or name.endswith(".tmp")
+            or name == lounge_file
+            or (name.startswith(("snapshot-", "statistics")) and name.endswith(".h5"))
+        )
     )
     jld = [n for n in foreign if n.lower().endswith((".jld", ".jld2"))]
     if jld:
@@ -138,11 +152,15 @@ def _no_snapshot_in(folder: str, solver: Solver) -> None:
             f"load_from={folder!r} holds no snapshot-<iteration>.h5 of Mocha for Python but "
             f"Mocha.jl file(s) {', '.join(jld[:5])}, which cannot be read; export the weights "
             f"as an HDF5 model file (layer___param datasets) and give its path to load_from, "
-            f"or choose an empty folder to start fresh")
+            f"or choose an empty folder to start fresh"
+        )
     if foreign:
-        logger.warning("load_from=%r holds no snapshot-<iteration>.h5 but %s; starting fresh "
-                       "at iteration 0 (give a model file's path to load its weights)",
-                       folder, ", ".join(foreign[:10]) + (" ..." if len(foreign) > 10 else ""))
+        logger.warning(
+            "load_from=%r holds no snapshot-<iteration>.h5 but %s; starting fresh "
+            "at iteration 0 (give a model file's path to load its weights)",
+            folder,
+            ", ".join(foreign[:10]) + (" ..." if len(foreign) > 10 else ""),
+        )
     else:
         logger.info("load_from=%r: no snapshot in the folder, starting fresh", folder)
 
@@ -156,8 +174,9 @@ def _load_weights(net: Net, path: str) -> None:
     logger.info("loaded the weights of %s; the solve starts at iteration 0", path)
 
 
-def load_from_path(solver: Solver, net: Net, state: SolverState, path: str
-                   ) -> dict[str, Any] | None:
+def load_from_path(
+    solver: Solver, net: Net, state: SolverState, path: str
+) -> dict[str, Any] | None:
     """The solver's `load_from` (semantics §6.9, port rules):
 
     * `""`: nothing; a folder: the highest-iteration *intact* snapshot in it, full resume
@@ -213,8 +232,7 @@ def resume(solver: Solver, net: Net, state: SolverState) -> dict[str, Any] | Non
 RewindRequest = tuple[str, Callable[[Any], None] | None, bool]
 
 
-def rewind(solver: Solver, net: Net, state: SolverState, request: RewindRequest
-           ) -> dict[str, Any]:
+def rewind(solver: Solver, net: Net, state: SolverState, request: RewindRequest) -> dict[str, Any]:
     """Carry out a rewind request: restore the snapshot's full state into `net` and `state`,
     call the requester's `on_loaded(state)`, rewrite the snapshot (when asked) and restore its
     resume point. Returns the point; the caller reruns the forward."""

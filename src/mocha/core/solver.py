@@ -66,8 +66,9 @@ class SolverMethod:
         raise NotImplementedError
 
     @staticmethod
-    def history_of(solver: Solver, state: SolverState, layer_name: str, param: Any,
-                   key: str = "h") -> Any:
+    def history_of(
+        solver: Solver, state: SolverState, layer_name: str, param: Any, key: str = "h"
+    ) -> Any:
         """The per-parameter history array `key` of `state.internal["history"]` (saved in
         snapshots under "<layer>___<param>/<key>"), created as zeros on first use."""
         hist = state.internal["history"]
@@ -94,8 +95,11 @@ PARAMETER_HINTS: dict[str, tuple[str, str]] = {
     "weight_decay": ("regu_coef", "regu_coef={v}"),
 }
 TOML_HINTS: dict[str, str] = {
-    "momentum": "mom_policy = {v}", "base_lr": "lr_policy = {v}", "lr": "lr_policy = {v}",
-    "learning_rate": "lr_policy = {v}", "weight_decay": "regu_coef = {v}",
+    "momentum": "mom_policy = {v}",
+    "base_lr": "lr_policy = {v}",
+    "lr": "lr_policy = {v}",
+    "learning_rate": "lr_policy = {v}",
+    "weight_decay": "regu_coef = {v}",
 }
 
 
@@ -104,8 +108,9 @@ def known_parameters(method: SolverMethod) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*BASE_PARAMETERS, *method.defaults(), *method.required)))
 
 
-def unknown_parameter_message(method: SolverMethod, key: str, value: Any = None,
-                              toml: bool = False) -> str:
+def unknown_parameter_message(
+    method: SolverMethod, key: str, value: Any = None, toml: bool = False
+) -> str:
     """Why `key` is refused for `method`, with the closest known parameter (did you mean)."""
     known = known_parameters(method)
     name = type(method).__name__
@@ -117,8 +122,10 @@ def unknown_parameter_message(method: SolverMethod, key: str, value: Any = None,
     else:
         close = difflib.get_close_matches(key, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return (f"{name} does not use solver parameter {key!r}{hint}; it would be ignored. "
-            f"Known parameters of {name}: {', '.join(known)}")
+    return (
+        f"{name} does not use solver parameter {key!r}{hint}; it would be ignored. "
+        f"Known parameters of {name}: {', '.join(known)}"
+    )
 
 
 def _is_number(value: Any) -> bool:
@@ -127,8 +134,9 @@ def _is_number(value: Any) -> bool:
 
 def _is_policy(value: Any) -> bool:
     """A Policy, or any object with the policy interface (`get(state)`, `initial()`)."""
-    return isinstance(value, Policy) or (callable(getattr(value, "get", None))
-                                         and callable(getattr(value, "initial", None)))
+    return isinstance(value, Policy) or (
+        callable(getattr(value, "get", None)) and callable(getattr(value, "initial", None))
+    )
 
 
 def check_parameter_values(method: SolverMethod, params: dict[str, Any]) -> None:
@@ -137,11 +145,11 @@ def check_parameter_values(method: SolverMethod, params: dict[str, Any]) -> None
     name = type(method).__name__
     for key, value in params.items():
         if key == "max_iter":
-            ok = _is_number(value) and (value == math.inf or (math.isfinite(value)
-                                                           and int(value) == value))
+            ok = _is_number(value) and (
+                value == math.inf or (math.isfinite(value) and int(value) == value)
+            )
             if not ok or value < 0:
-                raise SolverError(f"max_iter must be a non-negative integer or inf, got "
-                                  f"{value!r}")
+                raise SolverError(f"max_iter must be a non-negative integer or inf, got {value!r}")
         elif key == "regu_coef":
             if not _is_number(value) or not math.isfinite(value):
                 raise SolverError(f"regu_coef must be a number >= 0, got {value!r}")
@@ -153,8 +161,9 @@ def check_parameter_values(method: SolverMethod, params: dict[str, Any]) -> None
         elif key in ("lr_policy", "mom_policy"):
             if not _is_policy(value):
                 kind = "LRPolicy" if key == "lr_policy" else "MomPolicy"
-                raise SolverError(f"{key} must be a policy such as {kind}.Fixed(...), got "
-                                  f"{value!r}")
+                raise SolverError(
+                    f"{key} must be a policy such as {kind}.Fixed(...), got {value!r}"
+                )
         else:
             default = method.defaults().get(key)
             if isinstance(default, bool) and not isinstance(value, bool):
@@ -190,8 +199,9 @@ def make_solver_parameters(method: SolverMethod, **kwargs: Any) -> SolverParamet
     `momentum=0.9`: use `mom_policy=MomPolicy.Fixed(0.9)`), and so is a value of the wrong
     kind or range (see `check_parameter_values`)."""
     if not isinstance(method, SolverMethod):
-        raise TypeError(f"make_solver_parameters: method must be a SolverMethod such as SGD(), "
-                        f"got {method!r}")
+        raise TypeError(
+            f"make_solver_parameters: method must be a SolverMethod such as SGD(), got {method!r}"
+        )
     known = known_parameters(method)
     for key, value in kwargs.items():
         if key not in known:
@@ -258,7 +268,9 @@ class Solver:
         self.stop_requested = True
 
     def request_rewind(
-        self, snapshot_path: str, on_loaded: Callable[[SolverState], None] | None = None,
+        self,
+        snapshot_path: str,
+        on_loaded: Callable[[SolverState], None] | None = None,
         resave: bool = True,
     ) -> None:
         """After the current coffee breaks, restore the full state of `snapshot_path` (as a
@@ -384,8 +396,10 @@ def solve(solver: Solver, net: Net) -> SolverState:
         try:
             lounge.shutdown(solver, net)
         except Exception as cleanup:
-            exc.add_note(f"while shutting the coffee lounge down after this error: "
-                         f"{type(cleanup).__name__}: {cleanup}")
+            exc.add_note(
+                f"while shutting the coffee lounge down after this error: "
+                f"{type(cleanup).__name__}: {cleanup}"
+            )
         raise
     lounge.shutdown(solver, net)
     return state

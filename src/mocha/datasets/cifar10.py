@@ -28,8 +28,7 @@ from mocha.datasets.fetch import OfficialFile, Progress, fetch_file, no_progress
 from mocha.datasets.fetch import verify as verify_file
 
 URLS = ("https://www.cs.toronto.edu/~kriz/",)
-ARCHIVE = OfficialFile("cifar-10-binary.tar.gz", 170052171,
-                       md5="c32a1d4ab5d03f1284b67883e8d87530")
+ARCHIVE = OfficialFile("cifar-10-binary.tar.gz", 170052171, md5="c32a1d4ab5d03f1284b67883e8d87530")
 TRAIN_MEMBERS = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 TEST_MEMBERS = ("test_batch.bin",)
 RECORD = 1 + 3 * 32 * 32
@@ -39,8 +38,10 @@ BATCH_RECORDS = 10_000  # images per batch file in the official archive
 def parse_batch(raw: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     """One batch file as (uint8 images `(N, 3, 32, 32)`, uint8 labels `(N,)`)."""
     if len(raw) == 0 or len(raw) % RECORD:
-        raise DataError(f"{name}: {len(raw)} bytes is not a whole number of {RECORD}-byte "
-                        f"CIFAR-10 records; truncated or not a CIFAR-10 batch")
+        raise DataError(
+            f"{name}: {len(raw)} bytes is not a whole number of {RECORD}-byte "
+            f"CIFAR-10 records; truncated or not a CIFAR-10 batch"
+        )
     records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, RECORD)
     labels = records[:, 0]
     if labels.max() > 9:
@@ -55,7 +56,8 @@ def check_member_size(path: Path, name: str, size: int) -> None:
         raise DataError(
             f"{path}: member {name!r} claims {size:,} bytes; a CIFAR-10 batch file holds at "
             f"most {BATCH_RECORDS:,} records of {RECORD} bytes ({BATCH_RECORDS * RECORD:,} "
-            f"bytes); refusing the archive (damaged or not CIFAR-10)")
+            f"bytes); refusing the archive (damaged or not CIFAR-10)"
+        )
 
 
 def read_archive(path: Path) -> dict[str, bytes]:
@@ -78,8 +80,9 @@ def read_archive(path: Path) -> dict[str, bytes]:
         raise DataError(f"{path}: corrupt or unreadable archive ({exc}); refusing it") from None
     missing = sorted(wanted - set(found))
     if missing:
-        raise DataError(f"{path}: the archive lacks {', '.join(missing)}; not the CIFAR-10 "
-                        f"binary version?")
+        raise DataError(
+            f"{path}: the archive lacks {', '.join(missing)}; not the CIFAR-10 binary version?"
+        )
     return found
 
 
@@ -101,8 +104,9 @@ def prepare(
     if synthetic:
         from mocha.datasets import cifar10_synthetic as fake
 
-        archive = fake.write_archive(out / "raw" / "cifar-10-synthetic.tar.gz", synthetic,
-                                     max(1, synthetic // 5))
+        archive = fake.write_archive(
+            out / "raw" / "cifar-10-synthetic.tar.gz", synthetic, max(1, synthetic // 5)
+        )
         log(f"SYNTHETIC data, not CIFAR-10: wrote {archive}")
         source = archive
     else:
@@ -113,8 +117,10 @@ def prepare(
     splits = {}
     for split, members in (("train", TRAIN_MEMBERS), ("test", TEST_MEMBERS)):
         parts = [parse_batch(batches[m], f"{source}:{m}") for m in members]
-        splits[split] = (np.concatenate([p[0] for p in parts]),
-                         np.concatenate([p[1] for p in parts]))
+        splits[split] = (
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]),
+        )
     mean = splits["train"][0].mean(axis=0, dtype=np.float64)[None].astype(np.float32)
     written: dict[str, Path] = {"mean": write_hdf5(out / "mean.h5", {"mean": mean})}
     notice = out / "SYNTHETIC.txt"
@@ -129,9 +135,11 @@ def prepare(
         data = images.astype(np.float32)
         if subtract_mean:
             data -= mean
-        h5 = write_hdf5(out / f"{split}.h5",
-                        {"data": data, "label": labels.astype(np.float32)[:, None]},
-                        progress=progress)
+        h5 = write_hdf5(
+            out / f"{split}.h5",
+            {"data": data, "label": labels.astype(np.float32)[:, None]},
+            progress=progress,
+        )
         written[split] = write_list(out / f"{split}.txt", [h5])
         written[f"{split}_h5"] = h5
         log(f"{split}: {images.shape[0]} images -> {h5}")

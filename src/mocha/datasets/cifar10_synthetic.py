@@ -21,10 +21,12 @@ import numpy as np
 
 from mocha.core.errors import DataError
 
-NOTICE = ("SYNTHETIC DATA, NOT CIFAR-10: random images in the CIFAR-10 binary format, written "
-          "by `mocha data cifar10 --synthetic`, for trying the pipeline offline. Each class is "
-          "a colour and a stripe pattern plus noise; accuracies on it say nothing about "
-          "CIFAR-10.\n")
+NOTICE = (
+    "SYNTHETIC DATA, NOT CIFAR-10: random images in the CIFAR-10 binary format, written "
+    "by `mocha data cifar10 --synthetic`, for trying the pipeline offline. Each class is "
+    "a colour and a stripe pattern plus noise; accuracies on it say nothing about "
+    "CIFAR-10.\n"
+)
 MEMBER_DIR = "cifar-10-batches-bin"
 
 
@@ -35,8 +37,11 @@ def synthetic_images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.n
     yy, xx = np.mgrid[0:32, 0:32].astype(np.float32)
     angles = np.arange(10) * np.pi / 10
     stripes = np.stack([np.sin((np.cos(a) * xx + np.sin(a) * yy) * 0.6) for a in angles])
-    images = (colours[labels][:, :, None, None] + 30 * stripes[labels][:, None]
-              + rng.normal(0, 20, (n, 3, 32, 32)))
+    images = (
+        colours[labels][:, :, None, None]
+        + 30 * stripes[labels][:, None]
+        + rng.normal(0, 20, (n, 3, 32, 32))
+    )
     return np.clip(np.rint(images), 0, 255).astype(np.uint8), labels
 
 
@@ -48,8 +53,10 @@ def _records(images: np.ndarray, labels: np.ndarray) -> bytes:
 def write_archive(path: str | Path, n_train: int, n_test: int, seed: int = 0) -> Path:
     """Write the synthetic archive (module docstring) to `path`; returns it."""
     if not 5 <= n_train <= 50_000 or not 1 <= n_test <= 10_000:
-        raise DataError(f"--synthetic: {n_train} training images (5 to 50,000, one batch file "
-                        f"of at most 10,000 each) and {n_test} test images (1 to 10,000)")
+        raise DataError(
+            f"--synthetic: {n_train} training images (5 to 50,000, one batch file "
+            f"of at most 10,000 each) and {n_test} test images (1 to 10,000)"
+        )
     rng = np.random.default_rng(seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

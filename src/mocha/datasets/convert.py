@@ -42,11 +42,15 @@ def to_nchw(array: Any, layout: str | None, what: str = "data") -> np.ndarray:
         return a
     lay = layout.upper()
     if len(set(lay)) != len(lay) or not set(lay) <= _AXES or "N" not in lay:
-        raise DataError(f"{what}: layout {layout!r} must name each axis once with the letters "
-                        f"N, C, H, W (or F for features) and include N")
+        raise DataError(
+            f"{what}: layout {layout!r} must name each axis once with the letters "
+            f"N, C, H, W (or F for features) and include N"
+        )
     if len(lay) != a.ndim:
-        raise DataError(f"{what}: layout {layout!r} names {len(lay)} axes but the array has "
-                        f"shape {a.shape} ({a.ndim} axes)")
+        raise DataError(
+            f"{what}: layout {layout!r} names {len(lay)} axes but the array has "
+            f"shape {a.shape} ({a.ndim} axes)"
+        )
     if set(lay) <= {"N", "C", "F"}:
         target = "N" + "".join(c for c in "CF" if c in lay)
     elif set(lay) == {"N", "H", "W"}:
@@ -54,8 +58,9 @@ def to_nchw(array: Any, layout: str | None, what: str = "data") -> np.ndarray:
     elif set(lay) == {"N", "C", "H", "W"}:
         target = "NCHW"
     else:
-        raise DataError(f"{what}: layout {layout!r} is not supported; use an order of NCHW, "
-                        f"NHW or NC")
+        raise DataError(
+            f"{what}: layout {layout!r} is not supported; use an order of NCHW, NHW or NC"
+        )
     return np.transpose(a, [lay.index(c) for c in target])
 
 
@@ -64,15 +69,22 @@ def labels_column(labels: Any, n: int, what: str = "label") -> np.ndarray:
     given = np.asarray(labels)
     y = given[:, None] if given.ndim == 1 else given
     if y.ndim != 2 or y.shape[0] != n:
-        raise DataError(f"{what}: labels of shape {given.shape} do not fit {n} samples; expected "
-                        f"({n},) or ({n}, 1)")
+        raise DataError(
+            f"{what}: labels of shape {given.shape} do not fit {n} samples; expected "
+            f"({n},) or ({n}, 1)"
+        )
     if y.dtype.kind not in "biuf":
         raise DataError(f"{what}: labels have dtype {y.dtype}, not a numeric type")
     return y
 
 
-def write_hdf5(path: str | os.PathLike, datasets: Mapping[str, Any], dtype: Any = "float32",
-               block: int = 4096, progress: Any = None) -> Path:
+def write_hdf5(
+    path: str | os.PathLike,
+    datasets: Mapping[str, Any],
+    dtype: Any = "float32",
+    block: int = 4096,
+    progress: Any = None,
+) -> Path:
     """Write `datasets` (name -> array, samples on axis 0) to `path` (atomically).
 
     Every dataset becomes `dtype` (float32 by default), contiguous and uncompressed. Non-finite
@@ -82,8 +94,9 @@ def write_hdf5(path: str | os.PathLike, datasets: Mapping[str, Any], dtype: Any 
     arrays = {k: np.asarray(v) for k, v in datasets.items()}
     lengths = {k: (a.shape[0] if a.ndim else -1) for k, a in arrays.items()}
     if len(set(lengths.values())) != 1 or min(lengths.values()) < 1:
-        raise DataError(f"{path}: datasets must hold the same number (>= 1) of samples on axis "
-                        f"0; got {lengths}")
+        raise DataError(
+            f"{path}: datasets must hold the same number (>= 1) of samples on axis 0; got {lengths}"
+        )
     for k, a in arrays.items():
         if a.dtype.kind not in "biuf":
             raise DataError(f"{path}: dataset {k!r} has dtype {a.dtype}, not a numeric type")
@@ -92,15 +105,16 @@ def write_hdf5(path: str | os.PathLike, datasets: Mapping[str, Any], dtype: Any 
     tmp = path.with_name(path.name + ".part")
     try:
         with h5py.File(tmp, "w") as f:
-            dsets = {k: f.create_dataset(k, shape=a.shape, dtype=dtype)
-                     for k, a in arrays.items()}
+            dsets = {k: f.create_dataset(k, shape=a.shape, dtype=dtype) for k, a in arrays.items()}
             for start in range(0, n, block):
                 stop = min(start + block, n)
                 for k, a in arrays.items():
                     part = a[start:stop].astype(dtype, copy=False)
                     if part.dtype.kind == "f" and not np.isfinite(part).all():
-                        raise DataError(f"{path}: dataset {k!r} holds NaN or infinite values "
-                                        f"(samples {start}..{stop - 1})")
+                        raise DataError(
+                            f"{path}: dataset {k!r} holds NaN or infinite values "
+                            f"(samples {start}..{stop - 1})"
+                        )
                     dsets[k][start:stop] = part
                 if progress is not None:
                     progress(f"write {path.name}", stop, n)
@@ -127,10 +141,18 @@ def write_list(list_path: str | os.PathLike, h5_paths: Sequence[str | os.PathLik
     return list_path
 
 
-def from_arrays(out: str | os.PathLike, data: Any, labels: Any = None, *,
-                layout: str | None = None, scale: float | None = None,
-                list_file: str | os.PathLike | None = "auto", dtype: Any = "float32",
-                data_name: str = "data", label_name: str = "label") -> Path:
+def from_arrays(
+    out: str | os.PathLike,
+    data: Any,
+    labels: Any = None,
+    *,
+    layout: str | None = None,
+    scale: float | None = None,
+    list_file: str | os.PathLike | None = "auto",
+    dtype: Any = "float32",
+    data_name: str = "data",
+    label_name: str = "label",
+) -> Path:
     """Write `data` (and `labels`) to the HDF5 file `out` plus a list file (default: `out`
     with suffix `.txt`; `None` for none). `layout` names the axes of `data`; `scale`
     multiplies the data (e.g. `1/255`). Returns the HDF5 path."""
@@ -150,38 +172,58 @@ def _load_npy(path: str | os.PathLike) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
-        raise DataError(f"{path}: cannot load without pickle ({exc}); save plain numeric "
-                        f"arrays") from None
+        raise DataError(
+            f"{path}: cannot load without pickle ({exc}); save plain numeric arrays"
+        ) from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
 
 
-def from_npy(out: str | os.PathLike, data_path: str | os.PathLike,
-             labels_path: str | os.PathLike | None = None, **options: Any) -> Path:
+def from_npy(
+    out: str | os.PathLike,
+    data_path: str | os.PathLike,
+    labels_path: str | os.PathLike | None = None,
+    **options: Any,
+) -> Path:
     """Convert `.npy` arrays (loaded without pickle); options as in `from_arrays`."""
     labels = _load_npy(labels_path) if labels_path is not None else None
     return from_arrays(out, _load_npy(data_path), labels, **options)
 
 
-def from_npz(out: str | os.PathLike, npz_path: str | os.PathLike, *, data_key: str = "data",
-             label_key: str | None = "label", **options: Any) -> Path:
+def from_npz(
+    out: str | os.PathLike,
+    npz_path: str | os.PathLike,
+    *,
+    data_key: str = "data",
+    label_key: str | None = "label",
+    **options: Any,
+) -> Path:
     """Convert arrays `data_key` (and `label_key`) of an `.npz` archive."""
     archive = _load_npy(npz_path)
     with archive:
         keys = list(archive.keys())
         for key in (data_key, label_key):
             if key is not None and key not in keys:
-                raise DataError(f"{npz_path}: no array {key!r}; arrays in the archive: "
-                                f"{', '.join(keys) or '(none)'}")
+                raise DataError(
+                    f"{npz_path}: no array {key!r}; arrays in the archive: "
+                    f"{', '.join(keys) or '(none)'}"
+                )
         data = archive[data_key]
         labels = archive[label_key] if label_key is not None else None
     return from_arrays(out, data, labels, **options)
 
 
-def from_csv(out: str | os.PathLike, csv_path: str | os.PathLike, *,
-             label_column: int | str | None = 0, header: bool | None = None,
-             delimiter: str = ",", sample_shape: Sequence[int] | None = None,
-             layout: str | None = None, **options: Any) -> Path:
+def from_csv(
+    out: str | os.PathLike,
+    csv_path: str | os.PathLike,
+    *,
+    label_column: int | str | None = 0,
+    header: bool | None = None,
+    delimiter: str = ",",
+    sample_shape: Sequence[int] | None = None,
+    layout: str | None = None,
+    **options: Any,
+) -> Path:
     """Convert a numeric CSV file, one sample a row.
 
     `label_column` (index, negative from the end, or a header name; None for no labels) holds
@@ -204,12 +246,12 @@ def from_csv(out: str | os.PathLike, csv_path: str | os.PathLike, *,
     if label_column is not None:
         if isinstance(label_column, str):
             if names is None or label_column not in names:
-                raise DataError(f"{csv_path}: no column named {label_column!r}; header: "
-                                f"{names}")
+                raise DataError(f"{csv_path}: no column named {label_column!r}; header: {names}")
             label_column = names.index(label_column)
         if not -width <= label_column < width:
-            raise DataError(f"{csv_path}: label column {label_column} is outside the "
-                            f"{width} columns")
+            raise DataError(
+                f"{csv_path}: label column {label_column} is outside the {width} columns"
+            )
         col = label_column % width
         labels = table[:, col]
         table = np.delete(table, col, axis=1)
@@ -217,8 +259,9 @@ def from_csv(out: str | os.PathLike, csv_path: str | os.PathLike, *,
     if sample_shape is not None:
         shape = tuple(int(s) for s in sample_shape)
         if int(np.prod(shape)) != x.shape[1]:
-            raise DataError(f"{csv_path}: {x.shape[1]} feature columns cannot be reshaped to "
-                            f"{shape}")
+            raise DataError(
+                f"{csv_path}: {x.shape[1]} feature columns cannot be reshaped to {shape}"
+            )
         x = x.reshape((x.shape[0],) + shape)
     return from_arrays(out, x, labels, layout=("N" + layout) if layout else None, **options)
 
@@ -239,13 +282,13 @@ def _load_table(csv_path: str | os.PathLike, delimiter: str, skip: int) -> np.nd
     try:
         with open(csv_path, encoding="utf-8") as fh, warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "no data": said below
-            table = np.loadtxt(fh, delimiter=delimiter, dtype=np.float64, ndmin=2,
-                               skiprows=skip)
+            table = np.loadtxt(fh, delimiter=delimiter, dtype=np.float64, ndmin=2, skiprows=skip)
     except ValueError as exc:
         text = str(exc)
         if "columns" in text:
-            raise DataError(f"{csv_path}: every row needs the same number of numeric columns "
-                            f"({text})") from None
+            raise DataError(
+                f"{csv_path}: every row needs the same number of numeric columns ({text})"
+            ) from None
         raise DataError(f"{csv_path}: non-numeric value ({text})") from None
     if table.shape[0] == 0:
         raise DataError(f"{csv_path}: the CSV file holds no data rows")

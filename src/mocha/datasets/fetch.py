@@ -133,18 +133,20 @@ def fetch_file(
 ) -> FoundFile:
     """Locate (and if needed download) one official file; see the module docstring."""
     raw_dir = Path(raw_dir)
-    names = [official.name] + ([_stripped(official.name)] if official.name.endswith(".gz")
-                               else [])
+    names = [official.name] + ([_stripped(official.name)] if official.name.endswith(".gz") else [])
     if mirror is not None and not _is_url(str(mirror)):
         folder = Path(mirror).expanduser()
         if not folder.is_dir():
-            raise DataError(f"mirror {str(mirror)!r} is neither an existing folder nor a URL "
-                            f"(http://, https://, file://)")
+            raise DataError(
+                f"mirror {str(mirror)!r} is neither an existing folder nor a URL "
+                f"(http://, https://, file://)"
+            )
         for name in names:
             if (folder / name).is_file():
                 return FoundFile(folder / name, f"folder {folder}", _mirror_sums_folder(folder))
-        raise DataError(f"mirror folder {str(folder)!r} holds neither "
-                        f"{' nor '.join(repr(n) for n in names)}")
+        raise DataError(
+            f"mirror folder {str(folder)!r} holds neither {' nor '.join(repr(n) for n in names)}"
+        )
     prefixes = [str(mirror)] if mirror is not None else list(default_urls)
     cached = raw_dir / official.name
     if mirror is None and cached.is_file() and cached.stat().st_size == official.size:
@@ -163,8 +165,9 @@ def fetch_file(
                 errors.append(f"{url}: got {size} bytes, the official file has {official.size}")
                 (raw_dir / name).unlink()
                 continue
-            return FoundFile(raw_dir / name, url,
-                             _mirror_sums_url(prefix) if mirror is not None else {})
+            return FoundFile(
+                raw_dir / name, url, _mirror_sums_url(prefix) if mirror is not None else {}
+            )
     raise DataError(f"could not download {official.name!r}; tried:\n  " + "\n  ".join(errors))
 
 
@@ -181,8 +184,7 @@ def verify(found: FoundFile, official: OfficialFile) -> str:
     raise `DataError` on a checksum mismatch."""
     path = found.path
     size = path.stat().st_size
-    if path.name == official.name and size == official.size and (official.md5 or
-                                                                 official.sha256):
+    if path.name == official.name and size == official.size and (official.md5 or official.sha256):
         algo, want = ("sha256", official.sha256) if official.sha256 else ("md5", official.md5)
         got = file_digest(path, algo)
         if got != want:
@@ -202,8 +204,10 @@ def verify(found: FoundFile, official: OfficialFile) -> str:
                 f"({found.origin}); refusing it"
             )
         return f"{path.name}: {algo} checksum listed by the mirror verified"
-    return (f"{path.name}: not the official file ({size} bytes, official {official.size}) and "
-            f"no checksum known; structure checked only")
+    return (
+        f"{path.name}: not the official file ({size} bytes, official {official.size}) and "
+        f"no checksum known; structure checked only"
+    )
 
 
 def read_maybe_gzip(path: Path) -> bytes:

@@ -57,8 +57,9 @@ def _get_dataset(fh: Any, top: str, path: str, who: str) -> Any:
             target = f" (external link to {link.filename!r}:{link.path!r})"
         elif isinstance(link, h5py.SoftLink):
             target = f" (soft link to {link.path!r})"
-        raise DataError(f"{who}: dataset {top!r} in {path!r} is a link that cannot be "
-                        f"resolved{target}: {exc}") from None
+        raise DataError(
+            f"{who}: dataset {top!r} in {path!r} is a link that cannot be resolved{target}: {exc}"
+        ) from None
     return obj if isinstance(obj, h5py.Dataset) else None
 
 
@@ -85,20 +86,26 @@ def read_source_list(source: str | os.PathLike, who: str) -> list[str]:
         with open(source, "rb") as fb:
             head = fb.read(8)
         if head == HDF5_SIGNATURE:
-            raise DataError(f"{who}: source {source!r} is an HDF5 file; `source` names a text "
-                            f"file listing HDF5 files, one a line (write {source!r} into a "
-                            f"list file and give that)")
+            raise DataError(
+                f"{who}: source {source!r} is an HDF5 file; `source` names a text "
+                f"file listing HDF5 files, one a line (write {source!r} into a "
+                f"list file and give that)"
+            )
         with open(source, encoding="utf-8") as fh:
             text = fh.read()
     except UnicodeDecodeError as exc:
-        raise DataError(f"{who}: source list file {source!r} is not a UTF-8 text file "
-                        f"({exc.reason} at byte {exc.start}); it must list HDF5 files, one a "
-                        f"line") from None
+        raise DataError(
+            f"{who}: source list file {source!r} is not a UTF-8 text file "
+            f"({exc.reason} at byte {exc.start}); it must list HDF5 files, one a "
+            f"line"
+        ) from None
     except OSError as exc:
         raise DataError(f"{who}: cannot read source list file {source!r}: {exc}") from None
     if "\0" in text:
-        raise DataError(f"{who}: source list file {source!r} is binary, not a text file "
-                        f"listing HDF5 files one a line")
+        raise DataError(
+            f"{who}: source list file {source!r} is binary, not a text file "
+            f"listing HDF5 files one a line"
+        )
     for line in text.splitlines():
         entry = line.strip()
         if entry:
@@ -141,14 +148,22 @@ def scan_files(
         except H5_FAULTS as exc:
             if isinstance(exc, DataError):
                 raise
-            raise DataError(f"{who}: cannot read {path!r}{listed} (the file is damaged?): "
-                            f"{type(exc).__name__}: {exc}") from None
+            raise DataError(
+                f"{who}: cannot read {path!r}{listed} (the file is damaged?): "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         infos.append(FileInfo(path, n))
     return infos, sample_shapes
 
 
-def _scan_file(fh: Any, path: str, tops: tuple[str, ...], who: str, infos: list[FileInfo],
-               sample_shapes: list[tuple[int, ...]]) -> int:
+def _scan_file(
+    fh: Any,
+    path: str,
+    tops: tuple[str, ...],
+    who: str,
+    infos: list[FileInfo],
+    sample_shapes: list[tuple[int, ...]],
+) -> int:
     """Check one open file against `tops` (and the shapes of the files before it); its
     sample count."""
     lengths = []
@@ -182,9 +197,7 @@ def _scan_file(fh: Any, path: str, tops: tuple[str, ...], who: str, infos: list[
         lengths.append(shape[0])
     if len(set(lengths)) != 1:
         desc = ", ".join(f"{t!r}: {n}" for t, n in zip(tops, lengths))
-        raise DataError(
-            f"{who}: datasets in {path!r} have different numbers of samples ({desc})"
-        )
+        raise DataError(f"{who}: datasets in {path!r} have different numbers of samples ({desc})")
     if lengths[0] == 0:
         raise DataError(f"{who}: datasets in {path!r} hold no samples")
     return lengths[0]
@@ -226,8 +239,9 @@ class BatchStream:
         self.chunk_size = max(1, int(chunk_size))
         self.dtype = np.dtype(dtype)
         self.rng = np.random.Generator(np.random.PCG64(int(seed)))
-        self.order = (self.rng.permutation(len(files)) if self.shuffle
-                      else np.arange(len(files))).astype(np.int64)
+        self.order = (
+            self.rng.permutation(len(files)) if self.shuffle else np.arange(len(files))
+        ).astype(np.int64)
         self.epoch = 0
         self._fh: Any = None
         self._open(0, pos=0)
@@ -253,8 +267,10 @@ class BatchStream:
             raise DataError(f"{self.who}: cannot open {info.path!r} as HDF5: {exc}") from None
         self._dsets = [_get_dataset(self._fh, t, info.path, self.who) for t in self.tops]
         if any(ds is None for ds in self._dsets):
-            raise DataError(f"{self.who}: {info.path!r} changed since it was checked: "
-                            f"datasets in it now: {_datasets_in(self._fh)}")
+            raise DataError(
+                f"{self.who}: {info.path!r} changed since it was checked: "
+                f"datasets in it now: {_datasets_in(self._fh)}"
+            )
         self.pos = pos
         self._chunk: list[np.ndarray] | None = None
         self._chunk_start = 0
@@ -303,13 +319,16 @@ class BatchStream:
         while filled < bs:
             if self.pos >= self.info.n:
                 self._open((self.k + 1) % len(self.order), pos=0)
-            if (self._chunk is None or self.pos < self._chunk_start
-                    or self.pos >= self._chunk_start + self._chunk[0].shape[0]):
+            if (
+                self._chunk is None
+                or self.pos < self._chunk_start
+                or self.pos >= self._chunk_start + self._chunk[0].shape[0]
+            ):
                 self._load_chunk()
             offset = self.pos - self._chunk_start
             take = min(bs - filled, self._chunk[0].shape[0] - offset)
             for dst, src in zip(out, self._chunk):
-                dst[filled:filled + take] = src[offset:offset + take]
+                dst[filled : filled + take] = src[offset : offset + take]
             filled += take
             self.pos += take
             if self.pos >= self.info.n and self.k == len(self.order) - 1:
@@ -334,8 +353,9 @@ class BatchStream:
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             if isinstance(exc, DataError):
                 raise
-            raise DataError(f"{self.who}: invalid saved cursor {data!r}: {type(exc).__name__}: "
-                            f"{exc}") from None
+            raise DataError(
+                f"{self.who}: invalid saved cursor {data!r}: {type(exc).__name__}: {exc}"
+            ) from None
 
     def _set_cursor(self, data: dict[str, Any]) -> None:
         order = [int(i) for i in data["order"]]

@@ -30,14 +30,18 @@ URLS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
 )
 FILES = {
-    ("train", "images"): OfficialFile("train-images-idx3-ubyte.gz", 9912422,
-                                      md5="f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-    ("train", "labels"): OfficialFile("train-labels-idx1-ubyte.gz", 28881,
-                                      md5="d53e105ee54ea40749a09fcbcd1e9432"),
-    ("test", "images"): OfficialFile("t10k-images-idx3-ubyte.gz", 1648877,
-                                     md5="9fb629c4189551a2d022fa330f9573f3"),
-    ("test", "labels"): OfficialFile("t10k-labels-idx1-ubyte.gz", 4542,
-                                     md5="ec29112dd5afa0611ce80d1b7f02629c"),
+    ("train", "images"): OfficialFile(
+        "train-images-idx3-ubyte.gz", 9912422, md5="f68b3c2dcbeaaa9fbdd348bbdeb94873"
+    ),
+    ("train", "labels"): OfficialFile(
+        "train-labels-idx1-ubyte.gz", 28881, md5="d53e105ee54ea40749a09fcbcd1e9432"
+    ),
+    ("test", "images"): OfficialFile(
+        "t10k-images-idx3-ubyte.gz", 1648877, md5="9fb629c4189551a2d022fa330f9573f3"
+    ),
+    ("test", "labels"): OfficialFile(
+        "t10k-labels-idx1-ubyte.gz", 4542, md5="ec29112dd5afa0611ce80d1b7f02629c"
+    ),
 }
 SCALE = 1.0 / 256  # Mocha's convert.jl: "scale into [0,1)"
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
@@ -49,12 +53,16 @@ def parse_images(raw: bytes, name: str) -> np.ndarray:
         raise DataError(f"{name}: {len(raw)} bytes is too short for an IDX image file")
     magic, n, rows, cols = struct.unpack(">iiii", raw[:16])
     if magic != IMAGE_MAGIC:
-        raise DataError(f"{name}: magic number {magic}, expected {IMAGE_MAGIC} (IDX images); "
-                        f"not an MNIST image file")
+        raise DataError(
+            f"{name}: magic number {magic}, expected {IMAGE_MAGIC} (IDX images); "
+            f"not an MNIST image file"
+        )
     want = 16 + n * rows * cols
     if len(raw) != want:
-        raise DataError(f"{name}: header says {n} images of {rows}x{cols} ({want} bytes), the "
-                        f"file holds {len(raw)} bytes; truncated or corrupt")
+        raise DataError(
+            f"{name}: header says {n} images of {rows}x{cols} ({want} bytes), the "
+            f"file holds {len(raw)} bytes; truncated or corrupt"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols)
 
 
@@ -64,19 +72,24 @@ def parse_labels(raw: bytes, name: str) -> np.ndarray:
         raise DataError(f"{name}: {len(raw)} bytes is too short for an IDX label file")
     magic, n = struct.unpack(">ii", raw[:8])
     if magic != LABEL_MAGIC:
-        raise DataError(f"{name}: magic number {magic}, expected {LABEL_MAGIC} (IDX labels); "
-                        f"not an MNIST label file")
+        raise DataError(
+            f"{name}: magic number {magic}, expected {LABEL_MAGIC} (IDX labels); "
+            f"not an MNIST label file"
+        )
     if len(raw) != 8 + n:
-        raise DataError(f"{name}: header says {n} labels ({8 + n} bytes), the file holds "
-                        f"{len(raw)} bytes; truncated or corrupt")
+        raise DataError(
+            f"{name}: header says {n} labels ({8 + n} bytes), the file holds "
+            f"{len(raw)} bytes; truncated or corrupt"
+        )
     labels = np.frombuffer(raw, dtype=np.uint8, offset=8)
     if labels.size and labels.max() > 9:
         raise DataError(f"{name}: label {int(labels.max())} is not a digit 0-9")
     return labels
 
 
-def load_arrays(folder: str | os.PathLike, split: str = "train",
-                limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_arrays(
+    folder: str | os.PathLike, split: str = "train", limit: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Read MNIST IDX files (official names, gzip-compressed or not) from `folder` straight
     into memory: `(data (N, 1, 28, 28) float32 in [0, 1), labels (N, 1) float32)`, scaled as
     `prepare` does. `split` is "train" or "test" (or "t10k"); `limit` keeps the first N."""
@@ -87,13 +100,15 @@ def load_arrays(folder: str | os.PathLike, split: str = "train",
         candidates = [Path(folder) / name, Path(folder) / name.removesuffix(".gz")]
         path = next((c for c in candidates if c.exists()), None)
         if path is None:
-            raise DataError(f"MNIST {split} {kind}: neither {candidates[0]} nor "
-                            f"{candidates[1]} exists")
+            raise DataError(
+                f"MNIST {split} {kind}: neither {candidates[0]} nor {candidates[1]} exists"
+            )
         arrays.append(parse(read_maybe_gzip(path), str(path))[:limit])
     images, labels = arrays
     if images.shape[0] != labels.shape[0]:
-        raise DataError(f"MNIST {split} in {folder}: {images.shape[0]} images but "
-                        f"{labels.shape[0]} labels")
+        raise DataError(
+            f"MNIST {split} in {folder}: {images.shape[0]} images but {labels.shape[0]} labels"
+        )
     data = images[:, None].astype(np.float32) * np.float32(SCALE)
     return data, labels.astype(np.float32)[:, None]
 
@@ -121,12 +136,13 @@ def prepare(
             parsed[kind] = parse(raw, str(found.path))
         images, labels = parsed["images"], parsed["labels"]
         if images.shape[0] != labels.shape[0]:
-            raise DataError(f"MNIST {split}: {images.shape[0]} images but {labels.shape[0]} "
-                            f"labels")
+            raise DataError(f"MNIST {split}: {images.shape[0]} images but {labels.shape[0]} labels")
         data = images[:, None].astype(np.float32) * np.float32(SCALE)
-        h5 = write_hdf5(out / f"{split}.h5",
-                        {"data": data, "label": labels.astype(np.float32)[:, None]},
-                        progress=progress)
+        h5 = write_hdf5(
+            out / f"{split}.h5",
+            {"data": data, "label": labels.astype(np.float32)[:, None]},
+            progress=progress,
+        )
         written[split] = write_list(out / f"{split}.txt", [h5])
         written[f"{split}_h5"] = h5
         log(f"{split}: {images.shape[0]} digits -> {h5}")

@@ -20,8 +20,9 @@ import numpy as np
 from mocha.core.errors import DataError
 
 
-def split_indices(n: int, test_fraction: float, seed: int, labels: Any = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(
+    n: int, test_fraction: float, seed: int, labels: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, test indices) of `n` rows; see the module docstring."""
     if n < 2:
         raise DataError(f"cannot split {n} row(s) into a train and a test part")

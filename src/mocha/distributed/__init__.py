@@ -35,14 +35,26 @@ from mocha.distributed.launch import (
 )
 
 __all__ = [
-    "MPI_EXTRA_HINT", "DataParallel", "DistributedError", "enable", "find_mpiexec",
-    "import_mpi", "is_root", "launched_world_size", "rank_and_size",
+    "MPI_EXTRA_HINT",
+    "DataParallel",
+    "DistributedError",
+    "enable",
+    "find_mpiexec",
+    "import_mpi",
+    "is_root",
+    "launched_world_size",
+    "rank_and_size",
 ]
 
 
 def enable(
-    backend: Any, *, comm: Any = None, bucket_mb: float = 4.0, check_every: int = 100,
-    abort_on_error: bool = True, quiet: bool = True,
+    backend: Any,
+    *,
+    comm: Any = None,
+    bucket_mb: float = 4.0,
+    check_every: int = 100,
+    abort_on_error: bool = True,
+    quiet: bool = True,
 ) -> DataParallel:
     """Make `backend` data-parallel over `comm` (default `MPI.COMM_WORLD`); returns the
     `DataParallel`. Call it on every rank, after `mocha.init(backend)` and before building nets.

@@ -131,8 +131,10 @@ class DataParallel(Parallel):
         self.allreduce_seconds += time.perf_counter() - started
 
     def after_breaks(self, solver: Any, net: Any, state: Any) -> None:
-        flags = np.array([1 if solver.stop_requested else 0,
-                          1 if solver._rewind_request is not None else 0], dtype=np.int64)
+        flags = np.array(
+            [1 if solver.stop_requested else 0, 1 if solver._rewind_request is not None else 0],
+            dtype=np.int64,
+        )
         self.comm.Allreduce(self.mpi.IN_PLACE, flags, op=self.mpi.MAX)
         if flags[1]:
             solver._rewind_request = None
@@ -165,8 +167,11 @@ class DataParallel(Parallel):
             if hasattr(s, "n_accum"):
                 s.n_accum = int(n)
             else:
-                logger.warning("%s keeps no n_accum; its statistics are rank %d's share only",
-                               type(s).__name__, self.rank)
+                logger.warning(
+                    "%s keeps no n_accum; its statistics are rank %d's share only",
+                    type(s).__name__,
+                    self.rank,
+                )
 
     # -- checks --------------------------------------------------------------------------
     def check_parameters(self, net: Any, iteration: int) -> None:

@@ -15,8 +15,20 @@ from mocha.core.layer import Layer
 from mocha.core.registry import lookup
 
 # keys whose string values are file-system paths, resolved against the experiment's folder
-PATH_KEYS = frozenset({"source", "load_from", "save_into", "dir", "directory", "path",
-                       "mean_file", "filename", "folder", "logdir"})
+PATH_KEYS = frozenset(
+    {
+        "source",
+        "load_from",
+        "save_into",
+        "dir",
+        "directory",
+        "path",
+        "mean_file",
+        "filename",
+        "folder",
+        "logdir",
+    }
+)
 
 
 class ExperimentError(MochaError):
@@ -123,8 +135,9 @@ def check_value_types(cls: Any, values: dict[str, Any], where: str) -> None:
         if words and words <= {"bool", "None"} and "bool" in words:
             if isinstance(value, bool) or (value is None and "None" in words):
                 continue
-            raise ExperimentError(f"{where}, field {key!r}: {key} = {value!r} must be a "
-                                  f"boolean (true or false)")
+            raise ExperimentError(
+                f"{where}, field {key!r}: {key} = {value!r} must be a boolean (true or false)"
+            )
         if not words or not words <= {"int", "float", "None"} or words == {"None"}:
             continue
         if value is None and "None" in words:
@@ -134,8 +147,10 @@ def check_value_types(cls: Any, values: dict[str, Any], where: str) -> None:
             continue
         wanted = "a number" if "float" in words else "an integer"
         shown = str(value).lower() if isinstance(value, bool) else repr(value)
-        raise ExperimentError(f"{where}, field {key!r}: {key} = {shown} must be {wanted}"
-                              f"{' (not a boolean)' if isinstance(value, bool) else ''}")
+        raise ExperimentError(
+            f"{where}, field {key!r}: {key} = {shown} must be {wanted}"
+            f"{' (not a boolean)' if isinstance(value, bool) else ''}"
+        )
 
 
 def construct(cls: Any, kwargs: dict[str, Any], where: str) -> Any:
@@ -150,4 +165,3 @@ def construct(cls: Any, kwargs: dict[str, Any], where: str) -> Any:
         except (TypeError, ValueError):
             params = "?"
         raise ExperimentError(f"{where}: {cls.__name__}: {exc} (parameters: {params})") from None
-

@@ -26,9 +26,12 @@ def make_experiment_backend(exp: Experiment, name: str | None = None) -> Any:
 
     chosen = name or exp.backend.get("name", "default")
     try:
-        backend = make_backend(chosen, dtype=exp.backend.get("dtype", "float32"),
-                               seed=int(exp.backend.get("seed", 0)),
-                               threads=exp.backend.get("threads"))
+        backend = make_backend(
+            chosen,
+            dtype=exp.backend.get("dtype", "float32"),
+            seed=int(exp.backend.get("seed", 0)),
+            threads=exp.backend.get("threads"),
+        )
     except (MochaError, ValueError, TypeError) as exc:
         raise ExperimentError(f"{exp.path.name}: backend {chosen!r}: {exc}") from None
     try:
@@ -73,10 +76,13 @@ def _make_net(exp: Experiment, name: str, backend: Any, phase: str) -> Any:
         hint = ""
         sizes = ("dimension", "allocate", "too big", "maximum", "size")
         if isinstance(exc, MemoryError | OverflowError) or any(w in str(exc) for w in sizes):
-            hint = (f" (memory available: {_gib(available_memory())}; check output_dim, "
-                    f"batch_size and the data shapes)")
-        raise ExperimentError(f"{exp.path.name}: cannot set up net {name!r}{where}: "
-                              f"{detail}{hint}") from None
+            hint = (
+                f" (memory available: {_gib(available_memory())}; check output_dim, "
+                f"batch_size and the data shapes)"
+            )
+        raise ExperimentError(
+            f"{exp.path.name}: cannot set up net {name!r}{where}: {detail}{hint}"
+        ) from None
 
 
 def _layer_being_set_up(exc: BaseException) -> Any:
@@ -135,12 +141,17 @@ def check_memory(exp: Experiment, nets: list[Any]) -> None:
     if have is not None and need > have:
         raise ExperimentError(
             f"{exp.path.name}: the nets need {_gib(need)} for their blobs, more than the "
-            f"{_gib(have)} of memory available; lower batch_size or output_dim")
+            f"{_gib(have)} of memory available; lower batch_size or output_dim"
+        )
 
 
 def build_solver(
-    exp: Experiment, test_net: Any = None, max_iter: int | None = None, load_from: str = "",
-    weights_only: bool = False, allow_foreign_snapshot: bool = False,
+    exp: Experiment,
+    test_net: Any = None,
+    max_iter: int | None = None,
+    load_from: str = "",
+    weights_only: bool = False,
+    allow_foreign_snapshot: bool = False,
 ) -> Any:
     """The solver of the [solver] table with the lounge and coffee breaks of the file.
 
@@ -156,8 +167,10 @@ def build_solver(
         table["max_iter"] = max_iter
     if "max_iter" not in table:  # Mocha's default max_iter is inf: the run would never end
         what = "has no [solver] table" if not exp.solver_given else "[solver] has no max_iter"
-        raise ExperimentError(f"{exp.path.name} {what}, so training would never stop; add "
-                              f"[solver] with max_iter = N (or pass --max-iter N)")
+        raise ExperimentError(
+            f"{exp.path.name} {what}, so training would never stop; add "
+            f"[solver] with max_iter = N (or pass --max-iter N)"
+        )
     if load_from:
         table["load_from"] = load_from
     try:
@@ -195,13 +208,15 @@ def make_coffee_break(
         if pname in params and pname not in spec:
             if test_net is None:
                 raise ExperimentError(
-                    f"{where}: needs a validation net; give some [[layers]] phase = \"test\" "
+                    f'{where}: needs a validation net; give some [[layers]] phase = "test" '
                     f"(a data layer reading the validation set and e.g. an AccuracyLayer)"
                 )
             spec[pname] = test_net
             break
-    spec = {k: exp.resolve(v) if k in PATH_KEYS and isinstance(v, str) else as_tuples(v)
-            for k, v in spec.items()}
+    spec = {
+        k: exp.resolve(v) if k in PATH_KEYS and isinstance(v, str) else as_tuples(v)
+        for k, v in spec.items()
+    }
     try:
         coffee = cls(*args, **spec)
     except MochaError as exc:
@@ -209,4 +224,3 @@ def make_coffee_break(
     except TypeError as exc:
         raise ExperimentError(f"{where}: {exc} (parameters: {', '.join(params)})") from None
     return coffee, n_iter, n_epoch
-

@@ -62,15 +62,18 @@ def load_experiment(path: str | Path) -> Experiment:
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"{path}: invalid TOML: {exc}") from None
     except RecursionError:
-        raise ExperimentError(f"{path}: a value is nested too deeply (arrays or tables inside "
-                              f"each other hundreds of levels deep)") from None
+        raise ExperimentError(
+            f"{path}: a value is nested too deeply (arrays or tables inside "
+            f"each other hundreds of levels deep)"
+        ) from None
 
 
 def parse_experiment(raw: dict[str, Any], path: Path) -> Experiment:
     """Build an `Experiment` from an already parsed TOML document (`path` locates files)."""
     check_keys(raw, TOP_LEVEL_KEYS, f"{path.name}: top level")
-    exp = Experiment(path=path, name=str(raw.get("name") or path.stem),
-                     identity=experiment_identity(raw))
+    exp = Experiment(
+        path=path, name=str(raw.get("name") or path.stem), identity=experiment_identity(raw)
+    )
     exp.backend = _table(raw, "backend", path)
     check_keys(exp.backend, BACKEND_KEYS, f"{path.name}: [backend]")
     layers = raw.get("layers")
@@ -98,12 +101,14 @@ def parse_experiment(raw: dict[str, Any], path: Path) -> Experiment:
         try:
             lookup_named("coffee_breaks", spec["type"], where)
         except ExperimentError as exc:
-            raise ExperimentError(f"{exc} (is the plugin that provides it installed? see "
-                                  f"`mocha plugins`)") from None
+            raise ExperimentError(
+                f"{exc} (is the plugin that provides it installed? see `mocha plugins`)"
+            ) from None
         every = [spec.get(k, 0) for k in ("every_n_iter", "every_n_epoch")]
         if not all(isinstance(n, int) and n >= 0 for n in every) or max(every) <= 0:
-            raise ExperimentError(f"{where} ({spec['type']}): set every_n_iter or every_n_epoch "
-                                  f"to an integer > 0")
+            raise ExperimentError(
+                f"{where} ({spec['type']}): set every_n_iter or every_n_epoch to an integer > 0"
+            )
         exp.coffee_breaks.append(dict(spec))
     exp.lounge = _table(raw, "lounge", path)
     _check_lounge(exp, f"{path.name}: [lounge]")
@@ -119,17 +124,22 @@ def _check_lounge(exp: Experiment, where: str) -> None:
     if "save_into" in lounge:
         value = lounge["save_into"]
         if not isinstance(value, str) or not value.strip():
-            raise ExperimentError(f"{where}: save_into = {value!r}; give the statistics file's "
-                                  f"path as a string, e.g. save_into = \"statistics.h5\"")
+            raise ExperimentError(
+                f"{where}: save_into = {value!r}; give the statistics file's "
+                f'path as a string, e.g. save_into = "statistics.h5"'
+            )
         lounge["save_into"] = exp.resolve(value)
         check_writable_file(lounge["save_into"], f"{where}: save_into")
     every = lounge.get("every_n_iter", 1)
     if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-        raise ExperimentError(f"{where}: every_n_iter = {every!r}; use an integer >= 0 (how "
-                              f"often the statistics are saved; 0: only at the end)")
+        raise ExperimentError(
+            f"{where}: every_n_iter = {every!r}; use an integer >= 0 (how "
+            f"often the statistics are saved; 0: only at the end)"
+        )
     if lounge.get("file_exists", "merge") not in FILE_EXISTS:
-        raise ExperimentError(f"{where}: file_exists = {lounge['file_exists']!r}; use one of "
-                              f"{', '.join(FILE_EXISTS)}")
+        raise ExperimentError(
+            f"{where}: file_exists = {lounge['file_exists']!r}; use one of {', '.join(FILE_EXISTS)}"
+        )
 
 
 def check_writable_file(path: str, where: str) -> None:
@@ -143,16 +153,19 @@ def check_writable_file(path: str, where: str) -> None:
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
-        raise ExperimentError(f"{where}: cannot create {path!r}: {parent!r} is a file, not a "
-                              f"folder")
+        raise ExperimentError(
+            f"{where}: cannot create {path!r}: {parent!r} is a file, not a folder"
+        )
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise ExperimentError(f"{where}: cannot create {path!r}: folder {parent!r} is not "
-                              f"writable")
+        raise ExperimentError(f"{where}: cannot create {path!r}: folder {parent!r} is not writable")
 
 
 # What may change between a run and its resume without making it another experiment.
-RESUMABLE_CHANGES = {"": ("description", "coffee_breaks", "lounge"),
-                     "backend": ("name",), "solver": ("max_iter", "load_from")}
+RESUMABLE_CHANGES = {
+    "": ("description", "coffee_breaks", "lounge"),
+    "backend": ("name",),
+    "solver": ("max_iter", "load_from"),
+}
 
 
 def experiment_identity(raw: dict[str, Any]) -> str:
@@ -238,8 +251,10 @@ def _parse_solver(exp: Experiment, table: dict[str, Any]) -> dict[str, Any]:
     known = ("method", *known_parameters(method))
     for key, value in out.items():
         if key not in known:
-            raise ExperimentError(f"{where} ({out['method']}): unknown key {key!r}: "
-                                  f"{unknown_parameter_message(method, key, value, toml=True)}")
+            raise ExperimentError(
+                f"{where} ({out['method']}): unknown key {key!r}: "
+                f"{unknown_parameter_message(method, key, value, toml=True)}"
+            )
     for key, namespace in (("lr_policy", LRPolicy), ("mom_policy", MomPolicy)):
         if key in out:
             out[key] = make_policy(namespace, out[key], f"{where}, {key}")
@@ -250,4 +265,3 @@ def _parse_solver(exp: Experiment, table: dict[str, Any]) -> dict[str, Any]:
     if out.get("load_from"):
         out["load_from"] = exp.resolve(str(out["load_from"]))
     return out
-

@@ -45,8 +45,9 @@ def _registered() -> dict[str, Provider]:
     from mocha.core.registry import get_registry
 
     registry = get_registry()
-    found = {name: registry.get("data_providers", name)
-             for name in registry.names("data_providers")}
+    found = {
+        name: registry.get("data_providers", name) for name in registry.names("data_providers")
+    }
     found.update(_PROVIDERS)
     return found
 
@@ -73,8 +74,9 @@ def _from_file(path: str, tops: Sequence[str]) -> dict[str, np.ndarray]:
         raise DataError(f"cannot read data file {path!r}: {exc}") from None
 
 
-def _split(arrays: dict[str, np.ndarray], split: str, test_fraction: float, seed: int,
-           tops: Sequence[str]) -> dict[str, np.ndarray]:
+def _split(
+    arrays: dict[str, np.ndarray], split: str, test_fraction: float, seed: int, tops: Sequence[str]
+) -> dict[str, np.ndarray]:
     if split == "all":
         return arrays
     if split not in ("train", "test"):
@@ -123,8 +125,9 @@ def load_provider(
             f"data source {source!r} has no array for top(s) {missing}; it has "
             f"{sorted(arrays)} (name the layer's tops after them)"
         )
-    arrays = _split({t: arrays[t] for t in tops}, split, float(test_fraction), int(split_seed),
-                    tops)
+    arrays = _split(
+        {t: arrays[t] for t in tops}, split, float(test_fraction), int(split_seed), tops
+    )
     out = [arrays[t] for t in tops]
     if sample_shape is not None:
         try:

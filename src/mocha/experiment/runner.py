@@ -89,7 +89,8 @@ class ObjectiveWatch(CoffeeBreak):
                     f"the objective has stayed above {self.factor:g}x its starting value "
                     f"{self.start:.6g} for {state.iter - self.since + 1} iterations (since "
                     f"iteration {self.since}; now {obj:.6g}): the training is probably "
-                    f"diverging; lower the learning rate")
+                    f"diverging; lower the learning rate"
+                )
                 logger.warning("%s: %s", net.name, self.message)
         else:
             self.since = None
@@ -221,9 +222,12 @@ def run_experiment(
             from mocha.distributed import enable
 
             enable(be)
-        solver_args = {"max_iter": max_iter, "load_from": load_from,
-                       "weights_only": weights_only,
-                       "allow_foreign_snapshot": allow_foreign_snapshot}
+        solver_args = {
+            "max_iter": max_iter,
+            "load_from": load_from,
+            "weights_only": weights_only,
+            "allow_foreign_snapshot": allow_foreign_snapshot,
+        }
         train_net, test_net, solver = _build(exp, be, solver_args)
         watch = add_coffee_break(solver, ObjectiveWatch(), every_n_iter=1)
         start = add_coffee_break(solver, StartWatch(), every_n_iter=0)
@@ -231,9 +235,13 @@ def run_experiment(
             solver.params["load_from"] = ""
         for coffee, every in extra_coffee_breaks:
             add_coffee_break(solver, coffee, every_n_iter=every)
-        result = RunResult(experiment=exp.name, backend=type(be).__name__, threads=be.threads,
-                           max_iter=solver.params["max_iter"],
-                           statistics_file=solver.coffee_lounge.save_into or None)
+        result = RunResult(
+            experiment=exp.name,
+            backend=type(be).__name__,
+            threads=be.threads,
+            max_iter=solver.params["max_iter"],
+            statistics_file=solver.coffee_lounge.save_into or None,
+        )
         snaps = snapshot_breaks(solver)
         if snaps:
             result.snapshot_dir = snapshot_dir_of(snaps[0].coffee)
@@ -246,7 +254,8 @@ def run_experiment(
         with lock_snapshot_folders(locked), stop_on_sigint(solver, handle_sigint):
             if fresh and parallel_of(be).is_root:
                 result.moved_aside = move_aside(
-                    [snapshot_dir_of(s.coffee) for s in snaps], result.statistics_file)
+                    [snapshot_dir_of(s.coffee) for s in snaps], result.statistics_file
+                )
             try:
                 state = solve(solver, train_net)
             except KeyboardInterrupt as exc:  # a second Ctrl-C: say where the snapshots are

@@ -37,7 +37,9 @@ COMPONENT_KINDS: tuple[tuple[type, str], ...] = (
 )
 # field names that hold a component even when their default does not tell (e.g. None)
 NAME_HINTS: tuple[tuple[str, str], ...] = (
-    (r"^neuron$", "neurons"), (r"_init$", "initializers"), (r"_regu$", "regularizers"),
+    (r"^neuron$", "neurons"),
+    (r"_init$", "initializers"),
+    (r"_regu$", "regularizers"),
     (r"_cons$", "constraints"),
 )
 
@@ -76,8 +78,9 @@ def make_component(exp: Experiment, kind: str, value: str | dict, where: str) ->
     """A neuron/initializer/... from `"Name"` or `{type = "Name", arguments...}`."""
     name, kwargs = split_spec(value, where)
     cls = lookup_named(kind, name, where)
-    kwargs = {k: exp.resolve(v) if k in PATH_KEYS and isinstance(v, str) else v
-              for k, v in kwargs.items()}
+    kwargs = {
+        k: exp.resolve(v) if k in PATH_KEYS and isinstance(v, str) else v for k, v in kwargs.items()
+    }
     check_value_types(cls, kwargs, f"{where} ({name})")
     return construct(cls, kwargs, where)
 
@@ -96,8 +99,11 @@ def variant_family(default: Any) -> dict[str, type]:
         stack.extend(c.__subclasses__())
     module = sys.modules.get(cls.__module__)
     for holder in vars(module).values() if module else ():
-        members = {k: v for k, v in vars(holder).items() if isinstance(v, type)} if isinstance(
-            holder, type) else {}
+        members = (
+            {k: v for k, v in vars(holder).items() if isinstance(v, type)}
+            if isinstance(holder, type)
+            else {}
+        )
         if cls in members.values():
             family.update(members)
     family.setdefault(cls.__name__, cls)
@@ -115,8 +121,9 @@ def make_variant(exp: Experiment, default: Any, value: str | dict, where: str) -
     if name not in family:
         close = difflib.get_close_matches(name, sorted(family), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ExperimentError(f"{where}: unknown type {name!r}.{hint} Known: "
-                              f"{', '.join(sorted(family))}")
+        raise ExperimentError(
+            f"{where}: unknown type {name!r}.{hint} Known: {', '.join(sorted(family))}"
+        )
     return construct(family[name], kwargs, where)
 
 
@@ -129,7 +136,7 @@ def make_transformer(exp: Experiment, item: Any, where: str) -> tuple[str, Any]:
         top = spec.pop("top", "data")
     else:
         raise ExperimentError(
-            f"{where}: a transformer is {{top = \"data\", type = \"SubMean\", ...}}, got {item!r}"
+            f'{where}: a transformer is {{top = "data", type = "SubMean", ...}}, got {item!r}'
         )
     return str(top), make_component(exp, "data_transformers", spec, where)
 
@@ -160,7 +167,7 @@ def make_policy(namespace: Any, value: Any, where: str) -> Any:
         if not isinstance(stages, list) or not stages or spec:
             raise ExperimentError(
                 f"{where}: Staged takes only 'stages', a list of "
-                f"{{n_iter = N, type = \"Fixed\", ...}} tables"
+                f'{{n_iter = N, type = "Fixed", ...}} tables'
             )
         built = []
         for j, stage in enumerate(stages):
@@ -176,4 +183,3 @@ def make_policy(namespace: Any, value: Any, where: str) -> Any:
         except ValueError as exc:
             raise ExperimentError(f"{where}: {exc}") from None
     return construct(cls, spec, where)
-

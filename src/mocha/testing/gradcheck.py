@@ -28,9 +28,15 @@ class LayerHarness:
     applied to the same data; the bottom diffs play the top diffs.
     """
 
-    def __init__(self, layer: Layer, inputs: Sequence[np.ndarray], backend: Any,
-                 no_grad: Sequence[int] = (), phase: str = "train",
-                 shared_params: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        layer: Layer,
+        inputs: Sequence[np.ndarray],
+        backend: Any,
+        no_grad: Sequence[int] = (),
+        phase: str = "train",
+        shared_params: list[Any] | None = None,
+    ) -> None:
         self.layer, self.backend = layer, backend
         self.inputs = [backend.from_host(np.asarray(a)) for a in inputs]
         self.diffs: list[Blob] = [
@@ -43,8 +49,9 @@ class LayerHarness:
             self.state.blobs = list(self.inputs)
             self.state.blobs_diff = list(self.diffs)
         # what a finite-difference check perturbs: the inputs, or their originals if in place
-        self.sources = [backend.asarray(x.data).copy() if layer.is_inplace else x.data
-                        for x in self.inputs]
+        self.sources = [
+            backend.asarray(x.data).copy() if layer.is_inplace else x.data for x in self.inputs
+        ]
         for p in self.state.parameters:
             p.initializer.init(backend, p.blob)
         self._rng_state = backend.rng_state()
@@ -88,8 +95,9 @@ class LayerHarness:
         self.state.shutdown(self.backend)
 
 
-def run_layer(layer: Layer, inputs: Sequence[np.ndarray], backend: Any = None,
-              **kwargs: Any) -> LayerHarness:
+def run_layer(
+    layer: Layer, inputs: Sequence[np.ndarray], backend: Any = None, **kwargs: Any
+) -> LayerHarness:
     """Set the layer up on `inputs` and run one forward."""
     harness = LayerHarness(layer, inputs, backend or reference_backend(), **kwargs)
     harness.forward()
@@ -116,11 +124,20 @@ def _numeric_grad(f, array: np.ndarray, coords, eps: float):
     return out
 
 
-def check_gradients(layer: Layer, inputs: Sequence[np.ndarray], *, no_grad: Sequence[int] = (),
-                    eps: float = 1e-6, rtol: float = 1e-4, atol: float = 1e-6,
-                    max_coords: int = 60, seed: int = 0, phase: str = "train",
-                    check_params: bool = True,
-                    prepare: Callable[[Any], None] | None = None) -> dict[str, int]:
+def check_gradients(
+    layer: Layer,
+    inputs: Sequence[np.ndarray],
+    *,
+    no_grad: Sequence[int] = (),
+    eps: float = 1e-6,
+    rtol: float = 1e-4,
+    atol: float = 1e-6,
+    max_coords: int = 60,
+    seed: int = 0,
+    phase: str = "train",
+    check_params: bool = True,
+    prepare: Callable[[Any], None] | None = None,
+) -> dict[str, int]:
     """Compare the layer's backward with float64 central differences.
 
     The objective is Σ_j <r_j, top_j> with fixed random r (plus the loss for loss layers).
@@ -132,8 +149,13 @@ def check_gradients(layer: Layer, inputs: Sequence[np.ndarray], *, no_grad: Sequ
     backend = reference_backend("float64", seed)
     if prepare is not None:
         prepare(backend)
-    h = LayerHarness(layer, [np.asarray(a, dtype=np.float64) for a in inputs], backend,
-                     no_grad=no_grad, phase=phase)
+    h = LayerHarness(
+        layer,
+        [np.asarray(a, dtype=np.float64) for a in inputs],
+        backend,
+        no_grad=no_grad,
+        phase=phase,
+    )
     rng = np.random.default_rng(seed + 1)
     h.forward()
     weights = [rng.standard_normal(b.shape) for b in h.state.blobs]
@@ -178,10 +200,17 @@ def check_gradients(layer: Layer, inputs: Sequence[np.ndarray], *, no_grad: Sequ
     return counts
 
 
-def check_layer(layer: Layer, inputs: Sequence[np.ndarray], backend: Any, *,
-                no_grad: Sequence[int] = (), gradcheck: bool = True,
-                phase: str = "train", prepare: Callable[[Any], None] | None = None,
-                **grad_kwargs: Any) -> LayerHarness:
+def check_layer(
+    layer: Layer,
+    inputs: Sequence[np.ndarray],
+    backend: Any,
+    *,
+    no_grad: Sequence[int] = (),
+    gradcheck: bool = True,
+    phase: str = "train",
+    prepare: Callable[[Any], None] | None = None,
+    **grad_kwargs: Any,
+) -> LayerHarness:
     """Run `layer` on `backend` and on the float64 reference with the same parameters:
     tops, loss, bottom diffs and parameter gradients must agree; a NullBlob diff is honoured;
     then (optionally) the reference passes the gradient check. `prepare(backend)` runs on
@@ -194,21 +223,35 @@ def check_layer(layer: Layer, inputs: Sequence[np.ndarray], backend: Any, *,
         prepare(ref_backend)
         prepare(backend)
     start = ref_backend.rng_state()
-    ref = LayerHarness(layer, [np.asarray(a, np.float64) for a in inputs], ref_backend,
-                       no_grad=no_grad, phase=phase)
+    ref = LayerHarness(
+        layer,
+        [np.asarray(a, np.float64) for a in inputs],
+        ref_backend,
+        no_grad=no_grad,
+        phase=phase,
+    )
     backend.set_rng_state(start)  # random layers draw the same numbers on both backends
-    dut = LayerHarness(layer, [np.asarray(a) for a in inputs], backend, no_grad=no_grad,
-                       phase=phase)
+    dut = LayerHarness(
+        layer, [np.asarray(a) for a in inputs], backend, no_grad=no_grad, phase=phase
+    )
     for p_ref, p in zip(ref.state.parameters, dut.state.parameters):
         p.blob.copy_from(p_ref.blob.to_host().astype(p.blob.dtype))
     ref.forward()
     dut.forward()
     for j, (a, b) in enumerate(zip(ref.tops(), dut.tops())):
-        np.testing.assert_allclose(b, a, err_msg=f"{layer.name}: top {j} differs from the "
-                                   f"reference on {backend.name}", **tol)
+        np.testing.assert_allclose(
+            b,
+            a,
+            err_msg=f"{layer.name}: top {j} differs from the reference on {backend.name}",
+            **tol,
+        )
     if layer.has_loss:
-        np.testing.assert_allclose(float(dut.state.loss), float(ref.state.loss),
-                                   err_msg=f"{layer.name}: loss differs", **tol)
+        np.testing.assert_allclose(
+            float(dut.state.loss),
+            float(ref.state.loss),
+            err_msg=f"{layer.name}: loss differs",
+            **tol,
+        )
     if layer.can_do_bp:
         rng = np.random.default_rng(3)
         grads = [rng.standard_normal(b.shape) for b in ref.state.blobs]
@@ -216,14 +259,22 @@ def check_layer(layer: Layer, inputs: Sequence[np.ndarray], backend: Any, *,
         dut.backward(grads)
         for i, (d_ref, d) in enumerate(zip(ref.diffs, dut.diffs)):
             if not d_ref.is_null:
-                np.testing.assert_allclose(d.to_host(), d_ref.to_host(), err_msg=(
-                    f"{layer.name}: bottom diff {i} differs on {backend.name}"), **tol)
+                np.testing.assert_allclose(
+                    d.to_host(),
+                    d_ref.to_host(),
+                    err_msg=(f"{layer.name}: bottom diff {i} differs on {backend.name}"),
+                    **tol,
+                )
         for p_ref, p in zip(ref.state.parameters, dut.state.parameters):
-            np.testing.assert_allclose(p.gradient.to_host(), p_ref.gradient.to_host(),
-                                       err_msg=f"{layer.name}: gradient of {p.name} differs",
-                                       **tol)
+            np.testing.assert_allclose(
+                p.gradient.to_host(),
+                p_ref.gradient.to_host(),
+                err_msg=f"{layer.name}: gradient of {p.name} differs",
+                **tol,
+            )
         if gradcheck:
-            check_gradients(layer, inputs, no_grad=no_grad, phase=phase, prepare=prepare,
-                            **grad_kwargs)
+            check_gradients(
+                layer, inputs, no_grad=no_grad, phase=phase, prepare=prepare, **grad_kwargs
+            )
     ref.shutdown()
     return dut

@@ -22,8 +22,7 @@ GPU_MARKER = "gpu: needs a CUDA device and CuPy (set by mocha's `backend` fixtur
 def pytest_configure(config: pytest.Config) -> None:
     """Declare the `gpu` marker the CuPy cases carry, so `--strict-markers` accepts it in a
     project that does not declare it; left alone when the project's ini declares it already."""
-    declared = (line.split(":", 1)[0].split("(", 1)[0].strip()
-                for line in config.getini("markers"))
+    declared = (line.split(":", 1)[0].split("(", 1)[0].strip() for line in config.getini("markers"))
     if "gpu" not in declared:
         config.addinivalue_line("markers", GPU_MARKER)
     wanted = session_backend(config)
@@ -33,8 +32,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def session_backend(config: pytest.Config) -> str | None:
     """The backend of the session: `--mocha-backend`, else `MOCHA_BACKEND`, else None."""
-    return (config.getoption("--mocha-backend", default=None)
-            or os.environ.get("MOCHA_BACKEND") or None)
+    return (
+        config.getoption("--mocha-backend", default=None) or os.environ.get("MOCHA_BACKEND") or None
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -43,8 +43,12 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mocha")
-    group.addoption("--mocha-backend", action="store", default=None,
-                    help="run backend-parametrized tests on this backend only")
+    group.addoption(
+        "--mocha-backend",
+        action="store",
+        default=None,
+        help="run backend-parametrized tests on this backend only",
+    )
 
 
 def _backend_params(config: pytest.Config) -> list[Any]:

@@ -18,8 +18,10 @@ def threads(request: pytest.FixtureRequest) -> Iterator[int]:
     numba = pytest.importorskip("numba")
     count = request.param
     if count > numba.config.NUMBA_NUM_THREADS:
-        pytest.skip(f"numba's pool has {numba.config.NUMBA_NUM_THREADS} thread(s) "
-                    f"(NUMBA_NUM_THREADS); this case needs {count}")
+        pytest.skip(
+            f"numba's pool has {numba.config.NUMBA_NUM_THREADS} thread(s) "
+            f"(NUMBA_NUM_THREADS); this case needs {count}"
+        )
     before = numba.get_num_threads()
     numba.set_num_threads(count)
     try:

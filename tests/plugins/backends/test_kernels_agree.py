@@ -29,10 +29,11 @@ pytestmark = pytest.mark.usefixtures("threads")
 from mocha.plugins.backends.numba_backend import OVERRIDDEN, NumbaBackend  # noqa: E402
 
 GENERIC = {
-    **{n: getattr(kernels_conv, n) for n in ("im2col", "col2im", "conv_forward",
-                                             "conv_backward")},
-    **{n: getattr(kernels_pool, n) for n in ("max_pool_forward", "max_pool_backward",
-                                             "avg_pool_forward", "avg_pool_backward")},
+    **{n: getattr(kernels_conv, n) for n in ("im2col", "col2im", "conv_forward", "conv_backward")},
+    **{
+        n: getattr(kernels_pool, n)
+        for n in ("max_pool_forward", "max_pool_backward", "avg_pool_forward", "avg_pool_backward")
+    },
     "lrn_forward": kernels_lrn.lrn_forward,
     "lrn_backward": kernels_lrn.lrn_backward,
     "softmax": kernels_softmax.softmax,
@@ -144,8 +145,13 @@ def test_conv_forward_writes_into_out_and_reuses_workspaces():
     np.testing.assert_allclose(y2, out)
 
 
-@given(case=conv_cases(), dtype=dtypes, bias=st.booleans(), seed=st.integers(0, 2**16),
-       chunk=st.sampled_from([0, 1]))
+@given(
+    case=conv_cases(),
+    dtype=dtypes,
+    bias=st.booleans(),
+    seed=st.integers(0, 2**16),
+    chunk=st.sampled_from([0, 1]),
+)
 def test_row_wise_convolution(case, dtype, bias, seed, chunk):
     """The row-wise path (im2row + kh products; ∇x as the flipped forward) agrees with the
     generic kernels wherever it is eligible (stride 1, one group, padding < kernel)."""
@@ -247,10 +253,8 @@ def test_pooling(case, dtype, ties, seed):
     assert_close((y, i), (y_ref, i_ref), dtype)
     gy = rng.standard_normal(y_ref.shape).astype(dtype)
     assert_close(*reversed(both("max_pool_backward", dtype, gy, i_ref, shape)), dtype)
-    assert_close(*reversed(both("avg_pool_forward", dtype, x, kernel, pad, stride, out_hw)),
-                 dtype)
-    assert_close(*reversed(both("avg_pool_backward", dtype, gy, shape, kernel, pad, stride)),
-                 dtype)
+    assert_close(*reversed(both("avg_pool_forward", dtype, x, kernel, pad, stride, out_hw)), dtype)
+    assert_close(*reversed(both("avg_pool_backward", dtype, gy, shape, kernel, pad, stride)), dtype)
 
 
 @pytest.mark.parametrize("impl", ["generic", "numba"])
@@ -284,11 +288,16 @@ def test_pooling_kernels_write_into_out(impl):
     np.testing.assert_allclose(g_out, call("avg_pool_backward", gy, x.shape, *args[:3]))
 
 
-@given(mode=st.sampled_from(["across_channel", "within_channel"]), k=st.integers(1, 5),
-       shape=st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(1, 5),
-                       st.integers(1, 5)),
-       scale=st.floats(0.01, 2.0), power=st.floats(0.25, 1.5), shift=st.floats(0.5, 2.0),
-       dtype=dtypes, seed=st.integers(0, 2**16))
+@given(
+    mode=st.sampled_from(["across_channel", "within_channel"]),
+    k=st.integers(1, 5),
+    shape=st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(1, 5), st.integers(1, 5)),
+    scale=st.floats(0.01, 2.0),
+    power=st.floats(0.25, 1.5),
+    shift=st.floats(0.5, 2.0),
+    dtype=dtypes,
+    seed=st.integers(0, 2**16),
+)
 def test_lrn(mode, k, shape, scale, power, shift, dtype, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(shape).astype(dtype)
@@ -305,14 +314,18 @@ def test_lrn(mode, k, shape, scale, power, shift, dtype, seed):
         for impl in (GENERIC["lrn_forward"], None):
             o2 = np.empty_like(x)
             args = (x, k, scale, power, shift, mode)
-            res = (impl(nb, *args, out=(o, o2)) if impl
-                   else nb.kernels.lrn_forward(*args, out=(o, o2)))
+            res = (
+                impl(nb, *args, out=(o, o2)) if impl else nb.kernels.lrn_forward(*args, out=(o, o2))
+            )
             assert res[0] is o and res[1] is o2
             assert_close((o, o2), (y, denom), dtype)
             g = np.full_like(o, np.nan)
             bargs = (x, y, denom, gy, k, scale, power, shift, mode)
-            gx = (GENERIC["lrn_backward"](nb, *bargs, out=g) if impl
-                  else nb.kernels.lrn_backward(*bargs, out=g))
+            gx = (
+                GENERIC["lrn_backward"](nb, *bargs, out=g)
+                if impl
+                else nb.kernels.lrn_backward(*bargs, out=g)
+            )
             assert gx is g
             assert_close(g, ref, dtype)
 
@@ -325,8 +338,13 @@ def test_lrn_across_channel_on_2d_input_and_bad_mode():
         NumbaBackend().kernels.lrn_forward(x, 3, 1.0, 0.75, 1.0, "sideways")
 
 
-@given(shape=st.lists(st.integers(1, 5), min_size=2, max_size=4), data=st.data(),
-       dtype=dtypes, scale=st.sampled_from([1.0, 50.0]), seed=st.integers(0, 2**16))
+@given(
+    shape=st.lists(st.integers(1, 5), min_size=2, max_size=4),
+    data=st.data(),
+    dtype=dtypes,
+    scale=st.sampled_from([1.0, 50.0]),
+    seed=st.integers(0, 2**16),
+)
 def test_softmax(shape, data, dtype, scale, seed):
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     x = (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
@@ -337,11 +355,16 @@ def test_softmax(shape, data, dtype, scale, seed):
     assert_close(out, ref, dtype)
 
 
-@given(m=st.integers(1, 40), n=st.integers(1, 30), k=st.integers(1, 30),
-       trans=st.tuples(st.booleans(), st.booleans()),
-       ab=st.sampled_from([(1.0, 0.0), (0.5, 0.0), (2.0, 1.0), (1.0, -0.5)]),
-       out_kind=st.sampled_from(["none", "contiguous", "strided"]), dtype=dtypes,
-       seed=st.integers(0, 2**16))
+@given(
+    m=st.integers(1, 40),
+    n=st.integers(1, 30),
+    k=st.integers(1, 30),
+    trans=st.tuples(st.booleans(), st.booleans()),
+    ab=st.sampled_from([(1.0, 0.0), (0.5, 0.0), (2.0, 1.0), (1.0, -0.5)]),
+    out_kind=st.sampled_from(["none", "contiguous", "strided"]),
+    dtype=dtypes,
+    seed=st.integers(0, 2**16),
+)
 def test_gemm(m, n, k, trans, ab, out_kind, dtype, seed):
     # every product is split over the threads (SPLIT_MIN_FLOPS = 0) where it has the rows
     import mocha.plugins.backends.numba_backend.blas as numba_blas
@@ -357,8 +380,7 @@ def test_gemm(m, n, k, trans, ab, out_kind, dtype, seed):
     ref_backend, nb = backends(dtype)
 
     def out():
-        return {"none": None, "contiguous": c.copy(),
-                "strided": np.asfortranarray(c)}[out_kind]
+        return {"none": None, "contiguous": c.copy(), "strided": np.asfortranarray(c)}[out_kind]
 
     ref = GENERIC["gemm"](ref_backend, a, b, out=out(), **kw)
     split_min, numba_blas.SPLIT_MIN_FLOPS = numba_blas.SPLIT_MIN_FLOPS, 0
@@ -379,9 +401,11 @@ def test_backend_is_preferred_and_importing_the_plugin_does_not_import_numba():
     assert NumbaBackend.why_unavailable() is None
     assert NumbaBackend.priority > NumpyBackend.priority
     assert isinstance(CPUBackend(), NumbaBackend)
-    code = ("import sys, mocha.plugins.backends.numba_backend as m; "
-            "assert 'numba' not in sys.modules, 'numba imported'; "
-            "m.NumbaBackend(); assert 'numba' not in sys.modules")
+    code = (
+        "import sys, mocha.plugins.backends.numba_backend as m; "
+        "assert 'numba' not in sys.modules, 'numba imported'; "
+        "m.NumbaBackend(); assert 'numba' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -393,15 +417,22 @@ def test_large_inputs_take_the_parallel_path(monkeypatch):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 3, 112, 112)).astype(np.float32)
     assert x.size >= SERIAL_BELOW
-    (y_ref, i_ref), (y, i) = both("max_pool_forward", np.float32, x, (3, 3), (1, 1), (2, 2),
-                                  (56, 56))
+    (y_ref, i_ref), (y, i) = both(
+        "max_pool_forward", np.float32, x, (3, 3), (1, 1), (2, 2), (56, 56)
+    )
     assert_close((y, i), (y_ref, i_ref), np.float32)
-    assert_close(*reversed(both("lrn_forward", np.float32, x, 3, 1.0, 0.75, 1.0,
-                                "within_channel")), np.float32)
+    assert_close(
+        *reversed(both("lrn_forward", np.float32, x, 3, 1.0, 0.75, 1.0, "within_channel")),
+        np.float32,
+    )
     assert_close(*reversed(both("softmax", np.float32, x, 1)), np.float32)
     # float64: ∇W sums 48400 products per entry, beyond float32's tolerance here
     w = rng.standard_normal((8, 3, 3, 3))
     gy = rng.standard_normal((4, 8, 110, 110))
     assert gy.size >= SERIAL_BELOW
-    assert_close(*reversed(both("conv_backward", np.float64, x.astype(np.float64), w, gy,
-                                (0, 0), (1, 1), 1)), np.float64)
+    assert_close(
+        *reversed(
+            both("conv_backward", np.float64, x.astype(np.float64), w, gy, (0, 0), (1, 1), 1)
+        ),
+        np.float64,
+    )

@@ -40,11 +40,13 @@ def test_im2col_layout_and_col2im_is_its_adjoint(g, seed):
     np.testing.assert_array_equal(col, naive_im2col(x, kernel, pad, stride))
     c = rng.standard_normal(col.shape)
     # <im2col(x), c> == <x, col2im(c)>
-    np.testing.assert_allclose(np.sum(col * c), np.sum(x * col2im(B, c, shape, kernel, pad,
-                                                                  stride)))
+    np.testing.assert_allclose(
+        np.sum(col * c), np.sum(x * col2im(B, c, shape, kernel, pad, stride))
+    )
     # a single image is the N = 1 case
-    np.testing.assert_array_equal(im2col(B, x[0], kernel, pad, stride),
-                                  naive_im2col(x[:1], kernel, pad, stride))
+    np.testing.assert_array_equal(
+        im2col(B, x[0], kernel, pad, stride), naive_im2col(x[:1], kernel, pad, stride)
+    )
 
 
 def test_col2im_sums_overlapping_patches():
@@ -58,8 +60,9 @@ def test_conv_without_bias_and_without_dx():
     x, w = rng.standard_normal((2, 2, 4, 4)), rng.standard_normal((3, 2, 2, 2))
     y = conv_forward(B, x, w, None, (0, 0), (1, 1), 1)
     yb = conv_forward(B, x, w, np.arange(3.0), (0, 0), (1, 1), 1)
-    np.testing.assert_allclose(yb - y, np.broadcast_to(np.arange(3.0)[None, :, None, None],
-                                                       y.shape))
+    np.testing.assert_allclose(
+        yb - y, np.broadcast_to(np.arange(3.0)[None, :, None, None], y.shape)
+    )
     dx, dw, db = conv_backward(B, x, w, np.ones_like(y), (0, 0), (1, 1), 1, need_dx=False)
     assert dx is None and dw.shape == w.shape
     np.testing.assert_allclose(db, [18.0, 18.0, 18.0])

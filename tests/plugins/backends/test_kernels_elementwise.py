@@ -28,8 +28,22 @@ DTYPES = st.sampled_from([np.float32, np.float64])
 NEURON_KERNELS = ("relu", "lrelu", "sigmoid", "tanh")
 INEXACT = {"sigmoid_forward", "tanh_forward"}  # exp / tanh: libm vs NumPy's SIMD routines
 TOL = {np.float32: {"rtol": 1e-6, "atol": 1e-37}, np.float64: {"rtol": 1e-14, "atol": 1e-300}}
-SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0 ** -100, -(2.0 ** -100), 40.0, -40.0, 800.0, -800.0,
-           np.nan, np.inf, -np.inf]
+SPECIAL = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    0.5,
+    2.0**-100,
+    -(2.0**-100),
+    40.0,
+    -40.0,
+    800.0,
+    -800.0,
+    np.nan,
+    np.inf,
+    -np.inf,
+]
 
 
 def numpy_backend(dtype):
@@ -97,8 +111,12 @@ def test_generic_neurons_are_the_old_expressions(name, data, dtype, shape):
         same_bits(getattr(generic, f"{name}_backward")(b, y, g), old_backward(name, y, g))
 
 
-@given(data=st.data(), dtype=DTYPES, shape=shapes,
-       epsilon=st.sampled_from([0.0, 0.25, -0.5, 0.1, 1e-3]))
+@given(
+    data=st.data(),
+    dtype=DTYPES,
+    shape=shapes,
+    epsilon=st.sampled_from([0.0, 0.25, -0.5, 0.1, 1e-3]),
+)
 def test_generic_relu_is_the_old_expression(data, dtype, shape, epsilon):
     b = numpy_backend(dtype)
     at_eps = float(dtype(epsilon))  # values exactly at epsilon, as the array holds it
@@ -111,12 +129,18 @@ def test_generic_relu_is_the_old_expression(data, dtype, shape, epsilon):
         old = g.copy()
         old *= y > epsilon
         same_bits(generic.relu_backward(b, y, g, epsilon), old)
-    assert not generic.relu_backward(b, np.full(3, at_eps, dtype), np.ones(3, dtype),
-                                     epsilon).any()  # the gradient is 0 at the kink
+    assert not generic.relu_backward(
+        b, np.full(3, at_eps, dtype), np.ones(3, dtype), epsilon
+    ).any()  # the gradient is 0 at the kink
 
 
-@given(data=st.data(), dtype=DTYPES, shape=shapes, ratio=st.sampled_from([0.1, 0.3, 0.5, 0.9]),
-       auto_scale=st.booleans())
+@given(
+    data=st.data(),
+    dtype=DTYPES,
+    shape=shapes,
+    ratio=st.sampled_from([0.1, 0.3, 0.5, 0.9]),
+    auto_scale=st.booleans(),
+)
 def test_generic_dropout_is_the_old_expression(data, dtype, shape, ratio, auto_scale):
     b = numpy_backend(dtype)
     u = data.draw(arrays(dtype, shape, [float(dtype(ratio)), 0.0], low=0.0, high=1.0))
@@ -188,11 +212,15 @@ def strided_like(a):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("name", ELEMENTWISE)
-@given(data=st.data(), parallel=st.booleans(),
-       out_mode=st.sampled_from(["none", "inplace", "fresh", "strided"]),
-       strided_inputs=st.booleans())
-def test_numba_agrees_with_generic(nbe, threads, name, dtype, data, parallel, out_mode,
-                                   strided_inputs):
+@given(
+    data=st.data(),
+    parallel=st.booleans(),
+    out_mode=st.sampled_from(["none", "inplace", "fresh", "strided"]),
+    strided_inputs=st.booleans(),
+)
+def test_numba_agrees_with_generic(
+    nbe, threads, name, dtype, data, parallel, out_mode, strided_inputs
+):
     module, backend_module = nbe
     inputs, scalars = data.draw(elementwise_cases(name, dtype))
     nb, ref_b = backend_module.NumbaBackend(dtype=dtype), numpy_backend(dtype)
@@ -200,11 +228,17 @@ def test_numba_agrees_with_generic(nbe, threads, name, dtype, data, parallel, ou
         ref = getattr(generic, name)(ref_b, *inputs, *scalars)
     args = [strided_like(a) if strided_inputs else a.copy() for a in inputs]
     before = [a.copy() for a in args]
-    out = {"none": None, "inplace": args[-1], "fresh": np.empty_like(ref),
-           "strided": strided_like(np.empty_like(ref))}[out_mode]
+    out = {
+        "none": None,
+        "inplace": args[-1],
+        "fresh": np.empty_like(ref),
+        "strided": strided_like(np.empty_like(ref)),
+    }[out_mode]
     kernel = nb.kernels.resolve(name)
-    with (serial_below(backend_module.runtime, 0 if parallel else 1 << 62),
-          np.errstate(all="ignore")):
+    with (
+        serial_below(backend_module.runtime, 0 if parallel else 1 << 62),
+        np.errstate(all="ignore"),
+    ):
         got = kernel(*args, *scalars, out=out)
     if out is not None:
         assert got is out
@@ -228,7 +262,7 @@ def special_cases(name, dtype):
             for scale in (1.0, 1.0 / (1.0 - ratio)):
                 yield [u], [ratio, scale]
         return
-    for eps in ((0.0, 0.1, -0.25) if name.startswith("relu") else (None,)):
+    for eps in (0.0, 0.1, -0.25) if name.startswith("relu") else (None,):
         vals = list(SPECIAL)
         if eps is not None:
             e = dtype(eps)
@@ -272,9 +306,13 @@ def test_parallel_path_for_large_inputs_and_serial_below_the_threshold(nbe, monk
     x = rng.standard_normal(n + 7).astype(np.float32).reshape(-1, 1)
     g = rng.standard_normal(x.shape).astype(np.float32)
     ref_b = numpy_backend(np.float32)
-    for name, inputs in (("relu_forward", [x, 0.0]), ("relu_backward", [x, g, 0.0]),
-                         ("sigmoid_forward", [x]), ("tanh_backward", [x, g]),
-                         ("dropout_apply", [x, g])):
+    for name, inputs in (
+        ("relu_forward", [x, 0.0]),
+        ("relu_backward", [x, g, 0.0]),
+        ("sigmoid_forward", [x]),
+        ("tanh_backward", [x, g]),
+        ("dropout_apply", [x, g]),
+    ):
         got = nb.kernels.resolve(name)(*inputs)
         ref = getattr(generic, name)(ref_b, *inputs)
         if name in INEXACT:
@@ -301,8 +339,7 @@ def test_in_place_and_overlapping_out(nbe):
     np.testing.assert_array_equal(got, ref)
     # mixed dtypes and broadcasting fall back to the generic kernel
     g32 = np.ones((4, 6), np.float32)
-    same_bits(nb.kernels.relu_backward(x, g32, 0.0),
-              generic.relu_backward(nb, x, g32, 0.0))
+    same_bits(nb.kernels.relu_backward(x, g32, 0.0), generic.relu_backward(nb, x, g32, 0.0))
     same_bits(nb.kernels.dropout_apply(x, np.float64(2.0)), x * 2.0)
 
 
@@ -312,7 +349,7 @@ def softmax_loss_cases(draw):
     dtype = draw(DTYPES)
     shape = draw(hnp.array_shapes(min_dims=2, max_dims=4, min_side=1, max_side=5))
     axis = draw(st.integers(1, len(shape) - 1))
-    rng = np.random.default_rng(draw(st.integers(0, 2 ** 16)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     logits = rng.standard_normal(shape) * 3
     prob = np.exp(logits - logits.max(axis=axis, keepdims=True))
     prob = (prob / prob.sum(axis=axis, keepdims=True)).astype(dtype)
@@ -339,8 +376,7 @@ def test_softmax_loss_backward(nbe, threads, case, parallel, negative_axis):
     module, backend_module = nbe
     dtype, prob, label, axis, coef, w = case
     ref = old_softmax_loss_backward(prob, label, axis, coef, w)
-    same_bits(generic.softmax_loss_backward(numpy_backend(dtype), prob, label, axis, coef, w),
-              ref)
+    same_bits(generic.softmax_loss_backward(numpy_backend(dtype), prob, label, axis, coef, w), ref)
     nb = backend_module.NumbaBackend(dtype=dtype)
     ax = axis - prob.ndim if negative_axis else axis
     out = np.full_like(prob, np.nan)
@@ -349,8 +385,12 @@ def test_softmax_loss_backward(nbe, threads, case, parallel, negative_axis):
         assert got is out
         same_bits(got, ref)
         # a strided out, and int32 labels, take the generic path with the same numbers
-        same_bits(nb.kernels.softmax_loss_backward(prob, label.astype(np.int32), ax, coef, w,
-                                                   out=strided_like(out)), ref)
+        same_bits(
+            nb.kernels.softmax_loss_backward(
+                prob, label.astype(np.int32), ax, coef, w, out=strided_like(out)
+            ),
+            ref,
+        )
 
 
 # -- registration ------------------------------------------------------------------------------
@@ -375,8 +415,9 @@ def test_every_numba_override_has_a_generic_version_and_is_registered(nbe):
         assert nb.kernels.implementation_of(name) == "numba"
 
 
-@pytest.mark.parametrize("neuron", [ReLU(), ReLU(epsilon=0.5), LReLU(), Sigmoid(), Tanh()],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "neuron", [ReLU(), ReLU(epsilon=0.5), LReLU(), Sigmoid(), Tanh()], ids=repr
+)
 def test_neurons_run_on_a_backend_without_kernels_of_its_own(neuron):
     bare, ref = BareBackend(dtype="float64"), NumpyBackend(dtype="float64")
     x = np.linspace(-3, 3, 13).reshape(1, 13)

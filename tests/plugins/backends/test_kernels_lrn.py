@@ -13,7 +13,7 @@ def test_single_channel_closed_form():
     x = np.array([[2.0]])  # 2-D across channels: one channel, window [0, 0] of k = 3
     y, denom = lrn_forward(B, x, 3, 1.5, 0.75, 1.0, "across_channel")
     np.testing.assert_allclose(denom, [[1.0 + 1.5 / 3 * 4.0]])
-    np.testing.assert_allclose(y, [[2.0 / 3.0 ** 0.75]])
+    np.testing.assert_allclose(y, [[2.0 / 3.0**0.75]])
 
 
 def test_within_channel_window_is_square():
@@ -30,8 +30,9 @@ def test_power_zero_is_the_identity_with_unit_gradient():
     y, denom = lrn_forward(B, x, 3, 1.0, 0.0, 1.0, "across_channel")
     np.testing.assert_allclose(y, x)
     g = np.ones_like(x)
-    np.testing.assert_allclose(lrn_backward(B, x, y, denom, g, 3, 1.0, 0.0, 1.0,
-                                            "across_channel"), g)
+    np.testing.assert_allclose(
+        lrn_backward(B, x, y, denom, g, 3, 1.0, 0.0, 1.0, "across_channel"), g
+    )
 
 
 def test_unknown_mode():

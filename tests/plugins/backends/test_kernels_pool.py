@@ -20,8 +20,9 @@ def test_argmax_index_is_flat_within_the_plane():
     # the bottom-right cell of each window is the max; the last column window is cut to 1 wide
     np.testing.assert_array_equal(idx[0, 0], [[6, 8, 9], [16, 18, 19]])
     np.testing.assert_array_equal(idx[1, 2], idx[0, 0])
-    np.testing.assert_array_equal(y.reshape(6, -1), np.take_along_axis(
-        x.reshape(6, -1), idx.reshape(6, -1), axis=1))
+    np.testing.assert_array_equal(
+        y.reshape(6, -1), np.take_along_axis(x.reshape(6, -1), idx.reshape(6, -1), axis=1)
+    )
     gx = max_pool_backward(B, np.ones_like(y), idx, x.shape)
     assert gx.sum() == y.size and gx[1, 2, 1, 1] == 1 and gx[1, 2, 0, 0] == 0
 

@@ -44,6 +44,7 @@ def _lower_serial_threshold():
     yield
     runtime.SERIAL_BELOW = saved
 
+
 DTYPES = st.sampled_from([np.float64, np.float32])
 #: Relative to the largest magnitude of the reference: float32 sums of up to ~10^4 products.
 TOL = {np.float64: 1e-10, np.float32: 1e-4}
@@ -55,8 +56,7 @@ def close(got, ref, dtype, what):
     got, ref = np.asarray(got), np.asarray(ref)
     assert got.shape == ref.shape and got.dtype == ref.dtype, what
     scale = max(1.0, float(np.abs(ref).max(initial=0.0)))
-    np.testing.assert_allclose(got, ref, rtol=TOL[dtype], atol=TOL[dtype] * scale,
-                               err_msg=what)
+    np.testing.assert_allclose(got, ref, rtol=TOL[dtype], atol=TOL[dtype] * scale, err_msg=what)
 
 
 @st.composite
@@ -89,9 +89,10 @@ def test_convolution_at_1_and_2_threads(threads, N, case, dtype, seed):
     ref_backend = numpy_backend.NumpyBackend(dtype=dtype)
     y_ref = kernels_conv.conv_forward(ref_backend, x, w, b, pad, stride, 1)
     gy = rng.standard_normal(y_ref.shape).astype(dtype)
-    refs = {need_dx: kernels_conv.conv_backward(ref_backend, x, w, gy, pad, stride, 1,
-                                                need_dx=need_dx)
-            for need_dx in (False, True)}
+    refs = {
+        need_dx: kernels_conv.conv_backward(ref_backend, x, w, gy, pad, stride, 1, need_dx=need_dx)
+        for need_dx in (False, True)
+    }
     nb = NumbaBackend(dtype=dtype)
     for cached in (True, False):
         for need_dx in (False, True):
@@ -100,8 +101,9 @@ def test_convolution_at_1_and_2_threads(threads, N, case, dtype, seed):
             y = np.empty_like(y_ref)
             assert nb.kernels.conv_forward(x, w, b, pad, stride, 1, out=y, cache=cache) is y
             close(y, y_ref, dtype, f"forward, {what}")
-            dx, dw, db = nb.kernels.conv_backward(x, w, gy, pad, stride, 1, need_dx=need_dx,
-                                                  cache=cache)
+            dx, dw, db = nb.kernels.conv_backward(
+                x, w, gy, pad, stride, 1, need_dx=need_dx, cache=cache
+            )
             dx_ref, dw_ref, db_ref = refs[need_dx]
             close(dw, dw_ref, dtype, f"∇W, {what}")
             close(db, db_ref, dtype, f"∇b, {what}")
@@ -119,8 +121,7 @@ def test_lenet_conv2_layer_agrees_with_numpy(threads, N, dtype):
     from mocha import ConvolutionLayer
     from mocha.testing.gradcheck import check_layer
 
-    layer = ConvolutionLayer(name="conv2", n_filter=50, kernel=(5, 5), bottoms=["x"],
-                             tops=["y"])
+    layer = ConvolutionLayer(name="conv2", n_filter=50, kernel=(5, 5), bottoms=["x"], tops=["y"])
     x = np.random.default_rng(N).standard_normal((N, 20, 12, 12)).astype(dtype)
     check_layer(layer, [x], NumbaBackend(dtype=dtype), gradcheck=False)
 
@@ -134,8 +135,13 @@ def image_cases(draw):
 
 
 @settings(max_examples=8)
-@given(shape=image_cases(), dtype=DTYPES, seed=st.integers(0, 2**16),
-       kernel=st.sampled_from([(2, 2), (3, 3)]), stride=st.sampled_from([(1, 1), (2, 2)]))
+@given(
+    shape=image_cases(),
+    dtype=DTYPES,
+    seed=st.integers(0, 2**16),
+    kernel=st.sampled_from([(2, 2), (3, 3)]),
+    stride=st.sampled_from([(1, 1), (2, 2)]),
+)
 @example(shape=(8, 32, 40, 40), dtype=np.float32, seed=0, kernel=(3, 3), stride=(2, 2))
 def test_pooling_lrn_softmax_at_1_and_2_threads(threads, shape, dtype, seed, kernel, stride):
     """Pooling (max, mean), LRN (both modes) and softmax, forward and backward, on sizes on
@@ -144,22 +150,32 @@ def test_pooling_lrn_softmax_at_1_and_2_threads(threads, shape, dtype, seed, ker
     x = rng.standard_normal(shape).astype(dtype)
     ref_backend, nb = numpy_backend.NumpyBackend(dtype=dtype), NumbaBackend(dtype=dtype)
     pad = (kernel[0] // 2, kernel[1] // 2)
-    out_hw = tuple((s + 2 * p - k) // st_ + 1 for s, p, k, st_ in
-                   zip(shape[2:], pad, kernel, stride))
+    out_hw = tuple(
+        (s + 2 * p - k) // st_ + 1 for s, p, k, st_ in zip(shape[2:], pad, kernel, stride)
+    )
     y_ref, i_ref = kernels_pool.max_pool_forward(ref_backend, x, kernel, pad, stride, out_hw)
     y, i = nb.kernels.max_pool_forward(x, kernel, pad, stride, out_hw)
     close(y, y_ref, dtype, "max pool forward")
     np.testing.assert_array_equal(i, i_ref)
     gy = rng.standard_normal(y_ref.shape).astype(dtype)
-    close(nb.kernels.max_pool_backward(gy, i_ref, shape),
-          kernels_pool.max_pool_backward(ref_backend, gy, i_ref, shape), dtype,
-          "max pool backward")
-    close(nb.kernels.avg_pool_forward(x, kernel, pad, stride, out_hw),
-          kernels_pool.avg_pool_forward(ref_backend, x, kernel, pad, stride, out_hw), dtype,
-          "mean pool forward")
-    close(nb.kernels.avg_pool_backward(gy, shape, kernel, pad, stride),
-          kernels_pool.avg_pool_backward(ref_backend, gy, shape, kernel, pad, stride), dtype,
-          "mean pool backward")
+    close(
+        nb.kernels.max_pool_backward(gy, i_ref, shape),
+        kernels_pool.max_pool_backward(ref_backend, gy, i_ref, shape),
+        dtype,
+        "max pool backward",
+    )
+    close(
+        nb.kernels.avg_pool_forward(x, kernel, pad, stride, out_hw),
+        kernels_pool.avg_pool_forward(ref_backend, x, kernel, pad, stride, out_hw),
+        dtype,
+        "mean pool forward",
+    )
+    close(
+        nb.kernels.avg_pool_backward(gy, shape, kernel, pad, stride),
+        kernels_pool.avg_pool_backward(ref_backend, gy, shape, kernel, pad, stride),
+        dtype,
+        "mean pool backward",
+    )
     g = rng.standard_normal(shape).astype(dtype)
     for mode in ("across_channel", "within_channel"):
         args = (x, 5 if mode == "across_channel" else 3, 1.0, 0.75, 1.0, mode)
@@ -168,8 +184,12 @@ def test_pooling_lrn_softmax_at_1_and_2_threads(threads, shape, dtype, seed, ker
         close(y, y_ref, dtype, f"LRN {mode} forward")
         close(d, d_ref, dtype, f"LRN {mode} denominator")
         bargs = (x, y_ref, d_ref, g, *args[1:])
-        close(nb.kernels.lrn_backward(*bargs),
-              kernels_lrn.lrn_backward(ref_backend, *bargs), dtype, f"LRN {mode} backward")
+        close(
+            nb.kernels.lrn_backward(*bargs),
+            kernels_lrn.lrn_backward(ref_backend, *bargs),
+            dtype,
+            f"LRN {mode} backward",
+        )
     close(nb.kernels.softmax(x, 1), kernels_softmax.softmax(ref_backend, x, 1), dtype, "softmax")
 
 
@@ -185,18 +205,30 @@ def test_elementwise_at_1_and_2_threads(threads, shape, dtype, seed):
     u = rng.random(shape).astype(dtype)
     ref_backend, nb = numpy_backend.NumpyBackend(dtype=dtype), NumbaBackend(dtype=dtype)
     calls = {
-        "relu_forward": (x, 0.0), "relu_backward": (np.maximum(x, 0), g, 0.0),
-        "lrelu_forward": (x,), "lrelu_backward": (x, g),
-        "sigmoid_forward": (x,), "sigmoid_backward": (1 / (1 + np.exp(-x)), g),
-        "tanh_forward": (x,), "tanh_backward": (np.tanh(x), g),
-        "dropout_mask": (u, 0.3, 1 / 0.7), "dropout_apply": (x, (u > 0.3).astype(dtype)),
+        "relu_forward": (x, 0.0),
+        "relu_backward": (np.maximum(x, 0), g, 0.0),
+        "lrelu_forward": (x,),
+        "lrelu_backward": (x, g),
+        "sigmoid_forward": (x,),
+        "sigmoid_backward": (1 / (1 + np.exp(-x)), g),
+        "tanh_forward": (x,),
+        "tanh_backward": (np.tanh(x), g),
+        "dropout_mask": (u, 0.3, 1 / 0.7),
+        "dropout_apply": (x, (u > 0.3).astype(dtype)),
     }
     for name, args in calls.items():
-        close(nb.kernels.resolve(name)(*args),
-              getattr(kernels_elementwise, name)(ref_backend, *args), dtype, name)
+        close(
+            nb.kernels.resolve(name)(*args),
+            getattr(kernels_elementwise, name)(ref_backend, *args),
+            dtype,
+            name,
+        )
     prob = kernels_softmax.softmax(ref_backend, x, 1)
     label = rng.integers(0, shape[1], (shape[0], 1, *shape[2:])).astype(np.int64)
-    close(nb.kernels.softmax_loss_backward(prob, label, 1, 0.5),
-          kernels_elementwise.softmax_loss_backward(ref_backend, prob, label, 1, 0.5), dtype,
-          "softmax_loss_backward")
+    close(
+        nb.kernels.softmax_loss_backward(prob, label, 1, 0.5),
+        kernels_elementwise.softmax_loss_backward(ref_backend, prob, label, 1, 0.5),
+        dtype,
+        "softmax_loss_backward",
+    )
     assert 8 * 32 * 40 * 40 >= SERIAL_BELOW  # the explicit example takes the parallel path

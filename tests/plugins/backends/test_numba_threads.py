@@ -106,8 +106,7 @@ def test_map_chunks_hands_chunks_to_whichever_thread_is_free():
     before = numba.get_num_threads()
     numba.set_num_threads(2)
     try:
-        numba_threads.map_chunks(
-            numba_threads.ChunkPlan([(i, i + 1) for i in range(6)], 2), job)
+        numba_threads.map_chunks(numba_threads.ChunkPlan([(i, i + 1) for i in range(6)], 2), job)
     finally:
         release.set()
         numba.set_num_threads(before)
@@ -168,8 +167,9 @@ def test_chunk_threads_work_in_a_forked_child():
     before = numba.get_num_threads()
     numba.set_num_threads(2)
     try:
-        numba_threads.map_chunks(numba_threads.ChunkPlan([(0, 1), (1, 2)], 2),
-                                 lambda t, a, b: None)  # the parent's pool exists now
+        numba_threads.map_chunks(
+            numba_threads.ChunkPlan([(0, 1), (1, 2)], 2), lambda t, a, b: None
+        )  # the parent's pool exists now
     finally:
         numba.set_num_threads(before)
     ctx = multiprocessing.get_context("fork")
@@ -187,6 +187,7 @@ def _map_in_child():
 
     numba.set_num_threads(2)
     seen = []
-    numba_threads.map_chunks(numba_threads.ChunkPlan([(0, 1), (1, 2)], 2),
-                             lambda t, a, b: seen.append(a))
+    numba_threads.map_chunks(
+        numba_threads.ChunkPlan([(0, 1), (1, 2)], 2), lambda t, a, b: seen.append(a)
+    )
     raise SystemExit(0 if sorted(seen) == [0, 1] else 1)

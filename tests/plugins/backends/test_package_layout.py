@@ -54,8 +54,10 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
 
 
 def _graph() -> dict[str, set[str]]:
-    return {name: {m for m, _ in _imports(path) if m in MODULES and m != name}
-            for name, path in MODULES.items()}
+    return {
+        name: {m for m, _ in _imports(path) if m in MODULES and m != name}
+        for name, path in MODULES.items()
+    }
 
 
 def test_the_modules_import_each_other_without_a_cycle():
@@ -65,7 +67,7 @@ def test_the_modules_import_each_other_without_a_cycle():
         state[node] = "open"
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                cycles.append(" -> ".join(stack[stack.index(nxt):] + [node, nxt]))
+                cycles.append(" -> ".join(stack[stack.index(nxt) :] + [node, nxt]))
             elif nxt not in state:
                 visit(nxt, stack + [node])
         state[node] = "done"
@@ -77,18 +79,30 @@ def test_the_modules_import_each_other_without_a_cycle():
 
 
 def test_no_module_imports_a_backend_module_inside_a_function():
-    bad = [f"{name} imports {m} inside a function" for name, path in MODULES.items()
-           for m, inner in _imports(path) if inner and m.startswith(PREFIX)]
+    bad = [
+        f"{name} imports {m} inside a function"
+        for name, path in MODULES.items()
+        for m, inner in _imports(path)
+        if inner and m.startswith(PREFIX)
+    ]
     assert not bad, bad
 
 
 def test_only_the_loops_import_numba():
     loops = f"{PREFIX}.numba_backend.loops"
-    bad = [f"{name} imports {m}" for name, path in MODULES.items() if not name.startswith(loops)
-           for m, _ in _imports(path) if m.split(".")[0] == "numba"]
+    bad = [
+        f"{name} imports {m}"
+        for name, path in MODULES.items()
+        if not name.startswith(loops)
+        for m, _ in _imports(path)
+        if m.split(".")[0] == "numba"
+    ]
     assert not bad, bad
-    assert all(any(m == "numba" or m.startswith("numba.") for m, _ in _imports(MODULES[name]))
-               for name in MODULES if name.startswith(loops + "."))
+    assert all(
+        any(m == "numba" or m.startswith("numba.") for m, _ in _imports(MODULES[name]))
+        for name in MODULES
+        if name.startswith(loops + ".")
+    )
 
 
 @pytest.mark.parametrize("topic", ["conv", "pool", "lrn", "softmax", "elementwise"])

@@ -29,14 +29,20 @@ class _Plugin:
 
 
 def test_the_registrar_refuses_a_kernel_name_outside_the_table():
-    with pytest.raises(UnknownNameError, match=r"'conv_fwd' is not a kernel of the kernel "
-                                               r"table\. Did you mean conv_forward"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"'conv_fwd' is not a kernel of the kernel "
+        r"table\. Did you mean conv_forward",
+    ):
         check_kernel_name("conv_fwd")
     for name in KERNEL_NAMES:
         check_kernel_name(name)  # no error
     pm = make_plugin_manager(load_entrypoints=False, extra_plugins=[("kernels.typo", _Plugin())])
-    with pytest.raises(PluginError, match=r"plugin 'kernels.typo'.*'conv_fwd' is not a kernel "
-                                          r"of the kernel table.*KERNEL_NAMES"):
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'kernels.typo'.*'conv_fwd' is not a kernel "
+        r"of the kernel table.*KERNEL_NAMES",
+    ):
         build_registry(pm)
 
 
@@ -104,14 +110,18 @@ def test_cli_shows_which_module_serves_each_kernel():
     assert numba_conv["generic"] is False and numba_conv["plugin"] == "backends.numba_backend"
     assert rows["numba"]["kernels"]["gemm"]["module"] == "mocha.plugins.backends.numba_backend.blas"
     assert rows["cupy"]["kernels"]["softmax"]["module"] == (
-        "mocha.plugins.backends.generic.softmax")
+        "mocha.plugins.backends.generic.softmax"
+    )
     for row in rows.values():
         assert set(row["kernels"]) == set(KERNEL_NAMES)
 
     result = runner.invoke(app, ["backends", "--kernels"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    lines = {line.split("│")[1].strip(): line for line in result.stdout.splitlines()
-             if line.count("│") >= 4}
+    lines = {
+        line.split("│")[1].strip(): line
+        for line in result.stdout.splitlines()
+        if line.count("│") >= 4
+    }
     assert set(KERNEL_NAMES) <= set(lines)
     cells = [c.strip() for c in lines["conv_forward"].split("│")[2:-1]]
     header = next(line for line in result.stdout.splitlines() if "kernel" in line and "┃" in line)

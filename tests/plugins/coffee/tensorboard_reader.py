@@ -15,8 +15,8 @@ def read_scalars(folder: Path) -> dict[str, dict[int, float]]:
         raw = path.read_bytes()
         pos = 0
         while pos + 12 <= len(raw):
-            (length,) = struct.unpack("<Q", raw[pos:pos + 8])
-            data = raw[pos + 12:pos + 12 + length]
+            (length,) = struct.unpack("<Q", raw[pos : pos + 8])
+            data = raw[pos + 12 : pos + 12 + length]
             pos += 12 + length + 4
             event = event_pb2.Event.FromString(data)
             for value in event.summary.value:

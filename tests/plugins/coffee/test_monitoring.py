@@ -42,14 +42,32 @@ def _nets(lr: float = 0.1):
     y = (x[:, :1] > 0).astype(np.float32)
     backend = NumpyBackend(seed=0)
     ip = InnerProductLayer(name="ip", output_dim=2, bottoms=["data"], tops=["ip"])
-    train = Net("train", backend, [MemoryDataLayer(data=[x, y], batch_size=16), ip,
-                                   SoftmaxLossLayer(name="loss", bottoms=["ip", "label"])])
-    test = Net("test", backend, [MemoryDataLayer(data=[x, y], batch_size=64), ip,
-                                 AccuracyLayer(name="accuracy", bottoms=["ip", "label"])],
-               phase="test")
-    params = make_solver_parameters(mocha.SGD(), max_iter=40, regu_coef=0.0,
-                                    mom_policy=MomPolicy.Fixed(0.0),
-                                    lr_policy=LRPolicy.Fixed(lr))
+    train = Net(
+        "train",
+        backend,
+        [
+            MemoryDataLayer(data=[x, y], batch_size=16),
+            ip,
+            SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
+        ],
+    )
+    test = Net(
+        "test",
+        backend,
+        [
+            MemoryDataLayer(data=[x, y], batch_size=64),
+            ip,
+            AccuracyLayer(name="accuracy", bottoms=["ip", "label"]),
+        ],
+        phase="test",
+    )
+    params = make_solver_parameters(
+        mocha.SGD(),
+        max_iter=40,
+        regu_coef=0.0,
+        mom_policy=MomPolicy.Fixed(0.0),
+        lr_policy=LRPolicy.Fixed(lr),
+    )
     return train, test, Solver(mocha.SGD(), params)
 
 
@@ -64,8 +82,11 @@ def _close(*nets):
 
 def test_csv_logger_holds_every_statistic(tmp_path):
     train, test, solver = _nets()
-    add_coffee_break(solver, TrainingSummary("iter", "obj_val", "learning_rate",
-                                             stream=io.StringIO()), every_n_iter=5)
+    add_coffee_break(
+        solver,
+        TrainingSummary("iter", "obj_val", "learning_rate", stream=io.StringIO()),
+        every_n_iter=5,
+    )
     add_coffee_break(solver, _validation(test), every_n_iter=10)
     path = tmp_path / "logs" / "stats.csv"
     add_coffee_break(solver, CSVLogger(str(path)), every_n_iter=5)
@@ -87,8 +108,9 @@ def test_tensorboard_logger(tmp_path):
     from tensorboard_reader import read_scalars
 
     train, test, solver = _nets()
-    add_coffee_break(solver, TrainingSummary("iter", "obj_val", stream=io.StringIO()),
-                     every_n_iter=10)
+    add_coffee_break(
+        solver, TrainingSummary("iter", "obj_val", stream=io.StringIO()), every_n_iter=10
+    )
     tb = mocha.lookup("coffee", "TensorBoardLogger")(str(tmp_path / "tb"))
     add_coffee_break(solver, tb, every_n_iter=10)
     solve(solver, train)
@@ -121,19 +143,26 @@ def test_early_stopping_stops_when_accuracy_stalls():
 
 def test_early_stopping_lets_an_improving_run_finish():
     train, test, solver = _nets(lr=0.5)
-    add_coffee_break(solver, TrainingSummary("iter", "obj_val", stream=io.StringIO()),
-                     every_n_iter=1)
-    stopper = add_coffee_break(solver, EarlyStopping("obj_val", patience=30, mode="min"),
-                               every_n_iter=1)
+    add_coffee_break(
+        solver, TrainingSummary("iter", "obj_val", stream=io.StringIO()), every_n_iter=1
+    )
+    stopper = add_coffee_break(
+        solver, EarlyStopping("obj_val", patience=30, mode="min"), every_n_iter=1
+    )
     state = solve(solver, train)
     assert state.iter == 40 and stopper.stopped_at is None
     assert stopper.best.value < solver.coffee_lounge.statistics["obj_val"][0]
     _close(train, test)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"patience": 0}, "patience"), ({"mode": "up"}, "mode"), ({"min_delta": -1}, "min_delta"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"patience": 0}, "patience"),
+        ({"mode": "up"}, "mode"),
+        ({"min_delta": -1}, "min_delta"),
+    ],
+)
 def test_early_stopping_checks_its_fields(kwargs, match):
     with pytest.raises(SolverError, match=match):
         EarlyStopping("accuracy", **kwargs)
@@ -156,8 +185,12 @@ def test_keep_best_writes_the_best_snapshot(tmp_path):
     accuracy = solver.coffee_lounge.statistics["accuracy"]
     best_iter = max(accuracy, key=lambda i: (accuracy[i], -i))  # the first of the best
     record = json.loads((tmp_path / "best.json").read_text())
-    assert record == {"statistic": "accuracy", "value": accuracy[best_iter],
-                      "iteration": best_iter, "mode": "max"}
+    assert record == {
+        "statistic": "accuracy",
+        "value": accuracy[best_iter],
+        "iteration": best_iter,
+        "mode": "max",
+    }
     assert keep.last_path == str(tmp_path / "best.h5")
     assert list_snapshots(str(tmp_path)) == []  # best.h5 is not a resume candidate
     _close(train, test)

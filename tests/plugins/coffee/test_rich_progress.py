@@ -15,14 +15,30 @@ EXPERIMENT = {
     "name": "tiny",
     "backend": {"name": "numpy"},
     "layers": [
-        {"type": "MemoryDataLayer", "phase": "train", "name": "d", "source": "sklearn:digits",
-         "split": "train", "batch_size": 32},
-        {"type": "MemoryDataLayer", "phase": "test", "name": "t", "source": "sklearn:digits",
-         "split": "test", "batch_size": 120},
-        {"type": "InnerProductLayer", "name": "ip", "output_dim": 10, "bottoms": ["data"],
-         "tops": ["ip"]},
-        {"type": "SoftmaxLossLayer", "phase": "train", "name": "loss",
-         "bottoms": ["ip", "label"]},
+        {
+            "type": "MemoryDataLayer",
+            "phase": "train",
+            "name": "d",
+            "source": "sklearn:digits",
+            "split": "train",
+            "batch_size": 32,
+        },
+        {
+            "type": "MemoryDataLayer",
+            "phase": "test",
+            "name": "t",
+            "source": "sklearn:digits",
+            "split": "test",
+            "batch_size": 120,
+        },
+        {
+            "type": "InnerProductLayer",
+            "name": "ip",
+            "output_dim": 10,
+            "bottoms": ["data"],
+            "tops": ["ip"],
+        },
+        {"type": "SoftmaxLossLayer", "phase": "train", "name": "loss", "bottoms": ["ip", "label"]},
         {"type": "AccuracyLayer", "phase": "test", "name": "acc", "bottoms": ["ip", "label"]},
     ],
     "solver": {"max_iter": 20, "lr_policy": 0.05},
@@ -34,8 +50,9 @@ def test_progress_bar_and_validation_tables(tmp_path, capsys):
     exp = parse_experiment(EXPERIMENT, tmp_path / "tiny.toml")
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=120)
-    result = run_experiment(exp, extra_coffee_breaks=[(RichProgress(console=console), 1)],
-                            handle_sigint=False)
+    result = run_experiment(
+        exp, extra_coffee_breaks=[(RichProgress(console=console), 1)], handle_sigint=False
+    )
     assert result.iterations == 20
     text = out.getvalue()
     assert "20/20" in text and "it/s" in text and "obj" in text
@@ -58,15 +75,20 @@ class _Talker(CoffeeBreak):
 
 
 def test_take_stdout_mutes_the_training_log_and_shows_other_output(tmp_path, capsys):
-    spec = dict(EXPERIMENT, coffee_breaks=[
-        {"type": "ValidationPerformance", "every_n_iter": 10},
-        {"type": "TrainingSummary", "every_n_iter": 5}])
+    spec = dict(
+        EXPERIMENT,
+        coffee_breaks=[
+            {"type": "ValidationPerformance", "every_n_iter": 10},
+            {"type": "TrainingSummary", "every_n_iter": 5},
+        ],
+    )
     exp = parse_experiment(spec, tmp_path / "tiny.toml")
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=120)
     bar = RichProgress(console=console, take_stdout=True)
-    result = run_experiment(exp, extra_coffee_breaks=[(_Talker(), 1), (bar, 1)],
-                            handle_sigint=False)
+    result = run_experiment(
+        exp, extra_coffee_breaks=[(_Talker(), 1), (bar, 1)], handle_sigint=False
+    )
     assert result.iterations == 20
     captured = capsys.readouterr().out
     assert "TRAIN iter=" not in captured and "Performance on Validation Set" not in captured

@@ -27,16 +27,21 @@ def _net(n=8, batch_size=3):
     backend.param_registry.clear()
     x = RNG.standard_normal((n, 3))
     y = RNG.integers(0, 2, (n, 1)).astype(float)
-    return mocha.Net("sched", backend, [
-        mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=batch_size),
-        mocha.InnerProductLayer(name="ip", output_dim=2, bottoms=["data"], tops=["ip"]),
-        mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
-    ])
+    return mocha.Net(
+        "sched",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=batch_size),
+            mocha.InnerProductLayer(name="ip", output_dim=2, bottoms=["data"], tops=["ip"]),
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
+        ],
+    )
 
 
 def _solver(max_iter, **kw):
-    return mocha.Solver(mocha.SGD(), mocha.make_solver_parameters(
-        mocha.SGD(), max_iter=max_iter, **kw))
+    return mocha.Solver(
+        mocha.SGD(), mocha.make_solver_parameters(mocha.SGD(), max_iter=max_iter, **kw)
+    )
 
 
 def test_every_n_iter_fires_on_multiples_including_zero():
@@ -59,8 +64,9 @@ def test_every_n_epoch_follows_the_data_layer_and_never_fires_at_zero(n, bs, eve
     def epoch(t):  # after the forward of iteration t the layer consumed (t + 1)·bs samples
         return (t + 1) * bs // n
 
-    expected = [t for t in range(1, max_iter + 1)
-                if epoch(t) != epoch(t - 1) and epoch(t) % every == 0]
+    expected = [
+        t for t in range(1, max_iter + 1) if epoch(t) != epoch(t - 1) and epoch(t) % every == 0
+    ]
     assert calls.iters == expected
     if n == bs:  # the initial forward already completed an epoch: still no break at 0
         assert epoch(0) == 1 and calls.iters[0] == 1
@@ -104,8 +110,7 @@ def test_statistics_land_in_the_lounge_and_its_file(tmp_path):
     lounge = solver.coffee_lounge
     assert sorted(lounge.statistics) == ["learning_rate", "obj_val"]
     assert sorted(lounge.statistics["obj_val"]) == [0, 2, 4, 6]
-    assert lounge.statistics["obj_val"][6] == pytest.approx(
-        lounge.series("obj_val")[1][-1])
+    assert lounge.statistics["obj_val"][6] == pytest.approx(lounge.series("obj_val")[1][-1])
     assert sorted(seen_on_disk["obj_val"]) == [0, 2]  # saved at iteration 3, not yet at 4
     assert _file(path) == lounge.statistics  # the final save at the end of the solve
     assert state.iter == 7
@@ -121,8 +126,9 @@ def test_merge_overwrite_panic(tmp_path):
 
     merged = _solver(4)
     setup_coffee_lounge(merged, save_into=path, file_exists="merge")
-    add_coffee_break(merged, mocha.TrainingSummary("iter", "momentum", stream=io.StringIO()),
-                     every_n_iter=3)
+    add_coffee_break(
+        merged, mocha.TrainingSummary("iter", "momentum", stream=io.StringIO()), every_n_iter=3
+    )
     mocha.solve(merged, _net())
     after = _file(path)
     assert after["obj_val"] == before["obj_val"]  # kept from the first run
@@ -130,8 +136,9 @@ def test_merge_overwrite_panic(tmp_path):
 
     overwrite = _solver(1)
     setup_coffee_lounge(overwrite, save_into=path, file_exists="overwrite")
-    add_coffee_break(overwrite, mocha.TrainingSummary("iter", "momentum", stream=io.StringIO()),
-                     every_n_iter=1)
+    add_coffee_break(
+        overwrite, mocha.TrainingSummary("iter", "momentum", stream=io.StringIO()), every_n_iter=1
+    )
     mocha.solve(overwrite, _net())
     assert sorted(_file(path)) == ["momentum"]
 

@@ -28,8 +28,11 @@ def oracle(w, t):
     return out
 
 
-@given(seed=st.integers(0, 2**16), t=st.floats(0.1, 3),
-       shape=st.sampled_from([(5, 4), (3, 2, 3, 3), (6,), (1, 7)]))
+@given(
+    seed=st.integers(0, 2**16),
+    t=st.floats(0.1, 3),
+    shape=st.sampled_from([(5, 4), (3, 2, 3, 3), (6,), (1, 7)]),
+)
 def test_l2cons_matches_the_oracle(seed, t, shape):
     w = np.random.default_rng(seed).standard_normal(shape)
     got = constrain(L2Cons(threshold=t), w)
@@ -84,8 +87,10 @@ def test_on_each_backend(backend):
     np.testing.assert_allclose(got, oracle(w, 1.5), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("kw, field", [({"threshold": 0.0}, "threshold"),
-                                       ({"threshold": 1.0, "every_n_iter": -1}, "every_n_iter")])
+@pytest.mark.parametrize(
+    "kw, field",
+    [({"threshold": 0.0}, "threshold"), ({"threshold": 1.0, "every_n_iter": -1}, "every_n_iter")],
+)
 def test_bad_fields_are_refused(kw, field):
     with pytest.raises(LayerConfigError, match=rf"L2Cons: field '{field}'"):
         L2Cons(**kw)

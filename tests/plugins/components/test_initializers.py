@@ -29,8 +29,9 @@ def test_constant_fills_and_null_leaves_alone():
     np.testing.assert_array_equal(blob.to_host(), np.arange(4.0))
 
 
-@pytest.mark.parametrize("shape, fan_in", [((50, 40), 40), ((30, 3, 5, 5), 75), ((400,), 1),
-                                           ((64, 2, 1, 3), 6)])
+@pytest.mark.parametrize(
+    "shape, fan_in", [((50, 40), 40), ((30, 3, 5, 5), 75), ((400,), 1), ((64, 2, 1, 3), 6)]
+)
 def test_xavier_is_uniform_within_sqrt_3_over_fan_in(shape, fan_in):
     w = draw(XavierInitializer(), shape)
     s = np.sqrt(3.0 / fan_in)
@@ -76,8 +77,9 @@ def test_orthogonal_gain_scales_and_float32_is_kept():
     np.testing.assert_allclose(w @ w.T, np.eye(4), atol=1e-5)
 
 
-@pytest.mark.parametrize("initializer", [XavierInitializer(), GaussianInitializer(),
-                                         OrthogonalInitializer()])
+@pytest.mark.parametrize(
+    "initializer", [XavierInitializer(), GaussianInitializer(), OrthogonalInitializer()]
+)
 def test_seeded_reproducibility_through_the_backend_rng(initializer):
     a = draw(initializer, (6, 5), seed=11)
     np.testing.assert_array_equal(a, draw(initializer, (6, 5), seed=11))

@@ -55,8 +55,9 @@ def away_from_kinks(x, kinks, gap=1e-3):
 def test_forward_matches_numpy(name, seed):
     neuron, oracle = ORACLES[name]
     x = np.random.default_rng(seed).standard_normal((3, 5)) * 3
-    np.testing.assert_allclose(apply_forward(neuron, x, reference_backend()).to_host(),
-                               oracle(x), rtol=1e-12)
+    np.testing.assert_allclose(
+        apply_forward(neuron, x, reference_backend()).to_host(), oracle(x), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("name", [n for n in ORACLES if n != "Identity"])
@@ -64,16 +65,16 @@ def test_forward_matches_numpy(name, seed):
 def test_backward_factor_matches_finite_differences_of_the_forward(name, seed):
     neuron, _ = ORACLES[name]
     backend = reference_backend()
-    x = away_from_kinks(np.random.default_rng(seed).standard_normal((4, 3)) * 2,
-                        KINKS.get(name, []))
+    x = away_from_kinks(
+        np.random.default_rng(seed).standard_normal((4, 3)) * 2, KINKS.get(name, [])
+    )
     h = 1e-6
 
     def f(v):
         return apply_forward(neuron, v, backend).to_host()
 
     numeric = (f(x + h) - f(x - h)) / (2 * h)
-    np.testing.assert_allclose(backward_factor(neuron, x, backend), numeric, rtol=1e-6,
-                               atol=1e-8)
+    np.testing.assert_allclose(backward_factor(neuron, x, backend), numeric, rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("name", [n for n in ORACLES if n != "Identity"])
@@ -88,11 +89,13 @@ def test_relu_epsilon_clips_below_and_has_no_gradient_at_or_below_it():
     x = np.array([[-1.0, 0.0, 0.1, 0.25, 0.3, 2.0]])
     backend = reference_backend()
     relu = ReLU(epsilon=0.25)
-    np.testing.assert_array_equal(apply_forward(relu, x, backend).to_host(),
-                                  [[0.25, 0.25, 0.25, 0.25, 0.3, 2.0]])
+    np.testing.assert_array_equal(
+        apply_forward(relu, x, backend).to_host(), [[0.25, 0.25, 0.25, 0.25, 0.3, 2.0]]
+    )
     np.testing.assert_array_equal(backward_factor(relu, x, backend), [[0, 0, 0, 0, 1, 1]])
-    np.testing.assert_array_equal(backward_factor(ReLU(), np.array([[0.0, 1e-9]]), backend),
-                                  [[0, 1]])
+    np.testing.assert_array_equal(
+        backward_factor(ReLU(), np.array([[0.0, 1e-9]]), backend), [[0, 1]]
+    )
 
 
 def test_leaky_relu_slope_is_fixed_at_one_hundredth():
@@ -126,9 +129,9 @@ def test_each_backend_agrees_with_numpy_in_float32(backend, name):
     neuron, oracle = ORACLES[name]
     x = np.random.default_rng(3).standard_normal((4, 6)).astype(np.float32)
     x = away_from_kinks(x, KINKS.get(name, []))
-    np.testing.assert_allclose(apply_forward(neuron, x, backend).to_host(), oracle(x),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        apply_forward(neuron, x, backend).to_host(), oracle(x), rtol=1e-5, atol=1e-6
+    )
     ref = backward_factor(neuron, x.astype(np.float64), reference_backend())
     if not neuron.is_identity:
-        np.testing.assert_allclose(backward_factor(neuron, x, backend), ref, rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(backward_factor(neuron, x, backend), ref, rtol=1e-5, atol=1e-6)

@@ -9,10 +9,18 @@ from mocha.testing import reference_backend
 
 
 def fed(x, transformers, batch_size=3, backend=None):
-    net = Net("t", backend or reference_backend(), [
-        MemoryDataLayer(data=[x], tops=["data"], batch_size=batch_size,
-                        transformers=[("data", t) for t in transformers]),
-    ])
+    net = Net(
+        "t",
+        backend or reference_backend(),
+        [
+            MemoryDataLayer(
+                data=[x],
+                tops=["data"],
+                batch_size=batch_size,
+                transformers=[("data", t) for t in transformers],
+            ),
+        ],
+    )
     net.forward()
     return net.output_blobs["data"].to_host()
 
@@ -29,8 +37,9 @@ def test_submean_from_a_blob_or_array(with_batch_axis):
     backend = reference_backend()
     blob = backend.from_host(mean)
     for given in (blob, mean):
-        np.testing.assert_allclose(fed(x, [SubMean(mean_blob=given)], backend=backend),
-                                   x[:3] - x.mean(0))
+        np.testing.assert_allclose(
+            fed(x, [SubMean(mean_blob=given)], backend=backend), x[:3] - x.mean(0)
+        )
 
 
 def test_submean_from_an_hdf5_mean_file_caffe_shape(tmp_path):
@@ -58,8 +67,11 @@ def test_submean_errors(tmp_path):
     with pytest.raises(LayerConfigError, match="SubMean.*mean_blob or the path"):
         SubMean()
     x = np.ones((3, 2, 3))
-    with pytest.raises(ShapeError, match=r"SubMean: the mean from mean_blob has shape \(3, 2\)"
-                       r".*samples of shape \(2, 3\)"):
+    with pytest.raises(
+        ShapeError,
+        match=r"SubMean: the mean from mean_blob has shape \(3, 2\)"
+        r".*samples of shape \(2, 3\)",
+    ):
         fed(x, [SubMean(mean_blob=np.ones((3, 2)))])
     with pytest.raises(DataError, match="does not exist"):
         fed(x, [SubMean(mean_file=str(tmp_path / "nope.h5"))])
@@ -83,8 +95,7 @@ def test_channel_order_reorders_the_channel_axis():
     x = np.arange(2 * 3 * 2 * 2, dtype=np.float32).reshape(2, 3, 2, 2)
     assert DataTransformers.ChannelOrder is ChannelOrder
     np.testing.assert_array_equal(fed(x, [ChannelOrder()], batch_size=2), x[:, ::-1])
-    np.testing.assert_array_equal(fed(x, [ChannelOrder([1, 2, 0])], batch_size=2),
-                                  x[:, [1, 2, 0]])
+    np.testing.assert_array_equal(fed(x, [ChannelOrder([1, 2, 0])], batch_size=2), x[:, [1, 2, 0]])
 
 
 def test_channel_order_errors():

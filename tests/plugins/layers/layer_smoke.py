@@ -84,8 +84,9 @@ def register_smoke_encoder(backend: Any) -> None:
     from mocha.plugins.components.constraints import NoCons
     from mocha.plugins.components.regularizers import NoRegu
 
-    w = make_parameter(backend, "weight", (3, 5), mocha.NullInitializer(), NoRegu(), NoCons(),
-                       1.0, "enc", None)
+    w = make_parameter(
+        backend, "weight", (3, 5), mocha.NullInitializer(), NoRegu(), NoCons(), 1.0, "enc", None
+    )
     w.blob.copy_from(ENCODER_W)
     backend.param_registry["enc"] = [w]
 
@@ -98,7 +99,8 @@ def collect_cases() -> tuple[dict[str, Case], dict[str, str]]:
         module = importlib.import_module(path.stem)
         for name, case in getattr(module, "SMOKE_CASES", {}).items():
             if name in cases:
-                raise AssertionError(f"two smoke cases for {name}: in {where[name]} and "
-                                     f"{path.name}")
+                raise AssertionError(
+                    f"two smoke cases for {name}: in {where[name]} and {path.name}"
+                )
             cases[name], where[name] = case, path.name
     return cases, where

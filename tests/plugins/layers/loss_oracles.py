@@ -60,7 +60,7 @@ def class_problems(draw, max_ndim=5):
     ndim = draw(st.integers(2, max_ndim))
     shape = tuple(draw(st.lists(st.integers(1, 3), min_size=ndim, max_size=ndim)))
     axis = draw(st.integers(1, ndim - 1))
-    shape = shape[:axis] + (draw(st.integers(2, 4)),) + shape[axis + 1:]
+    shape = shape[:axis] + (draw(st.integers(2, 4)),) + shape[axis + 1 :]
     dim = axis - ndim if draw(st.booleans()) else axis
     return shape, axis, dim, draw(st.integers(0, 2**16))
 

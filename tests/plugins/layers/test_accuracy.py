@@ -61,8 +61,10 @@ def test_running_mean_over_batches_error_and_reset():
     h.forward()
     h.inputs[1].data[...] = np.array([[0.0], [1.0]])  # 0 of 2
     h.forward()
-    assert h.state.dump_statistics() == {"acc-accuracy": pytest.approx(0.5),
-                                         "acc-error": pytest.approx(0.5)}
+    assert h.state.dump_statistics() == {
+        "acc-accuracy": pytest.approx(0.5),
+        "acc-error": pytest.approx(0.5),
+    }
     assert h.state.statistics_summary() == "Accuracy (avg over 6) = 50.0000%"
     h.state.reset_statistics()
     assert (h.state.accuracy, h.state.n_accum) == (0.0, 0)
@@ -87,6 +89,7 @@ def test_errors_name_the_layer_blob_and_value():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "AccuracyLayer": Case(lambda t: L("AccuracyLayer", bottoms=["p", "y"]),
-                          [normal(4, 3), labels(3, 4, 1)]),
+    "AccuracyLayer": Case(
+        lambda t: L("AccuracyLayer", bottoms=["p", "y"]), [normal(4, 3), labels(3, 4, 1)]
+    ),
 }

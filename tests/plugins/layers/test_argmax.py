@@ -13,11 +13,15 @@ def oracle(x, axis):
     return np.expand_dims(np.argmax(x, axis=axis), axis).astype(x.dtype)
 
 
-@given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4), seed=st.integers(0, 2**16),
-       data=st.data())
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=2, max_size=4),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
 def test_forward_matches_oracle_with_ties(shape, seed, data):
-    dim = data.draw(st.sampled_from([d for d in range(-len(shape), len(shape))
-                                     if d % len(shape) != 0]))
+    dim = data.draw(
+        st.sampled_from([d for d in range(-len(shape), len(shape)) if d % len(shape) != 0])
+    )
     x = np.random.default_rng(seed).integers(0, 3, shape).astype(np.float64)  # many ties
     (y,) = run_layer(ArgmaxLayer(dim=dim, bottoms=["x"], tops=["y"]), [x]).tops()
     np.testing.assert_array_equal(y, oracle(x, dim))
@@ -54,6 +58,9 @@ def test_errors():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "ArgmaxLayer": Case(lambda t: L("ArgmaxLayer", dim=2, bottoms=["x"], tops=["y"]),
-                        [normal(4, 3, 5)], shapes=[(4, 3, 1)]),
+    "ArgmaxLayer": Case(
+        lambda t: L("ArgmaxLayer", dim=2, bottoms=["x"], tops=["y"]),
+        [normal(4, 3, 5)],
+        shapes=[(4, 3, 1)],
+    ),
 }

@@ -15,16 +15,24 @@ def layer(**kw):
     return BinaryAccuracyLayer(name="bacc", bottoms=["pred", "label"], **kw)
 
 
-@given(n=st.integers(1, 6), k=st.integers(1, 3), seed=st.integers(0, 2**16),
-       threshold=st.sampled_from([0.0, 0.5]))
+@given(
+    n=st.integers(1, 6),
+    k=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+    threshold=st.sampled_from([0.0, 0.5]),
+)
 def test_accuracy_matches_the_oracle(n, k, seed, threshold):
     rng = np.random.default_rng(seed)
     pred = rng.uniform(-1, 1.5, (n, k))
-    label = (rng.choice([-1.0, 1.0], (n, k)) if threshold == 0
-             else rng.integers(0, 2, (n, k)).astype(float))
+    label = (
+        rng.choice([-1.0, 1.0], (n, k))
+        if threshold == 0
+        else rng.integers(0, 2, (n, k)).astype(float)
+    )
     h = run_layer(layer(threshold=threshold), [pred, label])
-    correct = sum(bool(p > threshold) == bool(t > threshold)
-                  for p, t in zip(pred.ravel(), label.ravel()))
+    correct = sum(
+        bool(p > threshold) == bool(t > threshold) for p, t in zip(pred.ravel(), label.ravel())
+    )
     assert h.state.dump_statistics()["bacc-accuracy"] == pytest.approx(correct / pred.size)
 
 
@@ -58,6 +66,7 @@ def test_errors():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "BinaryAccuracyLayer": Case(lambda t: L("BinaryAccuracyLayer", bottoms=["p", "y"]),
-                                [normal(4, 3), signs(4, 3)]),
+    "BinaryAccuracyLayer": Case(
+        lambda t: L("BinaryAccuracyLayer", bottoms=["p", "y"]), [normal(4, 3), signs(4, 3)]
+    ),
 }

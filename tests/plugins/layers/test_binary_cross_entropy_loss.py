@@ -17,16 +17,18 @@ def layer(**kw):
     return BinaryCrossEntropyLossLayer(name="bce", bottoms=["prob", "label"], **kw)
 
 
-@given(shape=shapes, seed=st.integers(0, 2**16), weight=st.floats(0, 3),
-       hard=st.booleans())
+@given(shape=shapes, seed=st.integers(0, 2**16), weight=st.floats(0, 3), hard=st.booleans())
 def test_forward_and_backward_match_the_oracle(shape, seed, weight, hard):
     rng = np.random.default_rng(seed)
     p = rng.uniform(0.02, 0.98, shape)
     y = rng.integers(0, 2, shape).astype(float) if hard else rng.uniform(0, 1, shape)
     h = run_layer(layer(weight=weight), [p, y])
     n = shape[0]
-    want = -weight / n * sum(yi * np.log(pi) + (1 - yi) * np.log(1 - pi)
-                             for pi, yi in zip(p.ravel(), y.ravel()))
+    want = (
+        -weight
+        / n
+        * sum(yi * np.log(pi) + (1 - yi) * np.log(1 - pi) for pi, yi in zip(p.ravel(), y.ravel()))
+    )
     assert h.state.loss == pytest.approx(want, rel=1e-10, abs=1e-12)
     h.backward()
     np.testing.assert_allclose(h.diffs[0].to_host(), -weight / n * (y / p - (1 - y) / (1 - p)))
@@ -37,8 +39,7 @@ def test_forward_and_backward_match_the_oracle(shape, seed, weight, hard):
 def test_gradients_float64_each_bottom_alone_or_both(shape, seed, no_grad):
     rng = np.random.default_rng(seed)
     p, y = rng.uniform(0.05, 0.95, shape), rng.uniform(0.05, 0.95, shape)
-    assert check_gradients(layer(weight=0.6), [p, y], no_grad=no_grad,
-                           seed=seed)["checked"] > 0
+    assert check_gradients(layer(weight=0.6), [p, y], no_grad=no_grad, seed=seed)["checked"] > 0
 
 
 def test_label_gradient_alone_works():
@@ -56,14 +57,18 @@ def test_probability_is_not_clamped():
 def test_agrees_with_the_reference_on_each_backend(backend):
     rng = np.random.default_rng(1)
     p = rng.uniform(0.1, 0.9, (4, 3))
-    check_layer(layer(weight=2.0), [p, rng.integers(0, 2, (4, 3)).astype(float)], backend,
-                no_grad=[1])  # hard labels sit on the edge of [0, 1]
+    check_layer(
+        layer(weight=2.0), [p, rng.integers(0, 2, (4, 3)).astype(float)], backend, no_grad=[1]
+    )  # hard labels sit on the edge of [0, 1]
     check_layer(layer(), [p, rng.uniform(0.1, 0.9, (4, 3))], backend)  # soft labels
 
 
 def test_errors_name_the_blob_and_value():
-    with pytest.raises(DataError, match=r"BinaryCrossEntropyLossLayer\('bce'\): label 2\.0 in "
-                                        r"blob 'label'.*\[0, 1\]"):
+    with pytest.raises(
+        DataError,
+        match=r"BinaryCrossEntropyLossLayer\('bce'\): label 2\.0 in "
+        r"blob 'label'.*\[0, 1\]",
+    ):
         run_layer(layer(), [np.full((2, 1), 0.5), np.array([[1.0], [2.0]])])
     with pytest.raises(DataError, match=r"probability 1\.5 in blob 'prob'"):
         run_layer(layer(), [np.array([[0.5], [1.5]]), np.zeros((2, 1))])
@@ -78,5 +83,6 @@ def test_errors_name_the_blob_and_value():
 SMOKE_CASES = {
     "BinaryCrossEntropyLossLayer": Case(
         lambda t: L("BinaryCrossEntropyLossLayer", weight=0.5, bottoms=["p", "y"]),
-        [uniform(0.1, 0.9, 4, 3), uniform(0, 1, 4, 3)]),
+        [uniform(0.1, 0.9, 4, 3), uniform(0, 1, 4, 3)],
+    ),
 }

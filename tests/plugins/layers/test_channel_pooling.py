@@ -48,19 +48,21 @@ def cpool(**kw):
 
 
 @pytest.mark.parametrize("mode", ["max", "mean"])
-@pytest.mark.parametrize("shape, axis, kernel, stride, pad", [
-    ((2, 6, 3, 3), 1, 2, 2, (0, 0)),
-    ((2, 7, 3), 1, 3, 2, (1, 1)),        # 3-D, padded both sides
-    ((3, 5), 1, 2, 2, (0, 0)),           # 2-D, last window cut by the rounded-up size
-    ((2, 3, 4, 5), -1, 3, 1, (1, 0)),    # pool along width, front padding only
-    ((2, 3, 4, 5), 2, 4, 3, (2, 2)),
-    ((1, 1, 2), 1, 1, 1, (0, 0)),
-])
+@pytest.mark.parametrize(
+    "shape, axis, kernel, stride, pad",
+    [
+        ((2, 6, 3, 3), 1, 2, 2, (0, 0)),
+        ((2, 7, 3), 1, 3, 2, (1, 1)),  # 3-D, padded both sides
+        ((3, 5), 1, 2, 2, (0, 0)),  # 2-D, last window cut by the rounded-up size
+        ((2, 3, 4, 5), -1, 3, 1, (1, 0)),  # pool along width, front padding only
+        ((2, 3, 4, 5), 2, 4, 3, (2, 2)),
+        ((1, 1, 2), 1, 1, 1, (0, 0)),
+    ],
+)
 def test_forward_and_backward_match_naive_oracle(shape, axis, kernel, stride, pad, mode):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape)
-    h = run_layer(cpool(kernel=kernel, stride=stride, pad=pad, channel_dim=axis,
-                        pooling=mode), [x])
+    h = run_layer(cpool(kernel=kernel, stride=stride, pad=pad, channel_dim=axis, pooling=mode), [x])
     g = rng.standard_normal(h.tops()[0].shape)
     y_ref, dx_ref = oracle(x, axis, kernel, stride, pad, mode, g)
     np.testing.assert_allclose(h.tops()[0], y_ref, atol=1e-12)
@@ -85,10 +87,17 @@ def test_ties_go_to_the_smallest_channel():
     np.testing.assert_array_equal(h.diffs[0].to_host(), [[1.0, 1.0, 0.0, 1.0]])
 
 
-@given(n=st.integers(1, 2), c=st.integers(1, 7), rest=st.lists(st.integers(1, 3), max_size=2),
-       k=st.integers(1, 4), s=st.integers(1, 3), front=st.integers(0, 2),
-       back=st.integers(0, 2), mode=st.sampled_from(["max", "mean"]),
-       seed=st.integers(0, 2**16))
+@given(
+    n=st.integers(1, 2),
+    c=st.integers(1, 7),
+    rest=st.lists(st.integers(1, 3), max_size=2),
+    k=st.integers(1, 4),
+    s=st.integers(1, 3),
+    front=st.integers(0, 2),
+    back=st.integers(0, 2),
+    mode=st.sampled_from(["max", "mean"]),
+    seed=st.integers(0, 2**16),
+)
 def test_gradients_float64(n, c, rest, k, s, front, back, mode, seed):
     P = out_size(c, k, front, back, s)
     assume(P >= 1)
@@ -107,16 +116,28 @@ def test_agrees_with_reference_on_each_backend(backend, mode):
 def test_defaults():
     layer = cpool()
     assert (layer.name, layer.kernel, layer.stride, layer.pad, layer.channel_dim) == (
-        "channel-pooling", 1, 1, (0, 0), 1)
+        "channel-pooling",
+        1,
+        1,
+        (0, 0),
+        1,
+    )
     assert layer.pooling == Pooling.Max()
 
 
-@pytest.mark.parametrize("field, value", [("kernel", 0), ("stride", 0), ("pad", (0, -1)),
-                                          ("channel_dim", 0), ("kernel", (2, 2)),
-                                          ("pooling", "sum")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("kernel", 0),
+        ("stride", 0),
+        ("pad", (0, -1)),
+        ("channel_dim", 0),
+        ("kernel", (2, 2)),
+        ("pooling", "sum"),
+    ],
+)
 def test_bad_fields_name_layer_field_and_value(field, value):
-    with pytest.raises(LayerConfigError,
-                       match=rf"ChannelPoolingLayer\(name='cp'\).*'{field}'"):
+    with pytest.raises(LayerConfigError, match=rf"ChannelPoolingLayer\(name='cp'\).*'{field}'"):
         cpool(name="cp", **{field: value})
 
 
@@ -134,6 +155,8 @@ def test_empty_window_is_refused():
 # every backend against the reference and in a net).
 SMOKE_CASES = {
     "ChannelPoolingLayer": Case(
-        lambda t: L("ChannelPoolingLayer", kernel=3, stride=2, pad=1, bottoms=["x"],
-                    tops=["y"]), [normal(2, 6, 3)], shapes=[(2, 4, 3)]),
+        lambda t: L("ChannelPoolingLayer", kernel=3, stride=2, pad=1, bottoms=["x"], tops=["y"]),
+        [normal(2, 6, 3)],
+        shapes=[(2, 4, 3)],
+    ),
 }

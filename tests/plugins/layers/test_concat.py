@@ -29,9 +29,12 @@ def test_default_is_the_channel_axis():
     assert y.shape == (2, 3, 3)
 
 
-@given(sizes=st.lists(st.integers(1, 3), min_size=2, max_size=4),
-       rest=st.lists(st.integers(1, 3), min_size=1, max_size=2), dim=st.integers(0, 2),
-       seed=st.integers(0, 2**16))
+@given(
+    sizes=st.lists(st.integers(1, 3), min_size=2, max_size=4),
+    rest=st.lists(st.integers(1, 3), min_size=1, max_size=2),
+    dim=st.integers(0, 2),
+    seed=st.integers(0, 2**16),
+)
 def test_gradients_float64(sizes, rest, dim, seed):
     rng = np.random.default_rng(seed)
     dim = min(dim, len(rest))
@@ -71,8 +74,10 @@ def test_errors():
     with pytest.raises(ShapeError, match=r"ConcatLayer\('cat'\).*'b' has shape \(2, 3, 5\)"):
         run_layer(layer, [np.ones((2, 3, 4)), np.ones((2, 3, 5))])
     with pytest.raises(ShapeError, match="dim=3 is not an axis"):
-        run_layer(ConcatLayer(dim=3, bottoms=["a", "b"], tops=["y"]),
-                  [np.ones((2, 3, 4)), np.ones((2, 3, 4))])
+        run_layer(
+            ConcatLayer(dim=3, bottoms=["a", "b"], tops=["y"]),
+            [np.ones((2, 3, 4)), np.ones((2, 3, 4))],
+        )
     with pytest.raises(ShapeError, match="'b'"):
         run_layer(layer, [np.ones((2, 3, 4)), np.ones((2, 3))])
 
@@ -80,6 +85,9 @@ def test_errors():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "ConcatLayer": Case(lambda t: L("ConcatLayer", dim=1, bottoms=["a", "b"], tops=["y"]),
-                        [normal(2, 3, 2), normal(2, 1, 2)], shapes=[(2, 4, 2)]),
+    "ConcatLayer": Case(
+        lambda t: L("ConcatLayer", dim=1, bottoms=["a", "b"], tops=["y"]),
+        [normal(2, 3, 2), normal(2, 1, 2)],
+        shapes=[(2, 4, 2)],
+    ),
 }

@@ -40,18 +40,27 @@ def conv(**kw):
     return ConvolutionLayer(name=kw.pop("name", "conv"), **kw)
 
 
-@pytest.mark.parametrize("shape, n_filter, kernel, stride, pad, groups", [
-    ((2, 3, 5, 5), 4, (3, 3), (1, 1), (0, 0), 1),
-    ((1, 2, 7, 6), 3, (3, 2), (2, 3), (1, 2), 1),      # rectangular kernel, odd sizes
-    ((2, 4, 5, 7), 6, (2, 3), (2, 1), (1, 0), 2),      # groups
-    ((1, 6, 4, 4), 3, (1, 1), (1, 1), (0, 0), 3),      # 1x1 kernel, 3 groups
-    ((1, 1, 3, 3), 2, (5, 5), (1, 1), (1, 1), 1),      # kernel larger than the image
-    ((2, 2, 6, 6), 2, (3, 3), (4, 4), (2, 2), 1),      # stride larger than the kernel
-])
+@pytest.mark.parametrize(
+    "shape, n_filter, kernel, stride, pad, groups",
+    [
+        ((2, 3, 5, 5), 4, (3, 3), (1, 1), (0, 0), 1),
+        ((1, 2, 7, 6), 3, (3, 2), (2, 3), (1, 2), 1),  # rectangular kernel, odd sizes
+        ((2, 4, 5, 7), 6, (2, 3), (2, 1), (1, 0), 2),  # groups
+        ((1, 6, 4, 4), 3, (1, 1), (1, 1), (0, 0), 3),  # 1x1 kernel, 3 groups
+        ((1, 1, 3, 3), 2, (5, 5), (1, 1), (1, 1), 1),  # kernel larger than the image
+        ((2, 2, 6, 6), 2, (3, 3), (4, 4), (2, 2), 1),  # stride larger than the kernel
+    ],
+)
 def test_forward_matches_naive_oracle(shape, n_filter, kernel, stride, pad, groups):
     x = np.random.default_rng(0).standard_normal(shape)
-    layer = conv(n_filter=n_filter, kernel=kernel, stride=stride, pad=pad, n_group=groups,
-                 bias_init=ConstantInitializer(0.5))
+    layer = conv(
+        n_filter=n_filter,
+        kernel=kernel,
+        stride=stride,
+        pad=pad,
+        n_group=groups,
+        bias_init=ConstantInitializer(0.5),
+    )
     h = run_layer(layer, [x])
     w, b = (p.blob.to_host() for p in h.state.parameters)
     assert w.shape == (n_filter, shape[1] // groups, *kernel)
@@ -66,15 +75,32 @@ def test_int_kernel_means_both_dims_and_output_uses_floor():
     assert h.tops()[0].shape == (1, 2, 3, 3)  # floor((6+2-3)/2)+1 = 3, floor((5+2-3)/2)+1 = 3
 
 
-@given(n=st.integers(1, 2), groups=st.integers(1, 2), cg=st.integers(1, 2),
-       fg=st.integers(1, 2), h=st.integers(1, 6), w=st.integers(1, 6),
-       kh=st.integers(1, 3), kw=st.integers(1, 3), sh=st.integers(1, 3), sw=st.integers(1, 3),
-       ph=st.integers(0, 2), pw=st.integers(0, 2), seed=st.integers(0, 2**16))
+@given(
+    n=st.integers(1, 2),
+    groups=st.integers(1, 2),
+    cg=st.integers(1, 2),
+    fg=st.integers(1, 2),
+    h=st.integers(1, 6),
+    w=st.integers(1, 6),
+    kh=st.integers(1, 3),
+    kw=st.integers(1, 3),
+    sh=st.integers(1, 3),
+    sw=st.integers(1, 3),
+    ph=st.integers(0, 2),
+    pw=st.integers(0, 2),
+    seed=st.integers(0, 2**16),
+)
 def test_gradients_float64(n, groups, cg, fg, h, w, kh, kw, sh, sw, ph, pw, seed):
     assume(h + 2 * ph >= kh and w + 2 * pw >= kw)
     x = np.random.default_rng(seed).standard_normal((n, groups * cg, h, w))
-    layer = conv(n_filter=groups * fg, kernel=(kh, kw), stride=(sh, sw), pad=(ph, pw),
-                 n_group=groups, bias_init=ConstantInitializer(0.1))
+    layer = conv(
+        n_filter=groups * fg,
+        kernel=(kh, kw),
+        stride=(sh, sw),
+        pad=(ph, pw),
+        n_group=groups,
+        bias_init=ConstantInitializer(0.1),
+    )
     counts = check_gradients(layer, [x], seed=seed)  # bottom, filter and bias gradients
     assert counts["checked"] > 0
 
@@ -117,15 +143,22 @@ def test_relu_neuron_gradients():
 
 def test_agrees_with_reference_on_each_backend(backend):
     x = np.random.default_rng(5).standard_normal((3, 4, 7, 6))
-    layer = conv(n_filter=4, kernel=(3, 2), stride=(2, 1), pad=1, n_group=2,
-                 neuron=Neurons.Tanh())
+    layer = conv(n_filter=4, kernel=(3, 2), stride=(2, 1), pad=1, n_group=2, neuron=Neurons.Tanh())
     check_layer(layer, [x], backend)
 
 
-@pytest.mark.parametrize("field, value", [
-    ("kernel", 0), ("kernel", (3, 0)), ("stride", (1, 0)), ("pad", -1), ("n_filter", 0),
-    ("n_group", 0), ("kernel", (1, 2, 3)),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("kernel", 0),
+        ("kernel", (3, 0)),
+        ("stride", (1, 0)),
+        ("pad", -1),
+        ("n_filter", 0),
+        ("n_group", 0),
+        ("kernel", (1, 2, 3)),
+    ],
+)
 def test_bad_fields_name_layer_field_and_value(field, value):
     with pytest.raises(LayerConfigError, match=rf"ConvolutionLayer\(name='conv'\).*'{field}'"):
         conv(**{field: value})
@@ -165,20 +198,26 @@ def test_param_key_shares_the_filters_inside_a_net():
 
     backend = reference_backend()
     x = np.random.default_rng(6).standard_normal((4, 2, 5, 5))
-    net = Net("shared", backend, [
-        MemoryDataLayer(data=[x], batch_size=2, tops=["data"]),
-        conv(name="a", param_key="k", n_filter=2, kernel=3, pad=1, bottoms=["data"],
-             tops=["ya"]),
-        conv(name="b", param_key="k", n_filter=2, kernel=3, pad=1, bottoms=["ya"], tops=["yb"]),
-    ])
+    net = Net(
+        "shared",
+        backend,
+        [
+            MemoryDataLayer(data=[x], batch_size=2, tops=["data"]),
+            conv(
+                name="a", param_key="k", n_filter=2, kernel=3, pad=1, bottoms=["data"], tops=["ya"]
+            ),
+            conv(name="b", param_key="k", n_filter=2, kernel=3, pad=1, bottoms=["ya"], tops=["yb"]),
+        ],
+    )
     states = {s.layer.name: s for s in net.states}
     assert states["b"].filter.blob is states["a"].filter.blob
     assert states["b"].filter.gradient is not states["a"].filter.gradient
     net.forward()
     w, b = states["a"].filter.blob.to_host(), states["a"].bias.blob.to_host()
     ya = oracle(x[:2], w, b, (1, 1), (1, 1), 1)
-    np.testing.assert_allclose(states["b"].blobs[0].to_host(), oracle(ya, w, b, (1, 1), (1, 1),
-                                                                      1), atol=1e-12)
+    np.testing.assert_allclose(
+        states["b"].blobs[0].to_host(), oracle(ya, w, b, (1, 1), (1, 1), 1), atol=1e-12
+    )
     net.shutdown()
     registry_reset(backend)
 
@@ -187,7 +226,19 @@ def test_param_key_shares_the_filters_inside_a_net():
 # every backend against the reference and in a net).
 SMOKE_CASES = {
     "ConvolutionLayer": Case(
-        lambda t: L("ConvolutionLayer", name="conv", n_filter=4, kernel=3, pad=1, stride=2,
-                    n_group=2, neuron=mocha.Neurons.Tanh(), bottoms=["x"], tops=["y"]),
-        [normal(2, 4, 5, 5)], shapes=[(2, 4, 3, 3)]),
+        lambda t: L(
+            "ConvolutionLayer",
+            name="conv",
+            n_filter=4,
+            kernel=3,
+            pad=1,
+            stride=2,
+            n_group=2,
+            neuron=mocha.Neurons.Tanh(),
+            bottoms=["x"],
+            tops=["y"],
+        ),
+        [normal(2, 4, 5, 5)],
+        shapes=[(2, 4, 3, 3)],
+    ),
 }

@@ -18,13 +18,14 @@ def test_centred_crop_with_height_width_order(crop):
     ch, cw = (crop, crop) if isinstance(crop, int) else crop
     (y,) = run_layer(CropLayer(crop_size=crop, bottoms=["x"], tops=["y"]), [x]).tops()
     h0, w0 = (6 - ch) // 2, (7 - cw) // 2
-    np.testing.assert_array_equal(y, x[:, :, h0:h0 + ch, w0:w0 + cw])
+    np.testing.assert_array_equal(y, x[:, :, h0 : h0 + ch, w0 : w0 + cw])
 
 
 def test_random_crop_and_mirror_are_windows_shared_by_the_batch():
     x = image_batch()
-    layer = CropLayer(crop_size=(3, 2), random_crop=True, random_mirror=True,
-                      bottoms=["x"], tops=["y"])
+    layer = CropLayer(
+        crop_size=(3, 2), random_crop=True, random_mirror=True, bottoms=["x"], tops=["y"]
+    )
     h = run_layer(layer, [x], backend=reference_backend(seed=5))
     seen_offsets, seen_mirror = set(), set()
     for _ in range(60):
@@ -33,7 +34,7 @@ def test_random_crop_and_mirror_are_windows_shared_by_the_batch():
         found = None
         for h0 in range(6 - 3 + 1):
             for w0 in range(7 - 2 + 1):
-                win = x[:, :, h0:h0 + 3, w0:w0 + 2]
+                win = x[:, :, h0 : h0 + 3, w0 : w0 + 2]
                 for mirrored, cand in ((False, win), (True, win[..., ::-1])):
                     if np.array_equal(y, cand):
                         found = (h0, w0, mirrored)
@@ -78,14 +79,20 @@ def test_refuses_a_bottom_that_wants_a_gradient():
         ReshapeLayer(shape=(1, 4, 4), bottoms=["h"], tops=["img"]),
         CropLayer(name="crop", crop_size=2, bottoms=["img"], tops=["y"]),
     ]
-    with pytest.raises(LayerConfigError, match=r"CropLayer\(name='crop'\).*'img'.*cannot "
-                       r"back-propagate"):
+    with pytest.raises(
+        LayerConfigError,
+        match=r"CropLayer\(name='crop'\).*'img'.*cannot "
+        r"back-propagate",
+    ):
         Net("n", reference_backend(), layers)
 
 
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "CropLayer": Case(lambda t: L("CropLayer", crop_size=(3, 4), bottoms=["x"], tops=["y"]),
-                      [normal(2, 3, 5, 6)], shapes=[(2, 3, 3, 4)]),
+    "CropLayer": Case(
+        lambda t: L("CropLayer", crop_size=(3, 4), bottoms=["x"], tops=["y"]),
+        [normal(2, 3, 5, 6)],
+        shapes=[(2, 3, 3, 4)],
+    ),
 }

@@ -49,8 +49,12 @@ def test_backward_applies_the_same_mask_and_restores_the_input():
     np.testing.assert_array_equal(h.inputs[0].to_host(), x)  # A8: the original is back
 
 
-@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3), seed=st.integers(0, 2**16),
-       ratio=st.sampled_from([0.1, 0.5, 0.9]), auto_scale=st.booleans())
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    seed=st.integers(0, 2**16),
+    ratio=st.sampled_from([0.1, 0.5, 0.9]),
+    auto_scale=st.booleans(),
+)
 def test_gradients_float64(shape, seed, ratio, auto_scale):
     x = np.random.default_rng(seed).standard_normal((2, *shape))
     layer = DropoutLayer(ratio=ratio, auto_scale=auto_scale, bottoms=["x"])
@@ -68,10 +72,15 @@ def test_is_the_identity_in_a_test_net():
     np.testing.assert_array_equal(h.tops()[0], x)
     h.backward([np.ones_like(x)])
     np.testing.assert_array_equal(h.diffs[0].to_host(), np.ones_like(x))
-    net = Net("t", reference_backend(), [
-        MemoryDataLayer(data=[x], tops=["x"], batch_size=3),
-        DropoutLayer(bottoms=["x"]),
-    ], phase="test")
+    net = Net(
+        "t",
+        reference_backend(),
+        [
+            MemoryDataLayer(data=[x], tops=["x"], batch_size=3),
+            DropoutLayer(bottoms=["x"]),
+        ],
+        phase="test",
+    )
     net.forward()
     np.testing.assert_array_equal(net.output_blobs["x"].to_host(), x)
 
@@ -94,14 +103,19 @@ def test_a8_producer_neuron_backward_sees_its_original_output():
     x = rng.standard_normal((4, 6))
     label = rng.integers(0, 3, (4, 1)).astype(np.float64)
     backend = reference_backend()
-    net = Net("a8", backend, [
-        MemoryDataLayer(data=[x, label], batch_size=4),
-        InnerProductLayer(name="ip1", output_dim=8, neuron=Neurons.Sigmoid(),
-                          bottoms=["data"], tops=["h"]),
-        DropoutLayer(name="drop", ratio=0.5, bottoms=["h"]),
-        InnerProductLayer(name="ip2", output_dim=3, bottoms=["h"], tops=["out"]),
-        SoftmaxLossLayer(bottoms=["out", "label"]),
-    ])
+    net = Net(
+        "a8",
+        backend,
+        [
+            MemoryDataLayer(data=[x, label], batch_size=4),
+            InnerProductLayer(
+                name="ip1", output_dim=8, neuron=Neurons.Sigmoid(), bottoms=["data"], tops=["h"]
+            ),
+            DropoutLayer(name="drop", ratio=0.5, bottoms=["h"]),
+            InnerProductLayer(name="ip2", output_dim=3, bottoms=["h"], tops=["out"]),
+            SoftmaxLossLayer(bottoms=["out", "label"]),
+        ],
+    )
     net.init()
     net.forward()
     net.backward()
@@ -116,8 +130,9 @@ def test_a8_producer_neuron_backward_sees_its_original_output():
     p /= p.sum(1, keepdims=True)
     g_out = (p - np.eye(3)[label[:, 0].astype(int)]) / 4
     g_z = (g_out @ W2) * mask * h * (1 - h)
-    np.testing.assert_allclose(net.state_of("ip1").parameters[0].gradient.to_host(),
-                               g_z.T @ x, rtol=1e-10)
+    np.testing.assert_allclose(
+        net.state_of("ip1").parameters[0].gradient.to_host(), g_z.T @ x, rtol=1e-10
+    )
     np.testing.assert_allclose(net.output_blobs["h"].to_host(), h, rtol=1e-12)  # restored
 
 
@@ -134,6 +149,5 @@ def test_errors():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "DropoutLayer": Case(lambda t: L("DropoutLayer", ratio=0.3, bottoms=["x"]),
-                         [normal(4, 5)]),
+    "DropoutLayer": Case(lambda t: L("DropoutLayer", ratio=0.3, bottoms=["x"]), [normal(4, 5)]),
 }

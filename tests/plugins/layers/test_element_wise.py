@@ -28,14 +28,18 @@ def inputs(shape, seed):
 @pytest.mark.parametrize("op", OPS)
 def test_forward_matches_oracle(op):
     a, b = inputs((3, 2, 2), 0)
-    layer = ElementWiseLayer(operation=getattr(ElementWiseFunctors, op)(), bottoms=["a", "b"],
-                             tops=["y"])
+    layer = ElementWiseLayer(
+        operation=getattr(ElementWiseFunctors, op)(), bottoms=["a", "b"], tops=["y"]
+    )
     (y,) = run_layer(layer, [a, b]).tops()
     np.testing.assert_allclose(y, ORACLES[op](a, b))
 
 
-@given(op=st.sampled_from(OPS), shape=st.lists(st.integers(1, 3), min_size=1, max_size=3),
-       seed=st.integers(0, 2**16))
+@given(
+    op=st.sampled_from(OPS),
+    shape=st.lists(st.integers(1, 3), min_size=1, max_size=3),
+    seed=st.integers(0, 2**16),
+)
 def test_gradients_float64(op, shape, seed):
     a, b = inputs((2, *shape), seed)
     layer = ElementWiseLayer(operation=op, bottoms=["a", "b"], tops=["y"])
@@ -68,8 +72,7 @@ def test_top_diff_is_null_only_when_both_bottom_diffs_are():
 
 def test_operation_spellings():
     assert ElementWiseLayer(bottoms=["a", "b"], tops=["y"]).operation == ElementWiseFunctors.Add()
-    spellings = ("divide", "Divide", ElementWiseFunctors.Divide,
-                 mocha.ElementWiseFunctors.Divide())
+    spellings = ("divide", "Divide", ElementWiseFunctors.Divide, mocha.ElementWiseFunctors.Divide())
     for spelled in spellings:
         layer = ElementWiseLayer(operation=spelled, bottoms=["a", "b"], tops=["y"])
         assert layer.operation == ElementWiseFunctors.Divide()
@@ -90,5 +93,7 @@ def test_errors_name_layer_field_and_value():
 SMOKE_CASES = {
     "ElementWiseLayer": Case(
         lambda t: L("ElementWiseLayer", operation="Multiply", bottoms=["a", "b"], tops=["y"]),
-        [normal(3, 4), normal(3, 4)], shapes=[(3, 4)]),
+        [normal(3, 4), normal(3, 4)],
+        shapes=[(3, 4)],
+    ),
 }

@@ -24,17 +24,19 @@ CASES, WHERE = collect_cases()
 
 
 def _registered() -> list[str]:
-    return [e.name for e in mocha.get_registry().entries("layers")
-            if e.distribution == "mocha-dl"]
+    return [e.name for e in mocha.get_registry().entries("layers") if e.distribution == "mocha-dl"]
 
 
 @pytest.mark.parametrize("name", sorted(set(_registered()) | set(CASES)))
 def test_every_layer_has_a_configuration(name):
     if name not in CASES:
-        pytest.fail(f"add a smoke case for {name}: SMOKE_CASES = {{{name!r}: Case(...)}} in its "
-                    f"test module under tests/plugins/layers/ (see layer_smoke.py)")
-    assert name in _registered(), f"{WHERE[name]} has a smoke case for {name}, which no plugin "\
-                                  f"registers"
+        pytest.fail(
+            f"add a smoke case for {name}: SMOKE_CASES = {{{name!r}: Case(...)}} in its "
+            f"test module under tests/plugins/layers/ (see layer_smoke.py)"
+        )
+    assert name in _registered(), (
+        f"{WHERE[name]} has a smoke case for {name}, which no plugin registers"
+    )
 
 
 def _check_invariants(name: str, case: Case, h: LayerHarness) -> None:
@@ -91,8 +93,14 @@ def test_every_layer_runs_on_every_backend(name, backend, tmp_path):
     backend.param_registry.clear()
     try:
         if case.compare:
-            h = check_layer(layer, case.inputs, backend, no_grad=case.no_grad,
-                            gradcheck=case.gradcheck, prepare=case.prepare)
+            h = check_layer(
+                layer,
+                case.inputs,
+                backend,
+                no_grad=case.no_grad,
+                gradcheck=case.gradcheck,
+                prepare=case.prepare,
+            )
         else:
             if case.prepare is not None:
                 case.prepare(backend)
@@ -130,8 +138,10 @@ def test_every_layer_runs_in_a_net(name, backend, tmp_path):
     backend.param_registry.clear()
     if case.prepare is not None:
         case.prepare(backend)
-    feeds = [L("MemoryDataLayer", name=f"feed-{i}", data=[x], tops=[bottom], batch_size=len(x))
-             for i, (bottom, x) in enumerate(zip(layer.bottoms, case.inputs))]
+    feeds = [
+        L("MemoryDataLayer", name=f"feed-{i}", data=[x], tops=[bottom], batch_size=len(x))
+        for i, (bottom, x) in enumerate(zip(layer.bottoms, case.inputs))
+    ]
     net = mocha.Net(f"only-{name}", backend, feeds + [layer])
     try:
         net.init()

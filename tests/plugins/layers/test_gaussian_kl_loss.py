@@ -28,8 +28,7 @@ def test_forward_and_backward_match_the_oracle(shape, seed, weight):
     mu, sigma = rng.standard_normal(shape), rng.uniform(0.2, 2.0, shape)
     h = run_layer(layer(weight=weight), [mu, sigma])
     n = shape[0]
-    assert h.state.loss == pytest.approx(weight / n * kl_oracle(mu, sigma), rel=1e-10,
-                                         abs=1e-12)
+    assert h.state.loss == pytest.approx(weight / n * kl_oracle(mu, sigma), rel=1e-10, abs=1e-12)
     h.backward()
     np.testing.assert_allclose(h.diffs[0].to_host(), weight / n * mu)
     np.testing.assert_allclose(h.diffs[1].to_host(), weight / n * (sigma - 1 / sigma))
@@ -39,8 +38,9 @@ def test_forward_and_backward_match_the_oracle(shape, seed, weight):
 def test_gradients_float64(shape, seed, no_grad):
     rng = np.random.default_rng(seed)
     mu, sigma = rng.standard_normal(shape), rng.uniform(0.3, 2.0, shape)
-    assert check_gradients(layer(weight=1.4), [mu, sigma], no_grad=no_grad,
-                           seed=seed)["checked"] > 0
+    assert (
+        check_gradients(layer(weight=1.4), [mu, sigma], no_grad=no_grad, seed=seed)["checked"] > 0
+    )
 
 
 def test_default_bottoms_and_zero_loss_at_the_standard_normal():
@@ -64,8 +64,11 @@ def test_agrees_with_the_reference_on_each_backend(backend):
 
 
 def test_errors_name_the_blob_and_value():
-    with pytest.raises(DataError, match=r"GaussianKLLossLayer\('kl'\): standard deviation "
-                                        r"0\.0 in blob 'sigma'"):
+    with pytest.raises(
+        DataError,
+        match=r"GaussianKLLossLayer\('kl'\): standard deviation "
+        r"0\.0 in blob 'sigma'",
+    ):
         run_layer(layer(), [np.zeros((1, 2)), np.array([[1.0, 0.0]])])
     with pytest.raises(ShapeError, match=r"'mu' \(2, 2\) and 'sigma' \(2, 3\)"):
         run_layer(layer(), [np.zeros((2, 2)), np.ones((2, 3))])
@@ -76,6 +79,7 @@ def test_errors_name_the_blob_and_value():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "GaussianKLLossLayer": Case(lambda t: L("GaussianKLLossLayer", weight=0.7),
-                                [normal(4, 3), uniform(0.5, 1.5, 4, 3)]),
+    "GaussianKLLossLayer": Case(
+        lambda t: L("GaussianKLLossLayer", weight=0.7), [normal(4, 3), uniform(0.5, 1.5, 4, 3)]
+    ),
 }

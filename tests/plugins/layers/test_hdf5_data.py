@@ -106,16 +106,18 @@ def test_shuffle_is_a_permutation_per_pass_and_differs(tmp_path):
         assert state.epoch == len(passes) + 1
         passes.append(state.blobs[1].data.ravel().copy())
     for p in passes:
-        assert sorted(p.tolist()) == sorted((np.concatenate([np.arange(0, 7), np.arange(21, 26)])
-                                             ).tolist())
+        assert sorted(p.tolist()) == sorted(
+            (np.concatenate([np.arange(0, 7), np.arange(21, 26)])).tolist()
+        )
     assert not all(np.array_equal(passes[0], p) for p in passes[1:])
 
 
 def test_same_seed_same_batches_sync_and_async(tmp_path):
     source, _, _ = make_source(tmp_path, [7, 3, 9])
     _, sync = build(HDF5DataLayer(source=source, batch_size=4, shuffle=True), seed=5)
-    backend, asyn = build(AsyncHDF5DataLayer(source=source, batch_size=4, shuffle=True,
-                                             chunk_size=3), seed=5)
+    backend, asyn = build(
+        AsyncHDF5DataLayer(source=source, batch_size=4, shuffle=True, chunk_size=3), seed=5
+    )
     for _ in range(20):
         sync.forward(backend, [])
         asyn.forward(backend, [])
@@ -183,8 +185,11 @@ def test_transformers_applied_to_their_top(tmp_path):
             blob.data *= 2
 
     source, data, label = make_source(tmp_path, [4])
-    backend, state = build(HDF5DataLayer(source=source, batch_size=4,
-                                         transformers=[("data", Double()), ("data", Double())]))
+    backend, state = build(
+        HDF5DataLayer(
+            source=source, batch_size=4, transformers=[("data", Double()), ("data", Double())]
+        )
+    )
     state.forward(backend, [])
     np.testing.assert_allclose(state.blobs[0].data, 4 * data)
     np.testing.assert_array_equal(state.blobs[1].data, label)
@@ -237,16 +242,23 @@ def test_not_hdf5(tmp_path):
 
 def test_missing_dataset(tmp_path):
     source = _one_file(tmp_path, data=np.zeros((3, 2), np.float32))
-    with pytest.raises(DataError, match=r"HDF5DataLayer\('hdf5-data'\).*bad\.h5.* has no dataset "
-                                        r"'label'.*datasets in the file: data"):
+    with pytest.raises(
+        DataError,
+        match=r"HDF5DataLayer\('hdf5-data'\).*bad\.h5.* has no dataset "
+        r"'label'.*datasets in the file: data",
+    ):
         build(HDF5DataLayer(source=source, batch_size=2))
 
 
 def test_non_numeric_dtype(tmp_path):
-    source = _one_file(tmp_path, data=np.zeros((3, 2), np.float32),
-                       label=np.array([b"a", b"b", b"c"]))
-    with pytest.raises(DataError, match=r"dataset 'label' in .*bad\.h5.* has dtype \|S1, not a "
-                                        r"numeric"):
+    source = _one_file(
+        tmp_path, data=np.zeros((3, 2), np.float32), label=np.array([b"a", b"b", b"c"])
+    )
+    with pytest.raises(
+        DataError,
+        match=r"dataset 'label' in .*bad\.h5.* has dtype \|S1, not a "
+        r"numeric",
+    ):
         build(HDF5DataLayer(source=source, batch_size=2))
 
 
@@ -257,21 +269,32 @@ def test_scalar_dataset(tmp_path):
 
 
 def test_different_lengths(tmp_path):
-    source = _one_file(tmp_path, data=np.zeros((3, 2), np.float32),
-                       label=np.zeros((4, 1), np.float32))
-    with pytest.raises(DataError, match=r"datasets in .*bad\.h5.* have different numbers of "
-                                        r"samples \('data': 3, 'label': 4\)"):
+    source = _one_file(
+        tmp_path, data=np.zeros((3, 2), np.float32), label=np.zeros((4, 1), np.float32)
+    )
+    with pytest.raises(
+        DataError,
+        match=r"datasets in .*bad\.h5.* have different numbers of "
+        r"samples \('data': 3, 'label': 4\)",
+    ):
         build(HDF5DataLayer(source=source, batch_size=2))
 
 
 def test_rank_differs_between_files(tmp_path):
-    write_h5(tmp_path / "a.h5", data=np.zeros((3, 1, 2, 2), np.float32),
-             label=np.zeros((3, 1), np.float32))
-    write_h5(tmp_path / "b.h5", data=np.zeros((3, 4), np.float32),
-             label=np.zeros((3, 1), np.float32))
+    write_h5(
+        tmp_path / "a.h5",
+        data=np.zeros((3, 1, 2, 2), np.float32),
+        label=np.zeros((3, 1), np.float32),
+    )
+    write_h5(
+        tmp_path / "b.h5", data=np.zeros((3, 4), np.float32), label=np.zeros((3, 1), np.float32)
+    )
     (tmp_path / "l.txt").write_text("a.h5\nb.h5\n")
-    with pytest.raises(DataError, match=r"dataset 'data' in .*b\.h5.* has shape \(3, 4\) \(rank "
-                                        r"2\).*\(1, 2, 2\) found in .*a\.h5"):
+    with pytest.raises(
+        DataError,
+        match=r"dataset 'data' in .*b\.h5.* has shape \(3, 4\) \(rank "
+        r"2\).*\(1, 2, 2\) found in .*a\.h5",
+    ):
         build(HDF5DataLayer(source=tmp_path / "l.txt", batch_size=2))
 
 
@@ -281,8 +304,11 @@ def test_nan_in_data(tmp_path, make):
     data[2, 1] = np.nan
     source = _one_file(tmp_path, data=data, label=np.zeros((4, 1), np.float32))
     backend, state = build(make(source=source, batch_size=2))
-    with pytest.raises(DataError, match=r"dataset 'data' in .*bad\.h5.* holds NaN or infinite "
-                                        r"values \(first at sample 2\)"):
+    with pytest.raises(
+        DataError,
+        match=r"dataset 'data' in .*bad\.h5.* holds NaN or infinite "
+        r"values \(first at sample 2\)",
+    ):
         for _ in range(2):
             state.forward(backend, [])
     state.shutdown(backend)
@@ -300,9 +326,14 @@ def test_config_errors():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "AsyncHDF5DataLayer": Case(lambda t: L("AsyncHDF5DataLayer", source=hdf5_source(t),
-                                           batch_size=4, prefetch=2, chunk_size=3),
-                               shapes=[(4, 2, 3), (4, 1)]),
-    "HDF5DataLayer": Case(lambda t: L("HDF5DataLayer", source=hdf5_source(t), batch_size=4),
-                          shapes=[(4, 2, 3), (4, 1)]),
+    "AsyncHDF5DataLayer": Case(
+        lambda t: L(
+            "AsyncHDF5DataLayer", source=hdf5_source(t), batch_size=4, prefetch=2, chunk_size=3
+        ),
+        shapes=[(4, 2, 3), (4, 1)],
+    ),
+    "HDF5DataLayer": Case(
+        lambda t: L("HDF5DataLayer", source=hdf5_source(t), batch_size=4),
+        shapes=[(4, 2, 3), (4, 1)],
+    ),
 }

@@ -52,14 +52,22 @@ def source(tmp_path):
 def train(data_layer, max_iter, snap_dir=None, load_from=""):
     backend = NumpyBackend(seed=11)
     mocha.init(backend)
-    net = Net("r", backend, [
-        data_layer,
-        InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["ip"]),
-        SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
-    ])
-    params = make_solver_parameters(mocha.SGD(), max_iter=max_iter, load_from=load_from,
-                                    mom_policy=MomPolicy.Fixed(0.9),
-                                    lr_policy=LRPolicy.Fixed(0.1))
+    net = Net(
+        "r",
+        backend,
+        [
+            data_layer,
+            InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["ip"]),
+            SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
+        ],
+    )
+    params = make_solver_parameters(
+        mocha.SGD(),
+        max_iter=max_iter,
+        load_from=load_from,
+        mom_policy=MomPolicy.Fixed(0.9),
+        lr_policy=LRPolicy.Fixed(0.1),
+    )
     solver = Solver(mocha.SGD(), params)
     record = Record()
     add_coffee_break(solver, record, every_n_iter=1)

@@ -9,10 +9,14 @@ from mocha.testing import reference_backend
 
 
 def net_writing(path, x, y, **kwargs):
-    return Net("out", reference_backend(), [
-        MemoryDataLayer(data=[x, y], batch_size=2),
-        HDF5OutputLayer(filename=path, bottoms=["data", "label"], **kwargs),
-    ])
+    return Net(
+        "out",
+        reference_backend(),
+        [
+            MemoryDataLayer(data=[x, y], batch_size=2),
+            HDF5OutputLayer(filename=path, bottoms=["data", "label"], **kwargs),
+        ],
+    )
 
 
 def test_three_forwards_append_three_batches(tmp_path):
@@ -47,8 +51,11 @@ def test_default_dataset_names_are_the_bottoms_and_file_closed_at_shutdown(tmp_p
 def test_refuses_to_overwrite_unless_forced(tmp_path):
     path = tmp_path / "exists.h5"
     path.write_bytes(b"")  # even an empty file counts
-    with pytest.raises(DataError, match=r"HDF5OutputLayer\('hdf5-output'\).*already exists.*"
-                       r"force_overwrite=True"):
+    with pytest.raises(
+        DataError,
+        match=r"HDF5OutputLayer\('hdf5-output'\).*already exists.*"
+        r"force_overwrite=True",
+    ):
         net_writing(path, np.ones((2, 3)), np.zeros((2, 1)))
     assert path.read_bytes() == b""
     with pytest.warns(UserWarning, match="overwriting"):
@@ -63,8 +70,7 @@ def test_config_errors(tmp_path):
     with pytest.raises(LayerConfigError, match="'datasets'.*one name per bottom"):
         HDF5OutputLayer(filename=str(tmp_path / "a.h5"), bottoms=["a", "b"], datasets=["x"])
     with pytest.raises(LayerConfigError, match="distinct"):
-        HDF5OutputLayer(filename=str(tmp_path / "a.h5"), bottoms=["a", "b"],
-                        datasets=["x", "x"])
+        HDF5OutputLayer(filename=str(tmp_path / "a.h5"), bottoms=["a", "b"], datasets=["x", "x"])
     with pytest.raises(LayerConfigError, match="'filename'"):
         HDF5OutputLayer(filename="", bottoms=["a"])
 
@@ -74,5 +80,7 @@ def test_config_errors(tmp_path):
 SMOKE_CASES = {
     "HDF5OutputLayer": Case(
         lambda t: L("HDF5OutputLayer", filename=str(t / "out.h5"), bottoms=["a", "b"]),
-        [normal(3, 2), normal(3, 4, 2)], compare=False),
+        [normal(3, 2), normal(3, 4, 2)],
+        compare=False,
+    ),
 }

@@ -77,8 +77,11 @@ def test_agrees_with_the_reference_on_each_backend(backend):
 
 
 def test_errors_name_the_blob_and_value():
-    with pytest.raises(DataError, match=r"HingeLossLayer\('hinge'\): label 0\.0 in blob "
-                                        r"'label'.*-1 or \+1"):
+    with pytest.raises(
+        DataError,
+        match=r"HingeLossLayer\('hinge'\): label 0\.0 in blob "
+        r"'label'.*-1 or \+1",
+    ):
         run_layer(layer(), [np.zeros((2, 1)), np.array([[1.0], [0.0]])], no_grad=[1])
     with pytest.raises(ShapeError, match=r"'pred' \(2, 1\) and 'label' \(2, 2\)"):
         run_layer(layer(), [np.zeros((2, 1)), np.ones((2, 2))], no_grad=[1])
@@ -89,6 +92,7 @@ def test_errors_name_the_blob_and_value():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "HingeLossLayer": Case(lambda t: L("HingeLossLayer", bottoms=["p", "y"]),
-                           [normal(4, 3), signs(4, 3)]),
+    "HingeLossLayer": Case(
+        lambda t: L("HingeLossLayer", bottoms=["p", "y"]), [normal(4, 3), signs(4, 3)]
+    ),
 }

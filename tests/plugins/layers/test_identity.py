@@ -33,6 +33,9 @@ def test_needs_as_many_tops_as_bottoms():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "IdentityLayer": Case(lambda t: L("IdentityLayer", bottoms=["a", "b"], tops=["c", "d"]),
-                          [normal(3, 4), normal(2, 2)], shapes=[(3, 4), (2, 2)]),
+    "IdentityLayer": Case(
+        lambda t: L("IdentityLayer", bottoms=["a", "b"], tops=["c", "d"]),
+        [normal(3, 4), normal(2, 2)],
+        shapes=[(3, 4), (2, 2)],
+    ),
 }

@@ -12,8 +12,9 @@ def oracle(x, n_class, axis):
     return np.moveaxis(np.eye(n_class)[idx], -1, axis)
 
 
-@pytest.mark.parametrize("shape,dim", [((5, 1), 1), ((3, 1, 2, 2), 1), ((2, 3, 1), -1),
-                                       ((2, 2, 1, 3), 2)])
+@pytest.mark.parametrize(
+    "shape,dim", [((5, 1), 1), ((3, 1, 2, 2), 1), ((2, 3, 1), -1), ((2, 2, 1, 3), 2)]
+)
 def test_forward_matches_oracle(shape, dim):
     x = np.random.default_rng(0).integers(0, 4, shape).astype(np.float64)
     h = run_layer(Index2OnehotLayer(n_class=4, dim=dim, bottoms=["x"], tops=["y"]), [x])
@@ -50,5 +51,7 @@ def test_errors():
 SMOKE_CASES = {
     "Index2OnehotLayer": Case(
         lambda t: L("Index2OnehotLayer", n_class=4, bottoms=["x"], tops=["y"]),
-        [labels(4, 5, 1)], shapes=[(5, 4)]),
+        [labels(4, 5, 1)],
+        shapes=[(5, 4)],
+    ),
 }

@@ -14,8 +14,12 @@ def oracle(x, W, b):
     return x.reshape(x.shape[0], -1) @ W.T + b
 
 
-@given(n=st.integers(1, 4), fea=st.lists(st.integers(1, 4), min_size=1, max_size=3),
-       out=st.integers(1, 5), seed=st.integers(0, 2**16))
+@given(
+    n=st.integers(1, 4),
+    fea=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    out=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+)
 def test_gradients_float64(n, fea, out, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, *fea))
@@ -27,8 +31,9 @@ def test_gradients_float64(n, fea, out, seed):
 @given(seed=st.integers(0, 2**16))
 def test_relu_neuron_gradients_with_kinks_skipped(seed):
     x = np.random.default_rng(seed).standard_normal((3, 6))
-    layer = InnerProductLayer(name="ip", output_dim=4, neuron=Neurons.ReLU(),
-                              bottoms=["x"], tops=["y"])
+    layer = InnerProductLayer(
+        name="ip", output_dim=4, neuron=Neurons.ReLU(), bottoms=["x"], tops=["y"]
+    )
     check_gradients(layer, [x], seed=seed)
 
 
@@ -46,8 +51,9 @@ def test_forward_matches_oracle_with_two_bottoms_of_different_batch():
 
 def test_agrees_with_reference_on_each_backend(backend):
     x = np.random.default_rng(1).standard_normal((4, 3, 2, 2))
-    layer = InnerProductLayer(name="ip", output_dim=5, neuron=Neurons.Tanh(),
-                              bottoms=["x"], tops=["y"])
+    layer = InnerProductLayer(
+        name="ip", output_dim=5, neuron=Neurons.Tanh(), bottoms=["x"], tops=["y"]
+    )
     check_layer(layer, [x], backend)
 
 
@@ -80,7 +86,15 @@ def test_bottoms_with_different_feature_sizes_are_refused():
 # every backend against the reference and in a net).
 SMOKE_CASES = {
     "InnerProductLayer": Case(
-        lambda t: L("InnerProductLayer", name="ip", output_dim=4,
-                    neuron=mocha.Neurons.Sigmoid(), bottoms=["x"], tops=["y"]),
-        [normal(3, 2, 2)], shapes=[(3, 4)]),
+        lambda t: L(
+            "InnerProductLayer",
+            name="ip",
+            output_dim=4,
+            neuron=mocha.Neurons.Sigmoid(),
+            bottoms=["x"],
+            tops=["y"],
+        ),
+        [normal(3, 2, 2)],
+        shapes=[(3, 4)],
+    ),
 }

@@ -21,11 +21,15 @@ def oracle(x, g, kernel, scale, shift, power, mode):
         if mode == "across":
             window = [(b, cc, h, w) for cc in range(c - pre, c + post + 1) if 0 <= cc < C]
         else:
-            window = [(b, c, hh, ww) for hh in range(h - pre, h + post + 1)
-                      for ww in range(w - pre, w + post + 1) if 0 <= hh < H and 0 <= ww < W]
+            window = [
+                (b, c, hh, ww)
+                for hh in range(h - pre, h + post + 1)
+                for ww in range(w - pre, w + post + 1)
+                if 0 <= hh < H and 0 <= ww < W
+            ]
         i = (b, c, h, w)
         S = shift + scale / n * sum(x[j] ** 2 for j in window)
-        y[i] = x[i] / S ** power
+        y[i] = x[i] / S**power
         dx[i] += g[i] * S ** (-power)
         for j in window:
             dx[j] += -power * (2 * scale / n) * S ** (-power - 1) * x[j] * x[i] * g[i]
@@ -39,15 +43,18 @@ def lrn(**kw):
 
 
 @pytest.mark.parametrize("mode", ["across", "within"])
-@pytest.mark.parametrize("shape, kernel, scale, shift, power", [
-    ((2, 5, 3, 3), 3, 1.0, 1.0, 0.75),
-    ((1, 3, 4, 5), 5, 0.7, 2.0, 0.5),     # window wider than the channels / the image
-    ((2, 4, 3, 2), 4, 1.5, 1.0, 0.75),    # even kernel: asymmetric window
-    ((1, 2, 3, 3), 1, 2.0, 0.5, 1.0),
-])
+@pytest.mark.parametrize(
+    "shape, kernel, scale, shift, power",
+    [
+        ((2, 5, 3, 3), 3, 1.0, 1.0, 0.75),
+        ((1, 3, 4, 5), 5, 0.7, 2.0, 0.5),  # window wider than the channels / the image
+        ((2, 4, 3, 2), 4, 1.5, 1.0, 0.75),  # even kernel: asymmetric window
+        ((1, 2, 3, 3), 1, 2.0, 0.5, 1.0),
+    ],
+)
 def test_forward_and_backward_match_the_mocha_oracle(shape, kernel, scale, shift, power, mode):
     rng = np.random.default_rng(0)
-    x, = rng.standard_normal((1, *shape))
+    (x,) = rng.standard_normal((1, *shape))
     m = LRNMode.AcrossChannel() if mode == "across" else LRNMode.WithinChannel()
     h = run_layer(lrn(kernel=kernel, scale=scale, shift=shift, power=power, mode=m), [x])
     g = rng.standard_normal(shape)
@@ -64,17 +71,24 @@ def test_channel_dim_selects_the_normalized_axis():
     h = run_layer(lrn(kernel=3, scale=2.0, channel_dim=-1), [x])
     h.backward([g])
     # normalizing along the width is normalizing along the channels of the moved array
-    y_ref, dx_ref = oracle(np.moveaxis(x, 3, 1), np.moveaxis(g, 3, 1), 3, 2.0, 1.0, 0.75,
-                           "across")
+    y_ref, dx_ref = oracle(np.moveaxis(x, 3, 1), np.moveaxis(g, 3, 1), 3, 2.0, 1.0, 0.75, "across")
     np.testing.assert_allclose(h.tops()[0], np.moveaxis(y_ref, 1, 3), rtol=1e-12)
-    np.testing.assert_allclose(h.diffs[0].to_host(), np.moveaxis(dx_ref, 1, 3), rtol=1e-10,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        h.diffs[0].to_host(), np.moveaxis(dx_ref, 1, 3), rtol=1e-10, atol=1e-12
+    )
 
 
-@given(n=st.integers(1, 2), c=st.integers(1, 5), hw=st.tuples(st.integers(1, 4),
-       st.integers(1, 4)), kernel=st.integers(1, 5), scale=st.floats(0.1, 3.0),
-       shift=st.floats(0.5, 2.0), power=st.floats(0.25, 1.5),
-       mode=st.sampled_from(["across_channel", "within_channel"]), seed=st.integers(0, 2**16))
+@given(
+    n=st.integers(1, 2),
+    c=st.integers(1, 5),
+    hw=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    kernel=st.integers(1, 5),
+    scale=st.floats(0.1, 3.0),
+    shift=st.floats(0.5, 2.0),
+    power=st.floats(0.25, 1.5),
+    mode=st.sampled_from(["across_channel", "within_channel"]),
+    seed=st.integers(0, 2**16),
+)
 def test_gradients_float64(n, c, hw, kernel, scale, shift, power, mode, seed):
     x = np.random.default_rng(seed).standard_normal((n, c, *hw))
     layer = lrn(kernel=kernel, scale=scale, shift=shift, power=power, mode=mode)
@@ -90,7 +104,12 @@ def test_agrees_with_reference_on_each_backend(backend, mode):
 def test_defaults_match_the_manual():
     layer = lrn()
     assert (layer.name, layer.kernel, layer.scale, layer.shift, layer.power) == (
-        "lrn", 5, 1.0, 1.0, 0.75)
+        "lrn",
+        5,
+        1.0,
+        1.0,
+        0.75,
+    )
     assert layer.mode == mocha.LRNMode.AcrossChannel()
     assert lrn(mode=LRNMode.WithinChannel).mode == LRNMode.WithinChannel()
     assert lrn(mode="WithinChannel").mode == LRNMode.WithinChannel()
@@ -103,8 +122,9 @@ def test_no_bottom_gradient_wanted():
     h.backward()  # must not fail
 
 
-@pytest.mark.parametrize("field, value", [("kernel", 0), ("mode", "sideways"),
-                                          ("channel_dim", 0), ("power", "big")])
+@pytest.mark.parametrize(
+    "field, value", [("kernel", 0), ("mode", "sideways"), ("channel_dim", 0), ("power", "big")]
+)
 def test_bad_fields_name_layer_field_and_value(field, value):
     with pytest.raises(LayerConfigError, match=rf"LRNLayer\(name='n'\).*'{field}'"):
         lrn(name="n", **{field: value})
@@ -128,6 +148,9 @@ def test_batch_axis_is_refused():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "LRNLayer": Case(lambda t: L("LRNLayer", kernel=3, bottoms=["x"], tops=["y"]),
-                     [normal(2, 5, 3, 3)], shapes=[(2, 5, 3, 3)]),
+    "LRNLayer": Case(
+        lambda t: L("LRNLayer", kernel=3, bottoms=["x"], tops=["y"]),
+        [normal(2, 5, 3, 3)],
+        shapes=[(2, 5, 3, 3)],
+    ),
 }

@@ -31,8 +31,9 @@ def build(layer, seed=0):
 def test_nine_samples_batch_six_oracle_with_submean():
     data = np.random.default_rng(0).random((9, 2, 3)).astype(np.float32)
     mean = data.mean(0)
-    layer = MemoryDataLayer(data=[data], tops=["data"], batch_size=6,
-                            transformers=[("data", SubMean(mean))])
+    layer = MemoryDataLayer(
+        data=[data], tops=["data"], batch_size=6, transformers=[("data", SubMean(mean))]
+    )
     backend, state = build(layer)
     expected = [
         (data[0:6], 0),
@@ -59,8 +60,11 @@ def test_set_data_replaces_arrays_without_rebuilding():
     np.testing.assert_array_equal(state.blobs[1].data, y2[:2])
     state.forward(backend, [])  # wraps around the 3 new samples
     np.testing.assert_array_equal(state.blobs[0].data, x2[[2, 0]])
-    with pytest.raises(DataError, match=r"new array for top 'data' has sample shape \(3,\), the "
-                                        r"net was built for \(2,\)"):
+    with pytest.raises(
+        DataError,
+        match=r"new array for top 'data' has sample shape \(3,\), the "
+        r"net was built for \(2,\)",
+    ):
         state.set_data([np.zeros((4, 3)), y])
     with pytest.raises(DataError, match="same number of samples"):
         state.set_data([x, y[:3]])
@@ -94,7 +98,11 @@ def test_shuffle_every_value_b_times_and_cursor_round_trip():
 # every backend against the reference and in a net).
 SMOKE_CASES = {
     "MemoryDataLayer": Case(
-        lambda t: L("MemoryDataLayer", data=[np.arange(30.0).reshape(5, 2, 3),
-                                             np.arange(5.0).reshape(5, 1)], batch_size=2),
-        shapes=[(2, 2, 3), (2, 1)]),
+        lambda t: L(
+            "MemoryDataLayer",
+            data=[np.arange(30.0).reshape(5, 2, 3), np.arange(5.0).reshape(5, 1)],
+            batch_size=2,
+        ),
+        shapes=[(2, 2, 3), (2, 1)],
+    ),
 }

@@ -21,24 +21,36 @@ def layer(**kw):
     return MultinomialLogisticLossLayer(name="mll", bottoms=["prob", "label"], **kw)
 
 
-@given(problem=class_problems(), normalize=st.sampled_from(["local", "global", "no"]),
-       weighted=st.sampled_from(["none", "class", "sample", "full"]), weight=st.floats(0.1, 3))
+@given(
+    problem=class_problems(),
+    normalize=st.sampled_from(["local", "global", "no"]),
+    weighted=st.sampled_from(["none", "class", "sample", "full"]),
+    weight=st.floats(0.1, 3),
+)
 def test_forward_matches_the_oracle(problem, normalize, weighted, weight):
     shape, axis, dim, seed = problem
     rng = np.random.default_rng(seed)
     prob = rng.uniform(0.01, 1.0, shape)
     label = random_labels(rng, shape, axis)
-    weights = {"none": (), "class": rng.uniform(0.2, 2, shape[axis]),
-               "sample": rng.uniform(0.2, 2, shape[1:]), "full": rng.uniform(0.2, 2, shape)}
+    weights = {
+        "none": (),
+        "class": rng.uniform(0.2, 2, shape[axis]),
+        "sample": rng.uniform(0.2, 2, shape[1:]),
+        "full": rng.uniform(0.2, 2, shape),
+    }
     w = weights[weighted]
-    h = run_layer(layer(weight=weight, weights=w, normalize=normalize, dim=dim), [prob, label],
-                  no_grad=[1])
+    h = run_layer(
+        layer(weight=weight, weights=w, normalize=normalize, dim=dim), [prob, label], no_grad=[1]
+    )
     full = None if weighted == "none" else full_class_weights(w, shape, axis, normalize)
     assert h.state.loss == pytest.approx(nll_oracle(prob, label, axis, weight, full), rel=1e-10)
 
 
-@given(problem=class_problems(max_ndim=4), normalize=st.sampled_from(["local", "global", "no"]),
-       weighted=st.booleans())
+@given(
+    problem=class_problems(max_ndim=4),
+    normalize=st.sampled_from(["local", "global", "no"]),
+    weighted=st.booleans(),
+)
 def test_gradients_float64(problem, normalize, weighted):
     shape, axis, dim, seed = problem
     rng = np.random.default_rng(seed)
@@ -68,18 +80,23 @@ def test_clamped_probability_gives_the_floor_loss_and_no_gradient():
 def test_agrees_with_the_reference_on_each_backend(backend):
     rng = np.random.default_rng(4)
     shape = (3, 4, 2, 2)
-    check_layer(layer(weights=rng.uniform(0.5, 2, 4), normalize="global"),
-                [rng.uniform(0.1, 1, shape), random_labels(rng, shape, 1)], backend,
-                no_grad=[1])
+    check_layer(
+        layer(weights=rng.uniform(0.5, 2, 4), normalize="global"),
+        [rng.uniform(0.1, 1, shape), random_labels(rng, shape, 1)],
+        backend,
+        no_grad=[1],
+    )
 
 
 def _net_gradients(loss_layers):
     rng = np.random.default_rng(5)
     x, y = rng.standard_normal((6, 5)), rng.integers(0, 3, (6, 1)).astype(float)
     backend = reference_backend("float64", seed=0)
-    layers = [MemoryDataLayer(name="data", data=[x, y], batch_size=6),
-              InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["out"]),
-              *loss_layers]
+    layers = [
+        MemoryDataLayer(name="data", data=[x, y], batch_size=6),
+        InnerProductLayer(name="ip", output_dim=3, bottoms=["data"], tops=["out"]),
+        *loss_layers,
+    ]
     net = Net("mll", backend, layers)
     obj = net.forward_backward()
     grads = [p.gradient.to_host().copy() for _, p in net.parameters()]
@@ -89,11 +106,15 @@ def _net_gradients(loss_layers):
 
 def test_softmax_then_mll_backpropagates_like_softmax_loss():
     weights = [1.0, 3.0, 0.5]
-    obj_a, grads_a = _net_gradients([
-        SoftmaxLayer(name="softmax", bottoms=["out"], tops=["prob"]),
-        MultinomialLogisticLossLayer(name="mll", weights=weights, bottoms=["prob", "label"])])
-    obj_b, grads_b = _net_gradients([
-        SoftmaxLossLayer(name="loss", weights=weights, bottoms=["out", "label"])])
+    obj_a, grads_a = _net_gradients(
+        [
+            SoftmaxLayer(name="softmax", bottoms=["out"], tops=["prob"]),
+            MultinomialLogisticLossLayer(name="mll", weights=weights, bottoms=["prob", "label"]),
+        ]
+    )
+    obj_b, grads_b = _net_gradients(
+        [SoftmaxLossLayer(name="loss", weights=weights, bottoms=["out", "label"])]
+    )
     assert obj_a == pytest.approx(obj_b, rel=1e-12)
     for a, b in zip(grads_a, grads_b, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
@@ -120,15 +141,19 @@ def test_bad_fields_name_the_field_and_value():
 
 def test_weights_of_a_wrong_shape_are_refused_at_setup():
     with pytest.raises(ShapeError, match=r"'weights' has shape \(2, 3\)"):
-        run_layer(layer(weights=np.ones((2, 3))), [np.full((2, 4), 0.25), np.zeros((2, 1))],
-                  no_grad=[1])
+        run_layer(
+            layer(weights=np.ones((2, 3))), [np.full((2, 4), 0.25), np.zeros((2, 1))], no_grad=[1]
+        )
 
 
 def test_all_zero_sample_weights_cannot_be_normalized_globally():
     w = np.array([[0.0, 0.0], [1.0, 1.0]])
     with pytest.raises(LayerConfigError, match="normalize='global'"):
-        run_layer(layer(weights=w, normalize="global"), [np.full((2, 2), 0.5), np.zeros((2, 1))],
-                  no_grad=[1])
+        run_layer(
+            layer(weights=w, normalize="global"),
+            [np.full((2, 2), 0.5), np.zeros((2, 1))],
+            no_grad=[1],
+        )
 
 
 def test_a_wanted_label_diff_is_overwritten_with_zeros():
@@ -144,5 +169,7 @@ def test_a_wanted_label_diff_is_overwritten_with_zeros():
 SMOKE_CASES = {
     "MultinomialLogisticLossLayer": Case(
         lambda t: L("MultinomialLogisticLossLayer", bottoms=["p", "y"]),
-        [distributions(4, 3), labels(3, 4, 1)], no_grad=(1,)),
+        [distributions(4, 3), labels(3, 4, 1)],
+        no_grad=(1,),
+    ),
 }

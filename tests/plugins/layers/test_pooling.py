@@ -52,11 +52,11 @@ def pool(**kw):
 
 CASES = [
     ((2, 3, 4, 4), (2, 2), (2, 2), (0, 0)),
-    ((1, 2, 5, 5), (2, 2), (2, 2), (0, 0)),   # last window cut by the rounded-up size
-    ((1, 2, 7, 6), (3, 3), (2, 2), (0, 0)),   # CIFAR-style 3x3/s2, clipped border windows
-    ((1, 2, 7, 6), (3, 2), (2, 1), (1, 1)),   # padding, rectangular kernel
-    ((2, 1, 6, 5), (3, 3), (3, 2), (2, 1)),   # pad < kernel, clipped both sides
-    ((1, 1, 3, 8), (1, 3), (1, 3), (0, 1)),   # padding on one axis only
+    ((1, 2, 5, 5), (2, 2), (2, 2), (0, 0)),  # last window cut by the rounded-up size
+    ((1, 2, 7, 6), (3, 3), (2, 2), (0, 0)),  # CIFAR-style 3x3/s2, clipped border windows
+    ((1, 2, 7, 6), (3, 2), (2, 1), (1, 1)),  # padding, rectangular kernel
+    ((2, 1, 6, 5), (3, 3), (3, 2), (2, 1)),  # pad < kernel, clipped both sides
+    ((1, 1, 3, 8), (1, 3), (1, 3), (0, 1)),  # padding on one axis only
     ((1, 1, 1, 1), (1, 1), (1, 1), (0, 0)),
 ]
 
@@ -86,7 +86,7 @@ def test_output_size_rounds_up_like_mocha_issue_232():
 def test_mean_divides_by_the_full_window_at_the_cut_border():
     x = np.ones((1, 1, 5, 5))
     y = run_layer(pool(kernel=2, stride=2, pooling=Pooling.Mean()), [x]).tops()[0][0, 0]
-    np.testing.assert_allclose(y, [[1, 1, .5], [1, 1, .5], [.5, .5, .25]])
+    np.testing.assert_allclose(y, [[1, 1, 0.5], [1, 1, 0.5], [0.5, 0.5, 0.25]])
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -95,8 +95,7 @@ def test_max_ties_go_to_the_first_maximum_in_row_major_order(seed):
     h = run_layer(pool(kernel=(3, 2), stride=(2, 2), pad=(1, 1)), [x])
     g = np.arange(h.tops()[0].size, dtype=float).reshape(h.tops()[0].shape) + 1
     h.backward([g])
-    np.testing.assert_allclose(h.diffs[0].to_host(), oracle(x, (3, 2), (2, 2), (1, 1), "max",
-                                                            g)[1])
+    np.testing.assert_allclose(h.diffs[0].to_host(), oracle(x, (3, 2), (2, 2), (1, 1), "max", g)[1])
 
 
 def test_tie_in_one_window_picks_top_left():
@@ -130,10 +129,20 @@ def test_several_bottoms_of_different_shapes():
     np.testing.assert_allclose(yb, oracle(b, (2, 2), (2, 2), (0, 0), "max")[0])
 
 
-@given(n=st.integers(1, 2), c=st.integers(1, 2), h=st.integers(1, 6), w=st.integers(1, 6),
-       kh=st.integers(1, 3), kw=st.integers(1, 3), sh=st.integers(1, 3), sw=st.integers(1, 3),
-       ph=st.integers(0, 2), pw=st.integers(0, 2), mode=st.sampled_from(["max", "mean"]),
-       seed=st.integers(0, 2**16))
+@given(
+    n=st.integers(1, 2),
+    c=st.integers(1, 2),
+    h=st.integers(1, 6),
+    w=st.integers(1, 6),
+    kh=st.integers(1, 3),
+    kw=st.integers(1, 3),
+    sh=st.integers(1, 3),
+    sw=st.integers(1, 3),
+    ph=st.integers(0, 2),
+    pw=st.integers(0, 2),
+    mode=st.sampled_from(["max", "mean"]),
+    seed=st.integers(0, 2**16),
+)
 def test_gradients_float64(n, c, h, w, kh, kw, sh, sw, ph, pw, mode, seed):
     any_pad = ph > 0 or pw > 0
     for size, k, p, s in ((h, kh, ph, sh), (w, kw, pw, sw)):
@@ -165,8 +174,9 @@ def test_pooling_spellings():
         pool(pooling="median")
 
 
-@pytest.mark.parametrize("field, value", [("kernel", 0), ("stride", (0, 1)), ("pad", (-1, 0)),
-                                          ("kernel", "big")])
+@pytest.mark.parametrize(
+    "field, value", [("kernel", 0), ("stride", (0, 1)), ("pad", (-1, 0)), ("kernel", "big")]
+)
 def test_bad_fields_name_layer_field_and_value(field, value):
     with pytest.raises(LayerConfigError, match=rf"PoolingLayer\(name='p'\).*'{field}'"):
         pool(name="p", **{field: value})
@@ -193,5 +203,7 @@ def test_non_4d_input_is_refused():
 SMOKE_CASES = {
     "PoolingLayer": Case(
         lambda t: L("PoolingLayer", kernel=3, stride=2, pad=1, bottoms=["x"], tops=["y"]),
-        [normal(2, 3, 5, 5)], shapes=[(2, 3, 3, 3)]),
+        [normal(2, 3, 5, 5)],
+        shapes=[(2, 3, 3, 3)],
+    ),
 }

@@ -13,10 +13,20 @@ def oracle(x, power, scale, shift):
     return (scale * x + shift) ** power
 
 
-@pytest.mark.parametrize("power,scale,shift", [
-    (2, 1, 0), (2, 0, 1.5), (3, 0.5, -1), (4, 1, 0), (0, 2, 1), (1, 3, 0), (-1, 1, 3),
-    (0.5, 2, 5), (2.5, 1, 4),
-])
+@pytest.mark.parametrize(
+    "power,scale,shift",
+    [
+        (2, 1, 0),
+        (2, 0, 1.5),
+        (3, 0.5, -1),
+        (4, 1, 0),
+        (0, 2, 1),
+        (1, 3, 0),
+        (-1, 1, 3),
+        (0.5, 2, 5),
+        (2.5, 1, 4),
+    ],
+)
 def test_forward_matches_oracle(power, scale, shift):
     x = np.random.default_rng(0).uniform(-1, 1, (3, 2, 4))
     layer = PowerLayer(power=power, scale=scale, shift=shift, bottoms=["x"], tops=["y"])
@@ -32,8 +42,12 @@ def test_shift_zero_at_x_zero_has_no_nan_gradient():
     np.testing.assert_array_equal(h.diffs[0].to_host(), np.zeros((1, 3)))
 
 
-@given(power=st.sampled_from([0, 1, 2, 3, -1, 0.5, 2.5]), scale=st.sampled_from([0, 0.5, 1, 2]),
-       shape=st.lists(st.integers(1, 3), min_size=1, max_size=3), seed=st.integers(0, 2**16))
+@given(
+    power=st.sampled_from([0, 1, 2, 3, -1, 0.5, 2.5]),
+    scale=st.sampled_from([0, 0.5, 1, 2]),
+    shape=st.lists(st.integers(1, 3), min_size=1, max_size=3),
+    seed=st.integers(0, 2**16),
+)
 def test_gradients_float64(power, scale, shape, seed):
     # shift 3 keeps scale·x + shift > 0 for x in [-1, 1] (fractional and negative powers)
     x = np.random.default_rng(seed).uniform(-1, 1, (2, *shape))
@@ -75,5 +89,7 @@ def test_bad_fields_are_named():
 SMOKE_CASES = {
     "PowerLayer": Case(
         lambda t: L("PowerLayer", power=2.5, scale=0.7, shift=0.3, bottoms=["x"], tops=["y"]),
-        [uniform(0.5, 2.0, 4, 3)], shapes=[(4, 3)]),
+        [uniform(0.5, 2.0, 4, 3)],
+        shapes=[(4, 3)],
+    ),
 }

@@ -21,8 +21,10 @@ def test_masks_without_rescaling_and_independently_per_bottom():
     assert not np.array_equal(ya != 0, yb != 0)
 
 
-@given(shapes=st.lists(st.lists(st.integers(1, 3), min_size=1, max_size=2), min_size=1,
-                       max_size=3), seed=st.integers(0, 2**16))
+@given(
+    shapes=st.lists(st.lists(st.integers(1, 3), min_size=1, max_size=2), min_size=1, max_size=3),
+    seed=st.integers(0, 2**16),
+)
 def test_gradients_float64(shapes, seed):
     rng = np.random.default_rng(seed)
     xs = [rng.standard_normal((2, *s)) for s in shapes]
@@ -50,9 +52,11 @@ def test_corrupts_only_the_split_copy_in_a_train_net_and_nothing_in_a_test_net()
     x = np.random.default_rng(2).uniform(1, 2, (4, 30))
 
     def layers():
-        return [MemoryDataLayer(data=[x], tops=["x"], batch_size=4),
-                SplitLayer(bottoms=["x"], tops=["orig", "corrupt"]),
-                RandomMaskLayer(ratio=0.5, bottoms=["corrupt"])]
+        return [
+            MemoryDataLayer(data=[x], tops=["x"], batch_size=4),
+            SplitLayer(bottoms=["x"], tops=["orig", "corrupt"]),
+            RandomMaskLayer(ratio=0.5, bottoms=["corrupt"]),
+        ]
 
     net = Net("dae", reference_backend(), layers(), phase="train")  # no loss: say "train"
     net.forward()
@@ -78,6 +82,7 @@ def test_errors():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "RandomMaskLayer": Case(lambda t: L("RandomMaskLayer", ratio=0.4, bottoms=["a", "b"]),
-                            [normal(3, 4), normal(2, 5)]),
+    "RandomMaskLayer": Case(
+        lambda t: L("RandomMaskLayer", ratio=0.4, bottoms=["a", "b"]), [normal(3, 4), normal(2, 5)]
+    ),
 }

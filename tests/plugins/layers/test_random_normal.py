@@ -26,26 +26,37 @@ def test_fresh_noise_each_forward_reproducible_from_the_seed():
 
 
 def test_eltype_and_backend_dtype():
-    h = run_layer(RandomNormalLayer(tops=["z"], output_dims=2, batch_sizes=1), [],
-                  backend=reference_backend("float32"))
+    h = run_layer(
+        RandomNormalLayer(tops=["z"], output_dims=2, batch_sizes=1),
+        [],
+        backend=reference_backend("float32"),
+    )
     assert h.state.blobs[0].dtype == np.float32
-    h = run_layer(RandomNormalLayer(tops=["z"], output_dims=2, batch_sizes=1,
-                                    eltype="float64"), [], backend=reference_backend("float32"))
+    h = run_layer(
+        RandomNormalLayer(tops=["z"], output_dims=2, batch_sizes=1, eltype="float64"),
+        [],
+        backend=reference_backend("float32"),
+    )
     assert h.state.blobs[0].dtype == np.float64
 
 
 def test_net_epoch_comes_from_a_data_layer_that_counts_passes():
     # A16: Mocha's RandomNormal has no epoch and broke get_epoch when it came first
-    net = Net("gen", reference_backend(), [
-        RandomNormalLayer(tops=["z"], output_dims=2, batch_sizes=2),
-        MemoryDataLayer(data=[np.ones((3, 2))], tops=["x"], batch_size=2),
-        InnerProductLayer(name="ip", output_dim=1, bottoms=["z"], tops=["y"]),
-    ])
+    net = Net(
+        "gen",
+        reference_backend(),
+        [
+            RandomNormalLayer(tops=["z"], output_dims=2, batch_sizes=2),
+            MemoryDataLayer(data=[np.ones((3, 2))], tops=["x"], batch_size=2),
+            InnerProductLayer(name="ip", output_dim=1, bottoms=["z"], tops=["y"]),
+        ],
+    )
     assert net.epoch == 0
     net.forward_epoch()
     assert net.epoch == 1
-    only_noise = Net("noise", reference_backend(), [
-        RandomNormalLayer(tops=["z"], output_dims=2, batch_sizes=2)])
+    only_noise = Net(
+        "noise", reference_backend(), [RandomNormalLayer(tops=["z"], output_dims=2, batch_sizes=2)]
+    )
     only_noise.forward()
     assert only_noise.epoch == 0
     with pytest.raises(MochaError, match="no data layer that counts epochs"):
@@ -67,6 +78,7 @@ def test_errors():
 # every backend against the reference and in a net).
 SMOKE_CASES = {
     "RandomNormalLayer": Case(
-        lambda t: L("RandomNormalLayer", tops=["r1", "r2"], output_dims=(2, 3),
-                    batch_sizes=(4, 2)), shapes=[(4, 2, 3), (2, 2, 3)]),
+        lambda t: L("RandomNormalLayer", tops=["r1", "r2"], output_dims=(2, 3), batch_sizes=(4, 2)),
+        shapes=[(4, 2, 3), (2, 2, 3)],
+    ),
 }

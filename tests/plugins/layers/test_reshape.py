@@ -40,20 +40,24 @@ def test_agrees_with_reference_on_each_backend(backend):
 
 
 def test_nullblob_diff_stays_null():
-    h = run_layer(ReshapeLayer(shape=(2,), bottoms=["x"], tops=["y"]), [np.ones((1, 2))],
-                  no_grad=[0])
+    h = run_layer(
+        ReshapeLayer(shape=(2,), bottoms=["x"], tops=["y"]), [np.ones((1, 2))], no_grad=[0]
+    )
     assert h.state.blobs_diff[0].is_null
 
 
 def test_in_a_net_the_top_shares_the_producer_memory():
     backend = reference_backend()
-    net = Net("r", backend, [
-        MemoryDataLayer(data=[np.arange(12.0).reshape(2, 6)], tops=["x"], batch_size=2),
-        ReshapeLayer(shape=(2, 3), bottoms=["x"], tops=["y"]),
-    ])
+    net = Net(
+        "r",
+        backend,
+        [
+            MemoryDataLayer(data=[np.arange(12.0).reshape(2, 6)], tops=["x"], batch_size=2),
+            ReshapeLayer(shape=(2, 3), bottoms=["x"], tops=["y"]),
+        ],
+    )
     net.forward()
-    np.testing.assert_array_equal(net.output_blobs["y"].to_host(),
-                                  np.arange(12.0).reshape(2, 2, 3))
+    np.testing.assert_array_equal(net.output_blobs["y"].to_host(), np.arange(12.0).reshape(2, 2, 3))
 
 
 def test_errors():
@@ -69,6 +73,9 @@ def test_errors():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "ReshapeLayer": Case(lambda t: L("ReshapeLayer", shape=(4, 3), bottoms=["x"], tops=["y"]),
-                         [normal(2, 3, 4)], shapes=[(2, 4, 3)]),
+    "ReshapeLayer": Case(
+        lambda t: L("ReshapeLayer", shape=(4, 3), bottoms=["x"], tops=["y"]),
+        [normal(2, 3, 4)],
+        shapes=[(2, 4, 3)],
+    ),
 }

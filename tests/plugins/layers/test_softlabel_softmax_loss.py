@@ -83,5 +83,7 @@ def test_errors_name_the_layer_blob_and_value():
 SMOKE_CASES = {
     "SoftlabelSoftmaxLossLayer": Case(
         lambda t: L("SoftlabelSoftmaxLossLayer", bottoms=["p", "y"]),
-        [normal(4, 3), distributions(4, 3)], no_grad=(1,)),
+        [normal(4, 3), distributions(4, 3)],
+        no_grad=(1,),
+    ),
 }

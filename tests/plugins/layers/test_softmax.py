@@ -14,8 +14,11 @@ def oracle(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-@given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4), seed=st.integers(0, 2**16),
-       data=st.data())
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=2, max_size=4),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
 def test_forward_oracle_and_gradients(shape, seed, data):
     axis = data.draw(st.integers(1, len(shape) - 1))
     x = np.random.default_rng(seed).standard_normal(shape) * 3
@@ -54,6 +57,9 @@ def test_axis_beyond_the_blob_is_refused():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "SoftmaxLayer": Case(lambda t: L("SoftmaxLayer", bottoms=["x"], tops=["y"]),
-                         [normal(3, 4, 2)], shapes=[(3, 4, 2)]),
+    "SoftmaxLayer": Case(
+        lambda t: L("SoftmaxLayer", bottoms=["x"], tops=["y"]),
+        [normal(3, 4, 2)],
+        shapes=[(3, 4, 2)],
+    ),
 }

@@ -40,8 +40,12 @@ def dx_oracle(x, label, axis, weight, w):
     return weight * out / lab.size
 
 
-@given(problem=class_problems(), normalize=st.sampled_from(["local", "global", "no"]),
-       weighted=st.booleans(), weight=st.floats(0.1, 3.0))
+@given(
+    problem=class_problems(),
+    normalize=st.sampled_from(["local", "global", "no"]),
+    weighted=st.booleans(),
+    weight=st.floats(0.1, 3.0),
+)
 def test_forward_and_backward_match_the_oracle(problem, normalize, weighted, weight):
     shape, axis, dim, seed = problem
     rng = np.random.default_rng(seed)
@@ -54,12 +58,16 @@ def test_forward_and_backward_match_the_oracle(problem, normalize, weighted, wei
     q = softmax_oracle(x, axis)
     assert h.state.loss == pytest.approx(nll_oracle(q, label, axis, weight, w), rel=1e-10)
     h.backward()
-    np.testing.assert_allclose(h.diffs[0].to_host(), dx_oracle(x, label, axis, weight, w),
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        h.diffs[0].to_host(), dx_oracle(x, label, axis, weight, w), rtol=1e-10, atol=1e-14
+    )
 
 
-@given(problem=class_problems(max_ndim=4), normalize=st.sampled_from(["local", "global", "no"]),
-       weighted=st.booleans())
+@given(
+    problem=class_problems(max_ndim=4),
+    normalize=st.sampled_from(["local", "global", "no"]),
+    weighted=st.booleans(),
+)
 def test_gradients_float64(problem, normalize, weighted):
     shape, axis, dim, seed = problem
     rng = np.random.default_rng(seed)
@@ -71,15 +79,17 @@ def test_gradients_float64(problem, normalize, weighted):
     assert counts["checked"] > 0
 
 
-@pytest.mark.parametrize("shape, axis", [((4, 3), 1), ((2, 3, 4, 2), 1), ((2, 2, 3, 2, 2), 3),
-                                         ((3, 2, 5), -1)])
+@pytest.mark.parametrize(
+    "shape, axis", [((4, 3), 1), ((2, 3, 4, 2), 1), ((2, 2, 3, 2, 2), 3), ((3, 2, 5), -1)]
+)
 def test_2d_4d_5d_inputs_and_dims_on_each_backend(backend, shape, axis):
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape)
     ax = axis % len(shape)
     label = random_labels(rng, shape, ax)
-    check_layer(layer(dim=axis, weights=rng.uniform(0.5, 2, shape[ax])), [x, label], backend,
-                no_grad=[1])
+    check_layer(
+        layer(dim=axis, weights=rng.uniform(0.5, 2, shape[ax])), [x, label], backend, no_grad=[1]
+    )
 
 
 def test_weights_of_one_sample_and_of_the_full_shape():
@@ -94,8 +104,9 @@ def test_weights_of_one_sample_and_of_the_full_shape():
             want = nll_oracle(softmax_oracle(x, axis), label, axis, 1.0, full)
             assert h.state.loss == pytest.approx(want, rel=1e-10)
             h.backward()
-            np.testing.assert_allclose(h.diffs[0].to_host(), dx_oracle(x, label, axis, 1.0, full),
-                                       rtol=1e-10, atol=1e-14)
+            np.testing.assert_allclose(
+                h.diffs[0].to_host(), dx_oracle(x, label, axis, 1.0, full), rtol=1e-10, atol=1e-14
+            )
 
 
 def test_equal_weights_give_the_unweighted_loss_under_every_normalization():
@@ -112,8 +123,9 @@ def test_equal_weights_give_the_unweighted_loss_under_every_normalization():
 def test_local_normalization_scales_to_c_over_the_sum():
     x = np.zeros((1, 2))  # softmax = (1/2, 1/2): loss = w_label · log 2
     for normalize, want in (("local", 2 * 1 / 4), ("no", 1.0)):
-        h = run_layer(layer(weights=[1.0, 3.0], normalize=normalize), [x, np.zeros((1, 1))],
-                      no_grad=[1])
+        h = run_layer(
+            layer(weights=[1.0, 3.0], normalize=normalize), [x, np.zeros((1, 1))], no_grad=[1]
+        )
         assert h.state.loss == pytest.approx(want * np.log(2))
 
 
@@ -153,8 +165,7 @@ def test_bad_fields_name_the_field_and_value():
 
 def test_weights_of_a_wrong_shape_are_refused_at_setup():
     with pytest.raises(ShapeError, match=r"field 'weights' has shape \(3,\); expected \(4,\)"):
-        run_layer(layer(weights=[1.0, 2.0, 3.0]), [np.zeros((2, 4)), np.zeros((2, 1))],
-                  no_grad=[1])
+        run_layer(layer(weights=[1.0, 2.0, 3.0]), [np.zeros((2, 4)), np.zeros((2, 1))], no_grad=[1])
 
 
 def test_all_zero_weights_cannot_be_normalized_locally():
@@ -187,6 +198,9 @@ def test_a_wanted_label_diff_is_overwritten_with_zeros():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "SoftmaxLossLayer": Case(lambda t: L("SoftmaxLossLayer", bottoms=["p", "y"]),
-                             [normal(2, 3, 2, 2), labels(3, 2, 1, 2, 2)], no_grad=(1,)),
+    "SoftmaxLossLayer": Case(
+        lambda t: L("SoftmaxLossLayer", bottoms=["p", "y"]),
+        [normal(2, 3, 2, 2), labels(3, 2, 1, 2, 2)],
+        no_grad=(1,),
+    ),
 }

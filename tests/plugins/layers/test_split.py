@@ -54,6 +54,9 @@ def test_needs_exactly_one_bottom():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "SplitLayer": Case(lambda t: L("SplitLayer", bottoms=["x"], tops=["a", "b", "c"]),
-                       [normal(3, 4)], shapes=[(3, 4)] * 3),
+    "SplitLayer": Case(
+        lambda t: L("SplitLayer", bottoms=["x"], tops=["a", "b", "c"]),
+        [normal(3, 4)],
+        shapes=[(3, 4)] * 3,
+    ),
 }

@@ -33,8 +33,9 @@ def test_forward_and_backward_match_the_oracle(shape, seed, weight):
 def test_gradients_float64_each_bottom_alone_or_both(shape, seed, no_grad):
     rng = np.random.default_rng(seed)
     pred, label = rng.standard_normal(shape), rng.standard_normal(shape)
-    assert check_gradients(layer(weight=1.7), [pred, label], no_grad=no_grad,
-                           seed=seed)["checked"] > 0
+    assert (
+        check_gradients(layer(weight=1.7), [pred, label], no_grad=no_grad, seed=seed)["checked"] > 0
+    )
 
 
 def test_label_gradient_alone_does_not_need_the_prediction_gradient():
@@ -67,8 +68,11 @@ def test_statistics_are_a_batch_weighted_running_mean_and_reset():
 
 def test_agrees_with_the_reference_on_each_backend(backend):
     rng = np.random.default_rng(1)
-    check_layer(layer(weight=0.5), [rng.standard_normal((3, 2, 2, 2)),
-                                    rng.standard_normal((3, 2, 2, 2))], backend)
+    check_layer(
+        layer(weight=0.5),
+        [rng.standard_normal((3, 2, 2, 2)), rng.standard_normal((3, 2, 2, 2))],
+        backend,
+    )
 
 
 def test_errors_name_the_blobs_and_values():
@@ -83,6 +87,7 @@ def test_errors_name_the_blobs_and_values():
 # The smoke case collected by test_every_layer.py (built by its registered name, run on
 # every backend against the reference and in a net).
 SMOKE_CASES = {
-    "SquareLossLayer": Case(lambda t: L("SquareLossLayer", bottoms=["p", "y"]),
-                            [normal(4, 3), normal(4, 3)]),
+    "SquareLossLayer": Case(
+        lambda t: L("SquareLossLayer", bottoms=["p", "y"]), [normal(4, 3), normal(4, 3)]
+    ),
 }

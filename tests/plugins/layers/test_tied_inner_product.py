@@ -23,11 +23,14 @@ from mocha.testing import check_gradients, check_layer, reference_backend, run_l
 
 def register_encoder(W, key="enc"):
     """A `prepare` callback: put an encoder weight W (out_enc, F) in the backend registry."""
+
     def prepare(backend):
-        p = make_parameter(backend, "weight", W.shape, ConstantInitializer(0.0), NoRegu(),
-                           NoCons(), 1.0, key, None)
+        p = make_parameter(
+            backend, "weight", W.shape, ConstantInitializer(0.0), NoRegu(), NoCons(), 1.0, key, None
+        )
         p.blob.copy_from(W.astype(backend.dtype))
         backend.param_registry[key] = [p]
+
     return prepare
 
 
@@ -36,19 +39,34 @@ def test_forward_is_h_times_the_encoder_weight_plus_bias():
     W, h = rng.standard_normal((3, 5)), rng.standard_normal((4, 3))
     backend = reference_backend()
     register_encoder(W)(backend)
-    layer = TiedInnerProductLayer(name="dec", tied_param_key="enc", bottoms=["h"], tops=["y"],
-                                  bias_init=ConstantInitializer(0.5))
+    layer = TiedInnerProductLayer(
+        name="dec",
+        tied_param_key="enc",
+        bottoms=["h"],
+        tops=["y"],
+        bias_init=ConstantInitializer(0.5),
+    )
     (y,) = run_layer(layer, [h], backend=backend).tops()
     np.testing.assert_allclose(y, h @ W + 0.5)
 
 
-@given(n=st.integers(1, 3), out_enc=st.integers(1, 4), F=st.integers(1, 5),
-       seed=st.integers(0, 2**16), sigmoid=st.booleans())
+@given(
+    n=st.integers(1, 3),
+    out_enc=st.integers(1, 4),
+    F=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+    sigmoid=st.booleans(),
+)
 def test_gradients_float64(n, out_enc, F, seed, sigmoid):
     rng = np.random.default_rng(seed)
     W, h = rng.standard_normal((out_enc, F)), rng.standard_normal((n, out_enc))
-    layer = TiedInnerProductLayer(name="dec", tied_param_key="enc", bottoms=["h"], tops=["y"],
-                                  neuron=Neurons.Sigmoid() if sigmoid else Neurons.Identity())
+    layer = TiedInnerProductLayer(
+        name="dec",
+        tied_param_key="enc",
+        bottoms=["h"],
+        tops=["y"],
+        neuron=Neurons.Sigmoid() if sigmoid else Neurons.Identity(),
+    )
     counts = check_gradients(layer, [h], seed=seed, prepare=register_encoder(W))
     assert counts["checked"] > 0
 
@@ -57,8 +75,9 @@ def test_two_bottoms_with_different_batch_sizes():
     rng = np.random.default_rng(1)
     W = rng.standard_normal((2, 3))
     a, b = rng.standard_normal((2, 2)), rng.standard_normal((3, 2, 1))
-    layer = TiedInnerProductLayer(name="dec", tied_param_key="enc", bottoms=["a", "b"],
-                                  tops=["ya", "yb"])
+    layer = TiedInnerProductLayer(
+        name="dec", tied_param_key="enc", bottoms=["a", "b"], tops=["ya", "yb"]
+    )
     check_gradients(layer, [a, b], prepare=register_encoder(W))
 
 
@@ -83,8 +102,14 @@ def test_nullblob_diff_is_honoured_and_bias_still_learns():
 def autoencoder(x):
     return [
         MemoryDataLayer(data=[x], tops=["x"], batch_size=len(x)),
-        InnerProductLayer(name="enc", param_key="ae-1", output_dim=3,
-                          neuron=Neurons.Sigmoid(), bottoms=["x"], tops=["h"]),
+        InnerProductLayer(
+            name="enc",
+            param_key="ae-1",
+            output_dim=3,
+            neuron=Neurons.Sigmoid(),
+            bottoms=["x"],
+            tops=["h"],
+        ),
         TiedInnerProductLayer(name="dec", tied_param_key="ae-1", bottoms=["h"], tops=["y"]),
         SquareLossLayer(bottoms=["y", "x"]),
     ]
@@ -116,8 +141,11 @@ def test_errors_name_the_layer_and_key():
     with pytest.raises(LayerConfigError, match="tied_param_key"):
         TiedInnerProductLayer(name="dec", tied_param_key="", bottoms=["h"], tops=["y"])
     layer = TiedInnerProductLayer(name="dec", tied_param_key="ip-9", bottoms=["h"], tops=["y"])
-    with pytest.raises(LayerConfigError, match=r"TiedInnerProductLayer\(name='dec'\).*'ip-9'.*"
-                       r"no parameters are registered under this key yet"):
+    with pytest.raises(
+        LayerConfigError,
+        match=r"TiedInnerProductLayer\(name='dec'\).*'ip-9'.*"
+        r"no parameters are registered under this key yet",
+    ):
         run_layer(layer, [np.ones((2, 3))])
     backend = reference_backend()
     register_encoder(np.ones((3, 5)), key="ip-9")(backend)
@@ -130,9 +158,14 @@ def test_encoder_after_decoder_in_an_earlier_net_is_found():
     x = np.random.default_rng(4).standard_normal((2, 6))
     backend = reference_backend()
     Net("enc-only", backend, autoencoder(x)[:2])
-    net = Net("dec-only", backend, [
-        MemoryDataLayer(data=[np.ones((2, 3))], tops=["h"], batch_size=2),
-        TiedInnerProductLayer(name="dec", tied_param_key="ae-1", bottoms=["h"], tops=["y"])])
+    net = Net(
+        "dec-only",
+        backend,
+        [
+            MemoryDataLayer(data=[np.ones((2, 3))], tops=["h"], batch_size=2),
+            TiedInnerProductLayer(name="dec", tied_param_key="ae-1", bottoms=["h"], tops=["y"]),
+        ],
+    )
     assert net.output_blobs["y"].shape == (2, 6)
 
 
@@ -140,7 +173,11 @@ def test_encoder_after_decoder_in_an_earlier_net_is_found():
 # every backend against the reference and in a net).
 SMOKE_CASES = {
     "TiedInnerProductLayer": Case(
-        lambda t: L("TiedInnerProductLayer", name="dec", tied_param_key="enc",
-                    bottoms=["h"], tops=["y"]),
-        [normal(2, 3)], prepare=register_smoke_encoder, shapes=[(2, 5)]),
+        lambda t: L(
+            "TiedInnerProductLayer", name="dec", tied_param_key="enc", bottoms=["h"], tops=["y"]
+        ),
+        [normal(2, 3)],
+        prepare=register_smoke_encoder,
+        shapes=[(2, 5)],
+    ),
 }

@@ -22,8 +22,9 @@ from mocha.testing import check_layer, run_layer
 
 
 def layer(M, lam, iters=50, **kw):
-    return WassersteinLossLayer(name="wass", M=M, lambda_=lam, sinkhorn_iter=iters,
-                                bottoms=["pred", "label"], **kw)
+    return WassersteinLossLayer(
+        name="wass", M=M, lambda_=lam, sinkhorn_iter=iters, bottoms=["pred", "label"], **kw
+    )
 
 
 def cost_matrix(rng, C, low=0.1, high=2.0):
@@ -37,8 +38,13 @@ def simplex(rng, n, C, low=0.0):
     return x / x.sum(axis=1, keepdims=True)
 
 
-problems = st.tuples(st.integers(2, 6), st.integers(1, 4), st.floats(0.1, 20.0),
-                     st.integers(1, 60), st.integers(0, 2**16))
+problems = st.tuples(
+    st.integers(2, 6),
+    st.integers(1, 4),
+    st.floats(0.1, 20.0),
+    st.integers(1, 60),
+    st.integers(0, 2**16),
+)
 
 
 @given(problem=problems)
@@ -87,8 +93,13 @@ def test_agrees_with_the_reference_on_each_backend(backend):
     M = cost_matrix(rng, 4)
     pred, target = simplex(rng, 3, 4, 0.1), simplex(rng, 3, 4, 0.1)
     check_layer(layer(M, 2.0), [pred.reshape(3, 4, 1, 1), target], backend, gradcheck=False)
-    check_layer(layer(M, 2.0), [pred, rng.integers(0, 4, (3, 1)).astype(float)], backend,
-                no_grad=[1], gradcheck=False)
+    check_layer(
+        layer(M, 2.0),
+        [pred, rng.integers(0, 4, (3, 1)).astype(float)],
+        backend,
+        no_grad=[1],
+        gradcheck=False,
+    )
 
 
 def test_identical_distributions_cost_nearly_nothing():
@@ -143,8 +154,9 @@ def _fd_on_simplex(f, x, eps):
     return out
 
 
-@given(C=st.integers(2, 6), n=st.integers(1, 3), lam=st.floats(0.5, 5.0),
-       seed=st.integers(0, 2**16))
+@given(
+    C=st.integers(2, 6), n=st.integers(1, 3), lam=st.floats(0.5, 5.0), seed=st.integers(0, 2**16)
+)
 @settings(max_examples=15, deadline=None)
 def test_backward_is_the_gradient_of_the_regularised_cost(C, n, lam, seed):
     """d pred and d label, centred per sample, equal the centred finite-difference gradient
@@ -194,8 +206,11 @@ M3 = [[0.0, 1.0, 2.0], [1.0, 0.0, 1.0], [2.0, 1.0, 0.0]]
 
 
 def test_configuration_errors_name_the_layer_field_and_value():
-    with pytest.raises(LayerConfigError, match=r"WassersteinLossLayer\(name='wass'\).*'M'.*"
-                                               r"square.*2 row\(s\) of length\(s\) \[3\]"):
+    with pytest.raises(
+        LayerConfigError,
+        match=r"WassersteinLossLayer\(name='wass'\).*'M'.*"
+        r"square.*2 row\(s\) of length\(s\) \[3\]",
+    ):
         layer([[0, 1, 2], [1, 0, 1]], 1.0)
     with pytest.raises(LayerConfigError, match=r"'M'.*M\[0, 1\] = -0\.5 must be finite"):
         layer([[0, -0.5], [1, 0]], 1.0)
@@ -221,8 +236,11 @@ def test_configuration_errors_name_the_layer_field_and_value():
 
 def test_shape_errors_name_the_blob_and_shapes():
     pred = simplex(np.random.default_rng(0), 2, 4)
-    with pytest.raises(ShapeError, match=r"WassersteinLossLayer\('wass'\).*'pred'.*\(2, 4\)"
-                                         r".*'M' is 3x3"):
+    with pytest.raises(
+        ShapeError,
+        match=r"WassersteinLossLayer\('wass'\).*'pred'.*\(2, 4\)"
+        r".*'M' is 3x3",
+    ):
         run_layer(layer(M3, 1.0), [pred, np.zeros((2, 1))])
     with pytest.raises(ShapeError, match=r"label blob 'label' has shape \(2, 2\)"):
         run_layer(layer(M3, 1.0), [pred[:, :3], np.zeros((2, 2))])
@@ -261,8 +279,13 @@ SMOKE_CASES = {
     # cost (up to a constant per sample), not of the reported loss; the tests above check it
     # by finite differences of that cost on the simplex.
     "WassersteinLossLayer": Case(
-        lambda t: L("WassersteinLossLayer", M=[[0.0, 1.0, 2.0], [1.0, 0.0, 1.0],
-                                               [2.0, 1.0, 0.0]], lambda_=3.0,
-                    bottoms=["p", "y"]),
-        [distributions(4, 3), distributions(4, 3)], gradcheck=False),
+        lambda t: L(
+            "WassersteinLossLayer",
+            M=[[0.0, 1.0, 2.0], [1.0, 0.0, 1.0], [2.0, 1.0, 0.0]],
+            lambda_=3.0,
+            bottoms=["p", "y"],
+        ),
+        [distributions(4, 3), distributions(4, 3)],
+        gradcheck=False,
+    ),
 }

@@ -39,16 +39,27 @@ class Record(CoffeeBreak):
 def _run(method, **params):
     backend = mocha.make_backend("numpy", dtype="float64", seed=5)
     backend.init()
-    net = mocha.Net("upd", backend, [
-        mocha.MemoryDataLayer(name="data", data=[X, Y], batch_size=N),
-        mocha.InnerProductLayer(name="ip", output_dim=C, bottoms=["data"], tops=["ip"],
-                                weight_lr=W_LR, bias_lr=B_LR,
-                                weight_regu=mocha.L2Regu(W_L2),
-                                bias_init=mocha.GaussianInitializer(std=0.1)),
-        mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
-    ])
-    solver = mocha.Solver(method, mocha.make_solver_parameters(
-        method, max_iter=ITERS, regu_coef=REGU, **params))
+    net = mocha.Net(
+        "upd",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="data", data=[X, Y], batch_size=N),
+            mocha.InnerProductLayer(
+                name="ip",
+                output_dim=C,
+                bottoms=["data"],
+                tops=["ip"],
+                weight_lr=W_LR,
+                bias_lr=B_LR,
+                weight_regu=mocha.L2Regu(W_L2),
+                bias_init=mocha.GaussianInitializer(std=0.1),
+            ),
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
+        ],
+    )
+    solver = mocha.Solver(
+        method, mocha.make_solver_parameters(method, max_iter=ITERS, regu_coef=REGU, **params)
+    )
     rec = add_coffee_break(solver, Record(), every_n_iter=1)
     mocha.solve(solver, net)
     net.shutdown()
@@ -74,11 +85,10 @@ def _check(rec, expected):
     assert len(rec.params) == ITERS + 1
     for t in range(1, ITERS + 1):
         for got, want in zip(rec.params[t], expected[t]):
-            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14,
-                                       err_msg=f"iteration {t}")
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=f"iteration {t}")
 
 
-LR = LRPolicy.Step(0.4, 0.5, 2)            # 0.4, 0.2, 0.2 at iterations 1, 2, 3
+LR = LRPolicy.Step(0.4, 0.5, 2)  # 0.4, 0.2, 0.2 at iterations 1, 2, 3
 MOM = MomPolicy.Linear(0.5, 0.2, 1, 0.95)  # μ(0) = 0.5, μ(1) = 0.7, μ(2) = 0.9, μ(3) = 0.95
 
 
@@ -203,10 +213,15 @@ def test_adadelta():
     _check(rec, expected)
 
 
-@pytest.mark.parametrize("method,key", [
-    (mocha.Adam(), "beta1"), (mocha.Adagrad(), "gamma"), (mocha.Adadelta(), "rho"),
-    (mocha.Nesterov(), "mom_policy"),
-])
+@pytest.mark.parametrize(
+    "method,key",
+    [
+        (mocha.Adam(), "beta1"),
+        (mocha.Adagrad(), "gamma"),
+        (mocha.Adadelta(), "rho"),
+        (mocha.Nesterov(), "mom_policy"),
+    ],
+)
 def test_required_parameters(method, key):
     params = mocha.make_solver_parameters(method)
     del params[key]
@@ -218,11 +233,15 @@ def test_required_parameters(method, key):
 def test_nan_objective_names_the_iteration(method):
     x = X.copy()
     backend = mocha.make_backend("numpy", dtype="float64", seed=5)
-    net = mocha.Net("nan", backend, [
-        mocha.MemoryDataLayer(name="data", data=[x, Y], batch_size=N),
-        mocha.InnerProductLayer(name="ip", output_dim=C, bottoms=["data"], tops=["ip"]),
-        mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
-    ])
+    net = mocha.Net(
+        "nan",
+        backend,
+        [
+            mocha.MemoryDataLayer(name="data", data=[x, Y], batch_size=N),
+            mocha.InnerProductLayer(name="ip", output_dim=C, bottoms=["data"], tops=["ip"]),
+            mocha.SoftmaxLossLayer(name="loss", bottoms=["ip", "label"]),
+        ],
+    )
 
     class Poison(CoffeeBreak):
         def enjoy(self, lounge, solver, net, state):
@@ -231,6 +250,8 @@ def test_nan_objective_names_the_iteration(method):
 
     solver = mocha.Solver(method, mocha.make_solver_parameters(method, max_iter=5))
     add_coffee_break(solver, Poison(), every_n_iter=1)
-    with np.errstate(all="ignore"), pytest.raises(
-            SolverError, match="objective became nan at iteration 3"):
+    with (
+        np.errstate(all="ignore"),
+        pytest.raises(SolverError, match="objective became nan at iteration 3"),
+    ):
         mocha.solve(solver, net)

@@ -45,8 +45,9 @@ class SwishLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same"):
     """
 
     name: str = name_field("swish")
-    beta: float = config_field(1.0, check=lambda v: float(v) == float(v) and abs(v) < 1e30,
-                               rule="must be a finite number")
+    beta: float = config_field(
+        1.0, check=lambda v: float(v) == float(v) and abs(v) < 1e30, rule="must be a finite number"
+    )
     state_cls = SwishState
 
 

@@ -139,7 +139,10 @@ def load_network(source: Any, net: Net, die_if_not_found: bool = True) -> list[s
                         )
                     logger.warning(
                         "%s: no dataset %r; parameter %r of layer %r keeps its initializer",
-                        where_file, name, param.name, state.layer.name,
+                        where_file,
+                        name,
+                        param.name,
+                        state.layer.name,
                     )
                     continue
                 if not verified:
@@ -148,8 +151,9 @@ def load_network(source: Any, net: Net, die_if_not_found: bool = True) -> list[s
                 try:
                     host = np.asarray(f[name][()])
                 except (OSError, KeyError, RuntimeError) as exc:  # a corrupt chunk, a bad link
-                    raise SnapshotError(f"{where_file}: cannot read dataset {name!r}: {exc} "
-                                        f"(the file is damaged)") from None
+                    raise SnapshotError(
+                        f"{where_file}: cannot read dataset {name!r}: {exc} (the file is damaged)"
+                    ) from None
                 copy_into_parameter(net.backend, param, host, f"{where_file}:{name}")
                 param.initializer = NullInitializer()
                 loaded.append(name)
@@ -259,8 +263,9 @@ def _mismatch(f: Any, attr: str, weights_only: bool) -> bool:
 def verify_weights(f: Any, where: str) -> None:
     """Raise `SnapshotError` when the parameters of `f` do not match `weights_checksum`."""
     if _mismatch(f, WEIGHTS_CHECKSUM_ATTR, weights_only=True):
-        raise SnapshotError(f"{where}: the parameters do not match the file's checksum (the "
-                            f"file is damaged)")
+        raise SnapshotError(
+            f"{where}: the parameters do not match the file's checksum (the file is damaged)"
+        )
 
 
 def contents_intact(f: Any) -> bool | None:

@@ -115,14 +115,18 @@ def _dumps(value: Any, what: str) -> str:
 
 
 # -- saving ----------------------------------------------------------------------------------
-def write_snapshot(path: str, solver: Solver, net: Net, state: Any, point: dict[str, Any],
-                   exact: bool) -> str:
+def write_snapshot(
+    path: str, solver: Solver, net: Net, state: Any, point: dict[str, Any], exact: bool
+) -> str:
     """Write the model and the full solver state of iteration `state.iter` to `path`, with
     the resume `point` (RNG state and cursors; `exact`: captured before the forward of
     `state.iter`). `mocha.core.resume.save_snapshot` decides the point."""
     internal = {k: v for k, v in state.internal.items() if k != "history"}
-    policies = {key: solver.params[key].state_dict()
-                for key in ("lr_policy", "mom_policy") if key in solver.params}
+    policies = {
+        key: solver.params[key].state_dict()
+        for key in ("lr_policy", "mom_policy")
+        if key in solver.params
+    }
     history = state.internal.get("history", {})
     backend = net.backend
 
@@ -159,14 +163,17 @@ def _check_open(f: Any, path: str) -> None:
         except SnapshotError:
             weights = "its parameters are damaged too"
         raise DamagedSnapshotError(
-            f"snapshot {path!r} does not match its checksum (damaged or edited; {weights})")
+            f"snapshot {path!r} does not match its checksum (damaged or edited; {weights})"
+        )
     if not is_snapshot(f):
         raise DamagedSnapshotError(f"{path!r} is a model file without a solver state")
     g = f["solver"]
     version = int(g.attrs.get("format_version", 1))
     if version > FORMAT_VERSION:
-        raise SnapshotError(f"snapshot {path!r} has format version {version}; this Mocha reads "
-                            f"up to {FORMAT_VERSION} (upgrade mocha-dl)")
+        raise SnapshotError(
+            f"snapshot {path!r} has format version {version}; this Mocha reads "
+            f"up to {FORMAT_VERSION} (upgrade mocha-dl)"
+        )
     if intact is None and version >= 2:
         raise DamagedSnapshotError(f"snapshot {path!r} has lost its checksum")
     missing = [a for a in REQUIRED_ATTRS if a not in g.attrs]
@@ -202,13 +209,13 @@ def check_snapshot(path: str) -> None:
 def _check_experiment(solver: Solver, g: Any, path: str) -> None:
     mine = str(getattr(solver, "experiment_id", "") or "")
     theirs = str(g.attrs.get("experiment", "") or "")
-    if mine and theirs and mine != theirs and not getattr(solver, "allow_foreign_snapshot",
-                                                          False):
+    if mine and theirs and mine != theirs and not getattr(solver, "allow_foreign_snapshot", False):
         raise SnapshotError(
             f"snapshot {path!r} was written by another experiment (its id {theirs[:12]}, this "
             f"one's {mine[:12]}); resuming it would mix two runs. Use another snapshot folder, "
             f"or pass --allow-foreign-snapshot (solver.allow_foreign_snapshot = True) to "
-            f"resume it anyway")
+            f"resume it anyway"
+        )
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -297,8 +304,10 @@ def restore_snapshot(solver: Solver, net: Net, state: Any, path: str) -> dict[st
             "source": path,
         }
         if not bool(g.attrs.get("exact_resume", True)):
-            logger.warning("snapshot %s was saved without a resume point; one mini-batch is "
-                           "skipped on resume", path)
+            logger.warning(
+                "snapshot %s was saved without a resume point; one mini-batch is skipped on resume",
+                path,
+            )
     logger.info("resumed from %s at iteration %d", path, state.iter)
     return point
 
@@ -317,8 +326,10 @@ def intact_latest(directory: str, check: Any = None) -> str | None:
             logger.warning("skipping damaged snapshot %s: %s", path, exc)
             damaged.append(os.path.basename(path))
     if damaged:
-        raise SnapshotError(f"every snapshot in {directory!r} is damaged ({', '.join(damaged)}); "
-                            f"move them away to start fresh")
+        raise SnapshotError(
+            f"every snapshot in {directory!r} is damaged ({', '.join(damaged)}); "
+            f"move them away to start fresh"
+        )
     return None
 
 
@@ -357,4 +368,3 @@ def abandon_snapshots_after(directory: str, iteration: int) -> list[str]:
             os.replace(path, new)
             moved.append(new)
     return moved
-

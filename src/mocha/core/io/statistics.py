@@ -14,6 +14,7 @@ from mocha.core.io.model import atomic_h5_write
 
 def save_statistics(path: str, statistics: dict[str, dict[int, float]]) -> None:
     """Write statistics atomically: `/<name>/iter` (int64) and `/<name>/value` (float64)."""
+
     def write(f: Any) -> None:
         for name, series in statistics.items():
             items = sorted(series.items())

@@ -31,10 +31,17 @@ def require_protobuf() -> None:
         raise CaffeError(f"Caffe import/export needs the protobuf package: {EXTRA_HINT}") from None
 
 
-def convert(net: str | os.PathLike, weights: str | os.PathLike | None = None, *,
-            mean_value: tuple[float, ...] | None = None, mean_file: str | None = None,
-            input_shape: tuple[int, ...] | None = None, channel_swap: bool | None = None,
-            drop: tuple[str, ...] = (), name: str | None = None) -> Any:
+def convert(
+    net: str | os.PathLike,
+    weights: str | os.PathLike | None = None,
+    *,
+    mean_value: tuple[float, ...] | None = None,
+    mean_file: str | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    channel_swap: bool | None = None,
+    drop: tuple[str, ...] = (),
+    name: str | None = None,
+) -> Any:
     """Read a Caffe net (and weights) and map it: a `mapping.Conversion`."""
     require_protobuf()
     from mocha.interop.caffe.data import DataOptions
@@ -45,9 +52,13 @@ def convert(net: str | os.PathLike, weights: str | os.PathLike | None = None, *,
     caffe_weights = None
     if weights is not None:
         caffe_weights = read_net(weights, binary=True, weights_only=True)
-    options = DataOptions(mean_value=mean_value, mean_file=mean_file, input_shape=input_shape,
-                          channel_swap=channel_swap,
-                          search=[os.path.dirname(os.path.abspath(os.fspath(net)))])
+    options = DataOptions(
+        mean_value=mean_value,
+        mean_file=mean_file,
+        input_shape=input_shape,
+        channel_swap=channel_swap,
+        search=[os.path.dirname(os.path.abspath(os.fspath(net)))],
+    )
     stem = name or _safe(caffe_net.name)
     return convert_net(caffe_net, caffe_weights, options, stem=stem, drop=tuple(drop))
 
@@ -89,8 +100,9 @@ def load_layers(conversion: Any, phase: str = "test", folder: str | os.PathLike 
     (`write_experiment` puts them there)."""
     from mocha.experiment.loader import parse_experiment
 
-    exp = parse_experiment(conversion.experiment(),
-                           (Path(folder) / f"{conversion.name}.toml").resolve())
+    exp = parse_experiment(
+        conversion.experiment(), (Path(folder) / f"{conversion.name}.toml").resolve()
+    )
     return exp.layers_for(phase if phase == "train" or exp.has_test_net else "train")
 
 
@@ -118,5 +130,4 @@ def export(*args: Any, **kwargs: Any) -> Any:
     return export_net(*args, **kwargs)
 
 
-__all__ = ["CaffeError", "convert", "export", "load_layers", "load_weights",
-           "write_experiment"]
+__all__ = ["CaffeError", "convert", "export", "load_layers", "load_weights", "write_experiment"]

@@ -31,10 +31,10 @@ from mocha.interop.caffe.reader import CaffeError, CaffeLayer, read_mean_file
 class DataOptions:
     """What the command line may add to what the Caffe file says."""
 
-    mean_value: tuple[float, ...] | None = None   # overrides transform_param's mean
-    mean_file: str | None = None                  # overrides transform_param.mean_file
-    input_shape: tuple[int, ...] | None = None    # (C, H, W) for Data layers
-    channel_swap: bool | None = None              # None: for colour ImageData / Data
+    mean_value: tuple[float, ...] | None = None  # overrides transform_param's mean
+    mean_file: str | None = None  # overrides transform_param.mean_file
+    input_shape: tuple[int, ...] | None = None  # (C, H, W) for Data layers
+    channel_swap: bool | None = None  # None: for colour ImageData / Data
     search: list[str] = field(default_factory=list)  # folders for relative paths
 
 
@@ -75,8 +75,9 @@ def sample_shape(layer: CaffeLayer, opts: DataOptions) -> list[tuple[int, ...]]:
         if len(shapes) == 1 and len(layer.tops) > 1:
             shapes = shapes * len(layer.tops)
         if len(shapes) != len(layer.tops):
-            raise CaffeError(f"layer {layer.name!r} (Input): {len(layer.tops)} tops but "
-                             f"{len(shapes)} shapes")
+            raise CaffeError(
+                f"layer {layer.name!r} (Input): {len(layer.tops)} tops but {len(shapes)} shapes"
+            )
         return shapes
     if t == "MemoryData":
         p = layer.get("memory_data_param")
@@ -89,14 +90,18 @@ def sample_shape(layer: CaffeLayer, opts: DataOptions) -> list[tuple[int, ...]]:
         elif p.new_height and p.new_width:
             data = (p.batch_size, channels, p.new_height, p.new_width)
         else:
-            raise CaffeError(f"layer {layer.name!r} (ImageData) does not say the image size "
-                             f"(new_height/new_width); give it with --input-shape C,H,W")
+            raise CaffeError(
+                f"layer {layer.name!r} (ImageData) does not say the image size "
+                f"(new_height/new_width); give it with --input-shape C,H,W"
+            )
     elif t == "Data":
         p = layer.get("data_param")
         if not opts.input_shape:
-            raise CaffeError(f"layer {layer.name!r} (Data) reads a {('LEVELDB', 'LMDB')[p.backend]}"
-                             f" database whose image size is not in the net; give it with "
-                             f"--input-shape C,H,W")
+            raise CaffeError(
+                f"layer {layer.name!r} (Data) reads a {('LEVELDB', 'LMDB')[p.backend]}"
+                f" database whose image size is not in the net; give it with "
+                f"--input-shape C,H,W"
+            )
         data = (p.batch_size or 1, *opts.input_shape)
     else:
         raise CaffeError(f"layer {layer.name!r}: {t} is not a data layer")
@@ -106,14 +111,22 @@ def sample_shape(layer: CaffeLayer, opts: DataOptions) -> list[tuple[int, ...]]:
     return shapes + [(data[0], 1)] * (len(layer.tops) - 1)
 
 
-def transformers(layer: CaffeLayer, shape: tuple[int, ...], opts: DataOptions, stem: str,
-                 files: dict[str, dict[str, np.ndarray]], notes: list[str]) -> list[dict]:
+def transformers(
+    layer: CaffeLayer,
+    shape: tuple[int, ...],
+    opts: DataOptions,
+    stem: str,
+    files: dict[str, dict[str, np.ndarray]],
+    notes: list[str],
+) -> list[dict]:
     """The `transformers` of the mapped data layer (and the mean file they need, in files)."""
     t = _transform(layer)
     where = f"layer {layer.name!r} ({layer.type})"
     if t["crop_size"]:
-        raise CaffeError(f"{where}: transform_param.crop_size = {t['crop_size']} is not "
-                         f"supported (crop the images before feeding them)")
+        raise CaffeError(
+            f"{where}: transform_param.crop_size = {t['crop_size']} is not "
+            f"supported (crop the images before feeding them)"
+        )
     out: list[dict] = []
     channels = shape[1] if len(shape) == 4 else 0
     swap = opts.channel_swap
@@ -121,8 +134,9 @@ def transformers(layer: CaffeLayer, shape: tuple[int, ...], opts: DataOptions, s
         swap = layer.type in ("ImageData", "Data") and channels == 3
     if swap:
         if channels != 3:
-            raise CaffeError(f"{where}: --bgr needs 3-channel images, the data has shape "
-                             f"{list(shape)}")
+            raise CaffeError(
+                f"{where}: --bgr needs 3-channel images, the data has shape {list(shape)}"
+            )
         out.append({"top": layer.tops[0], "type": "ChannelOrder", "order": [2, 1, 0]})
         notes.append(f"{layer.name}: images are given as RGB and reordered to Caffe's BGR")
     mean = None
@@ -131,15 +145,18 @@ def transformers(layer: CaffeLayer, shape: tuple[int, ...], opts: DataOptions, s
     elif opts.mean_file:
         mean = read_mean_file(opts.mean_file)
     elif t["mean_file"] and t["mean_value"]:
-        raise CaffeError(f"{where}: transform_param has both mean_file and mean_value "
-                         f"(Caffe refuses that too)")
+        raise CaffeError(
+            f"{where}: transform_param has both mean_file and mean_value (Caffe refuses that too)"
+        )
     elif t["mean_file"]:
         found = _find(t["mean_file"], opts.search)
         if found is None:
-            raise CaffeError(f"{where}: mean_file {t['mean_file']!r} not found (looked beside "
-                             f"the prototxt and in the current folder); give it with "
-                             f"--mean-file FILE.binaryproto, or the channel means with "
-                             f"--mean-value B,G,R")
+            raise CaffeError(
+                f"{where}: mean_file {t['mean_file']!r} not found (looked beside "
+                f"the prototxt and in the current folder); give it with "
+                f"--mean-file FILE.binaryproto, or the channel means with "
+                f"--mean-value B,G,R"
+            )
         mean = read_mean_file(found)
     elif t["mean_value"]:
         mean = list(t["mean_value"])
@@ -149,15 +166,19 @@ def transformers(layer: CaffeLayer, shape: tuple[int, ...], opts: DataOptions, s
             if len(mean) == 1 and channels:
                 mean = mean * channels
             if len(sample) < 1 or len(mean) != sample[0]:
-                raise CaffeError(f"{where}: {len(mean)} mean value(s) for data of shape "
-                                 f"{list(shape)} (one per channel, or one for all)")
+                raise CaffeError(
+                    f"{where}: {len(mean)} mean value(s) for data of shape "
+                    f"{list(shape)} (one per channel, or one for all)"
+                )
             values = np.asarray(mean, dtype=np.float32)
             array = np.broadcast_to(values.reshape((-1,) + (1,) * (len(sample) - 1)), sample)
         else:
             array = mean
         if tuple(array.shape) != sample:
-            raise CaffeError(f"{where}: the mean has shape {list(array.shape)} but the data's "
-                             f"samples are {list(sample)}")
+            raise CaffeError(
+                f"{where}: the mean has shape {list(array.shape)} but the data's "
+                f"samples are {list(sample)}"
+            )
         fname = f"{stem}-mean.h5"
         files.setdefault(fname, {})["mean"] = np.ascontiguousarray(array, dtype=np.float32)
         out.append({"top": layer.tops[0], "type": "SubMean", "mean_file": fname})
@@ -174,18 +195,29 @@ def f32(value: float) -> float:
     return float(str(np.float32(value)))
 
 
-def data_table(layer: CaffeLayer, opts: DataOptions, stem: str,
-               files: dict[str, dict[str, np.ndarray]], notes: list[str]
-               ) -> tuple[dict[str, Any], list[tuple[int, ...]]]:
+def data_table(
+    layer: CaffeLayer,
+    opts: DataOptions,
+    stem: str,
+    files: dict[str, dict[str, np.ndarray]],
+    notes: list[str],
+) -> tuple[dict[str, Any], list[tuple[int, ...]]]:
     """Our data layer's table and its tops' batch shapes."""
     if layer.type == "HDF5Data":
         p = layer.get("hdf5_data_param")
         source = _find(p.source, opts.search) if p.source else None
         if source is None:
-            raise CaffeError(f"layer {layer.name!r} (HDF5Data): source {p.source!r} not found "
-                             f"(looked beside the prototxt and in the current folder)")
-        table = {"type": "HDF5DataLayer", "name": layer.name, "source": source,
-                 "batch_size": int(p.batch_size or 1), "tops": list(layer.tops)}
+            raise CaffeError(
+                f"layer {layer.name!r} (HDF5Data): source {p.source!r} not found "
+                f"(looked beside the prototxt and in the current folder)"
+            )
+        table = {
+            "type": "HDF5DataLayer",
+            "name": layer.name,
+            "source": source,
+            "batch_size": int(p.batch_size or 1),
+            "tops": list(layer.tops),
+        }
         if p.shuffle:
             table["shuffle"] = True
         return table, _hdf5_shapes(source, layer, int(p.batch_size or 1))
@@ -194,13 +226,20 @@ def data_table(layer: CaffeLayer, opts: DataOptions, stem: str,
     if fname in files:
         fname = f"{stem}-input-{layer.name}.h5"
     files[fname] = {top: np.zeros(s, dtype=np.float32) for top, s in zip(layer.tops, shapes)}
-    table = {"type": "MemoryDataLayer", "name": layer.name, "source": fname,
-             "batch_size": int(shapes[0][0]), "tops": list(layer.tops)}
+    table = {
+        "type": "MemoryDataLayer",
+        "name": layer.name,
+        "source": fname,
+        "batch_size": int(shapes[0][0]),
+        "tops": list(layer.tops),
+    }
     found = transformers(layer, shapes[0], opts, stem, files, notes)
     if found:
         table["transformers"] = found
-    notes.append(f"{layer.name}: {layer.type} → MemoryDataLayer on placeholder zeros "
-                 f"({fname}); point its source at real data to train")
+    notes.append(
+        f"{layer.name}: {layer.type} → MemoryDataLayer on placeholder zeros "
+        f"({fname}); point its source at real data to train"
+    )
     return table, shapes
 
 
@@ -215,5 +254,7 @@ def _hdf5_shapes(source: str, layer: CaffeLayer, batch: int) -> list[tuple[int, 
         with h5py.File(first, "r") as h5:
             return [(batch, *h5[top].shape[1:]) for top in layer.tops]
     except (OSError, StopIteration, KeyError, UnicodeDecodeError) as exc:
-        raise CaffeError(f"layer {layer.name!r} (HDF5Data): cannot read the shapes of "
-                         f"{layer.tops} from the files listed in {source!r}: {exc}") from None
+        raise CaffeError(
+            f"layer {layer.name!r} (HDF5Data): cannot read the shapes of "
+            f"{layer.tops} from the files listed in {source!r}: {exc}"
+        ) from None

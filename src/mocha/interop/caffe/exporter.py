@@ -18,8 +18,13 @@ import numpy as np
 
 from mocha.interop.caffe.reader import CaffeError
 
-NEURONS = {"ReLU": "ReLU", "LReLU": "ReLU", "Sigmoid": "Sigmoid", "Tanh": "TanH",
-           "Exponential": "Exp"}
+NEURONS = {
+    "ReLU": "ReLU",
+    "LReLU": "ReLU",
+    "Sigmoid": "Sigmoid",
+    "Tanh": "TanH",
+    "Exponential": "Exp",
+}
 
 
 def _blob(msg: Any, array: np.ndarray) -> None:
@@ -37,8 +42,9 @@ def _neuron(net: Any, layer: Any, top: str, phase: str) -> str | None:
         return None
     if kind not in NEURONS or (kind == "ReLU" and layer.neuron.epsilon != 0):
         return f"{layer.name!r} (neuron {layer.neuron!r})"
-    msg = net.layer.add(name=f"{layer.name}-{kind.lower()}", type=NEURONS[kind],
-                        bottom=[top], top=[top])
+    msg = net.layer.add(
+        name=f"{layer.name}-{kind.lower()}", type=NEURONS[kind], bottom=[top], top=[top]
+    )
     if kind == "LReLU":
         msg.relu_param.negative_slope = 0.01
     _phase(msg, phase)
@@ -53,8 +59,10 @@ def _params(msg: Any, layer: Any, names: tuple[str, str]) -> str | None:
         kind = type(regu).__name__
         if kind not in ("L2Regu", "NoRegu"):
             return f"{layer.name!r} ({name}_regu {regu!r}: Caffe's weight decay is L2)"
-        msg.param.add(lr_mult=getattr(layer, f"{name}_lr"),
-                      decay_mult=2 * regu.coefficient if kind == "L2Regu" else 0.0)
+        msg.param.add(
+            lr_mult=getattr(layer, f"{name}_lr"),
+            decay_mult=2 * regu.coefficient if kind == "L2Regu" else 0.0,
+        )
     return None
 
 
@@ -63,8 +71,15 @@ def _phase(msg: Any, phase: str) -> None:
         msg.include.add(phase=0 if phase == "train" else 1)
 
 
-def _layer(net: Any, layer: Any, phase: str, shapes: dict[str, tuple], params: dict,
-           real: Any = lambda b: b, ave_top: str | None = None) -> str | None:
+def _layer(
+    net: Any,
+    layer: Any,
+    phase: str,
+    shapes: dict[str, tuple],
+    params: dict,
+    real: Any = lambda b: b,
+    ave_top: str | None = None,
+) -> str | None:
     """Add `layer` to `net`; returns a refusal text or None. `real` maps our blob names to
     Caffe's (through SplitLayers, which Caffe does not need); `ave_top` marks the mean pooling
     of an imported Caffe AVE pooling (see `_caffe_average_pools`) and gives its top."""
@@ -119,10 +134,14 @@ def _layer(net: Any, layer: Any, phase: str, shapes: dict[str, tuple], params: d
         if mean and not ave_top:
             h, w = shapes[layer.bottoms[0]][2:]
             oh, ow = shapes[layer.tops[0]][2:]
-            if any((o - 1) * s - q + k > size + q for o, s, q, k, size in
-                   zip((oh, ow), layer.stride, layer.pad, layer.kernel, (h, w))):
-                return (f"{layer.name!r} (mean pooling whose last window overhangs the padded "
-                        f"input: Caffe's AVE divides there by a smaller count)")
+            if any(
+                (o - 1) * s - q + k > size + q
+                for o, s, q, k, size in zip((oh, ow), layer.stride, layer.pad, layer.kernel, (h, w))
+            ):
+                return (
+                    f"{layer.name!r} (mean pooling whose last window overhangs the padded "
+                    f"input: Caffe's AVE divides there by a smaller count)"
+                )
         return _neuron(net, layer, tops[0], phase)
     elif kind == "LRNLayer":
         msg.type = "LRN"
@@ -197,30 +216,43 @@ def _caffe_average_pools(entries: list, real: Any) -> tuple[set[str], dict[str, 
     ave: dict[str, str] = {}
 
     def mean_pool(layer: Any) -> bool:
-        return (type(layer).__name__ == "PoolingLayer" and tuple(layer.pad) == (0, 0)
-                and type(layer.pooling).__name__ == "MeanPooling"
-                and type(layer.neuron).__name__ == "Identity")
+        return (
+            type(layer).__name__ == "PoolingLayer"
+            and tuple(layer.pad) == (0, 0)
+            and type(layer.pooling).__name__ == "MeanPooling"
+            and type(layer.neuron).__name__ == "Identity"
+        )
 
     for e in entries:
         div = e.layer
-        if type(div).__name__ != "ElementWiseLayer" or \
-                type(div.operation).__name__ != "Divide":
+        if type(div).__name__ != "ElementWiseLayer" or type(div.operation).__name__ != "Divide":
             continue
         total, count = (producer.get(b) for b in div.bottoms)
-        if not (total is not None and count is not None and mean_pool(total)
-                and mean_pool(count) and (total.kernel, total.stride) ==
-                (count.kernel, count.stride)):
+        if not (
+            total is not None
+            and count is not None
+            and mean_pool(total)
+            and mean_pool(count)
+            and (total.kernel, total.stride) == (count.kernel, count.stride)
+        ):
             continue
         ones = producer.get(count.bottoms[0])
-        if (type(ones).__name__ == "PowerLayer" and ones.power == 0 and ones.scale == 0
-                and real(ones.bottoms[0]) == real(total.bottoms[0])):
+        if (
+            type(ones).__name__ == "PowerLayer"
+            and ones.power == 0
+            and ones.scale == 0
+            and real(ones.bottoms[0]) == real(total.bottoms[0])
+        ):
             skip |= {count.name, ones.name, div.name}
             ave[total.name] = div.tops[0]
     return skip, ave
 
 
-def export_net(experiment: str | os.PathLike, out_dir: str | os.PathLike,
-               model: str | os.PathLike | None = None) -> list[Path]:
+def export_net(
+    experiment: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    model: str | os.PathLike | None = None,
+) -> list[Path]:
     """Write `<out>/<name>.prototxt` and, with `model` (an HDF5 model file or snapshot), the
     `<name>.caffemodel`. Returns the written paths."""
     from google.protobuf import text_format
@@ -251,8 +283,12 @@ def export_net(experiment: str | os.PathLike, out_dir: str | os.PathLike,
     finally:
         backend.shutdown()
     net = NetParameter(name=exp.name)
-    alias = {top: e.layer.bottoms[0] for e in exp.layers
-             if type(e.layer).__name__ == "SplitLayer" for top in e.layer.tops}
+    alias = {
+        top: e.layer.bottoms[0]
+        for e in exp.layers
+        if type(e.layer).__name__ == "SplitLayer"
+        for top in e.layer.tops
+    }
 
     def real(blob: str) -> str:
         while blob in alias:
@@ -260,13 +296,23 @@ def export_net(experiment: str | os.PathLike, out_dir: str | os.PathLike,
         return blob
 
     skip, ave = _caffe_average_pools(exp.layers, real)
-    refused = [r for entry in exp.layers
-               if entry.layer.name not in skip and type(entry.layer).__name__ != "SplitLayer"
-               and (r := _layer(net, entry.layer, entry.phase, shapes, params, real,
-                                ave.get(entry.layer.name))) is not None]
+    refused = [
+        r
+        for entry in exp.layers
+        if entry.layer.name not in skip
+        and type(entry.layer).__name__ != "SplitLayer"
+        and (
+            r := _layer(
+                net, entry.layer, entry.phase, shapes, params, real, ave.get(entry.layer.name)
+            )
+        )
+        is not None
+    ]
     if refused:
-        raise CaffeError(f"{experiment}: {len(refused)} layer(s) have no exact Caffe "
-                         f"equivalent: {', '.join(refused)}")
+        raise CaffeError(
+            f"{experiment}: {len(refused)} layer(s) have no exact Caffe "
+            f"equivalent: {', '.join(refused)}"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     proto = out / f"{exp.name}.prototxt"

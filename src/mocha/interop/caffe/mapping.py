@@ -46,8 +46,7 @@ class Conversion:
             "description": "converted from Caffe by `mocha convert caffe`",
             "backend": {"name": "default", "dtype": "float32", "seed": 0},
             "layers": self.layers,
-            "solver": {"method": "SGD", "max_iter": 1000, "lr_policy": 0.001,
-                       "mom_policy": 0.9},
+            "solver": {"method": "SGD", "max_iter": 1000, "lr_policy": 0.001, "mom_policy": 0.9},
         }
 
 
@@ -58,17 +57,19 @@ class Builder:
         self.net = net
         self.options = options
         self.out = Conversion(name=stem)
-        self.current: dict[str, str] = {}      # caffe blob -> our blob (latest version)
-        self.producer: dict[str, dict] = {}    # our blob -> table of its neuron host
-        self.reads: dict[str, int] = {}        # our blob -> reads since written
-        self.phase_of: dict[str, str] = {}     # our blob -> phase of its producer
+        self.current: dict[str, str] = {}  # caffe blob -> our blob (latest version)
+        self.producer: dict[str, dict] = {}  # our blob -> table of its neuron host
+        self.reads: dict[str, int] = {}  # our blob -> reads since written
+        self.phase_of: dict[str, str] = {}  # our blob -> phase of its producer
         self.index = 0
 
     # -- blobs ------------------------------------------------------------------------
     def bottom(self, layer: CaffeLayer, name: str) -> str:
         if name not in self.current:
-            raise CaffeError(f"layer {layer.name!r} ({layer.type}) reads blob {name!r}, which "
-                             f"no earlier layer produces")
+            raise CaffeError(
+                f"layer {layer.name!r} ({layer.type}) reads blob {name!r}, which "
+                f"no earlier layer produces"
+            )
         ours = self.current[name]
         self.reads[ours] = self.reads.get(ours, 0) + 1
         return ours
@@ -91,7 +92,7 @@ class Builder:
 
     def read_later(self, name: str) -> bool:
         """Whether a layer after the current one reads Caffe blob `name`."""
-        return any(name in later.bottoms for later in self.net.layers[self.index + 1:])
+        return any(name in later.bottoms for later in self.net.layers[self.index + 1 :])
 
     def add(self, layer: CaffeLayer, table: dict[str, Any], describe: str = "") -> dict:
         if layer.phase != "both":
@@ -113,14 +114,23 @@ class Builder:
         return candidate
 
     # -- parameters -------------------------------------------------------------------
-    def param(self, layer: CaffeLayer, ours: str, pname: str, blob: np.ndarray,
-              want: tuple[int, ...], index: int) -> None:
+    def param(
+        self,
+        layer: CaffeLayer,
+        ours: str,
+        pname: str,
+        blob: np.ndarray,
+        want: tuple[int, ...],
+        index: int,
+    ) -> None:
         from mocha.core.io.model import similar_shape
 
         if not similar_shape(blob.shape, want):
-            raise CaffeError(f"layer {layer.name!r} ({layer.type}): blob {index} has shape "
-                             f"{list(blob.shape)} but {pname!r} needs {list(want)} (size-1 "
-                             f"axes aside)")
+            raise CaffeError(
+                f"layer {layer.name!r} ({layer.type}): blob {index} has shape "
+                f"{list(blob.shape)} but {pname!r} needs {list(want)} (size-1 "
+                f"axes aside)"
+            )
         self.out.params[f"{ours}___{pname}"] = np.ascontiguousarray(blob.reshape(want))
 
     # -- activations ------------------------------------------------------------------
@@ -130,10 +140,12 @@ class Builder:
         ours = self.bottom(layer, src)
         host = self.producer.get(ours)
         in_place = src == dst
-        fusable = (host is not None and self.reads[ours] == 1
-                   and host.get("phase", "both") == (layer.phase if layer.phase != "both"
-                                                     else "both")
-                   and (in_place or not self.read_later(src)))
+        fusable = (
+            host is not None
+            and self.reads[ours] == 1
+            and host.get("phase", "both") == (layer.phase if layer.phase != "both" else "both")
+            and (in_place or not self.read_later(src))
+        )
         if fusable:
             host["neuron"] = neuron
             del self.producer[ours]
@@ -148,36 +160,82 @@ class Builder:
         name = self.unique(layer.name)
         if len(shape) == 4:
             top = self.top(layer, dst, shape)
-            self.add(layer, {"type": "PoolingLayer", "name": name, "kernel": [1, 1],
-                             "pooling": "Max", "neuron": neuron, "bottoms": [ours],
-                             "tops": [top]}, "PoolingLayer 1x1 carrying the neuron")
+            self.add(
+                layer,
+                {
+                    "type": "PoolingLayer",
+                    "name": name,
+                    "kernel": [1, 1],
+                    "pooling": "Max",
+                    "neuron": neuron,
+                    "bottoms": [ours],
+                    "tops": [top],
+                },
+                "PoolingLayer 1x1 carrying the neuron",
+            )
             return
         n, features = shape[0], int(np.prod(shape[1:]))
         flat, pooled = f"{ours}/4d", f"{ours}/4d-{layer.name}"
         self.out.shapes[flat] = self.out.shapes[pooled] = (n, features, 1, 1)
-        self.add(layer, {"type": "ReshapeLayer", "name": self.unique(f"{name}-to4d"),
-                         "shape": [features, 1, 1], "bottoms": [ours], "tops": [flat]})
-        self.add(layer, {"type": "PoolingLayer", "name": name, "kernel": [1, 1],
-                         "pooling": "Max", "neuron": neuron, "bottoms": [flat],
-                         "tops": [pooled]}, "PoolingLayer 1x1 carrying the neuron (4-D view)")
+        self.add(
+            layer,
+            {
+                "type": "ReshapeLayer",
+                "name": self.unique(f"{name}-to4d"),
+                "shape": [features, 1, 1],
+                "bottoms": [ours],
+                "tops": [flat],
+            },
+        )
+        self.add(
+            layer,
+            {
+                "type": "PoolingLayer",
+                "name": name,
+                "kernel": [1, 1],
+                "pooling": "Max",
+                "neuron": neuron,
+                "bottoms": [flat],
+                "tops": [pooled],
+            },
+            "PoolingLayer 1x1 carrying the neuron (4-D view)",
+        )
         top = self.top(layer, dst, shape)
-        self.add(layer, {"type": "ReshapeLayer", "name": self.unique(f"{name}-back"),
-                         "shape": list(shape[1:]), "bottoms": [pooled], "tops": [top]})
+        self.add(
+            layer,
+            {
+                "type": "ReshapeLayer",
+                "name": self.unique(f"{name}-back"),
+                "shape": list(shape[1:]),
+                "bottoms": [pooled],
+                "tops": [top],
+            },
+        )
 
 
-def convert_net(net: CaffeNet, weights: CaffeNet | None, options: DataOptions | None = None,
-                stem: str | None = None, drop: tuple[str, ...] = ()) -> Conversion:
+def convert_net(
+    net: CaffeNet,
+    weights: CaffeNet | None,
+    options: DataOptions | None = None,
+    stem: str | None = None,
+    drop: tuple[str, ...] = (),
+) -> Conversion:
     """Map every layer of `net` (see the module docstring); blobs from `weights` (matched by
     layer name, as Caffe's CopyTrainedLayersFrom) or else from `net` itself."""
     from mocha.interop.caffe.rules import RULES
 
     options = options or DataOptions()
     b = Builder(net, options, stem or net.name)
-    unknown = [f"{layer.name!r} ({layer.type})" for layer in net.layers
-               if layer.type not in RULES and layer.name not in drop]
+    unknown = [
+        f"{layer.name!r} ({layer.type})"
+        for layer in net.layers
+        if layer.type not in RULES and layer.name not in drop
+    ]
     if unknown:
-        raise CaffeError(f"{net.source}: {len(unknown)} layer(s) of unsupported type: "
-                         f"{', '.join(unknown)}; supported types: {', '.join(sorted(RULES))}")
+        raise CaffeError(
+            f"{net.source}: {len(unknown)} layer(s) of unsupported type: "
+            f"{', '.join(unknown)}; supported types: {', '.join(sorted(RULES))}"
+        )
     missing = [d for d in drop if d not in {layer.name for layer in net.layers}]
     if missing:
         raise CaffeError(f"{net.source}: no layer named {', '.join(map(repr, missing))} to drop")

@@ -24,18 +24,44 @@ class CaffeError(MochaError, ValueError):
 
 
 V1_TYPES = {
-    "ABSVAL": "AbsVal", "ACCURACY": "Accuracy", "ARGMAX": "ArgMax", "BNLL": "BNLL",
-    "CONCAT": "Concat", "CONTRASTIVE_LOSS": "ContrastiveLoss", "CONVOLUTION": "Convolution",
-    "DECONVOLUTION": "Deconvolution", "DATA": "Data", "DROPOUT": "Dropout",
-    "DUMMY_DATA": "DummyData", "EUCLIDEAN_LOSS": "EuclideanLoss", "ELTWISE": "Eltwise",
-    "EXP": "Exp", "FLATTEN": "Flatten", "HDF5_DATA": "HDF5Data", "HDF5_OUTPUT": "HDF5Output",
-    "HINGE_LOSS": "HingeLoss", "IM2COL": "Im2col", "IMAGE_DATA": "ImageData",
-    "INFOGAIN_LOSS": "InfogainLoss", "INNER_PRODUCT": "InnerProduct", "LRN": "LRN",
-    "MEMORY_DATA": "MemoryData", "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss",
-    "MVN": "MVN", "POOLING": "Pooling", "POWER": "Power", "RELU": "ReLU",
-    "SIGMOID": "Sigmoid", "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss",
-    "SILENCE": "Silence", "SOFTMAX": "Softmax", "SOFTMAX_LOSS": "SoftmaxWithLoss",
-    "SPLIT": "Split", "SLICE": "Slice", "TANH": "TanH", "WINDOW_DATA": "WindowData",
+    "ABSVAL": "AbsVal",
+    "ACCURACY": "Accuracy",
+    "ARGMAX": "ArgMax",
+    "BNLL": "BNLL",
+    "CONCAT": "Concat",
+    "CONTRASTIVE_LOSS": "ContrastiveLoss",
+    "CONVOLUTION": "Convolution",
+    "DECONVOLUTION": "Deconvolution",
+    "DATA": "Data",
+    "DROPOUT": "Dropout",
+    "DUMMY_DATA": "DummyData",
+    "EUCLIDEAN_LOSS": "EuclideanLoss",
+    "ELTWISE": "Eltwise",
+    "EXP": "Exp",
+    "FLATTEN": "Flatten",
+    "HDF5_DATA": "HDF5Data",
+    "HDF5_OUTPUT": "HDF5Output",
+    "HINGE_LOSS": "HingeLoss",
+    "IM2COL": "Im2col",
+    "IMAGE_DATA": "ImageData",
+    "INFOGAIN_LOSS": "InfogainLoss",
+    "INNER_PRODUCT": "InnerProduct",
+    "LRN": "LRN",
+    "MEMORY_DATA": "MemoryData",
+    "MULTINOMIAL_LOGISTIC_LOSS": "MultinomialLogisticLoss",
+    "MVN": "MVN",
+    "POOLING": "Pooling",
+    "POWER": "Power",
+    "RELU": "ReLU",
+    "SIGMOID": "Sigmoid",
+    "SIGMOID_CROSS_ENTROPY_LOSS": "SigmoidCrossEntropyLoss",
+    "SILENCE": "Silence",
+    "SOFTMAX": "Softmax",
+    "SOFTMAX_LOSS": "SoftmaxWithLoss",
+    "SPLIT": "Split",
+    "SLICE": "Slice",
+    "TANH": "TanH",
+    "WINDOW_DATA": "WindowData",
     "THRESHOLD": "Threshold",
 }
 
@@ -106,8 +132,10 @@ def blob_array(blob: Any, where: str) -> np.ndarray:
     if shape is None:
         shape = (data.size,)
     if any(d < 0 for d in shape) or int(np.prod(shape, dtype=np.int64)) != data.size:
-        raise CaffeError(f"{where}: blob of shape {list(shape)} holds {data.size} values "
-                         f"(the file is truncated or inconsistent)")
+        raise CaffeError(
+            f"{where}: blob of shape {list(shape)} holds {data.size} values "
+            f"(the file is truncated or inconsistent)"
+        )
     return data.reshape(shape)
 
 
@@ -135,13 +163,14 @@ def _phases(layer: Any) -> set[str]:
     return out
 
 
-def _layer(msg: Any, v1: bool, index: int, where: str, need_type: bool = True
-           ) -> CaffeLayer | None:
+def _layer(msg: Any, v1: bool, index: int, where: str, need_type: bool = True) -> CaffeLayer | None:
     schema = _proto()
     if v1:
         if msg.HasField("layer"):
-            raise CaffeError(f"{where}: layers[{index}] is in Caffe's V0 format (layers {{ layer "
-                             f"{{ ... }} }}); upgrade it with Caffe's upgrade_net_proto_text")
+            raise CaffeError(
+                f"{where}: layers[{index}] is in Caffe's V0 format (layers {{ layer "
+                f"{{ ... }} }}); upgrade it with Caffe's upgrade_net_proto_text"
+            )
         type_name = schema.enum_name("V1LayerType", msg.type)
         ltype = V1_TYPES.get(type_name, type_name)
         lr = list(msg.blobs_lr)
@@ -156,8 +185,16 @@ def _layer(msg: Any, v1: bool, index: int, where: str, need_type: bool = True
     if not phase:
         return None  # never part of the net in Caffe's default state
     blobs = [blob_array(b, f"{where}: layer {name!r} blob {i}") for i, b in enumerate(msg.blobs)]
-    return CaffeLayer(name=name, type=ltype, bottoms=list(msg.bottom), tops=list(msg.top),
-                      phase=phase, param=msg, blobs=blobs, lr_mult=lr)
+    return CaffeLayer(
+        name=name,
+        type=ltype,
+        bottoms=list(msg.bottom),
+        tops=list(msg.top),
+        phase=phase,
+        param=msg,
+        blobs=blobs,
+        lr_mult=lr,
+    )
 
 
 def _input_layers(net: Any, where: str) -> list[CaffeLayer]:
@@ -169,16 +206,17 @@ def _input_layers(net: Any, where: str) -> list[CaffeLayer]:
     if not shapes and len(net.input_dim):
         dims = list(net.input_dim)
         if len(dims) != 4 * len(net.input):
-            raise CaffeError(f"{where}: {len(net.input)} input(s) but {len(dims)} input_dim "
-                             f"values (4 per input expected)")
-        shapes = [dims[4 * i: 4 * i + 4] for i in range(len(net.input))]
+            raise CaffeError(
+                f"{where}: {len(net.input)} input(s) but {len(dims)} input_dim "
+                f"values (4 per input expected)"
+            )
+        shapes = [dims[4 * i : 4 * i + 4] for i in range(len(net.input))]
     if len(shapes) != len(net.input):
         raise CaffeError(f"{where}: {len(net.input)} input(s) but {len(shapes)} shapes")
     msg = schema.LayerParameter(name="input", type="Input", top=list(net.input))
     for dims in shapes:
         msg.input_param.shape.add(dim=dims)
-    return [CaffeLayer(name="input", type="Input", bottoms=[], tops=list(net.input),
-                       param=msg)]
+    return [CaffeLayer(name="input", type="Input", bottoms=[], tops=list(net.input), param=msg)]
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -202,27 +240,34 @@ def parse_net(data: bytes, where: str, binary: bool | None = None) -> Any:
         try:
             net.ParseFromString(data)
         except (pb_message.DecodeError, RuntimeError, ValueError) as exc:
-            raise CaffeError(f"{where}: not a Caffe net (binary NetParameter): the file is "
-                             f"truncated or corrupt ({exc})") from None
+            raise CaffeError(
+                f"{where}: not a Caffe net (binary NetParameter): the file is "
+                f"truncated or corrupt ({exc})"
+            ) from None
     else:
         try:
-            text_format.Parse(data.decode("utf-8"), net, allow_unknown_field=True,
-                              allow_unknown_extension=True)
+            text_format.Parse(
+                data.decode("utf-8"), net, allow_unknown_field=True, allow_unknown_extension=True
+            )
         except (text_format.ParseError, UnicodeDecodeError) as exc:
-            raise CaffeError(f"{where}: not a Caffe net definition (text NetParameter): "
-                             f"{exc}") from None
+            raise CaffeError(
+                f"{where}: not a Caffe net definition (text NetParameter): {exc}"
+            ) from None
     if not len(net.layer) and not len(net.layers) and not len(net.input):
         kind = "binary" if binary else "text"
-        raise CaffeError(f"{where}: no layers: this is not a Caffe net ({kind} NetParameter "
-                         f"with 'layer' or 'layers' entries); is it another kind of file "
-                         f"(a solver, a mean file)?")
+        raise CaffeError(
+            f"{where}: no layers: this is not a Caffe net ({kind} NetParameter "
+            f"with 'layer' or 'layers' entries); is it another kind of file "
+            f"(a solver, a mean file)?"
+        )
     if len(net.layer) and len(net.layers):
         raise CaffeError(f"{where}: mixes the current 'layer' and the old V1 'layers' entries")
     return net
 
 
-def read_net(path: str | os.PathLike, binary: bool | None = None,
-             weights_only: bool = False) -> CaffeNet:
+def read_net(
+    path: str | os.PathLike, binary: bool | None = None, weights_only: bool = False
+) -> CaffeNet:
     """Read a `.prototxt` or `.caffemodel` file (format told from the content) as a CaffeNet.
     `weights_only`: only the layers' names and blobs are used (types may be missing)."""
     where = os.fspath(path)
@@ -238,8 +283,12 @@ def read_net(path: str | os.PathLike, binary: bool | None = None,
         layer = _layer(msg, v1, i, where, need_type=not weights_only)
         if layer is not None:
             layers.append(layer)
-    return CaffeNet(name=net.name or os.path.splitext(os.path.basename(where))[0],
-                    layers=layers, source=where, format="V1" if v1 else "current")
+    return CaffeNet(
+        name=net.name or os.path.splitext(os.path.basename(where))[0],
+        layers=layers,
+        source=where,
+        format="V1" if v1 else "current",
+    )
 
 
 def read_mean_file(path: str | os.PathLike) -> np.ndarray:
@@ -264,6 +313,7 @@ def read_mean_file(path: str | os.PathLike) -> np.ndarray:
     while mean.ndim > 3 and mean.shape[0] == 1:
         mean = mean[0]
     if mean.ndim != 3:
-        raise CaffeError(f"{where}: mean blob of shape {list(mean.shape)}; expected "
-                         f"(1, C, H, W) or (C, H, W)")
+        raise CaffeError(
+            f"{where}: mean blob of shape {list(mean.shape)}; expected (1, C, H, W) or (C, H, W)"
+        )
     return mean

@@ -83,7 +83,6 @@ def _filler(p: Any, name: str) -> Any:
     return None  # other fillers: our default initializer
 
 
-
 def data(b: Builder, layer: CaffeLayer) -> None:
     table, shapes = data_table(layer, b.options, b.out.name, b.out.files, b.out.notes)
     table["tops"] = [b.top(layer, t, s) for t, s in zip(layer.tops, shapes)]
@@ -95,8 +94,11 @@ def _pair(p: Any, base: str, scalar: bool, default: int | None) -> tuple[int, in
     if p.HasField(f"{base}_h") or p.HasField(f"{base}_w"):
         return int(h), int(w)
     name = "kernel_size" if base == "kernel" else base
-    values = [getattr(p, name)] if scalar and p.HasField(name) else (
-        [] if scalar else list(getattr(p, name)))
+    values = (
+        [getattr(p, name)]
+        if scalar and p.HasField(name)
+        else ([] if scalar else list(getattr(p, name)))
+    )
     if not values:
         if default is None:
             raise CaffeError(f"no {name} (nor {base}_h/{base}_w) given")
@@ -115,8 +117,11 @@ def convolution(b: Builder, layer: CaffeLayer) -> None:
         raise CaffeError(f"layer {layer.name!r}: dilation {list(p.dilation)} is not supported")
     if p.axis != 1:
         raise CaffeError(f"layer {layer.name!r}: axis {p.axis} (only 1, channels) is supported")
-    kernel, pad, stride = (_pair(p, "kernel", False, None), _pair(p, "pad", False, 0),
-                           _pair(p, "stride", False, 1))
+    kernel, pad, stride = (
+        _pair(p, "kernel", False, None),
+        _pair(p, "pad", False, 0),
+        _pair(p, "stride", False, 1),
+    )
     x = b.bottom(layer, layer.bottoms[0])
     shape = b.shape(x)
     if len(shape) != 4:
@@ -124,18 +129,32 @@ def convolution(b: Builder, layer: CaffeLayer) -> None:
     n, c, h, w = shape
     group, f = int(p.group), int(p.num_output)
     if f < 1 or c % group or f % group:
-        raise CaffeError(f"layer {layer.name!r}: num_output {f} and {c} channels must be "
-                         f"multiples of group {group}")
+        raise CaffeError(
+            f"layer {layer.name!r}: num_output {f} and {c} channels must be "
+            f"multiples of group {group}"
+        )
     oh = (h + 2 * pad[0] - kernel[0]) // stride[0] + 1
     ow = (w + 2 * pad[1] - kernel[1]) // stride[1] + 1
     top = b.top(layer, layer.tops[0], (n, f, oh, ow))
-    table = {"type": "ConvolutionLayer", "name": layer.name, "n_filter": f,
-             "kernel": list(kernel), "stride": list(stride), "pad": list(pad),
-             "n_group": group, "filter_lr": _lr(layer, 0), "bias_lr": _lr(layer, 1),
-             "filter_regu": _decay(layer, 0), "bias_regu": _decay(layer, 1),
-             "bottoms": [x], "tops": [top]}
-    for key, filler in (("filter_init", _filler(p, "weight_filler")),
-                        ("bias_init", _filler(p, "bias_filler"))):
+    table = {
+        "type": "ConvolutionLayer",
+        "name": layer.name,
+        "n_filter": f,
+        "kernel": list(kernel),
+        "stride": list(stride),
+        "pad": list(pad),
+        "n_group": group,
+        "filter_lr": _lr(layer, 0),
+        "bias_lr": _lr(layer, 1),
+        "filter_regu": _decay(layer, 0),
+        "bias_regu": _decay(layer, 1),
+        "bottoms": [x],
+        "tops": [top],
+    }
+    for key, filler in (
+        ("filter_init", _filler(p, "weight_filler")),
+        ("bias_init", _filler(p, "bias_filler")),
+    ):
         if filler is not None:
             table[key] = filler
     _bias_term(b, layer, table, p.bias_term, f, "bias_lr")
@@ -144,12 +163,15 @@ def convolution(b: Builder, layer: CaffeLayer) -> None:
         b.param(layer, layer.name, "filter", layer.blobs[0], (f, c // group, *kernel), 0)
 
 
-def _bias_term(b: Builder, layer: CaffeLayer, table: dict, bias_term: bool, n: int,
-               lr_key: str) -> None:
+def _bias_term(
+    b: Builder, layer: CaffeLayer, table: dict, bias_term: bool, n: int, lr_key: str
+) -> None:
     expected = 2 if bias_term else 1
     if layer.blobs and len(layer.blobs) != expected:
-        raise CaffeError(f"layer {layer.name!r} ({layer.type}) has {len(layer.blobs)} blobs; "
-                         f"expected {expected} (bias_term: {str(bias_term).lower()})")
+        raise CaffeError(
+            f"layer {layer.name!r} ({layer.type}) has {len(layer.blobs)} blobs; "
+            f"expected {expected} (bias_term: {str(bias_term).lower()})"
+        )
     if bias_term:
         if layer.blobs:
             b.param(layer, layer.name, "bias", layer.blobs[1], (n,), 1)
@@ -165,16 +187,27 @@ def inner_product(b: Builder, layer: CaffeLayer) -> None:
     x = b.bottom(layer, layer.bottoms[0])
     shape = b.shape(x)
     if _axis(p.axis, len(shape), layer) != 1:
-        raise CaffeError(f"layer {layer.name!r}: axis {p.axis}; only axis 1 (flatten all but "
-                         f"the batch) is supported")
+        raise CaffeError(
+            f"layer {layer.name!r}: axis {p.axis}; only axis 1 (flatten all but "
+            f"the batch) is supported"
+        )
     out, features = int(p.num_output), int(np.prod(shape[1:]))
     top = b.top(layer, layer.tops[0], (shape[0], out))
-    table = {"type": "InnerProductLayer", "name": layer.name, "output_dim": out,
-             "weight_lr": _lr(layer, 0), "bias_lr": _lr(layer, 1),
-             "weight_regu": _decay(layer, 0), "bias_regu": _decay(layer, 1), "bottoms": [x],
-             "tops": [top]}
-    for key, filler in (("weight_init", _filler(p, "weight_filler")),
-                        ("bias_init", _filler(p, "bias_filler"))):
+    table = {
+        "type": "InnerProductLayer",
+        "name": layer.name,
+        "output_dim": out,
+        "weight_lr": _lr(layer, 0),
+        "bias_lr": _lr(layer, 1),
+        "weight_regu": _decay(layer, 0),
+        "bias_regu": _decay(layer, 1),
+        "bottoms": [x],
+        "tops": [top],
+    }
+    for key, filler in (
+        ("weight_init", _filler(p, "weight_filler")),
+        ("bias_init", _filler(p, "bias_filler")),
+    ):
         if filler is not None:
             table[key] = filler
     _bias_term(b, layer, table, p.bias_term, out, "bias_lr")
@@ -186,8 +219,10 @@ def inner_product(b: Builder, layer: CaffeLayer) -> None:
 
             weight = weight.reshape(strip_unit_axes(weight.shape) or (1,))
             if weight.shape != (features, out):
-                raise CaffeError(f"layer {layer.name!r}: transposed weight of shape "
-                                 f"{list(layer.blobs[0].shape)}; expected {[features, out]}")
+                raise CaffeError(
+                    f"layer {layer.name!r}: transposed weight of shape "
+                    f"{list(layer.blobs[0].shape)}; expected {[features, out]}"
+                )
             weight = weight.T
         b.param(layer, layer.name, "weight", weight, (out, features), 0)
 
@@ -212,71 +247,109 @@ def pooling(b: Builder, layer: CaffeLayer) -> None:
     if p.global_pooling:
         kernel, pad, stride = (h, w), (0, 0), (1, 1)
     else:
-        kernel, pad, stride = (_pair(p, "kernel", True, None), _pair(p, "pad", True, 0),
-                               _pair(p, "stride", True, 1))
+        kernel, pad, stride = (
+            _pair(p, "kernel", True, None),
+            _pair(p, "pad", True, 0),
+            _pair(p, "stride", True, 1),
+        )
     any_pad = pad != (0, 0)
-    out = tuple(_pooled(s, k, q, t, any_pad, True) for s, k, q, t in
-                zip((h, w), kernel, pad, stride))
-    if p.round_mode == 1 and out != tuple(_pooled(s, k, q, t, any_pad, False) for s, k, q, t
-                                          in zip((h, w), kernel, pad, stride)):
-        raise CaffeError(f"layer {layer.name!r}: round_mode FLOOR gives another output size "
-                         f"than our rounded-up one for input {h}x{w}")
-    table = {"type": "PoolingLayer", "name": layer.name, "kernel": list(kernel),
-             "stride": list(stride), "pad": list(pad), "pooling": "Max" if p.pool == 0
-             else "Mean", "bottoms": [x]}
-    overhang = any((o - 1) * t - q + k > s + q for o, t, q, k, s in
-                   zip(out, stride, pad, kernel, (h, w)))
+    out = tuple(
+        _pooled(s, k, q, t, any_pad, True) for s, k, q, t in zip((h, w), kernel, pad, stride)
+    )
+    if p.round_mode == 1 and out != tuple(
+        _pooled(s, k, q, t, any_pad, False) for s, k, q, t in zip((h, w), kernel, pad, stride)
+    ):
+        raise CaffeError(
+            f"layer {layer.name!r}: round_mode FLOOR gives another output size "
+            f"than our rounded-up one for input {h}x{w}"
+        )
+    table = {
+        "type": "PoolingLayer",
+        "name": layer.name,
+        "kernel": list(kernel),
+        "stride": list(stride),
+        "pad": list(pad),
+        "pooling": "Max" if p.pool == 0 else "Mean",
+        "bottoms": [x],
+    }
+    overhang = any(
+        (o - 1) * t - q + k > s + q for o, t, q, k, s in zip(out, stride, pad, kernel, (h, w))
+    )
     kind = "MAX" if p.pool == 0 else "AVE"
     if p.pool == 0 or not overhang:
         table["tops"] = [b.top(layer, layer.tops[0], (n, c, *out))]
-        b.add(layer, table, f"PoolingLayer {kind} {kernel[0]}x{kernel[1]}/{stride[0]} → "
-                            f"{out[0]}x{out[1]}")
+        b.add(
+            layer,
+            table,
+            f"PoolingLayer {kind} {kernel[0]}x{kernel[1]}/{stride[0]} → {out[0]}x{out[1]}",
+        )
         return
     if any_pad:
-        raise CaffeError(f"layer {layer.name!r}: AVE pooling whose last window overhangs the "
-                         f"padded input ({h}x{w}, kernel {kernel}, stride {stride}, pad {pad}): "
-                         f"Caffe's divisor there has no exact equivalent")
+        raise CaffeError(
+            f"layer {layer.name!r}: AVE pooling whose last window overhangs the "
+            f"padded input ({h}x{w}, kernel {kernel}, stride {stride}, pad {pad}): "
+            f"Caffe's divisor there has no exact equivalent"
+        )
     # Caffe's AVE = sum / (in-image cells) = mean_pool(x) / mean_pool(ones)
-    total, ones, count = f"{x}/sum-{layer.name}", f"{x}/ones-{layer.name}", \
-        f"{x}/count-{layer.name}"
+    total, ones, count = (
+        f"{x}/sum-{layer.name}",
+        f"{x}/ones-{layer.name}",
+        f"{x}/count-{layer.name}",
+    )
     b.out.shapes[total] = b.out.shapes[count] = (n, c, *out)
     b.out.shapes[ones] = shape
     table["tops"] = [total]
     b.add(layer, table)
-    b.add(layer, {"type": "PowerLayer", "name": b.unique(f"{layer.name}-ones"), "power": 0,
-                  "scale": 0, "shift": 1, "bottoms": [x], "tops": [ones]})
-    b.add(layer, {**table, "name": b.unique(f"{layer.name}-count"), "bottoms": [ones],
-                  "tops": [count]})
+    b.add(
+        layer,
+        {
+            "type": "PowerLayer",
+            "name": b.unique(f"{layer.name}-ones"),
+            "power": 0,
+            "scale": 0,
+            "shift": 1,
+            "bottoms": [x],
+            "tops": [ones],
+        },
+    )
+    b.add(
+        layer,
+        {**table, "name": b.unique(f"{layer.name}-count"), "bottoms": [ones], "tops": [count]},
+    )
     top = b.top(layer, layer.tops[0], (n, c, *out))
-    b.add(layer, {"type": "ElementWiseLayer", "name": b.unique(f"{layer.name}-average"),
-                  "operation": "Divide", "bottoms": [total, count], "tops": [top]},
-          f"PoolingLayer AVE {kernel[0]}x{kernel[1]}/{stride[0]} → {out[0]}x{out[1]} "
-          f"(divided by the in-image window sizes, as Caffe)")
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+    b.add(
+        layer,
+        {
+            "type": "ElementWiseLayer",
+            "name": b.unique(f"{layer.name}-average"),
+            "operation": "Divide",
+            "bottoms": [total, count],
+            "tops": [top],
+        },
+        f"PoolingLayer AVE {kernel[0]}x{kernel[1]}/{stride[0]} → {out[0]}x{out[1]} "
+        f"(divided by the in-image window sizes, as Caffe)",
+    )
 
 
 RULES: dict[str, Callable[[Builder, CaffeLayer], None]] = {
     **{t: data for t in ("Input", "Data", "ImageData", "HDF5Data", "MemoryData")},
-    "Convolution": convolution, "InnerProduct": inner_product, "Pooling": pooling,
-    "ReLU": relu, "Sigmoid": _neuron("Sigmoid"), "TanH": _neuron("Tanh"), "Exp": exp,
-    "Power": power, "LRN": lrn, "Dropout": dropout, "Softmax": softmax,
-    "SoftmaxWithLoss": softmax_loss, "Accuracy": accuracy, "Concat": concat,
-    "Eltwise": eltwise, "Split": split, "Flatten": flatten, "Reshape": reshape,
+    "Convolution": convolution,
+    "InnerProduct": inner_product,
+    "Pooling": pooling,
+    "ReLU": relu,
+    "Sigmoid": _neuron("Sigmoid"),
+    "TanH": _neuron("Tanh"),
+    "Exp": exp,
+    "Power": power,
+    "LRN": lrn,
+    "Dropout": dropout,
+    "Softmax": softmax,
+    "SoftmaxWithLoss": softmax_loss,
+    "Accuracy": accuracy,
+    "Concat": concat,
+    "Eltwise": eltwise,
+    "Split": split,
+    "Flatten": flatten,
+    "Reshape": reshape,
     "ArgMax": argmax,
 }

@@ -38,8 +38,11 @@ def dumps(doc: dict[str, Any]) -> str:
     """The document: scalars first, then tables, then arrays of tables."""
     lines: list[str] = []
     tables = {k: v for k, v in doc.items() if isinstance(v, dict)}
-    arrays = {k: v for k, v in doc.items()
-              if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)}
+    arrays = {
+        k: v
+        for k, v in doc.items()
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)
+    }
     for k, v in doc.items():
         if k not in tables and k not in arrays:
             lines.append(f"{_key(k)} = {value(v)}")

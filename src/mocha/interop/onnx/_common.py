@@ -30,8 +30,9 @@ def require_onnxruntime() -> Any:
     try:
         import onnxruntime
     except ImportError:
-        raise OnnxError(f"running ONNX models needs the 'onnx' extra (onnxruntime): "
-                        f"{EXTRA}") from None
+        raise OnnxError(
+            f"running ONNX models needs the 'onnx' extra (onnxruntime): {EXTRA}"
+        ) from None
     return onnxruntime
 
 

@@ -59,9 +59,17 @@ def convolution(g, layer, state, xs, ys, shapes, backend) -> None:
     b = g.param(layer.name, state.bias, backend)
     (ph, pw) = layer.pad
     for i, (x, y) in enumerate(zip(xs, ys)):
-        g.node("Conv", [x, w, b], [y], _node_name(layer, i), kernel_shape=list(layer.kernel),
-               strides=list(layer.stride), pads=[ph, pw, ph, pw], group=layer.n_group,
-               dilations=[1, 1])
+        g.node(
+            "Conv",
+            [x, w, b],
+            [y],
+            _node_name(layer, i),
+            kernel_shape=list(layer.kernel),
+            strides=list(layer.stride),
+            pads=[ph, pw, ph, pw],
+            group=layer.n_group,
+            dilations=[1, 1],
+        )
 
 
 def _flat(g, layer, x: str, shape: tuple[int, ...], i: int) -> str:
@@ -76,46 +84,82 @@ def inner_product(g, layer, state, xs, ys, shapes, backend) -> None:
     w = g.param(layer.name, state.weight, backend)
     b = g.param(layer.name, state.bias, backend)
     for i, (bottom, x, y) in enumerate(zip(layer.bottoms, xs, ys)):
-        g.node("Gemm", [_flat(g, layer, x, shapes[bottom], i), w, b], [y],
-               _node_name(layer, i), transB=1)
+        g.node(
+            "Gemm",
+            [_flat(g, layer, x, shapes[bottom], i), w, b],
+            [y],
+            _node_name(layer, i),
+            transB=1,
+        )
 
 
 def tied_inner_product(g, layer, state, xs, ys, shapes, backend) -> None:
     w = g.param(f"{layer.name}/tied", state.tied, backend)
     b = g.param(layer.name, state.bias, backend)
     for i, (bottom, x, y) in enumerate(zip(layer.bottoms, xs, ys)):
-        g.node("Gemm", [_flat(g, layer, x, shapes[bottom], i), w, b], [y],
-               _node_name(layer, i))
+        g.node("Gemm", [_flat(g, layer, x, shapes[bottom], i), w, b], [y], _node_name(layer, i))
 
 
-def pool_end_pad(size: int, kernel: int, pad: int, stride: int, out: int, who: str,
-                 axis: str) -> int:
+def pool_end_pad(
+    size: int, kernel: int, pad: int, stride: int, out: int, who: str, axis: str
+) -> int:
     """The end pad for which ONNX's floor-mode output length is `out` with every window
     inside [−pad, size + end); an `OnnxError` when there is none."""
     end = max(0, (out - 1) * stride + kernel - size - pad)
     if (size + pad + end - kernel) // stride + 1 != out or end >= kernel:
-        raise OnnxError(f"{who}: no ONNX pooling computes our output {axis} {out} (input "
-                        f"{size}, kernel {kernel}, pad {pad}, stride {stride})")
+        raise OnnxError(
+            f"{who}: no ONNX pooling computes our output {axis} {out} (input "
+            f"{size}, kernel {kernel}, pad {pad}, stride {stride})"
+        )
     return end
 
 
 def _pool(g, name: str, x: str, y: str, is_max: bool, kernel, pads, stride) -> None:
     if is_max:
-        g.node("MaxPool", [x], [y], name, kernel_shape=list(kernel), strides=list(stride),
-               pads=list(pads), ceil_mode=0)
+        g.node(
+            "MaxPool",
+            [x],
+            [y],
+            name,
+            kernel_shape=list(kernel),
+            strides=list(stride),
+            pads=list(pads),
+            ceil_mode=0,
+        )
     else:
-        g.node("AveragePool", [x], [y], name, kernel_shape=list(kernel), strides=list(stride),
-               pads=list(pads), ceil_mode=0, count_include_pad=1)
+        g.node(
+            "AveragePool",
+            [x],
+            [y],
+            name,
+            kernel_shape=list(kernel),
+            strides=list(stride),
+            pads=list(pads),
+            ceil_mode=0,
+            count_include_pad=1,
+        )
 
 
 def pooling(g, layer, state, xs, ys, shapes, backend) -> None:
     who = layer_label(layer)
     for i, (bottom, x, y, out) in enumerate(zip(layer.bottoms, xs, ys, state.out_hw)):
         H, W = shapes[bottom][2:]
-        ends = [pool_end_pad(n, k, p, s, o, who, a) for n, k, p, s, o, a in
-                zip((H, W), layer.kernel, layer.pad, layer.stride, out, ("height", "width"))]
-        _pool(g, _node_name(layer, i), x, y, state.is_max, layer.kernel,
-              [*layer.pad, *ends], layer.stride)
+        ends = [
+            pool_end_pad(n, k, p, s, o, who, a)
+            for n, k, p, s, o, a in zip(
+                (H, W), layer.kernel, layer.pad, layer.stride, out, ("height", "width")
+            )
+        ]
+        _pool(
+            g,
+            _node_name(layer, i),
+            x,
+            y,
+            state.is_max,
+            layer.kernel,
+            [*layer.pad, *ends],
+            layer.stride,
+        )
 
 
 def channel_pooling(g, layer, state, xs, ys, shapes, backend) -> None:
@@ -125,13 +169,29 @@ def channel_pooling(g, layer, state, xs, ys, shapes, backend) -> None:
         C = view[2]
         end = pool_end_pad(C, layer.kernel, layer.pad[0], layer.stride, P, who, "channels")
         v = g.fresh(f"{x}/view")
-        g.node("Reshape", [x, g.const(f"{name}/view", [-1, 1, C, view[3]], np.int64)], [v],
-               f"{name}/view")
+        g.node(
+            "Reshape",
+            [x, g.const(f"{name}/view", [-1, 1, C, view[3]], np.int64)],
+            [v],
+            f"{name}/view",
+        )
         pooled = g.fresh(f"{y}/pooled")
-        _pool(g, name, v, pooled, state.is_max, (layer.kernel, 1),
-              (layer.pad[0], 0, end, 0), (layer.stride, 1))
-        g.node("Reshape", [pooled, g.const(f"{name}/shape", [-1, *top[1:]], np.int64)], [y],
-               f"{name}/unview")
+        _pool(
+            g,
+            name,
+            v,
+            pooled,
+            state.is_max,
+            (layer.kernel, 1),
+            (layer.pad[0], 0, end, 0),
+            (layer.stride, 1),
+        )
+        g.node(
+            "Reshape",
+            [pooled, g.const(f"{name}/shape", [-1, *top[1:]], np.int64)],
+            [y],
+            f"{name}/unview",
+        )
 
 
 def _normalize(g, layer, x: str, mean: str, y: str) -> None:
@@ -152,8 +212,17 @@ def lrn(g, layer, state, xs, ys, shapes, backend) -> None:
     if layer.mode.kind == "within_channel":  # the mean of x² over a zero-padded k×k square
         sq, avg = g.fresh(f"{y}/square"), g.fresh(f"{y}/mean")
         g.node("Mul", [x, x], [sq], f"{name}/square")
-        g.node("AveragePool", [sq], [avg], f"{name}/window", kernel_shape=[k, k],
-               strides=[1, 1], pads=[pre, pre, post, post], ceil_mode=0, count_include_pad=1)
+        g.node(
+            "AveragePool",
+            [sq],
+            [avg],
+            f"{name}/window",
+            kernel_shape=[k, k],
+            strides=[1, 1],
+            pads=[pre, pre, post, post],
+            ceil_mode=0,
+            count_include_pad=1,
+        )
         _normalize(g, layer, x, avg, y)
         return
     axis = state.axis
@@ -163,23 +232,55 @@ def lrn(g, layer, state, xs, ys, shapes, backend) -> None:
         moved, out = g.fresh(f"{x}/moved"), g.fresh(f"{y}/moved")
         g.node("Transpose", [x], [moved], f"{name}/to_channels", perm=perm)
     if k % 2:  # ONNX's LRN: the same window and n = size
-        g.node("LRN", [moved], [out], name, size=k, alpha=float(layer.scale),
-               beta=float(layer.power), bias=float(layer.shift))
+        g.node(
+            "LRN",
+            [moved],
+            [out],
+            name,
+            size=k,
+            alpha=float(layer.scale),
+            beta=float(layer.power),
+            bias=float(layer.shift),
+        )
     else:  # onnxruntime's LRN takes odd sizes only: the channel window mean as a pooling
         C = shapes[layer.bottoms[0]][axis]
         sq, view, avg, mean = (g.fresh(f"{y}/{s}") for s in ("square", "view", "avg", "mean"))
         g.node("Mul", [moved, moved], [sq], f"{name}/square")
-        g.node("Reshape", [sq, g.const(f"{name}/view", [0, 1, C, -1], np.int64)], [view],
-               f"{name}/view")
-        g.node("AveragePool", [view], [avg], f"{name}/window", kernel_shape=[k, 1],
-               strides=[1, 1], pads=[pre, 0, post, 0], ceil_mode=0, count_include_pad=1)
-        g.node("Reshape", [avg, g.const(f"{name}/unview", [0, C, *[
-            shapes[layer.bottoms[0]][a] for a in range(1, 4) if a != axis]], np.int64)],
-               [mean], f"{name}/unview")
+        g.node(
+            "Reshape",
+            [sq, g.const(f"{name}/view", [0, 1, C, -1], np.int64)],
+            [view],
+            f"{name}/view",
+        )
+        g.node(
+            "AveragePool",
+            [view],
+            [avg],
+            f"{name}/window",
+            kernel_shape=[k, 1],
+            strides=[1, 1],
+            pads=[pre, 0, post, 0],
+            ceil_mode=0,
+            count_include_pad=1,
+        )
+        g.node(
+            "Reshape",
+            [
+                avg,
+                g.const(
+                    f"{name}/unview",
+                    [0, C, *[shapes[layer.bottoms[0]][a] for a in range(1, 4) if a != axis]],
+                    np.int64,
+                ),
+            ],
+            [mean],
+            f"{name}/unview",
+        )
         _normalize(g, layer, moved, mean, out)
     if axis != 1:
-        g.node("Transpose", [out], [y], f"{name}/from_channels",
-               perm=[perm.index(a) for a in range(4)])
+        g.node(
+            "Transpose", [out], [y], f"{name}/from_channels", perm=[perm.index(a) for a in range(4)]
+        )
 
 
 def softmax(g, layer, state, xs, ys, shapes, backend) -> None:
@@ -213,8 +314,9 @@ ELEMENT_WISE_OPS = {"Add": "Add", "Subtract": "Sub", "Multiply": "Mul", "Divide"
 def element_wise(g, layer, state, xs, ys, shapes, backend) -> None:
     op = ELEMENT_WISE_OPS.get(type(layer.operation).__name__)
     if op is None:
-        raise OnnxError(f"{layer_label(layer)}: operation {layer.operation!r} has no ONNX "
-                        f"equivalent")
+        raise OnnxError(
+            f"{layer_label(layer)}: operation {layer.operation!r} has no ONNX equivalent"
+        )
     g.node(op, xs, ys, layer.name)
 
 
@@ -241,8 +343,9 @@ def split(g, layer, state, xs, ys, shapes, backend) -> None:
 def argmax(g, layer, state, xs, ys, shapes, backend) -> None:
     for i, (x, y, axis) in enumerate(zip(xs, ys, state.axes)):
         index = g.fresh(f"{y}/index")
-        g.node("ArgMax", [x], [index], _node_name(layer, i), axis=axis, keepdims=1,
-               select_last_index=0)
+        g.node(
+            "ArgMax", [x], [index], _node_name(layer, i), axis=axis, keepdims=1, select_last_index=0
+        )
         g.node("Cast", [index], [y], f"{_node_name(layer, i)}/cast", to=FLOAT)
 
 
@@ -250,10 +353,10 @@ def index2onehot(g, layer, state, xs, ys, shapes, backend) -> None:
     for i, (bottom, x, y, axis) in enumerate(zip(layer.bottoms, xs, ys, state.axes)):
         ndim = len(shapes[bottom])
         classes = np.arange(layer.n_class, dtype=np.float32).reshape(
-            (1,) * axis + (layer.n_class,) + (1,) * (ndim - axis - 1))
+            (1,) * axis + (layer.n_class,) + (1,) * (ndim - axis - 1)
+        )
         hit = g.fresh(f"{y}/equal")
-        g.node("Equal", [x, g.const(f"{layer.name}/classes", classes)], [hit],
-               _node_name(layer, i))
+        g.node("Equal", [x, g.const(f"{layer.name}/classes", classes)], [hit], _node_name(layer, i))
         g.node("Cast", [hit], [y], f"{_node_name(layer, i)}/cast", to=FLOAT)
 
 
@@ -262,10 +365,17 @@ def crop(g, layer, state, xs, ys, shapes, backend) -> None:
     for i, (bottom, x, y) in enumerate(zip(layer.bottoms, xs, ys)):
         H, W = shapes[bottom][2:]
         h0, w0 = (H - ch) // 2, (W - cw) // 2
-        g.node("Slice", [x, g.const(f"{layer.name}/starts", [h0, w0], np.int64),
-                         g.const(f"{layer.name}/ends", [h0 + ch, w0 + cw], np.int64),
-                         g.const(f"{layer.name}/axes", [2, 3], np.int64)], [y],
-               _node_name(layer, i))
+        g.node(
+            "Slice",
+            [
+                x,
+                g.const(f"{layer.name}/starts", [h0, w0], np.int64),
+                g.const(f"{layer.name}/ends", [h0 + ch, w0 + cw], np.int64),
+                g.const(f"{layer.name}/axes", [2, 3], np.int64),
+            ],
+            [y],
+            _node_name(layer, i),
+        )
 
 
 CONVERTERS: dict[str, Callable[..., None]] = {

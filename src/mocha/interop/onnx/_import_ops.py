@@ -59,32 +59,57 @@ def conv(ctx: Any, node: Any) -> None:
         ctx.refuse(node, f"asymmetric pads={[*begin, *end]} (we pad both sides equally)")
     w = ctx.const(node.input[1], "the filter")
     F = w.shape[0]
-    b = ctx.const(node.input[2], "the bias") if len(node.input) > 2 and node.input[2] else \
-        np.zeros(F, np.float32)
-    fields = {"n_filter": int(F), "kernel": list(kernel), "stride": list(strides),
-              "pad": list(begin), "n_group": int(ctx.attr(node, "group", 1))}
-    ctx.add_layer(node, "ConvolutionLayer", fields, [node.input[0]], [node.output[0]],
-                  {"filter": w, "bias": b.reshape(F)}, neuron_ok=True)
+    b = (
+        ctx.const(node.input[2], "the bias")
+        if len(node.input) > 2 and node.input[2]
+        else np.zeros(F, np.float32)
+    )
+    fields = {
+        "n_filter": int(F),
+        "kernel": list(kernel),
+        "stride": list(strides),
+        "pad": list(begin),
+        "n_group": int(ctx.attr(node, "group", 1)),
+    }
+    ctx.add_layer(
+        node,
+        "ConvolutionLayer",
+        fields,
+        [node.input[0]],
+        [node.output[0]],
+        {"filter": w, "bias": b.reshape(F)},
+        neuron_ok=True,
+    )
 
 
 def _flatten_source(ctx: Any, tensor: str) -> str:
     """Fold a `Flatten(axis=1)` feeding only this inner product (our layer flattens)."""
     producer = ctx.producer(tensor)
-    if (producer is not None and producer.op_type == "Flatten"
-            and ctx.attr(producer, "axis", 1) == 1 and ctx.sole_consumer(tensor) is not None):
+    if (
+        producer is not None
+        and producer.op_type == "Flatten"
+        and ctx.attr(producer, "axis", 1) == 1
+        and ctx.sole_consumer(tensor) is not None
+    ):
         ctx.fuse(producer)
         return producer.input[0]
     return tensor
 
 
-def _ip(ctx: Any, node: Any, a: str, weight: np.ndarray, bias: np.ndarray | None,
-        top: str) -> None:
+def _ip(ctx: Any, node: Any, a: str, weight: np.ndarray, bias: np.ndarray | None, top: str) -> None:
     if len(ctx.shape(a)) != 2:
         ctx.refuse(node, f"input {a!r} has rank {len(ctx.shape(a))}; a matrix (N, F) is needed")
     out = weight.shape[0]
     bias = np.zeros(out, np.float32) if bias is None else bias
-    ctx.add_layer(node, "InnerProductLayer", {"output_dim": int(out)}, [_flatten_source(ctx, a)],
-                  [top], {"weight": weight, "bias": bias}, neuron_ok=True)
+    ctx.add_layer(
+        node,
+        "InnerProductLayer",
+        {"output_dim": int(out)},
+        [_flatten_source(ctx, a)],
+        [top],
+        {"weight": weight, "bias": bias},
+        neuron_ok=True,
+    )
 
 
 def _bias(ctx: Any, node: Any, value: np.ndarray, out: int) -> np.ndarray:
@@ -92,8 +117,11 @@ def _bias(ctx: Any, node: Any, value: np.ndarray, out: int) -> np.ndarray:
         return value.reshape(out)
     if value.size == 1:
         return np.full(out, value.reshape(()), dtype=value.dtype)
-    ctx.refuse(node, f"bias of shape {list(value.shape)} broadcasts over the batch; we support "
-                     f"({out},) or (1, {out})")
+    ctx.refuse(
+        node,
+        f"bias of shape {list(value.shape)} broadcasts over the batch; we support "
+        f"({out},) or (1, {out})",
+    )
     raise AssertionError  # unreachable
 
 
@@ -106,8 +134,7 @@ def gemm(ctx: Any, node: Any) -> None:
     bias = None
     if len(node.input) > 2 and node.input[2]:
         bias = _bias(ctx, node, ctx.const(node.input[2], "the bias"), weight.shape[0]) * beta
-    _ip(ctx, node, node.input[0], weight * alpha if alpha != 1 else weight, bias,
-        node.output[0])
+    _ip(ctx, node, node.input[0], weight * alpha if alpha != 1 else weight, bias, node.output[0])
 
 
 def matmul(ctx: Any, node: Any) -> None:
@@ -153,38 +180,57 @@ def pool(ctx: Any, node: Any) -> None:
         ours = pooled_size(n, k, b, s, any_pad)
         theirs = _onnx_pooled(n, k, b, e, s, ceil_mode)
         if ours != theirs:
-            ctx.refuse(node, f"output {axis} {theirs} (input {n}, kernel {k}, pads ({b}, {e}), "
-                             f"stride {s}, ceil_mode {ceil_mode}); our pooling with pad {b} "
-                             f"gives {ours}")
+            ctx.refuse(
+                node,
+                f"output {axis} {theirs} (input {n}, kernel {k}, pads ({b}, {e}), "
+                f"stride {s}, ceil_mode {ceil_mode}); our pooling with pad {b} "
+                f"gives {ours}",
+            )
         if not is_max:  # our divisor is always the full window
             starts = [i * s - b for i in range(ours)]
             limit = (-b, n + e) if include_pad else (0, n)
             if any(st < limit[0] or st + k > limit[1] for st in starts):
-                ctx.refuse(node, f"count_include_pad={include_pad}: some windows along the "
-                                 f"{axis} divide by fewer than {k} cells; our mean pooling "
-                                 f"always divides by the full window")
-    fields = {"kernel": list(kernel), "stride": list(strides), "pad": list(begin),
-              "pooling": "max" if is_max else "mean"}
-    ctx.add_layer(node, "PoolingLayer", fields, [node.input[0]], [node.output[0]], {},
-                  neuron_ok=True)
+                ctx.refuse(
+                    node,
+                    f"count_include_pad={include_pad}: some windows along the "
+                    f"{axis} divide by fewer than {k} cells; our mean pooling "
+                    f"always divides by the full window",
+                )
+    fields = {
+        "kernel": list(kernel),
+        "stride": list(strides),
+        "pad": list(begin),
+        "pooling": "max" if is_max else "mean",
+    }
+    ctx.add_layer(
+        node, "PoolingLayer", fields, [node.input[0]], [node.output[0]], {}, neuron_ok=True
+    )
 
 
 def global_pool(ctx: Any, node: Any) -> None:
     shape = ctx.shape(node.input[0])
     if len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
         ctx.refuse(node, f"input shape {list(shape)}: a static (N, C, H, W) is needed")
-    fields = {"kernel": list(shape[2:]), "stride": [1, 1],
-              "pooling": "max" if node.op_type == "GlobalMaxPool" else "mean"}
-    ctx.add_layer(node, "PoolingLayer", fields, [node.input[0]], [node.output[0]], {},
-                  neuron_ok=True)
+    fields = {
+        "kernel": list(shape[2:]),
+        "stride": [1, 1],
+        "pooling": "max" if node.op_type == "GlobalMaxPool" else "mean",
+    }
+    ctx.add_layer(
+        node, "PoolingLayer", fields, [node.input[0]], [node.output[0]], {}, neuron_ok=True
+    )
 
 
 def lrn(ctx: Any, node: Any) -> None:
     if len(ctx.shape(node.input[0])) != 4:
         ctx.refuse(node, "LRN of a non 4-D input")
-    fields = {"kernel": int(ctx.attr(node, "size")), "scale": f32(ctx.attr(node, "alpha", 1e-4)),
-              "power": f32(ctx.attr(node, "beta", 0.75)),
-              "shift": f32(ctx.attr(node, "bias", 1.0)), "mode": "AcrossChannel"}
+    fields = {
+        "kernel": int(ctx.attr(node, "size")),
+        "scale": f32(ctx.attr(node, "alpha", 1e-4)),
+        "power": f32(ctx.attr(node, "beta", 0.75)),
+        "shift": f32(ctx.attr(node, "bias", 1.0)),
+        "mode": "AcrossChannel",
+    }
     ctx.add_layer(node, "LRNLayer", fields, [node.input[0]], [node.output[0]], {})
 
 
@@ -192,10 +238,19 @@ def neuron(ctx: Any, node: Any) -> None:
     """A neuron the producer could not take: a 1×1 max pooling (exactly the identity) with
     the neuron on 4-D blobs; refused otherwise."""
     if len(ctx.shape(node.input[0])) != 4:
-        ctx.refuse(node, "an activation that follows no Conv/Gemm/MatMul/pooling node is "
-                         "supported only on 4-D blobs")
-    ctx.add_layer(node, "PoolingLayer", {"kernel": [1, 1], "neuron": ctx.neuron_of(node)},
-                  [node.input[0]], [node.output[0]], {})
+        ctx.refuse(
+            node,
+            "an activation that follows no Conv/Gemm/MatMul/pooling node is "
+            "supported only on 4-D blobs",
+        )
+    ctx.add_layer(
+        node,
+        "PoolingLayer",
+        {"kernel": [1, 1], "neuron": ctx.neuron_of(node)},
+        [node.input[0]],
+        [node.output[0]],
+        {},
+    )
 
 
 def softmax(ctx: Any, node: Any) -> None:
@@ -203,8 +258,11 @@ def softmax(ctx: Any, node: Any) -> None:
     default = -1 if ctx.opset >= 13 else 1
     axis = _axis(ctx, node, int(ctx.attr(node, "axis", default)), rank)
     if ctx.opset < 13 and axis != rank - 1:
-        ctx.refuse(node, f"opset {ctx.opset} Softmax over the flattened axes {axis}..; only "
-                         f"the last axis matches ours")
+        ctx.refuse(
+            node,
+            f"opset {ctx.opset} Softmax over the flattened axes {axis}..; only "
+            f"the last axis matches ours",
+        )
     ctx.add_layer(node, "SoftmaxLayer", {"dim": axis}, [node.input[0]], [node.output[0]], {})
 
 
@@ -235,9 +293,12 @@ def within_channel_lrn(ctx: Any, node: Any) -> bool:
     if len(k) != 2 or k[0] != k[1]:
         return False
     pre, post = (k[0] - 1) // 2, k[0] - 1 - (k[0] - 1) // 2
-    if (tuple(ctx.attr(pool, "pads", ())) != (pre, pre, post, post)
-            or tuple(ctx.attr(pool, "strides", (1, 1))) != (1, 1)
-            or not ctx.attr(pool, "count_include_pad", 0) or ctx.attr(pool, "ceil_mode", 0)):
+    if (
+        tuple(ctx.attr(pool, "pads", ())) != (pre, pre, post, post)
+        or tuple(ctx.attr(pool, "strides", (1, 1))) != (1, 1)
+        or not ctx.attr(pool, "count_include_pad", 0)
+        or ctx.attr(pool, "ceil_mode", 0)
+    ):
         return False
     steps, tensor = [], pool.output[0]
     for op in ("Mul", "Add", "Pow"):
@@ -253,9 +314,14 @@ def within_channel_lrn(ctx: Any, node: Any) -> bool:
         ctx.fuse(fused)
     ctx.fuse(last)
     (_, scale), (_, shift), (_, power) = steps
-    ctx.add_layer(last, "LRNLayer", {"kernel": k[0], "scale": scale, "shift": shift,
-                                     "power": -power, "mode": "WithinChannel"},
-                  [x], [last.output[0]], {})
+    ctx.add_layer(
+        last,
+        "LRNLayer",
+        {"kernel": k[0], "scale": scale, "shift": shift, "power": -power, "mode": "WithinChannel"},
+        [x],
+        [last.output[0]],
+        {},
+    )
     return True
 
 
@@ -266,13 +332,25 @@ def element_wise(ctx: Any, node: Any) -> None:
     if ctx.is_const(a) or ctx.is_const(b):
         if ctx.add_transformer(node):
             return
-        ctx.refuse(node, "a constant operand (we support it only as a bias after MatMul, or "
-                         "as SubMean / Scale on a graph input)")
+        ctx.refuse(
+            node,
+            "a constant operand (we support it only as a bias after MatMul, or "
+            "as SubMean / Scale on a graph input)",
+        )
     if ctx.shape(a) != ctx.shape(b):
-        ctx.refuse(node, f"broadcast of {list(ctx.shape(a))} and {list(ctx.shape(b))}; "
-                         f"identical shapes are needed")
-    ctx.add_layer(node, "ElementWiseLayer", {"operation": ELEMENT_WISE[node.op_type]},
-                  [a, b], [node.output[0]], {})
+        ctx.refuse(
+            node,
+            f"broadcast of {list(ctx.shape(a))} and {list(ctx.shape(b))}; "
+            f"identical shapes are needed",
+        )
+    ctx.add_layer(
+        node,
+        "ElementWiseLayer",
+        {"operation": ELEMENT_WISE[node.op_type]},
+        [a, b],
+        [node.output[0]],
+        {},
+    )
 
 
 def concat(ctx: Any, node: Any) -> None:
@@ -308,21 +386,30 @@ def reshape(ctx: Any, node: Any) -> None:
 
 def flatten(ctx: Any, node: Any) -> None:
     user = ctx.sole_consumer(node.output[0])
-    if (user is not None and user.op_type in ("Gemm", "MatMul") and user.input[0] == node.output[0]
-            and ctx.attr(node, "axis", 1) == 1):
+    if (
+        user is not None
+        and user.op_type in ("Gemm", "MatMul")
+        and user.input[0] == node.output[0]
+        and ctx.attr(node, "axis", 1) == 1
+    ):
         return  # folded into the inner product (see _flatten_source)
     src = ctx.shape(node.input[0])
     if int(ctx.attr(node, "axis", 1)) != 1 or not all(isinstance(d, int) for d in src[1:]):
-        ctx.refuse(node, f"Flatten axis={ctx.attr(node, 'axis', 1)} of {list(src)}; only "
-                         f"axis=1 of a static sample shape is supported")
-    ctx.add_layer(node, "ReshapeLayer", {"shape": [math.prod(src[1:])]}, [node.input[0]],
-                  [node.output[0]], {})
+        ctx.refuse(
+            node,
+            f"Flatten axis={ctx.attr(node, 'axis', 1)} of {list(src)}; only "
+            f"axis=1 of a static sample shape is supported",
+        )
+    ctx.add_layer(
+        node, "ReshapeLayer", {"shape": [math.prod(src[1:])]}, [node.input[0]], [node.output[0]], {}
+    )
 
 
 def argmax(ctx: Any, node: Any) -> None:
     if not ctx.attr(node, "keepdims", 1) or ctx.attr(node, "select_last_index", 0):
-        ctx.refuse(node, "keepdims=0 or select_last_index=1 (we keep the axis and pick the "
-                         "first maximum)")
+        ctx.refuse(
+            node, "keepdims=0 or select_last_index=1 (we keep the axis and pick the first maximum)"
+        )
     rank = len(ctx.shape(node.input[0]))
     axis = _axis(ctx, node, int(ctx.attr(node, "axis", 0)), rank)
     top = node.output[0]
@@ -344,13 +431,29 @@ def identity(ctx: Any, node: Any) -> None:
 
 
 CONVERTERS: dict[str, Callable[[Any, Any], None]] = {
-    "Conv": conv, "Gemm": gemm, "MatMul": matmul,
-    "MaxPool": pool, "AveragePool": pool,
-    "GlobalMaxPool": global_pool, "GlobalAveragePool": global_pool,
-    "LRN": lrn, "Softmax": softmax,
-    "Relu": neuron, "LeakyRelu": neuron, "Sigmoid": neuron, "Tanh": neuron, "Exp": neuron,
+    "Conv": conv,
+    "Gemm": gemm,
+    "MatMul": matmul,
+    "MaxPool": pool,
+    "AveragePool": pool,
+    "GlobalMaxPool": global_pool,
+    "GlobalAveragePool": global_pool,
+    "LRN": lrn,
+    "Softmax": softmax,
+    "Relu": neuron,
+    "LeakyRelu": neuron,
+    "Sigmoid": neuron,
+    "Tanh": neuron,
+    "Exp": neuron,
     "Max": neuron,
-    "Add": element_wise, "Sub": element_wise, "Mul": element_wise, "Div": element_wise,
-    "Concat": concat, "Reshape": reshape, "Flatten": flatten, "ArgMax": argmax,
-    "Dropout": identity, "Identity": identity,
+    "Add": element_wise,
+    "Sub": element_wise,
+    "Mul": element_wise,
+    "Div": element_wise,
+    "Concat": concat,
+    "Reshape": reshape,
+    "Flatten": flatten,
+    "ArgMax": argmax,
+    "Dropout": identity,
+    "Identity": identity,
 }

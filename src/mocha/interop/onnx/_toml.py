@@ -36,9 +36,12 @@ def _key(key: str) -> str:
     return key if bare else json.dumps(key)
 
 
-def toml_document(top: Mapping[str, Any], tables: Mapping[str, Mapping[str, Any]],
-                  arrays: Mapping[str, Sequence[Mapping[str, Any]]],
-                  header: str = "") -> str:
+def toml_document(
+    top: Mapping[str, Any],
+    tables: Mapping[str, Mapping[str, Any]],
+    arrays: Mapping[str, Sequence[Mapping[str, Any]]],
+    header: str = "",
+) -> str:
     """`top` keys, then `[table]`s, then `[[array]]` tables, preceded by comment `header`."""
     lines = [f"# {line}".rstrip() for line in header.splitlines()]
     lines += [f"{_key(k)} = {toml_value(v)}" for k, v in top.items()]

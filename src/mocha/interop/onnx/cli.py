@@ -30,8 +30,10 @@ def parse_input_shapes(items: list[str]) -> dict[str, tuple[int, ...]]:
         except ValueError:
             shape = ()
         if not top or not shape or min(shape) < 1:
-            raise OnnxError(f"--input-shape {item!r}: write TOP=D1,D2,... (the sample shape "
-                            f"without the batch axis), e.g. data=1,28,28")
+            raise OnnxError(
+                f"--input-shape {item!r}: write TOP=D1,D2,... (the sample shape "
+                f"without the batch axis), e.g. data=1,28,28"
+            )
         shapes[top] = shape
     return shapes
 
@@ -47,8 +49,9 @@ def export_layers(layers: list[Any], shapes: dict[str, tuple[int, ...]]) -> list
 
     MemoryDataLayer = lookup("layers", "MemoryDataLayer")
 
-    needed = {b for layer in layers if not (layer.is_source or layer.is_sink)
-              for b in layer.bottoms}
+    needed = {
+        b for layer in layers if not (layer.is_source or layer.is_sink) for b in layer.bottoms
+    }
     feeds, available = [], set()
     for layer in layers:
         if not layer.is_source:
@@ -57,22 +60,31 @@ def export_layers(layers: list[Any], shapes: dict[str, tuple[int, ...]]) -> list
         for top in layer.tops:
             shape = shapes.get(top) or expected_sample_shape(layers, top)
             if shape is None and top in needed:
-                raise OnnxError(f"{type(layer).__name__}({layer.name!r}): cannot tell the sample "
-                                f"shape of top {top!r} (are its data files at hand?); pass "
-                                f"--input-shape {top}=C,H,W")
+                raise OnnxError(
+                    f"{type(layer).__name__}({layer.name!r}): cannot tell the sample "
+                    f"shape of top {top!r} (are its data files at hand?); pass "
+                    f"--input-shape {top}=C,H,W"
+                )
             if shape is not None:
                 tops.append((top, shape))
         if not tops:
             continue
         if not hasattr(layer, "batch_size"):
-            raise OnnxError(f"{type(layer).__name__}({layer.name!r}): layer type "
-                            f"{type(layer).__name__} has no ONNX equivalent")
+            raise OnnxError(
+                f"{type(layer).__name__}({layer.name!r}): layer type "
+                f"{type(layer).__name__} has no ONNX equivalent"
+            )
         names = [t for t, _ in tops]
-        chain = tuple((t, tr) for t, tr in getattr(layer, "transformers", ()) or ()
-                      if t in names)
-        feeds.append(MemoryDataLayer(name=layer.name, tops=names, batch_size=1,
-                                     data=[np.zeros((1, *s), np.float32) for _, s in tops],
-                                     transformers=chain))
+        chain = tuple((t, tr) for t, tr in getattr(layer, "transformers", ()) or () if t in names)
+        feeds.append(
+            MemoryDataLayer(
+                name=layer.name,
+                tops=names,
+                batch_size=1,
+                data=[np.zeros((1, *s), np.float32) for _, s in tops],
+                transformers=chain,
+            )
+        )
         available.update(names)
     kept, pending, progress = [], [x for x in layers if not x.is_source], True
     while progress:
@@ -92,17 +104,29 @@ def export_layers(layers: list[Any], shapes: dict[str, tuple[int, ...]]) -> list
 def export_cmd(
     experiment: Annotated[Path, typer.Argument(help="Experiment file giving the architecture.")],
     *,
-    model: Annotated[Path, typer.Option(
-        "--model", "-m", help="Model file, snapshot, or snapshot folder (latest snapshot).")],
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model", "-m", help="Model file, snapshot, or snapshot folder (latest snapshot)."
+        ),
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The ONNX file to write.")],
     opset: Annotated[int, typer.Option(help="ONNX opset version (>= 17).")] = DEFAULT_OPSET,
-    batch: Annotated[str, typer.Option(help="'dynamic' (a symbolic batch axis) or a fixed "
-                                            "batch size.")] = "dynamic",
-    input_shape: Annotated[list[str] | None, typer.Option(
-        "--input-shape", help="TOP=D1,D2,... sample shape of a data top (when its data files "
-                              "are not at hand); repeatable.")] = None,
-    outputs: Annotated[list[str] | None, typer.Option(
-        "--blob", help="Blob to output (default: the predictions); repeatable.")] = None,
+    batch: Annotated[
+        str, typer.Option(help="'dynamic' (a symbolic batch axis) or a fixed batch size.")
+    ] = "dynamic",
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--input-shape",
+            help="TOP=D1,D2,... sample shape of a data top (when its data files "
+            "are not at hand); repeatable.",
+        ),
+    ] = None,
+    outputs: Annotated[
+        list[str] | None,
+        typer.Option("--blob", help="Blob to output (default: the predictions); repeatable."),
+    ] = None,
 ) -> None:
     """Write a trained net as an [bold]ONNX[/] model (its inference graph)."""
     from mocha.cli.app import fail
@@ -140,10 +164,12 @@ def export_cmd(
 def convert_cmd(
     model: Annotated[Path, typer.Argument(help="The ONNX model to import.")],
     *,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the experiment file and the "
-                                                    "HDF5 model.")],
-    name: Annotated[str | None, typer.Option(help="Experiment name (default: the graph's "
-                                                  "name).")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the experiment file and the HDF5 model.")
+    ],
+    name: Annotated[
+        str | None, typer.Option(help="Experiment name (default: the graph's name).")
+    ] = None,
 ) -> None:
     """Import an [bold]ONNX[/] model as an experiment file and an HDF5 model."""
     from mocha.cli.app import fail

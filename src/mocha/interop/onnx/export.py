@@ -69,8 +69,9 @@ class GraphBuilder:
             self.param_names[key] = self.const(f"{layer_name}___{param.name}", host)
         return self.param_names[key]
 
-    def node(self, op: str, inputs: Sequence[str], outputs: Sequence[str], name: str,
-             **attrs: Any) -> None:
+    def node(
+        self, op: str, inputs: Sequence[str], outputs: Sequence[str], name: str, **attrs: Any
+    ) -> None:
         """Add a node; `name` is made unique (a layer's first node keeps the layer's name)."""
         unique, i = name, 1
         while unique in self.node_names:
@@ -78,8 +79,9 @@ class GraphBuilder:
         self.node_names.add(unique)
         for out in outputs:
             self.names.add(out)
-        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), list(outputs),
-                                                     name=unique, **attrs))
+        self.nodes.append(
+            self.onnx.helper.make_node(op, list(inputs), list(outputs), name=unique, **attrs)
+        )
 
 
 def _batch_dim(batch: int | str) -> int | str:
@@ -93,12 +95,14 @@ def _batch_dim(batch: int | str) -> int | str:
 
 
 def _value_info(onnx: Any, name: str, shape: Sequence[int], batch: int | str) -> Any:
-    return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
-                                              [batch, *[int(d) for d in shape[1:]]])
+    return onnx.helper.make_tensor_value_info(
+        name, onnx.TensorProto.FLOAT, [batch, *[int(d) for d in shape[1:]]]
+    )
 
 
-def _transformer_nodes(g: GraphBuilder, layer: Any, state: Any, top: str, tensor: str,
-                       backend: Any) -> str:
+def _transformer_nodes(
+    g: GraphBuilder, layer: Any, state: Any, top: str, tensor: str, backend: Any
+) -> str:
     """The data layer's transformers of `top` as nodes, in order; the transformed tensor."""
     for i, (name, transformer) in enumerate(getattr(layer, "transformers", ()) or ()):
         if name != top:
@@ -109,33 +113,43 @@ def _transformer_nodes(g: GraphBuilder, layer: Any, state: Any, top: str, tensor
         if kind == "SubMean":
             mean = getattr(transformer, "_mean", None)
             if mean is None:
-                raise OnnxError(f"{layer_label(layer)}: transformer SubMean of top {top!r} "
-                                f"was never set up")
+                raise OnnxError(
+                    f"{layer_label(layer)}: transformer SubMean of top {top!r} was never set up"
+                )
             g.node("Sub", [tensor, g.const(f"{top}/mean", backend.to_host(mean))], [out], where)
         elif kind == "Scale":
             g.node("Mul", [tensor, g.const(f"{top}/scale", transformer.scale)], [out], where)
         else:
-            raise OnnxError(f"{layer_label(layer)}: data transformer {kind} of top {top!r} "
-                            f"has no ONNX equivalent (known: SubMean, Scale); pass "
-                            f"transformers=False to export the net without it")
+            raise OnnxError(
+                f"{layer_label(layer)}: data transformer {kind} of top {top!r} "
+                f"has no ONNX equivalent (known: SubMean, Scale); pass "
+                f"transformers=False to export the net without it"
+            )
         tensor = out
     return tensor
 
 
-def _default_outputs(kept: list[Any], dropped: list[Any],
-                     inputs: set[str]) -> list[str]:
+def _default_outputs(kept: list[Any], dropped: list[Any], inputs: set[str]) -> list[str]:
     consumed = {b for layer in kept for b in layer.bottoms}
     produced = [t for layer in kept for t in layer.tops]
     targets = {b for layer in dropped for b in layer.bottoms[1:]}
     firsts = {layer.bottoms[0] for layer in dropped if layer.bottoms}
-    outs = [t for t in dict.fromkeys(produced)
-            if t not in consumed and (t not in targets or t in firsts)]
+    outs = [
+        t
+        for t in dict.fromkeys(produced)
+        if t not in consumed and (t not in targets or t in firsts)
+    ]
     return outs or [t for t in firsts if t in produced or t in inputs]
 
 
-def build_model(net: Any, opset: int = DEFAULT_OPSET, batch: int | str = "dynamic",
-                outputs: Sequence[str] | None = None, transformers: bool = True,
-                graph_name: str | None = None) -> Any:
+def build_model(
+    net: Any,
+    opset: int = DEFAULT_OPSET,
+    batch: int | str = "dynamic",
+    outputs: Sequence[str] | None = None,
+    transformers: bool = True,
+    graph_name: str | None = None,
+) -> Any:
     """The checked `onnx.ModelProto` of `net`'s inference graph (see the module docstring)."""
     onnx = require_onnx()
     from mocha.interop.onnx._export_layers import CONVERTERS, add_neuron
@@ -144,13 +158,15 @@ def build_model(net: Any, opset: int = DEFAULT_OPSET, batch: int | str = "dynami
         raise OnnxError(f"ONNX export: opset must be an int >= {MIN_OPSET}, not {opset!r}")
     latest = onnx.defs.onnx_opset_version()
     if opset > latest:
-        raise OnnxError(f"ONNX export: opset {opset} is newer than the installed onnx "
-                        f"package knows ({latest})")
+        raise OnnxError(
+            f"ONNX export: opset {opset} is newer than the installed onnx package knows ({latest})"
+        )
     batch_dim = _batch_dim(batch)
     backend = net.backend
     g = GraphBuilder(onnx)
-    needed = {b for layer in net.layers if not (layer.is_source or layer.is_sink)
-              for b in layer.bottoms}
+    needed = {
+        b for layer in net.layers if not (layer.is_source or layer.is_sink) for b in layer.bottoms
+    }
     tensors: dict[str, str] = {}
     shapes = {name: tuple(blob.shape) for name, blob in net.output_blobs.items()}
     graph_inputs = []
@@ -161,25 +177,32 @@ def build_model(net: Any, opset: int = DEFAULT_OPSET, batch: int | str = "dynami
                 if top not in needed:
                     continue
                 if not hasattr(layer, "batch_size"):
-                    raise OnnxError(f"{layer_label(layer)}: layer type {type(layer).__name__} "
-                                    f"has no ONNX equivalent (it generates its top {top!r})")
+                    raise OnnxError(
+                        f"{layer_label(layer)}: layer type {type(layer).__name__} "
+                        f"has no ONNX equivalent (it generates its top {top!r})"
+                    )
                 g.names.add(top)
                 graph_inputs.append(_value_info(onnx, top, shapes[top], batch_dim))
-                tensors[top] = (_transformer_nodes(g, layer, state, top, top, backend)
-                                if transformers else top)
+                tensors[top] = (
+                    _transformer_nodes(g, layer, state, top, top, backend) if transformers else top
+                )
             continue
         if layer.is_sink:
             dropped.append(layer)
             continue
         if layer.is_inplace:
             if type(layer).__name__ not in INFERENCE_IDENTITY:
-                raise OnnxError(f"{layer_label(layer)}: in-place layer type "
-                                f"{type(layer).__name__} has no ONNX equivalent")
+                raise OnnxError(
+                    f"{layer_label(layer)}: in-place layer type "
+                    f"{type(layer).__name__} has no ONNX equivalent"
+                )
             continue
         convert = CONVERTERS.get(type(layer).__name__)
         if convert is None:
-            raise OnnxError(f"{layer_label(layer)}: layer type {type(layer).__name__} has no "
-                            f"ONNX equivalent; export a net without it")
+            raise OnnxError(
+                f"{layer_label(layer)}: layer type {type(layer).__name__} has no "
+                f"ONNX equivalent; export a net without it"
+            )
         xs = [tensors[b] for b in layer.bottoms]
         neuron = getattr(layer, "neuron", None) if layer.has_neuron else None
         act = neuron is not None and not neuron.is_identity
@@ -193,8 +216,10 @@ def build_model(net: Any, opset: int = DEFAULT_OPSET, batch: int | str = "dynami
     graph_outputs = []
     for name in chosen:
         if name not in tensors:
-            raise OnnxError(f"ONNX export: blob {name!r} is not computed by the inference "
-                            f"graph; blobs: {sorted(tensors)}")
+            raise OnnxError(
+                f"ONNX export: blob {name!r} is not computed by the inference "
+                f"graph; blobs: {sorted(tensors)}"
+            )
         tensor = tensors[name]
         if tensor != name:  # graph outputs carry the blob's name
             if name in input_names:
@@ -202,30 +227,39 @@ def build_model(net: Any, opset: int = DEFAULT_OPSET, batch: int | str = "dynami
             g.node("Identity", [tensor], [name], f"{name}/output")
         graph_outputs.append(_value_info(onnx, name, shapes[name], batch_dim))
     if not graph_inputs or not graph_outputs:
-        raise OnnxError(f"ONNX export: net {net.name!r} has no data input or no output to "
-                        f"export")
-    graph = onnx.helper.make_graph(g.nodes, graph_name or net.name, graph_inputs,
-                                   graph_outputs, g.initializers)
+        raise OnnxError(f"ONNX export: net {net.name!r} has no data input or no output to export")
+    graph = onnx.helper.make_graph(
+        g.nodes, graph_name or net.name, graph_inputs, graph_outputs, g.initializers
+    )
     opset_ids = [onnx.helper.make_opsetid("", opset)]
-    model = onnx.helper.make_model(graph, opset_imports=opset_ids, producer_name="mocha-dl",
-                                   ir_version=onnx.helper.find_min_ir_version_for(opset_ids))
+    model = onnx.helper.make_model(
+        graph,
+        opset_imports=opset_ids,
+        producer_name="mocha-dl",
+        ir_version=onnx.helper.find_min_ir_version_for(opset_ids),
+    )
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise OnnxError(f"ONNX export of net {net.name!r}: the model fails onnx.checker: "
-                        f"{exc}") from None
+        raise OnnxError(
+            f"ONNX export of net {net.name!r}: the model fails onnx.checker: {exc}"
+        ) from None
     return model
 
 
-def export(net: Any, path: str | os.PathLike | None = None, opset: int = DEFAULT_OPSET,
-           batch: int | str = "dynamic", outputs: Sequence[str] | None = None,
-           transformers: bool = True) -> Any:
+def export(
+    net: Any,
+    path: str | os.PathLike | None = None,
+    opset: int = DEFAULT_OPSET,
+    batch: int | str = "dynamic",
+    outputs: Sequence[str] | None = None,
+    transformers: bool = True,
+) -> Any:
     """Write `net`'s inference graph as an ONNX file at `path` (when given); returns the
     `onnx.ModelProto`. `batch`: "dynamic" (a symbolic batch axis) or a fixed int;
     `outputs`: the blobs to output (default: see the module docstring); `transformers`:
     include the data transformers as nodes."""
-    model = build_model(net, opset=opset, batch=batch, outputs=outputs,
-                        transformers=transformers)
+    model = build_model(net, opset=opset, batch=batch, outputs=outputs, transformers=transformers)
     if path is not None:
         onnx = require_onnx()
         folder = os.path.dirname(os.path.abspath(os.fspath(path)))

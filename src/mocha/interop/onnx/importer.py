@@ -37,15 +37,15 @@ class ImportContext:
     def __init__(self, model: Any, onnx: Any) -> None:
         self.onnx = onnx
         self.graph = model.graph
-        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
-                          0)
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
         self.consts = {t.name: onnx.numpy_helper.to_array(t) for t in self.graph.initializer}
         self.shapes: dict[str, tuple[Any, ...]] = {}
         inferred = onnx.shape_inference.infer_shapes(model)
         for vi in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
             dims = vi.type.tensor_type.shape.dim
-            self.shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else
-                                         (d.dim_param or "?") for d in dims)
+            self.shapes[vi.name] = tuple(
+                d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims
+            )
         self.producers: dict[str, Any] = {}
         self.users: dict[str, list[Any]] = {}
         for node in self.graph.node:
@@ -64,8 +64,10 @@ class ImportContext:
 
     # -- reading the graph -------------------------------------------------------------
     def refuse(self, node: Any, why: str) -> None:
-        raise OnnxError(f"ONNX node {node.name or '(unnamed)'!r} ({node.op_type}): {why}; "
-                        f"it has no faithful equivalent here")
+        raise OnnxError(
+            f"ONNX node {node.name or '(unnamed)'!r} ({node.op_type}): {why}; "
+            f"it has no faithful equivalent here"
+        )
 
     def attr(self, node: Any, name: str, default: Any = None) -> Any:
         for a in node.attribute:
@@ -85,16 +87,19 @@ class ImportContext:
                 self.fused.add(id(node))
                 return self.consts[name]
             user = next(iter(self.users.get(name, [])), None)
-            raise OnnxError(f"ONNX node {getattr(user, 'name', '?')!r} "
-                            f"({getattr(user, 'op_type', '?')}): {what} {name!r} is not a "
-                            f"constant (an initializer); it has no faithful equivalent here")
+            raise OnnxError(
+                f"ONNX node {getattr(user, 'name', '?')!r} "
+                f"({getattr(user, 'op_type', '?')}): {what} {name!r} is not a "
+                f"constant (an initializer); it has no faithful equivalent here"
+            )
         return self.consts[name]
 
     def shape(self, name: str) -> tuple[Any, ...]:
         name = self.alias.get(name, name)
         if name not in self.shapes:
-            raise OnnxError(f"ONNX tensor {name!r}: its shape is unknown (shape inference "
-                            f"found none)")
+            raise OnnxError(
+                f"ONNX tensor {name!r}: its shape is unknown (shape inference found none)"
+            )
         return self.shapes[name]
 
     def producer(self, name: str) -> Any:
@@ -126,13 +131,27 @@ class ImportContext:
     def blob(self, tensor: str) -> str:
         return self.alias.get(tensor, tensor)
 
-    def add_layer(self, node: Any, kind: str, fields: dict[str, Any], bottoms: list[str],
-                  tops: list[str], params: dict[str, np.ndarray], neuron_ok: bool = False) -> None:
+    def add_layer(
+        self,
+        node: Any,
+        kind: str,
+        fields: dict[str, Any],
+        bottoms: list[str],
+        tops: list[str],
+        params: dict[str, np.ndarray],
+        neuron_ok: bool = False,
+    ) -> None:
         top = tops[0]
         act = self.sole_consumer(top) if neuron_ok and len(tops) == 1 else None
-        if act is not None and (act.op_type in NEURONS or act.op_type == "LeakyRelu" or (
-                act.op_type == "Max" and len(act.input) == 2
-                and any(self.is_const(i) for i in act.input))):
+        if act is not None and (
+            act.op_type in NEURONS
+            or act.op_type == "LeakyRelu"
+            or (
+                act.op_type == "Max"
+                and len(act.input) == 2
+                and any(self.is_const(i) for i in act.input)
+            )
+        ):
             fields = {**fields, "neuron": self.neuron_of(act)}
             self.fuse(act)
             tops = [act.output[0]]
@@ -141,11 +160,19 @@ class ImportContext:
         while name in self.layer_names:
             name, i = f"{base}_{i}", i + 1
         self.layer_names.add(name)
-        self.specs.append({"type": kind, "name": name, **fields,
-                           "bottoms": [self.blob(b) for b in bottoms], "tops": list(tops)})
+        self.specs.append(
+            {
+                "type": kind,
+                "name": name,
+                **fields,
+                "bottoms": [self.blob(b) for b in bottoms],
+                "tops": list(tops),
+            }
+        )
         if params:
-            self.params[name] = {k: np.ascontiguousarray(v, dtype=np.float32)
-                                 for k, v in params.items()}
+            self.params[name] = {
+                k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()
+            }
 
     def add_transformer(self, node: Any) -> bool:
         """Sub (mean) / Mul (scalar) of a graph input by a constant: a data transformer."""
@@ -153,8 +180,11 @@ class ImportContext:
         if node.op_type not in ("Sub", "Mul") or len(data) != 1 or node.input[0] != data[0]:
             return False
         top = self.blob(data[0])
-        if (top not in self.inputs or len(self.users.get(data[0], [])) != 1
-                or data[0] in self.outputs):
+        if (
+            top not in self.inputs
+            or len(self.users.get(data[0], [])) != 1
+            or data[0] in self.outputs
+        ):
             return False
         value = self.const(node.input[1])
         sample = self.shapes[top][1:]
@@ -206,11 +236,18 @@ class ImportedModel:
             data = {t: np.zeros((batch_size, *s), np.float32) for t, s in self.inputs.items()}
         elif not isinstance(data, dict):
             data = {tops[0]: data}
-        chain = tuple((t, SubMean(mean_blob=tr["mean"]) if tr["type"] == "SubMean" else
-                       Scale(tr["scale"])) for t in tops for tr in self.transformers.get(t, []))
-        return MemoryDataLayer(name="data", tops=tops, batch_size=batch_size,
-                               data=[np.asarray(data[t], np.float32) for t in tops],
-                               transformers=chain)
+        chain = tuple(
+            (t, SubMean(mean_blob=tr["mean"]) if tr["type"] == "SubMean" else Scale(tr["scale"]))
+            for t in tops
+            for tr in self.transformers.get(t, [])
+        )
+        return MemoryDataLayer(
+            name="data",
+            tops=tops,
+            batch_size=batch_size,
+            data=[np.asarray(data[t], np.float32) for t in tops],
+            transformers=chain,
+        )
 
     def layers(self) -> list[Any]:
         """The computation layers (without a data layer)."""
@@ -222,13 +259,18 @@ class ImportedModel:
         from mocha.core.io.model import copy_into_parameter
         from mocha.core.net import Net
 
-        net = Net(self.name, backend, [self.data_layer(data, batch_size), *self.layers()],
-                  phase="test")
+        net = Net(
+            self.name, backend, [self.data_layer(data, batch_size), *self.layers()], phase="test"
+        )
         net.init()
         for state in net.states:
             for p in state.parameters:
-                copy_into_parameter(backend, p, self.parameters[state.layer.name][p.name],
-                                    f"{self.name}:{state.layer.name}")
+                copy_into_parameter(
+                    backend,
+                    p,
+                    self.parameters[state.layer.name][p.name],
+                    f"{self.name}:{state.layer.name}",
+                )
                 p.initializer = NullInitializer()
         return net
 
@@ -263,18 +305,26 @@ class ImportedModel:
                 with h5py.File(mean_path, "w") as f:
                     f.create_dataset("mean", data=np.asarray(tr["mean"], np.float32))
                 chain.append({"top": top, "type": "SubMean", "mean_file": mean_path.name})
-        data = {"type": "MemoryDataLayer", "name": "data", "source": "inputs.h5",
-                "tops": list(self.inputs), "batch_size": 1}
+        data = {
+            "type": "MemoryDataLayer",
+            "name": "data",
+            "source": "inputs.h5",
+            "tops": list(self.inputs),
+            "batch_size": 1,
+        }
         if chain:
             data["transformers"] = chain
         text = toml_document(
-            {"name": self.name}, {}, {"layers": [data, *self.specs]},
+            {"name": self.name},
+            {},
+            {"layers": [data, *self.specs]},
             header=f"Converted from ONNX by `mocha convert onnx`; parameters in {model_name}.\n"
-                   f"mocha predict {_clean(self.name) or 'model'}.toml INPUT.npy --model "
-                   f"{model_name}\n"
-                   f"To train on, point the data layer at your data (source = a .npz/.h5 file "
-                   f"with the\ninput and label arrays; add the label top), add a loss layer "
-                   f"and a [solver] table\n(docs/experiment-files.md).")
+            f"mocha predict {_clean(self.name) or 'model'}.toml INPUT.npy --model "
+            f"{model_name}\n"
+            f"To train on, point the data layer at your data (source = a .npz/.h5 file "
+            f"with the\ninput and label arrays; add the label top), add a loss layer "
+            f"and a [solver] table\n(docs/experiment-files.md).",
+        )
         paths["experiment"] = out / f"{_clean(self.name) or 'model'}.toml"
         paths["experiment"].write_text(text, encoding="utf-8")
         return paths
@@ -295,27 +345,38 @@ def load(path: str | os.PathLike | Any, name: str | None = None) -> ImportedMode
         stem = Path(path).stem
     for o in model.opset_import:
         if o.domain not in ("", "ai.onnx"):
-            raise OnnxError(f"ONNX model uses operator domain {o.domain!r}; only the default "
-                            f"domain is supported")
+            raise OnnxError(
+                f"ONNX model uses operator domain {o.domain!r}; only the default "
+                f"domain is supported"
+            )
     ctx = ImportContext(model, onnx)
     inputs = {}
     for top in ctx.inputs:
         shape = ctx.shapes.get(top, ())
         if len(shape) < 2 or not all(isinstance(d, int) and d > 0 for d in shape[1:]):
-            raise OnnxError(f"ONNX graph input {top!r} has shape {list(shape)}; a batch axis "
-                            f"and a static sample shape are needed")
+            raise OnnxError(
+                f"ONNX graph input {top!r} has shape {list(shape)}; a batch axis "
+                f"and a static sample shape are needed"
+            )
         inputs[top] = tuple(shape[1:])
     for node in ctx.graph.node:
         if id(node) in ctx.fused or node.op_type == "Constant":
             continue
         convert = CONVERTERS.get(node.op_type)
         if convert is None:
-            ctx.refuse(node, f"op {node.op_type} is not supported (supported: "
-                             f"{', '.join(sorted(CONVERTERS))})")
+            ctx.refuse(
+                node,
+                f"op {node.op_type} is not supported (supported: {', '.join(sorted(CONVERTERS))})",
+            )
         if node.domain not in ("", "ai.onnx"):
             ctx.refuse(node, f"domain {node.domain!r}")
         convert(ctx, node)
     outputs = [ctx.blob(o) for o in ctx.outputs]
-    return ImportedModel(name=name or _clean(model.graph.name) or stem, inputs=inputs,
-                         outputs=outputs, specs=ctx.specs, parameters=ctx.params,
-                         transformers={k: v for k, v in ctx.transformers.items() if v})
+    return ImportedModel(
+        name=name or _clean(model.graph.name) or stem,
+        inputs=inputs,
+        outputs=outputs,
+        specs=ctx.specs,
+        parameters=ctx.params,
+        transformers={k: v for k, v in ctx.transformers.items() if v},
+    )

@@ -32,8 +32,7 @@ class CupyBackend(Backend):
     priority = 100
     device = "gpu"
 
-    def __init__(self, dtype: Any = "float32", seed: int = 0,
-                 threads: int | None = None) -> None:
+    def __init__(self, dtype: Any = "float32", seed: int = 0, threads: int | None = None) -> None:
         reason = self.why_unavailable()
         if reason:
             raise MochaError(f"the cupy backend is not available: {reason}")
@@ -45,8 +44,10 @@ class CupyBackend(Backend):
         try:
             cupy = _import_cupy()
         except Exception as exc:  # ImportError, or a broken CUDA installation
-            return (f"cupy cannot be imported ({type(exc).__name__}: {exc}); install the "
-                    f"'gpu' extra: {install_hint('gpu')}")
+            return (
+                f"cupy cannot be imported ({type(exc).__name__}: {exc}); install the "
+                f"'gpu' extra: {install_hint('gpu')}"
+            )
         try:
             if cupy.cuda.runtime.getDeviceCount() < 1:
                 return "no CUDA device is visible"

@@ -66,8 +66,9 @@ class FolderLock:
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
-            raise SnapshotError(f"Snapshot: cannot create the snapshot folder {folder!r}: "
-                                f"{exc.strerror or exc}") from None
+            raise SnapshotError(
+                f"Snapshot: cannot create the snapshot folder {folder!r}: {exc.strerror or exc}"
+            ) from None
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
         for _ in range(3):
             try:
@@ -97,9 +98,13 @@ class FolderLock:
                 f"snapshot folder {os.path.dirname(self.path)!r} is in use by another run "
                 f"(pid {owner['pid']} on {owner.get('host')!r}, lock file {self.path!r}); two "
                 f"runs in one folder would interleave their snapshots. Use another folder, or "
-                f"delete the lock file if that run is gone")
-        logger.warning("taking over the stale lock %s (%s)", self.path,
-                       f"pid {owner['pid']} is gone" if owner else "unreadable")
+                f"delete the lock file if that run is gone"
+            )
+        logger.warning(
+            "taking over the stale lock %s (%s)",
+            self.path,
+            f"pid {owner['pid']} is gone" if owner else "unreadable",
+        )
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.path)
 

@@ -12,7 +12,7 @@ MODES = ("auto", "max", "min")
 
 
 def resolve_mode(statistic: str, mode: str, who: str) -> str:
-    """"max" or "min"; "auto" is "max" for accuracies, else "min" (losses, errors)."""
+    """ "max" or "min"; "auto" is "max" for accuracies, else "min" (losses, errors)."""
     if mode not in MODES:
         raise SolverError(f"{who}: mode = {mode!r}; use one of {', '.join(MODES)}")
     if mode != "auto":
@@ -26,8 +26,7 @@ class Best:
     def __init__(self, statistic: str, mode: str, min_delta: float, who: str) -> None:
         if not isinstance(statistic, str) or not statistic:
             raise SolverError(f"{who}: statistic must name a lounge statistic, e.g. 'accuracy'")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, int | float) or \
-                min_delta < 0:
+        if isinstance(min_delta, bool) or not isinstance(min_delta, int | float) or min_delta < 0:
             raise SolverError(f"{who}: min_delta must be a number >= 0, got {min_delta!r}")
         self.statistic, self.who = statistic, who
         self.mode = resolve_mode(statistic, mode, who)
@@ -43,9 +42,11 @@ class Best:
         if series is None or iteration not in series:
             if series is None and any(iteration in s for s in lounge.statistics.values()):
                 known = sorted(k for k, s in lounge.statistics.items() if iteration in s)
-                raise SolverError(f"{self.who}: no statistic {self.statistic!r} at iteration "
-                                  f"{iteration}; recorded then: {', '.join(known)} (schedule "
-                                  f"it with, or after, the ValidationPerformance break)")
+                raise SolverError(
+                    f"{self.who}: no statistic {self.statistic!r} at iteration "
+                    f"{iteration}; recorded then: {', '.join(known)} (schedule "
+                    f"it with, or after, the ValidationPerformance break)"
+                )
             return None
         return float(series[iteration])
 
@@ -54,8 +55,10 @@ class Best:
         if not math.isfinite(value):
             return False
         better = self.value is None or (
-            value > self.value + self.min_delta if self.mode == "max"
-            else value < self.value - self.min_delta)
+            value > self.value + self.min_delta
+            if self.mode == "max"
+            else value < self.value - self.min_delta
+        )
         if better:
             self.value, self.iteration = value, iteration
         return better

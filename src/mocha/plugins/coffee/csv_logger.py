@@ -33,8 +33,9 @@ class CSVLogger(CoffeeBreak):
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
-            raise MochaError(f"CSVLogger: cannot create the folder of {self.filename!r}: "
-                             f"{exc.strerror or exc}") from None
+            raise MochaError(
+                f"CSVLogger: cannot create the folder of {self.filename!r}: {exc.strerror or exc}"
+            ) from None
 
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
         self.write(lounge.statistics)

@@ -36,13 +36,23 @@ class DecayOnValidation(Policy):
     solver state (momentum included) is restored.
     """
 
-    def __init__(self, base_lr: float, key: str, gamma: float = 0.5, min_lr: float = 1e-8,
-                 higher_better: bool = True) -> None:
+    def __init__(
+        self,
+        base_lr: float,
+        key: str,
+        gamma: float = 0.5,
+        min_lr: float = 1e-8,
+        higher_better: bool = True,
+    ) -> None:
         where = "LRPolicy.DecayOnValidation"
-        policy_check(0 < policy_number(gamma, where, "gamma") <= 1, where,
-               f"gamma must be in (0, 1], got {gamma}")
-        policy_check(isinstance(key, str) and key != "", where,
-               f"key must name a statistic, got {key!r}")
+        policy_check(
+            0 < policy_number(gamma, where, "gamma") <= 1,
+            where,
+            f"gamma must be in (0, 1], got {gamma}",
+        )
+        policy_check(
+            isinstance(key, str) and key != "", where, f"key must name a statistic, got {key!r}"
+        )
         self.base_lr, self.key, self.gamma = policy_lr(base_lr, where), str(key), float(gamma)
         self.min_lr = policy_number(min_lr, where, "min_lr", low=0.0)
         self.higher_better = bool(higher_better)
@@ -65,8 +75,11 @@ class DecayOnValidation(Policy):
         return self.curr_lr
 
     def state_dict(self) -> dict[str, Any]:
-        return {"curr_lr": self.curr_lr, "n_decays": self.n_decays,
-                "best": None if self.best is None else [self.best[0], self.best[1]]}
+        return {
+            "curr_lr": self.curr_lr,
+            "n_decays": self.n_decays,
+            "best": None if self.best is None else [self.best[0], self.best[1]],
+        }
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
         if "curr_lr" in data:
@@ -79,15 +92,17 @@ class DecayOnValidation(Policy):
     def is_worse(self, value: float, reference: float) -> bool:
         return value < reference if self.higher_better else value > reference
 
-    def setup(self, validation_coffee: Any, solver: Any,
-              snapshot_dir: str | None = None) -> None:
+    def setup(self, validation_coffee: Any, solver: Any, snapshot_dir: str | None = None) -> None:
         """Listen to `validation_coffee` (a ValidationPerformance) of `solver`."""
         if not hasattr(validation_coffee, "register"):
-            raise TypeError(f"DecayOnValidation.setup: {validation_coffee!r} has no "
-                            f"register(listener) method (use a ValidationPerformance)")
+            raise TypeError(
+                f"DecayOnValidation.setup: {validation_coffee!r} has no "
+                f"register(listener) method (use a ValidationPerformance)"
+            )
         self.snapshot_dir = snapshot_dir
         validation_coffee.register(
-            lambda lounge, net, state: self.on_validation(solver, lounge, state))
+            lambda lounge, net, state: self.on_validation(solver, lounge, state)
+        )
 
     def find_snapshot_dir(self, solver: Any) -> str | None:
         if self.snapshot_dir:
@@ -117,13 +132,25 @@ class DecayOnValidation(Policy):
         directory = self.find_snapshot_dir(solver)
 
         path = latest_snapshot(directory, self.best[0]) if directory else None
-        logger.info("DecayOnValidation: %s=%g at iteration %d is worse than %g at %d; "
-                    "learning rate %g -> %g; rewinding to %s", self.key, value, state.iter,
-                    self.best[1], self.best[0], self.curr_lr, new_lr, path)
+        logger.info(
+            "DecayOnValidation: %s=%g at iteration %d is worse than %g at %d; "
+            "learning rate %g -> %g; rewinding to %s",
+            self.key,
+            value,
+            state.iter,
+            self.best[1],
+            self.best[0],
+            self.curr_lr,
+            new_lr,
+            path,
+        )
         if path is None:
-            logger.warning("DecayOnValidation: no snapshot at or before iteration %d "
-                           "(snapshot folder %r); only the rate is decayed",
-                           self.best[0], directory)
+            logger.warning(
+                "DecayOnValidation: no snapshot at or before iteration %d "
+                "(snapshot folder %r); only the rate is decayed",
+                self.best[0],
+                directory,
+            )
             self.curr_lr, self.n_decays = new_lr, self.n_decays + 1
             return
         kept = self.state_dict()
@@ -137,8 +164,10 @@ class DecayOnValidation(Policy):
         solver.request_rewind(path, on_loaded)
 
     def __repr__(self) -> str:
-        return (f"LRPolicy.DecayOnValidation({self.base_lr}, {self.key!r}, {self.gamma}, "
-                f"{self.min_lr}, higher_better={self.higher_better})")
+        return (
+            f"LRPolicy.DecayOnValidation({self.base_lr}, {self.key!r}, {self.gamma}, "
+            f"{self.min_lr}, higher_better={self.higher_better})"
+        )
 
 
 @hookimpl

@@ -27,8 +27,13 @@ class EarlyStopping(CoffeeBreak):
     The count starts again on a resume.
     """
 
-    def __init__(self, statistic: str = "accuracy", patience: int = 5, mode: str = "auto",
-                 min_delta: float = 0.0) -> None:
+    def __init__(
+        self,
+        statistic: str = "accuracy",
+        patience: int = 5,
+        mode: str = "auto",
+        min_delta: float = 0.0,
+    ) -> None:
         who = "EarlyStopping"
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise SolverError(f"{who}: patience must be an integer >= 1, got {patience!r}")
@@ -47,16 +52,20 @@ class EarlyStopping(CoffeeBreak):
         self.waited += 1
         if self.waited >= self.patience:
             self.stopped_at = int(state.iter)
-            reason = (f"EarlyStopping: {self.best.statistic} has not improved on "
-                      f"{self.best.value:.6g} (iteration {self.best.iteration}) for "
-                      f"{self.waited} evaluations; stopping at iteration {state.iter}")
+            reason = (
+                f"EarlyStopping: {self.best.statistic} has not improved on "
+                f"{self.best.value:.6g} (iteration {self.best.iteration}) for "
+                f"{self.waited} evaluations; stopping at iteration {state.iter}"
+            )
             logger.warning("%s", reason)
             solver.stop_reason = reason
             solver.request_stop()
 
     def __repr__(self) -> str:
-        return (f"EarlyStopping({self.best.statistic!r}, patience={self.patience}, "
-                f"mode={self.best.mode!r}, min_delta={self.best.min_delta:g})")
+        return (
+            f"EarlyStopping({self.best.statistic!r}, patience={self.patience}, "
+            f"mode={self.best.mode!r}, min_delta={self.best.min_delta:g})"
+        )
 
 
 @hookimpl

@@ -31,8 +31,14 @@ class KeepBest(CoffeeBreak):
 
     needs_resume_point = True  # best.h5 is a full snapshot that resumes exactly
 
-    def __init__(self, dir: str = "snapshots", statistic: str = "accuracy",  # noqa: A002
-                 mode: str = "auto", min_delta: float = 0.0, filename: str = "best.h5") -> None:
+    def __init__(
+        self,
+        dir: str = "snapshots",
+        statistic: str = "accuracy",  # noqa: A002
+        mode: str = "auto",
+        min_delta: float = 0.0,
+        filename: str = "best.h5",
+    ) -> None:
         self.dir = os.fspath(dir)
         self.filename = filename
         self.best = Best(statistic, mode, min_delta, "KeepBest")
@@ -50,13 +56,17 @@ class KeepBest(CoffeeBreak):
         try:
             os.makedirs(self.dir, exist_ok=True)
         except OSError as exc:
-            raise SnapshotError(f"KeepBest: cannot create {self.dir!r}: "
-                                f"{exc.strerror or exc}") from None
+            raise SnapshotError(
+                f"KeepBest: cannot create {self.dir!r}: {exc.strerror or exc}"
+            ) from None
         try:
             with open(self.record_path, encoding="utf-8") as fh:
                 record = json.load(fh)
-            if record.get("statistic") == self.best.statistic and \
-                    record.get("mode") == self.best.mode and os.path.exists(self.path):
+            if (
+                record.get("statistic") == self.best.statistic
+                and record.get("mode") == self.best.mode
+                and os.path.exists(self.path)
+            ):
                 self.best.value = float(record["value"])
                 self.best.iteration = int(record["iteration"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -67,14 +77,23 @@ class KeepBest(CoffeeBreak):
         if value is None or not self.best.improves(value, state.iter):
             return
         self.last_path = save_snapshot(self.path, solver, net, state)
-        record = {"statistic": self.best.statistic, "value": value,
-                  "iteration": int(state.iter), "mode": self.best.mode}
+        record = {
+            "statistic": self.best.statistic,
+            "value": value,
+            "iteration": int(state.iter),
+            "mode": self.best.mode,
+        }
         tmp = self.record_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(record, fh)
         os.replace(tmp, self.record_path)
-        logger.info("KeepBest: %s = %.6g at iteration %d, saved %s", self.best.statistic,
-                    value, state.iter, self.path)
+        logger.info(
+            "KeepBest: %s = %.6g at iteration %d, saved %s",
+            self.best.statistic,
+            value,
+            state.iter,
+            self.path,
+        )
 
     def __repr__(self) -> str:
         return f"KeepBest({self.dir!r}, {self.best.statistic!r}, mode={self.best.mode!r})"

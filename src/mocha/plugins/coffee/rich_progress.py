@@ -39,8 +39,7 @@ def speed_column() -> type[ProgressColumn]:
             speed = task.finished_speed or task.speed
             if speed is None:
                 return Text("-- it/s", style="cyan")
-            return Text(f"{speed:.0f} it/s" if speed >= 100 else f"{speed:.2g} it/s",
-                        style="cyan")
+            return Text(f"{speed:.0f} it/s" if speed >= 100 else f"{speed:.2g} it/s", style="cyan")
 
     return SpeedColumn
 
@@ -48,8 +47,9 @@ def speed_column() -> type[ProgressColumn]:
 class RichProgress(CoffeeBreak):
     """A rich progress bar on stderr, with validation tables printed above it."""
 
-    def __init__(self, console: Console | None = None, description: str = "train",
-                 take_stdout: bool = False) -> None:
+    def __init__(
+        self, console: Console | None = None, description: str = "train", take_stdout: bool = False
+    ) -> None:
         self.console = console
         self.description = description
         self.take_stdout = take_stdout
@@ -71,12 +71,18 @@ class RichProgress(CoffeeBreak):
         max_iter = solver.params["max_iter"]
         total = None if max_iter == math.inf else int(max_iter)
         self.progress = Progress(
-            TextColumn("[bold blue]{task.description}"), BarColumn(bar_width=20),
-            MofNCompleteColumn(), TextColumn("obj [bold]{task.fields[obj]}"),
-            TextColumn("lr {task.fields[lr]}"), speed_column()(), TimeRemainingColumn(),
-            console=self.console or Console(stderr=True), transient=False,
+            TextColumn("[bold blue]{task.description}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TextColumn("obj [bold]{task.fields[obj]}"),
+            TextColumn("lr {task.fields[lr]}"),
+            speed_column()(),
+            TimeRemainingColumn(),
+            console=self.console or Console(stderr=True),
+            transient=False,
             # `> log.txt` keeps the log lines, unless the bar takes stdout over
-            redirect_stdout=self.take_stdout, redirect_stderr=False,
+            redirect_stdout=self.take_stdout,
+            redirect_stderr=False,
         )
         if self.take_stdout:
             for scheduled in lounge.coffee_breaks:
@@ -85,8 +91,11 @@ class RichProgress(CoffeeBreak):
                     self._muted.append((coffee, coffee.stream))
                     coffee.stream = _Discard()
         self.task = self.progress.add_task(
-            self.description, total=total, completed=lounge.curr_iter,
-            obj="-", lr="-",
+            self.description,
+            total=total,
+            completed=lounge.curr_iter,
+            obj="-",
+            lr="-",
         )
         self.progress.start()
 
@@ -95,7 +104,9 @@ class RichProgress(CoffeeBreak):
             return
         lr = state.internal.get("learning_rate")
         self.progress.update(
-            self.task, completed=state.iter, obj=f"{state.obj_val:.5f}",
+            self.task,
+            completed=state.iter,
+            obj=f"{state.obj_val:.5f}",
             lr="-" if lr is None else f"{float(lr):.3g}",
         )
         self._print_validation(lounge, state)
@@ -111,8 +122,11 @@ class RichProgress(CoffeeBreak):
                 continue
             self._shown.add((name, it))
             value = series[it]
-            pct = (f"{100 * value:.2f}%" if name in ("accuracy", "error")
-                   or name.endswith(("-accuracy", "-error")) else "")
+            pct = (
+                f"{100 * value:.2f}%"
+                if name in ("accuracy", "error") or name.endswith(("-accuracy", "-error"))
+                else ""
+            )
             rows.append((name, f"{value:.6g}", pct))
         if rows and self.progress is not None:
             from rich.table import Table

@@ -43,8 +43,10 @@ class Snapshot(CoffeeBreak):
 
     def __init__(self, dir: str, keep_last: int = 0) -> None:  # noqa: A002 - Mocha's name
         if isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0:
-            raise SnapshotError(f"Snapshot: keep_last must be an integer >= 0 (0 keeps every "
-                                f"snapshot), got {keep_last!r}")
+            raise SnapshotError(
+                f"Snapshot: keep_last must be an integer >= 0 (0 keeps every "
+                f"snapshot), got {keep_last!r}"
+            )
         self.keep_last = keep_last
         self.snapshot_dir = os.fspath(dir)
         self.last_path = ""
@@ -56,11 +58,14 @@ class Snapshot(CoffeeBreak):
         try:
             os.makedirs(self.snapshot_dir, exist_ok=True)
         except OSError as exc:
-            raise SnapshotError(f"Snapshot: cannot create the snapshot folder "
-                                f"{self.snapshot_dir!r}: {exc.strerror or exc}") from None
+            raise SnapshotError(
+                f"Snapshot: cannot create the snapshot folder "
+                f"{self.snapshot_dir!r}: {exc.strerror or exc}"
+            ) from None
         if not os.access(self.snapshot_dir, os.W_OK | os.X_OK):
-            raise SnapshotError(f"Snapshot: the snapshot folder {self.snapshot_dir!r} is not "
-                                f"writable")
+            raise SnapshotError(
+                f"Snapshot: the snapshot folder {self.snapshot_dir!r} is not writable"
+            )
         self._lock.acquire()
         remove_stale_temporaries(self.snapshot_dir)
 
@@ -95,7 +100,7 @@ class Snapshot(CoffeeBreak):
         from mocha.core.io.snapshot import list_snapshots
 
         found = [p for _, p in list_snapshots(self.snapshot_dir)]
-        for old in found[:-self.keep_last]:
+        for old in found[: -self.keep_last]:
             if os.path.abspath(old) == os.path.abspath(just_written):
                 continue
             try:

@@ -51,7 +51,8 @@ class TrainingSummary(CoffeeBreak):
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise SolverError(
                     f"TrainingSummary: no statistic {name!r}{hint}; known: {', '.join(known)} "
-                    f"(the solver's values and the loss layers of net {net.name!r})")
+                    f"(the solver's values and the loss layers of net {net.name!r})"
+                )
 
     def value_of(self, name: str, state: Any) -> float:
         if name == "iter":

@@ -61,8 +61,10 @@ class ValidationPerformance(CoffeeBreak):
 
     def init(self, lounge: Any, solver: Any, net: Any) -> None:
         if self.validation_net is net:
-            logger.warning("ValidationPerformance: the validation net is the training net; "
-                           "this disturbs the training epochs (Mocha issue #133)")
+            logger.warning(
+                "ValidationPerformance: the validation net is the training net; "
+                "this disturbs the training epochs (Mocha issue #133)"
+            )
         self.validation_net.init()
 
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
@@ -81,7 +83,8 @@ class ValidationPerformance(CoffeeBreak):
             values = layer_state.dump_statistics()
             stats.update(values)
             summary = layer_state.statistics_summary() or ", ".join(
-                f"{k} = {v:.8f}" for k, v in values.items())
+                f"{k} = {v:.8f}" for k, v in values.items()
+            )
             lines.append(f"  {summary}")
         lines.append(dash)
         for name, value in stats.items():

@@ -23,8 +23,11 @@ class StagedPolicy(Policy):
     def __init__(self, *stages: tuple[int, Policy]) -> None:
         policy_check(len(stages) > 0, "Staged", "needs at least one (n_iter, policy) stage")
         for item in stages:
-            policy_check(isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Policy),
-                   "Staged", f"each stage must be (n_iter, policy), got {item!r}")
+            policy_check(
+                isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Policy),
+                "Staged",
+                f"each stage must be (n_iter, policy), got {item!r}",
+            )
             policy_int(item[0], "Staged", "a stage's length (n_iter)", 0)
         self.stages = [(int(n), p) for n, p in stages]
         bounds, total = [], 0

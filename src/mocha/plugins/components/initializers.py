@@ -71,6 +71,11 @@ class OrthogonalInitializer(Initializer):
 
 @hookimpl
 def mocha_register_initializers(register):
-    for cls in (NullInitializer, ConstantInitializer, XavierInitializer, GaussianInitializer,
-                OrthogonalInitializer):
+    for cls in (
+        NullInitializer,
+        ConstantInitializer,
+        XavierInitializer,
+        GaussianInitializer,
+        OrthogonalInitializer,
+    ):
         register(cls)

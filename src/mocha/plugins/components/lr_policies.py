@@ -32,6 +32,7 @@ class Fixed(Policy):
     def __repr__(self) -> str:
         return f"LRPolicy.Fixed({self.base_lr})"
 
+
 class Step(Policy):
     """base_lr · gamma^⌊iter/stepsize⌋"""
 
@@ -49,6 +50,7 @@ class Step(Policy):
     def __repr__(self) -> str:
         return f"LRPolicy.Step({self.base_lr}, {self.gamma}, {self.stepsize})"
 
+
 class Exp(Policy):
     """base_lr · gamma^iter"""
 
@@ -64,6 +66,7 @@ class Exp(Policy):
 
     def __repr__(self) -> str:
         return f"LRPolicy.Exp({self.base_lr}, {self.gamma})"
+
 
 class Inv(Policy):
     """base_lr · (1 + gamma·iter)^(−power)"""
@@ -81,6 +84,7 @@ class Inv(Policy):
 
     def __repr__(self) -> str:
         return f"LRPolicy.Inv({self.base_lr}, {self.gamma}, {self.power})"
+
 
 class Staged(StagedPolicy):
     """Stages `(n1, P1), (n2, P2), ...` of learning-rate policies (see `StagedPolicy`)."""

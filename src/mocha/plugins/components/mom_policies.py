@@ -30,6 +30,7 @@ class Fixed(Policy):
     def __repr__(self) -> str:
         return f"MomPolicy.Fixed({self.base_mom})"
 
+
 class Step(Policy):
     """min(base_mom · gamma^⌊iter/stepsize⌋, max_mom)"""
 
@@ -46,6 +47,7 @@ class Step(Policy):
     def initial(self) -> float:
         return self.base_mom
 
+
 class Linear(Policy):
     """min(base_mom + ⌊iter/stepsize⌋·gamma, max_mom)"""
 
@@ -61,6 +63,7 @@ class Linear(Policy):
 
     def initial(self) -> float:
         return self.base_mom
+
 
 class Staged(StagedPolicy):
     """Stages `(n1, P1), (n2, P2), ...` of momentum policies (see `StagedPolicy`)."""

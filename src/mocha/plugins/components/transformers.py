@@ -39,8 +39,9 @@ class SubMean(DataTransformer):
 
     def __post_init__(self) -> None:
         if not self._blob_given() and not self.mean_file:
-            raise self.config_error("mean_file", self.mean_file,
-                                    "give a mean_blob or the path of an HDF5 mean_file")
+            raise self.config_error(
+                "mean_file", self.mean_file, "give a mean_blob or the path of an HDF5 mean_file"
+            )
 
     def _host_mean(self) -> np.ndarray:
         blob = self.mean_blob
@@ -51,8 +52,9 @@ class SubMean(DataTransformer):
             raise DataError(f"SubMean: mean_file {path!r} does not exist")
         with h5py.File(path, "r") as f:
             if "mean" not in f:
-                raise DataError(f"SubMean: mean_file {path!r} has no dataset 'mean' "
-                                f"(it has {sorted(f.keys())})")
+                raise DataError(
+                    f"SubMean: mean_file {path!r} has no dataset 'mean' (it has {sorted(f.keys())})"
+                )
             return np.asarray(f["mean"][()])
 
     def setup(self, backend: Any, shape: tuple[int, ...]) -> None:
@@ -102,17 +104,23 @@ class ChannelOrder(DataTransformer):
 
     def __post_init__(self) -> None:
         order = tuple(self.order) if isinstance(self.order, list | tuple) else None
-        if order is None or sorted(order) != list(range(len(order))) or not all(
-                isinstance(i, int) and not isinstance(i, bool) for i in order):
-            raise self.config_error("order", self.order,
-                                    "must be a permutation of 0..C-1, e.g. [2, 1, 0]")
+        if (
+            order is None
+            or sorted(order) != list(range(len(order)))
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in order)
+        ):
+            raise self.config_error(
+                "order", self.order, "must be a permutation of 0..C-1, e.g. [2, 1, 0]"
+            )
         object.__setattr__(self, "order", order)
 
     def setup(self, backend: Any, shape: tuple[int, ...]) -> None:
         if len(shape) < 2 or shape[1] != len(self.order):
-            raise ShapeError(f"ChannelOrder: order {list(self.order)} has {len(self.order)} "
-                             f"channels but the data has shape {tuple(shape)} (channels on "
-                             f"axis 1)")
+            raise ShapeError(
+                f"ChannelOrder: order {list(self.order)} has {len(self.order)} "
+                f"channels but the data has shape {tuple(shape)} (channels on "
+                f"axis 1)"
+            )
 
     def transform(self, backend: Any, blob: Blob) -> None:
         blob.data[...] = blob.data[:, list(self.order)]

@@ -27,8 +27,10 @@ def sklearn_digits() -> dict[str, Any]:
         with path.open("rb") as fh, np.load(fh, allow_pickle=False) as npz:
             images, target = npz["images"], npz["target"]
     except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"data source 'sklearn:digits': cannot read the bundled copy {path} "
-                        f"({exc}); reinstall mocha-dl") from None
+        raise DataError(
+            f"data source 'sklearn:digits': cannot read the bundled copy {path} "
+            f"({exc}); reinstall mocha-dl"
+        ) from None
     return {
         "data": (images / 16.0).astype(np.float32),  # (1797, 64) in [0, 1]
         "label": target.astype(np.float32).reshape(-1, 1),
@@ -43,8 +45,10 @@ def sklearn_iris() -> dict[str, Any]:
 
     datasets = require("examples", "data source 'sklearn:iris'", "sklearn.datasets")
     iris = datasets.load_iris()
-    return {"data": iris.data.astype(np.float32),
-            "label": iris.target.astype(np.float32).reshape(-1, 1)}
+    return {
+        "data": iris.data.astype(np.float32),
+        "label": iris.target.astype(np.float32).reshape(-1, 1),
+    }
 
 
 @hookimpl

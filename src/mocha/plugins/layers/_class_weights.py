@@ -59,8 +59,10 @@ def as_weights(value: Any) -> tuple:
 
     out = conv(value)
     if not isinstance(out, tuple):
-        raise ValueError("class weights must be an array (a vector of per-class weights, one "
-                         "sample's shape, or the full prediction shape), not a scalar")
+        raise ValueError(
+            "class weights must be an array (a vector of per-class weights, one "
+            "sample's shape, or the full prediction shape), not a scalar"
+        )
     if out and 0 in _nested_shape(out):
         raise ValueError("class weights must not have an empty axis")
     return out
@@ -71,17 +73,20 @@ def _weights_ok(value: tuple) -> bool:
 
 
 def weights_field() -> Any:
-    return config_field((), convert=as_weights, check=_weights_ok,
-                        rule="class weights must be finite and >= 0")
+    return config_field(
+        (), convert=as_weights, check=_weights_ok, rule="class weights must be finite and >= 0"
+    )
 
 
 def normalize_field() -> Any:
-    return config_field("local", check=lambda v: v in NORMALIZE_MODES,
-                        rule=f"must be one of {', '.join(map(repr, NORMALIZE_MODES))}")
+    return config_field(
+        "local",
+        check=lambda v: v in NORMALIZE_MODES,
+        rule=f"must be one of {', '.join(map(repr, NORMALIZE_MODES))}",
+    )
 
 
-def expand_class_weights(layer: Layer, backend: Any, shape: tuple[int, ...],
-                         axis: int) -> Any:
+def expand_class_weights(layer: Layer, backend: Any, shape: tuple[int, ...], axis: int) -> Any:
     """The layer's `weights` expanded to the prediction `shape` (classes on `axis`) and
     normalized by `layer.normalize`; None when no weights were given."""
     if not layer.weights:
@@ -107,15 +112,19 @@ def expand_class_weights(layer: Layer, backend: Any, shape: tuple[int, ...],
         total = w.sum(axis=axis, keepdims=True)
         if bool((total <= 0).any()):
             raise layer.config_error(
-                "weights", layer.weights,
-                "with normalize='local' the class weights at every location must not be all 0")
+                "weights",
+                layer.weights,
+                "with normalize='local' the class weights at every location must not be all 0",
+            )
         w *= C / total
     elif layer.normalize == "global":
         per_sample = w.reshape(shape[0], -1)
         total = per_sample.sum(axis=1, keepdims=True)
         if bool((total <= 0).any()):
             raise layer.config_error(
-                "weights", layer.weights,
-                "with normalize='global' the weights of a sample must not be all 0")
+                "weights",
+                layer.weights,
+                "with normalize='global' the weights of a sample must not be all 0",
+            )
         per_sample *= per_sample.shape[1] / total
     return w

@@ -21,14 +21,16 @@ from mocha.plugins.components.regularizers import L2Regu, NoRegu
 
 def kernel_field(default: Any = (1, 1)) -> Any:
     """A (height, width) window size, both >= 1."""
-    return config_field(default, convert=pair, check=lambda v: min(v) >= 1,
-                        rule="both sizes must be >= 1")
+    return config_field(
+        default, convert=pair, check=lambda v: min(v) >= 1, rule="both sizes must be >= 1"
+    )
 
 
 def stride_field(default: Any = (1, 1)) -> Any:
     """A (height, width) step, both >= 1."""
-    return config_field(default, convert=pair, check=lambda v: min(v) >= 1,
-                        rule="both strides must be >= 1")
+    return config_field(
+        default, convert=pair, check=lambda v: min(v) >= 1, rule="both strides must be >= 1"
+    )
 
 
 def pad_field(default: Any = (0, 0), rule: str = "both paddings must be >= 0") -> Any:

@@ -37,8 +37,17 @@ def open_stream(layer: Any, backend: Any, chunk_size: int | None) -> BatchStream
         sample_bytes = sum(backend.dtype.itemsize * _prod(s) for s in shapes)
         chunk_size = max(layer.batch_size, SYNC_CHUNK_BYTES // max(sample_bytes, 1))
     seed = int(backend.rng.integers(0, 2**63 - 1))
-    return BatchStream(files, layer.tops, shapes, layer.batch_size, layer.shuffle, seed,
-                       chunk_size, backend.dtype, who)
+    return BatchStream(
+        files,
+        layer.tops,
+        shapes,
+        layer.batch_size,
+        layer.shuffle,
+        seed,
+        chunk_size,
+        backend.dtype,
+        who,
+    )
 
 
 def _prod(shape: tuple[int, ...]) -> int:
@@ -62,13 +71,13 @@ class HDF5DataBase(CursorState):
         self.shard = (lo, hi, layer.batch_size)
         self.stream = open_stream(layer, backend, self.chunk_size(layer))
         try:
-            self.blobs = [backend.empty((hi - lo,) + s)
-                          for s in self.stream.sample_shapes]
+            self.blobs = [backend.empty((hi - lo,) + s) for s in self.stream.sample_shapes]
             self.transformers = []
             for top, transformer in layer.transformers:
                 if top not in layer.tops:
-                    raise layer.config_error("transformers", top,
-                                             f"no top named {top!r}; tops are {list(layer.tops)}")
+                    raise layer.config_error(
+                        "transformers", top, f"no top named {top!r}; tops are {list(layer.tops)}"
+                    )
                 j = layer.tops.index(top)
                 transformer.setup(backend, self.blobs[j].shape)
                 self.transformers.append((j, transformer))
@@ -97,22 +106,26 @@ def validate_hdf5_layer(layer: Any) -> None:
 
 
 def _transformers(value: Any) -> tuple:
-    return tuple((str(t[0]), t[1]) if isinstance(t, (tuple, list)) and len(t) == 2 else t
-                 for t in value)
+    return tuple(
+        (str(t[0]), t[1]) if isinstance(t, (tuple, list)) and len(t) == 2 else t for t in value
+    )
 
 
 class HDF5DataFields(Layer, is_source=True, bottoms="0"):
     """The fields of both HDF5 data layers (see `HDF5DataLayer`)."""
 
-    tops: tuple[str, ...] = config_field(("data", "label"), convert=_tops,
-                                         check=lambda v: len(v) >= 1,
-                                         rule="needs at least one top")
-    source: str = config_field(convert=str, check=lambda v: v != "",
-                               rule="must name a source list file")
-    batch_size: int = config_field(check=lambda v: isinstance(v, int) and v > 0,
-                                   rule="must be an int > 0")
-    shuffle: bool = config_field(False, check=lambda v: isinstance(v, bool),
-                                 rule="must be True or False")
+    tops: tuple[str, ...] = config_field(
+        ("data", "label"), convert=_tops, check=lambda v: len(v) >= 1, rule="needs at least one top"
+    )
+    source: str = config_field(
+        convert=str, check=lambda v: v != "", rule="must name a source list file"
+    )
+    batch_size: int = config_field(
+        check=lambda v: isinstance(v, int) and v > 0, rule="must be an int > 0"
+    )
+    shuffle: bool = config_field(
+        False, check=lambda v: isinstance(v, bool), rule="must be True or False"
+    )
     transformers: tuple = config_field((), convert=_transformers)
 
     def validate(self) -> None:

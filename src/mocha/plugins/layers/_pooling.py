@@ -63,15 +63,25 @@ def empty_window(size: int, kernel: int, pad: int, stride: int, out: int) -> int
     return None
 
 
-def check_windows(layer: Layer, blob_name: str, sizes: tuple[int, ...], kernel, pad, stride,
-                  outs: tuple[int, ...], axes: tuple[str, ...]) -> None:
+def check_windows(
+    layer: Layer,
+    blob_name: str,
+    sizes: tuple[int, ...],
+    kernel,
+    pad,
+    stride,
+    outs: tuple[int, ...],
+    axes: tuple[str, ...],
+) -> None:
     """Refuse outputs < 1 and windows that lie fully outside the input (a ShapeError naming
     the layer, the blob and the offending window)."""
     who = f"{type(layer).__name__}({layer.name!r})"
     for axis, size, k, p, s, o in zip(axes, sizes, kernel, pad, stride, outs):
         if o < 1:
-            raise ShapeError(f"{who}: kernel {k} with pad {p} and stride {s} gives an output "
-                             f"{axis} of {o} for bottom {blob_name!r} of {axis} {size}")
+            raise ShapeError(
+                f"{who}: kernel {k} with pad {p} and stride {s} gives an output "
+                f"{axis} of {o} for bottom {blob_name!r} of {axis} {size}"
+            )
         i = empty_window(size, k, p, s, o)
         if i is not None:
             start = i * s - p

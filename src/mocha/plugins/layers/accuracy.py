@@ -30,8 +30,11 @@ class AccuracyLayer(Layer, is_sink=True, has_stats=True, bottoms="2", tops="0"):
     """
 
     name: str = name_field("accuracy")
-    dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
-                            rule="must be a non-batch numpy axis (not 0)")
+    dim: int = config_field(
+        1,
+        check=lambda v: isinstance(v, int) and v != 0,
+        rule="must be a non-batch numpy axis (not 0)",
+    )
     report_error: bool = False
     state_cls = AccuracyState
 

@@ -32,8 +32,11 @@ class ArgmaxLayer(Layer, bottoms=">=1", tops="same"):
     """
 
     name: str = name_field("argmax")
-    dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
-                            rule="must be a non-batch numpy axis (not 0)")
+    dim: int = config_field(
+        1,
+        check=lambda v: isinstance(v, int) and v != 0,
+        rule="must be a non-batch numpy axis (not 0)",
+    )
     state_cls = ArgmaxState
 
 

@@ -77,8 +77,9 @@ class AsyncHDF5DataState(HDF5DataBase):
     def __init__(self, layer, backend, inputs, diffs, ctx):
         super().__init__(layer, backend, inputs, diffs, ctx)
         self._cursor = self.stream.cursor()
-        self._producer: _Producer | None = _Producer(self.stream, layer.prefetch,
-                                                     layer_label(layer))
+        self._producer: _Producer | None = _Producer(
+            self.stream, layer.prefetch, layer_label(layer)
+        )
 
     def chunk_size(self, layer: Any) -> int | None:
         return layer.chunk_size
@@ -124,10 +125,12 @@ class AsyncHDF5DataLayer(HDF5DataFields):
     """
 
     name: str = name_field("hdf5-data")
-    chunk_size: int = config_field(2**20, check=lambda v: isinstance(v, int) and v > 0,
-                                   rule="must be an int > 0")
-    prefetch: int = config_field(2, check=lambda v: isinstance(v, int) and v > 0,
-                                 rule="must be an int > 0")
+    chunk_size: int = config_field(
+        2**20, check=lambda v: isinstance(v, int) and v > 0, rule="must be an int > 0"
+    )
+    prefetch: int = config_field(
+        2, check=lambda v: isinstance(v, int) and v > 0, rule="must be an int > 0"
+    )
     state_cls = AsyncHDF5DataState
 
 

@@ -35,8 +35,9 @@ class BinaryAccuracyLayer(Layer, is_sink=True, has_stats=True, bottoms="2", tops
     """
 
     name: str = name_field("binary-accuracy")
-    threshold: float = config_field(0.0, check=lambda v: math.isfinite(v),
-                                    rule="must be a finite number")
+    threshold: float = config_field(
+        0.0, check=lambda v: math.isfinite(v), rule="must be a finite number"
+    )
     report_error: bool = False
     state_cls = BinaryAccuracyState
 

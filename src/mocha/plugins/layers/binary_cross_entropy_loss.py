@@ -49,8 +49,9 @@ class BinaryCrossEntropyLossState(LayerState):
             dy.data[...] = (scale * (self.log_p - self.log_1mp)).reshape(dy.shape)
 
 
-class BinaryCrossEntropyLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2",
-                                  tops="0"):
+class BinaryCrossEntropyLossLayer(
+    Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2", tops="0"
+):
     """loss = -weight/N · Σ [y·log p + (1-y)·log(1-p)], summed over every element and divided
     by the batch size N. The probability is not clamped.
 

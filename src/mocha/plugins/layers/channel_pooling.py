@@ -35,20 +35,30 @@ class ChannelPoolingState(LayerState):
             if x.ndim < 2 or not 0 < axis < x.ndim:
                 raise ShapeError(
                     f"ChannelPoolingLayer({layer.name!r}): channel_dim={layer.channel_dim} is "
-                    f"not a non-batch axis of bottom {blob_name!r} with shape {x.shape}")
+                    f"not a non-batch axis of bottom {blob_name!r} with shape {x.shape}"
+                )
             C = x.shape[axis]
             P = channel_pooled_size(C, layer.kernel, layer.pad, layer.stride)
-            check_windows(layer, blob_name, (C,), (layer.kernel,), (layer.pad[0],),
-                          (layer.stride,), (P,), ("channel axis",))
+            check_windows(
+                layer,
+                blob_name,
+                (C,),
+                (layer.kernel,),
+                (layer.pad[0],),
+                (layer.stride,),
+                (P,),
+                ("channel axis",),
+            )
             pre = math.prod(x.shape[:axis])
-            post = math.prod(x.shape[axis + 1:])
-            top = x.shape[:axis] + (P,) + x.shape[axis + 1:]
+            post = math.prod(x.shape[axis + 1 :])
+            top = x.shape[:axis] + (P,) + x.shape[axis + 1 :]
             self.geometry.append(((pre, 1, C, post), P, top))
         self.is_max = layer.pooling.kind == "max"
         self.argmax: list[Any] = [None] * len(inputs)
         self.blobs = [backend.empty(top) for _, _, top in self.geometry]
-        self.blobs_diff = [NullBlob() if d.is_null else backend.empty(y.shape)
-                           for d, y in zip(diffs, self.blobs)]
+        self.blobs_diff = [
+            NullBlob() if d.is_null else backend.empty(y.shape) for d, y in zip(diffs, self.blobs)
+        ]
 
     def _args(self, i: int):
         layer = self.layer
@@ -103,8 +113,11 @@ class ChannelPoolingLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same"):
     kernel: int = config_field(1, check=_positive_int, rule="must be an int >= 1")
     stride: int = config_field(1, check=_positive_int, rule="must be an int >= 1")
     pad: tuple[int, int] = pad_field(rule="front and back paddings must be >= 0")
-    channel_dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
-                                    rule="must be a non-batch numpy axis (an int other than 0)")
+    channel_dim: int = config_field(
+        1,
+        check=lambda v: isinstance(v, int) and v != 0,
+        rule="must be a non-batch numpy axis (an int other than 0)",
+    )
     pooling: Any = config_field(MaxPooling(), convert=as_pooling)
     state_cls = ChannelPoolingState
 

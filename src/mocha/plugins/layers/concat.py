@@ -64,8 +64,11 @@ class ConcatLayer(Layer, can_do_bp=True, bottoms=">=2", tops="1"):
     """
 
     name: str = name_field("concat")
-    dim: int = config_field(1, check=lambda v: isinstance(v, int) and not isinstance(v, bool),
-                            rule="must be an int (a numpy axis)")
+    dim: int = config_field(
+        1,
+        check=lambda v: isinstance(v, int) and not isinstance(v, bool),
+        rule="must be an int (a numpy axis)",
+    )
     state_cls = ConcatState
 
 

@@ -28,16 +28,20 @@ class ConvolutionState(LayerState):
         name = f"ConvolutionLayer({layer.name!r})"
         for blob_name, x in zip(layer.bottoms, inputs):
             if x.ndim != 4:
-                raise ShapeError(f"{name}: bottom {blob_name!r} has shape {x.shape}; "
-                                 f"convolution needs 4-D (N, C, H, W) inputs")
+                raise ShapeError(
+                    f"{name}: bottom {blob_name!r} has shape {x.shape}; "
+                    f"convolution needs 4-D (N, C, H, W) inputs"
+                )
         shapes = {b: x.shape for b, x in zip(layer.bottoms, inputs)}
         if len(set(shapes.values())) != 1:
             raise ShapeError(f"{name}: all bottoms must have the same shape; got {shapes}")
         N, C, H, W = inputs[0].shape
         G = layer.n_group
         if C % G:
-            raise ShapeError(f"{name}: bottom {layer.bottoms[0]!r} has {C} channels, which "
-                             f"n_group={G} does not divide")
+            raise ShapeError(
+                f"{name}: bottom {layer.bottoms[0]!r} has {C} channels, which "
+                f"n_group={G} does not divide"
+            )
         (kh, kw), (ph, pw), (sh, sw) = layer.kernel, layer.pad, layer.stride
         oh, ow = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
         if H + 2 * ph < kh or W + 2 * pw < kw:
@@ -47,11 +51,28 @@ class ConvolutionState(LayerState):
                 f"output size floor((H + 2·pad − kernel)/stride) + 1 would be {(oh, ow)}"
             )
         F = layer.n_filter
-        self.filter = make_parameter(backend, "filter", (F, C // G, kh, kw), layer.filter_init,
-                                     layer.filter_regu, layer.filter_cons, layer.filter_lr,
-                                     layer.name, ctx.shared_params)
-        self.bias = make_parameter(backend, "bias", (F,), layer.bias_init, layer.bias_regu,
-                                   layer.bias_cons, layer.bias_lr, layer.name, ctx.shared_params)
+        self.filter = make_parameter(
+            backend,
+            "filter",
+            (F, C // G, kh, kw),
+            layer.filter_init,
+            layer.filter_regu,
+            layer.filter_cons,
+            layer.filter_lr,
+            layer.name,
+            ctx.shared_params,
+        )
+        self.bias = make_parameter(
+            backend,
+            "bias",
+            (F,),
+            layer.bias_init,
+            layer.bias_regu,
+            layer.bias_cons,
+            layer.bias_lr,
+            layer.name,
+            ctx.shared_params,
+        )
         self.parameters = [self.filter, self.bias]
         self.blobs = [backend.empty((x.num, F, oh, ow)) for x in inputs]
         self.blobs_diff = [backend.empty((x.num, F, oh, ow)) for x in inputs]
@@ -64,30 +85,54 @@ class ConvolutionState(LayerState):
         w, b = self.filter.blob.data, self.bias.blob.data
         keep = self.phase != "test"  # a test-phase net runs no backward: keep no columns
         for x, y, cache in zip(inputs, self.blobs, self.col_caches):
-            backend.kernels.conv_forward(x.data, w, b, layer.pad, layer.stride, layer.n_group,
-                                         out=y.data, cache=cache if keep else None)
+            backend.kernels.conv_forward(
+                x.data,
+                w,
+                b,
+                layer.pad,
+                layer.stride,
+                layer.n_group,
+                out=y.data,
+                cache=cache if keep else None,
+            )
 
     def backward(self, backend, inputs, diffs):
         # y = conv(x, W) + b: ∇W and ∇b are zeroed, then summed over bottoms and samples;
         # dx is the transposed correlation (col2im of Wᵀ·G), see kernels_conv.conv_backward.
         layer = self.layer
         w = self.filter.blob.data
-        for i, (x, g, dx, cache) in enumerate(zip(inputs, self.blobs_diff, diffs,
-                                                  self.col_caches)):
+        for i, (x, g, dx, cache) in enumerate(zip(inputs, self.blobs_diff, diffs, self.col_caches)):
             direct = i == 0 and not self.frozen
-            out = (None if dx.is_null else dx.data,
-                   self.filter.gradient.data if direct else None,
-                   self.bias.gradient.data if direct else None)
+            out = (
+                None if dx.is_null else dx.data,
+                self.filter.gradient.data if direct else None,
+                self.bias.gradient.data if direct else None,
+            )
             gx, gw, gb = backend.kernels.conv_backward(
-                x.data, w, g.data, layer.pad, layer.stride, layer.n_group,
-                need_dx=not dx.is_null, out=out, cache=cache)
+                x.data,
+                w,
+                g.data,
+                layer.pad,
+                layer.stride,
+                layer.n_group,
+                need_dx=not dx.is_null,
+                out=out,
+                cache=cache,
+            )
             if not self.frozen and i > 0:
                 self.filter.gradient.data += gw
                 self.bias.gradient.data += gb
 
 
-class ConvolutionLayer(FilterFields, BiasFields,
-                       has_param=True, has_neuron=True, can_do_bp=True, bottoms=">=1", tops="same"):
+class ConvolutionLayer(
+    FilterFields,
+    BiasFields,
+    has_param=True,
+    has_neuron=True,
+    can_do_bp=True,
+    bottoms=">=1",
+    tops="same",
+):
     """2-D convolution (cross-correlation, no kernel flip) with zero padding, then the neuron.
 
         y[n,f,i,j] = b[f] + Σ_{c<C/G, p<kh, q<kw} W[f,c,p,q] · x[n, g·C/G + c, i·sh − ph + p,
@@ -117,8 +162,9 @@ class ConvolutionLayer(FilterFields, BiasFields,
 
     def validate(self) -> None:
         if self.n_filter % self.n_group:
-            raise self.config_error("n_filter", self.n_filter,
-                                    f"must be divisible by n_group={self.n_group}")
+            raise self.config_error(
+                "n_filter", self.n_filter, f"must be divisible by n_group={self.n_group}"
+            )
 
 
 @hookimpl

@@ -13,8 +13,10 @@ class CropState(LayerState):
         ch, cw = layer.crop_size
         for name, x, d in zip(layer.bottoms, inputs, diffs):
             if x.ndim != 4:
-                raise ShapeError(f"CropLayer({layer.name!r}): bottom {name!r} must be 4-D "
-                                 f"(N, C, H, W), got shape {x.shape}")
+                raise ShapeError(
+                    f"CropLayer({layer.name!r}): bottom {name!r} must be 4-D "
+                    f"(N, C, H, W), got shape {x.shape}"
+                )
             if ch > x.shape[2] or cw > x.shape[3]:
                 raise ShapeError(
                     f"CropLayer({layer.name!r}): crop_size (h, w) = {layer.crop_size} is larger "
@@ -22,8 +24,11 @@ class CropState(LayerState):
                 )
             if not d.is_null:
                 raise layer.config_error(
-                    "bottoms", name, "CropLayer cannot back-propagate, but this blob wants a "
-                    "gradient; crop data-layer outputs (or blobs that need no gradient)")
+                    "bottoms",
+                    name,
+                    "CropLayer cannot back-propagate, but this blob wants a "
+                    "gradient; crop data-layer outputs (or blobs that need no gradient)",
+                )
         self.blobs = [backend.empty((x.num, x.shape[1], ch, cw)) for x in inputs]
 
     def forward(self, backend, inputs):
@@ -38,7 +43,7 @@ class CropState(LayerState):
                 w_off = int(rng.integers(0, W - cw + 1))
             else:
                 h_off, w_off = (H - ch) // 2, (W - cw) // 2
-            window = x.data[:, :, h_off:h_off + ch, w_off:w_off + cw]
+            window = x.data[:, :, h_off : h_off + ch, w_off : w_off + cw]
             if layer.random_mirror and rng.random() < 0.5:
                 window = window[..., ::-1]
             y.data[...] = window
@@ -57,8 +62,10 @@ class CropLayer(Layer, bottoms=">=1", tops="same"):
 
     name: str = name_field("crop")
     crop_size: tuple[int, int] = config_field(
-        convert=pair, check=lambda v: v[0] > 0 and v[1] > 0,
-        rule="must be a (height, width) pair of ints > 0")
+        convert=pair,
+        check=lambda v: v[0] > 0 and v[1] > 0,
+        rule="must be a (height, width) pair of ints > 0",
+    )
     random_crop: bool = False
     random_mirror: bool = False
     state_cls = CropState

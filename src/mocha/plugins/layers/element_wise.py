@@ -134,8 +134,9 @@ class ElementWiseState(LayerState):
         da, db = (None if d.is_null else d.data for d in diffs)
         if da is None and db is None:
             return
-        self.layer.operation.grads(backend.xp, a.data, b.data, self.blobs[0].data,
-                                   self.blobs_diff[0].data, da, db)
+        self.layer.operation.grads(
+            backend.xp, a.data, b.data, self.blobs[0].data, self.blobs_diff[0].data, da, db
+        )
 
 
 class ElementWiseLayer(Layer, can_do_bp=True, bottoms="2", tops="1"):

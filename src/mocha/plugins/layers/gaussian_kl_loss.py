@@ -50,8 +50,9 @@ class GaussianKLLossState(RunningLossState):
             dsigma.data[...] = scale * (sigma.data - 1 / sigma.data)
 
 
-class GaussianKLLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True,
-                          bottoms="2", tops="0"):
+class GaussianKLLossLayer(
+    Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True, bottoms="2", tops="0"
+):
     """loss = 0.5·weight/N · Σ (μ² + σ² - 2·log σ - 1) = weight/N · KL(N(μ, σ²) ‖ N(0, I)).
 
     Fields: `weight` (≥ 0, default 1). Bottoms (default ["mu", "sigma"]): the means and the
@@ -61,7 +62,8 @@ class GaussianKLLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, ha
 
     name: str = name_field("gauss-kl-loss")
     bottoms: tuple[str, ...] = config_field(
-        ("mu", "sigma"), convert=lambda v: (v,) if isinstance(v, str) else tuple(map(str, v)))
+        ("mu", "sigma"), convert=lambda v: (v,) if isinstance(v, str) else tuple(map(str, v))
+    )
     weight: float = config_field(1.0, check=lambda v: v >= 0, rule="must be >= 0")
     state_cls = GaussianKLLossState
 

@@ -20,8 +20,10 @@ class HDF5OutputState(LayerState):
         label = f"HDF5OutputLayer({layer.name!r})"
         if os.path.exists(path):
             if not layer.force_overwrite:
-                raise DataError(f"{label}: output file {path!r} already exists; remove it or set "
-                                f"force_overwrite=True")
+                raise DataError(
+                    f"{label}: output file {path!r} already exists; remove it or set "
+                    f"force_overwrite=True"
+                )
             warnings.warn(f"{label}: overwriting the existing file {path!r}", stacklevel=2)
         self.file = h5py.File(path, "w")
         names = layer.datasets or layer.bottoms
@@ -29,9 +31,15 @@ class HDF5OutputState(LayerState):
         try:
             for name, x in zip(names, inputs):
                 # chunk = one batch; growable along the batch axis
-                self.datasets.append(self.file.create_dataset(
-                    name, shape=(0, *x.shape[1:]), maxshape=(None, *x.shape[1:]),
-                    chunks=tuple(max(s, 1) for s in x.shape), dtype=x.dtype))
+                self.datasets.append(
+                    self.file.create_dataset(
+                        name,
+                        shape=(0, *x.shape[1:]),
+                        maxshape=(None, *x.shape[1:]),
+                        chunks=tuple(max(s, 1) for s in x.shape),
+                        dtype=x.dtype,
+                    )
+                )
         except BaseException:
             self.file.close()
             raise
@@ -41,7 +49,7 @@ class HDF5OutputState(LayerState):
         for ds, x in zip(self.datasets, inputs):
             n = ds.shape[0]
             ds.resize(n + x.num, axis=0)
-            ds[n:n + x.num] = x.to_host()
+            ds[n : n + x.num] = x.to_host()
         self.count += 1
 
     def shutdown(self, backend):
@@ -60,20 +68,24 @@ class HDF5OutputLayer(Layer, is_sink=True, bottoms=">=1", tops="0"):
     """
 
     name: str = name_field("hdf5-output")
-    filename: str = config_field(convert=os.fspath, check=lambda v: v != "",
-                                 rule="must be a file path")
-    datasets: tuple[str, ...] = config_field((), convert=lambda v: (v,) if isinstance(v, str)
-                                             else tuple(map(str, v)))
+    filename: str = config_field(
+        convert=os.fspath, check=lambda v: v != "", rule="must be a file path"
+    )
+    datasets: tuple[str, ...] = config_field(
+        (), convert=lambda v: (v,) if isinstance(v, str) else tuple(map(str, v))
+    )
     force_overwrite: bool = False
     state_cls = HDF5OutputState
 
     def validate(self) -> None:
         if self.datasets and len(self.datasets) != len(self.bottoms):
-            raise self.config_error("datasets", self.datasets,
-                                    f"needs one name per bottom {list(self.bottoms)} or none")
+            raise self.config_error(
+                "datasets", self.datasets, f"needs one name per bottom {list(self.bottoms)} or none"
+            )
         if len(set(self.datasets or self.bottoms)) != len(self.datasets or self.bottoms):
-            raise self.config_error("datasets", self.datasets or self.bottoms,
-                                    "dataset names must be distinct")
+            raise self.config_error(
+                "datasets", self.datasets or self.bottoms, "dataset names must be distinct"
+            )
 
 
 @hookimpl

@@ -53,8 +53,9 @@ class HingeLossState(RunningLossState):
             dlabel.data[...] = g.reshape(dlabel.shape)
 
 
-class HingeLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True,
-                     bottoms="2", tops="0"):
+class HingeLossLayer(
+    Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True, bottoms="2", tops="0"
+):
     """loss = weight/N · Σ max(0, 1 - pred·label), summed over every element and divided by
     the batch size N.
 

@@ -36,7 +36,7 @@ class Index2OnehotState(LayerState):
                 )
             # y[..., c, ...] = [c == x[..., 0, ...]]
             classes = xp.arange(C).reshape((1,) * axis + (C,) + (1,) * (x.ndim - axis - 1))
-            y.data[...] = (idx.astype(xp.int64) == classes)
+            y.data[...] = idx.astype(xp.int64) == classes
 
 
 class Index2OnehotLayer(Layer, bottoms=">=1", tops="same"):
@@ -48,10 +48,14 @@ class Index2OnehotLayer(Layer, bottoms=">=1", tops="same"):
     """
 
     name: str = name_field("index2onehot")
-    dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
-                            rule="must be a non-batch numpy axis (not 0)")
-    n_class: int = config_field(check=lambda v: isinstance(v, int) and v > 0,
-                                rule="must be an int > 0")
+    dim: int = config_field(
+        1,
+        check=lambda v: isinstance(v, int) and v != 0,
+        rule="must be a non-batch numpy axis (not 0)",
+    )
+    n_class: int = config_field(
+        check=lambda v: isinstance(v, int) and v > 0, rule="must be an int > 0"
+    )
     state_cls = Index2OnehotState
 
 

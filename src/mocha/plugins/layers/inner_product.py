@@ -22,11 +22,28 @@ class InnerProductState(LayerState):
                 f"got {dict(zip(layer.bottoms, fea))}"
             )
         F, out = fea[0], layer.output_dim
-        self.weight = make_parameter(backend, "weight", (out, F), layer.weight_init,
-                                     layer.weight_regu, layer.weight_cons, layer.weight_lr,
-                                     layer.name, ctx.shared_params)
-        self.bias = make_parameter(backend, "bias", (out,), layer.bias_init, layer.bias_regu,
-                                   layer.bias_cons, layer.bias_lr, layer.name, ctx.shared_params)
+        self.weight = make_parameter(
+            backend,
+            "weight",
+            (out, F),
+            layer.weight_init,
+            layer.weight_regu,
+            layer.weight_cons,
+            layer.weight_lr,
+            layer.name,
+            ctx.shared_params,
+        )
+        self.bias = make_parameter(
+            backend,
+            "bias",
+            (out,),
+            layer.bias_init,
+            layer.bias_regu,
+            layer.bias_cons,
+            layer.bias_lr,
+            layer.name,
+            ctx.shared_params,
+        )
         self.parameters = [self.weight, self.bias]
         self.blobs = [backend.empty((x.num, out)) for x in inputs]
         self.blobs_diff = [backend.empty((x.num, out)) for x in inputs]
@@ -45,8 +62,13 @@ class InnerProductState(LayerState):
         for i, (x, g, dx) in enumerate(zip(inputs, self.blobs_diff, diffs)):
             if not self.frozen:
                 beta = 0.0 if i == 0 else 1.0
-                gemm(g.data, x.data.reshape(x.num, -1), out=self.weight.gradient.data,
-                     trans_a=True, beta=beta)
+                gemm(
+                    g.data,
+                    x.data.reshape(x.num, -1),
+                    out=self.weight.gradient.data,
+                    trans_a=True,
+                    beta=beta,
+                )
                 if i == 0:
                     g.data.sum(axis=0, out=self.bias.gradient.data)
                 else:
@@ -55,9 +77,15 @@ class InnerProductState(LayerState):
                 gemm(g.data, W, out=dx.data.reshape(dx.num, -1))
 
 
-class InnerProductLayer(WeightFields, BiasFields,
-                        has_param=True, has_neuron=True, can_do_bp=True,
-                        bottoms=">=1", tops="same"):
+class InnerProductLayer(
+    WeightFields,
+    BiasFields,
+    has_param=True,
+    has_neuron=True,
+    can_do_bp=True,
+    bottoms=">=1",
+    tops="same",
+):
     """Fully connected layer: y = x.reshape(N, F) @ W.T + b, then the neuron.
 
     Fields: `output_dim` (> 0), `param_key` (share parameters; default: the name),
@@ -70,8 +98,9 @@ class InnerProductLayer(WeightFields, BiasFields,
 
     name: str = name_field()
     param_key: str = ""
-    output_dim: int = config_field(check=lambda v: isinstance(v, int) and v > 0,
-                                   rule="must be an int > 0")
+    output_dim: int = config_field(
+        check=lambda v: isinstance(v, int) and v > 0, rule="must be an int > 0"
+    )
     neuron: Any = Identity()
     state_cls = InnerProductState
 
@@ -79,4 +108,3 @@ class InnerProductLayer(WeightFields, BiasFields,
 @hookimpl
 def mocha_register_layers(register):
     register(InnerProductLayer)
-

@@ -45,8 +45,10 @@ def as_lrn_mode(value: Any) -> AcrossChannel | WithinChannel:
     key = value.lower().replace("_", "") if isinstance(value, str) else None
     if key in ("acrosschannel", "withinchannel"):  # "across_channel", "AcrossChannel", ...
         return AcrossChannel() if key == "acrosschannel" else WithinChannel()
-    raise ValueError('expected LRNMode.AcrossChannel(), LRNMode.WithinChannel(), '
-                     '"across_channel" or "within_channel"')
+    raise ValueError(
+        "expected LRNMode.AcrossChannel(), LRNMode.WithinChannel(), "
+        '"across_channel" or "within_channel"'
+    )
 
 
 def _number(v: Any) -> bool:
@@ -58,15 +60,19 @@ class LRNState(LayerState):
         super().__init__(layer, backend, inputs, diffs, ctx)
         x, blob_name = inputs[0], layer.bottoms[0]
         if x.ndim != 4:
-            raise ShapeError(f"LRNLayer({layer.name!r}): bottom {blob_name!r} has shape "
-                             f"{x.shape}; LRN needs a 4-D (N, C, H, W) input")
+            raise ShapeError(
+                f"LRNLayer({layer.name!r}): bottom {blob_name!r} has shape "
+                f"{x.shape}; LRN needs a 4-D (N, C, H, W) input"
+            )
         self.axis = 1
         if layer.mode.kind == "across_channel":
             axis = layer.channel_dim + x.ndim if layer.channel_dim < 0 else layer.channel_dim
             if not 0 < axis < x.ndim:
-                raise ShapeError(f"LRNLayer({layer.name!r}): channel_dim={layer.channel_dim} is "
-                                 f"not a non-batch axis of bottom {blob_name!r} with shape "
-                                 f"{x.shape}")
+                raise ShapeError(
+                    f"LRNLayer({layer.name!r}): channel_dim={layer.channel_dim} is "
+                    f"not a non-batch axis of bottom {blob_name!r} with shape "
+                    f"{x.shape}"
+                )
             self.axis = axis
         self.denom: Any = None
         self.blobs = [backend.empty(x.shape)]
@@ -80,8 +86,14 @@ class LRNState(LayerState):
         layer = self.layer
         x = self._to_kernel(backend, inputs[0].data)
         _, self.denom = backend.kernels.lrn_forward(
-            x, layer.kernel, layer.scale, layer.power, layer.shift, layer.mode.kind,
-            out=(self._to_kernel(backend, self.blobs[0].data), self.denom))
+            x,
+            layer.kernel,
+            layer.scale,
+            layer.power,
+            layer.shift,
+            layer.mode.kind,
+            out=(self._to_kernel(backend, self.blobs[0].data), self.denom),
+        )
 
     def backward(self, backend, inputs, diffs):
         # y_i = x_i S_i^(−p), S_i = shift + (scale/n) Σ_{j∈W(i)} x_j²  =>
@@ -91,9 +103,17 @@ class LRNState(LayerState):
             return
         to = self._to_kernel
         backend.kernels.lrn_backward(
-            to(backend, inputs[0].data), to(backend, self.blobs[0].data), self.denom,
-            to(backend, self.blobs_diff[0].data), layer.kernel, layer.scale, layer.power,
-            layer.shift, layer.mode.kind, out=to(backend, dx.data))
+            to(backend, inputs[0].data),
+            to(backend, self.blobs[0].data),
+            self.denom,
+            to(backend, self.blobs_diff[0].data),
+            layer.kernel,
+            layer.scale,
+            layer.power,
+            layer.shift,
+            layer.mode.kind,
+            out=to(backend, dx.data),
+        )
 
 
 class LRNLayer(Layer, can_do_bp=True, bottoms="1", tops="same"):
@@ -113,13 +133,17 @@ class LRNLayer(Layer, can_do_bp=True, bottoms="1", tops="same"):
     """
 
     name: str = name_field("lrn")
-    kernel: int = config_field(5, check=lambda v: isinstance(v, int) and v >= 1,
-                               rule="must be an int >= 1")
+    kernel: int = config_field(
+        5, check=lambda v: isinstance(v, int) and v >= 1, rule="must be an int >= 1"
+    )
     scale: float = config_field(1.0, check=_number, rule="must be a number")
     shift: float = config_field(1.0, check=_number, rule="must be a number")
     power: float = config_field(0.75, check=_number, rule="must be a number")
-    channel_dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
-                                    rule="must be a non-batch numpy axis (an int other than 0)")
+    channel_dim: int = config_field(
+        1,
+        check=lambda v: isinstance(v, int) and v != 0,
+        rule="must be a non-batch numpy axis (an int other than 0)",
+    )
     mode: Any = config_field(AcrossChannel(), convert=as_lrn_mode)
     state_cls = LRNState
 

@@ -43,8 +43,10 @@ class MemoryDataState(CursorState):
         """Replace the arrays fed by this layer (same per-sample shapes) without rebuilding."""
         layer = self.layer
         xp = self.backend.xp
-        arrays = [a if hasattr(a, "shape") and hasattr(a, "__getitem__") else xp.asarray(a)
-                  for a in arrays]
+        arrays = [
+            a if hasattr(a, "shape") and hasattr(a, "__getitem__") else xp.asarray(a)
+            for a in arrays
+        ]
         if len(arrays) != len(layer.tops):
             raise layer.config_error(
                 "data", f"{len(arrays)} arrays", f"needs one array per top {list(layer.tops)}"
@@ -84,9 +86,9 @@ class MemoryDataState(CursorState):
                 if self.order is None:
                     idx = slice(start, start + b - a)
                 else:
-                    idx = self.order[start:start + b - a]
+                    idx = self.order[start : start + b - a]
                 for blob, array in zip(self.blobs, self.arrays):
-                    blob.data[a - lo:b - lo] = backend.asarray(array[idx])
+                    blob.data[a - lo : b - lo] = backend.asarray(array[idx])
             filled += take
             self.cursor += take
             if self.cursor >= self.n:
@@ -99,8 +101,11 @@ class MemoryDataState(CursorState):
 
     # cursor state for snapshots
     def get_cursor(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "cursor": self.cursor,
-                "order": None if self.order is None else list(map(int, self.order))}
+        return {
+            "epoch": self.epoch,
+            "cursor": self.cursor,
+            "order": None if self.order is None else list(map(int, self.order)),
+        }
 
     def set_cursor(self, data: dict[str, Any]) -> None:
         self.epoch, self.cursor = int(data["epoch"]), int(data["cursor"])
@@ -119,13 +124,18 @@ class MemoryDataLayer(Layer, is_source=True, bottoms="0"):
     """
 
     name: str = name_field("memory-data")
-    tops: tuple[str, ...] = config_field(("data", "label"), convert=lambda v: (
-        (v,) if isinstance(v, str) else tuple(map(str, v))), check=lambda v: len(v) >= 1,
-        rule="needs at least one top")
-    data: tuple = config_field(convert=tuple, check=lambda v: len(v) >= 1,
-                               rule="needs at least one array")
-    batch_size: int = config_field(check=lambda v: isinstance(v, int) and v > 0,
-                                   rule="must be an int > 0")
+    tops: tuple[str, ...] = config_field(
+        ("data", "label"),
+        convert=lambda v: (v,) if isinstance(v, str) else tuple(map(str, v)),
+        check=lambda v: len(v) >= 1,
+        rule="needs at least one top",
+    )
+    data: tuple = config_field(
+        convert=tuple, check=lambda v: len(v) >= 1, rule="needs at least one array"
+    )
+    batch_size: int = config_field(
+        check=lambda v: isinstance(v, int) and v > 0, rule="must be an int > 0"
+    )
     shuffle: bool = False
     transformers: tuple = config_field((), convert=tuple)
     state_cls = MemoryDataState

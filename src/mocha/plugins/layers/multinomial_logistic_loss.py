@@ -53,8 +53,9 @@ class MultinomialLogisticLossState(LayerState):
         xp.put_along_axis(dp.data, self.idx, g.astype(dp.data.dtype), axis=self.axis)
 
 
-class MultinomialLogisticLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2",
-                                   tops="0"):
+class MultinomialLogisticLossLayer(
+    Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2", tops="0"
+):
     """loss = weight/(N·S) · Σ_{n, loc} -w[label] · log(max(prob[label], 1e-20)).
 
     N·S is the number of labels (batch × spatial locations); `w` are the normalized class
@@ -72,8 +73,11 @@ class MultinomialLogisticLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss
     weight: float = config_field(1.0, check=lambda v: v >= 0, rule="must be >= 0")
     weights: tuple = weights_field()
     normalize: str = normalize_field()
-    dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
-                            rule="must be a non-batch numpy axis (not 0)")
+    dim: int = config_field(
+        1,
+        check=lambda v: isinstance(v, int) and v != 0,
+        rule="must be a non-batch numpy axis (not 0)",
+    )
     state_cls = MultinomialLogisticLossState
 
 

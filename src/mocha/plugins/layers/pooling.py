@@ -29,30 +29,42 @@ class PoolingState(LayerState):
         any_pad = layer.pad[0] > 0 or layer.pad[1] > 0
         for blob_name, x in zip(layer.bottoms, inputs):
             if x.ndim != 4:
-                raise ShapeError(f"PoolingLayer({layer.name!r}): bottom {blob_name!r} has shape "
-                                 f"{x.shape}; pooling needs 4-D (N, C, H, W) inputs")
+                raise ShapeError(
+                    f"PoolingLayer({layer.name!r}): bottom {blob_name!r} has shape "
+                    f"{x.shape}; pooling needs 4-D (N, C, H, W) inputs"
+                )
             H, W = x.shape[2:]
-            out = tuple(pooled_size(n, k, p, s, any_pad) for n, k, p, s in
-                        zip((H, W), layer.kernel, layer.pad, layer.stride))
-            check_windows(layer, blob_name, (H, W), layer.kernel, layer.pad, layer.stride, out,
-                          ("height", "width"))
+            out = tuple(
+                pooled_size(n, k, p, s, any_pad)
+                for n, k, p, s in zip((H, W), layer.kernel, layer.pad, layer.stride)
+            )
+            check_windows(
+                layer,
+                blob_name,
+                (H, W),
+                layer.kernel,
+                layer.pad,
+                layer.stride,
+                out,
+                ("height", "width"),
+            )
             self.out_hw.append(out)
         self.is_max = layer.pooling.kind == "max"
         self.argmax: list[Any] = [None] * len(inputs)
         self.blobs = [backend.empty((*x.shape[:2], *o)) for x, o in zip(inputs, self.out_hw)]
-        self.blobs_diff = [NullBlob() if d.is_null else backend.empty(y.shape)
-                           for d, y in zip(diffs, self.blobs)]
+        self.blobs_diff = [
+            NullBlob() if d.is_null else backend.empty(y.shape) for d, y in zip(diffs, self.blobs)
+        ]
 
     def forward(self, backend, inputs):
         layer, k = self.layer, backend.kernels
         for i, (x, y, out) in enumerate(zip(inputs, self.blobs, self.out_hw)):
             if self.is_max:
-                _, self.argmax[i] = k.max_pool_forward(x.data, layer.kernel, layer.pad,
-                                                       layer.stride, out,
-                                                       out=(y.data, self.argmax[i]))
+                _, self.argmax[i] = k.max_pool_forward(
+                    x.data, layer.kernel, layer.pad, layer.stride, out, out=(y.data, self.argmax[i])
+                )
             else:
-                k.avg_pool_forward(x.data, layer.kernel, layer.pad, layer.stride, out,
-                                   out=y.data)
+                k.avg_pool_forward(x.data, layer.kernel, layer.pad, layer.stride, out, out=y.data)
 
     def backward(self, backend, inputs, diffs):
         # max: dx[argmax] = Σ g over the windows whose maximum it is (zero elsewhere);
@@ -64,8 +76,9 @@ class PoolingState(LayerState):
             if self.is_max:
                 k.max_pool_backward(g.data, self.argmax[i], x.shape, out=dx.data)
             else:
-                k.avg_pool_backward(g.data, x.shape, layer.kernel, layer.pad, layer.stride,
-                                    out=dx.data)
+                k.avg_pool_backward(
+                    g.data, x.shape, layer.kernel, layer.pad, layer.stride, out=dx.data
+                )
 
 
 class PoolingLayer(Layer, has_neuron=True, can_do_bp=True, bottoms=">=1", tops="same"):

@@ -28,8 +28,9 @@ class RandomNormalState(LayerState):
         super().__init__(layer, backend, inputs, diffs, ctx)
         self.epoch = 0
         dtype = layer.eltype or backend.dtype
-        self.blobs = [backend.empty((n, *layer.output_dims), dtype=dtype)
-                      for n in layer.batch_sizes]
+        self.blobs = [
+            backend.empty((n, *layer.output_dims), dtype=dtype) for n in layer.batch_sizes
+        ]
 
     def forward(self, backend, inputs):
         for y in self.blobs:
@@ -47,19 +48,27 @@ class RandomNormalLayer(Layer, is_source=True, bottoms="0", tops=">=1"):
 
     name: str = name_field("random-normal")
     output_dims: tuple[int, ...] = config_field(
-        convert=_dims, check=lambda v: all(isinstance(s, int) and s > 0 for s in v),
-        rule="must be a tuple of ints > 0 (the shape without the batch axis)")
+        convert=_dims,
+        check=lambda v: all(isinstance(s, int) and s > 0 for s in v),
+        rule="must be a tuple of ints > 0 (the shape without the batch axis)",
+    )
     batch_sizes: tuple[int, ...] = config_field(
-        convert=_ints, check=lambda v: len(v) >= 1 and all(
-            isinstance(s, int) and s > 0 for s in v), rule="must be ints > 0, one per top")
-    eltype: str | None = config_field(None, check=lambda v: v in (None, "float32", "float64"),
-                                      rule='must be "float32", "float64" or None')
+        convert=_ints,
+        check=lambda v: len(v) >= 1 and all(isinstance(s, int) and s > 0 for s in v),
+        rule="must be ints > 0, one per top",
+    )
+    eltype: str | None = config_field(
+        None,
+        check=lambda v: v in (None, "float32", "float64"),
+        rule='must be "float32", "float64" or None',
+    )
     state_cls = RandomNormalState
 
     def validate(self) -> None:
         if len(self.batch_sizes) != len(self.tops):
-            raise self.config_error("batch_sizes", self.batch_sizes,
-                                    f"needs one batch size per top {list(self.tops)}")
+            raise self.config_error(
+                "batch_sizes", self.batch_sizes, f"needs one batch size per top {list(self.tops)}"
+            )
 
 
 @hookimpl

@@ -48,7 +48,8 @@ class ReshapeLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same"):
     shape: tuple[int, ...] = config_field(
         convert=_shape,
         check=lambda v: len(v) >= 1 and all(isinstance(s, int) and s > 0 for s in v),
-        rule="must be a non-empty tuple of ints > 0 (the shape without the batch axis)")
+        rule="must be a non-empty tuple of ints > 0 (the shape without the batch axis)",
+    )
     state_cls = ReshapeState
 
 

@@ -53,8 +53,9 @@ class SoftlabelSoftmaxLossState(LayerState):
             xp.multiply(self.log_q, -scale, out=dlabel.data)
 
 
-class SoftlabelSoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2",
-                                tops="0"):
+class SoftlabelSoftmaxLossLayer(
+    Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2", tops="0"
+):
     """loss = -weight/(N·S) · Σ label · log(max(softmax(pred), 1e-20)), the softmax along `dim`.
 
     N·S is the number of distributions (batch × spatial locations). Equals the KL divergence
@@ -67,8 +68,11 @@ class SoftlabelSoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=Tr
 
     name: str = name_field("softlabel-softmax-loss")
     weight: float = config_field(1.0, check=lambda v: v >= 0, rule="must be >= 0")
-    dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
-                            rule="must be a non-batch numpy axis (not 0)")
+    dim: int = config_field(
+        1,
+        check=lambda v: isinstance(v, int) and v != 0,
+        rule="must be a non-batch numpy axis (not 0)",
+    )
     state_cls = SoftlabelSoftmaxLossState
 
 

@@ -33,8 +33,11 @@ class SoftmaxLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same"):
     """
 
     name: str = name_field("softmax")
-    dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
-                            rule="must be a non-batch numpy axis (not 0)")
+    dim: int = config_field(
+        1,
+        check=lambda v: isinstance(v, int) and v != 0,
+        rule="must be a non-batch numpy axis (not 0)",
+    )
     state_cls = SoftmaxState
 
 

@@ -39,9 +39,14 @@ class SoftmaxLossState(LayerState):
         if dx.is_null:
             return
         w_label = self.w_label if self.weights is not None else None
-        backend.kernels.softmax_loss_backward(self.prob.data, self.idx, self.axis,
-                                              self.layer.weight / self.count, w_label,
-                                              out=dx.data)
+        backend.kernels.softmax_loss_backward(
+            self.prob.data,
+            self.idx,
+            self.axis,
+            self.layer.weight / self.count,
+            w_label,
+            out=dx.data,
+        )
 
 
 class SoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2", tops="0"):
@@ -63,8 +68,11 @@ class SoftmaxLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, botto
     weight: float = config_field(1.0, check=lambda v: v >= 0, rule="must be >= 0")
     weights: tuple = weights_field()
     normalize: str = normalize_field()
-    dim: int = config_field(1, check=lambda v: isinstance(v, int) and v != 0,
-                            rule="must be a non-batch numpy axis (not 0)")
+    dim: int = config_field(
+        1,
+        check=lambda v: isinstance(v, int) and v != 0,
+        rule="must be a non-batch numpy axis (not 0)",
+    )
     state_cls = SoftmaxLossState
 
 

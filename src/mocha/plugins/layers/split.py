@@ -14,8 +14,7 @@ class SplitState(LayerState):
         k = len(layer.tops)
         # top 1 aliases the bottom (and its diff); the others are copies unless no_copy
         self.blobs = [x] + [
-            Blob(x.data, backend) if layer.no_copy else backend.empty(x.shape)
-            for _ in range(k - 1)
+            Blob(x.data, backend) if layer.no_copy else backend.empty(x.shape) for _ in range(k - 1)
         ]
         self.blobs_diff = [dx] + [
             NullBlob() if dx.is_null else backend.empty(x.shape) for _ in range(k - 1)

@@ -35,8 +35,9 @@ class SquareLossState(RunningLossState):
             dlabel.data[...] = (-scale * self.residual).reshape(dlabel.shape)
 
 
-class SquareLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True,
-                      bottoms="2", tops="0"):
+class SquareLossLayer(
+    Layer, is_sink=True, can_do_bp=True, has_loss=True, has_stats=True, bottoms="2", tops="0"
+):
     """loss = weight · 0.5/N · ‖pred - label‖², summed over every element (spatial ones too)
     and divided by the batch size N only.
 

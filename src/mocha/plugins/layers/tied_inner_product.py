@@ -19,15 +19,19 @@ def tied_weight(layer: Any, backend: Any) -> Any:
     if params is None:
         known = ", ".join(repr(k) for k in sorted(backend.param_registry)) or "none"
         raise layer.config_error(
-            "tied_param_key", layer.tied_param_key,
+            "tied_param_key",
+            layer.tied_param_key,
             f"no parameters are registered under this key yet (registered keys: {known}); the "
             f"encoder InnerProductLayer with this param_key (or name) must be set up first, in "
-            f"this net or an earlier one on the same backend")
+            f"this net or an earlier one on the same backend",
+        )
     for p in params:
         if p.name == "weight":
             return p
-    raise ShapeError(f"{label}: the parameters registered under tied_param_key "
-                     f"{layer.tied_param_key!r} are {[p.name for p in params]}; none is 'weight'")
+    raise ShapeError(
+        f"{label}: the parameters registered under tied_param_key "
+        f"{layer.tied_param_key!r} are {[p.name for p in params]}; none is 'weight'"
+    )
 
 
 class TiedInnerProductState(LayerState):
@@ -36,8 +40,10 @@ class TiedInnerProductState(LayerState):
         self.tied = tied_weight(layer, backend)
         W = self.tied.blob
         if W.ndim != 2:
-            raise ShapeError(f"TiedInnerProductLayer({layer.name!r}): the tied weight has shape "
-                             f"{W.shape}; an inner-product weight (out, in) was expected")
+            raise ShapeError(
+                f"TiedInnerProductLayer({layer.name!r}): the tied weight has shape "
+                f"{W.shape}; an inner-product weight (out, in) was expected"
+            )
         out_enc, F = W.shape
         for name, x in zip(layer.bottoms, inputs):
             if x.fea_size != out_enc:
@@ -46,8 +52,17 @@ class TiedInnerProductState(LayerState):
                     f"feature size {x.fea_size}, but the tied weight {layer.tied_param_key!r} "
                     f"{W.shape} needs {out_enc} (the encoder's output_dim)"
                 )
-        self.bias = make_parameter(backend, "bias", (F,), layer.bias_init, layer.bias_regu,
-                                   layer.bias_cons, layer.bias_lr, layer.name, ctx.shared_params)
+        self.bias = make_parameter(
+            backend,
+            "bias",
+            (F,),
+            layer.bias_init,
+            layer.bias_regu,
+            layer.bias_cons,
+            layer.bias_lr,
+            layer.name,
+            ctx.shared_params,
+        )
         self.parameters = [self.bias]
         self.blobs = [backend.empty((x.num, F)) for x in inputs]
         self.blobs_diff = [backend.empty((x.num, F)) for x in inputs]
@@ -72,9 +87,9 @@ class TiedInnerProductState(LayerState):
                 backend.kernels.gemm(g.data, W, out=dh.data.reshape(dh.num, -1), trans_b=True)
 
 
-class TiedInnerProductLayer(BiasFields,
-                            has_param=True, has_neuron=True, can_do_bp=True,
-                            bottoms=">=1", tops="same"):
+class TiedInnerProductLayer(
+    BiasFields, has_param=True, has_neuron=True, can_do_bp=True, bottoms=">=1", tops="same"
+):
     """Decoder with tied weights: y = h.reshape(N, out_enc) @ W + b, then the neuron, where
     W (out_enc, F) is the weight of the InnerProductLayer whose param_key is `tied_param_key`
     (looked up in `backend.param_registry` at setup). W is not learned here; the bias is.
@@ -87,8 +102,10 @@ class TiedInnerProductLayer(BiasFields,
 
     name: str = name_field()
     param_key: str = ""
-    tied_param_key: str = config_field(check=lambda v: isinstance(v, str) and v != "",
-                                       rule="must be the non-empty param_key of an encoder")
+    tied_param_key: str = config_field(
+        check=lambda v: isinstance(v, str) and v != "",
+        rule="must be the non-empty param_key of an encoder",
+    )
     neuron: Any = Identity()
     state_cls = TiedInnerProductState
 

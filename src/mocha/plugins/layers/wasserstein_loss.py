@@ -32,7 +32,8 @@ def as_cost_matrix(value: Any) -> tuple:
     if hasattr(value, "tolist"):
         value = value.tolist()
     if not isinstance(value, (list, tuple)) or not all(
-            isinstance(row, (list, tuple)) for row in value):
+        isinstance(row, (list, tuple)) for row in value
+    ):
         raise ValueError("the cost matrix must be a 2-D array (a list of rows)")
     return tuple(tuple(float(x) for x in row) for row in value)
 
@@ -75,9 +76,11 @@ class WassersteinLossState(LayerState):
             if bool(empty.any()):
                 i = int(xp.argmax(empty))
                 raise layer.config_error(
-                    "lambda_", layer.lambda_,
+                    "lambda_",
+                    layer.lambda_,
                     f"exp(-lambda_ * M) underflows to 0 in the whole {what} {i} of the cost "
-                    f"matrix in {backend.dtype.name}; lower lambda_ or rescale M")
+                    f"matrix in {backend.dtype.name}; lower lambda_ or rescale M",
+                )
 
     def _check(self, x, blob_name, what):
         xp = self.xp
@@ -155,8 +158,9 @@ class WassersteinLossState(LayerState):
                 dlabel.data[...] = g.reshape(dlabel.shape)
 
 
-class WassersteinLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2",
-                           tops="0"):
+class WassersteinLossLayer(
+    Layer, is_sink=True, can_do_bp=True, has_loss=True, bottoms="2", tops="0"
+):
     """Entropically regularised Wasserstein loss between a predicted and a target distribution
     per sample, by Sinkhorn iterations (module docstring for the formulas):
 
@@ -182,24 +186,33 @@ class WassersteinLossLayer(Layer, is_sink=True, can_do_bp=True, has_loss=True, b
 
     name: str = name_field("wasserstein-loss")
     M: tuple = config_field(convert=as_cost_matrix)
-    lambda_: float = config_field(check=lambda v: _is_real(v) and math.isfinite(v) and v > 0,
-                                  rule="must be a finite number > 0")
-    sinkhorn_iter: int = config_field(50, check=lambda v: isinstance(v, int)
-                                      and not isinstance(v, bool) and v >= 1,
-                                      rule="must be an integer >= 1")
+    lambda_: float = config_field(
+        check=lambda v: _is_real(v) and math.isfinite(v) and v > 0,
+        rule="must be a finite number > 0",
+    )
+    sinkhorn_iter: int = config_field(
+        50,
+        check=lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        rule="must be an integer >= 1",
+    )
     state_cls = WassersteinLossState
 
     def validate(self) -> None:
         C = len(self.M)
         if C < 2 or any(len(row) != C for row in self.M):
             lengths = sorted({len(row) for row in self.M})
-            raise self.config_error("M", self.M, f"must be a square C x C cost matrix with "
-                                    f"C >= 2 classes, got {C} row(s) of length(s) {lengths}")
+            raise self.config_error(
+                "M",
+                self.M,
+                f"must be a square C x C cost matrix with "
+                f"C >= 2 classes, got {C} row(s) of length(s) {lengths}",
+            )
         for i, row in enumerate(self.M):
             for j, x in enumerate(row):
                 if not (math.isfinite(x) and x >= 0):
-                    raise self.config_error("M", self.M, f"entry M[{i}, {j}] = {x} must be "
-                                            f"finite and >= 0")
+                    raise self.config_error(
+                        "M", self.M, f"entry M[{i}, {j}] = {x} must be finite and >= 0"
+                    )
 
 
 @hookimpl

@@ -35,8 +35,13 @@ class Adam(SolverMethod):
     required = ("lr_policy", "beta1", "beta2", "epsilon")
 
     def defaults(self) -> dict[str, Any]:
-        return {"lr_policy": LRPolicy.Inv(0.003, 0.0001, 0.5), "beta1": 0.9, "beta2": 0.999,
-                "epsilon": 1e-8, "use_lr_multipliers": False}
+        return {
+            "lr_policy": LRPolicy.Inv(0.003, 0.0001, 0.5),
+            "beta1": 0.9,
+            "beta2": 0.999,
+            "epsilon": 1e-8,
+            "use_lr_multipliers": False,
+        }
 
     def init_state(self, solver: Any, net: Any) -> dict[str, Any]:
         p = solver.params

@@ -36,7 +36,8 @@ from mocha.core.hookspecs import hookimpl
 TOPICS = (conv, pool, lrn, softmax, elementwise, blas)
 #: Every generic kernel: name -> implementation.
 KERNELS: dict[str, Callable[..., Any]] = {
-    name: impl for topic in TOPICS for name, impl in topic.KERNELS.items()}
+    name: impl for topic in TOPICS for name, impl in topic.KERNELS.items()
+}
 
 
 @hookimpl

@@ -43,14 +43,14 @@ def _col6(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> Any:
     H, W, kh, kw, ph, pw, sh, sw, oh, ow = _geometry(x.shape, kernel, pad, stride)
     if ph or pw:
         xpad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-        xpad[:, :, ph:ph + H, pw:pw + W] = x
+        xpad[:, :, ph : ph + H, pw : pw + W] = x
     else:
         xpad = x
     xt = xpad.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view
     col = xp.empty((C, kh, kw, N, oh, ow), dtype=x.dtype)
     for p in range(kh):
         for q in range(kw):
-            col[:, p, q] = xt[:, :, p:p + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw]
+            col[:, p, q] = xt[:, :, p : p + sh * (oh - 1) + 1 : sh, q : q + sw * (ow - 1) + 1 : sw]
     return col
 
 
@@ -64,8 +64,9 @@ def im2col(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> Any:
     return col.reshape(C * kh * kw, N * oh * ow)
 
 
-def col2im(backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair,
-           stride: Pair) -> Any:
+def col2im(
+    backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair, stride: Pair
+) -> Any:
     """The adjoint of `im2col`: scatter columns back to an image of `x_shape` ((C,H,W) or
     (N,C,H,W)), SUMMING the entries of overlapping patches; padding cells are dropped."""
     xp = backend.xp
@@ -76,13 +77,24 @@ def col2im(backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: 
     xpad = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=col.dtype)
     for p in range(kh):
         for q in range(kw):
-            xpad[:, :, p:p + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw] += col6[:, p, q]
-    x = xpad[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)
+            xpad[:, :, p : p + sh * (oh - 1) + 1 : sh, q : q + sw * (ow - 1) + 1 : sw] += col6[
+                :, p, q
+            ]
+    x = xpad[:, :, ph : ph + H, pw : pw + W].transpose(1, 0, 2, 3)
     return xp.ascontiguousarray(x[0] if single else x)
 
 
-def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair,
-                 groups: int, out: Any = None, cache: Any = None) -> Any:
+def conv_forward(
+    backend: Any,
+    x: Any,
+    w: Any,
+    b: Any,
+    pad: Pair,
+    stride: Pair,
+    groups: int,
+    out: Any = None,
+    cache: Any = None,
+) -> Any:
     """Cross-correlation of a batch with grouped filters, plus the bias.
 
     y[n,f,i,j] = b[f] + Σ_{c,p,q} w[f,c,p,q] · x[n, g·C/G + c, i·sh − ph + p, j·sw − pw + q]
@@ -109,9 +121,18 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair,
     return xp.ascontiguousarray(y)
 
 
-def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair,
-                  groups: int, need_dx: bool = True, out: Any = None,
-                  cache: Any = None) -> tuple[Any, Any, Any]:
+def conv_backward(
+    backend: Any,
+    x: Any,
+    w: Any,
+    gy: Any,
+    pad: Pair,
+    stride: Pair,
+    groups: int,
+    need_dx: bool = True,
+    out: Any = None,
+    cache: Any = None,
+) -> tuple[Any, Any, Any]:
     """Gradients of `conv_forward` for the top gradient gy[N, F, oh, ow]: (dx | None, dw, db).
 
     With Y_g = W_g @ col_g (see conv_forward):
@@ -147,6 +168,8 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
 
 
 KERNELS: dict[str, Callable[..., Any]] = {
-    "im2col": im2col, "col2im": col2im, "conv_forward": conv_forward,
+    "im2col": im2col,
+    "col2im": col2im,
+    "conv_forward": conv_forward,
     "conv_backward": conv_backward,
 }

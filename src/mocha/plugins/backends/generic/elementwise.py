@@ -105,8 +105,15 @@ def dropout_apply(backend: Any, x: Any, mask: Any, out: Any = None) -> Any:
 
 
 # -- softmax loss ----------------------------------------------------------------------------
-def softmax_loss_backward(backend: Any, prob: Any, label_index: Any, axis: int, coef: float,
-                          w_label: Any = None, out: Any = None) -> Any:
+def softmax_loss_backward(
+    backend: Any,
+    prob: Any,
+    label_index: Any,
+    axis: int,
+    coef: float,
+    w_label: Any = None,
+    out: Any = None,
+) -> Any:
     """dx = (prob - onehot(label_index, axis)) · coef [· w_label].
 
     The gradient of coef · Σ -w_label · log softmax(x)[label] given prob = softmax(x); the
@@ -123,10 +130,15 @@ def softmax_loss_backward(backend: Any, prob: Any, label_index: Any, axis: int, 
 
 
 KERNELS: dict[str, Callable[..., Any]] = {
-    "relu_forward": relu_forward, "relu_backward": relu_backward,
-    "lrelu_forward": lrelu_forward, "lrelu_backward": lrelu_backward,
-    "sigmoid_forward": sigmoid_forward, "sigmoid_backward": sigmoid_backward,
-    "tanh_forward": tanh_forward, "tanh_backward": tanh_backward,
-    "dropout_mask": dropout_mask, "dropout_apply": dropout_apply,
+    "relu_forward": relu_forward,
+    "relu_backward": relu_backward,
+    "lrelu_forward": lrelu_forward,
+    "lrelu_backward": lrelu_backward,
+    "sigmoid_forward": sigmoid_forward,
+    "sigmoid_backward": sigmoid_backward,
+    "tanh_forward": tanh_forward,
+    "tanh_backward": tanh_backward,
+    "dropout_mask": dropout_mask,
+    "dropout_apply": dropout_apply,
     "softmax_loss_backward": softmax_loss_backward,
 }

@@ -54,8 +54,16 @@ def _window_size(kernel: int, mode: str) -> int:
     return kernel if mode == "across_channel" else kernel * kernel
 
 
-def lrn_forward(backend: Any, x: Any, kernel: int, scale: float, power: float, shift: float,
-                mode: str, out: Any = None) -> tuple[Any, Any]:
+def lrn_forward(
+    backend: Any,
+    x: Any,
+    kernel: int,
+    scale: float,
+    power: float,
+    shift: float,
+    mode: str,
+    out: Any = None,
+) -> tuple[Any, Any]:
     """(y, denom) with denom = S = shift + (scale/n)·Σ_W x² and y = x · S^(−power).
 
     `out` = (y | None, denom | None): arrays to write the results into."""
@@ -70,8 +78,19 @@ def lrn_forward(backend: Any, x: Any, kernel: int, scale: float, power: float, s
     return write_into(out[0], y), write_into(out[1], denom)
 
 
-def lrn_backward(backend: Any, x: Any, y: Any, denom: Any, gy: Any, kernel: int, scale: float,
-                 power: float, shift: float, mode: str, out: Any = None) -> Any:
+def lrn_backward(
+    backend: Any,
+    x: Any,
+    y: Any,
+    denom: Any,
+    gy: Any,
+    kernel: int,
+    scale: float,
+    power: float,
+    shift: float,
+    mode: str,
+    out: Any = None,
+) -> Any:
     """Gradient of `lrn_forward` (written into `out` when given):
 
         dx_j = g_j · S_j^(−power) − (2·power·scale/n) · x_j · Σ_{i : j ∈ W(i)} g_i · y_i / S_i
@@ -87,5 +106,6 @@ def lrn_backward(backend: Any, x: Any, y: Any, denom: Any, gy: Any, kernel: int,
 
 
 KERNELS: dict[str, Callable[..., Any]] = {
-    "lrn_forward": lrn_forward, "lrn_backward": lrn_backward,
+    "lrn_forward": lrn_forward,
+    "lrn_backward": lrn_backward,
 }

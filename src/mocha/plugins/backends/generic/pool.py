@@ -33,11 +33,12 @@ def _padded_extent(H: int, W: int, kernel: Pair, pad: Pair, stride: Pair, out_hw
 
 def _window_view(a: Any, p: int, q: int, stride: Pair, out_hw: Pair) -> Any:
     (sh, sw), (oh, ow) = stride, out_hw
-    return a[..., p:p + sh * (oh - 1) + 1:sh, q:q + sw * (ow - 1) + 1:sw]
+    return a[..., p : p + sh * (oh - 1) + 1 : sh, q : q + sw * (ow - 1) + 1 : sw]
 
 
-def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
-                     out_hw: Pair, out: Any = None) -> tuple[Any, Any]:
+def max_pool_forward(
+    backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair, out_hw: Pair, out: Any = None
+) -> tuple[Any, Any]:
     """Max pooling: x[N,C,H,W] -> (y[N,C,oh,ow], argmax_index[N,C,oh,ow] int64, flat h*W+w).
 
     `out` = (y | None, argmax_index | None): arrays to write the results into."""
@@ -46,7 +47,7 @@ def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
     (kh, kw), (ph, pw), (sh, sw), (oh, ow) = kernel, pad, stride, out_hw
     Hp, Wp = _padded_extent(H, W, kernel, pad, stride, out_hw)
     canvas = xp.full((N, C, Hp, Wp), -xp.inf, dtype=x.dtype)
-    canvas[:, :, ph:ph + H, pw:pw + W] = x
+    canvas[:, :, ph : ph + H, pw : pw + W] = x
     rows = xp.arange(oh) * sh - ph  # window origins
     cols = xp.arange(ow) * sw - pw
     best = xp.full((N, C, oh, ow), -xp.inf, dtype=x.dtype)
@@ -65,8 +66,9 @@ def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
     return write_into(out[0], best), write_into(out[1], index)
 
 
-def max_pool_backward(backend: Any, gy: Any, argmax_index: Any, x_shape: tuple[int, ...],
-                      out: Any = None) -> Any:
+def max_pool_backward(
+    backend: Any, gy: Any, argmax_index: Any, x_shape: tuple[int, ...], out: Any = None
+) -> Any:
     """Route each top gradient to its argmax cell: gx[n,c,h,w] = Σ_{(i,j): argmax = (h,w)} gy
     (windows may overlap, so gradients accumulate)."""
     xp = backend.xp
@@ -77,15 +79,16 @@ def max_pool_backward(backend: Any, gy: Any, argmax_index: Any, x_shape: tuple[i
     return write_into(out, gx.astype(gy.dtype, copy=False).reshape(N, C, H, W))
 
 
-def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
-                     out_hw: Pair, out: Any = None) -> Any:
+def avg_pool_forward(
+    backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair, out_hw: Pair, out: Any = None
+) -> Any:
     """Mean pooling: y = (Σ in-image cells of the window) / (kh*kw), x[N,C,H,W] -> y[N,C,oh,ow]."""
     xp = backend.xp
     N, C, H, W = x.shape
     (kh, kw), (ph, pw) = kernel, pad
     Hp, Wp = _padded_extent(H, W, kernel, pad, stride, out_hw)
     canvas = xp.zeros((N, C, Hp, Wp), dtype=x.dtype)
-    canvas[:, :, ph:ph + H, pw:pw + W] = x
+    canvas[:, :, ph : ph + H, pw : pw + W] = x
     y = xp.zeros((N, C, *out_hw), dtype=x.dtype)
     for p in range(kh):
         for q in range(kw):
@@ -94,8 +97,15 @@ def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
     return write_into(out, y)
 
 
-def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair,
-                      stride: Pair, out: Any = None) -> Any:
+def avg_pool_backward(
+    backend: Any,
+    gy: Any,
+    x_shape: tuple[int, ...],
+    kernel: Pair,
+    pad: Pair,
+    stride: Pair,
+    out: Any = None,
+) -> Any:
     """Adjoint of `avg_pool_forward`: every in-image cell of a window receives gy / (kh*kw)."""
     xp = backend.xp
     N, C, H, W = x_shape
@@ -107,10 +117,12 @@ def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: P
     for p in range(kh):
         for q in range(kw):
             _window_view(canvas, p, q, stride, out_hw)[...] += share
-    return write_into(out, xp.ascontiguousarray(canvas[:, :, ph:ph + H, pw:pw + W]))
+    return write_into(out, xp.ascontiguousarray(canvas[:, :, ph : ph + H, pw : pw + W]))
 
 
 KERNELS: dict[str, Callable[..., Any]] = {
-    "max_pool_forward": max_pool_forward, "max_pool_backward": max_pool_backward,
-    "avg_pool_forward": avg_pool_forward, "avg_pool_backward": avg_pool_backward,
+    "max_pool_forward": max_pool_forward,
+    "max_pool_backward": max_pool_backward,
+    "avg_pool_forward": avg_pool_forward,
+    "avg_pool_backward": avg_pool_backward,
 }

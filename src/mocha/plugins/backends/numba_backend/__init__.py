@@ -50,7 +50,8 @@ from mocha.core.hookspecs import hookimpl
 TOPICS = (blas, conv, pool, lrn, softmax, elementwise)
 #: Every kernel the Numba backend overrides: name -> implementation.
 KERNELS: dict[str, Callable[..., Any]] = {
-    name: impl for topic in TOPICS for name, impl in topic.KERNELS.items()}
+    name: impl for topic in TOPICS for name, impl in topic.KERNELS.items()
+}
 OVERRIDDEN: tuple[str, ...] = tuple(KERNELS)
 
 
@@ -100,7 +101,8 @@ class NumbaBackend(Backend):
         if self.threads > limit:
             raise ValueError(
                 f"NumbaBackend: threads={self.threads} is more than numba's pool has "
-                f"(NUMBA_NUM_THREADS={limit}); ask for at most {limit}")
+                f"(NUMBA_NUM_THREADS={limit}); ask for at most {limit}"
+            )
         self._saved_threads = (runtime.get_threads(), blas_threads.set_threads(1, refresh=True))
         runtime.set_threads(self.threads)
         super().init()
@@ -122,8 +124,11 @@ class NumbaBackend(Backend):
             layer = numba.threading_layer()
         except ValueError:  # no parallel loop has run yet
             layer = None
-        return {"threads": self.threads, "numba_threads": runtime.get_threads(),
-                "threading_layer": layer}
+        return {
+            "threads": self.threads,
+            "numba_threads": runtime.get_threads(),
+            "threading_layer": layer,
+        }
 
     @classmethod
     def why_unavailable(cls) -> str | None:

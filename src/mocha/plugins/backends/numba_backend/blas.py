@@ -24,26 +24,38 @@ import mocha.plugins.backends.numba_backend.threads as threads
 SPLIT_MIN_FLOPS = 4_000_000
 
 
-def gemm(backend: Any, a: Any, b: Any, out: Any = None, trans_a: bool = False,
-         trans_b: bool = False, alpha: float = 1.0, beta: float = 0.0) -> Any:
+def gemm(
+    backend: Any,
+    a: Any,
+    b: Any,
+    out: Any = None,
+    trans_a: bool = False,
+    trans_b: bool = False,
+    alpha: float = 1.0,
+    beta: float = 0.0,
+) -> Any:
     """out = alpha · op(a) @ op(b) + beta · out (see `generic.blas.gemm`)."""
     generic = backend.kernels.generic("gemm")
     m, k = (a.shape[1], a.shape[0]) if trans_a else a.shape[:2]
     n = b.shape[0] if trans_b else b.shape[-1]
     T = runtime.get_threads() if a.ndim == 2 and b.ndim == 2 else 1
-    if (T == 1 or m < 2 * T or 2.0 * m * n * k < SPLIT_MIN_FLOPS
-            or not blas_threads.available()):
+    if T == 1 or m < 2 * T or 2.0 * m * n * k < SPLIT_MIN_FLOPS or not blas_threads.available():
         return generic(a, b, out=out, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta)
     dtype = np.result_type(a.dtype, b.dtype)
     target = out
-    if (out is None or not isinstance(out, np.ndarray) or out.shape != (m, n)
-            or not out.flags.c_contiguous):
+    if (
+        out is None
+        or not isinstance(out, np.ndarray)
+        or out.shape != (m, n)
+        or not out.flags.c_contiguous
+    ):
         target = np.empty((m, n), dtype) if beta == 0.0 or out is None else np.array(out, dtype)
 
     def job(t: int, r0: int, r1: int) -> None:
         rows = a[:, r0:r1] if trans_a else a[r0:r1]
-        generic(rows, b, out=target[r0:r1], trans_a=trans_a, trans_b=trans_b, alpha=alpha,
-                beta=beta)
+        generic(
+            rows, b, out=target[r0:r1], trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta
+        )
 
     chunks = threads.balanced_chunks(m, -(-m // T), T)
     threads.map_chunks(threads.ChunkPlan(chunks, min(T, len(chunks))), job)

@@ -32,15 +32,25 @@ def _out_size(size: int, kernel: int, pad: int, stride: int) -> int:
 
 def _conv_geometry(shape: tuple[int, ...], kernel: Pair, pad: Pair, stride: Pair):
     H, W = shape[-2:]
-    oh, ow = (_out_size(H, kernel[0], pad[0], stride[0]),
-              _out_size(W, kernel[1], pad[1], stride[1]))
+    oh, ow = (
+        _out_size(H, kernel[0], pad[0], stride[0]),
+        _out_size(W, kernel[1], pad[1], stride[1]),
+    )
     if oh < 1 or ow < 1:
         raise ValueError(f"kernel {kernel} with pad {pad} does not fit an image of {H}x{W}")
     return oh, ow
 
 
-def _fill_col(backend: Any, x: np.ndarray, kernel: Pair, pad: Pair, stride: Pair,
-              out_hw: Pair, col: np.ndarray | None = None, role: str = "col") -> np.ndarray:
+def _fill_col(
+    backend: Any,
+    x: np.ndarray,
+    kernel: Pair,
+    pad: Pair,
+    stride: Pair,
+    out_hw: Pair,
+    col: np.ndarray | None = None,
+    role: str = "col",
+) -> np.ndarray:
     """im2col of the batch into the "col" workspace (or `col`): col[C*kh*kw, N*oh*ow]
     (generic layout), by the compiled, plane-parallel `im2col` loop (zero padding inline)."""
     N, C = x.shape[:2]
@@ -61,8 +71,9 @@ def im2col(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> np.nd
     return _fill_col(backend, x4, kernel, pad, stride, (oh, ow), col)
 
 
-def col2im(backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair,
-           stride: Pair) -> np.ndarray:
+def col2im(
+    backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair, stride: Pair
+) -> np.ndarray:
     """Adjoint of `im2col` (overlaps sum) back to an image of `x_shape` (3-D or 4-D)."""
     single = len(x_shape) == 3
     shape4 = (1, *x_shape) if single else tuple(x_shape)
@@ -74,8 +85,15 @@ def col2im(backend: Any, col: Any, x_shape: tuple[int, ...], kernel: Pair, pad: 
 
 
 def _cache_key(x: np.ndarray, kernel: Pair, pad: Pair, stride: Pair) -> tuple:
-    return (x.ctypes.data, x.shape, x.strides, x.dtype.str, tuple(kernel), tuple(pad),
-            tuple(stride))
+    return (
+        x.ctypes.data,
+        x.shape,
+        x.strides,
+        x.dtype.str,
+        tuple(kernel),
+        tuple(pad),
+        tuple(stride),
+    )
 
 
 def _cached_cols(cache: Any, size: int, dtype: np.dtype) -> np.ndarray:
@@ -87,8 +105,17 @@ def _cached_cols(cache: Any, size: int, dtype: np.dtype) -> np.ndarray:
     return buf
 
 
-def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, groups: int,
-                 out: Any = None, cache: Any = None) -> np.ndarray:
+def conv_forward(
+    backend: Any,
+    x: Any,
+    w: Any,
+    b: Any,
+    pad: Pair,
+    stride: Pair,
+    groups: int,
+    out: Any = None,
+    cache: Any = None,
+) -> np.ndarray:
     """Grouped cross-correlation plus bias (see `generic.conv.conv_forward`); `out` optional.
 
     Per chunk of images: im2col into the "col" workspace, one GEMM per group into the
@@ -108,20 +135,24 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
     CK = C * kh * kw
     cols = None
     if cache is not None and N * CK * S * dtype.itemsize > getattr(
-            backend, "conv_keep_cols_bytes", 1 << 62):
+        backend, "conv_keep_cols_bytes", 1 << 62
+    ):
         cache["key"] = None
         cache.pop("cols", None)
         cache = None
     if cache is not None:
         cols = _cached_cols(cache, N * CK * S, dtype)
         cache["key"] = None
-    elif y.flags.c_contiguous and y.dtype == dtype and rowconv.eligible(
-            x.shape, w.shape, pad, stride, groups):
+    elif (
+        y.flags.c_contiguous
+        and y.dtype == dtype
+        and rowconv.eligible(x.shape, w.shape, pad, stride, groups)
+    ):
         rowconv.forward(backend, x, w, b, pad, y)
         return y
 
     def job(t: int, n0: int, n1: int) -> None:
-        target = None if cols is None else cols[n0 * CK * S:n1 * CK * S].reshape(CK, -1)
+        target = None if cols is None else cols[n0 * CK * S : n1 * CK * S].reshape(CK, -1)
         col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow), target, f"col{t}")
         Y = backend.workspace(f"conv_y{t}", (F, (n1 - n0) * S), dtype)
         if groups == 1:
@@ -132,8 +163,13 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
                 np.matmul(wm[fs], col[ks], out=Y[fs])
         yc = y[n0:n1]
         if yc.flags.c_contiguous:
-            run(loops("conv").swap01, yc.size, Y.reshape(F, n1 - n0, S), bias3,
-                yc.reshape(n1 - n0, F, S))
+            run(
+                loops("conv").swap01,
+                yc.size,
+                Y.reshape(F, n1 - n0, S),
+                bias3,
+                yc.reshape(n1 - n0, F, S),
+            )
         else:
             src = Y.reshape(F, n1 - n0, oh, ow).transpose(1, 0, 2, 3)
             if bias is None:
@@ -151,9 +187,18 @@ def conv_forward(backend: Any, x: Any, w: Any, b: Any, pad: Pair, stride: Pair, 
     return y
 
 
-def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair, groups: int,
-                  need_dx: bool = True, out: Any = None,
-                  cache: Any = None) -> tuple[Any, np.ndarray, np.ndarray]:
+def conv_backward(
+    backend: Any,
+    x: Any,
+    w: Any,
+    gy: Any,
+    pad: Pair,
+    stride: Pair,
+    groups: int,
+    need_dx: bool = True,
+    out: Any = None,
+    cache: Any = None,
+) -> tuple[Any, np.ndarray, np.ndarray]:
     """(dx | None, dw, db) of `conv_forward` (see `generic.conv.conv_backward`).
 
     `out` = (dx | None, dw | None, db | None) are written directly where their layout allows
@@ -186,8 +231,11 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
         plan = threads.plan_over(cache["chunks"], flops)
         if need_dx:
             cache["key"] = None
-    if cols is None and (dx is None or dx.flags.c_contiguous) and rowconv.eligible(
-            x.shape, w.shape, pad, stride, groups, backward=True):
+    if (
+        cols is None
+        and (dx is None or dx.flags.c_contiguous)
+        and rowconv.eligible(x.shape, w.shape, pad, stride, groups, backward=True)
+    ):
         rowconv.backward(backend, x, w, gy, pad, dw4, db, dx)
         return _finish((dx, dw4, db), (o_dx, o_dw, o_db))
     if cols is None:
@@ -198,11 +246,16 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
         nb = n1 - n0
         G = backend.workspace(f"conv_y{t}", (F, nb * S), dtype)
         rowsums = backend.workspace(f"conv_db{t}", (F, nb), np.float64)
-        run(loops("conv").swap01_rowsum, G.size, gy[n0:n1].reshape(nb, F, S),
-            G.reshape(F, nb, S), rowsums)
+        run(
+            loops("conv").swap01_rowsum,
+            G.size,
+            gy[n0:n1].reshape(nb, F, S),
+            G.reshape(F, nb, S),
+            rowsums,
+        )
         sums.bias_row(n0)[:] += rowsums.sum(axis=1)
         if cols is not None:
-            col = cols[n0 * CK * S:n1 * CK * S].reshape(CK, nb * S)
+            col = cols[n0 * CK * S : n1 * CK * S].reshape(CK, nb * S)
         else:
             col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow), role=f"col{t}")
         # ∇W as its transpose, colᵀ-major: dWᵀ_g[K, Fg] = col_g @ G_gᵀ runs 1.5-2x faster
@@ -214,8 +267,7 @@ def conv_backward(backend: Any, x: Any, w: Any, gy: Any, pad: Pair, stride: Pair
             dcol = col  # the columns are no longer needed: reuse their buffer
             for fs, ks in slices:
                 np.matmul(wm[fs].T, G[fs], out=dcol[ks])
-            run(loops("conv").col2im, dcol.size, dcol, kh, kw, *pad, *stride, oh, ow,
-                dx[n0:n1])
+            run(loops("conv").col2im, dcol.size, dcol, kh, kw, *pad, *stride, oh, ow, dx[n0:n1])
 
     threads.map_chunks(plan, job)
     dwt = sums.total()
@@ -231,8 +283,9 @@ def _finish(res: tuple, outs: tuple) -> tuple[Any, np.ndarray, np.ndarray]:
     return done[0], done[1], done[2]
 
 
-
 KERNELS: dict[str, Callable[..., Any]] = {
-    "im2col": im2col, "col2im": col2im, "conv_forward": conv_forward,
+    "im2col": im2col,
+    "col2im": col2im,
+    "conv_forward": conv_forward,
     "conv_backward": conv_backward,
 }

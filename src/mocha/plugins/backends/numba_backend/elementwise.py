@@ -43,15 +43,24 @@ def _flat(out: Any, *arrays: Any) -> tuple[np.ndarray, list[np.ndarray]] | None:
     all of them (a flat loop would read what it already overwrote otherwise)."""
     first = arrays[0]
     for a in arrays:
-        if not (isinstance(a, np.ndarray) and a.flags.c_contiguous and a.dtype == first.dtype
-                and a.shape == first.shape):
+        if not (
+            isinstance(a, np.ndarray)
+            and a.flags.c_contiguous
+            and a.dtype == first.dtype
+            and a.shape == first.shape
+        ):
             return None
     if first.dtype not in _FLOATS:
         return None
     if out is None:
         out = np.empty(first.shape, dtype=first.dtype)
-    elif not (isinstance(out, np.ndarray) and out.flags.c_contiguous and out.flags.writeable
-              and out.dtype == first.dtype and out.shape == first.shape):
+    elif not (
+        isinstance(out, np.ndarray)
+        and out.flags.c_contiguous
+        and out.flags.writeable
+        and out.dtype == first.dtype
+        and out.shape == first.shape
+    ):
         return None
     else:
         for a in arrays:
@@ -60,8 +69,9 @@ def _flat(out: Any, *arrays: Any) -> tuple[np.ndarray, list[np.ndarray]] | None:
     return out, [a.reshape(-1) for a in (*arrays, out)]
 
 
-def _map(backend: Any, name: str, arrays: tuple, out: Any, scalars: tuple,
-         generic_args: tuple) -> Any:
+def _map(
+    backend: Any, name: str, arrays: tuple, out: Any, scalars: tuple, generic_args: tuple
+) -> Any:
     """Compiled loop `name`(flat arrays..., scalars in the arrays' dtype..., flat out) into
     `out` (new when None) and return it; the generic kernel `name`(*generic_args, out=out)
     where `_flat` refuses the arrays."""
@@ -127,36 +137,70 @@ def dropout_apply(backend: Any, x: Any, mask: Any, out: Any = None) -> Any:
 
 
 # -- softmax loss ----------------------------------------------------------------------------
-def softmax_loss_backward(backend: Any, prob: Any, label_index: Any, axis: int, coef: float,
-                          w_label: Any = None, out: Any = None) -> Any:
+def softmax_loss_backward(
+    backend: Any,
+    prob: Any,
+    label_index: Any,
+    axis: int,
+    coef: float,
+    w_label: Any = None,
+    out: Any = None,
+) -> Any:
     """dx = (prob - onehot(label_index, axis)) · coef [· w_label] (one compiled pass)."""
     flat = _flat(out, prob)
     axis = axis + prob.ndim if axis < 0 else axis
-    label_shape = prob.shape[:axis] + (1,) + prob.shape[axis + 1:]
-    ok = (flat is not None and isinstance(label_index, np.ndarray)
-          and label_index.dtype == np.int64 and label_index.shape == label_shape
-          and (w_label is None or (isinstance(w_label, np.ndarray) and w_label.dtype == prob.dtype
-                                   and w_label.shape == label_shape)))
+    label_shape = prob.shape[:axis] + (1,) + prob.shape[axis + 1 :]
+    ok = (
+        flat is not None
+        and isinstance(label_index, np.ndarray)
+        and label_index.dtype == np.int64
+        and label_index.shape == label_shape
+        and (
+            w_label is None
+            or (
+                isinstance(w_label, np.ndarray)
+                and w_label.dtype == prob.dtype
+                and w_label.shape == label_shape
+            )
+        )
+    )
     if not ok:
-        return backend.kernels.generic("softmax_loss_backward")(prob, label_index, axis, coef,
-                                                                 w_label, out=out)
+        return backend.kernels.generic("softmax_loss_backward")(
+            prob, label_index, axis, coef, w_label, out=out
+        )
     dx = flat[0]
     pre, C = int(np.prod(prob.shape[:axis])), prob.shape[axis]
     shape3 = (pre, C, prob.size // max(pre * C, 1))
     t = prob.dtype.type
     label = np.ascontiguousarray(label_index).reshape(pre, shape3[2])
-    w = (np.empty((0, 0), prob.dtype) if w_label is None
-         else np.ascontiguousarray(w_label).reshape(pre, shape3[2]))
-    _run("softmax_loss_backward", dx.size, prob.reshape(shape3), label, t(coef), w, t(1.0),
-         dx.reshape(shape3))
+    w = (
+        np.empty((0, 0), prob.dtype)
+        if w_label is None
+        else np.ascontiguousarray(w_label).reshape(pre, shape3[2])
+    )
+    _run(
+        "softmax_loss_backward",
+        dx.size,
+        prob.reshape(shape3),
+        label,
+        t(coef),
+        w,
+        t(1.0),
+        dx.reshape(shape3),
+    )
     return dx
 
 
 KERNELS: dict[str, Callable[..., Any]] = {
-    "relu_forward": relu_forward, "relu_backward": relu_backward,
-    "lrelu_forward": lrelu_forward, "lrelu_backward": lrelu_backward,
-    "sigmoid_forward": sigmoid_forward, "sigmoid_backward": sigmoid_backward,
-    "tanh_forward": tanh_forward, "tanh_backward": tanh_backward,
-    "dropout_mask": dropout_mask, "dropout_apply": dropout_apply,
+    "relu_forward": relu_forward,
+    "relu_backward": relu_backward,
+    "lrelu_forward": lrelu_forward,
+    "lrelu_backward": lrelu_backward,
+    "sigmoid_forward": sigmoid_forward,
+    "sigmoid_backward": sigmoid_backward,
+    "tanh_forward": tanh_forward,
+    "tanh_backward": tanh_backward,
+    "dropout_mask": dropout_mask,
+    "dropout_apply": dropout_apply,
     "softmax_loss_backward": softmax_loss_backward,
 }

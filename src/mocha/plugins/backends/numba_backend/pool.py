@@ -14,8 +14,9 @@ from mocha.plugins.backends.numba_backend.runtime import Pair, contiguous, loops
 from mocha.plugins.backends.numba_backend.threads import run_batched as run
 
 
-def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
-                     out_hw: Pair, out: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def max_pool_forward(
+    backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair, out_hw: Pair, out: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(y, argmax_index) as `generic.pool.max_pool_forward` (int64 flat h*W + w); `out` =
     (y | None, argmax_index | None) are written directly when C-contiguous."""
     x = contiguous(x)
@@ -26,8 +27,9 @@ def max_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
     return write_into(o_y, y), write_into(o_i, index)
 
 
-def max_pool_backward(backend: Any, gy: Any, argmax_index: Any,
-                      x_shape: tuple[int, ...], out: Any = None) -> np.ndarray:
+def max_pool_backward(
+    backend: Any, gy: Any, argmax_index: Any, x_shape: tuple[int, ...], out: Any = None
+) -> np.ndarray:
     """gx with every top gradient added at its argmax cell (into `out` when given)."""
     gy = contiguous(gy)
     gx = out_or(out, tuple(x_shape), gy.dtype)
@@ -35,8 +37,9 @@ def max_pool_backward(backend: Any, gy: Any, argmax_index: Any,
     return write_into(out, gx)
 
 
-def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair,
-                     out_hw: Pair, out: Any = None) -> np.ndarray:
+def avg_pool_forward(
+    backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair, out_hw: Pair, out: Any = None
+) -> np.ndarray:
     """Mean pooling dividing by the full window, as `generic.pool.avg_pool_forward`."""
     x = contiguous(x)
     y = out_or(out, (*x.shape[:2], *out_hw), x.dtype)
@@ -44,8 +47,15 @@ def avg_pool_forward(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair
     return write_into(out, y)
 
 
-def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: Pair, pad: Pair,
-                      stride: Pair, out: Any = None) -> np.ndarray:
+def avg_pool_backward(
+    backend: Any,
+    gy: Any,
+    x_shape: tuple[int, ...],
+    kernel: Pair,
+    pad: Pair,
+    stride: Pair,
+    out: Any = None,
+) -> np.ndarray:
     """Adjoint of `avg_pool_forward` (into `out` when given)."""
     gy = contiguous(gy)
     gx = out_or(out, tuple(x_shape), gy.dtype)
@@ -54,6 +64,8 @@ def avg_pool_backward(backend: Any, gy: Any, x_shape: tuple[int, ...], kernel: P
 
 
 KERNELS: dict[str, Callable[..., Any]] = {
-    "max_pool_forward": max_pool_forward, "max_pool_backward": max_pool_backward,
-    "avg_pool_forward": avg_pool_forward, "avg_pool_backward": avg_pool_backward,
+    "max_pool_forward": max_pool_forward,
+    "max_pool_backward": max_pool_backward,
+    "avg_pool_forward": avg_pool_forward,
+    "avg_pool_backward": avg_pool_backward,
 }

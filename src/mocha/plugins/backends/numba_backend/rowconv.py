@@ -43,19 +43,42 @@ ROWS_BACKWARD_MIN_WIDTH = 16
 ROWS_MIN_COLUMNS = 512
 
 
-def eligible(x_shape: tuple[int, ...], w_shape: tuple[int, ...], pad: tuple[int, int],
-             stride: tuple[int, int], groups: int, backward: bool = False) -> bool:
+def eligible(
+    x_shape: tuple[int, ...],
+    w_shape: tuple[int, ...],
+    pad: tuple[int, int],
+    stride: tuple[int, int],
+    groups: int,
+    backward: bool = False,
+) -> bool:
     """Whether the row-wise path computes this convolution (see the module docstring)."""
     _F, Cg, kh, kw = w_shape
-    ok = (tuple(stride) == (1, 1) and groups == 1 and Cg * kw >= ROWS_MIN_K and kh > 1
-          and 0 <= pad[0] < kh and 0 <= pad[1] < kw)
+    ok = (
+        tuple(stride) == (1, 1)
+        and groups == 1
+        and Cg * kw >= ROWS_MIN_K
+        and kh > 1
+        and 0 <= pad[0] < kh
+        and 0 <= pad[1] < kw
+    )
     oh, ow = x_shape[-2] + 2 * pad[0] - kh + 1, x_shape[-1] + 2 * pad[1] - kw + 1
-    return (ok and x_shape[0] * oh * ow >= ROWS_MIN_COLUMNS
-            and (not backward or ow >= ROWS_BACKWARD_MIN_WIDTH))
+    return (
+        ok
+        and x_shape[0] * oh * ow >= ROWS_MIN_COLUMNS
+        and (not backward or ow >= ROWS_BACKWARD_MIN_WIDTH)
+    )
 
 
-def _products(backend: Any, x: np.ndarray, wp: np.ndarray, pad: tuple[int, int], oh: int,
-              ow: int, bias: np.ndarray, y: np.ndarray) -> None:
+def _products(
+    backend: Any,
+    x: np.ndarray,
+    wp: np.ndarray,
+    pad: tuple[int, int],
+    oh: int,
+    ow: int,
+    bias: np.ndarray,
+    y: np.ndarray,
+) -> None:
     """y[n] = Σ_p wp[p] @ im2row(x)[:, shifted by p] (+ bias), chunk by chunk of the batch,
     the chunks spread over the threads; y is C-contiguous (N, F, oh, ow)."""
     k = loops("rowconv")
@@ -70,21 +93,23 @@ def _products(backend: Any, x: np.ndarray, wp: np.ndarray, pad: tuple[int, int],
         rows = backend.workspace(f"rows{t}", (R, Hp * L), dtype)
         run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
         Y = backend.workspace(f"rows_y{t}", (F, oh * L), dtype)
-        np.matmul(wp[0], rows[:, :oh * L], out=Y)
+        np.matmul(wp[0], rows[:, : oh * L], out=Y)
         if kh > 1:
             tmp = backend.workspace(f"rows_tmp{t}", (F, oh * L), dtype)
             for p in range(1, kh):
-                np.matmul(wp[p], rows[:, p * L:(p + oh) * L], out=tmp)
+                np.matmul(wp[p], rows[:, p * L : (p + oh) * L], out=tmp)
                 Y += tmp
         run(k.rows_to_nchw, Y.size, Y, bias, y[n0:n1])
 
-    plan = threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize,
-                               2.0 * N * F * kh * R * oh * ow)
+    plan = threads.plan_chunks(
+        backend, N, R * Hp * ow * dtype.itemsize, 2.0 * N * F * kh * R * oh * ow
+    )
     threads.map_chunks(plan, job)
 
 
-def forward(backend: Any, x: np.ndarray, w: np.ndarray, b: Any, pad: tuple[int, int],
-            y: np.ndarray) -> None:
+def forward(
+    backend: Any, x: np.ndarray, w: np.ndarray, b: Any, pad: tuple[int, int], y: np.ndarray
+) -> None:
     """y = conv(x, w) + b, stride 1, into the C-contiguous y (N, F, oh, ow)."""
     F, C, kh, kw = w.shape
     wp = np.ascontiguousarray(w.transpose(2, 0, 1, 3)).reshape(kh, F, C * kw)
@@ -92,8 +117,16 @@ def forward(backend: Any, x: np.ndarray, w: np.ndarray, b: Any, pad: tuple[int, 
     _products(backend, x, wp, pad, y.shape[2], y.shape[3], bias, y)
 
 
-def backward(backend: Any, x: np.ndarray, w: np.ndarray, gy: np.ndarray,
-             pad: tuple[int, int], dw: np.ndarray, db: np.ndarray, dx: Any) -> None:
+def backward(
+    backend: Any,
+    x: np.ndarray,
+    w: np.ndarray,
+    gy: np.ndarray,
+    pad: tuple[int, int],
+    dw: np.ndarray,
+    db: np.ndarray,
+    dx: Any,
+) -> None:
     """∇W into dw (F, C, kh, kw), ∇b ADDED to db (F,), ∇x into dx (or skipped when None);
     all C-contiguous, x and gy C-contiguous."""
     k = loops("rowconv")
@@ -101,8 +134,9 @@ def backward(backend: Any, x: np.ndarray, w: np.ndarray, gy: np.ndarray,
     F, _, kh, kw = w.shape
     oh, ow = gy.shape[2:]
     R, Hp, dtype = C * kw, H + 2 * pad[0], x.dtype
-    plan = threads.plan_chunks(backend, N, R * Hp * ow * dtype.itemsize,
-                               2.0 * N * F * kh * R * oh * ow)
+    plan = threads.plan_chunks(
+        backend, N, R * Hp * ow * dtype.itemsize, 2.0 * N * F * kh * R * oh * ow
+    )
     sums = threads.ChunkSums(backend, "rows_dwt", (kh, R, F), dtype, plan.chunks, F)
 
     def job(t: int, n0: int, n1: int) -> None:
@@ -115,7 +149,7 @@ def backward(backend: Any, x: np.ndarray, w: np.ndarray, gy: np.ndarray,
         run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
         part = sums.slot(n0)
         for p in range(kh):
-            np.matmul(rows[:, p * L:(p + oh) * L], G.T, out=part[p])
+            np.matmul(rows[:, p * L : (p + oh) * L], G.T, out=part[p])
 
     threads.map_chunks(plan, job)
     dwt = sums.total()
@@ -124,5 +158,6 @@ def backward(backend: Any, x: np.ndarray, w: np.ndarray, gy: np.ndarray,
     if dx is not None:
         flipped = w[:, :, ::-1, ::-1]  # wt[c, f, p', q'] = w[f, c, kh-1-p', kw-1-q']
         wtp = np.ascontiguousarray(flipped.transpose(2, 1, 0, 3)).reshape(kh, C, F * kw)
-        _products(backend, gy, wtp, (kh - 1 - pad[0], kw - 1 - pad[1]), H, W,
-                  np.zeros(0, dtype), dx)
+        _products(
+            backend, gy, wtp, (kh - 1 - pad[0], kw - 1 - pad[1]), H, W, np.zeros(0, dtype), dx
+        )

@@ -95,8 +95,13 @@ def contiguous(a: Any, dtype: Any = None) -> np.ndarray:
 def out_or(o: Any, shape: tuple[int, ...], dtype: np.dtype, fill: bool = False) -> np.ndarray:
     """`o` when a compiled loop can write it directly (a C-contiguous NumPy array of the right
     shape and dtype; zeroed when `fill`), else a new array (zeros when `fill`)."""
-    if (o is not None and isinstance(o, np.ndarray) and o.dtype == dtype
-            and o.shape == tuple(shape) and o.flags.c_contiguous):
+    if (
+        o is not None
+        and isinstance(o, np.ndarray)
+        and o.dtype == dtype
+        and o.shape == tuple(shape)
+        and o.flags.c_contiguous
+    ):
         if fill:
             o.fill(0)
         return o

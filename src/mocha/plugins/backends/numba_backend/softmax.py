@@ -16,7 +16,7 @@ def softmax(backend: Any, x: Any, axis: int = 1, out: Any = None) -> np.ndarray:
     """Numerically stable softmax along `axis` (any axis; one compiled pass)."""
     x = contiguous(x)
     axis = axis + x.ndim if axis < 0 else axis
-    shape3 = (math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1:]))
+    shape3 = (math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1 :]))
     y = np.empty_like(x) if out is None else out
     if y.flags.c_contiguous:
         run(loops("softmax").softmax_ncs, x.size, x.reshape(shape3), y.reshape(shape3))

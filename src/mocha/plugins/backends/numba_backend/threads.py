@@ -50,8 +50,9 @@ def _helpers(count: int) -> ThreadPoolExecutor:
         if _pool is None or _pool_size != count or _pool_pid != os.getpid():
             if _pool is not None and _pool_pid == os.getpid():
                 _pool.shutdown(wait=True)
-            _pool = ThreadPoolExecutor(count, thread_name_prefix="mocha-chunks",
-                                       initializer=_serial_thread)
+            _pool = ThreadPoolExecutor(
+                count, thread_name_prefix="mocha-chunks", initializer=_serial_thread
+            )
             _pool_size, _pool_pid = count, os.getpid()
         return _pool
 
@@ -112,8 +113,12 @@ def run_batched(loop: Any, size: int, *args: Any) -> None:
     T = runtime.get_threads()
     arrays = [a for a in args if isinstance(a, np.ndarray)]
     N = arrays[0].shape[0] if arrays else 0
-    if T == 1 or size < BATCH_SPLIT_MIN or N < 2 or any(
-            a.ndim == 0 or a.shape[0] != N for a in arrays):
+    if (
+        T == 1
+        or size < BATCH_SPLIT_MIN
+        or N < 2
+        or any(a.ndim == 0 or a.shape[0] != N for a in arrays)
+    ):
         runtime.run(loop, size, *args)
         return
 
@@ -202,8 +207,15 @@ class ChunkSums:
     sums into `bias_row(n0)` (float64). `total()` is the ∇W sum (a workspace view),
     `bias.sum(axis=0)` the ∇b sum."""
 
-    def __init__(self, backend: Any, role: str, shape: tuple[int, ...], dtype: Any,
-                 chunks: list[tuple[int, int]], bias_size: int) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        role: str,
+        shape: tuple[int, ...],
+        dtype: Any,
+        chunks: list[tuple[int, int]],
+        bias_size: int,
+    ) -> None:
         self._index = {n0: i for i, (n0, _) in enumerate(chunks)}
         self._slots = backend.workspace(role, (len(chunks), *shape), dtype)
         self.bias = np.zeros((len(chunks), bias_size))
