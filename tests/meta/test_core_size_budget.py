@@ -11,8 +11,9 @@ CORE = Path(__file__).resolve().parents[2] / "src" / "mocha" / "core"
 # lines of code in all of core/ (io/ included). Raised from 2500 when the core took on the
 # declared layer/coffee protocols, data-parallel hooks (parallel.py), snapshot integrity and
 # resume in one module (resume.py), the solve loop's own timing (loop_timing.py) and the
-# optional-extras check (extras.py): engine work that no plugin can own.
-CORE_BUDGET = 2700
+# optional-extras check (extras.py): engine work that no plugin can own; then 2800 when
+# `ruff format` took over the layout (its wrapped calls count one line per argument).
+CORE_BUDGET = 2800
 FILE_LIMIT = 450  # physical lines per core file
 
 
