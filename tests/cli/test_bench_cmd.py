@@ -12,6 +12,7 @@ pytest.importorskip("numba")
 
 def test_bench_prints_one_row_per_configuration(app, runner, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENBLAS_L2_SIZE", "1048576")  # removed from the children's env
+    monkeypatch.delenv("MOCHA_BACKEND", raising=False)  # the default choice: Numba on a CPU
     out = tmp_path / "bench.json"
     result = runner.invoke(
         app, ["bench", "--iters", "2", "--threads", "1", "--compare", "none", "--json", str(out)]
