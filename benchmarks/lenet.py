@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+from mocha.cli._bench_child import mocha_layers, torch_model  # the nets `mocha bench` runs
+
 T_START = time.perf_counter()
 
 NETS = {
@@ -50,81 +52,6 @@ def _data(shape, n=2048, seed=0):
         rng.random((n, *shape), dtype=np.float32),
         rng.integers(0, 10, (n, 1)).astype(np.float32),
     )
-
-
-def _mocha_layers(net: str):
-    from mocha import ConvolutionLayer, InnerProductLayer, LRNLayer, Neurons, Pooling, PoolingLayer
-
-    if net == "lenet":  # the manual's MNIST tutorial
-        return [
-            ConvolutionLayer(
-                name="conv1", n_filter=20, kernel=(5, 5), bottoms=["data"], tops=["conv1"]
-            ),
-            PoolingLayer(
-                name="pool1", kernel=(2, 2), stride=(2, 2), bottoms=["conv1"], tops=["pool1"]
-            ),
-            ConvolutionLayer(
-                name="conv2", n_filter=50, kernel=(5, 5), bottoms=["pool1"], tops=["conv2"]
-            ),
-            PoolingLayer(
-                name="pool2", kernel=(2, 2), stride=(2, 2), bottoms=["conv2"], tops=["pool2"]
-            ),
-            InnerProductLayer(
-                name="ip1", output_dim=500, neuron=Neurons.ReLU(), bottoms=["pool2"], tops=["ip1"]
-            ),
-            InnerProductLayer(name="ip2", output_dim=10, bottoms=["ip1"], tops=["out"]),
-        ]
-    lrn = {"kernel": 3, "scale": 5e-5, "power": 0.75, "mode": "within_channel"}
-    return [  # Mocha's CIFAR-10 example ("full" net of Caffe)
-        ConvolutionLayer(
-            name="conv1", n_filter=32, kernel=(5, 5), pad=(2, 2), bottoms=["data"], tops=["conv1"]
-        ),
-        PoolingLayer(
-            name="pool1",
-            kernel=(3, 3),
-            stride=(2, 2),
-            neuron=Neurons.ReLU(),
-            bottoms=["conv1"],
-            tops=["pool1"],
-        ),
-        LRNLayer(name="norm1", **lrn, bottoms=["pool1"], tops=["norm1"]),
-        ConvolutionLayer(
-            name="conv2",
-            n_filter=32,
-            kernel=(5, 5),
-            pad=(2, 2),
-            neuron=Neurons.ReLU(),
-            bottoms=["norm1"],
-            tops=["conv2"],
-        ),
-        PoolingLayer(
-            name="pool2",
-            kernel=(3, 3),
-            stride=(2, 2),
-            pooling=Pooling.Mean(),
-            bottoms=["conv2"],
-            tops=["pool2"],
-        ),
-        LRNLayer(name="norm2", **lrn, bottoms=["pool2"], tops=["norm2"]),
-        ConvolutionLayer(
-            name="conv3",
-            n_filter=64,
-            kernel=(5, 5),
-            pad=(2, 2),
-            neuron=Neurons.ReLU(),
-            bottoms=["norm2"],
-            tops=["conv3"],
-        ),
-        PoolingLayer(
-            name="pool3",
-            kernel=(3, 3),
-            stride=(2, 2),
-            pooling=Pooling.Mean(),
-            bottoms=["conv3"],
-            tops=["pool3"],
-        ),
-        InnerProductLayer(name="ip1", output_dim=10, bottoms=["pool3"], tops=["out"]),
-    ]
 
 
 def _timed(step, seconds: float, warmup: int = 3) -> float:
@@ -186,7 +113,7 @@ def child_mocha(backend_name: str, task: str, net: str, seconds: float) -> dict:
                     shuffle=True,
                     tops=["data", "label"],
                 ),
-                *_mocha_layers(net),
+                *mocha_layers(net),
                 SoftmaxLossLayer(name="loss", bottoms=["out", "label"]),
             ],
         )
@@ -218,7 +145,7 @@ def child_mocha(backend_name: str, task: str, net: str, seconds: float) -> dict:
                 backend,
                 [
                     MemoryDataLayer(name="data", data=[x], batch_size=bs, tops=["data"]),
-                    *_mocha_layers(net),
+                    *mocha_layers(net),
                     SoftmaxLayer(name="prob", bottoms=["out"], tops=["prob"]),
                 ],
                 phase="test",
@@ -232,51 +159,6 @@ def child_mocha(backend_name: str, task: str, net: str, seconds: float) -> dict:
     return out
 
 
-def _torch_model(net: str):
-    import torch
-    from torch import nn
-
-    if net == "lenet":
-        return nn.Sequential(
-            nn.Conv2d(1, 20, 5),
-            nn.MaxPool2d(2, 2),
-            nn.Conv2d(20, 50, 5),
-            nn.MaxPool2d(2, 2),
-            nn.Flatten(),
-            nn.Linear(800, 500),
-            nn.ReLU(),
-            nn.Linear(500, 10),
-        )
-
-    class WithinChannelLRN(nn.Module):  # Caffe's WITHIN_CHANNEL LRN (k=3)
-        def forward(self, x):
-            s = nn.functional.avg_pool2d(x * x, 3, stride=1, padding=1, count_include_pad=True)
-            return x * torch.pow(1.0 + 5e-5 * s, -0.75)
-
-    def pool(kind):  # Caffe rounds the output size up: ceil_mode
-        return (
-            nn.MaxPool2d(3, 2, ceil_mode=True)
-            if kind == "max"
-            else nn.AvgPool2d(3, 2, ceil_mode=True)
-        )
-
-    return nn.Sequential(
-        nn.Conv2d(3, 32, 5, padding=2),
-        pool("max"),
-        nn.ReLU(),
-        WithinChannelLRN(),
-        nn.Conv2d(32, 32, 5, padding=2),
-        nn.ReLU(),
-        pool("mean"),
-        WithinChannelLRN(),
-        nn.Conv2d(32, 64, 5, padding=2),
-        nn.ReLU(),
-        pool("mean"),
-        nn.Flatten(),
-        nn.Linear(64 * 4 * 4, 10),
-    )
-
-
 def child_torch(task: str, net: str, seconds: float, threads: int) -> dict:
     import torch
 
@@ -285,7 +167,7 @@ def child_torch(task: str, net: str, seconds: float, threads: int) -> dict:
     spec = NETS[net]
     x, y = _data(spec["shape"])
     x, y = torch.from_numpy(x), torch.from_numpy(y[:, 0]).long()
-    model = _torch_model(net)
+    model = torch_model(net)
     out: dict = {}
     if task == "train":
         weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
