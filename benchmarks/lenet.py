@@ -33,7 +33,11 @@ import subprocess
 import sys
 import time
 
-from mocha.cli._bench_child import mocha_layers, torch_model  # the nets `mocha bench` runs
+from mocha.cli._bench_child import (  # the nets `mocha bench` runs
+    mocha_layers,
+    peak_rss_mb,
+    torch_model,
+)
 
 T_START = time.perf_counter()
 
@@ -209,21 +213,7 @@ def child_torch(task: str, net: str, seconds: float, threads: int) -> dict:
     return out
 
 
-def _peak_rss_mb(resource) -> float:
-    """VmHWM of this process image (ru_maxrss would include the parent's peak from before
-    exec on Linux)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def child_main(framework: str, threads: int, task: str, net: str, seconds: float) -> None:
-    import resource
 
     if framework == "torch":
         out = child_torch(task, net, seconds, threads)
@@ -237,7 +227,7 @@ def child_main(framework: str, threads: int, task: str, net: str, seconds: float
             for i in threadpool_info()
         }
     )
-    out["peak_rss_mb"] = _peak_rss_mb(resource)
+    out["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(out))
 
 
