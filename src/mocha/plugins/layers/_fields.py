@@ -7,6 +7,7 @@
   (`class InnerProductLayer(WeightFields, BiasFields, has_param=True, ...)`). Defaults: a
   weight or filter is Xavier-initialized, L2-regularized (1), unconstrained, lr × 1; a bias
   is 0-initialized, unregularized, unconstrained, lr × 2 (Caffe's and Mocha's defaults).
+* `field_parameter(backend, layer, ctx, name, shape)`: the parameter those fields describe.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from mocha.core.layer import Layer, config_field, pair
+from mocha.core.parameter import Parameter, make_parameter
 from mocha.plugins.components.constraints import NoCons
 from mocha.plugins.components.initializers import ConstantInitializer, XavierInitializer
 from mocha.plugins.components.regularizers import L2Regu, NoRegu
@@ -65,3 +67,20 @@ class BiasFields(Layer):
     bias_regu: Any = NoRegu()
     bias_cons: Any = NoCons()
     bias_lr: float = 2.0
+
+
+def field_parameter(backend: Any, layer: Any, ctx: Any, name: str, shape: tuple) -> Parameter:
+    """The parameter `name` ("weight", "filter", "bias") of `layer`, made with the settings of
+    its `<name>_init`, `<name>_regu`, `<name>_cons` and `<name>_lr` fields (or a share of the
+    net's parameter of that name when `param_key` shares it, see `make_parameter`)."""
+    return make_parameter(
+        backend,
+        name,
+        shape,
+        getattr(layer, f"{name}_init"),
+        getattr(layer, f"{name}_regu"),
+        getattr(layer, f"{name}_cons"),
+        getattr(layer, f"{name}_lr"),
+        layer.name,
+        ctx.shared_params,
+    )

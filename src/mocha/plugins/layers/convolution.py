@@ -7,11 +7,11 @@ from typing import Any
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import LayerState, config_field, name_field
-from mocha.core.parameter import make_parameter
 from mocha.plugins.components.neurons import Identity
 from mocha.plugins.layers._fields import (
     BiasFields,
     FilterFields,
+    field_parameter,
     kernel_field,
     pad_field,
     stride_field,
@@ -51,28 +51,8 @@ class ConvolutionState(LayerState):
                 f"output size floor((H + 2·pad − kernel)/stride) + 1 would be {(oh, ow)}"
             )
         F = layer.n_filter
-        self.filter = make_parameter(
-            backend,
-            "filter",
-            (F, C // G, kh, kw),
-            layer.filter_init,
-            layer.filter_regu,
-            layer.filter_cons,
-            layer.filter_lr,
-            layer.name,
-            ctx.shared_params,
-        )
-        self.bias = make_parameter(
-            backend,
-            "bias",
-            (F,),
-            layer.bias_init,
-            layer.bias_regu,
-            layer.bias_cons,
-            layer.bias_lr,
-            layer.name,
-            ctx.shared_params,
-        )
+        self.filter = field_parameter(backend, layer, ctx, "filter", (F, C // G, kh, kw))
+        self.bias = field_parameter(backend, layer, ctx, "bias", (F,))
         self.parameters = [self.filter, self.bias]
         self.blobs = [backend.empty((x.num, F, oh, ow)) for x in inputs]
         self.blobs_diff = [backend.empty((x.num, F, oh, ow)) for x in inputs]

@@ -7,9 +7,8 @@ from typing import Any
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import LayerState, config_field, name_field
-from mocha.core.parameter import make_parameter
 from mocha.plugins.components.neurons import Identity
-from mocha.plugins.layers._fields import BiasFields, WeightFields
+from mocha.plugins.layers._fields import BiasFields, WeightFields, field_parameter
 
 
 class InnerProductState(LayerState):
@@ -22,28 +21,8 @@ class InnerProductState(LayerState):
                 f"got {dict(zip(layer.bottoms, fea))}"
             )
         F, out = fea[0], layer.output_dim
-        self.weight = make_parameter(
-            backend,
-            "weight",
-            (out, F),
-            layer.weight_init,
-            layer.weight_regu,
-            layer.weight_cons,
-            layer.weight_lr,
-            layer.name,
-            ctx.shared_params,
-        )
-        self.bias = make_parameter(
-            backend,
-            "bias",
-            (out,),
-            layer.bias_init,
-            layer.bias_regu,
-            layer.bias_cons,
-            layer.bias_lr,
-            layer.name,
-            ctx.shared_params,
-        )
+        self.weight = field_parameter(backend, layer, ctx, "weight", (out, F))
+        self.bias = field_parameter(backend, layer, ctx, "bias", (out,))
         self.parameters = [self.weight, self.bias]
         self.blobs = [backend.empty((x.num, out)) for x in inputs]
         self.blobs_diff = [backend.empty((x.num, out)) for x in inputs]

@@ -7,9 +7,8 @@ from typing import Any
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import LayerState, config_field, name_field
-from mocha.core.parameter import make_parameter
 from mocha.plugins.components.neurons import Identity
-from mocha.plugins.layers._fields import BiasFields
+from mocha.plugins.layers._fields import BiasFields, field_parameter
 
 
 def tied_weight(layer: Any, backend: Any) -> Any:
@@ -52,17 +51,7 @@ class TiedInnerProductState(LayerState):
                     f"feature size {x.fea_size}, but the tied weight {layer.tied_param_key!r} "
                     f"{W.shape} needs {out_enc} (the encoder's output_dim)"
                 )
-        self.bias = make_parameter(
-            backend,
-            "bias",
-            (F,),
-            layer.bias_init,
-            layer.bias_regu,
-            layer.bias_cons,
-            layer.bias_lr,
-            layer.name,
-            ctx.shared_params,
-        )
+        self.bias = field_parameter(backend, layer, ctx, "bias", (F,))
         self.parameters = [self.bias]
         self.blobs = [backend.empty((x.num, F)) for x in inputs]
         self.blobs_diff = [backend.empty((x.num, F)) for x in inputs]
