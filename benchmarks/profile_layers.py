@@ -26,7 +26,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
 
-    from lenet import NETS, _data, _mocha_layers
+    from lenet import NETS, _data, mocha_layers
 
     import mocha
     from mocha import MemoryDataLayer, Net, SoftmaxLossLayer, make_backend
@@ -46,7 +46,7 @@ def main(argv=None) -> None:
                 shuffle=True,
                 tops=["data", "label"],
             ),
-            *_mocha_layers(args.net),
+            *mocha_layers(args.net),
             SoftmaxLossLayer(name="loss", bottoms=["out", "label"]),
         ],
     )

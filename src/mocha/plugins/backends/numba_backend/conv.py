@@ -118,73 +118,50 @@ def conv_forward(
 ) -> np.ndarray:
     """Grouped cross-correlation plus bias (see `generic.conv.conv_forward`); `out` optional.
 
-    Per chunk of images: im2col into the "col" workspace, one GEMM per group into the
-    "conv_y" workspace Y[F, B*oh*ow], then one pass y[n, f] = Y[f, n] + b[f]. With a `cache`
-    dict the columns go to a buffer kept in it instead (one contiguous block per chunk), and
-    `conv_backward` with the same cache and the same (unchanged) x reuses them."""
+    One compiled parallel region over chunks of the batch (`loops.conv.forward_chunks`): per
+    chunk, im2col into a per-thread workspace, one GEMM per group into Y[F, B*oh*ow], then one
+    pass y[n, f] = Y[f, n] + b[f]. With a `cache` dict the columns go to a buffer kept in it
+    instead (one contiguous block per chunk), and `conv_backward` with the same cache and the
+    same (unchanged) x reuses them."""
     dtype = np.result_type(x.dtype, w.dtype)
     x, w = contiguous(x, dtype), contiguous(w, dtype)
     N, C = x.shape[:2]
     F, Cg, kh, kw = w.shape
     oh, ow = _conv_geometry(x.shape, (kh, kw), pad, stride)
-    K, S, Fg = Cg * kh * kw, oh * ow, F // groups
+    K, S = Cg * kh * kw, oh * ow
     wm = w.reshape(F, K)
-    y = np.empty((N, F, oh, ow), dtype=dtype) if out is None else out
-    bias = None if b is None else np.asarray(b, dtype).reshape(1, F, 1, 1)
-    bias3 = np.zeros(0, dtype) if b is None else contiguous(b, dtype).reshape(F)
+    y = out_or(out, (N, F, oh, ow), dtype)
+    bias = np.zeros(0, dtype) if b is None else contiguous(b, dtype).reshape(F)
     CK = C * kh * kw
-    cols = None
     if cache is not None and N * CK * S * dtype.itemsize > getattr(
         backend, "conv_keep_cols_bytes", 1 << 62
     ):
         cache["key"] = None
         cache.pop("cols", None)
         cache = None
-    if cache is not None:
-        cols = _cached_cols(cache, N * CK * S, dtype)
-        cache["key"] = None
-    elif (
-        y.flags.c_contiguous
-        and y.dtype == dtype
-        and rowconv.eligible(x.shape, w.shape, pad, stride, groups)
-    ):
+    if cache is None and rowconv.eligible(x.shape, w.shape, pad, stride, groups):
         rowconv.forward(backend, x, w, b, pad, y)
-        return y
-
-    def job(t: int, n0: int, n1: int) -> None:
-        target = None if cols is None else cols[n0 * CK * S : n1 * CK * S].reshape(CK, -1)
-        col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow), target, f"col{t}")
-        Y = backend.workspace(f"conv_y{t}", (F, (n1 - n0) * S), dtype)
-        if groups == 1:
-            np.matmul(wm, col, out=Y)
-        else:
-            for g in range(groups):
-                fs, ks = slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)
-                np.matmul(wm[fs], col[ks], out=Y[fs])
-        yc = y[n0:n1]
-        if yc.flags.c_contiguous:
-            run(
-                loops("conv").swap01,
-                yc.size,
-                Y.reshape(F, n1 - n0, S),
-                bias3,
-                yc.reshape(n1 - n0, F, S),
-            )
-        else:
-            src = Y.reshape(F, n1 - n0, oh, ow).transpose(1, 0, 2, 3)
-            if bias is None:
-                np.copyto(yc, src)
-            else:
-                np.add(src, bias, out=yc)
-
+        return write_into(out, y)
     plan = threads.plan_chunks(backend, N, CK * S * dtype.itemsize, 2.0 * N * F * K * S)
-    threads.map_chunks(plan, job)
+    B = plan.largest
+    if cache is not None:
+        cache["key"] = None
+        cols = _cached_cols(cache, N * CK * S, dtype).reshape(1, -1)
+    else:
+        cols = backend.workspace("col", (plan.threads, CK * B * S), dtype)
+    Ys = backend.workspace("conv_y", (plan.threads, F * B * S), dtype)
+    threads.run_plan(
+        plan,
+        loops("conv").forward_chunks,
+        x, wm, bias, groups, kh, kw, *pad, *stride, oh, ow, plan.bounds, cols,
+        cache is not None, Ys, y,
+    )  # fmt: skip
     if cache is not None:
         # the columns are laid out chunk by chunk of THIS plan: the backward pass must walk
         # the same chunks (its own plan may cut the batch differently)
         cache["chunks"] = plan.chunks
         cache["key"] = _cache_key(x, (kh, kw), pad, stride)
-    return y
+    return write_into(out, y)
 
 
 def conv_backward(
@@ -206,17 +183,16 @@ def conv_backward(
     reused instead of a second im2col (the column buffer then holds dcol, so the cache entry is
     dropped when dx is computed).
 
-    Per chunk of images: G[F, B*oh*ow] (workspace) = gy reordered; dW_gᵀ += col_g @ G_gᵀ;
-    dcol_g = W_gᵀ @ G_g is written over the column workspace, then the compiled `col2im` sums
-    it into the chunk of dx."""
+    One compiled parallel region over chunks of the batch (`loops.conv.backward_chunks`): per
+    chunk G = gy reordered, ∇W_gᵀ partial = col_g @ G_gᵀ, dcol_g = W_gᵀ @ G_g written over the
+    columns, col2im into the chunk of dx; the ∇W and ∇b partials are summed here in chunk
+    order, so the result does not depend on which thread ran which chunk."""
     dtype = np.result_type(x.dtype, w.dtype, gy.dtype)
     x, w, gy = contiguous(x, dtype), contiguous(w, dtype), contiguous(gy, dtype)
     N, C = x.shape[:2]
     F, Cg, kh, kw = w.shape
     oh, ow = gy.shape[2:]
     K, S, Fg = Cg * kh * kw, oh * ow, F // groups
-    wm = w.reshape(F, K)
-    slices = [(slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)) for g in range(groups)]
     o_dx, o_dw, o_db = (None, None, None) if out is None else out
     dw4 = out_or(o_dw, w.shape, dtype)
     dw = dw4.reshape(F, K)
@@ -224,56 +200,34 @@ def conv_backward(
     dx = out_or(o_dx, x.shape, dtype) if need_dx else None
     CK = C * kh * kw
     flops = 2.0 * N * F * K * S * (2 if need_dx else 1)
-    cols = None
-    if cache is not None and cache.get("key") == _cache_key(x, (kh, kw), pad, stride):
-        cols = cache["cols"]
+    kept = cache is not None and cache.get("key") == _cache_key(x, (kh, kw), pad, stride)
+    if kept:
         # the chunks the forward pass laid the cached columns out by
         plan = threads.plan_over(cache["chunks"], flops)
+        cols = cache["cols"].reshape(1, -1)
         if need_dx:
             cache["key"] = None
-    if (
-        cols is None
-        and (dx is None or dx.flags.c_contiguous)
-        and rowconv.eligible(x.shape, w.shape, pad, stride, groups, backward=True)
-    ):
+    elif rowconv.eligible(x.shape, w.shape, pad, stride, groups, backward=True):
         rowconv.backward(backend, x, w, gy, pad, dw4, db, dx)
         return _finish((dx, dw4, db), (o_dx, o_dw, o_db))
-    if cols is None:
+    else:
         plan = threads.plan_chunks(backend, N, CK * S * dtype.itemsize, flops)
-    sums = threads.ChunkSums(backend, "conv_dwt", (groups, K, Fg), dtype, plan.chunks, F)
-
-    def job(t: int, n0: int, n1: int) -> None:
-        nb = n1 - n0
-        G = backend.workspace(f"conv_y{t}", (F, nb * S), dtype)
-        rowsums = backend.workspace(f"conv_db{t}", (F, nb), np.float64)
-        run(
-            loops("conv").swap01_rowsum,
-            G.size,
-            gy[n0:n1].reshape(nb, F, S),
-            G.reshape(F, nb, S),
-            rowsums,
-        )
-        sums.bias_row(n0)[:] += rowsums.sum(axis=1)
-        if cols is not None:
-            col = cols[n0 * CK * S : n1 * CK * S].reshape(CK, nb * S)
-        else:
-            col = _fill_col(backend, x[n0:n1], (kh, kw), pad, stride, (oh, ow), role=f"col{t}")
-        # ∇W as its transpose, colᵀ-major: dWᵀ_g[K, Fg] = col_g @ G_gᵀ runs 1.5-2x faster
-        # in OpenBLAS than G_g @ col_gᵀ for these shapes (K large, Fg small)
-        part = sums.slot(n0)
-        for g, (fs, ks) in enumerate(slices):
-            np.matmul(col[ks], G[fs].T, out=part[g])
-        if dx is not None:
-            dcol = col  # the columns are no longer needed: reuse their buffer
-            for fs, ks in slices:
-                np.matmul(wm[fs].T, G[fs], out=dcol[ks])
-            run(loops("conv").col2im, dcol.size, dcol, kh, kw, *pad, *stride, oh, ow, dx[n0:n1])
-
-    threads.map_chunks(plan, job)
-    dwt = sums.total()
-    db += sums.bias.sum(axis=0).astype(db.dtype)
-    for g, (fs, _ks) in enumerate(slices):
-        dw[fs] = dwt[g].T
+    B = plan.largest
+    if not kept:
+        cols = backend.workspace("col", (plan.threads, CK * B * S), dtype)
+    Gs = backend.workspace("conv_y", (plan.threads, F * B * S), dtype)
+    parts = backend.workspace("conv_dwt", (len(plan.chunks), groups, K, Fg), dtype)
+    rowsums = np.zeros((len(plan.chunks), F, B))
+    threads.run_plan(
+        plan,
+        loops("conv").backward_chunks,
+        x, w.reshape(F, K), gy, groups, kh, kw, *pad, *stride, plan.bounds, cols, kept, Gs,
+        parts, rowsums, need_dx, x if dx is None else dx,
+    )  # fmt: skip
+    db += rowsums.sum(axis=2).sum(axis=0).astype(db.dtype)
+    dwt = threads.sum_in_order(parts)
+    for g in range(groups):
+        dw[g * Fg : (g + 1) * Fg] = dwt[g].T
     return _finish((dx, dw4, db), (o_dx, o_dw, o_db))
 
 

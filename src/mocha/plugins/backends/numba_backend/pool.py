@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from mocha.core.backend import write_into
-from mocha.plugins.backends.numba_backend.runtime import Pair, contiguous, loops, out_or
-from mocha.plugins.backends.numba_backend.threads import run_batched as run
+from mocha.plugins.backends.numba_backend.runtime import Pair, contiguous, loops, out_or, run
 
 
 def max_pool_forward(

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 import mocha.plugins.backends.numba_backend.threads as threads
-from mocha.plugins.backends.numba_backend.runtime import contiguous, loops, run
+from mocha.plugins.backends.numba_backend.runtime import contiguous, loops
 
 #: Fewest rows (C·kw) per kernel-row product for which the row-wise path is used.
 ROWS_MIN_K = 128
@@ -79,32 +79,21 @@ def _products(
     bias: np.ndarray,
     y: np.ndarray,
 ) -> None:
-    """y[n] = Σ_p wp[p] @ im2row(x)[:, shifted by p] (+ bias), chunk by chunk of the batch,
-    the chunks spread over the threads; y is C-contiguous (N, F, oh, ow)."""
-    k = loops("rowconv")
+    """y[n] = Σ_p wp[p] @ im2row(x)[:, shifted by p] (+ bias), chunk by chunk of the batch in
+    one parallel region (`loops.rowconv.forward_chunks`); y is C-contiguous (N, F, oh, ow)."""
     N, C, H = x.shape[:3]
     kh, F, R = wp.shape
-    kw = R // C
     Hp = H + 2 * pad[0]
     dtype = x.dtype
-
-    def job(t: int, n0: int, n1: int) -> None:
-        L = (n1 - n0) * ow  # columns per padded row
-        rows = backend.workspace(f"rows{t}", (R, Hp * L), dtype)
-        run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
-        Y = backend.workspace(f"rows_y{t}", (F, oh * L), dtype)
-        np.matmul(wp[0], rows[:, : oh * L], out=Y)
-        if kh > 1:
-            tmp = backend.workspace(f"rows_tmp{t}", (F, oh * L), dtype)
-            for p in range(1, kh):
-                np.matmul(wp[p], rows[:, p * L : (p + oh) * L], out=tmp)
-                Y += tmp
-        run(k.rows_to_nchw, Y.size, Y, bias, y[n0:n1])
-
     plan = threads.plan_chunks(
         backend, N, R * Hp * ow * dtype.itemsize, 2.0 * N * F * kh * R * oh * ow
     )
-    threads.map_chunks(plan, job)
+    L = plan.largest * ow
+    Rs = backend.workspace("rows", (plan.threads, R * Hp * L), dtype)
+    Ys = backend.workspace("rows_y", (plan.threads, F * oh * L), dtype)
+    threads.run_plan(
+        plan, loops("rowconv").forward_chunks, x, wp, *pad, oh, ow, bias, plan.bounds, Rs, Ys, y
+    )
 
 
 def forward(
@@ -129,7 +118,6 @@ def backward(
 ) -> None:
     """∇W into dw (F, C, kh, kw), ∇b ADDED to db (F,), ∇x into dx (or skipped when None);
     all C-contiguous, x and gy C-contiguous."""
-    k = loops("rowconv")
     N, C, H, W = x.shape
     F, _, kh, kw = w.shape
     oh, ow = gy.shape[2:]
@@ -137,23 +125,16 @@ def backward(
     plan = threads.plan_chunks(
         backend, N, R * Hp * ow * dtype.itemsize, 2.0 * N * F * kh * R * oh * ow
     )
-    sums = threads.ChunkSums(backend, "rows_dwt", (kh, R, F), dtype, plan.chunks, F)
-
-    def job(t: int, n0: int, n1: int) -> None:
-        L = (n1 - n0) * ow
-        G = backend.workspace(f"rows_g{t}", (F, oh * L), dtype)
-        rowsums = backend.workspace(f"conv_db{t}", (F, n1 - n0), np.float64)
-        run(k.nchw_to_rows_sum, G.size, gy[n0:n1], G, rowsums)
-        sums.bias_row(n0)[:] += rowsums.sum(axis=1)
-        rows = backend.workspace(f"rows{t}", (R, Hp * L), dtype)
-        run(k.im2row, rows.size, x[n0:n1], kw, pad[0], pad[1], ow, rows)
-        part = sums.slot(n0)
-        for p in range(kh):
-            np.matmul(rows[:, p * L : (p + oh) * L], G.T, out=part[p])
-
-    threads.map_chunks(plan, job)
-    dwt = sums.total()
-    db += sums.bias.sum(axis=0).astype(db.dtype)
+    L = plan.largest * ow
+    Rs = backend.workspace("rows", (plan.threads, R * Hp * L), dtype)
+    Gs = backend.workspace("rows_g", (plan.threads, F * oh * L), dtype)
+    parts = backend.workspace("rows_dwt", (len(plan.chunks), kh, R, F), dtype)
+    rowsums = np.zeros((len(plan.chunks), F, plan.largest))
+    threads.run_plan(
+        plan, loops("rowconv").backward_chunks, x, gy, kw, *pad, plan.bounds, Rs, Gs, parts, rowsums
+    )
+    dwt = threads.sum_in_order(parts)
+    db += rowsums.sum(axis=2).sum(axis=0).astype(db.dtype)
     dw[...] = dwt.reshape(kh, C, kw, F).transpose(3, 1, 0, 2)
     if dx is not None:
         flipped = w[:, :, ::-1, ::-1]  # wt[c, f, p', q'] = w[f, c, kh-1-p', kw-1-q']

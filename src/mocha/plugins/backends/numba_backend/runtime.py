@@ -10,7 +10,6 @@ the thread count.
 from __future__ import annotations
 
 import importlib
-import os
 from types import ModuleType
 from typing import Any
 
@@ -18,15 +17,11 @@ import numpy as np
 
 Pair = tuple[int, int]
 
-#: Below this many elements a kernel runs on the calling thread only: waking numba's sleeping
-#: workers costs more than the work (batch-1 latency at 2 threads: LeNet 0.29 -> 0.15 ms at
-#: 1 << 15; CIFAR-10 0.61 -> 0.50 ms going from 1 << 15 to 1 << 17), and every parallel loop
-#: is a rendezvous of all the threads, which on a busy machine waits for the one the scheduler
-#: has set aside (numba's loops split the work statically). LeNet training at 2 threads with
-#: other jobs running (load average ~4 on 2 cores), 3 interleaved runs each: 6.1-12.3 it/s at
-#: 1 << 17, 11.0-20.4 at 1 << 21 (every LeNet loop serial; the convolutions and large matrix
-#: products still spread their chunks over the threads, `threads.map_chunks`).
-SERIAL_BELOW = 1 << 21
+#: Below this many elements a kernel runs on the calling thread only: starting a parallel
+#: region costs more than the work. (With OpenMP's workers put to sleep after every region,
+#: `OMP_WAIT_POLICY=PASSIVE`, which this backend set until 2026-11-28, every region paid a
+#: wake-up of about 0.5 ms on this project's VM, and this threshold had to be 1 << 21.)
+SERIAL_BELOW = 1 << 16
 
 _LOOPS = __name__.rsplit(".", 1)[0] + ".loops"
 _loaded: dict[str, ModuleType] = {}
@@ -45,16 +40,16 @@ def numba() -> ModuleType:
 def loops(topic: str) -> ModuleType:
     """The compiled loops of `topic` (`loops/<topic>.py`), imported on first use.
 
-    numba's OpenMP pool is started on the first parallel kernel. With the default (spinning)
-    wait policy its idle workers fight OpenBLAS's threads for the cores between kernels: LeNet
-    training at 2 threads ran ~5x slower than at 1 thread here. Sleeping workers cost
-    microseconds per kernel. So unless `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is set, the first
-    load sets `OMP_WAIT_POLICY=PASSIVE` before any loop runs.
+    numba's OpenMP workers keep GNU OpenMP's default wait policy: after a parallel region they
+    spin for a while (GOMP_SPINCOUNT) before they sleep, so the next region, a few
+    microseconds later in a training step, finds them awake. Putting them to sleep at once
+    (`OMP_WAIT_POLICY=PASSIVE`, which this backend set until 2026-11-28, when BLAS still ran
+    its own threads beside numba's) costs a wake-up per region: about 0.5 ms on this
+    project's VM, as much as the work of a LeNet convolution chunk. A policy set in the
+    environment is respected.
     """
     module = _loaded.get(topic)
     if module is None:
-        if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         module = _loaded[topic] = importlib.import_module(f"{_LOOPS}.{topic}")
     return module
 

@@ -8,11 +8,48 @@ parallel ones are also `nogil=True`, so the convolution's chunk threads (`thread
 side by side. The loops work on C-contiguous arrays and write into arrays given by the caller;
 the layout is exactly that of the generic kernels (`generic.conv`), which the tests compare
 them with.
+
+Each loop exists as a serial core (`_…_serial`, one thread) and a parallel wrapper over the same
+planes. `forward_chunks` / `backward_chunks` run a whole convolution as one parallel region
+over chunks of the batch, each chunk start to finish on one thread with the serial cores and
+`blas.gemm` (NumPy's BLAS at one thread): no Python, no GIL and no thread hand-over between
+the gather, the products and the reorder.
 """
 
 from __future__ import annotations
 
+import numba
 from numba import njit, prange
+
+from .blas import gemm
+
+
+
+@njit(cache=True, nogil=True)
+def _im2col_planes(x, kh, kw, ph, pw, sh, sw, oh, ow, col, t):
+    """Plane t = (channel c, image n) of `im2col`."""
+    N, C, H, W = x.shape
+    S = oh * ow
+    col4 = col.reshape(C, kh * kw, N, S)
+    c = t // N
+    n = t - c * N
+    plane = x[n, c]
+    for p in range(kh):
+        for q in range(kw):
+            dst = col4[c, p * kw + q, n]
+            for i in range(oh):
+                h = i * sh - ph + p
+                if h < 0 or h >= H:
+                    for j in range(ow):
+                        dst[i * ow + j] = 0.0
+                    continue
+                row = plane[h]
+                for j in range(ow):
+                    w = j * sw - pw + q
+                    if w >= 0 and w < W:
+                        dst[i * ow + j] = row[w]
+                    else:
+                        dst[i * ow + j] = 0.0
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -20,29 +57,38 @@ def im2col(x, kh, kw, ph, pw, sh, sw, oh, ow, col):
     """col[C*kh*kw, N*oh*ow] (row (c*kh+p)*kw+q, column (n*oh+i)*ow+j) of x[N,C,H,W];
     zeros where a window reads the padding. Parallel over (channel, image) planes; like
     `col2im`, fixed-trip inner loops with a bounds test (2-3x NumPy's strided copy)."""
+    for t in prange(x.shape[0] * x.shape[1]):
+        _im2col_planes(x, kh, kw, ph, pw, sh, sw, oh, ow, col, t)
+
+
+@njit(cache=True, nogil=True)
+def _im2col_serial(x, kh, kw, ph, pw, sh, sw, oh, ow, col):
+    for t in range(x.shape[0] * x.shape[1]):
+        _im2col_planes(x, kh, kw, ph, pw, sh, sw, oh, ow, col, t)
+
+
+@njit(cache=True, nogil=True)
+def _col2im_planes(col, kh, kw, ph, pw, sh, sw, oh, ow, x, t):
+    """Plane t = (channel c, image n) of `col2im`."""
     N, C, H, W = x.shape
     S = oh * ow
     col4 = col.reshape(C, kh * kw, N, S)
-    for t in prange(C * N):
-        c = t // N
-        n = t - c * N
-        plane = x[n, c]
-        for p in range(kh):
-            for q in range(kw):
-                dst = col4[c, p * kw + q, n]
-                for i in range(oh):
-                    h = i * sh - ph + p
-                    if h < 0 or h >= H:
-                        for j in range(ow):
-                            dst[i * ow + j] = 0.0
-                        continue
-                    row = plane[h]
-                    for j in range(ow):
-                        w = j * sw - pw + q
-                        if w >= 0 and w < W:
-                            dst[i * ow + j] = row[w]
-                        else:
-                            dst[i * ow + j] = 0.0
+    c = t // N
+    n = t - c * N
+    plane = x[n, c]
+    plane[:, :] = 0.0
+    for p in range(kh):
+        for q in range(kw):
+            src = col4[c, p * kw + q, n]
+            for i in range(oh):
+                h = i * sh - ph + p
+                if h < 0 or h >= H:
+                    continue
+                row = plane[h]
+                for j in range(ow):
+                    w = j * sw - pw + q
+                    if w >= 0 and w < W:
+                        row[w] += src[i * ow + j]
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -53,64 +99,122 @@ def col2im(col, kh, kw, ph, pw, sh, sw, oh, ow, x):
     Parallel over (channel, image) planes; each plane sums its kh*kw column segments in
     (p, q) order. The per-element bounds test with the fixed trip count ow compiles to
     faster code than precomputed clipped ranges (LeNet conv2: 2.3 -> 0.6 ms at 1 thread)."""
-    N, C, H, W = x.shape
-    S = oh * ow
-    col4 = col.reshape(C, kh * kw, N, S)
-    for t in prange(C * N):
-        c = t // N
-        n = t - c * N
-        plane = x[n, c]
-        plane[:, :] = 0.0
-        for p in range(kh):
-            for q in range(kw):
-                src = col4[c, p * kw + q, n]
-                for i in range(oh):
-                    h = i * sh - ph + p
-                    if h < 0 or h >= H:
-                        continue
-                    row = plane[h]
-                    for j in range(ow):
-                        w = j * sw - pw + q
-                        if w >= 0 and w < W:
-                            row[w] += src[i * ow + j]
+    for t in prange(x.shape[0] * x.shape[1]):
+        _col2im_planes(col, kh, kw, ph, pw, sh, sw, oh, ow, x, t)
+
+
+@njit(cache=True, nogil=True)
+def _col2im_serial(col, kh, kw, ph, pw, sh, sw, oh, ow, x):
+    for t in range(x.shape[0] * x.shape[1]):
+        _col2im_planes(col, kh, kw, ph, pw, sh, sw, oh, ow, x, t)
+
+
+@njit(cache=True, nogil=True)
+def _swap01_serial(src, bias, dst):
+    """dst[a, b, :] = src[b, a, :] (+ bias[b] when bias has entries)."""
+    A, B, S = dst.shape
+    add = bias.shape[0] > 0
+    for a in range(A):
+        for b in range(B):
+            d = dst[a, b]
+            s = src[b, a]
+            if add:
+                v = bias[b]
+                for k in range(S):
+                    d[k] = s[k] + v
+            else:
+                for k in range(S):
+                    d[k] = s[k]
 
 
 @njit(cache=True, parallel=True, nogil=True)
 def swap01(src, bias, dst):
-    """dst[a, b, :] = src[b, a, :] (+ bias[a] when bias has entries): the reorders between the
+    """dst[a, b, :] = src[b, a, :] (+ bias[b] when bias has entries): the reorders between the
     GEMM layout (F, N, S) and NCHW (N, F, S), parallel over the rows of dst."""
-    A, B, S = dst.shape
-    add = bias.shape[0] > 0
-    for t in prange(A * B):
-        a = t // B
-        b = t - a * B
-        d = dst[a, b]
-        s = src[b, a]
-        if add:
-            v = bias[b]
-            for k in range(S):
-                d[k] = s[k] + v
-        else:
-            for k in range(S):
-                d[k] = s[k]
+    A = dst.shape[0]
+    for a in prange(A):
+        _swap01_serial(src[:, a : a + 1], bias, dst[a : a + 1])
 
 
-@njit(cache=True, parallel=True, nogil=True, fastmath={"reassoc"})
-def swap01_rowsum(src, dst, sums):
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _swap01_rowsum_serial(src, dst, sums):
     """dst[a, b, :] = src[b, a, :] and sums[a, b] = Σ_k src[b, a, k] (float64 accumulation):
     the convolution's top gradient reordered to the GEMM layout, with the bias gradient's
-    partial sums taken in the same parallel pass. `reassoc` lets the sum run in vector lanes
-    (a sequential float64 chain was slower than the copy itself); the order is fixed per
-    machine, so results stay reproducible."""
+    partial sums taken in the same pass. `reassoc` lets the sum run in vector lanes (a
+    sequential float64 chain was slower than the copy itself); the order is fixed per machine,
+    so results stay reproducible."""
     A, B, S = dst.shape
-    for t in prange(A * B):
-        a = t // B
-        b = t - a * B
-        d = dst[a, b]
-        s = src[b, a]
-        acc = 0.0
-        for k in range(S):
-            v = s[k]
-            d[k] = v
-            acc += v
-        sums[a, b] = acc
+    for a in range(A):
+        for b in range(B):
+            d = dst[a, b]
+            s = src[b, a]
+            acc = 0.0
+            for k in range(S):
+                v = s[k]
+                d[k] = v
+                acc += v
+            sums[a, b] = acc
+
+
+# -- whole convolutions: one parallel region over chunks of the batch --------------------------
+@njit(cache=True, parallel=True, nogil=True)
+def forward_chunks(x, wm, bias, groups, kh, kw, ph, pw, sh, sw, oh, ow, bounds, cols, kept, Ys, y):
+    """y = conv(x, w) + bias over the chunks [bounds[c], bounds[c+1]) of the batch, in parallel.
+
+    Per chunk: col = im2col(x chunk); Y_g = W_g @ col_g per group (`gemm`); y chunk = Y
+    reordered to NCHW plus the bias. `kept`: cols[0] is the buffer of the whole batch's
+    columns (chunk c at offset bounds[c]·CK·S, kept for the backward pass); else cols[t] is
+    thread t's scratch. Ys[t]: thread t's product buffer. y is C-contiguous."""
+    C = x.shape[1]
+    F, K = wm.shape
+    CK, S, Fg = C * kh * kw, oh * ow, F // groups
+    for c in prange(bounds.shape[0] - 1):
+        n0, n1 = bounds[c], bounds[c + 1]
+        nb = n1 - n0
+        t = numba.get_thread_id()
+        if kept:
+            col = cols[0, n0 * CK * S : n1 * CK * S].reshape(CK, nb * S)
+        else:
+            col = cols[t, : CK * nb * S].reshape(CK, nb * S)
+        Y = Ys[t, : F * nb * S].reshape(F, nb * S)
+        _im2col_serial(x[n0:n1], kh, kw, ph, pw, sh, sw, oh, ow, col)
+        for g in range(groups):
+            gemm(wm[g * Fg : (g + 1) * Fg], col[g * K : (g + 1) * K], Y[g * Fg : (g + 1) * Fg], 1.0, 0.0)
+        _swap01_serial(Y.reshape(F, nb, S), bias, y[n0:n1].reshape(nb, F, S))
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def backward_chunks(
+    x, wm, gy, groups, kh, kw, ph, pw, sh, sw, bounds, cols, kept, Gs, parts, rowsums, need_dx, dx
+):
+    """The gradients of `forward_chunks`, chunk by chunk in parallel:
+
+        G = gy reordered to (F, n·S), rowsums[c, f, n] = Σ_s gy[n, f, s]  (∇b partial sums)
+        parts[c, g] = col_g @ G_gᵀ  (∇W_gᵀ of chunk c, K×Fg: colᵀ-major, 1.5-2x faster in
+                                     OpenBLAS than G_g @ col_gᵀ for these thin shapes)
+        dcol_g = W_gᵀ @ G_g over the columns' buffer, then col2im into dx (when need_dx)
+
+    `kept`: cols[0] holds the forward pass's columns of the whole batch (laid out by these
+    same bounds); else cols[t] is thread t's scratch and the columns are gathered again.
+    The caller sums parts and rowsums over c in chunk order (reproducible)."""
+    C = x.shape[1]
+    F, K = wm.shape
+    CK, S, Fg = C * kh * kw, gy.shape[2] * gy.shape[3], F // groups
+    oh, ow = gy.shape[2], gy.shape[3]
+    for c in prange(bounds.shape[0] - 1):
+        n0, n1 = bounds[c], bounds[c + 1]
+        nb = n1 - n0
+        t = numba.get_thread_id()
+        G = Gs[t, : F * nb * S].reshape(F, nb * S)
+        _swap01_rowsum_serial(gy[n0:n1].reshape(nb, F, S), G.reshape(F, nb, S), rowsums[c])
+        if kept:
+            col = cols[0, n0 * CK * S : n1 * CK * S].reshape(CK, nb * S)
+        else:
+            col = cols[t, : CK * nb * S].reshape(CK, nb * S)
+            _im2col_serial(x[n0:n1], kh, kw, ph, pw, sh, sw, oh, ow, col)
+        for g in range(groups):
+            gemm(col[g * K : (g + 1) * K], G[g * Fg : (g + 1) * Fg].T, parts[c, g], 1.0, 0.0)
+        if need_dx:
+            for g in range(groups):
+                gemm(wm[g * Fg : (g + 1) * Fg].T, G[g * Fg : (g + 1) * Fg], col[g * K : (g + 1) * K], 1.0, 0.0)
+            _col2im_serial(col, kh, kw, ph, pw, sh, sw, oh, ow, dx[n0:n1])
