@@ -44,3 +44,43 @@ def test_float32_stays_float32():
     assert y.dtype == np.float32
     assert max_pool_backward(B32, y, idx, x.shape).dtype == np.float32
     assert avg_pool_forward(B32, x, (2, 2), (0, 0), (2, 2), (2, 2)).dtype == np.float32
+
+
+def test_numba_loops_match_the_generic_kernel_on_ties_and_padding():
+    """The Numba loops' specialised interior rows (2x2 and 3x3 windows, column stride 2) and
+    their clipped border windows: constant planes and integer data (many ties: the first
+    maximum wins) with windows cut by the padding and by the image edge."""
+    import pytest
+
+    pytest.importorskip("numba")
+    from mocha.plugins.backends.numba_backend import NumbaBackend
+
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        ref, nb = NumpyBackend(dtype=dtype), NumbaBackend(dtype=dtype)
+        for k, s, p, H, W in [
+            (2, 2, 0, 24, 24),
+            (2, 2, 1, 7, 9),
+            (3, 2, 0, 32, 32),
+            (3, 2, 1, 9, 8),
+            (3, 2, 2, 11, 10),
+            (3, 1, 1, 6, 7),
+            (2, 1, 0, 5, 6),
+        ]:
+            oh = -(-(H + 2 * p - k) // s) + 1
+            ow = -(-(W + 2 * p - k) // s) + 1
+            oh -= p > 0 and (oh - 1) * s >= H + p
+            ow -= p > 0 and (ow - 1) * s >= W + p
+            args = ((k, k), (p, p), (s, s), (oh, ow))
+            for x in (
+                np.full((2, 3, H, W), 1.5),
+                rng.integers(-2, 3, (2, 3, H, W)).astype(float),
+                rng.standard_normal((2, 3, H, W)),
+            ):
+                x = x.astype(dtype)
+                y_ref, i_ref = max_pool_forward(ref, x, *args)
+                y, i = nb.kernels.resolve("max_pool_forward")(x, *args)
+                np.testing.assert_array_equal(y, y_ref)
+                np.testing.assert_array_equal(i, i_ref)
+                m = nb.kernels.resolve("avg_pool_forward")(x, *args)
+                np.testing.assert_allclose(m, avg_pool_forward(ref, x, *args), rtol=1e-5, atol=1e-6)
