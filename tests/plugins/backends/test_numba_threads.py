@@ -123,5 +123,3 @@ def test_threaded_convolution_is_reproducible_and_matches_one_thread():
         np.testing.assert_array_equal(a, b)  # bitwise, same thread count
     for a, b in zip(results[0], results[2]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
-
-

@@ -1,11 +1,15 @@
 """The Numba backend's matrix product: large products split over the backend's threads.
 
 An initialized `NumbaBackend` keeps BLAS at one thread (so that BLAS's idle workers never spin
-against numba's), and spreads a large product itself: the rows of `out` are cut into one block
-per thread, each block one single-threaded BLAS call, all in one compiled parallel region
-(`loops.blas.gemm_rows`, NumPy's own BLAS). Every element is the same dot product as in one
-call, over the same inner dimension. Products under `SPLIT_MIN_FLOPS`, or with fewer rows than
-threads, are one `numpy.matmul` call on the calling thread.
+against numba's), and spreads a large product itself: `out` is cut into one block per thread,
+each block one single-threaded BLAS call, all in one compiled parallel region (NumPy's own
+BLAS). The cut goes along the side of the larger operand, so that each thread reads only its
+share of it: by columns when op(b) is larger than op(a) (a layer's forward, x @ Wᵀ, and its
+∇x, g @ W, where W is the large one: LeNet's ip1 forward at 2 threads 1.0 ms cut by rows,
+0.68 ms by columns), by rows otherwise (`loops.blas.gemm_rows` / `gemm_cols`). Every element
+is the same dot product as in one call, over the same inner dimension. Products under
+`SPLIT_MIN_FLOPS`, or with fewer rows or columns than 2 per thread, are one `numpy.matmul`
+call on the calling thread.
 """
 
 from __future__ import annotations
@@ -44,9 +48,10 @@ def gemm(
     n = b.shape[0] if trans_b else b.shape[-1]
     T = runtime.get_threads() if a.ndim == 2 and b.ndim == 2 else 1
     dtype = np.result_type(a.dtype, b.dtype)
+    by_cols = n > m
     if (
         T == 1
-        or m < 2 * T
+        or min(m, n) < 2 * T
         or 2.0 * m * n * k < SPLIT_MIN_FLOPS
         or dtype not in (np.float32, np.float64)
     ):
@@ -59,15 +64,16 @@ def gemm(
         or out.dtype != dtype
         or not out.flags.c_contiguous
     ):
-        target = (
-            np.empty((m, n), dtype) if beta == 0.0 or out is None else np.array(out, dtype, order="C")
-        )
+        keep = beta != 0.0 and out is not None
+        target = np.array(out, dtype, order="C") if keep else np.empty((m, n), dtype)
     A = _operand(np.asarray(a, dtype))
     B = _operand(np.asarray(b, dtype))
-    plan = threads.ChunkPlan(threads.balanced_chunks(m, -(-m // T), T), T)
+    side = n if by_cols else m
+    plan = threads.ChunkPlan(threads.balanced_chunks(side, -(-side // T), T), T)
+    loops = runtime.loops("blas")
     threads.run_plan(
         plan,
-        runtime.loops("blas").gemm_rows,
+        loops.gemm_cols if by_cols else loops.gemm_rows,
         A.T if trans_a else A,
         B.T if trans_b else B,
         target,

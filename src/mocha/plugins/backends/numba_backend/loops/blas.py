@@ -52,8 +52,9 @@ def _register() -> str:
         lib = ctypes.CDLL(path)
         for s, d in _SYMBOLS:
             if hasattr(lib, s) and hasattr(lib, d):
-                llvm.add_symbol("mocha_sgemm64", ctypes.cast(getattr(lib, s), ctypes.c_void_p).value)
-                llvm.add_symbol("mocha_dgemm64", ctypes.cast(getattr(lib, d), ctypes.c_void_p).value)
+                for alias, name in (("mocha_sgemm64", s), ("mocha_dgemm64", d)):
+                    address = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
+                    llvm.add_symbol(alias, address)
                 return path
     raise ImportError(
         "the Numba backend calls NumPy's own BLAS from compiled code, and found no 64-bit "
@@ -129,3 +130,12 @@ def gemm_rows(a, b, c, alpha, beta, bounds):
     for i in prange(bounds.shape[0] - 1):
         r0, r1 = bounds[i], bounds[i + 1]
         gemm(a[r0:r1], b, c[r0:r1], alpha, beta)
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def gemm_cols(a, b, c, alpha, beta, bounds):
+    """As `gemm_rows`, the columns of c (and b) cut at `bounds`: each thread reads its own
+    share of b (the larger operand of a layer's forward and ∇x products)."""
+    for i in prange(bounds.shape[0] - 1):
+        c0, c1 = bounds[i], bounds[i + 1]
+        gemm(a, b[:, c0:c1], c[:, c0:c1], alpha, beta)

@@ -24,7 +24,6 @@ from numba import njit, prange
 from .blas import gemm
 
 
-
 @njit(cache=True, nogil=True)
 def _im2col_planes(x, kh, kw, ph, pw, sh, sw, oh, ow, col, t):
     """Plane t = (channel c, image n) of `im2col`."""
@@ -127,15 +126,6 @@ def _swap01_serial(src, bias, dst):
                     d[k] = s[k]
 
 
-@njit(cache=True, parallel=True, nogil=True)
-def swap01(src, bias, dst):
-    """dst[a, b, :] = src[b, a, :] (+ bias[b] when bias has entries): the reorders between the
-    GEMM layout (F, N, S) and NCHW (N, F, S), parallel over the rows of dst."""
-    A = dst.shape[0]
-    for a in prange(A):
-        _swap01_serial(src[:, a : a + 1], bias, dst[a : a + 1])
-
-
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _swap01_rowsum_serial(src, dst, sums):
     """dst[a, b, :] = src[b, a, :] and sums[a, b] = Σ_k src[b, a, k] (float64 accumulation):
@@ -179,7 +169,8 @@ def forward_chunks(x, wm, bias, groups, kh, kw, ph, pw, sh, sw, oh, ow, bounds, 
         Y = Ys[t, : F * nb * S].reshape(F, nb * S)
         _im2col_serial(x[n0:n1], kh, kw, ph, pw, sh, sw, oh, ow, col)
         for g in range(groups):
-            gemm(wm[g * Fg : (g + 1) * Fg], col[g * K : (g + 1) * K], Y[g * Fg : (g + 1) * Fg], 1.0, 0.0)
+            fs, ks = slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)
+            gemm(wm[fs], col[ks], Y[fs], 1.0, 0.0)
         _swap01_serial(Y.reshape(F, nb, S), bias, y[n0:n1].reshape(nb, F, S))
 
 
@@ -216,5 +207,6 @@ def backward_chunks(
             gemm(col[g * K : (g + 1) * K], G[g * Fg : (g + 1) * Fg].T, parts[c, g], 1.0, 0.0)
         if need_dx:
             for g in range(groups):
-                gemm(wm[g * Fg : (g + 1) * Fg].T, G[g * Fg : (g + 1) * Fg], col[g * K : (g + 1) * K], 1.0, 0.0)
+                fs, ks = slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)
+                gemm(wm[fs].T, G[fs], col[ks], 1.0, 0.0)
             _col2im_serial(col, kh, kw, ph, pw, sh, sw, oh, ow, dx[n0:n1])

@@ -20,7 +20,8 @@ from .blas import gemm
 @njit(cache=True, nogil=True)
 def _im2row(x, kw, ph, pw, ow, rows):
     """rows[c*kw + q, hh, n, j] = x[n, c, hh - ph, j - pw + q] (zeros outside the image), for
-    hh in [0, H + 2ph): the im2col of one kernel row only (stride 1), plane by plane; fixed-trip inner loops with a bounds test, like `im2col`."""
+    hh in [0, H + 2ph): the im2col of one kernel row only (stride 1), plane by plane;
+    fixed-trip inner loops with a bounds test, like `im2col`."""
     N, C, H, W = x.shape
     Hp = H + 2 * ph
     r4 = rows.reshape(C * kw, Hp, N, ow)
