@@ -8,16 +8,19 @@ generic versions. The package mirrors `generic/`, one module per topic, each end
 
 ==================  ============================================================================
 ``conv``            im2col, col2im, conv_forward, conv_backward (im2col + one BLAS product per
-                    group and chunk; ``rowconv``: the row-wise path for stride-1 convolutions
-                    over many channels; ``threads``: chunks spread over the threads)
-``blas``            gemm: large products split by rows over the threads, one-thread BLAS each
+                    group and chunk, each convolution one compiled parallel region over the
+                    chunks; ``rowconv``: the row-wise path for stride-1 convolutions over many
+                    channels; ``threads``: how the chunks are planned and run)
+``blas``            gemm: large products cut by rows or columns over the threads, one-thread
+                    BLAS each, in one compiled region
 ``pool``            max / mean pooling, forward and backward
 ``lrn``             local response normalization, both modes
 ``softmax``         softmax over any axis
 ``elementwise``     neurons, dropout, the softmax-loss gradient
 ``runtime``         what they share: the one loader of the compiled loops, numba's thread
                     count, the serial/parallel dispatch `run`, `contiguous`, `out_or`
-``loops/<topic>``   the compiled loops, the only modules that import numba
+``loops/<topic>``   the compiled loops, the only modules that import numba (``loops/blas``:
+                    NumPy's own BLAS product, callable from compiled code)
 ==================  ============================================================================
 
 Importing the package does not import numba: `why_unavailable()` imports it when asked, and
@@ -62,24 +65,21 @@ class NumbaBackend(Backend):
     Threads: `threads` (default: the cores this process may run on) is applied by `init()`
     and undone by `shutdown()`: numba's thread count (`numba.set_num_threads`, on the calling
     thread) becomes `threads`, and every BLAS library's (through threadpoolctl) becomes 1.
-    The backend parallelizes the products itself: convolutions over 10 MFLOP run their chunks
-    on `threads` threads at once, each with one numba thread and one-thread BLAS
-    (`threads.py`), and large matrix products are split by rows the same way (`blas.py`).
-    So BLAS never wakes its own workers, whose idle spinning (OpenBLAS: ~0.1 s after each
-    product; MKL/OpenMP: KMP_BLOCKTIME) would starve numba's, and no environment variable is
-    needed for full speed. Unless `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is set, the first
-    kernel call also sets `OMP_WAIT_POLICY=PASSIVE` before numba starts its OpenMP pool, so
-    that numba's idle workers sleep. Results are reproducible for a given thread count.
+    The backend parallelizes the products itself: a convolution over 10 MFLOP is one
+    compiled parallel region whose `threads` threads each run whole chunks of the batch
+    (gather, one-thread BLAS products, reorder; `threads.py`), and large matrix products are
+    cut into one block per thread the same way (`blas.py`). So BLAS never wakes its own
+    workers, and no environment variable is needed for full speed. numba's OpenMP workers
+    keep OpenMP's default wait policy (a short spin, then sleep), so a region a few
+    microseconds after the previous one finds them awake (`runtime.loops`). Results are
+    reproducible for a given thread count.
     """
 
     name = "numba"
     priority = 20
     #: Convolutions run over chunks of the mini-batch whose gathered columns take at most this
     #: many bytes (so they stay in cache); 0 means the whole batch at once. With more than one
-    #: thread the chunks go to separate threads (`threads`); where they cannot, the
-    #: budget is 4x as large, because OpenBLAS then splits each product between the threads
-    #: and products over few columns did not scale (CIFAR-10 conv2 at 2 threads: 2 images per
-    #: chunk ran its forward product at 113 GFLOP/s, 8 images at 222).
+    #: thread the chunks are shared out between the threads (`threads`).
     conv_chunk_bytes: int = 2 << 20
     #: The convolution layer's cache keeps the im2col columns of the whole batch for the
     #: backward pass only up to this many bytes (they should stay in the last-level cache;

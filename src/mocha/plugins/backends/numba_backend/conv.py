@@ -1,16 +1,18 @@
 """Convolution kernels of the Numba backend: im2col / col2im, conv_forward, conv_backward
 (the compiled loops are in `loops/conv.py`).
 
-Convolution is im2col into a cached workspace (a compiled, plane-parallel gather), then one
-BLAS matrix product per group over a cache-sized chunk of the mini-batch (`numpy.matmul`,
-threaded by OpenBLAS), then one pass that reorders and adds the bias, written straight into the
-caller's `out`. With a `cache` dict (the convolution layer keeps one per bottom) the columns of
-the whole batch are kept there (when they fit `conv_keep_cols_bytes`) and the backward pass
-reuses them instead of a second im2col; it then overwrites them with the column gradient,
-which a compiled, plane-parallel `col2im` sums back. Stride-1 convolutions over many input
-channels whose columns are not kept take the row-wise path of `rowconv` instead.
-The gather loops use fixed-trip inner loops with a bounds test per element, which compiled
-2-4x faster than loops over precomputed clipped ranges (and than NumPy's strided copy).
+A convolution is one compiled parallel region over cache-sized chunks of the mini-batch
+(`loops.conv.forward_chunks` / `backward_chunks`, planned by `threads`): each chunk, on one
+thread, is an im2col into that thread's workspace, one BLAS product per group (NumPy's BLAS
+at one thread, called from the compiled code: `loops/blas.py`), and one pass that reorders
+and adds the bias straight into the caller's `out`. With a `cache` dict (the convolution layer
+keeps one per bottom) the columns of the whole batch are kept there (when they fit
+`conv_keep_cols_bytes`) and the backward pass reuses them instead of a second im2col; it then
+overwrites them with the column gradient, which `col2im` sums back. Stride-1 convolutions
+over many input channels whose columns are not kept take the row-wise path of `rowconv`
+instead. The gather loops use fixed-trip inner loops with a bounds test per element, which
+compiled 2-4x faster than loops over precomputed clipped ranges (and than NumPy's strided
+copy).
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ Sums over chunks (∇W, ∇b) are kept per chunk and added in chunk order afterw
 (`sum_in_order`), so results are reproducible for a given chunk plan whichever thread ran
 which chunk. Small convolutions (`CHUNK_THREADS_MIN_FLOPS`) run their chunks on the calling
 thread only.
+
+Like every parallel numba loop on the GNU OpenMP layer, these regions are not fork-safe: a
+child forked (without exec) from a process that ran one is stopped by numba if it runs one
+too. Start such workers with the "spawn" or "forkserver" start method.
 """
 
 from __future__ import annotations
