@@ -10,9 +10,8 @@ keeps one per bottom) the columns of the whole batch are kept there (when they f
 `conv_keep_cols_bytes`) and the backward pass reuses them instead of a second im2col; it then
 overwrites them with the column gradient, which `col2im` sums back. Stride-1 convolutions
 over many input channels whose columns are not kept take the row-wise path of `rowconv`
-instead. The gather loops use fixed-trip inner loops with a bounds test per element, which
-compiled 2-4x faster than loops over precomputed clipped ranges (and than NumPy's strided
-copy).
+instead. The gather and scatter loops go through a zero-padded scratch plane, so their inner
+loops are plain copies and sums without bounds tests (`loops/conv.py`).
 """
 
 from __future__ import annotations

@@ -19,75 +19,105 @@ the gather, the products and the reorder.
 from __future__ import annotations
 
 import numba
+import numpy as np
 from numba import njit, prange
 
 from .blas import gemm
 
 
 @njit(cache=True, nogil=True)
-def _im2col_planes(x, kh, kw, ph, pw, sh, sw, oh, ow, col, t):
-    """Plane t = (channel c, image n) of `im2col`."""
+def _padded_plane(x, kh, kw, ph, pw, sh, sw, oh, ow):
+    """A zeroed scratch plane large enough for the padded image and every window: the
+    im2col / col2im cores copy an image into its interior (its border stays zero) or sum a
+    plane's columns into it, so their inner loops need no bounds test."""
+    Hp = max((oh - 1) * sh + kh, x.shape[2] + 2 * ph)
+    Wp = max((ow - 1) * sw + kw, x.shape[3] + 2 * pw)
+    return np.zeros((Hp, Wp), dtype=x.dtype)
+
+
+@njit(cache=True, nogil=True)
+def _im2col_planes(x, kh, kw, ph, pw, sh, sw, oh, ow, col, t, buf):
+    """Plane t = (channel c, image n) of `im2col`, through `buf` (`_padded_plane`): the image
+    is copied into its interior, then every (p, q) row segment of the columns is a plain copy
+    of a padded row (a contiguous slice when sw == 1). 1.4-4x faster than a bounds test per
+    element (LeNet conv2, 16 images: 0.60-0.75 -> 0.43 ms; CIFAR-10 conv1, 8 images: 0.43-0.61
+    -> 0.14 ms)."""
     N, C, H, W = x.shape
     S = oh * ow
     col4 = col.reshape(C, kh * kw, N, S)
     c = t // N
     n = t - c * N
     plane = x[n, c]
+    for h in range(H):
+        d = buf[h + ph, pw : pw + W]
+        s = plane[h]
+        for w in range(W):
+            d[w] = s[w]
     for p in range(kh):
         for q in range(kw):
             dst = col4[c, p * kw + q, n]
             for i in range(oh):
-                h = i * sh - ph + p
-                if h < 0 or h >= H:
+                row = buf[i * sh + p]
+                base = i * ow
+                if sw == 1:
+                    seg = row[q : q + ow]
+                    out = dst[base : base + ow]
                     for j in range(ow):
-                        dst[i * ow + j] = 0.0
-                    continue
-                row = plane[h]
-                for j in range(ow):
-                    w = j * sw - pw + q
-                    if w >= 0 and w < W:
-                        dst[i * ow + j] = row[w]
-                    else:
-                        dst[i * ow + j] = 0.0
+                        out[j] = seg[j]
+                else:
+                    for j in range(ow):
+                        dst[base + j] = row[j * sw + q]
 
 
 @njit(cache=True, parallel=True, nogil=True)
 def im2col(x, kh, kw, ph, pw, sh, sw, oh, ow, col):
     """col[C*kh*kw, N*oh*ow] (row (c*kh+p)*kw+q, column (n*oh+i)*ow+j) of x[N,C,H,W];
-    zeros where a window reads the padding. Parallel over (channel, image) planes; like
-    `col2im`, fixed-trip inner loops with a bounds test (2-3x NumPy's strided copy)."""
+    zeros where a window reads the padding. Parallel over (channel, image) planes."""
     for t in prange(x.shape[0] * x.shape[1]):
-        _im2col_planes(x, kh, kw, ph, pw, sh, sw, oh, ow, col, t)
+        buf = _padded_plane(x, kh, kw, ph, pw, sh, sw, oh, ow)
+        _im2col_planes(x, kh, kw, ph, pw, sh, sw, oh, ow, col, t, buf)
 
 
 @njit(cache=True, nogil=True)
 def _im2col_serial(x, kh, kw, ph, pw, sh, sw, oh, ow, col):
+    buf = _padded_plane(x, kh, kw, ph, pw, sh, sw, oh, ow)
     for t in range(x.shape[0] * x.shape[1]):
-        _im2col_planes(x, kh, kw, ph, pw, sh, sw, oh, ow, col, t)
+        _im2col_planes(x, kh, kw, ph, pw, sh, sw, oh, ow, col, t, buf)
 
 
 @njit(cache=True, nogil=True)
-def _col2im_planes(col, kh, kw, ph, pw, sh, sw, oh, ow, x, t):
-    """Plane t = (channel c, image n) of `col2im`."""
+def _col2im_planes(col, kh, kw, ph, pw, sh, sw, oh, ow, x, t, acc):
+    """Plane t = (channel c, image n) of `col2im`: its kh*kw column segments are summed, in
+    (p, q) order, into the padded scratch plane `acc` (no bounds test, contiguous slices when
+    sw == 1), whose interior is then copied to x[n, c]. Every cell receives the same terms in
+    the same order as a bounds-tested sum straight into x, 2-6x faster (LeNet conv2, 16
+    images: 1.1-1.3 -> 0.3-0.6 ms; CIFAR-10 conv3, 10 images: 1.2 -> 0.6 ms)."""
     N, C, H, W = x.shape
     S = oh * ow
     col4 = col.reshape(C, kh * kw, N, S)
     c = t // N
     n = t - c * N
-    plane = x[n, c]
-    plane[:, :] = 0.0
+    acc[:, :] = 0.0
     for p in range(kh):
         for q in range(kw):
             src = col4[c, p * kw + q, n]
             for i in range(oh):
-                h = i * sh - ph + p
-                if h < 0 or h >= H:
-                    continue
-                row = plane[h]
-                for j in range(ow):
-                    w = j * sw - pw + q
-                    if w >= 0 and w < W:
-                        row[w] += src[i * ow + j]
+                row = acc[i * sh + p]
+                base = i * ow
+                if sw == 1:
+                    seg = row[q : q + ow]
+                    s = src[base : base + ow]
+                    for j in range(ow):
+                        seg[j] += s[j]
+                else:
+                    for j in range(ow):
+                        row[j * sw + q] += src[base + j]
+    plane = x[n, c]
+    for h in range(H):
+        a = acc[h + ph, pw : pw + W]
+        d = plane[h]
+        for w in range(W):
+            d[w] = a[w]
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -95,17 +125,17 @@ def col2im(col, kh, kw, ph, pw, sh, sw, oh, ow, x):
     """The adjoint of im2col: x[n, c] = Σ of the column entries that read each cell.
 
     col is [C*kh*kw, N*oh*ow] (row (c*kh+p)*kw+q, column (n*oh+i)*ow+j); x is overwritten.
-    Parallel over (channel, image) planes; each plane sums its kh*kw column segments in
-    (p, q) order. The per-element bounds test with the fixed trip count ow compiles to
-    faster code than precomputed clipped ranges (LeNet conv2: 2.3 -> 0.6 ms at 1 thread)."""
+    Parallel over (channel, image) planes."""
     for t in prange(x.shape[0] * x.shape[1]):
-        _col2im_planes(col, kh, kw, ph, pw, sh, sw, oh, ow, x, t)
+        acc = _padded_plane(x, kh, kw, ph, pw, sh, sw, oh, ow)
+        _col2im_planes(col, kh, kw, ph, pw, sh, sw, oh, ow, x, t, acc)
 
 
 @njit(cache=True, nogil=True)
 def _col2im_serial(col, kh, kw, ph, pw, sh, sw, oh, ow, x):
+    acc = _padded_plane(x, kh, kw, ph, pw, sh, sw, oh, ow)
     for t in range(x.shape[0] * x.shape[1]):
-        _col2im_planes(col, kh, kw, ph, pw, sh, sw, oh, ow, x, t)
+        _col2im_planes(col, kh, kw, ph, pw, sh, sw, oh, ow, x, t, acc)
 
 
 @njit(cache=True, nogil=True)

@@ -12,6 +12,7 @@ whole row-wise convolution as one parallel region over chunks of the batch.
 from __future__ import annotations
 
 import numba
+import numpy as np
 from numba import njit, prange
 
 from .blas import gemm
@@ -20,31 +21,34 @@ from .blas import gemm
 @njit(cache=True, nogil=True)
 def _im2row(x, kw, ph, pw, ow, rows):
     """rows[c*kw + q, hh, n, j] = x[n, c, hh - ph, j - pw + q] (zeros outside the image), for
-    hh in [0, H + 2ph): the im2col of one kernel row only (stride 1), plane by plane;
-    fixed-trip inner loops with a bounds test, like `im2col`."""
+    hh in [0, H + 2ph): the im2col of one kernel row only (stride 1), plane by plane. Each
+    image row is copied once into a zero-padded scratch row, and every (q, hh) segment is then
+    a plain slice copy (no bounds test per element, as in `conv._im2col_planes`)."""
     N, C, H, W = x.shape
     Hp = H + 2 * ph
     r4 = rows.reshape(C * kw, Hp, N, ow)
+    padded = np.zeros(max(W + 2 * pw, ow + kw - 1), dtype=x.dtype)
     for t in range(C * N):
         c = t // N
         n = t - c * N
         plane = x[n, c]
-        for q in range(kw):
-            dst = r4[c * kw + q]
-            for hh in range(Hp):
-                d = dst[hh, n]
-                h = hh - ph
-                if h < 0 or h >= H:
+        for hh in range(Hp):
+            h = hh - ph
+            if h < 0 or h >= H:
+                for q in range(kw):
+                    d = r4[c * kw + q, hh, n]
                     for j in range(ow):
                         d[j] = 0.0
-                    continue
-                row = plane[h]
+                continue
+            inner = padded[pw : pw + W]
+            row = plane[h]
+            for w in range(W):
+                inner[w] = row[w]
+            for q in range(kw):
+                d = r4[c * kw + q, hh, n]
+                seg = padded[q : q + ow]
                 for j in range(ow):
-                    w = j - pw + q
-                    if w >= 0 and w < W:
-                        d[j] = row[w]
-                    else:
-                        d[j] = 0.0
+                    d[j] = seg[j]
 
 
 @njit(cache=True, nogil=True)
