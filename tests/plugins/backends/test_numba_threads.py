@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -123,3 +125,24 @@ def test_threaded_convolution_is_reproducible_and_matches_one_thread():
         np.testing.assert_array_equal(a, b)  # bitwise, same thread count
     for a, b in zip(results[0], results[2]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+
+
+def test_without_numpys_64bit_cblas_the_backend_says_what_is_missing(monkeypatch):
+    """No BLAS library with a 64-bit CBLAS sgemm/dgemm: the binding raises an ImportError that
+    says what it looked for and what to do (the backend is then unavailable)."""
+    import mocha.plugins.backends.numba_backend.loops.blas as binding
+
+    monkeypatch.setattr(binding, "_blas_files", lambda: [])
+    with pytest.raises(ImportError, match=r"no 64-bit CBLAS .*NumPy backend"):
+        binding._register()
+    monkeypatch.setattr(binding, "_SYMBOLS", (("no_such_sgemm", "no_such_dgemm"),))
+    monkeypatch.setattr(binding, "_blas_files", lambda: [binding.LIBRARY])
+    with pytest.raises(ImportError, match=r"no_such_sgemm.*libscipy_openblas"):
+        binding._register()
+
+
+def test_the_binding_calls_the_blas_numpy_itself_loaded():
+    import mocha.plugins.backends.numba_backend.loops.blas as binding
+
+    root = os.path.dirname(os.path.dirname(np.__file__))
+    assert os.path.realpath(binding.LIBRARY).startswith(os.path.realpath(root))

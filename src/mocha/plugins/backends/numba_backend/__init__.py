@@ -135,6 +135,8 @@ class NumbaBackend(Backend):
         try:
             runtime.numba()
         except Exception as exc:  # ImportError, or a numba that refuses this numpy
+            if "CBLAS" in str(exc):  # loops/blas.py: no BLAS product to call from the loops
+                return str(exc)
             return f"numba cannot be imported ({type(exc).__name__}: {exc})"
         return None
 

@@ -58,7 +58,8 @@ def _register() -> str:
                 return path
     raise ImportError(
         "the Numba backend calls NumPy's own BLAS from compiled code, and found no 64-bit "
-        "CBLAS (scipy_cblas_sgemm64_ / cblas_sgemm64_) in the BLAS libraries NumPy loaded; "
+        f"CBLAS ({' / '.join(s for s, _ in _SYMBOLS)}) in the BLAS libraries loaded "
+        f"({', '.join(_blas_files()) or 'none found'}); "
         "install NumPy from its wheels (pip install --force-reinstall numpy) or use the "
         "NumPy backend"
     )
