@@ -57,6 +57,9 @@ The kernel table (signatures; arrays are backend arrays, NCHW; `kernel`, `pad`, 
 ``tanh_backward``      ``(y, g, out=None) -> g · (1 - y²)``
 ``dropout_mask``       ``(u, ratio, scale=1.0, out=None) -> m`` = [u > ratio] · scale
 ``dropout_apply``      ``(x, mask, out=None) -> x · mask``
+``momentum_update``    ``(h, g, w, momentum, rate)``: h ← momentum·h − rate·g, then w ← w + h, in
+                       place (the SGD step)
+``add_scaled``         ``(y, x, alpha)``: y ← y + alpha·x, in place
 =====================  ==========================================================================
 
 and ``softmax_loss_backward(prob, label_index, axis, coef, w_label=None, out=None) -> dx`` =
@@ -64,10 +67,11 @@ and ``softmax_loss_backward(prob, label_index, axis, coef, w_label=None, out=Non
 with 1 on axis; w_label likewise).
 
 The generic versions live in `mocha.plugins.backends.generic.{conv,pool,lrn,softmax,
-elementwise,blas}` (their module docstrings give the exact window rules); callers (the layers)
-decide output sizes and reject empty pooling windows before calling. In the elementwise kernels
-(neurons, dropout, softmax-loss gradient) scalars are rounded to the arrays' dtype and
-``out=x`` works in place. Adding a kernel: see `mocha/plugins/backends/README.md`.
+elementwise,blas,update}` (their module docstrings give the exact window rules); callers (the
+layers) decide output sizes and reject empty pooling windows before calling. In the
+elementwise and update kernels (neurons, dropout, softmax-loss gradient, the SGD step) scalars
+are rounded to the arrays' dtype and ``out=x`` works in place. Adding a kernel: see
+`mocha/plugins/backends/README.md`.
 
 Layers never import numpy, numba or cupy: they use `backend.xp` and `backend.kernels`.
 """

@@ -31,6 +31,8 @@ KERNEL_NAMES: tuple[str, ...] = (
     "dropout_mask",
     "dropout_apply",
     "softmax_loss_backward",
+    "momentum_update",
+    "add_scaled",
 )
 
 

@@ -22,6 +22,7 @@ from mocha.plugins.backends.generic import elementwise as kernels_elementwise
 from mocha.plugins.backends.generic import lrn as kernels_lrn
 from mocha.plugins.backends.generic import pool as kernels_pool
 from mocha.plugins.backends.generic import softmax as kernels_softmax
+from mocha.plugins.backends.generic import update as kernels_update
 
 pytest.importorskip("numba")
 pytestmark = pytest.mark.usefixtures("threads")
@@ -39,6 +40,7 @@ GENERIC = {
     "softmax": kernels_softmax.softmax,
     "gemm": kernels_blas.gemm,
     **kernels_elementwise.KERNELS,
+    **kernels_update.KERNELS,
 }
 TOL = {np.float64: {"rtol": 1e-9, "atol": 1e-11}, np.float32: {"rtol": 2e-4, "atol": 2e-5}}
 dtypes = st.sampled_from([np.float64, np.float32])
@@ -436,3 +438,40 @@ def test_large_inputs_take_the_parallel_path(monkeypatch):
         ),
         np.float64,
     )
+
+
+@given(
+    size=st.integers(1, 3000),
+    momentum=st.sampled_from([0.0, 0.9, 0.5]),
+    rate=st.floats(1e-4, 1.0),
+    alpha=st.floats(-2.0, 2.0),
+    dtype=dtypes,
+    seed=st.integers(0, 2**16),
+)
+def test_update_kernels_match_the_generic_ones_bit_for_bit(
+    size, momentum, rate, alpha, dtype, seed
+):
+    """The SGD step and the scaled add: one compiled pass each, the same numbers as the
+    generic NumPy statements (every operation rounded to the dtype in the same order)."""
+    rng = np.random.default_rng(seed)
+    h, g, w = (rng.standard_normal(size).astype(dtype) for _ in range(3))
+    ref_backend, nb = backends(dtype)
+    refs = [a.copy() for a in (h, g, w)]
+    GENERIC["momentum_update"](ref_backend, *refs, momentum, rate)
+    nb.kernels.momentum_update(h, g, w, momentum, rate)
+    np.testing.assert_array_equal(h, refs[0])
+    np.testing.assert_array_equal(w, refs[2])
+    y, ref_y = w.copy(), w.copy()
+    GENERIC["add_scaled"](ref_backend, ref_y, g, alpha)
+    nb.kernels.add_scaled(y, g, alpha)
+    np.testing.assert_array_equal(y, ref_y)
+
+
+def test_update_kernels_take_the_generic_path_for_strided_views():
+    rng = np.random.default_rng(0)
+    h, g, w = (rng.standard_normal((6, 8))[:, ::2] for _ in range(3))  # not contiguous
+    refs = [a.copy() for a in (h, g, w)]
+    ref_backend, nb = backends(np.float64)
+    GENERIC["momentum_update"](ref_backend, *refs, 0.9, 0.1)
+    nb.kernels.momentum_update(h, g, w, 0.9, 0.1)
+    np.testing.assert_array_equal(w, refs[2])

@@ -10,13 +10,6 @@ from mocha.core.components import Regularizer
 from mocha.core.hookspecs import hookimpl
 
 
-def scratch(backend: Any, like: Any) -> Any:
-    """A reusable scratch array shaped like `like` (the backend's "scratch" workspace), or
-    None when the backend keeps no workspaces (then callers allocate as usual)."""
-    get = getattr(backend, "workspace", None)
-    return None if get is None else get("scratch", like.shape, like.dtype)
-
-
 @dataclass(frozen=True)
 class NoRegu(Regularizer):
     """No regularization."""
@@ -40,12 +33,7 @@ class L2Regu(Regularizer):
     def gradient(self, backend: Any, param: Any, grad: Any, coef: float) -> None:
         lam = self.coefficient * coef
         if lam != 0:
-            tmp = scratch(backend, param.data)
-            if tmp is None:
-                grad.data += (2 * lam) * param.data
-            else:  # same arithmetic, no temporary allocated
-                backend.xp.multiply(param.data, 2 * lam, out=tmp)
-                grad.data += tmp
+            backend.kernels.add_scaled(grad.data, param.data, 2 * lam)
 
     def loss(self, backend: Any, param: Any, coef: float) -> float:
         return float(self.coefficient * coef * backend.xp.sum(param.data * param.data))

@@ -11,7 +11,6 @@ from typing import Any
 
 from mocha.core.hookspecs import hookimpl
 from mocha.core.solver import SolverMethod
-from mocha.plugins.components.regularizers import scratch
 from mocha.plugins.solvers._momentum import MomentumMethod
 
 #: kept for plugins written against earlier versions; use `SolverMethod.history_of`
@@ -28,18 +27,11 @@ class SGD(MomentumMethod):
         lr = solver.params["lr_policy"].get(state)
         mom_prev = internal["momentum"]
         internal["learning_rate"] = lr
+        step = net.backend.kernels.momentum_update  # h ← μ·h − rate·g; W ← W + h
         for layer_state in net.trainable_states():
             for param in layer_state.parameters:
                 h = self.history_of(solver, state, layer_state.layer.name, param)
-                h *= mom_prev
-                g = param.gradient.data
-                tmp = scratch(net.backend, g)
-                if tmp is None:
-                    h -= (lr * param.learning_rate) * g
-                else:  # the same arithmetic without a temporary
-                    net.backend.xp.multiply(g, lr * param.learning_rate, out=tmp)
-                    h -= tmp
-                param.blob.data += h
+                step(h, param.gradient.data, param.blob.data, mom_prev, lr * param.learning_rate)
         internal["momentum"] = solver.params["mom_policy"].get(state)
 
 

@@ -30,10 +30,11 @@ import mocha.plugins.backends.generic.elementwise as elementwise
 import mocha.plugins.backends.generic.lrn as lrn
 import mocha.plugins.backends.generic.pool as pool
 import mocha.plugins.backends.generic.softmax as softmax
+import mocha.plugins.backends.generic.update as update
 from mocha.core.hookspecs import hookimpl
 
 #: The topic modules whose `KERNELS` are registered.
-TOPICS = (conv, pool, lrn, softmax, elementwise, blas)
+TOPICS = (conv, pool, lrn, softmax, elementwise, blas, update)
 #: Every generic kernel: name -> implementation.
 KERNELS: dict[str, Callable[..., Any]] = {
     name: impl for topic in TOPICS for name, impl in topic.KERNELS.items()

@@ -17,6 +17,7 @@ generic versions. The package mirrors `generic/`, one module per topic, each end
 ``lrn``             local response normalization, both modes
 ``softmax``         softmax over any axis
 ``elementwise``     neurons, dropout, the softmax-loss gradient
+``update``          the SGD momentum step and the scaled add of the L2 regularizer
 ``runtime``         what they share: the one loader of the compiled loops, numba's thread
                     count, the serial/parallel dispatch `run`, `contiguous`, `out_or`
 ``loops/<topic>``   the compiled loops, the only modules that import numba (``loops/blas``:
@@ -46,11 +47,12 @@ import mocha.plugins.backends.numba_backend.lrn as lrn
 import mocha.plugins.backends.numba_backend.pool as pool
 import mocha.plugins.backends.numba_backend.runtime as runtime
 import mocha.plugins.backends.numba_backend.softmax as softmax
+import mocha.plugins.backends.numba_backend.update as update
 from mocha.core.backend import Backend
 from mocha.core.hookspecs import hookimpl
 
 #: The topic modules whose `KERNELS` the backend registers.
-TOPICS = (blas, conv, pool, lrn, softmax, elementwise)
+TOPICS = (blas, conv, pool, lrn, softmax, elementwise, update)
 #: Every kernel the Numba backend overrides: name -> implementation.
 KERNELS: dict[str, Callable[..., Any]] = {
     name: impl for topic in TOPICS for name, impl in topic.KERNELS.items()
