@@ -4,7 +4,7 @@ the reorders between the matrix-product layout (F, N, S) and NCHW.
 Like every module of `loops/`, this one imports numba at the top and is imported only by
 `runtime.loops("conv")`, on the first kernel call. Every loop is `@njit(cache=True)`, so a
 second process loads the machine code from numba's on-disk cache instead of compiling; the
-parallel ones are also `nogil=True`, so the convolution's chunk threads (`threads`) run them
+parallel ones are also `nogil=True`, so several Python threads may run them
 side by side. The loops work on C-contiguous arrays and write into arrays given by the caller;
 the layout is exactly that of the generic kernels (`generic.conv`), which the tests compare
 them with.
