@@ -127,22 +127,59 @@ def test_threaded_convolution_is_reproducible_and_matches_one_thread():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
 
 
-def test_without_numpys_64bit_cblas_the_backend_says_what_is_missing(monkeypatch):
-    """No BLAS library with a 64-bit CBLAS sgemm/dgemm: the binding raises an ImportError that
-    says what it looked for and what to do (the backend is then unavailable)."""
+def test_without_a_cblas_the_backend_says_what_is_missing(monkeypatch):
+    """No BLAS library with a CBLAS sgemm/dgemm pair: the binding raises an ImportError that
+    says what it looked for, where, and what to do (the backend is then unavailable)."""
     import mocha.plugins.backends.numba_backend.loops.blas as binding
 
     monkeypatch.setattr(binding, "_blas_files", lambda: [])
-    with pytest.raises(ImportError, match=r"no 64-bit CBLAS .*NumPy backend"):
+    with pytest.raises(ImportError, match=r"no CBLAS .*none found.*NumPy backend"):
         binding._register()
-    monkeypatch.setattr(binding, "_SYMBOLS", (("no_such_sgemm", "no_such_dgemm"),))
-    monkeypatch.setattr(binding, "_blas_files", lambda: [binding.LIBRARY])
+    library = binding.LIBRARY.split(" (")[0]
     with pytest.raises(ImportError, match=r"no_such_sgemm.*libscipy_openblas"):
-        binding._register()
+        binding._register([library], wide=(("no_such_sgemm", "no_such_dgemm"),), narrow=())
 
 
 def test_the_binding_calls_the_blas_numpy_itself_loaded():
     import mocha.plugins.backends.numba_backend.loops.blas as binding
 
     root = os.path.dirname(os.path.dirname(np.__file__))
-    assert os.path.realpath(binding.LIBRARY).startswith(os.path.realpath(root))
+    library = binding.LIBRARY.split(" (")[0]
+    assert os.path.realpath(library).startswith(os.path.realpath(root))
+
+
+_LP64_CHILD = """
+import glob, os, sys
+import numpy as np, scipy
+from numba import njit
+import mocha.plugins.backends.numba_backend.loops.blas as binding
+libs = glob.glob(os.path.join(os.path.dirname(scipy.__file__) + ".libs", "libscipy_openblas-*"))
+print(binding._register(libs, wide=()))  # SciPy's own OpenBLAS: 32-bit integers
+import llvmlite.binding as llvm
+assert llvm.address_of_symbol("mocha_sgemm64") == binding._keep[-2].address  # the shim
+call = njit(lambda a, b, c, alpha, beta: binding.gemm(a, b, c, alpha, beta))
+rng = np.random.default_rng(0)
+for dtype in (np.float32, np.float64):
+    a = rng.standard_normal((9, 7)).astype(dtype)
+    b = rng.standard_normal((5, 7)).astype(dtype).T
+    c = rng.standard_normal((9, 5)).astype(dtype)
+    expected = 0.5 * (a.astype(np.float64) @ b) + 2.0 * c
+    assert call(a, b, c, 0.5, 2.0)
+    np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-5)
+"""
+
+
+def test_a_32bit_integer_cblas_is_reached_through_the_shim():
+    """A conda/MKL NumPy links a CBLAS with 32-bit integers: `gemm` reaches it through a
+    compiled shim. Checked in a fresh process against SciPy's own OpenBLAS (LP64)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("scipy")
+    done = subprocess.run(
+        [sys.executable, "-c", _LP64_CHILD], capture_output=True, text=True, timeout=300
+    )
+    if "libscipy_openblas" not in done.stdout and done.returncode == 0:
+        pytest.skip("SciPy has no bundled OpenBLAS here")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "(scipy_cblas_sgemm)" in done.stdout

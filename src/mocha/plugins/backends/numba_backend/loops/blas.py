@@ -10,12 +10,13 @@ LeNet conv2 forward, 2 threads, 4.3 ms as Python chunk threads around `numpy.mat
 as one region calling this `gemm`.
 
 `gemm` calls the CBLAS `sgemm`/`dgemm` of the BLAS NumPy itself links (its bundled OpenBLAS,
-64-bit integers: symbols `scipy_cblas_sgemm64_` in NumPy 2 wheels, `cblas_sgemm64_` in 1.26),
+64-bit integers: symbols `scipy_cblas_sgemm64_` in NumPy 2 wheels, `cblas_sgemm64_` in 1.26;
+a 32-bit-integer `cblas_sgemm`, as in a conda or MKL NumPy, through a small compiled shim),
 so the products are exactly those of `numpy.matmul`, at the thread count the backend keeps
-BLAS at (one). The symbol is registered with LLVM under a fixed alias (`mocha_sgemm64`), so
-numba's cached machine code does not depend on NumPy's naming. Without such a BLAS this module
-raises ImportError, and the Numba backend reports itself unavailable (the NumPy backend
-serves instead).
+BLAS at (one). The function is registered with LLVM under a fixed alias (`mocha_sgemm64`), so
+numba's cached machine code does not depend on the library's naming. Without any CBLAS this
+module raises ImportError, and the Numba backend reports itself unavailable (the NumPy
+backend serves instead).
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ _SYMBOLS = (
     ("cblas_sgemm64_", "cblas_dgemm64_"),
     ("cblas_sgemm_64", "cblas_dgemm_64"),
 )
+#: (sgemm, dgemm) pairs of 32-bit-integer CBLAS (a conda or MKL NumPy, SciPy's own OpenBLAS),
+#: reached through `_lp64_shims`.
+_SYMBOLS_LP64 = (
+    ("cblas_sgemm", "cblas_dgemm"),
+    ("scipy_cblas_sgemm", "scipy_cblas_dgemm"),
+)
+
+_I = types.int64
+_J = types.int32
+_P = types.intp
 
 
 def _blas_files() -> list[str]:
@@ -45,21 +56,58 @@ def _blas_files() -> list[str]:
     return sorted(paths, key=lambda p: not os.path.realpath(p).startswith(root))
 
 
-def _register() -> str:
-    """Register NumPy's 64-bit CBLAS s/dgemm under the aliases `mocha_sgemm64` /
-    `mocha_dgemm64`; returns the library's path."""
-    for path in _blas_files():
+def _signature(integer: types.Integer, real: types.Float) -> types.Signature:
+    """CBLAS ?gemm: (order, transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)."""
+    i = integer
+    return types.void(i, i, i, i, i, i, real, _P, i, _P, i, real, _P, i)
+
+
+def _lp64_shims(sgemm32: int, dgemm32: int) -> tuple[int, int]:
+    """Addresses of compiled functions with the 64-bit-integer signature that call the
+    32-bit-integer CBLAS at `sgemm32` / `dgemm32` (the sizes of a layer's products fit)."""
+    from numba import cfunc
+
+    llvm.add_symbol("mocha_sgemm32", sgemm32)
+    llvm.add_symbol("mocha_dgemm32", dgemm32)
+    s32 = types.ExternalFunction("mocha_sgemm32", _signature(_J, types.float32))
+    d32 = types.ExternalFunction("mocha_dgemm32", _signature(_J, types.float64))
+    i = np.int32
+
+    @cfunc(_signature(_I, types.float32), cache=True)
+    def sgemm(o, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):  # pragma: no cover
+        s32(i(o), i(ta), i(tb), i(m), i(n), i(k), alpha, a, i(lda), b, i(ldb), beta, c, i(ldc))
+
+    @cfunc(_signature(_I, types.float64), cache=True)
+    def dgemm(o, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):  # pragma: no cover
+        d32(i(o), i(ta), i(tb), i(m), i(n), i(k), alpha, a, i(lda), b, i(ldb), beta, c, i(ldc))
+
+    _keep.extend((sgemm, dgemm))
+    return sgemm.address, dgemm.address
+
+
+_keep: list = []  # the shims' compiled functions live as long as the process
+
+
+def _register(files: list[str] | None = None, wide=_SYMBOLS, narrow=_SYMBOLS_LP64) -> str:
+    """Register a CBLAS s/dgemm pair under the aliases `mocha_sgemm64` / `mocha_dgemm64` (the
+    64-bit-integer signature `gemm` calls), from the first library (NumPy's own first) that
+    has one: 64-bit-integer symbols directly, 32-bit ones through `_lp64_shims`. Returns
+    "library (symbol)"."""
+    files = _blas_files() if files is None else files
+    for path in files:
         lib = ctypes.CDLL(path)
-        for s, d in _SYMBOLS:
-            if hasattr(lib, s) and hasattr(lib, d):
-                for alias, name in (("mocha_sgemm64", s), ("mocha_dgemm64", d)):
-                    address = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value
-                    llvm.add_symbol(alias, address)
-                return path
+        for symbols, is_wide in ((wide, True), (narrow, False)):
+            for s, d in symbols:
+                if hasattr(lib, s) and hasattr(lib, d):
+                    found = [ctypes.cast(getattr(lib, n), ctypes.c_void_p).value for n in (s, d)]
+                    sgemm, dgemm = found if is_wide else _lp64_shims(*found)
+                    llvm.add_symbol("mocha_sgemm64", sgemm)
+                    llvm.add_symbol("mocha_dgemm64", dgemm)
+                    return f"{path} ({s})"
+    names = " / ".join(s for s, _ in (*wide, *narrow))
     raise ImportError(
-        "the Numba backend calls NumPy's own BLAS from compiled code, and found no 64-bit "
-        f"CBLAS ({' / '.join(s for s, _ in _SYMBOLS)}) in the BLAS libraries loaded "
-        f"({', '.join(_blas_files()) or 'none found'}); "
+        "the Numba backend calls the BLAS from compiled code, and found no CBLAS "
+        f"({names}) in the BLAS libraries loaded ({', '.join(files) or 'none found'}); "
         "install NumPy from its wheels (pip install --force-reinstall numpy) or use the "
         "NumPy backend"
     )
@@ -67,16 +115,8 @@ def _register() -> str:
 
 LIBRARY = _register()
 
-_I = types.int64
-_P = types.intp
-_sgemm = types.ExternalFunction(
-    "mocha_sgemm64",
-    types.void(_I, _I, _I, _I, _I, _I, types.float32, _P, _I, _P, _I, types.float32, _P, _I),
-)
-_dgemm = types.ExternalFunction(
-    "mocha_dgemm64",
-    types.void(_I, _I, _I, _I, _I, _I, types.float64, _P, _I, _P, _I, types.float64, _P, _I),
-)
+_sgemm = types.ExternalFunction("mocha_sgemm64", _signature(_I, types.float32))
+_dgemm = types.ExternalFunction("mocha_dgemm64", _signature(_I, types.float64))
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
