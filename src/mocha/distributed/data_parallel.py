@@ -188,11 +188,16 @@ class DataParallel(Parallel):
         bad = [j for j in range(k) if high[j] != -high[k + j]]
         if bad:
             layer, param = params[bad[0] // 2]
-            raise DistributedError(
+            message = (
                 f"iteration {iteration}: the MPI ranks diverged: parameter {param.name!r} of "
                 f"layer {layer!r} differs between ranks (checksum from {-high[k + bad[0]]!r} "
                 f"to {high[bad[0]]!r}); every rank must run the same net, solver and data"
             )
+            # said now, on every rank: when one rank exits with the exception, mpiexec kills
+            # the others, often before their tracebacks (and this message, their last line)
+            # reach stderr
+            logger.error("rank %d: %s", self.rank, message)
+            raise DistributedError(message)
 
     def _layout(self, grads: list[Any]) -> list[tuple[np.ndarray, list[tuple[Any, int, int]]]]:
         """Buckets of about `bucket_bytes`, rebuilt when the gradient arrays change."""
