@@ -42,26 +42,6 @@ def _conv_geometry(shape: tuple[int, ...], kernel: Pair, pad: Pair, stride: Pair
     return oh, ow
 
 
-def _fill_col(
-    backend: Any,
-    x: np.ndarray,
-    kernel: Pair,
-    pad: Pair,
-    stride: Pair,
-    out_hw: Pair,
-    col: np.ndarray | None = None,
-    role: str = "col",
-) -> np.ndarray:
-    """im2col of the batch into the "col" workspace (or `col`): col[C*kh*kw, N*oh*ow]
-    (generic layout), by the compiled, plane-parallel `im2col` loop (zero padding inline)."""
-    N, C = x.shape[:2]
-    (kh, kw), (oh, ow) = kernel, out_hw
-    if col is None:
-        col = backend.workspace(role, (C * kh * kw, N * oh * ow), x.dtype)
-    run(loops("conv").im2col, col.size, x, kh, kw, *pad, *stride, oh, ow, col)
-    return col
-
-
 # -- convolution -----------------------------------------------------------------------------
 def im2col(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> np.ndarray:
     """x[C,H,W] -> col[C*kh*kw, oh*ow] or x[N,C,H,W] -> col[C*kh*kw, N*oh*ow] (as generic)."""
@@ -69,7 +49,8 @@ def im2col(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> np.nd
     oh, ow = _conv_geometry(x4.shape, kernel, pad, stride)
     N, C = x4.shape[:2]
     col = np.empty((C * kernel[0] * kernel[1], N * oh * ow), dtype=x4.dtype)
-    return _fill_col(backend, x4, kernel, pad, stride, (oh, ow), col)
+    run(loops("conv").im2col, col.size, x4, *kernel, *pad, *stride, oh, ow, col)
+    return col
 
 
 def col2im(
