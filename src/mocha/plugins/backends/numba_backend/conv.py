@@ -198,16 +198,14 @@ def conv_backward(
     if not kept:
         cols = backend.workspace("col", (plan.threads, CK * B * S), dtype)
     Gs = backend.workspace("conv_y", (plan.threads, F * B * S), dtype)
-    parts = backend.workspace("conv_dwt", (len(plan.chunks), groups, K, Fg), dtype)
-    rowsums = np.zeros((len(plan.chunks), F, B))
+    parts, rowsums = threads.chunk_partials(backend, "conv_dwt", plan, (groups, K, Fg), dtype, F)
     threads.run_plan(
         plan,
         loops("conv").backward_chunks,
         x, w.reshape(F, K), gy, groups, kh, kw, *pad, *stride, plan.bounds, cols, kept, Gs,
         parts, rowsums, need_dx, x if dx is None else dx,
     )  # fmt: skip
-    db += rowsums.sum(axis=2).sum(axis=0).astype(db.dtype)
-    dwt = threads.sum_in_order(parts)
+    dwt = threads.reduce_partials(parts, rowsums, db)
     for g in range(groups):
         dw[g * Fg : (g + 1) * Fg] = dwt[g].T
     return _finish((dx, dw4, db), (o_dx, o_dw, o_db))

@@ -20,9 +20,7 @@ from typing import Any
 import numpy as np
 
 from mocha.core.backend import LRELU_SLOPE
-from mocha.plugins.backends.numba_backend.runtime import loops, run
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+from mocha.plugins.backends.numba_backend.runtime import flat_views, loops, run
 
 
 def _run(name: str, size: int, *args: Any) -> None:
@@ -41,17 +39,9 @@ def _flat(out: Any, *arrays: Any) -> tuple[np.ndarray, list[np.ndarray]] | None:
     The arrays must be C-contiguous NumPy arrays of one shape and one float dtype; `out`
     (allocated when None) likewise, and either the very buffer of an input or disjoint from
     all of them (a flat loop would read what it already overwrote otherwise)."""
-    first = arrays[0]
-    for a in arrays:
-        if not (
-            isinstance(a, np.ndarray)
-            and a.flags.c_contiguous
-            and a.dtype == first.dtype
-            and a.shape == first.shape
-        ):
-            return None
-    if first.dtype not in _FLOATS:
+    if flat_views(*arrays) is None:
         return None
+    first = arrays[0]
     if out is None:
         out = np.empty(first.shape, dtype=first.dtype)
     elif not (

@@ -128,13 +128,11 @@ def backward(
     L = plan.largest * ow
     Rs = backend.workspace("rows", (plan.threads, R * Hp * L), dtype)
     Gs = backend.workspace("rows_g", (plan.threads, F * oh * L), dtype)
-    parts = backend.workspace("rows_dwt", (len(plan.chunks), kh, R, F), dtype)
-    rowsums = np.zeros((len(plan.chunks), F, plan.largest))
+    parts, rowsums = threads.chunk_partials(backend, "rows_dwt", plan, (kh, R, F), dtype, F)
     threads.run_plan(
         plan, loops("rowconv").backward_chunks, x, gy, kw, *pad, plan.bounds, Rs, Gs, parts, rowsums
     )
-    dwt = threads.sum_in_order(parts)
-    db += rowsums.sum(axis=2).sum(axis=0).astype(db.dtype)
+    dwt = threads.reduce_partials(parts, rowsums, db)
     dw[...] = dwt.reshape(kh, C, kw, F).transpose(3, 1, 0, 2)
     if dx is not None:
         flipped = w[:, :, ::-1, ::-1]  # wt[c, f, p', q'] = w[f, c, kh-1-p', kw-1-q']

@@ -82,6 +82,25 @@ def run(loop: Any, size: int, *args: Any) -> None:
         set_threads(threads)
 
 
+#: The dtypes the compiled elementwise and update loops are built for.
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def flat_views(*arrays: Any) -> list[np.ndarray] | None:
+    """Flat (1-D) views of `arrays` when a flat compiled loop can take them: C-contiguous
+    NumPy arrays of one shape and one float dtype (`FLOATS`); else None."""
+    first = arrays[0]
+    for a in arrays:
+        if not (
+            isinstance(a, np.ndarray)
+            and a.flags.c_contiguous
+            and a.dtype == first.dtype
+            and a.shape == first.shape
+        ):
+            return None
+    return [a.reshape(-1) for a in arrays] if first.dtype in FLOATS else None
+
+
 def contiguous(a: Any, dtype: Any = None) -> np.ndarray:
     """`a` as a C-contiguous NumPy array (of `dtype` when given); no copy when it is one."""
     return np.ascontiguousarray(a, dtype=dtype)

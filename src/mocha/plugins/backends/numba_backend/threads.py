@@ -11,7 +11,7 @@ all while OpenMP's workers still spin from the previous region (GNU OpenMP spins
 before sleeping, unless `OMP_WAIT_POLICY=PASSIVE`).
 
 Sums over chunks (∇W, ∇b) are kept per chunk and added in chunk order afterwards
-(`sum_in_order`), so results are reproducible for a given chunk plan whichever thread ran
+(`reduce_partials`), so results are reproducible for a given chunk plan whichever thread ran
 which chunk. Small convolutions (`CHUNK_THREADS_MIN_FLOPS`) run their chunks on the calling
 thread only.
 
@@ -87,8 +87,24 @@ def run_plan(plan: ChunkPlan, loop: Any, *args: Any) -> None:
         runtime.set_threads(current)
 
 
-def sum_in_order(parts: np.ndarray) -> np.ndarray:
-    """parts[0] + parts[1] + ... (one term per chunk, in chunk order; into parts[0])."""
+def chunk_partials(
+    backend: Any, role: str, plan: ChunkPlan, shape: tuple[int, ...], dtype: Any, bias_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Workspaces for the per-chunk partial sums of a backward region: parts[c] (`shape`, the
+    ∇W term of chunk c, written whole by the region) and rowsums[c, f, n] (float64, zeroed:
+    the ∇b partial sums of image n of chunk c; shorter chunks leave their tail at 0)."""
+    n = len(plan.chunks)
+    parts = backend.workspace(role, (n, *shape), dtype)
+    rowsums = backend.workspace(f"{role}_db", (n, bias_size, plan.largest), np.float64)
+    rowsums.fill(0.0)
+    return parts, rowsums
+
+
+def reduce_partials(parts: np.ndarray, rowsums: np.ndarray, db: np.ndarray) -> np.ndarray:
+    """Add the ∇b partials into `db` and return the ∇W total parts[0] + parts[1] + ...
+    (summed into parts[0]), both in chunk order: the result does not depend on which thread
+    ran which chunk."""
+    db += rowsums.sum(axis=2).sum(axis=0).astype(db.dtype)
     acc = parts[0]
     for i in range(1, len(parts)):
         acc += parts[i]

@@ -12,29 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from mocha.plugins.backends.numba_backend.runtime import loops, run
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _flat(*arrays: Any) -> list[np.ndarray] | None:
-    """Flat views of `arrays` when a compiled loop can take them, else None."""
-    first = arrays[0]
-    ok = all(
-        isinstance(a, np.ndarray)
-        and a.flags.c_contiguous
-        and a.dtype == first.dtype
-        and a.shape == first.shape
-        for a in arrays
-    )
-    return [a.reshape(-1) for a in arrays] if ok and first.dtype in _FLOATS else None
+from mocha.plugins.backends.numba_backend.runtime import flat_views, loops, run
 
 
 def momentum_update(backend: Any, h: Any, g: Any, w: Any, momentum: float, rate: float) -> None:
     """h ← momentum·h − rate·g; w ← w + h (in place)."""
-    flat = _flat(h, g, w)
+    flat = flat_views(h, g, w)
     if flat is None:
         backend.kernels.generic("momentum_update")(h, g, w, momentum, rate)
         return
@@ -44,7 +27,7 @@ def momentum_update(backend: Any, h: Any, g: Any, w: Any, momentum: float, rate:
 
 def add_scaled(backend: Any, y: Any, x: Any, alpha: float) -> None:
     """y ← y + alpha·x (in place)."""
-    flat = _flat(y, x)
+    flat = flat_views(y, x)
     if flat is None:
         backend.kernels.generic("add_scaled")(y, x, alpha)
         return

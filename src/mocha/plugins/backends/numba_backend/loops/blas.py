@@ -47,10 +47,10 @@ _P = types.intp
 
 
 def _blas_files() -> list[str]:
-    """Paths of the BLAS libraries loaded in this process, NumPy's own first."""
+    """Paths of the BLAS libraries loaded in this process (NumPy's own is loaded with NumPy
+    itself), NumPy's first."""
     from threadpoolctl import ThreadpoolController
 
-    np.dot(np.ones((2, 2)), np.ones((2, 2)))  # NumPy's BLAS is loaded with NumPy itself
     paths = [c.filepath for c in ThreadpoolController().select(user_api="blas").lib_controllers]
     root = os.path.dirname(os.path.dirname(np.__file__))
     return sorted(paths, key=lambda p: not os.path.realpath(p).startswith(root))

@@ -220,8 +220,8 @@ def backward_chunks(
     The caller sums parts and rowsums over c in chunk order (reproducible)."""
     C = x.shape[1]
     F, K = wm.shape
-    CK, S, Fg = C * kh * kw, gy.shape[2] * gy.shape[3], F // groups
     oh, ow = gy.shape[2], gy.shape[3]
+    CK, S, Fg = C * kh * kw, oh * ow, F // groups
     for c in prange(bounds.shape[0] - 1):
         n0, n1 = bounds[c], bounds[c + 1]
         nb = n1 - n0
@@ -234,7 +234,8 @@ def backward_chunks(
             col = cols[t, : CK * nb * S].reshape(CK, nb * S)
             _im2col_serial(x[n0:n1], kh, kw, ph, pw, sh, sw, oh, ow, col)
         for g in range(groups):
-            gemm(col[g * K : (g + 1) * K], G[g * Fg : (g + 1) * Fg].T, parts[c, g], 1.0, 0.0)
+            fs, ks = slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)
+            gemm(col[ks], G[fs].T, parts[c, g], 1.0, 0.0)
         if need_dx:
             for g in range(groups):
                 fs, ks = slice(g * Fg, (g + 1) * Fg), slice(g * K, (g + 1) * K)
