@@ -120,8 +120,8 @@ def evaluate(
         return
     batches = f"{report['batches']} batch{'es' if report['batches'] != 1 else ''}"
     typer.echo(
-        f"{report['experiment']}: {report['net']} net over one epoch ({batches}), model {os.path.basename(report['model'])} "
-        f"(iteration {report['iteration']})"
+        f"{report['experiment']}: {report['net']} net over one epoch ({batches}), "
+        f"model {os.path.basename(report['model'])} (iteration {report['iteration']})"
     )
     for name, value in sorted(report["statistics"].items()):
         typer.echo(f"  {name} = {value:.6g}{_percent(name, value)}")
