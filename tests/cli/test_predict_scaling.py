@@ -5,6 +5,7 @@ an RGB image's channels right; `--resize`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -68,8 +69,6 @@ def _predict(app, runner, exp, model, *args):
 
 
 def _probabilities(result):
-    import json
-
     return np.array([r["probabilities"] for r in json.loads(result.stdout)["predictions"]])
 
 
@@ -83,7 +82,8 @@ def test_convert_scale_is_recorded_and_applied(app, runner, tmp_path):
     pil.fromarray(image, mode="L").save(tmp_path / "a.png")
     result = _predict(app, runner, exp, model, tmp_path / "a.png")
     assert result.exit_code == 0, result.output
-    assert "images prepared as the training data" in result.stderr
+    info = json.loads(result.stdout)
+    assert info["image_preparation"].startswith("images prepared as the training data")
     want = mocha.predict(net, image[None, None].astype(np.float32) / 256)
     np.testing.assert_allclose(_probabilities(result), want.probabilities, rtol=1e-5)
     # an explicit --scale replaces what the data records
@@ -119,7 +119,7 @@ def test_cifar10_records_its_mean_and_predict_subtracts_it(app, runner, tmp_path
     pil.fromarray(rgb, mode="RGB").save(tmp_path / "a.png")
     result = _predict(app, runner, exp, model, tmp_path / "a.png")
     assert result.exit_code == 0, result.output
-    assert "(pixels - mean) * 1" in result.stderr
+    assert json.loads(result.stdout)["image_preparation"].endswith("(pixels - mean) * 1")
     want = mocha.predict(net, (rgb.transpose(2, 0, 1).astype(np.float32) - mean)[None])
     np.testing.assert_allclose(_probabilities(result), want.probabilities, rtol=1e-4)
     net.shutdown()

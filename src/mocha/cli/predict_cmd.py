@@ -26,11 +26,11 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 
 class InputPrep:
-    """How the training data was made from image pixels: `(pixels - mean) * scale`; `known`
-    is False when nothing says (then pixels are used as they are)."""
+    """How the training data was made from image pixels: `(pixels - mean) * scale`; `note`
+    says where that was read (empty: nothing says, and pixels are used as they are)."""
 
-    def __init__(self, scale: float = 1.0, mean: Any = None, source: str = "", known: bool = False):
-        self.scale, self.mean, self.source, self.known = scale, mean, source, known
+    def __init__(self, scale: float = 1.0, mean: Any = None, note: str = "") -> None:
+        self.scale, self.mean, self.note = scale, mean, note
 
     def apply(self, pixels: Any) -> Any:
         import numpy as np
@@ -68,23 +68,32 @@ def training_input(layers: list[Any], top: str) -> tuple[tuple[int, ...] | None,
             continue
         j = layer.tops.index(top)
         data = getattr(layer, "data", None)
+        # transformers (SubMean, Scale: Caffe's transform_param) declare the preparation of
+        # raw pixels in the experiment itself: images are fed to them as 0-255 pixels
+        declared = any(t == top for t, _ in getattr(layer, "transformers", ()))
+        note = f"images fed as 0-255 pixels to the transformers of {layer}" if declared else ""
         if data:
-            return tuple(data[j].shape[1:]), InputPrep()
+            return tuple(data[j].shape[1:]), InputPrep(note=note)
         first = _first_hdf5(layer)
         if first is None:
-            return None, InputPrep()
+            return None, InputPrep(note=note)
         try:
             with h5py.File(first, "r") as f:
                 ds = f[top]
                 shape, attrs = tuple(ds.shape[1:]), dict(ds.attrs)
             if PIXEL_SCALE not in attrs:
-                return shape, InputPrep()
+                return shape, InputPrep(note=note)
             mean = None
             if attrs.get(PIXEL_MEAN):
                 mean_path = Path(first).parent / str(attrs[PIXEL_MEAN])
                 with h5py.File(mean_path, "r") as f:
                     mean = f["mean"][()].reshape(shape)
-            return shape, InputPrep(float(attrs[PIXEL_SCALE]), mean, first, known=True)
+            how = f"(pixels{' - mean' if mean is not None else ''}) * {attrs[PIXEL_SCALE]:.6g}"
+            return shape, InputPrep(
+                float(attrs[PIXEL_SCALE]),
+                mean,
+                f"images prepared as the training data ({first}): {how}",
+            )
         except (OSError, KeyError, ValueError):
             return None, InputPrep()
     return None, InputPrep()
@@ -213,13 +222,10 @@ def predict(
         want, prep = training_input(layers, tops[0])
         images = [p for p in inputs if p.suffix.lower() in IMAGE_SUFFIXES]
         if scale is not None:
-            prep = InputPrep(scale, known=True)
-        elif images and prep.known:
-            typer.echo(
-                f"images prepared as the training data ({prep.source}): (pixels"
-                f"{' - mean' if prep.mean is not None else ''}) * {prep.scale:.6g}",
-                err=True,
-            )
+            prep = InputPrep(scale, note=f"--scale {scale:g}")
+        elif images and prep.note:
+            if not as_json:  # --json: in the object
+                typer.echo(prep.note, err=True)
         elif images:
             typer.echo(
                 "Warning: cannot know how the training inputs were scaled (the data records "
@@ -253,7 +259,10 @@ def predict(
         for name, c, p in zip(names, result.classes, result.probabilities)
     ]
     if as_json:
-        typer.echo(json.dumps({"output": result.output, "predictions": rows}, indent=2))
+        info: dict[str, Any] = {"output": result.output, "predictions": rows}
+        if images:
+            info["image_preparation"] = prep.note or "unknown: pixels used as 0-255"
+        typer.echo(json.dumps(info, indent=2))
         return
     from rich.table import Table
 
