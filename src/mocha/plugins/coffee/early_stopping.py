@@ -53,6 +53,9 @@ class EarlyStopping(CoffeeBreak):
         self.best = Best(statistic, mode, min_delta, who)
         self.patience = patience
         self.restore_best = restore_best
+        # data parallel: every rank keeps (and restores) its own copy of the best parameters;
+        # the statistics it reads are the reduced ones, the same on every rank
+        self.all_ranks = restore_best
         self.waited = 0
         self.stopped_at: int | None = None
         self.restored_iteration: int | None = None
