@@ -108,3 +108,14 @@ def test_an_entry_found_nowhere_names_the_list_files_folder(tmp_path, monkeypatc
     (tmp_path / "sets" / "train.txt").write_text("missing.h5\n")
     monkeypatch.chdir(tmp_path)
     assert read_source_list("sets/train.txt", "d") == [str(tmp_path / "sets" / "missing.h5")]
+
+
+def test_a_missing_listed_file_names_the_mocha_data_command(tmp_path, monkeypatch):
+    from mocha.datasets.hdf5_stream import scan_files
+
+    (tmp_path / "data" / "mnist").mkdir(parents=True)
+    (tmp_path / "data" / "mnist" / "train.txt").write_text("train.h5\n")
+    monkeypatch.chdir(tmp_path)
+    paths = read_source_list("data/mnist/train.txt", "d")
+    with pytest.raises(DataError, match="`mocha data mnist --out data/mnist` writes it"):
+        scan_files(paths, ("data",), "d", source="data/mnist/train.txt")

@@ -170,7 +170,8 @@ def scan_files(
     listed = f" (listed in {source!r})" if source else ""
     for path in paths:
         if not os.path.isfile(path):
-            raise DataError(f"{who}: HDF5 file {path!r}{listed} does not exist")
+            hint = f"; {prepare_hint(source)}" if source else ""
+            raise DataError(f"{who}: HDF5 file {path!r}{listed} does not exist{hint}")
         try:
             fh = h5py.File(path, "r")
         except OSError as exc:
