@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mocha.cli.predict_cmd import expected_sample_shape
+from mocha.prediction import expected_sample_shape
 from mocha.experiment import load_experiment
 from mocha.prediction import predict
 
