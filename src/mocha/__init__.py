@@ -46,6 +46,7 @@ from mocha.core.errors import (
     UnknownNameError,
 )
 from mocha.core.hookspecs import hookimpl
+from mocha.core.interchange import Conversion, ExportRule, FormatOption, ImportRule
 from mocha.core.io.model import load_network, save_network
 from mocha.core.io.snapshot import load_snapshot
 from mocha.core.io.statistics import load_statistics
@@ -97,10 +98,14 @@ _CORE_NAMES = [
     "Constraint",
     "DataError",
     "DataTransformer",
+    "Conversion",
     "DataTransformers",
     "DefaultBackend",
     "ElementwiseState",
+    "ExportRule",
+    "FormatOption",
     "GPUBackend",
+    "ImportRule",
     "Initializer",
     "KernelTable",
     "LRPolicy",
