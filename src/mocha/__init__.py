@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mocha.core.backend import Backend, KernelTable, init, registry_reset, shutdown
 from mocha.backend_choice import CPUBackend, DefaultBackend, GPUBackend, make_backend
+from mocha.core.backend import Backend, KernelTable, init, registry_reset, shutdown
 from mocha.core.blob import Blob, NullBlob
 from mocha.core.coffee import (
     CoffeeBreak,
