@@ -109,6 +109,20 @@ def test_pytorch_rule_is_an_exponential_moving_average():
     assert stats(h)["scale_factor"] == [1.0]
 
 
+def test_fraction_one_is_pytorchs_cumulative_average():
+    rng = np.random.default_rng(9)
+    xs = [rng.standard_normal((4, 2)) + i for i in range(3)]
+    h = run_layer(bn(moving_average_fraction=1.0), [xs[0]])
+    for x in xs:
+        h.inputs[0].copy_from(x)
+        h.forward()
+        h.backward([np.ones(x.shape)])
+    got = stats(h)
+    assert got["scale_factor"].tolist() == [3.0]  # PyTorch's num_batches_tracked
+    means = np.mean([x.mean(axis=0) for x in xs], axis=0)
+    np.testing.assert_allclose(got["mean"] / got["scale_factor"], means, rtol=1e-14)
+
+
 def test_test_phase_and_global_stats_never_update():
     x = np.random.default_rng(5).standard_normal((3, 2, 2, 2))
     for kw, phase in (({}, "test"), ({"use_global_stats": True}, "train")):

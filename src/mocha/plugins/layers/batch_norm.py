@@ -47,9 +47,8 @@ class BatchNormState(LayerState):
         self.pending = False  # a training forward's statistics wait for its backward
         self.used_batch = False
         self.blobs = [backend.empty(x.shape)]
-        self.blobs_diff = [NullBlob() if diffs[0].is_null and not layer.affine else None]
-        if self.blobs_diff[0] is None:
-            self.blobs_diff = [backend.empty(x.shape)]
+        wanted = not diffs[0].is_null or layer.affine  # a gradient for x, γ or β
+        self.blobs_diff = [backend.empty(x.shape) if wanted else NullBlob()]
 
     def _param(self, backend, ctx, name, shape, value, lr):
         layer = self.layer
@@ -166,6 +165,8 @@ class BatchNormLayer(Layer, has_param=True, can_do_bp=True, bottoms="1", tops="s
       PyTorch's rule (`momentum` α > 0, e.g. 0.1): S ← (1 − α)·S + α·s_f·batch value, s_f
         unchanged; a fresh layer starts at mean 0, variance 1, s_f = 1. PyTorch's
         running_mean / running_var load as `mean` / `variance` with `scale_factor` = 1.
+      (PyTorch's momentum=None, the cumulative average, is Caffe's rule with λ = 1: S =
+      running value · num_batches_tracked, s_f = num_batches_tracked.)
 
     Fields: `eps` (1e-5), `moving_average_fraction` (0.999), `momentum` (0: Caffe's rule),
     `use_global_stats` (None: by phase; true: always the stored statistics, e.g. frozen BN in
