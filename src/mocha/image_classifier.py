@@ -207,7 +207,7 @@ class ImageClassifier:
         if self.net is not None:
             result = predict(self.net, x, batch_size=self.batch_size, output=self.output)
         else:
-            from mocha.core.backend_registry import make_backend
+            from mocha.backend_choice import make_backend
 
             backend = make_backend(self.backend)
             backend.init()
