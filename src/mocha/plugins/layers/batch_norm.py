@@ -12,6 +12,7 @@ from mocha.core.layer import Layer, LayerState, config_field, name_field
 from mocha.core.parameter import make_parameter
 from mocha.plugins.components.constraints import NoCons
 from mocha.plugins.components.initializers import ConstantInitializer
+from mocha.plugins.components.neurons import Identity
 from mocha.plugins.components.regularizers import NoRegu
 
 #: the statistics, in Caffe's blob order; they are parameters with learning rate 0
@@ -145,7 +146,9 @@ class BatchNormState(LayerState):
         )
 
 
-class BatchNormLayer(Layer, has_param=True, can_do_bp=True, bottoms="1", tops="same"):
+class BatchNormLayer(
+    Layer, has_param=True, has_neuron=True, can_do_bp=True, bottoms="1", tops="same"
+):
     """Batch normalization of each channel (axis 1) over the batch and the other axes:
 
         y = (x − μ_c) / sqrt(σ²_c + eps)   [· γ_c + β_c with `affine`]
@@ -172,7 +175,8 @@ class BatchNormLayer(Layer, has_param=True, can_do_bp=True, bottoms="1", tops="s
     `use_global_stats` (None: by phase; true: always the stored statistics, e.g. frozen BN in
     fine-tuning; false: always the batch's), `affine` (false: no γ, β, Caffe pairs BatchNorm
     with a ScaleLayer; true: learnable `scale` γ (init 1) and `bias` β (init 0), PyTorch's
-    affine=True), `scale_lr`, `bias_lr` (1). A frozen layer still updates its statistics in
+    affine=True), `scale_lr`, `bias_lr` (1), `neuron` (Identity; applied to the top, e.g.
+    the ReLU that follows a BatchNorm). A frozen layer still updates its statistics in
     training unless `use_global_stats = true`. Under data-parallel training each rank uses its
     shard's batch statistics and the moving ones are averaged over the ranks (`statistics`).
     Bottoms: one blob (N, C, ...). Tops: one blob of the same shape.
@@ -192,6 +196,7 @@ class BatchNormLayer(Layer, has_param=True, can_do_bp=True, bottoms="1", tops="s
     affine: bool = config_field(False, check=lambda v: isinstance(v, bool), rule="must be a bool")
     scale_lr: float = config_field(1.0, check=_number, rule="must be a number")
     bias_lr: float = config_field(1.0, check=_number, rule="must be a number")
+    neuron: Any = Identity()
     state_cls = BatchNormState
 
 
