@@ -47,6 +47,7 @@ class BatchNormState(LayerState):
         self.batch_mean, self.batch_var = backend.zeros((C,)).data, backend.zeros((C,)).data
         self.pending = False  # a training forward's statistics wait for its backward
         self.used_batch = False
+        self.used: tuple[Any, Any] = (None, None)  # the (mean, variance) of the last forward
         self.blobs = [backend.empty(x.shape)]
         wanted = not diffs[0].is_null or layer.affine  # a gradient for x, γ or β
         self.blobs_diff = [backend.empty(x.shape) if wanted else NullBlob()]
@@ -83,7 +84,7 @@ class BatchNormState(LayerState):
             self.pending = self.phase == "train"
         else:
             mean, var = self._stored(backend)
-            self.mean_used, self.var_used = mean, var
+        self.used = (mean, var)
         backend.kernels.batchnorm_forward(
             self._view(inputs[0].data),
             mean,
@@ -128,7 +129,7 @@ class BatchNormState(LayerState):
         if dx.is_null and not want_params:
             return
         scale, _ = self._affine()
-        mean, var = (self.batch_mean, self.batch_var) if self.used_batch else self._stored(backend)
+        mean, var = self.used
         grads = (
             (self.parameters[3].gradient.data, self.parameters[4].gradient.data)
             if want_params
