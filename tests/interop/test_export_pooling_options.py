@@ -10,7 +10,8 @@ import pytest
 from onnx_support import check_export, make_net
 
 import mocha
-from mocha.interop.onnx import OnnxError, export
+from mocha.plugins.formats.onnx import OnnxError
+from mocha.plugins.formats.onnx import export_net as export
 
 
 def images(n=3, c=2, h=9, w=8):
@@ -79,7 +80,7 @@ def _caffe_export(tmp_path, fields, size=7):
     with h5py.File(tmp_path / "arrays.h5", "w") as f:
         f["data"] = images(n=2, h=size, w=size)
     (tmp_path / "p.toml").write_text(CAFFE.format(fields=fields))
-    return caffe, caffe.export(tmp_path / "p.toml", tmp_path / "caffe")
+    return caffe, caffe.export_experiment(tmp_path / "p.toml", tmp_path / "caffe")
 
 
 def test_caffe_export_of_global_and_padded_mean_pooling(tmp_path):
