@@ -236,6 +236,14 @@ def test_resume_is_bitwise_exact_with_moving_statistics(tmp_path, backend_name):
         np.testing.assert_array_equal(got[key], value, err_msg=key)
 
 
+def test_neuron_is_applied_after_the_normalization():
+    x = np.random.default_rng(10).standard_normal((5, 3, 2))
+    layer = bn(neuron=mocha.Neurons.ReLU(), affine=True)
+    h = run_layer(layer, [x])
+    np.testing.assert_allclose(h.tops()[0], np.maximum(oracle(x, *batch_stats(x)), 0))
+    assert check_gradients(layer, [x])["checked"] > 0
+
+
 def test_defaults_are_caffes():
     layer = bn()
     assert (layer.name, layer.eps, layer.moving_average_fraction, layer.momentum) == (
