@@ -69,6 +69,7 @@ EMULATED_GPU_TESTS = (
     "tests/core/test_resume.py",
     "tests/core/test_snapshot.py",
     "tests/test_emulated_gpu.py",
+    "tests/plugins/backends/test_kernels_each_backend.py",
 )
 
 

@@ -14,7 +14,8 @@ would copy silently:
 * reductions return 0-d device arrays, never NumPy scalars (as CuPy's do);
 * `float(d)`, `int(d)`, `bool(d)`, `d.item()`, `d.tolist()` work (CuPy allows them: a
   synchronizing copy) and are counted in `xp.stats["implicit_syncs"]`; explicit transfers
-  (`xp.asarray(host)`, `xp.asnumpy(d)`, `d.get()`) are counted in `xp.stats["transfers"]`.
+  (`xp.asarray(host)`, `xp.asnumpy(d)`, `d.get()`) are counted in `xp.stats["transfers"]`;
+  device operations in `xp.stats["ops"]` (a kernel that issues one per kernel offset shows).
 
 The `cuda` namespace emulates `cupy.cuda`: `runtime.getDeviceCount()`,
 `runtime.getDeviceProperties(i)`, `Device(i)` (`use()`, `synchronize()`, a context manager)
@@ -81,7 +82,10 @@ def wrap(result: Any, out: Any = None) -> Any:
     return result
 
 
-STATS: dict[str, int] = {"transfers": 0, "implicit_syncs": 0, "synchronize": 0}
+#: counters: explicit transfers, implicit synchronizing conversions, `synchronize()` calls,
+#: and `ops`: device operations issued (ufuncs, functions, methods, assignments; views
+#: included), an upper bound of the kernels CuPy would launch
+STATS: dict[str, int] = {"transfers": 0, "implicit_syncs": 0, "synchronize": 0, "ops": 0}
 
 
 def _sync_to_host(array: np.ndarray) -> np.ndarray:
@@ -139,11 +143,13 @@ class DeviceArray(NDArrayOperatorsMixin):
     # -- NumPy protocols: device in, device out, host arrays refused --------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        STATS["ops"] += 1
         result = getattr(ufunc, method)(*unwrap(inputs, what), **unwrap(kwargs, what))
         return wrap(result, kwargs.get("out"))
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         what = f"numpy.{func.__name__}"
+        STATS["ops"] += 1
         return wrap(func(*unwrap(args, what), **unwrap(kwargs, what)), kwargs.get("out"))
 
     # -- description ---------------------------------------------------------------------
@@ -172,6 +178,7 @@ class DeviceArray(NDArrayOperatorsMixin):
         return wrap(self._a[unwrap(key, "device index")])
 
     def __setitem__(self, key: Any, value: Any) -> None:
+        STATS["ops"] += 1
         self._a[unwrap(key, "device index")] = unwrap(value, "assignment to a device array")
 
     def __copy__(self) -> DeviceArray:
@@ -193,6 +200,7 @@ class DeviceArray(NDArrayOperatorsMixin):
 
         def method(*args: Any, **kwargs: Any) -> Any:
             what = f"ndarray.{name}"
+            STATS["ops"] += 1
             return wrap(attr(*unwrap(args, what), **unwrap(kwargs, what)), kwargs.get("out"))
 
         return method
@@ -207,6 +215,7 @@ class _Func:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         what = f"xp.{self.__name__}"
+        STATS["ops"] += 1
         return wrap(self._func(*unwrap(args, what), **unwrap(kwargs, what)), kwargs.get("out"))
 
     def __getattr__(self, name: str) -> Any:

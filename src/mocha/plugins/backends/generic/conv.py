@@ -11,7 +11,9 @@ Column layout
 (zero outside the image). A single image `x[C, H, W]` is the case N = 1 (`col[C*kh*kw,
 oh*ow]`). Keeping the batch inside the columns lets a convolution be ONE matrix product per
 group over the whole mini-batch. Output sizes use floor: `oh = (H + 2*ph - kh) // sh + 1`.
-The only Python loop is over the kh*kw kernel offsets (each one a strided copy of the batch).
+`im2col` is one strided view of the padded batch copied once (a single copy kernel on a GPU,
+not one launch per kernel offset); `col2im` still loops over the kh*kw offsets (each a strided
+add), which keeps its sums in a fixed order (deterministic on a GPU too).
 """
 
 from __future__ import annotations
@@ -46,12 +48,13 @@ def _col6(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> Any:
         xpad[:, :, ph : ph + H, pw : pw + W] = x
     else:
         xpad = x
-    xt = xpad.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view
-    col = xp.empty((C, kh, kw, N, oh, ow), dtype=x.dtype)
-    for p in range(kh):
-        for q in range(kw):
-            col[:, p, q] = xt[:, :, p : p + sh * (oh - 1) + 1 : sh, q : q + sw * (ow - 1) + 1 : sw]
-    return col
+    # one strided view of every patch, copied once (a single kernel on a GPU):
+    # view[c, p, q, n, i, j] = xpad[n, c, i*sh + p, j*sw + q]
+    sn, sc, sy, sx = xpad.strides
+    view = xp.lib.stride_tricks.as_strided(
+        xpad, (C, kh, kw, N, oh, ow), (sc, sy, sx, sn, sy * sh, sx * sw)
+    )
+    return xp.ascontiguousarray(view)
 
 
 def im2col(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> Any:
