@@ -40,9 +40,21 @@ class _Runtime:
     def getDeviceCount(self) -> int:  # noqa: N802 (CuPy's name)
         return self._cupy.device_count
 
+    def driverGetVersion(self) -> int:  # noqa: N802
+        return 0
+
+    def runtimeGetVersion(self) -> int:  # noqa: N802
+        return 0
+
     def getDeviceProperties(self, device: int) -> dict[str, Any]:  # noqa: N802
         self._cupy.cuda.Device(device)  # an invalid ordinal raises
-        return {"name": b"Emulated GPU (NumPy)", "totalGlobalMem": 1 << 30}
+        return {
+            "name": b"Emulated GPU (NumPy)",
+            "totalGlobalMem": 1 << 30,
+            "multiProcessorCount": 1,
+            "major": 0,
+            "minor": 0,
+        }
 
 
 class _Stream:
