@@ -6,8 +6,9 @@ and CuPy on a machine with a GPU: `benchmarks/gpu/run.sh`):
 * two runs on the same inputs are BITWISE equal (what exact resume needs), except
   `max_pool_backward` with overlapping windows, whose scatter-add uses atomics on a GPU: there
   two runs may differ by float32 rounding of the few terms a cell sums (rtol 1e-6);
-* on the emulated GPU, `im2col` issues as many device operations for a 5x5 kernel as for a
-  1x1 one (one copy of a strided view, not one launch per kernel offset).
+* on the emulated GPU, `im2col` and `col2im` issue as many device operations for a 5x5 kernel
+  as for a 1x1 one (not one launch per kernel offset), and the GPU path of `col2im` agrees
+  with the CPU's loop on hypothesis-drawn geometries.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mocha.testing import backend_tolerance, reference_backend
 
@@ -115,3 +118,41 @@ def test_im2col_is_one_device_operation_whatever_the_kernel_size():
         ref = reference_backend(np.float32).kernels.im2col(X, (k, k), (2, 2), (1, 1))
         np.testing.assert_array_equal(backend.to_host(col), ref)
     assert ops[1] == ops[5] <= 6, ops
+
+
+def test_col2im_is_three_device_operations_whatever_the_kernel_size():
+    from mocha.testing.emulated_gpu import EMULATED_CUPY, EmulatedGpuBackend
+
+    backend = EmulatedGpuBackend(dtype="float32")
+    ops = {}
+    for k in (1, 5):
+        rows, cols = 3 * k * k, 2 * ((7 + 4 - k) // 1 + 1) * ((6 + 4 - k) // 1 + 1)
+        col = RNG.standard_normal((rows, cols)).astype(np.float32)
+        before = EMULATED_CUPY.stats["ops"]
+        x = backend.kernels.col2im(backend.asarray(col), X.shape, (k, k), (2, 2), (1, 1))
+        ops[k] = EMULATED_CUPY.stats["ops"] - before
+        ref = reference_backend(np.float32).kernels.col2im(col, X.shape, (k, k), (2, 2), (1, 1))
+        np.testing.assert_allclose(backend.to_host(x), ref, rtol=1e-5, atol=1e-6)
+    assert ops[1] == ops[5] <= 8, ops
+
+
+@given(
+    shape=st.tuples(*(st.integers(1, 3),) * 2, *(st.integers(1, 8),) * 2),
+    kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    pad=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    seed=st.integers(0, 2**16),
+)
+def test_the_gpu_col2im_agrees_with_the_cpu_loop(shape, kernel, pad, stride, seed):
+    from mocha.testing.emulated_gpu import EmulatedGpuBackend
+
+    N, C, H, W_ = shape
+    sizes = zip((H, W_), kernel, pad, stride, strict=True)
+    oh, ow = ((n + 2 * p - k) // s + 1 for n, k, p, s in sizes)
+    if oh < 1 or ow < 1:
+        return  # the kernel does not fit (the layers refuse it before calling)
+    col = np.random.default_rng(seed).standard_normal((C * kernel[0] * kernel[1], N * oh * ow))
+    gpu = EmulatedGpuBackend(dtype="float64")
+    got = gpu.to_host(gpu.kernels.col2im(gpu.asarray(col), shape, kernel, pad, stride))
+    want = reference_backend("float64").kernels.col2im(col, shape, kernel, pad, stride)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
