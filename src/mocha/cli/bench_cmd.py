@@ -176,6 +176,8 @@ def environment(results: dict[tuple[str, int], dict[str, Any]], unset: list[str]
         pool = r.get("pools", {})
         if "numba_threads" in pool:
             extra = f"; numba x{pool['numba_threads']} ({pool['threading_layer'] or 'no pool yet'})"
+        if "device_name" in pool:
+            extra += f"; CUDA device {pool['device']}: {pool['device_name']}"
         lines.append(f"{fw} {T}t [{r['backend']}]: {pools}{extra}")
     lines.append(
         "unset for every framework: "
@@ -212,6 +214,9 @@ def bench(
     as_json: Annotated[
         Path | None, typer.Option("--json", help="Also write the raw results to this JSON file.")
     ] = None,
+    torch_device: Annotated[
+        str, typer.Option(help="Where PyTorch runs: cpu, or cuda (eager, against a GPU backend).")
+    ] = "cpu",
 ) -> None:
     """Measure training (through solve()) and batch-1 latency against PyTorch, each
     configuration in a fresh process. Numbers depend on the machine and its load."""
@@ -227,6 +232,8 @@ def bench(
         raise fail(f"--threads {threads!r}: give thread counts >= 1, e.g. 1,2")
     if compare not in ("torch", "none"):
         raise fail(f"--compare {compare!r}: choose torch or none")
+    if torch_device not in ("cpu", "cuda"):
+        raise fail(f"--torch-device {torch_device!r}: choose cpu or cuda")
     frameworks = ["mocha"]
     if compare == "torch":
         if importlib.util.find_spec("torch") is None:
@@ -260,6 +267,7 @@ def bench(
                         "samples": 4096,
                         "latency_samples": max(5, min(200, n_iter)),
                         "sgemm_seconds": 0.5 if n_iter >= 20 else 0.05,
+                        "torch_device": torch_device,
                     }
                     typer.echo(
                         f"  [{rep + 1}/{repeat}] {name}: {fw} at {T} thread(s), "

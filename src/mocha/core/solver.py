@@ -309,9 +309,9 @@ def _forward(solver: Solver, net: Net, state: SolverState, regu: float) -> None:
     point when a break that snapshots is due (so the snapshot can replay this forward)."""
     if solver.capture_every_iter or solver.coffee_lounge.wants_resume_point(state.iter):
         solver.resume_point = capture_resume_point(solver, net, state.iter)
-    t0 = clock()
+    t0 = clock(net.backend)
     state.obj_val = net.forward(regu)
-    state.timing.forward += clock() - t0
+    state.timing.forward += clock(net.backend) - t0
     state.losses = _losses(net)
     parallel_of(net.backend).after_forward(solver, net, state)  # data parallel: global loss
     _check_finite(net, state)
@@ -378,20 +378,20 @@ def solve(solver: Solver, net: Net) -> SolverState:
         state = init_solve(solver, net)
         timing = state.timing = LoopTiming()  # the training iterations only
         while state.iter < max_iter and not solver.stop_requested:
-            t0 = clock()
+            t0 = clock(net.backend)
             state.iter += 1
             net.backward(regu)
             parallel_of(net.backend).after_backward(solver, net, state)  # average gradients
-            t1 = clock()
+            t1 = clock(net.backend)
             method.update(solver, net, state)
-            t2 = clock()
+            t2 = clock(net.backend)
             apply_constraints(net, state.iter)
             _forward(solver, net, state, regu)
             lounge.check_coffee_break(solver, state, net)
             _after_breaks(solver, net, state, regu)
             timing.backward += t1 - t0
             timing.update += t2 - t1
-            timing.total += clock() - t0
+            timing.total += clock(net.backend) - t0
             timing.iterations += 1
     except BaseException as exc:  # also after an error in init_solve, once the lounge was set up
         try:

@@ -115,9 +115,10 @@ class DataParallel(Parallel):
         grads = [p.gradient.data for s in net.trainable_states() for p in s.parameters]
         if not grads:
             return
+        backend = net.backend
+        backend.synchronize()  # the backward's queued device work is not the allreduce's
         started = time.perf_counter()
         buckets = self._layout(grads)
-        backend = net.backend
         requests = []
         for buf, members in buckets:
             for g, lo, hi in members:

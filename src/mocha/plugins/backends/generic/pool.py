@@ -74,7 +74,12 @@ def max_pool_backward(
     backend: Any, gy: Any, argmax_index: Any, x_shape: tuple[int, ...], out: Any = None
 ) -> Any:
     """Route each top gradient to its argmax cell: gx[n,c,h,w] = Σ_{(i,j): argmax = (h,w)} gy
-    (windows may overlap, so gradients accumulate)."""
+    (windows may overlap, so gradients accumulate).
+
+    One scatter-add (`bincount`). On a GPU it adds with atomics: where windows overlap
+    (stride < kernel) a cell's few terms are summed in a different order on each run, so the
+    result may differ in the last bits between runs (float32: relative ~1e-7 per term); where
+    they do not overlap every cell gets at most one term and the result is exact."""
     xp = backend.xp
     N, C, H, W = x_shape
     planes = xp.arange(N * C, dtype=xp.int64).reshape(N, C, 1, 1) * (H * W)
