@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 import mocha.plugins.backends._blas_threads as blas_threads
+import mocha.plugins.backends._thread_settings as thread_settings
 import mocha.plugins.backends.numba_backend.blas as blas
 import mocha.plugins.backends.numba_backend.conv as conv
 import mocha.plugins.backends.numba_backend.elementwise as elementwise
@@ -98,8 +99,10 @@ class NumbaBackend(Backend):
             return
         numba = runtime.numba()
         limit = numba.config.NUMBA_NUM_THREADS
-        if self.threads > limit and not self.threads_given:
-            self.threads = limit  # the default: all the cores numba's pool may use
+        if not self.threads_given:  # the user's settings and the machine's limits decide
+            self.threads, self.threads_reason = thread_settings.default_threads(pool=limit)
+        else:
+            self.threads_reason = f"threads={self.threads} given"
         if self.threads > limit:
             raise ValueError(
                 f"NumbaBackend: threads={self.threads} is more than numba's pool has "
