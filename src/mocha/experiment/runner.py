@@ -52,6 +52,9 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     #: per-iteration means of solve()'s parts and its own overhead (mocha.core.loop_timing)
     loop_timing: dict[str, Any] = field(default_factory=dict)
+    #: the backend's thread count and why (`threads=` given, or the setting that decided the
+    #: default), with what the default's adaptive mode chose (`Backend.thread_info()`)
+    thread_choice: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -273,6 +276,8 @@ def run_experiment(
             result.iterations, result.objective = int(state.iter), float(state.obj_val)
             result.warnings += [watch.message] if watch.message else []
             result.loop_timing = state.timing.summary()
+            result.thread_choice = be.thread_info()
+            result.threads = int(result.thread_choice.get("threads", result.threads))
             if final_validation:
                 result.validation = validate(test_net)
         result.wall_time_s = round(time.perf_counter() - started, 3)

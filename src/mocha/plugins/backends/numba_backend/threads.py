@@ -79,14 +79,21 @@ def plan_over(
 
 def run_plan(plan: ChunkPlan, loop: Any, *args: Any) -> None:
     """Call the compiled chunk `loop(*args)` (a parallel loop over the plan's chunks, each
-    thread t using its own scratch row t) on `plan.threads` numba threads."""
+    thread t using its own scratch row t) on `plan.threads` numba threads, or on 1 when the
+    adaptive `runtime.TUNER` measured that faster (the scratch rows are those of
+    `plan.threads` threads either way)."""
     current = runtime.get_threads()
-    if plan.threads == current:
+    tuner = runtime.TUNER
+    if plan.threads == current and (plan.threads == 1 or not tuner.enabled):
         loop(*args)
         return
     runtime.set_threads(plan.threads)
     try:
-        loop(*args)
+        if plan.threads > 1 and tuner.enabled:  # at plan.threads or 1, as measured
+            key = (loop, tuple(plan.chunks), *(getattr(a, "shape", None) for a in args[:2]))
+            tuner.call(key, plan.threads, runtime.set_threads, loop, *args)
+        else:
+            loop(*args)
     finally:
         runtime.set_threads(current)
 
