@@ -75,9 +75,11 @@ def find_mnist(given: Path | None) -> str | None:
     return None
 
 
-def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+def run_child(
+    spec: dict[str, Any], timeout: float, module: str = "mocha.cli._bench_child"
+) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
-    cmd = [sys.executable, "-m", "mocha.cli._bench_child", json.dumps(spec)]
+    cmd = [sys.executable, "-m", module, json.dumps(spec)]
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -134,7 +136,9 @@ def _threads_cell(T: int | str, r: dict[str, Any]) -> str:
     """The threads column: the count, or "default → N" with the count the default chose."""
     if T != "default":
         return str(T)
-    return f"default → {r.get('pools', {}).get('threads', '?')}"
+    pools = r.get("pools", {})
+    now = pools.get("adaptive", {}).get("threads_now", pools.get("threads", "?"))
+    return f"default → {now}"
 
 
 def default_lines(results: dict[tuple[str, Any], dict[str, Any]]) -> list[str]:
@@ -147,9 +151,9 @@ def default_lines(results: dict[tuple[str, Any], dict[str, Any]]) -> list[str]:
     a = pools.get("adaptive")
     if a:
         line += (
-            f"; adaptive: {a['regions_at_T']} of {a['regions']} parallel regions kept "
-            f"{pools.get('threads')} threads ({100 * a['time_share_at_T']:.0f}% of the regions' "
-            f"time), {a['regions_at_1']} ran faster at 1; {a['probes']} probes"
+            f"; adaptive, at the end: {a['threads_now']} thread(s), {a['why']}; "
+            f"{100 * a['calls_at_T_share']:.0f}% of {a['regions']} regions' calls at "
+            f"{pools.get('threads')}, {a['probes']} probe(s)"
         )
     return [line]
 
@@ -261,10 +265,14 @@ def bench(
 ) -> None:
     """Measure training (through solve()) and batch-1 latency against PyTorch, each
     configuration in a fresh process. Numbers depend on the machine and its load."""
+    from mocha.cli._bench_big import BIG_NETS
+
     nets = [n.strip() for n in net.split(",") if n.strip()]
+    big = [n for n in nets if n in BIG_NETS]
+    nets = [n for n in nets if n not in BIG_NETS]
     bad = [n for n in nets if n not in NETS]
-    if bad or not nets:
-        raise fail(f"--net {net!r}: choose from {', '.join(NETS)}")
+    if bad or not (nets or big):
+        raise fail(f"--net {net!r}: choose from {', '.join((*NETS, *BIG_NETS))}")
     counts: list[int | str] = []
     for t in (t.strip() for t in threads.split(",") if t.strip()):
         if t == "default":
@@ -277,6 +285,13 @@ def bench(
         raise fail(f"--threads {threads!r}: give thread counts >= 1 or default, e.g. 1,2")
     if compare not in ("torch", "none"):
         raise fail(f"--compare {compare!r}: choose torch or none")
+    missing = [m for m in ("torch", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if big and compare == "torch" and missing:
+        raise fail(
+            f"--net {','.join(big)} compares against PyTorch and onnxruntime; "
+            f"{' and '.join(missing)} not installed: pip install torch 'mocha-dl[onnx]' "
+            "(or --compare none)"
+        )
     frameworks = ["mocha"]
     if compare == "torch":
         if importlib.util.find_spec("torch") is None:
@@ -300,6 +315,11 @@ def bench(
         typer.echo(f"{busy} competing busy process(es) running", err=True)
     try:
         last = _measure(nets, counts, frameworks, iters, mnist_dir, repeat, report)
+        if big:
+            from mocha.cli._bench_big import measure as measure_big
+
+            fws = ["mocha", "torch", "onnxruntime"] if compare == "torch" else ["mocha"]
+            report["nets"].update(measure_big(big, counts, fws, repeat, run_child, typer.echo))
     finally:
         for p in competing:
             p.kill()
