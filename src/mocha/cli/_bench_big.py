@@ -330,7 +330,7 @@ def measure(
             for T in counts:
                 for fw in frameworks:
                     spec = {"framework": fw, "net": net, "threads": T, "batch": 8}
-                    spec.update(warmup=2, reps=5, train_iters=0 if fw == "onnxruntime" else 3)
+                    spec.update(warmup=1, reps=3, train_iters=0 if fw == "onnxruntime" else 2)
                     echo(f"  [{rep + 1}/{repeat}] {net}: {fw} at {T} thread(s) ...", err=True)
                     r = run_child(spec, timeout=1800, module="mocha.cli._bench_big")
                     old = results.get((fw, T))
