@@ -56,6 +56,9 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     #: per-iteration means of solve()'s parts and its own overhead (mocha.core.loop_timing)
     loop_timing: dict[str, Any] = field(default_factory=dict)
+    #: the backend's thread count and why (`threads=` given, or the setting that decided the
+    #: default), with what the default's adaptive mode chose (`Backend.thread_info()`)
+    thread_choice: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -304,6 +307,8 @@ def run_experiment(
                     result.model = "best (restored by EarlyStopping)"
             result.warnings += [watch.message] if watch.message else []
             result.loop_timing = state.timing.summary()
+            result.thread_choice = be.thread_info()
+            result.threads = int(result.thread_choice.get("threads", result.threads))
             if final_validation:
                 result.validation = validate(test_net)
         result.wall_time_s = round(time.perf_counter() - started, 3)
