@@ -321,7 +321,7 @@ def bench(
     if busy:
         typer.echo(f"{busy} competing busy process(es) running", err=True)
     try:
-        last = _measure(nets, counts, frameworks, iters, mnist_dir, repeat, report)
+        last = _measure(nets, counts, frameworks, iters, mnist_dir, repeat, report, torch_device)
         if big:
             from mocha.cli._bench_big import measure as measure_big
 
@@ -346,6 +346,7 @@ def _measure(
     mnist_dir: str | None,
     repeat: int,
     report: dict[str, Any],
+    torch_device: str = "cpu",
 ) -> dict[tuple[str, Any], dict[str, Any]]:
     """Run every configuration, print each net's table; the last net's results."""
     last: dict[tuple[str, Any], dict[str, Any]] = {}
