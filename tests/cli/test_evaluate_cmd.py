@@ -78,3 +78,17 @@ def test_evaluate_errors_exit_2(app, runner, write_experiment, small_toml, tmp_p
 def test_listed_among_the_commands(app, runner):
     result = runner.invoke(app, ["--help"])
     assert "evaluate" in result.output
+
+
+def test_a_converted_models_placeholder_data_is_refused(app, runner, write_experiment, small_toml):
+    """A `mocha convert` output reads stand-in zeros: its "accuracy" would mean nothing."""
+    text = small_toml.replace('name = "test-data"\n', 'name = "test-data"\nplaceholder = true\n')
+    assert "placeholder = true" in text
+    path = write_experiment(text + SNAPSHOT)
+    plain = write_experiment(small_toml + SNAPSHOT, name="plain.toml")
+    _train(app, runner, plain, iters=10)
+    result = runner.invoke(
+        app, ["evaluate", str(path), "--model", str(plain.parent / "snaps"), "--json"]
+    )
+    assert result.exit_code == 2
+    assert "placeholder zeros" in result.output and "MemoryDataLayer('test-data')" in result.output
