@@ -11,8 +11,8 @@ Environment:
 * `MOCHA_DISABLE_PLUGINS=layers.dropout,backends.cupy` — entry points not to load.
 * `MOCHA_LOAD_PLUGINS=dist-a,dist-b` — load `mocha-dl` plus only these distributions
   (empty: `mocha-dl` only).
-* `MOCHA_STRICT_PLUGINS=1` — a third-party plugin that fails to import, raises in a hook or
-  conflicts with another plugin is an error, not a warning.
+* `MOCHA_STRICT_PLUGINS=1` — a third-party plugin that fails to import, raises in a hook,
+  conflicts with another plugin or registers nothing is an error, not a warning.
 * `MOCHA_REPLACE=InnerProductLayer,layers.inner_product` — the names (registry names such as
   `InnerProductLayer`, or entry-point keys such as `layers.inner_product`) that a third-party
   plugin may take over from a built-in or from another plugin.
@@ -74,6 +74,7 @@ class MochaPluginManager(pluggy.PluginManager):
         self.uses_entrypoints = False  # set by make_plugin_manager(load_entrypoints=True)
         self.commands_loaded = False
         self.lenient = False  # set by make_plugin_manager(lenient=True): no strict mode
+        self.loading = False  # True while make_plugin_manager imports the plugin modules
 
     def distribution_of(self, plugin_name: str) -> str:
         info = self.infos.get(plugin_name)
@@ -271,8 +272,13 @@ def make_plugin_manager(
     pm = MochaPluginManager()
     pm.lenient = lenient
     if load_entrypoints:
-        pm.uses_entrypoints = True
-        _load_entrypoints(pm, commands=False)
+        pm.uses_entrypoints = pm.loading = True
+        _LOADING.append(pm)
+        try:
+            _load_entrypoints(pm, commands=False)
+        finally:
+            _LOADING.remove(pm)
+            pm.loading = False
     for name, plugin in extra_plugins:
         pm.register(plugin, name=name)
         pm.infos.setdefault(name, PluginInfo(name, repr(plugin), EXTRA_DISTRIBUTION, "", "loaded"))
@@ -280,9 +286,21 @@ def make_plugin_manager(
     return pm
 
 
-@functools.cache
+# The managers importing their plugin modules now (the innermost last). A plugin module that
+# reads a registered name at import (`from mocha import ConstantInitializer`) asks for the
+# registry, hence for the manager, while that manager is still being built: it gets this one,
+# never a second manager that would register the half-imported module with no hooks.
+_LOADING: list[MochaPluginManager] = []
+
+
 def get_plugin_manager() -> MochaPluginManager:
-    """The process-wide manager built from the installed entry points (built on first use)."""
+    """The process-wide manager built from the installed entry points (built on first use);
+    while a manager imports its plugin modules, that manager (`loading` is True then)."""
+    return _LOADING[-1] if _LOADING else _process_manager()
+
+
+@functools.cache
+def _process_manager() -> MochaPluginManager:
     return make_plugin_manager()
 
 
@@ -294,6 +312,6 @@ ON_RESET: list[Callable[[], None]] = []
 def reset_plugin_manager() -> None:
     """Forget the cached manager and the registry (tests; after installing a plugin at run
     time)."""
-    get_plugin_manager.cache_clear()
+    _process_manager.cache_clear()
     for clear in ON_RESET:
         clear()
