@@ -45,7 +45,7 @@ from mocha.core.errors import (
     TopologyError,
     UnknownNameError,
 )
-from mocha.core.hookspecs import hookimpl
+from mocha.core.hookspecs import KernelRegistrar, Registrar, hookimpl
 from mocha.core.io.model import load_network, save_network
 from mocha.core.io.snapshot import load_snapshot
 from mocha.core.io.statistics import load_statistics
@@ -102,6 +102,7 @@ _CORE_NAMES = [
     "ElementwiseState",
     "GPUBackend",
     "Initializer",
+    "KernelRegistrar",
     "KernelTable",
     "LRPolicy",
     "Layer",
@@ -116,6 +117,7 @@ _CORE_NAMES = [
     "NullInitializer",
     "Parameter",
     "PluginError",
+    "Registrar",
     "Regularizer",
     "SetupContext",
     "ShapeError",

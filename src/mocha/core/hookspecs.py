@@ -1,7 +1,9 @@
 """Hook specifications: how a plugin module adds things to Mocha.
 
-Every hook is named `mocha_register_<kind>` and receives `register`, a callable that validates
-and records what it is given; hooks return nothing. A plugin module implements the hooks it
+Every hook is named `mocha_register_<kind>` and receives `register`, a typed registrar that
+validates and records what it is given (`Registrar[type[Layer]]` for layers, ...: annotate a
+hookimpl's argument with the spec's type and a type checker checks what it registers); hooks
+return nothing. A plugin module implements the hooks it
 needs with `@mocha.hookimpl` (at the bottom of the module that defines the things) and is
 listed once under the `mocha` entry-point group of its distribution, with a quoted key
 `"<kind>.<module>"`. The `mocha_register_<kind>` hooks run once per plugin manager, when
@@ -16,99 +18,120 @@ MOCHA_REPLACE; otherwise that plugin is skipped with a warning (see
 One word per kind: the entry-point key `"<kind>.<module>"`, the folder `mocha/plugins/<kind>/`,
 the hook `mocha_register_<kind>` and the registry kind of `mocha.lookup(kind, name)` agree
 (e.g. `coffee`: `"coffee.snapshot"`, `plugins/coffee/`, `mocha_register_coffee`,
-`lookup("coffee", "Snapshot")`). The earlier spellings `mocha_register_coffee_breaks` and
-`lookup("coffee_breaks", ...)` still work.
+`lookup("coffee", "Snapshot")`); one hook per kind.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pluggy
 
+if TYPE_CHECKING:
+    from mocha.core.backend import Backend
+    from mocha.core.coffee import CoffeeBreak
+    from mocha.core.components import Constraint, DataTransformer, Initializer, Neuron, Regularizer
+    from mocha.core.layer import Layer
+    from mocha.core.policies import Policy
+    from mocha.core.solver import SolverMethod
+
 hookspec = pluggy.HookspecMarker("mocha")
 hookimpl = pluggy.HookimplMarker("mocha")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Registrar(Protocol[T_contra]):
+    """`register(obj, name=None, replace=False)`: records `obj` under `name` (default: its
+    `registry_name`, else its `__name__`; a backend: its `name`)."""
+
+    def __call__(
+        self, obj: T_contra, /, name: str | None = None, replace: bool = False
+    ) -> None: ...
+
+
+class KernelRegistrar(Protocol):
+    """`register(name, impl, backend="*", replace=False)`: `name` one of `KERNEL_NAMES`,
+    `impl(backend, <the arguments of Kernels.<name>>)`."""
+
+    def __call__(
+        self, name: str, impl: Callable[..., Any], /, backend: str = "*", replace: bool = False
+    ) -> None: ...
 
 
 @hookspec
-def mocha_register_layers(register: Any) -> None:
+def mocha_register_layers(register: Registrar[type[Layer]]) -> None:
     """Register `Layer` subclasses: `register(LayerClass, name=None)` (name defaults to the
     class name, e.g. "InnerProductLayer"). Runs once, when the registry is built (the first
     `mocha.lookup`, `mocha.<Name>` or net built)."""
 
 
 @hookspec
-def mocha_register_backends(register: Any) -> None:
+def mocha_register_backends(register: Registrar[type[Backend]]) -> None:
     """Register `Backend` subclasses: `register(BackendClass)` under `BackendClass.name`.
     Runs once, when the registry is built; a backend class is instantiated later, by
     `make_backend` or the user."""
 
 
 @hookspec
-def mocha_register_kernels(register: Any) -> None:
+def mocha_register_kernels(register: KernelRegistrar) -> None:
     """Register kernel implementations: `register(name, impl, backend="*")`. `"*"` is the
     generic `xp` version; a backend name overrides it on that backend. Runs once, when the
     registry is built; a backend resolves its kernel table on first `backend.kernels`."""
 
 
 @hookspec
-def mocha_register_solvers(register: Any) -> None:
+def mocha_register_solvers(register: Registrar[type[SolverMethod]]) -> None:
     """Register solver methods (`SolverMethod` subclasses such as `SGD`, `Adam`):
     `register(MethodClass, name=None)`. Runs once, when the registry is built."""
 
 
 @hookspec
-def mocha_register_coffee(register: Any) -> None:
+def mocha_register_coffee(register: Registrar[type[CoffeeBreak]]) -> None:
     """Register coffee breaks (`CoffeeBreak` subclasses such as `TrainingSummary`):
     `register(CoffeeClass, name=None)`, kind "coffee". Runs once, when the registry is
     built."""
 
 
 @hookspec
-def mocha_register_coffee_breaks(register: Any) -> None:
-    """The earlier name of `mocha_register_coffee`, still honoured: what it registers goes to
-    the same "coffee" kind. Runs once, when the registry is built."""
-
-
-@hookspec
-def mocha_register_neurons(register: Any) -> None:
+def mocha_register_neurons(register: Registrar[type[Neuron]]) -> None:
     """Register neurons (`Neuron` subclasses): `register(NeuronClass, name=None)`; found as
     `Neurons.<Name>`. Runs once, when the registry is built."""
 
 
 @hookspec
-def mocha_register_initializers(register: Any) -> None:
+def mocha_register_initializers(register: Registrar[type[Initializer]]) -> None:
     """Register parameter initializers (`Initializer` subclasses): `register(cls, name=None)`.
     Runs once, when the registry is built."""
 
 
 @hookspec
-def mocha_register_regularizers(register: Any) -> None:
+def mocha_register_regularizers(register: Registrar[type[Regularizer]]) -> None:
     """Register regularizers (`Regularizer` subclasses): `register(cls, name=None)`. Runs
     once, when the registry is built."""
 
 
 @hookspec
-def mocha_register_constraints(register: Any) -> None:
+def mocha_register_constraints(register: Registrar[type[Constraint]]) -> None:
     """Register norm constraints (`Constraint` subclasses): `register(cls, name=None)`. Runs
     once, when the registry is built."""
 
 
 @hookspec
-def mocha_register_data_transformers(register: Any) -> None:
+def mocha_register_data_transformers(register: Registrar[type[DataTransformer]]) -> None:
     """Register data transformers (`DataTransformer` subclasses): `register(cls, name=None)`;
     found as `DataTransformers.<Name>`. Runs once, when the registry is built."""
 
 
 @hookspec
-def mocha_register_lr_policies(register: Any) -> None:
+def mocha_register_lr_policies(register: Registrar[type[Policy]]) -> None:
     """Register learning-rate policies (`Policy` subclasses): `register(PolicyClass,
     name=None)`; found as `LRPolicy.<Name>` and by `type = "<Name>"` in an experiment file's
     `lr_policy`. Runs once, when the registry is built."""
 
 
 @hookspec
-def mocha_register_mom_policies(register: Any) -> None:
+def mocha_register_mom_policies(register: Registrar[type[Policy]]) -> None:
     """Register momentum policies (`Policy` subclasses): `register(PolicyClass, name=None)`;
     found as `MomPolicy.<Name>` and by `type = "<Name>"` in an experiment file's
     `mom_policy`. Runs once, when the registry is built."""
@@ -123,7 +146,7 @@ def mocha_register_commands(app: Any) -> None:
 
 
 @hookspec
-def mocha_register_data_providers(register: Any) -> None:
+def mocha_register_data_providers(register: Registrar[Callable[[], dict[str, Any]]]) -> None:
     """Register data providers: `register(function, name="prefix:name")`, where `function()`
     returns a dict of arrays (top name -> array; labels as 0-based class indices). Used when a
     `MemoryDataLayer` of an experiment file says `source = "prefix:name"`: the provider is
@@ -132,7 +155,7 @@ def mocha_register_data_providers(register: Any) -> None:
 
 
 @hookspec
-def mocha_register_datasets(register: Any) -> None:
+def mocha_register_datasets(register: Registrar[Callable[..., dict[str, Any]]]) -> None:
     """Register data sets that `mocha data <name> --out DIR [--mirror URL_OR_FOLDER]` prepares:
     `register(prepare, name="mnist")`, where `prepare(out_dir, mirror=None, progress=...,
     log=print, **options)` writes HDF5 files and list files into `out_dir` and returns their
