@@ -157,7 +157,9 @@ def test_strict_mode_refuses_a_plugin_that_registers_nothing(site, experiment):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("first", ["get_plugin_manager()", "mocha.get_registry()", "None"])
+@pytest.mark.parametrize(
+    "first", ["get_plugin_manager()", "mocha.get_registry()", "import trap_probe", "None"]
+)
 def test_python_finds_it_whatever_is_built_first(site, first):
     code = f"""
         import warnings
@@ -166,7 +168,8 @@ def test_python_finds_it_whatever_is_built_first(site, first):
         from mocha.core.plugins import get_plugin_manager
         {first}
         layer = mocha.ShiftLayer(bottoms=["x"], tops=["y"])
-        print(mocha.lookup("layers", "ShiftLayer").__module__, layer.shift)
+        status = get_plugin_manager().infos["layers.shift"].status
+        print(mocha.lookup("layers", "ShiftLayer").__module__, layer.shift, status)
     """
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
@@ -176,4 +179,4 @@ def test_python_finds_it_whatever_is_built_first(site, first):
         env=env_with(site),
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["trap_probe", "0.5"]
+    assert result.stdout.split() == ["trap_probe", "0.5", "loaded"]

@@ -74,7 +74,10 @@ class MochaPluginManager(pluggy.PluginManager):
         self.uses_entrypoints = False  # set by make_plugin_manager(load_entrypoints=True)
         self.commands_loaded = False
         self.lenient = False  # set by make_plugin_manager(lenient=True): no strict mode
-        self.loading = False  # True while make_plugin_manager imports the plugin modules
+        # True while make_plugin_manager imports the plugin modules, and after it when one of
+        # them was mid-import (it imported mocha first): then the manager is not kept
+        self.loading = False
+        self.waiting: list[str] = []  # entry points whose module was mid-import
 
     def distribution_of(self, plugin_name: str) -> str:
         info = self.infos.get(plugin_name)
@@ -176,7 +179,11 @@ def _load(pm: MochaPluginManager, ep: md.EntryPoint, dist: str, version: str, st
     """Import and register one entry point's module. A failure is a `PluginError` when
     `strict` (Mocha's own plugins, MOCHA_STRICT_PLUGINS), else a warning and a "failed" row."""
     try:
-        _register_checked(pm, ep.name, importlib.import_module(ep.value))
+        module = importlib.import_module(ep.value)
+        if getattr(module.__spec__, "_initializing", False):  # its import is what asked
+            pm.waiting.append(ep.name)  # not registered: a later manager finds it complete
+            return
+        _register_checked(pm, ep.name, module)
     except CONTAINED as exc:  # a broken plugin must not take Mocha down
         message = f"{type(exc).__name__}: {exc}"
         if strict:
@@ -278,7 +285,7 @@ def make_plugin_manager(
             _load_entrypoints(pm, commands=False)
         finally:
             _LOADING.remove(pm)
-            pm.loading = False
+            pm.loading = bool(pm.waiting)
     for name, plugin in extra_plugins:
         pm.register(plugin, name=name)
         pm.infos.setdefault(name, PluginInfo(name, repr(plugin), EXTRA_DISTRIBUTION, "", "loaded"))
@@ -295,8 +302,16 @@ _LOADING: list[MochaPluginManager] = []
 
 def get_plugin_manager() -> MochaPluginManager:
     """The process-wide manager built from the installed entry points (built on first use);
-    while a manager imports its plugin modules, that manager (`loading` is True then)."""
-    return _LOADING[-1] if _LOADING else _process_manager()
+    while a manager imports its plugin modules, that manager (`loading` is True then). When a
+    plugin module is being imported by its user (`from mocha_scale import ScaleLayer`) and asks
+    `mocha` for a registered name at its top, the manager built then leaves that module out
+    (it has no hooks yet) and is not kept: the next call builds it again, with the module."""
+    if _LOADING:
+        return _LOADING[-1]
+    pm = _process_manager()
+    if pm.loading:  # a plugin module imported mocha first: build it again once it is done
+        _process_manager.cache_clear()
+    return pm
 
 
 @functools.cache

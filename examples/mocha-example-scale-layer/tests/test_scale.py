@@ -1,0 +1,73 @@
+"""Tests of ScaleLayer with Mocha's public testing kit (`mocha.testing`).
+
+`backend` comes from Mocha's pytest plugin: one run per available backend (numpy, numba,
+cupy where a GPU is usable), each compared with the float64 NumPy reference.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mocha_scale import ScaleLayer
+
+import mocha
+from mocha import GaussianInitializer
+from mocha.testing import check_gradients, check_layer, run_layer
+
+RANDOM = {"scale_init": GaussianInitializer(std=1.0), "bias_init": GaussianInitializer(std=1.0)}
+
+
+def oracle(x, scale, bias):
+    """The forward pass in plain NumPy: scale and bias broadcast along axis 1."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return x * scale.reshape(shape) + bias.reshape(shape)
+
+
+def test_forward_matches_numpy():
+    x = np.random.default_rng(0).standard_normal((4, 3, 5))
+    h = run_layer(ScaleLayer(bottoms=["x"], tops=["y"], **RANDOM), [x])
+    scale, bias = (p.blob.to_host() for p in h.state.parameters)
+    np.testing.assert_allclose(h.tops()[0], oracle(x, scale, bias), rtol=1e-12)
+    assert not np.allclose(scale, 1.0)  # the initializers were used
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 4), min_size=2, max_size=4).map(tuple),
+    seed=st.integers(0, 2**16),
+)
+def test_gradients_by_finite_differences(shape, seed):
+    """float64 central differences for the bottom diff and both parameter gradients."""
+    x = np.random.default_rng(seed).standard_normal(shape)
+    layer = ScaleLayer(bottoms=["x"], tops=["y"], **RANDOM)
+    counts = check_gradients(layer, [x], seed=seed)
+    assert counts["checked"] > 0
+
+
+def test_two_bottoms_sum_their_parameter_gradients():
+    rng = np.random.default_rng(1)
+    layer = ScaleLayer(bottoms=["a", "b"], tops=["ya", "yb"], **RANDOM)
+    counts = check_gradients(layer, [rng.standard_normal((2, 3, 2)), rng.standard_normal((5, 3))])
+    assert counts["checked"] > 0
+
+
+def test_on_every_backend(backend):
+    x = np.random.default_rng(2).standard_normal((4, 3, 2, 2))
+    check_layer(ScaleLayer(bottoms=["x"], tops=["y"], **RANDOM), [x], backend)
+
+
+def test_bottoms_need_the_same_channels():
+    layer = ScaleLayer(bottoms=["a", "b"], tops=["ya", "yb"])
+    with pytest.raises(mocha.ShapeError, match="same number of channels"):
+        run_layer(layer, [np.zeros((2, 3)), np.zeros((2, 4))])
+
+
+def test_configuration_is_validated():
+    with pytest.raises(mocha.LayerConfigError, match="'scale_lr' = -1"):
+        ScaleLayer(bottoms=["x"], tops=["y"], scale_lr=-1)
+
+
+def test_found_through_the_entry_point():
+    assert mocha.lookup("layers", "ScaleLayer") is ScaleLayer
+    [entry] = [e for e in mocha.get_registry().entries("layers") if e.name == "ScaleLayer"]
+    assert (entry.plugin, entry.distribution) == ("layers.scale", "mocha-example-scale-layer")
