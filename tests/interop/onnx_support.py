@@ -11,7 +11,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 import mocha  # noqa: E402
-from mocha.interop.onnx import export  # noqa: E402
+from mocha.plugins.formats.onnx import export_net as export  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ def experiment_layers(path, shape):
     """The computation layers (and losses) of an experiment's test net, for `data` samples
     of `shape`."""
     from mocha.experiment import load_experiment
-    from mocha.interop.onnx.cli import export_layers
+    from mocha.experiment.interchange import inference_layers as export_layers
 
     exp = load_experiment(path)
     layers = export_layers(exp.layers_for("test"), {"data": shape})

@@ -24,7 +24,7 @@ runner = CliRunner()
 
 def lenet_model(tmp_path):
     """A LeNet HDF5 model with random parameters."""
-    from mocha.interop.onnx.cli import export_layers
+    from mocha.experiment.interchange import inference_layers as export_layers
 
     layers = export_layers(load_experiment(LENET).layers_for("test"), {"data": (1, 28, 28)})
     net = mocha.Net("lenet", backend(), layers, phase="test")
@@ -236,8 +236,8 @@ def test_docs_deployment_example_runs_with_onnxruntime_alone(tmp_path):
 
 @pytest.mark.parametrize("spec", ["data", "data=", "=1,2", "data=1,0", "data=a,b"])
 def test_bad_input_shape(spec):
-    from mocha.interop.onnx import OnnxError
-    from mocha.interop.onnx.cli import parse_input_shapes
+    from mocha.core.errors import DataError
+    from mocha.experiment.interchange import parse_input_shapes
 
-    with pytest.raises(OnnxError, match="--input-shape"):
+    with pytest.raises(DataError, match="--input-shape"):
         parse_input_shapes([spec])

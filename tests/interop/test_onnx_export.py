@@ -13,8 +13,9 @@ from onnx_support import ROOT, check_export, experiment_layers, make_net, onnx, 
 
 import mocha
 from mocha import Neurons
-from mocha.interop.onnx import OnnxError, export
 from mocha.plugins.components.transformers import Scale, SubMean
+from mocha.plugins.formats.onnx import OnnxError
+from mocha.plugins.formats.onnx import export_net as export
 
 RNG = np.random.default_rng(0)
 

@@ -71,3 +71,30 @@ def test_found_through_the_entry_point():
     assert mocha.lookup("layers", "ScaleLayer") is ScaleLayer
     [entry] = [e for e in mocha.get_registry().entries("layers") if e.name == "ScaleLayer"]
     assert (entry.plugin, entry.distribution) == ("layers.scale", "mocha-example-scale-layer")
+
+
+def test_exports_to_onnx_through_its_own_rule(tmp_path):
+    """The ONNX rule (Reshape, Mul, Add): onnxruntime computes what Mocha computes."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from mocha.interop import onnx
+
+    x = np.random.default_rng(3).standard_normal((4, 2, 3, 3)).astype(np.float32)
+    backend = mocha.make_backend("numpy", seed=0)
+    backend.init()
+    layers = [
+        mocha.MemoryDataLayer(name="data", data=[x], batch_size=4, tops=["x"]),
+        ScaleLayer(name="scale", bottoms=["x"], tops=["y"], **RANDOM),
+    ]
+    net = mocha.Net("scale-net", backend, layers)
+    net.init()
+    try:
+        mocha.forward(net)
+        ours = backend.to_host(net.output_blobs["y"].data).copy()
+        onnx.export_net(net, tmp_path / "scale.onnx")
+    finally:
+        net.shutdown()
+        backend.shutdown()
+    (theirs,) = ort.InferenceSession(str(tmp_path / "scale.onnx")).run(None, {"x": x})
+    np.testing.assert_allclose(theirs, ours, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours, x)  # the random scale and bias did something

@@ -22,30 +22,6 @@ from mocha.core.hookspecs import hookimpl
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-def expected_sample_shape(layers: list[Any], top: str) -> tuple[int, ...] | None:
-    """The sample shape the data layer feeding `top` produces, when it can be told cheaply."""
-    for layer in layers:
-        if not layer.is_source or top not in layer.tops:
-            continue
-        j = layer.tops.index(top)
-        data = getattr(layer, "data", None)
-        if data:
-            return tuple(data[j].shape[1:])
-        source = getattr(layer, "source", None)
-        if source:
-            import h5py
-
-            from mocha.datasets.hdf5_stream import read_source_list
-
-            try:
-                first = read_source_list(source, str(layer))[0]
-                with h5py.File(first, "r") as f:
-                    return tuple(f[top].shape[1:])
-            except (MochaError, OSError, KeyError):
-                return None
-    return None
-
-
 def load_image(path: Path, want: tuple[int, ...] | None, scale: float) -> Any:
     """One image as a float32 `(C, H, W)` array (grey when the net has 1 channel, else RGB)."""
     import numpy as np
@@ -141,9 +117,10 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Classify [bold]images or .npy arrays[/] with a trained model."""
+    from mocha.backend_choice import make_backend
     from mocha.cli.app import fail
-    from mocha.core.backend_registry import make_backend
     from mocha.experiment import load_experiment
+    from mocha.prediction import expected_sample_shape
     from mocha.prediction import predict as run_predict
 
     try:

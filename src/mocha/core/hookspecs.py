@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mocha.core.backend import Backend
     from mocha.core.coffee import CoffeeBreak
     from mocha.core.components import Constraint, DataTransformer, Initializer, Neuron, Regularizer
+    from mocha.core.interchange import ExportRule, ImportRule
     from mocha.core.layer import Layer
     from mocha.core.policies import Policy
     from mocha.core.solver import SolverMethod
@@ -135,6 +136,20 @@ def mocha_register_mom_policies(register: Registrar[type[Policy]]) -> None:
     """Register momentum policies (`Policy` subclasses): `register(PolicyClass, name=None)`;
     found as `MomPolicy.<Name>` and by `type = "<Name>"` in an experiment file's
     `mom_policy`. Runs once, when the registry is built."""
+
+
+@hookspec
+def mocha_register_formats(register: Registrar[Any]) -> None:
+    """Register interchange formats (`mocha convert/export NAME`): `register(format)` under
+    `format.name`; the contract is in `mocha.core.interchange`. Runs once, when the registry
+    is built."""
+
+
+@hookspec
+def mocha_register_interchange(register: Registrar[ExportRule | ImportRule]) -> None:
+    """Register per-layer interchange rules: `register(ExportRule(format, LayerClass, write))`
+    or `register(ImportRule(format, op, read))` (`mocha.core.interchange`). Runs once, when
+    the registry is built."""
 
 
 @hookspec

@@ -2,7 +2,7 @@
 
 The example package of docs/plugins.md (a plugin author's guide): a layer with learnable
 parameters, made with `mocha.make_parameter`'s keyword API, registered through the
-`"layers.scale"` entry point.
+`"layers.scale"` entry point, with its own ONNX export rule (`mocha export onnx`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from mocha import (
     ConstantInitializer,
+    ExportRule,
     Layer,
     LayerState,
     NoCons,
@@ -112,3 +113,29 @@ class ScaleLayer(Layer, has_param=True, can_do_bp=True, bottoms=">=1", tops="sam
 @hookimpl
 def mocha_register_layers(register: Registrar[type[Layer]]) -> None:
     register(ScaleLayer)
+
+
+def scale_to_onnx(g, layer, state, xs, ys, shapes, backend):
+    """ONNX nodes computing the layer, one chain per bottom: y = x · scale + bias, with the
+    parameters (initializers named like the model file's datasets, `<layer>___scale`) reshaped
+    to (1, C, 1, ...) so that they broadcast along the channel axis.
+
+    `g` builds the graph: `g.param(layer_name, parameter, backend)` (a parameter's
+    initializer), `g.const(name, value, dtype)`, `g.fresh(name)` (an unused tensor name) and
+    `g.node(op, inputs, outputs, name)`."""
+    scale = g.param(layer.name, state.scale, backend)
+    bias = g.param(layer.name, state.bias, backend)
+    for i, (x, y, bottom) in enumerate(zip(xs, ys, layer.bottoms)):
+        name = layer.name if i == 0 else f"{layer.name}/{i}"
+        ndim = len(shapes[bottom])
+        shape = g.const(f"{name}/per_channel", [1, -1] + [1] * (ndim - 2), dtype="int64")
+        s, b, scaled = g.fresh(f"{y}/scale"), g.fresh(f"{y}/bias"), g.fresh(f"{y}/scaled")
+        g.node("Reshape", [scale, shape], [s], f"{name}/scale")
+        g.node("Reshape", [bias, shape], [b], f"{name}/bias")
+        g.node("Mul", [x, s], [scaled], f"{name}/mul")
+        g.node("Add", [scaled, b], [y], name)
+
+
+@hookimpl
+def mocha_register_interchange(register: Registrar[ExportRule]) -> None:
+    register(ExportRule("onnx", ScaleLayer, scale_to_onnx))

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mocha.interop.caffe.reader import CaffeError, CaffeLayer, read_mean_file
+from mocha.plugins.formats.caffe.reader import CaffeError, CaffeLayer, read_mean_file
 
 
 @dataclass
@@ -232,6 +232,7 @@ def data_table(
         "source": fname,
         "batch_size": int(shapes[0][0]),
         "tops": list(layer.tops),
+        "placeholder": True,
     }
     found = transformers(layer, shapes[0], opts, stem, files, notes)
     if found:

@@ -108,7 +108,7 @@ class CaffeNet:
 
 def _proto() -> Any:
     try:
-        from mocha.interop.caffe import schema
+        from mocha.plugins.formats.caffe import schema
     except ImportError as exc:  # protobuf missing
         raise CaffeError(
             f"reading Caffe files needs the protobuf package ({exc}); install the extra: "

@@ -8,7 +8,8 @@
   bottom (labels, reconstruction targets). So a loss is "replaced by its prediction": the
   blob it scored is an output. `outputs=[...]` names them explicitly.
 * In-place train-only layers (Dropout, RandomMask) are the identity at inference: left out.
-* Every other layer is mapped by `mocha.interop.onnx._export_layers`; a layer without an
+* Every other layer is written by its registered ONNX export rule (`mocha.core.interchange`;
+  the built-ins' are in `_export_layers`); a layer without an
   ONNX equivalent is one `OnnxError` naming it and its type. Node names are layer names
   (helper nodes are `<layer>/<step>`); parameters are initializers `<layer>___<param>`.
 * Values are float32 whatever the backend's dtype; the batch axis is symbolic ("N") unless
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mocha.interop.onnx._common import (
+from mocha.plugins.formats.onnx._common import (
     DEFAULT_OPSET,
     MIN_OPSET,
     OnnxError,
@@ -152,7 +153,8 @@ def build_model(
 ) -> Any:
     """The checked `onnx.ModelProto` of `net`'s inference graph (see the module docstring)."""
     onnx = require_onnx()
-    from mocha.interop.onnx._export_layers import CONVERTERS, add_neuron
+    from mocha.core.interchange import export_rule
+    from mocha.plugins.formats.onnx._export_layers import add_neuron
 
     if not isinstance(opset, int) or opset < MIN_OPSET:
         raise OnnxError(f"ONNX export: opset must be an int >= {MIN_OPSET}, not {opset!r}")
@@ -197,11 +199,12 @@ def build_model(
                     f"{type(layer).__name__} has no ONNX equivalent"
                 )
             continue
-        convert = CONVERTERS.get(type(layer).__name__)
+        convert = export_rule("onnx", layer)
         if convert is None:
             raise OnnxError(
                 f"{layer_label(layer)}: layer type {type(layer).__name__} has no "
-                f"ONNX equivalent; export a net without it"
+                f"ONNX equivalent (no onnx export rule is registered for it, see docs/plugins.md); "
+                f"export a net without it"
             )
         xs = [tensors[b] for b in layer.bottoms]
         neuron = getattr(layer, "neuron", None) if layer.has_neuron else None

@@ -430,7 +430,7 @@ def identity(ctx: Any, node: Any) -> None:
     ctx.add_layer(node, "IdentityLayer", {}, [node.input[0]], [node.output[0]], {})
 
 
-CONVERTERS: dict[str, Callable[[Any, Any], None]] = {
+RULES: dict[str, Callable[[Any, Any], None]] = {
     "Conv": conv,
     "Gemm": gemm,
     "MatMul": matmul,

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mocha.interop.onnx._common import OnnxError, layer_label
+from mocha.plugins.formats.onnx._common import OnnxError, layer_label
 
 FLOAT = 1  # onnx.TensorProto.FLOAT
 
@@ -378,7 +378,7 @@ def crop(g, layer, state, xs, ys, shapes, backend) -> None:
         )
 
 
-CONVERTERS: dict[str, Callable[..., None]] = {
+RULES: dict[str, Callable[..., None]] = {
     "ConvolutionLayer": convolution,
     "InnerProductLayer": inner_product,
     "TiedInnerProductLayer": tied_inner_product,

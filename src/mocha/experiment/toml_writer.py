@@ -23,6 +23,8 @@ def value(v: Any) -> str:
         return text if any(c in text for c in ".en") else text + ".0"
     if isinstance(v, str):
         return json.dumps(v, ensure_ascii=False)  # a valid TOML basic string
+    if hasattr(v, "tolist"):  # a NumPy scalar or array
+        return value(v.tolist())
     if isinstance(v, list | tuple):
         return "[" + ", ".join(value(x) for x in v) + "]"
     if isinstance(v, dict):
@@ -34,9 +36,9 @@ def _key(k: str) -> str:
     return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
 
 
-def dumps(doc: dict[str, Any]) -> str:
-    """The document: scalars first, then tables, then arrays of tables."""
-    lines: list[str] = []
+def dumps(doc: dict[str, Any], header: str = "") -> str:
+    """The document: comment `header`, scalars, then tables, then arrays of tables."""
+    lines: list[str] = [f"# {line}".rstrip() for line in header.splitlines()]
     tables = {k: v for k, v in doc.items() if isinstance(v, dict)}
     arrays = {
         k: v

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from mocha.interop.caffe.data import DataOptions
-from mocha.interop.caffe.reader import CaffeError, CaffeLayer, CaffeNet
+from mocha.core.interchange import import_rules
+from mocha.plugins.formats.caffe.data import DataOptions
+from mocha.plugins.formats.caffe.reader import CaffeError, CaffeLayer, CaffeNet
 
 DATA_TYPES = ("Input", "Data", "ImageData", "HDF5Data", "MemoryData")
 NEURON_HOSTS = ("ConvolutionLayer", "InnerProductLayer", "PoolingLayer")
@@ -38,6 +39,26 @@ class Conversion:
     notes: list[str] = field(default_factory=list)
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)  # our blob -> batch shape
     blobs: dict[str, str] = field(default_factory=dict)  # Caffe blob -> our final blob name
+
+    model_file = None  # the HDF5 model is <name>.h5
+    header = ""
+
+    @property
+    def document(self) -> dict[str, Any]:
+        return self.experiment()
+
+    @property
+    def lines(self) -> list[str]:
+        """The report of `mocha convert caffe`: a line per mapped layer, the notes, a sum."""
+        width = max((len(n) for n, _, _ in self.mapped), default=0)
+        lines = [f"  {n:<{width}}  {t:<16} → {ours}" for n, t, ours in self.mapped]
+        lines += [f"  note: {note}" for note in self.notes]
+        count = sum(int(v.size) for v in self.params.values())
+        lines.append(
+            f"{len(self.mapped)} Caffe layers mapped to {len(self.layers)} layers; "
+            f"{len(self.params)} parameter arrays ({count:,} values)"
+        )
+        return lines
 
     def experiment(self) -> dict[str, Any]:
         """The experiment file's document (a dict as `tomllib` would return it)."""
@@ -222,19 +243,23 @@ def convert_net(
 ) -> Conversion:
     """Map every layer of `net` (see the module docstring); blobs from `weights` (matched by
     layer name, as Caffe's CopyTrainedLayersFrom) or else from `net` itself."""
-    from mocha.interop.caffe.rules import RULES
-
+    rules = import_rules("caffe")
     options = options or DataOptions()
     b = Builder(net, options, stem or net.name)
-    unknown = [
-        f"{layer.name!r} ({layer.type})"
-        for layer in net.layers
-        if layer.type not in RULES and layer.name not in drop
-    ]
+    unknown: dict[str, list[str]] = {}
+    for layer in net.layers:
+        if layer.type not in rules and layer.name not in drop:
+            unknown.setdefault(layer.type, []).append(layer.name)
     if unknown:
+        groups = [
+            f"{kind} ×{len(names)} ({', '.join(map(repr, names[:3]))}"
+            f"{', ...' if len(names) > 3 else ''})"
+            for kind, names in sorted(unknown.items())
+        ]
+        count = sum(len(names) for names in unknown.values())
         raise CaffeError(
-            f"{net.source}: {len(unknown)} layer(s) of unsupported type: "
-            f"{', '.join(unknown)}; supported types: {', '.join(sorted(RULES))}"
+            f"{net.source}: {count} layer(s) of {len(unknown)} unsupported type(s): "
+            f"{'; '.join(groups)}. Supported types: {', '.join(sorted(rules))}"
         )
     missing = [d for d in drop if d not in {layer.name for layer in net.layers}]
     if missing:
@@ -248,7 +273,7 @@ def convert_net(
         if blobs.get(layer.name):
             layer.blobs = blobs[layer.name]
         try:
-            RULES[layer.type](b, layer)
+            rules[layer.type](b, layer)
         except CaffeError as exc:
             text = str(exc)
             if layer.name not in text:

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from mocha.interop.caffe.data import data_table, f32
-from mocha.interop.caffe.mapping import Builder
-from mocha.interop.caffe.reader import CaffeError, CaffeLayer
-from mocha.interop.caffe.rules_misc import (
+from mocha.plugins.formats.caffe.data import data_table, f32
+from mocha.plugins.formats.caffe.mapping import Builder
+from mocha.plugins.formats.caffe.reader import CaffeError, CaffeLayer
+from mocha.plugins.formats.caffe.rules_misc import (
     _axis,
     _count,
     _neuron,

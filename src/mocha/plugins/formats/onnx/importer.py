@@ -1,5 +1,5 @@
-"""`load(path)`: an ONNX graph as our layers and parameters; `ImportedModel.save(dir)` writes
-an experiment file and an HDF5 model (`mocha summary/predict` read them).
+"""`load(path)`: an ONNX graph as our layers and parameters; `ImportedModel.conversion()` is
+the experiment file and the HDF5 model to write (`mocha summary/predict` read them).
 
 Graph inputs become the tops of one MemoryDataLayer (`source = "inputs.h5"`, a zero sample
 per input, so the file knows the sample shapes); `Sub`/`Mul` of a graph input by a constant
@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from mocha.interop.onnx._common import OnnxError, require_onnx
-from mocha.interop.onnx._import_ops import CONVERTERS, NEURONS, f32
+from mocha.core.interchange import Conversion, import_rules
+from mocha.core.io.model import dataset_name
+from mocha.plugins.formats.onnx._common import OnnxError, require_onnx
+from mocha.plugins.formats.onnx._import_ops import NEURONS, f32
 
 
 def _clean(name: str) -> str:
@@ -274,60 +276,48 @@ class ImportedModel:
                 p.initializer = NullInitializer()
         return net
 
-    def save(self, out_dir: str | os.PathLike, model_name: str = "model.h5") -> dict[str, Path]:
-        """Write `<name>.toml`, the HDF5 model and `inputs.h5` (plus mean files) into
-        `out_dir`; returns their paths."""
-        import h5py
-
-        from mocha.core.io.model import atomic_h5_write, dataset_name
-        from mocha.interop.onnx._toml import toml_document
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        paths = {"model": out / model_name, "inputs": out / "inputs.h5"}
-
-        def write_model(f: Any) -> None:
-            for layer, params in self.parameters.items():
-                for pname, value in params.items():
-                    f.create_dataset(dataset_name(layer, pname), data=value)
-
-        atomic_h5_write(str(paths["model"]), write_model)
-        with h5py.File(paths["inputs"], "w") as f:
-            for top, shape in self.inputs.items():
-                f.create_dataset(top, data=np.zeros((1, *shape), np.float32))
+    def conversion(self, model_name: str | None = None) -> Conversion:
+        """The imported graph as a `Conversion` (`mocha.interop.onnx.write_experiment`
+        writes it: `<name>.toml`, the HDF5 model, `inputs.h5` and the mean files)."""
+        stem = _clean(self.name) or "model"
+        model_name = model_name or "model.h5"
+        files = {"inputs.h5": {t: np.zeros((1, *s), np.float32) for t, s in self.inputs.items()}}
         chain = []
         for top, items in self.transformers.items():
             for j, tr in enumerate(items):
                 if tr["type"] == "Scale":
                     chain.append({"top": top, "type": "Scale", "scale": tr["scale"]})
                     continue
-                mean_path = out / f"mean-{_clean(top) or 'input'}-{j}.h5"
-                with h5py.File(mean_path, "w") as f:
-                    f.create_dataset("mean", data=np.asarray(tr["mean"], np.float32))
-                chain.append({"top": top, "type": "SubMean", "mean_file": mean_path.name})
+                mean_name = f"mean-{_clean(top) or 'input'}-{j}.h5"
+                files[mean_name] = {"mean": np.asarray(tr["mean"], np.float32)}
+                chain.append({"top": top, "type": "SubMean", "mean_file": mean_name})
         data = {
             "type": "MemoryDataLayer",
             "name": "data",
             "source": "inputs.h5",
             "tops": list(self.inputs),
             "batch_size": 1,
+            "placeholder": True,
         }
         if chain:
             data["transformers"] = chain
-        text = toml_document(
-            {"name": self.name},
-            {},
-            {"layers": [data, *self.specs]},
+        params = {
+            dataset_name(layer, pname): value
+            for layer, ps in self.parameters.items()
+            for pname, value in ps.items()
+        }
+        return Conversion(
+            name=stem,
+            document={"name": self.name, "layers": [data, *self.specs]},
+            params=params,
+            files=files,
+            model_file=model_name,
             header=f"Converted from ONNX by `mocha convert onnx`; parameters in {model_name}.\n"
-            f"mocha predict {_clean(self.name) or 'model'}.toml INPUT.npy --model "
-            f"{model_name}\n"
+            f"mocha predict {stem}.toml INPUT.npy --model {model_name}\n"
             f"To train on, point the data layer at your data (source = a .npz/.h5 file "
-            f"with the\ninput and label arrays; add the label top), add a loss layer "
-            f"and a [solver] table\n(docs/experiment-files.md).",
+            f"with the\ninput and label arrays; add the label top, drop `placeholder`), add "
+            f"a loss layer and a [solver] table\n(docs/experiment-files.md).",
         )
-        paths["experiment"] = out / f"{_clean(self.name) or 'model'}.toml"
-        paths["experiment"].write_text(text, encoding="utf-8")
-        return paths
 
 
 def load(path: str | os.PathLike | Any, name: str | None = None) -> ImportedModel:
@@ -359,14 +349,15 @@ def load(path: str | os.PathLike | Any, name: str | None = None) -> ImportedMode
                 f"and a static sample shape are needed"
             )
         inputs[top] = tuple(shape[1:])
+    rules = import_rules("onnx")
     for node in ctx.graph.node:
         if id(node) in ctx.fused or node.op_type == "Constant":
             continue
-        convert = CONVERTERS.get(node.op_type)
+        convert = rules.get(node.op_type)
         if convert is None:
             ctx.refuse(
                 node,
-                f"op {node.op_type} is not supported (supported: {', '.join(sorted(CONVERTERS))})",
+                f"op {node.op_type} is not supported (supported: {', '.join(sorted(rules))})",
             )
         if node.domain not in ("", "ai.onnx"):
             ctx.refuse(node, f"domain {node.domain!r}")

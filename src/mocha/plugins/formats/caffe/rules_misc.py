@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from mocha.interop.caffe.data import f32
-from mocha.interop.caffe.mapping import Builder
-from mocha.interop.caffe.reader import CaffeError, CaffeLayer
+from mocha.plugins.formats.caffe.data import f32
+from mocha.plugins.formats.caffe.mapping import Builder
+from mocha.plugins.formats.caffe.reader import CaffeError, CaffeLayer
 
 
 def _axis(axis: int, rank: int, layer: CaffeLayer) -> int:
