@@ -60,8 +60,7 @@ class KernelTable:
         return functools.partial(impl, self._backend)
 
     def generic(self, name: str) -> Callable[..., Any]:
-        """The generic (`"*"`) implementation of `name`, bound to this backend (what a
-        backend's own kernel falls back to for inputs it does not handle)."""
+        """The generic (`"*"`) implementation of `name`, bound to this backend."""
         impl = self._impls.get(name, {}).get("*")
         if impl is None:
             raise AttributeError(f"kernel {name!r} has no generic ('*') version")

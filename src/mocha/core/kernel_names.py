@@ -1,13 +1,9 @@
-"""The kernel table: `Kernels`, one typed method per kernel, is what `backend.kernels` is, so
-an editor goes from `backend.kernels.<name>` to its signature. `KERNEL_NAMES` derives from it
-and lists the only names a plugin may register with `mocha_register_kernels`; an
-implementation is `impl(backend, <the method's arguments>)`.
-
-Arrays are backend arrays, NCHW; `kernel`, `pad`, `stride` and `out_hw` are (height, width)
-int pairs; kernels return new arrays unless given `out` (then they write into it, and `out=x`
-works in place for the elementwise and update kernels, whose scalars are rounded to the
-arrays' dtype). Callers (the layers) decide output sizes and reject empty pooling windows. The
-generic versions (`mocha.plugins.backends.generic.<topic>`) give the exact window rules.
+"""The kernel table: `Kernels`, one typed method per kernel, is what `backend.kernels` is (an
+editor goes from `backend.kernels.<name>` to its signature); `KERNEL_NAMES`, the only names
+`mocha_register_kernels` takes, derives from it. An implementation is `impl(backend, <the
+method's arguments>)`. Arrays are backend arrays, NCHW; `kernel`, `pad`, `stride`, `out_hw`
+are (height, width) pairs; a kernel returns a new array unless given `out` (`out=x` works in
+place for the elementwise and update kernels). `mocha.plugins.backends.generic` has the rules.
 """
 
 from __future__ import annotations
