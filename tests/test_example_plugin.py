@@ -87,21 +87,37 @@ def test_discovered_through_its_entry_point(example_installed):
 
 
 def test_listed_by_the_command_line(example_installed):
+    """`mocha plugins --json` lists the plugin (its module, distribution, version, status);
+    `--kind layers` lists the name it registers, with the plugin and distribution."""
     result = _python("""
-        import sys
+        import json, sys
+        from contextlib import redirect_stdout
+        from io import StringIO
         from mocha.cli.app import main
-        sys.argv = ["mocha", "plugins", "--json", "--kind", "layers"]
-        main()
+        out = {}
+        for key, argv in (("plugins", []), ("layers", ["--kind", "layers"])):
+            sys.argv = ["mocha", "plugins", "--json", *argv]
+            buf = StringIO()
+            with redirect_stdout(buf):
+                try:
+                    main()
+                except SystemExit as exc:
+                    assert not exc.code, exc.code
+            out[key] = json.loads(buf.getvalue())
+        print(json.dumps(out))
     """)
     assert result.returncode == 0, result.stderr
-    rows = {row["name"]: row for row in json.loads(result.stdout)}
-    row = rows["layers.swish"]
+    out = json.loads(result.stdout)
+    row = {row["name"]: row for row in out["plugins"]}["layers.swish"]
     assert (row["distribution"], row["version"], row["status"], row["module"]) == (
         DIST,
         "0.1.0",
         "loaded",
         "mocha_swish",
     )
+    assert row["registers"]["layers"] == ["SwishLayer"]
+    layer = {row["name"]: row for row in out["layers"]}["SwishLayer"]
+    assert (layer["plugin"], layer["distribution"]) == ("layers.swish", DIST)
 
 
 def test_disabled_by_environment(example_installed):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from onnx_support import assert_close, backend, ort_run
+from onnx_support import assert_close, backend, isolated_example, ort_run
 from typer.testing import CliRunner
 
 import mocha
@@ -18,7 +18,8 @@ from mocha.cli.app import make_app
 from mocha.experiment import load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
-LENET = ROOT / "examples" / "mnist" / "lenet.toml"
+# a copy: the MNIST files a tutorial may have written into the working copy are not found
+LENET = isolated_example(ROOT / "examples" / "mnist" / "lenet.toml")
 runner = CliRunner()
 
 

@@ -87,6 +87,7 @@ SINGLE_LAYER = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:.*in Mocha.jl:UserWarning")  # numpy-order dims on purpose
 @pytest.mark.parametrize("case", sorted(SINGLE_LAYER))
 def test_single_layer_matches_onnxruntime(case):
     model = check_export([SINGLE_LAYER[case]], {"data": images()})

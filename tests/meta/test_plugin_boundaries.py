@@ -24,7 +24,11 @@ PLUGINS = SRC / "mocha" / "plugins"
 ALLOWED_EVERYWHERE = ("mocha.core", "mocha.plugins.components", "mocha.datasets")
 
 # (importing module, imported module) pairs not yet moved, each with the reason.
-KNOWN_EXCEPTIONS = {}
+KNOWN_EXCEPTIONS = {
+    # the test-only emulated GPU is the CuPy backend class on another array module: it
+    # subclasses it, and cannot look it up in the registry it is itself registered into
+    ("mocha.testing.emulated_gpu", "mocha.plugins.backends.cupy_backend"),
+}
 
 
 def _module_name(path: Path) -> str:

@@ -66,13 +66,15 @@ class Kernels(_Table, Protocol):
         """gx, summed where windows overlap."""
 
     def avg_pool_forward(
-        self, x: Array, kernel: Pair, pad: Pair, stride: Pair, out_hw: Pair, out: Any = None
-    ) -> Array:
-        """y = in-image sum / (kh*kw), always."""
+        self, x: Array, kernel: Pair, pad: Pair, stride: Pair, out_hw: Pair, out: Any = None,
+        divisor: str = "window",
+    ) -> Array:  # fmt: skip
+        """y = in-image sum / (kh*kw) (divisor "window"); "padded": / the window's cells in the
+        padded image, "image": / its in-image cells."""
 
     def avg_pool_backward(
         self, gy: Array, x_shape: tuple[int, ...], kernel: Pair, pad: Pair, stride: Pair,
-        out: Array | None = None,
+        out: Array | None = None, divisor: str = "window",
     ) -> Array:  # fmt: skip
         """gx (out_hw = gy's last 2 dims)."""
 
@@ -88,6 +90,20 @@ class Kernels(_Table, Protocol):
         power: float, shift: float, mode: str, out: Array | None = None,
     ) -> Array:  # fmt: skip
         """gx of lrn_forward."""
+
+    def batchnorm_forward(
+        self, x: Array, mean: Array, var: Array, eps: float, scale: Array | None = None,
+        shift: Array | None = None, batch_stats: bool = False, out: Array | None = None,
+    ) -> Array:  # fmt: skip
+        """y = (x − mean)·(var + eps)^-½ [·scale + shift] on x[N,C,S]; with `batch_stats`, mean
+        and (biased) var are first computed over N and S and written into `mean` and `var`."""
+
+    def batchnorm_backward(
+        self, x: Array, gy: Array, mean: Array, var: Array, eps: float,
+        scale: Array | None = None, batch_stats: bool = False, out: Any = None,
+    ) -> tuple[Array | None, Array, Array]:  # fmt: skip
+        """(gx, dscale, dshift); `out` = (gx|None, dscale|None, dshift|None), gx None when
+        out's is None (see `generic.batchnorm`)."""
 
     def softmax(self, x: Array, axis: int = 1, out: Array | None = None) -> Array:
         """exp(x - max) / Σ exp(x - max) along `axis` (numerically stable)."""

@@ -49,9 +49,16 @@ class RunResult:
     resumed_from: str | None = None
     moved_aside: str | None = None  # fresh=True: where the previous run's files went
     stopped_early: str | None = None  # why a coffee break (EarlyStopping) ended the run
+    #: the iteration whose parameters were validated at the end: the last one trained, or the
+    #: best one an EarlyStopping(restore_best=true) restored (`model` says which)
+    model_iteration: int = 0
+    model: str = "last"  # "last" or "best (restored by EarlyStopping)"
     warnings: list[str] = field(default_factory=list)
     #: per-iteration means of solve()'s parts and its own overhead (mocha.core.loop_timing)
     loop_timing: dict[str, Any] = field(default_factory=dict)
+    #: the backend's thread count and why (`threads=` given, or the setting that decided the
+    #: default), with what the default's adaptive mode chose (`Backend.thread_info()`)
+    thread_choice: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -249,6 +256,13 @@ def run_experiment(
             solver.params["load_from"] = ""
         for coffee, every in extra_coffee_breaks:
             add_coffee_break(solver, coffee, every_n_iter=every)
+        restorers = [  # EarlyStopping(restore_best): restored after the final snapshot
+            s.coffee
+            for s in solver.coffee_lounge.coffee_breaks
+            if getattr(s.coffee, "restore_best", False) and callable(s.coffee.restore)
+        ]
+        for coffee in restorers:
+            coffee.defer_restore = True
         result = RunResult(
             experiment=exp.name,
             backend=type(be).__name__,
@@ -285,8 +299,16 @@ def run_experiment(
                 snap.enjoy(solver.coffee_lounge, solver, train_net, state)
                 result.snapshot_written = snap.last_path or None
             result.iterations, result.objective = int(state.iter), float(state.obj_val)
+            result.model_iteration = result.iterations
+            for coffee in restorers if not result.interrupted else []:
+                restored = coffee.restore(train_net)
+                if restored is not None:
+                    result.model_iteration = restored
+                    result.model = "best (restored by EarlyStopping)"
             result.warnings += [watch.message] if watch.message else []
             result.loop_timing = state.timing.summary()
+            result.thread_choice = be.thread_info()
+            result.threads = int(result.thread_choice.get("threads", result.threads))
             if final_validation:
                 result.validation = validate(test_net)
         result.wall_time_s = round(time.perf_counter() - started, 3)

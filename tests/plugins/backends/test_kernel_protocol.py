@@ -21,7 +21,7 @@ def _parameters(signature: inspect.Signature) -> list[tuple[str, object, object]
 
 def test_kernel_names_are_the_protocol_methods():
     methods = [n for n, v in vars(Kernels).items() if callable(v) and not n.startswith("_")]
-    assert list(KERNEL_NAMES) == methods and len(KERNEL_NAMES) == 25
+    assert list(KERNEL_NAMES) == methods and {"im2col", "gemm", "add_scaled"} <= set(methods)
     assert "generic" not in KERNEL_NAMES and "names" not in KERNEL_NAMES  # the table's own
 
 
