@@ -126,11 +126,11 @@ def gpu(session):
 def plugin_example(session):
     """Install the example third-party layer packages, run their tests, and check that Mocha
     discovers them through their entry points and trains with them
-    (tests/test_example_plugin.py; the scale layer of docs/plugins.md)."""
+    (tests/test_example_plugin.py; the PReLU layer of docs/plugins.md)."""
     session.install("-e", ".[dev]")
     session.install("-e", "examples/mocha-example-layer")
-    session.install("-e", "examples/mocha-example-scale-layer")
+    session.install("-e", "examples/mocha-example-prelu-layer")
     session.run("python", "-m", "pytest", "-q", "examples/mocha-example-layer/tests")
-    session.run("python", "-m", "pytest", "-q", "examples/mocha-example-scale-layer/tests")
+    session.run("python", "-m", "pytest", "-q", "examples/mocha-example-prelu-layer/tests")
     session.run("python", "-m", "pytest", "-q", "tests/test_example_plugin.py")
     session.run("mocha", "plugins", "--kind", "layers")

@@ -1,5 +1,5 @@
 """The plugin author's guide (docs/plugins.md) is true: its code blocks are copied from the
-example package `examples/mocha-example-scale-layer`, and that package, pip-installed into a
+example package `examples/mocha-example-prelu-layer`, and that package, pip-installed into a
 fresh folder (a hand-made wheel: no build backend), is listed by `mocha plugins`, passes its
 own tests and trains the guide's experiment with `mocha run`."""
 
@@ -18,7 +18,7 @@ from wheel_kit import build_wheel, env_with, install_wheel, mocha_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "plugins.md"
-EXAMPLE = ROOT / "examples" / "mocha-example-scale-layer"
+EXAMPLE = ROOT / "examples" / "mocha-example-prelu-layer"
 BLOCK = re.compile(r"<!-- from: (\S+) -->\n```\w+\n(.*?)```", re.S)
 
 
@@ -49,10 +49,10 @@ def site(tmp_path_factory):
 def test_mocha_plugins_lists_the_layer(site):
     result = mocha_cli("plugins", "--json", env=env_with(site), cwd=site)
     assert result.returncode == 0, result.stderr
-    [row] = [r for r in json.loads(result.stdout) if r["name"] == "layers.scale"]
+    [row] = [r for r in json.loads(result.stdout) if r["name"] == "layers.prelu"]
     assert row["status"] == "loaded"
-    assert row["registers"] == {"layers": ["ScaleLayer"], "interchange": ["onnx.export.ScaleLayer"]}
-    assert row["distribution"] == "mocha-example-scale-layer"
+    assert row["registers"] == {"layers": ["PReLULayer"], "interchange": ["onnx.export.PReLULayer"]}
+    assert row["distribution"] == "mocha-example-prelu-layer"
 
 
 def test_the_example_package_passes_its_own_tests(site):
@@ -70,9 +70,9 @@ def test_the_example_package_passes_its_own_tests(site):
 
 def test_mocha_run_trains_the_guide_experiment(site, tmp_path):
     pytest.importorskip("sklearn", reason="the experiment reads sklearn's digits")
-    experiment = tmp_path / "scale.toml"
+    experiment = tmp_path / "prelu.toml"
     text = (
-        (EXAMPLE / "scale.toml")
+        (EXAMPLE / "prelu.toml")
         .read_text(encoding="utf-8")
         .replace("max_iter = 200", "max_iter = 30")
     )
@@ -82,5 +82,5 @@ def test_mocha_run_trains_the_guide_experiment(site, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert re.search(r"accuracy", output, re.I), output[-3000:]
-    described = mocha_cli("describe", "ScaleLayer", env=env, cwd=tmp_path)
-    assert described.returncode == 0 and "scale_lr" in described.stdout
+    described = mocha_cli("describe", "PReLULayer", env=env, cwd=tmp_path)
+    assert described.returncode == 0 and "slope_lr" in described.stdout
