@@ -124,10 +124,13 @@ def gpu(session):
 
 @nox.session
 def plugin_example(session):
-    """Install the example third-party layer package, run its tests, and check that Mocha
-    discovers it through its entry point and trains with it (tests/test_example_plugin.py)."""
+    """Install the example third-party layer packages, run their tests, and check that Mocha
+    discovers them through their entry points and trains with them
+    (tests/test_example_plugin.py; the PReLU layer of docs/plugins.md)."""
     session.install("-e", ".[dev]")
     session.install("-e", "examples/mocha-example-layer")
+    session.install("-e", "examples/mocha-example-prelu-layer")
     session.run("python", "-m", "pytest", "-q", "examples/mocha-example-layer/tests")
+    session.run("python", "-m", "pytest", "-q", "examples/mocha-example-prelu-layer/tests")
     session.run("python", "-m", "pytest", "-q", "tests/test_example_plugin.py")
     session.run("mocha", "plugins", "--kind", "layers")

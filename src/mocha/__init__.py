@@ -45,7 +45,7 @@ from mocha.core.errors import (
     TopologyError,
     UnknownNameError,
 )
-from mocha.core.hookspecs import hookimpl
+from mocha.core.hookspecs import KernelRegistrar, Registrar, hookimpl
 from mocha.core.interchange import Conversion, ExportRule, FormatOption, ImportRule
 from mocha.core.io.model import load_network, save_network
 from mocha.core.io.snapshot import load_snapshot
@@ -112,6 +112,7 @@ _CORE_NAMES = [
     "GPUBackend",
     "ImportRule",
     "Initializer",
+    "KernelRegistrar",
     "KernelTable",
     "LRPolicy",
     "Layer",
@@ -126,6 +127,7 @@ _CORE_NAMES = [
     "NullInitializer",
     "Parameter",
     "PluginError",
+    "Registrar",
     "Regularizer",
     "SetupContext",
     "ShapeError",

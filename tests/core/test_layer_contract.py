@@ -132,3 +132,21 @@ def test_engine_protocols_are_declared_on_the_base_classes():
     assert plain.snapshot_dir is None and plain.last_path == ""
     snapshot = mocha.lookup("coffee_breaks", "Snapshot")("some/dir")
     assert snapshot.needs_resume_point and snapshot.snapshot_dir == "some/dir"
+
+
+class StatelessLayer(Layer, bottoms="1", tops="same"):
+    """A layer class that forgot `state_cls`."""
+
+    name: str = name_field("stateless")
+
+
+def test_a_layer_class_without_state_cls_says_what_is_missing():
+    from mocha.testing import run_layer
+
+    data = mocha.MemoryDataLayer(name="data", data=[[[1.0, 2.0]]], batch_size=1, tops=["x"])
+    layer = StatelessLayer(name="forgot", bottoms=["x"], tops=["y"])
+    message = r"StatelessLayer\('forgot'\): the layer class has no `state_cls`.*StatelessState"
+    with pytest.raises(LayerConfigError, match=message):
+        mocha.Net("n", mocha.make_backend("numpy"), [data, layer])
+    with pytest.raises(LayerConfigError, match=message):
+        run_layer(layer, [[1.0, 2.0]])

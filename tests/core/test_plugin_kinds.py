@@ -1,16 +1,22 @@
 """One word per kind: the registry kind, its hook `mocha_register_<kind>` and the entry-point
-keys agree; the earlier coffee-break spellings keep working; data providers and data sets
+keys agree, one hook per kind, each given a typed registrar; data providers and data sets
 are hooks like the rest."""
 
+import ast
+import collections.abc
+import inspect
 import tomllib
 import types
+import typing
 from pathlib import Path
 
 import pytest
+from pluggy import PluginValidationError
 
 import mocha
 from mocha import CoffeeBreak, UnknownNameError, hookimpl
 from mocha.core import hookspecs
+from mocha.core.interchange import ExportRule, ImportRule
 from mocha.core.plugins import make_plugin_manager
 from mocha.core.registry import KINDS, build_registry
 
@@ -47,20 +53,70 @@ def test_entry_point_kinds_are_registry_kinds():
     assert {"coffee", "data_providers", "datasets"} <= kinds
 
 
-def test_coffee_is_the_kind_and_the_earlier_spellings_still_work():
-    new = _registry(mocha_register_coffee=lambda register: register(Tea))
-    old = _registry(mocha_register_coffee_breaks=lambda register: register(Tea))
-    for registry in (new, old):
-        assert registry.get("coffee", "Tea") is Tea
-        assert registry.get("coffee_breaks", "Tea") is Tea
-        assert registry.names("coffee_breaks") == registry.names("coffee") == ["Tea"]
+def test_coffee_is_the_kind_with_one_hook():
+    registry = _registry(mocha_register_coffee=lambda register: register(Tea))
+    assert registry.get("coffee", "Tea") is Tea
+    # the experiment file's word for the kind is also accepted by lookups
+    assert registry.names("coffee_breaks") == registry.names("coffee") == ["Tea"]
     with pytest.raises(
         UnknownNameError,
         match=r"unknown coffee break 'Teh'\. Did you mean "
         r"Tea\? Known coffee breaks: Tea",
     ):
-        new.get("coffee", "Teh")
+        registry.get("coffee", "Teh")
     assert mocha.lookup("coffee", "Snapshot") is mocha.lookup("coffee_breaks", "Snapshot")
+    # the earlier alias hook is gone: a plugin implementing it is refused as unknown
+    assert not hasattr(hookspecs, "mocha_register_coffee_breaks")
+    with pytest.raises(PluginValidationError, match="mocha_register_coffee_breaks"):
+        _registry(mocha_register_coffee_breaks=lambda register: register(Tea))
+
+
+def _hints(hook):
+    """The hook's annotations, evaluated with the names hookspecs imports for type checkers
+    only (its `if TYPE_CHECKING:` block, run here)."""
+    tree = ast.parse(Path(hookspecs.__file__).read_text(encoding="utf-8"))
+    [block] = [
+        n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"
+    ]
+    namespace = dict(vars(hookspecs))
+    exec(compile(ast.Module(block.body, []), hookspecs.__file__, "exec"), namespace)
+    return typing.get_type_hints(getattr(hookspecs, hook), namespace)
+
+
+@pytest.mark.parametrize("hook", [*KINDS.values(), "mocha_register_kernels"])
+def test_each_hook_is_given_a_typed_registrar(hook):
+    kind = hook.removeprefix("mocha_register_")
+    register = _hints(hook)["register"]
+    if kind == "kernels":
+        assert register is hookspecs.KernelRegistrar
+        return
+    assert typing.get_origin(register) is hookspecs.Registrar, (hook, register)
+    [registered] = typing.get_args(register)
+    if kind in ("data_providers", "datasets"):
+        assert typing.get_origin(registered) is collections.abc.Callable
+    elif kind == "formats":  # format objects (mocha.core.interchange) have no common class
+        assert registered is typing.Any
+    elif kind == "interchange":
+        assert set(typing.get_args(registered)) == {ExportRule, ImportRule}
+    else:  # a class of the kind's base: type[Layer], type[Backend], ...
+        assert typing.get_origin(registered) is type, (hook, registered)
+
+
+def test_the_registrars_take_what_their_protocols_declare():
+    """The functions `build_registry` hands to hooks accept the protocols' calls."""
+    seen = {}
+
+    def layers(register):
+        seen["layers"] = inspect.signature(register)
+
+    def kernels(register):
+        seen["kernels"] = inspect.signature(register)
+
+    _registry(mocha_register_layers=layers, mocha_register_kernels=kernels)
+    for kind, protocol in (("layers", hookspecs.Registrar), ("kernels", hookspecs.KernelRegistrar)):
+        declared = list(inspect.signature(protocol.__call__).parameters.values())[1:]
+        actual = list(seen[kind].parameters.values())
+        assert [(p.name, p.default) for p in actual] == [(p.name, p.default) for p in declared]
 
 
 def test_builtin_providers_and_datasets_are_registered_through_hooks():

@@ -196,6 +196,41 @@ def test_strict_mode_turns_a_broken_plugin_into_an_error(site, monkeypatch):
         make_plugin_manager()
 
 
+SILENT_HOOK = """
+from mocha import hookimpl
+
+@hookimpl
+def mocha_register_layers(register):
+    pass  # the author forgot to register the layer
+"""
+
+
+def test_plugin_that_registers_nothing_is_reported(site, monkeypatch):
+    site(
+        "temp-silent",
+        {"layers.temp_silent": "temp_silent_plugin"},
+        {"temp_silent_plugin": SILENT_HOOK},
+    )
+    pm = make_plugin_manager()
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"'layers.temp_silent' from temp-silent loaded but registers nothing: "
+        r"its hooks \(mocha_register_layers\) never call register",
+    ):
+        build_registry(pm)
+    info = pm.infos["layers.temp_silent"]
+    assert (info.status, info.error.split(":")[0]) == ("empty", "loaded but registers nothing")
+    monkeypatch.setenv("MOCHA_STRICT_PLUGINS", "1")
+    with pytest.raises(
+        PluginError, match=r"'layers.temp_silent' \(temp-silent\) loaded but registers nothing"
+    ):
+        build_registry(make_plugin_manager())
+    pm = make_plugin_manager(lenient=True)  # `mocha plugins` shows the row, strict or not
+    with pytest.warns(RuntimeWarning, match="registers nothing"):
+        build_registry(pm)
+    assert pm.infos["layers.temp_silent"].status == "empty"
+
+
 def test_two_distributions_claiming_one_plugin_name(site):
     """The built-in keeps the key; the third-party entry point is reported, not fatal."""
     site(
@@ -273,12 +308,12 @@ def test_import_mocha_loads_no_plugins():
         import mocha
         from mocha.core import plugins, registry
         loaded = sorted(m for m in sys.modules if m.startswith("mocha.plugins."))
-        print(plugins.get_plugin_manager.cache_info().currsize,
-              registry.get_registry.cache_info().currsize, loaded)
+        print(plugins._process_manager.cache_info().currsize,
+              registry._registry_of.cache_info().currsize, loaded)
         for heavy in ("numba", "cupy", "rich", "typer"):
             assert heavy not in sys.modules, heavy
         mocha.InnerProductLayer  # first use of a plugin name builds the registry
-        print(plugins.get_plugin_manager.cache_info().currsize)
+        print(plugins._process_manager.cache_info().currsize)
     """)
     assert out.splitlines() == ["0 0 []", "1"]
 

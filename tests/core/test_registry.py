@@ -55,7 +55,6 @@ def test_register_and_look_up():
     assert reg.names("layers") == ["FooLayer"]
     [entry] = reg.entries("layers")
     assert (entry.name, entry.plugin, entry.distribution) == ("FooLayer", "layers.foo", "(extra)")
-    assert reg.find("FooLayer") is FooLayer
     assert reg.names("solvers") == []
 
 
@@ -123,8 +122,6 @@ def test_unknown_name_lists_known_names_and_close_matches():
         r"breaks: \(none\)",
     ):
         reg.get("coffee_breaks", "X")
-    with pytest.raises(UnknownNameError, match="no plugin registers a name 'Nope'"):
-        reg.find("Nope")
 
 
 def test_builtin_lookups_through_the_public_api():

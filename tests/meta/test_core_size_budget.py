@@ -13,7 +13,12 @@ CORE = Path(__file__).resolve().parents[2] / "src" / "mocha" / "core"
 # resume in one module (resume.py), the solve loop's own timing (loop_timing.py) and the
 # optional-extras check (extras.py): engine work that no plugin can own; then 2800 when
 # `ruff format` took over the layout (its wrapped calls count one line per argument).
-CORE_BUDGET = 2800
+# Issue 23's plugin-author contracts (branch plugins23) are core: the typed kernel protocol
+# `Kernels` (KERNEL_NAMES derives from it), the typed registrars of the hooks, the plugin
+# manager that a plugin module importing `mocha` cannot trap, the "registers nothing" check
+# and the `state_cls` message: +103 lines of code over the main they were merged with (2786).
+# TO THE LEAD: lower this back once item 8's move out of the core lands.
+CORE_BUDGET = 2889
 FILE_LIMIT = 450  # physical lines per core file
 
 

@@ -71,7 +71,8 @@ def plugins(
     (failed ones too).
 
     A failed row gives the reason: an import error, a hook that raised, or a name a
-    built-in already has. `mocha describe NAME` shows one registered name in full."""
+    built-in already has; an "empty" row is a plugin that loaded but registered nothing.
+    `mocha describe NAME` shows one registered name in full."""
     from mocha.cli._describe import registered_by
     from mocha.cli.app import diagnostic_plugin_manager
     from mocha.core.registry import KIND_ALIASES, KINDS
@@ -115,7 +116,7 @@ def plugins(
     table = Table(title="Mocha plugins")
     for col in ("name", "registers", "kind", "distribution", "version", "status"):
         table.add_column(col)
-    style = {"loaded": "green", "failed": "bold red", "disabled": "yellow"}
+    style = {"loaded": "green", "failed": "bold red", "disabled": "yellow", "empty": "bold red"}
     for r in rows:
         status = f"[{style.get(r['status'], '')}]{r['status']}[/]"
         if r["error"]:

@@ -3,12 +3,11 @@
 A backend owns everything that depends on where the numbers live:
 
 * `xp` — the array module (`numpy` or `cupy`). Layers write their simple math with it.
-* `kernels` — a table of named hot-spot functions. Every kernel has a generic version written
-  with `xp` (registered for backend `"*"` by `mocha.plugins.backends.generic`); a faster
-  backend registers its own implementation under the same name and wins. Layers call
-  `backend.kernels.<name>(...)`; the backend is bound as the first argument of the impl.
-  Only the names of `KERNEL_NAMES` (`mocha.core.kernel_names`; the table below) can be
-  registered.
+* `kernels` — the kernel table (`mocha.core.kernel_names.Kernels`: one typed method per
+  kernel). Every kernel has a generic version written with `xp` (registered for backend `"*"`
+  by `mocha.plugins.backends.generic`); a faster backend registers its own implementation
+  under the same name and wins. Layers call `backend.kernels.<name>(...)`; the backend is
+  bound as the first argument of the impl.
 * `registry` — the registry whose kernel table `kernels` comes from: the one `make_backend`
   (`mocha.backend_choice`) found the class in, else the process-wide one.
 * `workspace(role, shape, dtype)` — scratch arrays reused across kernel calls.
@@ -17,69 +16,7 @@ A backend owns everything that depends on where the numbers live:
 * `param_registry` — parameters shared by `param_key` across layers and nets (Mocha's
   registry). It survives across nets until `registry_reset(backend)`.
 
-The kernel table (signatures; arrays are backend arrays, NCHW; `kernel`, `pad`, `stride` and
-`out_hw` are (height, width) int pairs; kernels return new arrays unless they take `out`):
-
-=====================  ==========================================================================
-``im2col``             ``(x[C,H,W] | x[N,C,H,W], kernel, pad, stride) -> col[C*kh*kw, N*oh*ow]``
-                       row ``(c*kh+p)*kw+q``, column ``(n*oh+i)*ow+j``; zero padding, floor size
-``col2im``             ``(col, x_shape (C,H,W)|(N,C,H,W), kernel, pad, stride) -> x`` (adjoint:
-                       sums overlaps, drops padding)
-``conv_forward``       ``(x[N,C,H,W], w[F,C/g,kh,kw], b[F]|None, pad, stride, groups, out=None,
-                       cache=None) -> y`` (cross-correlation, y[N,F,oh,ow], oh = (H+2ph-kh)//sh
-                       + 1); ``cache``: a dict owned by the caller in which a backend may keep
-                       the im2col columns for ``conv_backward`` on the same, unchanged x
-``conv_backward``      ``(x, w, gy, pad, stride, groups, need_dx, out=None, cache=None) ->
-                       (dx|None, dw, db)``; ``out`` = (dx|None, dw|None, db|None) to write into
-``max_pool_forward``   ``(x[N,C,H,W], kernel, pad, stride, out_hw, out=None) -> (y, argmax_index)``;
-                       ``out`` = (y|None, argmax_index|None) to write into; windows
-                       clipped to the image (padding never read), first max in row-major order;
-                       argmax_index int64 [N,C,oh,ow] = flat ``h*W + w`` within the (H, W) plane
-``max_pool_backward``  ``(gy, argmax_index, x_shape, out=None) -> gx`` (sums where windows overlap)
-``avg_pool_forward``   ``(x, kernel, pad, stride, out_hw, out=None, divisor="window") -> y``
-                       (in-image sum / (kh*kw); divisor ``"padded"``: / the window's cells in
-                       the padded image, ``"image"``: / its in-image cells)
-``avg_pool_backward``  ``(gy, x_shape, kernel, pad, stride, out=None, divisor="window") -> gx``
-                       (out_hw = gy's last 2 dims)
-``lrn_forward``        ``(x, kernel, scale, power, shift, mode, out=None) -> (y, denom)``; mode
-                       ``"across_channel"`` (axis 1, any rank >= 2) or ``"within_channel"``
-                       (k×k in H, W); denom = shift + scale/n · Σ_window x², y = x · denom^-power
-``lrn_backward``       ``(x, y, denom, gy, kernel, scale, power, shift, mode, out=None) -> gx``;
-                       ``out`` of lrn_forward = (y|None, denom|None)
-``batchnorm_forward``  ``(x[N,C,S], mean[C], var[C], eps, scale[C]|None, shift[C]|None,
-                       batch_stats, out=None) -> y`` = (x − mean)·(var + eps)^-½ [·scale
-                       + shift]; with ``batch_stats`` mean and (biased) var are first computed
-                       from x over N and S and written into ``mean`` and ``var``
-``batchnorm_backward`` ``(x, gy, mean, var, eps, scale|None, batch_stats, out=None) -> (gx,
-                       dscale, dshift)``; ``out`` = (gx|None, dscale|None, dshift|None); gx is
-                       None when out's is None (see ``generic.batchnorm``)
-``softmax``            ``(x, axis) -> y`` (numerically stable)
-``gemm``               ``(a, b, out=None, trans_a=False, trans_b=False, alpha=1, beta=0) -> out``
-``relu_forward``       ``(x, epsilon, out=None) -> y`` = max(epsilon, x)
-``relu_backward``      ``(y, g, epsilon, out=None) -> g · [y > epsilon]`` (y: the neuron output)
-``lrelu_forward``      ``(x, out=None) -> y`` = x if x > 0 else 0.01·x
-``lrelu_backward``     ``(y, g, out=None) -> g · (1 if y > 0 else 0.01)``
-``sigmoid_forward``    ``(x, out=None) -> y`` = 1/(1 + exp(-x)) (overflow-free form)
-``sigmoid_backward``   ``(y, g, out=None) -> g · y(1 - y)``
-``tanh_forward``       ``(x, out=None) -> y`` = tanh x
-``tanh_backward``      ``(y, g, out=None) -> g · (1 - y²)``
-``dropout_mask``       ``(u, ratio, scale=1.0, out=None) -> m`` = [u > ratio] · scale
-``dropout_apply``      ``(x, mask, out=None) -> x · mask``
-``momentum_update``    ``(h, g, w, momentum, rate)``: h ← momentum·h − rate·g, then w ← w + h, in
-                       place (the SGD step)
-``add_scaled``         ``(y, x, alpha)``: y ← y + alpha·x, in place
-=====================  ==========================================================================
-
-and ``softmax_loss_backward(prob, label_index, axis, coef, w_label=None, out=None) -> dx`` =
-(prob - onehot(label_index along axis)) · coef [· w_label] (label_index int64, shaped like prob
-with 1 on axis; w_label likewise).
-
-The generic versions live in `mocha.plugins.backends.generic.{conv,pool,lrn,batchnorm,
-softmax,elementwise,blas,update}` (their module docstrings give the exact window rules);
-callers (the layers) decide output sizes and reject empty pooling windows before calling. In the
-elementwise and update kernels (neurons, dropout, softmax-loss gradient, the SGD step) scalars
-are rounded to the arrays' dtype and ``out=x`` works in place. Adding a kernel: see
-`mocha/plugins/backends/README.md`.
+Adding a kernel: see `mocha/plugins/backends/README.md`.
 
 Layers never import numpy, numba or cupy: they use `backend.xp` and `backend.kernels`.
 """
@@ -90,12 +27,12 @@ import functools
 import math
 import os
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
 from mocha.core.blob import Blob
-from mocha.core.kernel_names import KERNEL_NAMES, check_kernel_name  # noqa: F401 (API)
+from mocha.core.kernel_names import KERNEL_NAMES, Kernels, check_kernel_name  # noqa: F401
 from mocha.core.registry import Registry, get_registry
 
 #: The fixed slope of `lrelu_forward` / `lrelu_backward` (Mocha's LReLU, not configurable).
@@ -123,8 +60,7 @@ class KernelTable:
         return functools.partial(impl, self._backend)
 
     def generic(self, name: str) -> Callable[..., Any]:
-        """The generic (`"*"`) implementation of `name`, bound to this backend (what a
-        backend's own kernel falls back to for inputs it does not handle)."""
+        """The generic (`"*"`) implementation of `name`, bound to this backend."""
         impl = self._impls.get(name, {}).get("*")
         if impl is None:
             raise AttributeError(f"kernel {name!r} has no generic ('*') version")
@@ -196,11 +132,12 @@ class Backend:
         self.initialized = False
 
     @property
-    def kernels(self) -> KernelTable:
+    def kernels(self) -> Kernels:
+        """The kernel table (a `KernelTable` resolving each name for this backend)."""
         if self._kernels is None:
             registry = self.registry or get_registry()
             self._kernels = KernelTable(self, registry.kernel_table())
-        return self._kernels
+        return cast(Kernels, self._kernels)
 
     def thread_info(self) -> dict[str, Any]:
         """The thread pools this backend uses, for reports (`mocha bench`): at least

@@ -1,154 +1,151 @@
-"""Hook specifications: how a plugin module adds things to Mocha.
+"""Hook specifications: how a plugin module adds things to Mocha (docs/hooks.md in full).
 
-Every hook is named `mocha_register_<kind>` and receives `register`, a callable that validates
-and records what it is given; hooks return nothing. A plugin module implements the hooks it
-needs with `@mocha.hookimpl` (at the bottom of the module that defines the things) and is
-listed once under the `mocha` entry-point group of its distribution, with a quoted key
-`"<kind>.<module>"`. The `mocha_register_<kind>` hooks run once per plugin manager, when
-the registry is first needed (the first `mocha.lookup`, `mocha.<Name>` or net built), one
-plugin at a time; the training loop never calls hooks. `mocha_register_commands` runs when
-the `mocha` command line starts. Between Mocha's own plugins, registering a name
-twice is an error naming both plugins, unless `register(..., replace=True)`. A third-party
-plugin never takes a built-in's name (even with `replace=True`) unless the user lists it in
-MOCHA_REPLACE; otherwise that plugin is skipped with a warning (see
-`mocha.core.registry.build_registry`).
-
-One word per kind: the entry-point key `"<kind>.<module>"`, the folder `mocha/plugins/<kind>/`,
-the hook `mocha_register_<kind>` and the registry kind of `mocha.lookup(kind, name)` agree
-(e.g. `coffee`: `"coffee.snapshot"`, `plugins/coffee/`, `mocha_register_coffee`,
-`lookup("coffee", "Snapshot")`). The earlier spellings `mocha_register_coffee_breaks` and
-`lookup("coffee_breaks", ...)` still work.
+One hook per kind, `mocha_register_<kind>`, given `register`, a registrar typed for its kind
+(`Registrar[type[Layer]]` for layers, `KernelRegistrar` for kernels, ...: annotate a hookimpl
+with the spec's type and a type checker checks what it registers). A plugin module
+implements its hooks with `@mocha.hookimpl` at its bottom and is listed once under the
+`mocha` entry-point group with a quoted key `"<kind>.<module>"`; the entry-point kind, the
+folder `mocha/plugins/<kind>/`, the hook and `mocha.lookup(kind, name)` use one word. The
+`mocha_register_<kind>` hooks run once per plugin manager, when the registry is first
+needed, one plugin at a time (never in the training loop); `mocha_register_commands` when
+the `mocha` command line starts. Name conflicts: see `mocha.core.registry.build_registry`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pluggy
 
+if TYPE_CHECKING:
+    from mocha.core.backend import Backend
+    from mocha.core.coffee import CoffeeBreak
+    from mocha.core.components import Constraint, DataTransformer, Initializer, Neuron, Regularizer
+    from mocha.core.interchange import ExportRule, ImportRule
+    from mocha.core.layer import Layer
+    from mocha.core.policies import Policy
+    from mocha.core.solver import SolverMethod
+
 hookspec = pluggy.HookspecMarker("mocha")
 hookimpl = pluggy.HookimplMarker("mocha")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Registrar(Protocol[T_contra]):
+    """`register(obj, name=None, replace=False)`: records `obj` under `name` (default: its
+    `registry_name`, else its `__name__`; a backend: its `name`)."""
+
+    def __call__(
+        self, obj: T_contra, /, name: str | None = None, replace: bool = False
+    ) -> None: ...
+
+
+class KernelRegistrar(Protocol):
+    """`register(name, impl, backend="*", replace=False)`: `name` one of `KERNEL_NAMES`,
+    `impl(backend, <the arguments of Kernels.<name>>)`."""
+
+    def __call__(
+        self, name: str, impl: Callable[..., Any], /, backend: str = "*", replace: bool = False
+    ) -> None: ...
 
 
 @hookspec
-def mocha_register_layers(register: Any) -> None:
-    """Register `Layer` subclasses: `register(LayerClass, name=None)` (name defaults to the
-    class name, e.g. "InnerProductLayer"). Runs once, when the registry is built (the first
-    `mocha.lookup`, `mocha.<Name>` or net built)."""
+def mocha_register_layers(register: Registrar[type[Layer]]) -> None:
+    """`Layer` subclasses, named by class (`"InnerProductLayer"`). Runs once, when the
+    registry is built."""
 
 
 @hookspec
-def mocha_register_backends(register: Any) -> None:
-    """Register `Backend` subclasses: `register(BackendClass)` under `BackendClass.name`.
-    Runs once, when the registry is built; a backend class is instantiated later, by
-    `make_backend` or the user."""
-
-
-@hookspec
-def mocha_register_kernels(register: Any) -> None:
-    """Register kernel implementations: `register(name, impl, backend="*")`. `"*"` is the
-    generic `xp` version; a backend name overrides it on that backend. Runs once, when the
-    registry is built; a backend resolves its kernel table on first `backend.kernels`."""
-
-
-@hookspec
-def mocha_register_solvers(register: Any) -> None:
-    """Register solver methods (`SolverMethod` subclasses such as `SGD`, `Adam`):
-    `register(MethodClass, name=None)`. Runs once, when the registry is built."""
-
-
-@hookspec
-def mocha_register_coffee(register: Any) -> None:
-    """Register coffee breaks (`CoffeeBreak` subclasses such as `TrainingSummary`):
-    `register(CoffeeClass, name=None)`, kind "coffee". Runs once, when the registry is
-    built."""
-
-
-@hookspec
-def mocha_register_coffee_breaks(register: Any) -> None:
-    """The earlier name of `mocha_register_coffee`, still honoured: what it registers goes to
-    the same "coffee" kind. Runs once, when the registry is built."""
-
-
-@hookspec
-def mocha_register_neurons(register: Any) -> None:
-    """Register neurons (`Neuron` subclasses): `register(NeuronClass, name=None)`; found as
-    `Neurons.<Name>`. Runs once, when the registry is built."""
-
-
-@hookspec
-def mocha_register_initializers(register: Any) -> None:
-    """Register parameter initializers (`Initializer` subclasses): `register(cls, name=None)`.
+def mocha_register_backends(register: Registrar[type[Backend]]) -> None:
+    """`Backend` subclasses, named by their `name`; instantiated later by `make_backend`.
     Runs once, when the registry is built."""
 
 
 @hookspec
-def mocha_register_regularizers(register: Any) -> None:
-    """Register regularizers (`Regularizer` subclasses): `register(cls, name=None)`. Runs
-    once, when the registry is built."""
+def mocha_register_kernels(register: KernelRegistrar) -> None:
+    """Kernel implementations: `register(name, impl, backend="*")`, "*" the generic `xp`
+    version that a backend's own overrides. Runs once, when the registry is built."""
 
 
 @hookspec
-def mocha_register_constraints(register: Any) -> None:
-    """Register norm constraints (`Constraint` subclasses): `register(cls, name=None)`. Runs
-    once, when the registry is built."""
+def mocha_register_solvers(register: Registrar[type[SolverMethod]]) -> None:
+    """Solver methods (`SolverMethod` subclasses: `SGD`, `Adam`, ...). Runs once, when the
+    registry is built."""
 
 
 @hookspec
-def mocha_register_data_transformers(register: Any) -> None:
-    """Register data transformers (`DataTransformer` subclasses): `register(cls, name=None)`;
-    found as `DataTransformers.<Name>`. Runs once, when the registry is built."""
+def mocha_register_coffee(register: Registrar[type[CoffeeBreak]]) -> None:
+    """Coffee breaks (`CoffeeBreak` subclasses: `TrainingSummary`, ...), kind "coffee".
+    Runs once, when the registry is built."""
 
 
 @hookspec
-def mocha_register_lr_policies(register: Any) -> None:
-    """Register learning-rate policies (`Policy` subclasses): `register(PolicyClass,
-    name=None)`; found as `LRPolicy.<Name>` and by `type = "<Name>"` in an experiment file's
-    `lr_policy`. Runs once, when the registry is built."""
+def mocha_register_neurons(register: Registrar[type[Neuron]]) -> None:
+    """Neurons (`Neuron` subclasses), found as `Neurons.<Name>`. Runs once, when the
+    registry is built."""
 
 
 @hookspec
-def mocha_register_mom_policies(register: Any) -> None:
-    """Register momentum policies (`Policy` subclasses): `register(PolicyClass, name=None)`;
-    found as `MomPolicy.<Name>` and by `type = "<Name>"` in an experiment file's
-    `mom_policy`. Runs once, when the registry is built."""
-
-
-@hookspec
-def mocha_register_formats(register: Any) -> None:
-    """Register interchange formats (`mocha convert/export NAME`): `register(format)` under
-    `format.name`; the contract is in `mocha.core.interchange`. Runs once, when the registry
-    is built."""
-
-
-@hookspec
-def mocha_register_interchange(register: Any) -> None:
-    """Register per-layer interchange rules: `register(ExportRule(format, LayerClass, write))`
-    or `register(ImportRule(format, op, read))` (`mocha.core.interchange`). Runs once, when
-    the registry is built."""
-
-
-@hookspec
-def mocha_register_commands(app: Any) -> None:
-    """Add sub-commands to the root `typer.Typer` of the `mocha` command line:
-    `app.command("name")(function)`. Runs when the `mocha` command line starts (never from
-    Python); a module listed under a `"commands.<module>"` entry point is imported only
-    then."""
-
-
-@hookspec
-def mocha_register_data_providers(register: Any) -> None:
-    """Register data providers: `register(function, name="prefix:name")`, where `function()`
-    returns a dict of arrays (top name -> array; labels as 0-based class indices). Used when a
-    `MemoryDataLayer` of an experiment file says `source = "prefix:name"`: the provider is
-    called then, once per layer built. The hook itself runs once, when the registry is
+def mocha_register_initializers(register: Registrar[type[Initializer]]) -> None:
+    """Parameter initializers (`Initializer` subclasses). Runs once, when the registry is
     built."""
 
 
 @hookspec
-def mocha_register_datasets(register: Any) -> None:
-    """Register data sets that `mocha data <name> --out DIR [--mirror URL_OR_FOLDER]` prepares:
-    `register(prepare, name="mnist")`, where `prepare(out_dir, mirror=None, progress=...,
-    log=print, **options)` writes HDF5 files and list files into `out_dir` and returns their
-    paths (at least "train" and "test": the list files). The hook runs once, when the
-    registry is built; `prepare` is called when that command runs."""
+def mocha_register_regularizers(register: Registrar[type[Regularizer]]) -> None:
+    """Regularizers (`Regularizer` subclasses). Runs once, when the registry is built."""
+
+
+@hookspec
+def mocha_register_constraints(register: Registrar[type[Constraint]]) -> None:
+    """Norm constraints (`Constraint` subclasses). Runs once, when the registry is built."""
+
+
+@hookspec
+def mocha_register_data_transformers(register: Registrar[type[DataTransformer]]) -> None:
+    """Data transformers (`DataTransformer` subclasses), found as `DataTransformers.<Name>`.
+    Runs once, when the registry is built."""
+
+
+@hookspec
+def mocha_register_lr_policies(register: Registrar[type[Policy]]) -> None:
+    """Learning-rate policies (`Policy` subclasses): `LRPolicy.<Name>`, `lr_policy = {type =
+    "<Name>"}`. Runs once, when the registry is built."""
+
+
+@hookspec
+def mocha_register_mom_policies(register: Registrar[type[Policy]]) -> None:
+    """Momentum policies (`Policy` subclasses): `MomPolicy.<Name>`, `mom_policy = {type =
+    "<Name>"}`. Runs once, when the registry is built."""
+
+
+@hookspec
+def mocha_register_formats(register: Registrar[Any]) -> None:
+    """Interchange formats (`mocha convert/export NAME`), named by `format.name`; the
+    contract is in `mocha.core.interchange`. Runs once, when the registry is built."""
+
+
+@hookspec
+def mocha_register_interchange(register: Registrar[ExportRule | ImportRule]) -> None:
+    """Per-layer interchange rules: `ExportRule(format, LayerClass, write)`,
+    `ImportRule(format, op, read)` (`mocha.core.interchange`). Runs once, when the registry
+    is built."""
+
+
+@hookspec
+def mocha_register_commands(app: Any) -> None:
+    """Sub-commands of the `mocha` command line: `app.command("name")(function)` on the root
+    `typer.Typer`. Runs when the command line starts, never from Python."""
+
+
+@hookspec
+def mocha_register_data_providers(register: Registrar[Callable[[], dict[str, Any]]]) -> None:
+    """Data providers `register(function, name="prefix:name")`, `function()` -> {top:
+    array}, for `source = "prefix:name"`. Runs once, when the registry is built."""
+
+
+@hookspec
+def mocha_register_datasets(register: Registrar[Callable[..., dict[str, Any]]]) -> None:
+    """Data sets for `mocha data NAME`: `register(prepare, name="mnist")`, `prepare(out_dir,
+    mirror=None, **options)` -> paths. Runs once, when the registry is built."""

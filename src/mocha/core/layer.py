@@ -245,6 +245,19 @@ class Layer:
         return f"{type(self).__name__}({self.name})"
 
 
+def state_class_of(layer: Layer) -> type[LayerState]:
+    """The `state_cls` of the layer's class, or a `LayerConfigError` saying it is missing."""
+    state_cls = getattr(type(layer), "state_cls", None)
+    if state_cls is None:
+        name = type(layer).__name__
+        raise LayerConfigError(
+            f"{name}({layer.name!r}): the layer class has no `state_cls`, the LayerState subclass "
+            f"that sets it up and computes it (`state_cls = {name.removesuffix('Layer')}State` in "
+            f"the class body; see docs/plugins.md)"
+        )
+    return state_cls
+
+
 def _frozen_setattr(self: Layer, name: str, value: Any) -> None:
     raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mocha.core.blob import Blob, NullBlob
 from mocha.core.components import NullInitializer
 from mocha.core.errors import MochaError
-from mocha.core.layer import Layer, LayerState, SetupContext, param_key_of
+from mocha.core.layer import Layer, LayerState, SetupContext, param_key_of, state_class_of
 from mocha.core.topology import check_bp_topology, topological_sort
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class Net:
         ctx = SetupContext(phase=self.phase, net_name=self.name)
         if layer.has_param:
             ctx.shared_params = backend.param_registry.get(param_key_of(layer))
-        state = layer.state_cls(layer, backend, inputs, diffs, ctx)
+        state = state_class_of(layer)(layer, backend, inputs, diffs, ctx)
         if layer.has_param:
             backend.param_registry[param_key_of(layer)] = list(state.parameters)
         if not (layer.is_sink or layer.is_inplace):

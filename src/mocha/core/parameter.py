@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mocha.core.blob import Blob
-from mocha.core.components import NullInitializer
+from mocha.core.components import Constraint, Initializer, NullInitializer, Regularizer
 from mocha.core.errors import ShapeError
 
 if TYPE_CHECKING:
@@ -56,16 +56,20 @@ def make_parameter(
     backend: Backend,
     name: str,
     shape: tuple[int, ...],
-    initializer: Any,
-    regularizer: Any,
-    constraint: Any,
-    learning_rate: float,
+    *,
+    initializer: Initializer,
+    regularizer: Regularizer,
+    constraint: Constraint,
+    learning_rate: float = 1.0,
     owner: str,
     shared: list[Parameter] | None,
 ) -> Parameter:
-    """A fresh parameter, or a share of the registry's parameter of the same name.
-
-    Sharing checks the name, shape and dtype and raises a clear error on a conflict.
+    """A fresh parameter `name` of `shape` for the layer named `owner`, or, when `shared` is
+    a list (the `ctx.shared_params` a `SetupContext` gives a layer whose `param_key` is already
+    in the backend's registry), a share of its parameter of the same name, checked for shape
+    and dtype. Everything after `shape` is a keyword: `initializer`, `regularizer`,
+    `constraint` (e.g. `ConstantInitializer(1.0)`, `NoRegu()`, `NoCons()`), `learning_rate`
+    (the local multiplier of the solver's rate), `owner` and `shared`.
     """
     if shared is not None:
         for p in shared:

@@ -11,8 +11,8 @@ Environment:
 * `MOCHA_DISABLE_PLUGINS=layers.dropout,backends.cupy` — entry points not to load.
 * `MOCHA_LOAD_PLUGINS=dist-a,dist-b` — load `mocha-dl` plus only these distributions
   (empty: `mocha-dl` only).
-* `MOCHA_STRICT_PLUGINS=1` — a third-party plugin that fails to import, raises in a hook or
-  conflicts with another plugin is an error, not a warning.
+* `MOCHA_STRICT_PLUGINS=1` — a third-party plugin that fails to import, raises in a hook,
+  conflicts with another plugin or registers nothing is an error, not a warning.
 * `MOCHA_REPLACE=InnerProductLayer,layers.inner_product` — the names (registry names such as
   `InnerProductLayer`, or entry-point keys such as `layers.inner_product`) that a third-party
   plugin may take over from a built-in or from another plugin.
@@ -74,6 +74,10 @@ class MochaPluginManager(pluggy.PluginManager):
         self.uses_entrypoints = False  # set by make_plugin_manager(load_entrypoints=True)
         self.commands_loaded = False
         self.lenient = False  # set by make_plugin_manager(lenient=True): no strict mode
+        # True while make_plugin_manager imports the plugin modules, and after it when one of
+        # them was mid-import (it imported mocha first): then the manager is not kept
+        self.loading = False
+        self.waiting: list[str] = []  # entry points whose module was mid-import
 
     def distribution_of(self, plugin_name: str) -> str:
         info = self.infos.get(plugin_name)
@@ -181,7 +185,11 @@ def _load(pm: MochaPluginManager, ep: md.EntryPoint, dist: str, version: str, st
     """Import and register one entry point's module. A failure is a `PluginError` when
     `strict` (Mocha's own plugins, MOCHA_STRICT_PLUGINS), else a warning and a "failed" row."""
     try:
-        _register_checked(pm, ep.name, importlib.import_module(ep.value))
+        module = importlib.import_module(ep.value)
+        if getattr(module.__spec__, "_initializing", False):  # its import is what asked
+            pm.waiting.append(ep.name)  # not registered: a later manager finds it complete
+            return
+        _register_checked(pm, ep.name, module)
     except CONTAINED as exc:  # a broken plugin must not take Mocha down
         message = f"{type(exc).__name__}: {exc}"
         if strict:
@@ -277,8 +285,13 @@ def make_plugin_manager(
     pm = MochaPluginManager()
     pm.lenient = lenient
     if load_entrypoints:
-        pm.uses_entrypoints = True
-        _load_entrypoints(pm, commands=False)
+        pm.uses_entrypoints = pm.loading = True
+        _LOADING.append(pm)
+        try:
+            _load_entrypoints(pm, commands=False)
+        finally:
+            _LOADING.remove(pm)
+            pm.loading = bool(pm.waiting)
     for name, plugin in extra_plugins:
         pm.register(plugin, name=name)
         pm.infos.setdefault(name, PluginInfo(name, repr(plugin), EXTRA_DISTRIBUTION, "", "loaded"))
@@ -286,9 +299,29 @@ def make_plugin_manager(
     return pm
 
 
-@functools.cache
+# The managers importing their plugin modules now (the innermost last). A plugin module that
+# reads a registered name at import (`from mocha import ConstantInitializer`) asks for the
+# registry, hence for the manager, while that manager is still being built: it gets this one,
+# never a second manager that would register the half-imported module with no hooks.
+_LOADING: list[MochaPluginManager] = []
+
+
 def get_plugin_manager() -> MochaPluginManager:
-    """The process-wide manager built from the installed entry points (built on first use)."""
+    """The process-wide manager built from the installed entry points (built on first use);
+    while a manager imports its plugin modules, that manager (`loading` is True then). When a
+    plugin module is being imported by its user (`from mocha_scale import ScaleLayer`) and asks
+    `mocha` for a registered name at its top, the manager built then leaves that module out
+    (it has no hooks yet) and is not kept: the next call builds it again, with the module."""
+    if _LOADING:
+        return _LOADING[-1]
+    pm = _process_manager()
+    if pm.loading:  # a plugin module imported mocha first: build it again once it is done
+        _process_manager.cache_clear()
+    return pm
+
+
+@functools.cache
+def _process_manager() -> MochaPluginManager:
     return make_plugin_manager()
 
 
@@ -300,6 +333,6 @@ ON_RESET: list[Callable[[], None]] = []
 def reset_plugin_manager() -> None:
     """Forget the cached manager and the registry (tests; after installing a plugin at run
     time)."""
-    get_plugin_manager.cache_clear()
+    _process_manager.cache_clear()
     for clear in ON_RESET:
         clear()

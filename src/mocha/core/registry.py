@@ -1,12 +1,13 @@
 """The registry: every layer, backend, kernel, solver, coffee break, ... found by name.
 
 It is built once from a plugin manager by calling each `mocha_register_<kind>` hook with a
-`register` callable. Lookups of unknown names raise `UnknownNameError` listing the known names
-of that kind (and the closest matches).
+`register` callable (typed by `mocha.core.hookspecs.Registrar`). Lookups of unknown names
+raise `UnknownNameError` listing the known names of that kind (and the closest matches).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import logging
@@ -15,11 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mocha.core import hookspecs
 from mocha.core.errors import PluginError, UnknownNameError
+from mocha.core.hookspecs import KernelRegistrar, Registrar
 from mocha.core.kernel_names import check_kernel_name
 from mocha.core.plugins import (
+    COMMANDS,
     CONTAINED,
+    EXTRA_DISTRIBUTION,
     ON_RESET,
+    MochaPluginManager,
     get_plugin_manager,
     replace_names,
     strict_plugins,
@@ -27,27 +33,16 @@ from mocha.core.plugins import (
 
 logger = logging.getLogger("mocha")
 
+# kind -> its hook: every `mocha_register_<kind>` hook whose `register` is a `Registrar` (the
+# kernel table and the command line have their own)
 KINDS: dict[str, str] = {
-    # kind -> hook name
-    "layers": "mocha_register_layers",
-    "backends": "mocha_register_backends",
-    "solvers": "mocha_register_solvers",
-    "coffee": "mocha_register_coffee",
-    "neurons": "mocha_register_neurons",
-    "initializers": "mocha_register_initializers",
-    "regularizers": "mocha_register_regularizers",
-    "constraints": "mocha_register_constraints",
-    "data_transformers": "mocha_register_data_transformers",
-    "data_providers": "mocha_register_data_providers",
-    "datasets": "mocha_register_datasets",
-    "lr_policies": "mocha_register_lr_policies",
-    "mom_policies": "mocha_register_mom_policies",
-    "formats": "mocha_register_formats",
-    "interchange": "mocha_register_interchange",
+    name.removeprefix("mocha_register_"): name
+    for name, hook in vars(hookspecs).items()
+    if name.startswith("mocha_")
+    and hook.__annotations__.get("register", "").startswith("Registrar")
 }
-# earlier spellings of a kind, still accepted: kind -> kind, hook -> kind
+# the word of the experiment file's [[coffee_breaks]], also accepted by lookups: kind -> kind
 KIND_ALIASES: dict[str, str] = {"coffee_breaks": "coffee"}
-HOOK_ALIASES: dict[str, str] = {"mocha_register_coffee_breaks": "coffee"}
 # how errors name one thing / several things of a kind (default: from the kind's name)
 KIND_LABELS: dict[str, tuple[str, str]] = {
     "coffee": ("coffee break", "coffee breaks"),
@@ -98,13 +93,6 @@ class Registry:
     def entries(self, kind: str) -> list[Entry]:
         kind = KIND_ALIASES.get(kind, kind)
         return [self.tables[kind][n] for n in self.names(kind)]
-
-    def find(self, name: str) -> Any:
-        """Look `name` up in every kind (used for `mocha.<PublicName>`)."""
-        for table in self.tables.values():
-            if name in table:
-                return table[name].obj
-        raise UnknownNameError(f"no plugin registers a name {name!r}")
 
     def kernel_table(self) -> dict[str, dict[str, Callable[..., Any]]]:
         return {
@@ -169,7 +157,7 @@ def _check_taken(who: _Who, label: str, key: str, old: Entry, replace: bool) -> 
     return True
 
 
-def _registrar(registry: Registry, kind: str, who: _Who) -> Callable[..., None]:
+def _registrar(registry: Registry, kind: str, who: _Who) -> Registrar[Any]:
     table = registry.tables.setdefault(kind, {})
     what = _labels(kind)[0]
 
@@ -186,8 +174,10 @@ def _registrar(registry: Registry, kind: str, who: _Who) -> Callable[..., None]:
     return register
 
 
-def _kernel_registrar(registry: Registry, who: _Who) -> Callable[..., None]:
-    def register(name: str, impl: Callable[..., Any], backend: str = "*", replace: bool = False):
+def _kernel_registrar(registry: Registry, who: _Who) -> KernelRegistrar:
+    def register(
+        name: str, impl: Callable[..., Any], backend: str = "*", replace: bool = False
+    ) -> None:
         check_kernel_name(name)  # only the kernels of the table
         impls = registry.kernels.setdefault(name, {})
         replaced = backend in impls and _check_taken(
@@ -201,8 +191,7 @@ def _kernel_registrar(registry: Registry, who: _Who) -> Callable[..., None]:
 
 
 def _register_plugin(registry: Registry, plugin: Any, who: _Who) -> None:
-    hooks = [(hook, kind) for kind, hook in KINDS.items()] + list(HOOK_ALIASES.items())
-    for hook, kind in hooks:
+    for kind, hook in KINDS.items():
         impl = getattr(plugin, hook, None)
         if impl is not None:
             impl(register=_registrar(registry, kind, who))
@@ -211,12 +200,7 @@ def _register_plugin(registry: Registry, plugin: Any, who: _Who) -> None:
         impl(register=_kernel_registrar(registry, who))
 
 
-def _is_third_party(pm: Any, plugin_name: str) -> bool:
-    check = getattr(pm, "is_third_party", None)
-    return bool(check(plugin_name)) if check is not None else False
-
-
-def build_registry(pm: Any) -> Registry:
+def build_registry(pm: MochaPluginManager) -> Registry:
     """Call every registration hook of `pm`, one plugin at a time (so errors name it):
     Mocha's own plugins (and those given directly) first, then the third-party ones.
 
@@ -228,10 +212,10 @@ def build_registry(pm: Any) -> Registry:
     """
     registry = Registry()
     allowed = frozenset(replace_names())
-    strict = strict_plugins() and not getattr(pm, "lenient", False)
-    plugins = sorted(pm.list_name_plugin(), key=lambda item: _is_third_party(pm, item[0]))
+    strict = strict_plugins() and not pm.lenient
+    plugins = sorted(pm.list_name_plugin(), key=lambda item: pm.is_third_party(item[0]))
     for plugin_name, plugin in plugins:
-        third_party = _is_third_party(pm, plugin_name)
+        third_party = pm.is_third_party(plugin_name)
         dist = pm.distribution_of(plugin_name)
         who = _Who(plugin_name, dist, third_party, allowed)
         saved = (
@@ -256,17 +240,51 @@ def build_registry(pm: Any) -> Registry:
                 stacklevel=2,
             )
             pm.mark_failed(plugin_name, message)
+            continue
+        if not pm.loading:
+            _check_not_empty(pm, registry, plugin_name, strict=strict or not third_party)
     return registry
 
 
-@functools.cache
+def _check_not_empty(
+    pm: MochaPluginManager, registry: Registry, plugin_name: str, strict: bool
+) -> None:
+    """An entry point (not a command's) that registered nothing: a warning and an "empty" row
+    in `mocha plugins`, or a `PluginError` when `strict`."""
+    info = pm.infos.get(plugin_name)
+    tables = [*registry.tables.values(), *registry.kernels.values()]
+    if info is None or info.distribution == EXTRA_DISTRIBUTION or info.kind == COMMANDS:
+        return
+    if any(e.plugin == plugin_name for table in tables for e in table.values()):
+        return
+    plugin = pm.get_plugin(plugin_name)
+    hooks = [h for h in (*KINDS.values(), "mocha_register_kernels") if hasattr(plugin, h)]
+    message = f"loaded but registers nothing: its hooks ({', '.join(hooks)}) never call register"
+    if not hooks:
+        message = f"loaded but registers nothing: {info.module} has no mocha_register_<kind> hook"
+    if strict:
+        raise PluginError(f"plugin {plugin_name!r} ({info.distribution}) {message}")
+    warnings.warn(
+        f"mocha plugin {plugin_name!r} from {info.distribution} {message}", RuntimeWarning, 3
+    )
+    pm.infos[plugin_name] = dataclasses.replace(info, status="empty", error=message)
+
+
 def get_registry() -> Registry:
     """The registry of the process-wide plugin manager (built on first use; forgotten by
-    `reset_plugin_manager()`)."""
-    return build_registry(get_plugin_manager())
+    `reset_plugin_manager()`). Asked for while the manager imports its plugin modules (a
+    plugin module reading `mocha.<Name>` at import), it is built afresh from the plugins
+    loaded so far (Mocha's own ones first) and not kept."""
+    pm = get_plugin_manager()
+    return build_registry(pm) if pm.loading else _registry_of(pm)
 
 
-ON_RESET.append(get_registry.cache_clear)
+@functools.cache
+def _registry_of(pm: MochaPluginManager) -> Registry:
+    return build_registry(pm)
+
+
+ON_RESET.append(_registry_of.cache_clear)
 
 
 def lookup(kind: str, name: str) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from mocha.core.blob import Blob, NullBlob
-from mocha.core.layer import Layer, SetupContext
+from mocha.core.layer import Layer, SetupContext, state_class_of
 from mocha.core.registry import lookup
 
 
@@ -44,7 +44,7 @@ class LayerHarness:
             for i, x in enumerate(self.inputs)
         ]
         ctx = SetupContext(phase=phase, shared_params=shared_params)
-        self.state = layer.state_cls(layer, backend, self.inputs, self.diffs, ctx)
+        self.state = state_class_of(layer)(layer, backend, self.inputs, self.diffs, ctx)
         if layer.is_inplace:
             self.state.blobs = list(self.inputs)
             self.state.blobs_diff = list(self.diffs)

@@ -85,7 +85,14 @@ def register_smoke_encoder(backend: Any) -> None:
     from mocha.plugins.components.regularizers import NoRegu
 
     w = make_parameter(
-        backend, "weight", (3, 5), mocha.NullInitializer(), NoRegu(), NoCons(), 1.0, "enc", None
+        backend,
+        "weight",
+        (3, 5),
+        initializer=mocha.NullInitializer(),
+        regularizer=NoRegu(),
+        constraint=NoCons(),
+        owner="enc",
+        shared=None,
     )
     w.blob.copy_from(ENCODER_W)
     backend.param_registry["enc"] = [w]

@@ -26,7 +26,14 @@ def register_encoder(W, key="enc"):
 
     def prepare(backend):
         p = make_parameter(
-            backend, "weight", W.shape, ConstantInitializer(0.0), NoRegu(), NoCons(), 1.0, key, None
+            backend,
+            "weight",
+            W.shape,
+            initializer=ConstantInitializer(0.0),
+            regularizer=NoRegu(),
+            constraint=NoCons(),
+            owner=key,
+            shared=None,
         )
         p.blob.copy_from(W.astype(backend.dtype))
         backend.param_registry[key] = [p]

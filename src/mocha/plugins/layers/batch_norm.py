@@ -55,8 +55,8 @@ class BatchNormState(LayerState):
     def _param(self, backend, ctx, name, shape, value, lr):
         layer = self.layer
         return make_parameter(
-            backend, name, shape, ConstantInitializer(value), NoRegu(), NoCons(), lr,
-            layer.name, ctx.shared_params,
+            backend, name, shape, initializer=ConstantInitializer(value), regularizer=NoRegu(),
+            constraint=NoCons(), learning_rate=lr, owner=layer.name, shared=ctx.shared_params,
         )  # fmt: skip
 
     def _affine(self) -> tuple[Any, Any]:

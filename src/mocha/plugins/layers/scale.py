@@ -59,8 +59,8 @@ class ScaleState(LayerState):
     def _param(self, backend, ctx, name, shape, lr, value):
         init = ConstantInitializer(value) if name == "bias" else self.layer.scale_init
         return make_parameter(
-            backend, name, shape, init, NoRegu(), NoCons(), lr, self.layer.name,
-            ctx.shared_params,
+            backend, name, shape, initializer=init, regularizer=NoRegu(), constraint=NoCons(),
+            learning_rate=lr, owner=self.layer.name, shared=ctx.shared_params,
         )  # fmt: skip
 
     def _scale(self, inputs) -> Any:
