@@ -2,9 +2,10 @@
 '{"framework": "mocha"|"torch", "net": "lenet"|"cifar10", "threads": T, "iters": N, ...}'`.
 
 It prints one line `RESULT {json}` on stdout. Mocha is measured the way a user runs it: a
-`DefaultBackend(threads=T)`, a `MemoryDataLayer` (shuffled), `solve()` with SGD (momentum 0.9,
-weight decay 0.0005, `LRPolicy.Inv`) and a `TrainingSummary` every 100 iterations; PyTorch runs
-the same net with `torch.optim.SGD` over the same shuffled mini-batches. Measured:
+`DefaultBackend(threads=T)` (`DefaultBackend()` for T "default"), a `MemoryDataLayer`
+(shuffled), `solve()` with SGD (momentum 0.9, weight decay 0.0005, `LRPolicy.Inv`) and a
+`TrainingSummary` every 100 iterations; PyTorch runs the same net with `torch.optim.SGD`
+over the same shuffled mini-batches. Measured:
 
 * `first_iter_s`: from the process's start (imports included, the dataset read excluded) to
   the end of the first training iteration (the numba cache is warm after the first run);
@@ -215,7 +216,8 @@ def child_mocha(spec: dict) -> dict:
     t_data = time.perf_counter()
     x, y, data = load_data(spec)
     t_data = time.perf_counter() - t_data
-    backend = mocha.DefaultBackend(threads=spec["threads"])
+    T = spec["threads"]
+    backend = mocha.DefaultBackend(threads=None if T == "default" else T)
     mocha.init(backend)
     net = Net(
         "train",
@@ -252,6 +254,7 @@ def child_mocha(spec: dict) -> dict:
     state = solve(solver(spec["iters"]), net)
     out["train_it_s"] = state.timing.iterations / state.timing.total
     out["loop"] = state.timing.summary()
+    out["pools"] = backend.thread_info()  # after training: what the default's adaptation chose
     out["peak_rss_mb"] = peak_rss_mb()
     out["backend"] = type(backend).__name__
     infer = Net(
@@ -269,7 +272,7 @@ def child_mocha(spec: dict) -> dict:
         infer.forward, spec["latency_samples"], backend.synchronize
     )
     mocha.shutdown(backend)
-    out["sgemm_gflops"] = sgemm_gflops(spec["threads"], spec.get("sgemm_seconds", 0.5))
+    out["sgemm_gflops"] = sgemm_gflops(backend.threads, spec.get("sgemm_seconds", 0.5))
     return out
 
 
@@ -324,7 +327,8 @@ def child_torch(spec: dict) -> dict:
     t_data = time.perf_counter() - t_data
     import torch
 
-    torch.set_num_threads(spec["threads"])
+    if spec["threads"] != "default":  # else PyTorch's own default
+        torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
     device = spec.get("torch_device", "cpu")
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)

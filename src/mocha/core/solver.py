@@ -175,7 +175,8 @@ def check_parameter_values(method: SolverMethod, params: dict[str, Any]) -> None
 
 
 class SolverParameters(dict):
-    """A dict of solver parameters whose missing keys give a readable error.
+    """A dict of solver parameters whose missing keys give a readable error; its entries are
+    also readable as attributes, as Mocha's fields (`params.lr_policy`).
 
     `params.copy(load_from="other/")` (Mocha's `copy(params, load_from=...)`) is a new set of
     parameters with some entries changed."""
@@ -183,13 +184,13 @@ class SolverParameters(dict):
     def __missing__(self, key: str) -> Any:
         raise SolverError(f"solver parameter {key!r} is not set; parameters: {sorted(self)}")
 
-    def copy(self, **changes: Any) -> SolverParameters:  # type: ignore[override]
-        out = SolverParameters(self)
-        out.update(changes)
-        return out
+    def __getattr__(self, key: str) -> Any:  # only for names that are not dict attributes
+        return self[key] if key in self else object.__getattribute__(self, key)
 
-    def __copy__(self) -> SolverParameters:
-        return self.copy()
+    def copy(self, **changes: Any) -> SolverParameters:  # type: ignore[override]
+        return SolverParameters({**self, **changes})
+
+    __copy__ = copy
 
 
 def make_solver_parameters(method: SolverMethod, **kwargs: Any) -> SolverParameters:

@@ -24,8 +24,8 @@ def make_experiment_backend(exp: Experiment, name: str | None = None) -> Any:
 
     `[backend] device = N` picks CUDA device N on a GPU backend (before
     `MOCHA_CUDA_DEVICE`); a CPU backend (`default` without a usable GPU) ignores it."""
+    from mocha.backend_choice import make_backend
     from mocha.core.backend import init
-    from mocha.core.backend_registry import make_backend
 
     chosen = name or exp.backend.get("name", "default")
     try:

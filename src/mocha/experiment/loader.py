@@ -200,6 +200,9 @@ def _build_layer(exp: Experiment, i: int, spec: Any) -> LayerEntry:
     phase = spec.pop("phase", "both")
     if phase not in PHASES:
         raise ExperimentError(f"{where}: phase = {phase!r}; use one of {', '.join(PHASES)}")
+    placeholder = spec.pop("placeholder", False)
+    if not isinstance(placeholder, bool):
+        raise ExperimentError(f"{where}: placeholder = {placeholder!r}; use true or false")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     if "source" in spec and "data" in fields and "source" not in fields:
         options = {k: spec.pop(k) for k in PROVIDER_KEYS if k in spec}
@@ -218,7 +221,7 @@ def _build_layer(exp: Experiment, i: int, spec: Any) -> LayerEntry:
         raise ExperimentError(f"{where}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise ExperimentError(f"{where}: {cls.__name__}: {exc}") from None
-    return LayerEntry(layer, phase, i)
+    return LayerEntry(layer, phase, i, placeholder)
 
 
 def _provider_arrays(exp: Experiment, options: dict[str, Any], tops: Any, where: str) -> Any:

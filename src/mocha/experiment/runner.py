@@ -49,9 +49,16 @@ class RunResult:
     resumed_from: str | None = None
     moved_aside: str | None = None  # fresh=True: where the previous run's files went
     stopped_early: str | None = None  # why a coffee break (EarlyStopping) ended the run
+    #: the iteration whose parameters were validated at the end: the last one trained, or the
+    #: best one an EarlyStopping(restore_best=true) restored (`model` says which)
+    model_iteration: int = 0
+    model: str = "last"  # "last" or "best (restored by EarlyStopping)"
     warnings: list[str] = field(default_factory=list)
     #: per-iteration means of solve()'s parts and its own overhead (mocha.core.loop_timing)
     loop_timing: dict[str, Any] = field(default_factory=dict)
+    #: the backend's thread count and why (`threads=` given, or the setting that decided the
+    #: default), with what the default's adaptive mode chose (`Backend.thread_info()`)
+    thread_choice: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -172,6 +179,19 @@ def experiment_nets(exp: Experiment, backend: str | None = None) -> Iterator[tup
         shutdown(be)
 
 
+def _refuse_placeholders(exp: Experiment) -> None:
+    """A converted model's data layers read stand-in zeros: training on them is nonsense."""
+    stand_ins = [e.layer for e in exp.layers if e.placeholder and e.phase in ("train", "both")]
+    if stand_ins:
+        names = ", ".join(f"{type(x).__name__}({x.name!r})" for x in stand_ins)
+        raise ExperimentError(
+            f"{exp.path.name}: {names} reads placeholder zeros written by `mocha convert` "
+            f"(placeholder = true), not training data. Point its `source` at real data (an "
+            f".h5/.npz file or an HDF5 list file with the input and label arrays; add the "
+            f"label top and a loss layer) and delete the `placeholder = true` line."
+        )
+
+
 def run_experiment(
     exp: Experiment,
     *,
@@ -214,6 +234,7 @@ def run_experiment(
     """
     from mocha.core.backend import shutdown
 
+    _refuse_placeholders(exp)
     started = time.perf_counter()
     be = make_experiment_backend(exp, backend)
     train_net = test_net = None
@@ -235,6 +256,13 @@ def run_experiment(
             solver.params["load_from"] = ""
         for coffee, every in extra_coffee_breaks:
             add_coffee_break(solver, coffee, every_n_iter=every)
+        restorers = [  # EarlyStopping(restore_best): restored after the final snapshot
+            s.coffee
+            for s in solver.coffee_lounge.coffee_breaks
+            if getattr(s.coffee, "restore_best", False) and callable(s.coffee.restore)
+        ]
+        for coffee in restorers:
+            coffee.defer_restore = True
         result = RunResult(
             experiment=exp.name,
             backend=type(be).__name__,
@@ -271,8 +299,16 @@ def run_experiment(
                 snap.enjoy(solver.coffee_lounge, solver, train_net, state)
                 result.snapshot_written = snap.last_path or None
             result.iterations, result.objective = int(state.iter), float(state.obj_val)
+            result.model_iteration = result.iterations
+            for coffee in restorers if not result.interrupted else []:
+                restored = coffee.restore(train_net)
+                if restored is not None:
+                    result.model_iteration = restored
+                    result.model = "best (restored by EarlyStopping)"
             result.warnings += [watch.message] if watch.message else []
             result.loop_timing = state.timing.summary()
+            result.thread_choice = be.thread_info()
+            result.threads = int(result.thread_choice.get("threads", result.threads))
             if final_validation:
                 result.validation = validate(test_net)
         result.wall_time_s = round(time.perf_counter() - started, 3)
