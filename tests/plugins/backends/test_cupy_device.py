@@ -21,7 +21,7 @@ from mocha.testing.emulated_gpu import EmulatedCupy
 def assert_falls_back_from_cupy() -> None:
     """`DefaultBackend()` leaves the unusable CuPy backend for the CPU (or for the emulated GPU
     where a test session registered it)."""
-    from mocha.core.backend_registry import backend_classes
+    from mocha.backend_choice import backend_classes
 
     chosen = make_backend("default")
     assert chosen.name != "cupy"
