@@ -14,7 +14,9 @@ def test_bench_prints_one_row_per_configuration(app, runner, tmp_path, monkeypat
     monkeypatch.setenv("OPENBLAS_L2_SIZE", "1048576")  # removed from the children's env
     # machines of this kind may set it already: the report must hold either way (issue 28)
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
-    monkeypatch.delenv("MOCHA_BACKEND", raising=False)  # the default choice: Numba on a CPU
+    # Numba, the default choice on a machine without a GPU (named: a GPU or the emulated GPU
+    # of a test session would be the default otherwise)
+    monkeypatch.setenv("MOCHA_BACKEND", "numba")
     out = tmp_path / "bench.json"
     result = runner.invoke(
         app, ["bench", "--iters", "2", "--threads", "1", "--compare", "none", "--json", str(out)]
@@ -149,3 +151,23 @@ def test_big_nets_build_in_mocha_with_torchvisions_output_shape(net):
     finally:
         net_.shutdown()
         mocha.shutdown(backend)
+
+
+def test_the_torch_device_reaches_every_child(app, runner, monkeypatch):
+    import mocha.cli.bench_cmd as bench_cmd
+
+    specs = []
+
+    def fake_child(spec, timeout):
+        specs.append(spec)
+        raise RuntimeError("measured nothing")
+
+    monkeypatch.setattr(bench_cmd, "run_child", fake_child)
+    result = runner.invoke(
+        app,
+        ["bench", "--iters", "1", "--threads", "1", "--compare", "none", "--torch-device", "cuda"],
+    )
+    assert isinstance(result.exception, RuntimeError)
+    assert specs and all(s["torch_device"] == "cuda" for s in specs)
+    bad = runner.invoke(app, ["bench", "--torch-device", "tpu"])
+    assert bad.exit_code != 0 and "--torch-device 'tpu': choose cpu or cuda" in bad.output

@@ -29,6 +29,9 @@ B = RNG.standard_normal(4).astype(np.float32)
 GY_CONV = RNG.standard_normal((2, 4, 4, 3)).astype(np.float32)  # conv pad 1, stride 2
 A = RNG.standard_normal((5, 7)).astype(np.float32)
 M = RNG.standard_normal((7, 3)).astype(np.float32)
+X3 = X.reshape(2, 3, 42)  # batchnorm's x[N, C, S]
+BN = [RNG.standard_normal(3).astype(np.float32) for _ in range(4)]  # mean, var, scale, shift
+BN[1] = np.abs(BN[1]) + 0.5
 POOL = {"overlapping": ((3, 3), (1, 1), (2, 2)), "disjoint": ((2, 2), (0, 0), (2, 2))}
 
 
@@ -52,6 +55,12 @@ def _cases() -> dict[str, tuple[str, tuple[Any, ...], dict[str, Any]]]:
         "gemm": ("gemm", (A, M), {}),
         "relu_forward": ("relu_forward", (X, 0.0), {}),
         "sigmoid_forward": ("sigmoid_forward", (X,), {}),
+        "batchnorm_forward": ("batchnorm_forward", (X3, *BN[:2], 1e-5, *BN[2:], True), {}),
+        "batchnorm_backward": (
+            "batchnorm_backward",
+            (X3, RNG.standard_normal(X3.shape).astype(np.float32), BN[0], BN[1], 1e-5, BN[2], True),
+            {},
+        ),
     }
     for kind, (kernel, pad, stride) in POOL.items():
         hw = _pool_hw(kernel, pad, stride)
@@ -68,7 +77,8 @@ CASES = _cases()
 
 
 def _run(backend, name, args, kwargs):
-    moved = [backend.asarray(a, a.dtype) if isinstance(a, np.ndarray) else a for a in args]
+    # copies: a kernel may write into its inputs (batchnorm's batch statistics)
+    moved = [backend.asarray(a.copy(), a.dtype) if isinstance(a, np.ndarray) else a for a in args]
     out = backend.kernels.resolve(name)(*moved, **kwargs)
     outs = out if isinstance(out, tuple) else (out,)
     return [None if o is None else backend.to_host(o) for o in outs]
