@@ -125,7 +125,25 @@ def test_big_net_table_gives_ratios_to_pytorch_and_onnxruntime():
 
 
 @pytest.mark.parametrize("net", ["alexnet", "vgg11", "resnet18"])
-def test_big_nets_build_in_mocha_with_torchvisions_output_shape(net):
+def test_big_nets_are_trainable_topologies(net):
+    import numpy as np
+
+    import mocha
+    from mocha.cli._bench_big import mocha_layers
+    from mocha.core.topology import check_bp_topology
+
+    x, y = np.zeros((1, 3, 8, 8), np.float32), np.zeros((1, 1), np.float32)
+    layers = [
+        mocha.MemoryDataLayer(name="data", data=[x, y], batch_size=1, tops=["data", "label"]),
+        *mocha_layers(net),
+        mocha.SoftmaxLossLayer(name="loss", bottoms=["out", "label"]),
+    ]
+    learned = {layer.name for layer in layers if hasattr(layer, "n_filter")}
+    learned |= {layer.name for layer in layers if hasattr(layer, "output_dim")}
+    check_bp_topology(layers, learned)  # shortcuts go through SplitLayers
+
+
+def test_resnet18_without_batchnorm_has_torchvisions_shapes():
     import numpy as np
 
     import mocha
@@ -133,23 +151,16 @@ def test_big_nets_build_in_mocha_with_torchvisions_output_shape(net):
 
     backend = mocha.make_backend("numpy")
     mocha.init(backend)
-    size = BIG_NETS[net]
+    size = BIG_NETS["resnet18"]
     x = np.zeros((1, 3, size, size), np.float32)
     data = mocha.MemoryDataLayer(name="data", data=[x], batch_size=1, tops=["data"])
-    net_ = mocha.Net(net, backend, [data, *mocha_layers(net)], phase="test")
-    last = {"alexnet": "pool5", "vgg11": "pool13", "resnet18": "s3b1relu"}[net]
-    try:
-        assert (
-            net_.state_of(last).blobs[0].shape
-            == {
-                "alexnet": (1, 256, 6, 6),  # what torchvision's heads take
-                "vgg11": (1, 512, 7, 7),
-                "resnet18": (1, 512, 8, 8),  # at 225×225, as torchvision's at 225
-            }[net]
-        )
-        assert net_.state_of(net_.layers[-1].name).blobs[0].shape == (1, 1000)
+    net = mocha.Net("resnet18", backend, [data, *mocha_layers("resnet18")], phase="test")
+    try:  # at 225×225 as torchvision's at 225: 57×57 after the stem, 8×8 at the end
+        assert net.state_of("pool1").blobs[0].shape == (1, 64, 57, 57)
+        assert net.state_of("s3b1relu").blobs[0].shape == (1, 512, 8, 8)
+        assert net.state_of("fc").blobs[0].shape == (1, 1000)
     finally:
-        net_.shutdown()
+        net.shutdown()
         mocha.shutdown(backend)
 
 

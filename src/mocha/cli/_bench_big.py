@@ -41,7 +41,14 @@ VGG11 = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 def mocha_layers(net: str) -> list:
     """The net's computation layers in Mocha, from blob "data" to blob "out" (1000 classes)."""
     from mocha import ConvolutionLayer as Conv
-    from mocha import DropoutLayer, ElementWiseLayer, InnerProductLayer, Neurons, PoolingLayer
+    from mocha import (
+        DropoutLayer,
+        ElementWiseLayer,
+        InnerProductLayer,
+        Neurons,
+        PoolingLayer,
+        SplitLayer,
+    )
     from mocha import Pooling as P
 
     relu = Neurons.ReLU()
@@ -91,8 +98,15 @@ def mocha_layers(net: str) -> list:
             for block in range(2):
                 s = 2 if stage > 0 and block == 0 else 1
                 b = f"s{stage}b{block}"
-                y = conv(f"{b}c2", conv(f"{b}c1", x, n, 3, s, 1), n, 3, 1, 1, Neurons.Identity())
-                short = conv(f"{b}down", x, n, 1, s, 0, Neurons.Identity()) if n != width else x
+                layers.append(
+                    SplitLayer(name=f"{b}split", no_copy=True, bottoms=[x],
+                               tops=[f"{b}in", f"{b}short"])
+                )  # fmt: skip
+                y = conv(f"{b}c1", f"{b}in", n, 3, s, 1)
+                y = conv(f"{b}c2", y, n, 3, 1, 1, Neurons.Identity())
+                short = f"{b}short"
+                if n != width:
+                    short = conv(f"{b}down", short, n, 1, s, 0, Neurons.Identity())
                 layers.append(
                     ElementWiseLayer(name=f"{b}add", bottoms=[y, short], tops=[f"{b}sum"])
                 )
