@@ -74,3 +74,18 @@ def test_numba_agrees_with_generic(shape, affine, batch, want_gx, dtype, seed):
             continue
         assert got.dtype == ref.dtype
         np.testing.assert_allclose(got, ref, **TOL[dtype])
+
+
+def test_numba_statistics_survive_a_large_mean():
+    """One pass over x with a shifted sum: no cancellation when |mean| ≫ std (float32 data,
+    mean 1e4, std 1e-2), against a float64 two-pass oracle."""
+    pytest.importorskip("numba")
+    from mocha.plugins.backends.numba_backend import NumbaBackend
+
+    rng = np.random.default_rng(5)
+    x = (1e4 + 1e-2 * rng.standard_normal((16, 3, 500))).astype(np.float32)
+    mean, var = np.empty(3, np.float32), np.empty(3, np.float32)
+    NumbaBackend(dtype="float32").kernels.batchnorm_forward(x, mean, var, 1e-5, batch_stats=True)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(mean, x64.mean(axis=(0, 2)), rtol=1e-7)
+    np.testing.assert_allclose(var, x64.var(axis=(0, 2)), rtol=1e-5)

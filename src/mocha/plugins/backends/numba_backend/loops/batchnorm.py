@@ -6,27 +6,28 @@ Imported by `runtime.loops("batchnorm")` on the first call only.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
 
 
 @njit(cache=True, parallel=True, nogil=True)
 def channel_stats(x, mean, var):
-    """mean[c] = Σ x / M, var[c] = Σ (x − mean[c])² / M over N and S (two passes, float64)."""
+    """mean[c] = Σ x / M, var[c] = Σ (x − mean[c])² / M over N and S, in one pass over x:
+    the sums of d = x − K and d² in float64, with K = x[0, c, 0] (the shift keeps
+    Σd² − (Σd)²/M free of the cancellation of the raw moments when |mean| ≫ std)."""
     N, C, S = x.shape
     m = N * S
     for c in prange(C):
-        acc = 0.0
+        k = np.float64(x[0, c, 0])
+        a = 0.0
+        b = 0.0
         for n in range(N):
             for s in range(S):
-                acc += x[n, c, s]
-        mu = acc / m
-        acc2 = 0.0
-        for n in range(N):
-            for s in range(S):
-                d = x[n, c, s] - mu
-                acc2 += d * d
-        mean[c] = mu
-        var[c] = acc2 / m
+                d = x[n, c, s] - k
+                a += d
+                b += d * d
+        mean[c] = k + a / m
+        var[c] = max((b - a * a / m) / m, 0.0)
 
 
 @njit(cache=True, parallel=True, nogil=True)
