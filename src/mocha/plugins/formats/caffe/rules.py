@@ -20,6 +20,7 @@
   SoftmaxWithLoss (`loss_weight` → weight), Accuracy (`top_k` 1), Concat, Eltwise (SUM with
   coefficients via Power scalings, PROD), Split, Flatten, Reshape, ArgMax (`top_k` 1, over an
   axis, or over a 2-D blob).
+* BatchNorm, Scale: see `rules_norm.py`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from mocha.plugins.formats.caffe.rules_misc import (
     softmax_loss,
     split,
 )
+from mocha.plugins.formats.caffe.rules_norm import batch_norm, scale
 
 
 def _lr(layer: CaffeLayer, i: int) -> float:
@@ -352,4 +354,6 @@ RULES: dict[str, Callable[[Builder, CaffeLayer], None]] = {
     "Flatten": flatten,
     "Reshape": reshape,
     "ArgMax": argmax,
+    "BatchNorm": batch_norm,
+    "Scale": scale,
 }
