@@ -38,6 +38,8 @@ class BatchNormState(LayerState):
             self._param(backend, ctx, name, (1,) if name == "scale_factor" else (C,), v, 0.0)
             for name, v in zip(STATISTICS, starts)
         ]
+        # what data-parallel training averages over the ranks after each backward
+        self.statistics = self.parameters[:2]
         if layer.affine:
             self.parameters.append(self._param(backend, ctx, "scale", (C,), 1.0, layer.scale_lr))
             self.parameters.append(self._param(backend, ctx, "bias", (C,), 0.0, layer.bias_lr))
@@ -170,7 +172,8 @@ class BatchNormLayer(Layer, has_param=True, can_do_bp=True, bottoms="1", tops="s
     fine-tuning; false: always the batch's), `affine` (false: no γ, β, Caffe pairs BatchNorm
     with a ScaleLayer; true: learnable `scale` γ (init 1) and `bias` β (init 0), PyTorch's
     affine=True), `scale_lr`, `bias_lr` (1). A frozen layer still updates its statistics in
-    training unless `use_global_stats = true`.
+    training unless `use_global_stats = true`. Under data-parallel training each rank uses its
+    shard's batch statistics and the moving ones are averaged over the ranks (`statistics`).
     Bottoms: one blob (N, C, ...). Tops: one blob of the same shape.
     """
 
