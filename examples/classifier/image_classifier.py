@@ -24,9 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from mocha.prediction import expected_sample_shape
 from mocha.experiment import load_experiment
-from mocha.prediction import predict
+from mocha.prediction import expected_sample_shape, predict
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
@@ -93,7 +92,7 @@ class ImageClassifier:
         if not images:
             return []
         x = np.stack([self.preprocess(image) for image in images])
-        from mocha.core.backend_registry import make_backend
+        from mocha.backend_choice import make_backend
 
         backend = make_backend(self.backend)
         backend.init()

@@ -141,7 +141,7 @@ def _resnet50(tmp_path: Path, size: int, narrow: int = 1) -> tuple[np.ndarray, n
     blobs, weights = reference_forward(proto, x, rng)
     write_caffemodel(tmp_path / "w.caffemodel", weights)
     import mocha
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
 
     conv = caffe.convert(proto, tmp_path / "w.caffemodel", name="net")
     paths = caffe.write_experiment(conv, tmp_path / "out")

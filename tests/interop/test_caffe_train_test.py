@@ -56,7 +56,7 @@ def test_same_named_phase_data_layers_and_crops_load(tmp_path):
 def test_test_phase_crop_is_centred_after_the_mean_and_scale(tmp_path):
     """Caffe's DataTransformer in TEST: (x − mean)·scale at the centred window."""
     import mocha
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
 
     data_only = TRAIN_TEST.split('layer { name: "ip"')[0]
     conv = caffe.convert(_net(tmp_path, data_only), input_shape=(1, 7, 6))
@@ -111,7 +111,7 @@ def test_slice_points_that_do_not_fit_are_refused(tmp_path):
 
 
 def _loss(tmp_path, text, arrays):
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
     from mocha.core.net import Net
 
     conv = caffe.convert(_net(tmp_path, text))
@@ -159,7 +159,7 @@ def test_sigmoid_cross_entropy_loss(tmp_path):
 
 def test_dummy_data_constant_and_gaussian(tmp_path):
     import mocha
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
 
     path = _net(
         tmp_path,
