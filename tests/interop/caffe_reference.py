@@ -10,7 +10,7 @@ net with the converter and compares. Only the prototxt parsing is shared with th
 from __future__ import annotations
 
 import numpy as np
-from caffe_helpers import pool
+from caffe_helpers import lrn_across, lrn_within, pool
 from numpy.lib.stride_tricks import sliding_window_view
 
 
@@ -51,8 +51,25 @@ def reference_forward(path, x: np.ndarray, rng: np.random.Generator):
         if layer.phase == "train":
             continue
         t, bottoms = layer.type, [blobs[name] for name in layer.bottoms]
-        if t == "Input":
+        if t in (
+            "Input",
+            "Data",
+            "HDF5Data",
+            "ImageData",
+        ):  # a Data layer's x is given already transformed
+            blobs.update({top: np.zeros((x.shape[0], 1)) for top in layer.tops[1:]})
             out = x
+        elif t in ("SoftmaxWithLoss", "Accuracy"):
+            continue
+        elif t == "Sigmoid":
+            out = 1 / (1 + np.exp(-bottoms[0]))
+        elif t == "LRN":
+            p = layer.get("lrn_param")
+            a, beta, k = (float(np.float32(v)) for v in (p.alpha, p.beta, p.k))
+            if p.norm_region == 1:
+                out = lrn_within(bottoms[0], p.local_size, a, beta)
+            else:
+                out = lrn_across(bottoms[0], p.local_size, a, beta, k)
         elif t == "Convolution":
             p = layer.get("convolution_param")
             (k, pad, stride), c = (
@@ -85,6 +102,8 @@ def reference_forward(path, x: np.ndarray, rng: np.random.Generator):
             weights[layer.name] = [gamma, beta] if p.bias_term else [gamma]
             shape = (1, c) + (1,) * (bottoms[0].ndim - 2)
             out = bottoms[0] * gamma.reshape(shape) + (beta.reshape(shape) if p.bias_term else 0)
+        elif t == "Dropout":  # Caffe's TEST phase passes the data through
+            out = bottoms[0]
         elif t == "ReLU":
             out = np.maximum(bottoms[0], 0)
         elif t == "Eltwise":  # SUM (ResNet's shortcut)

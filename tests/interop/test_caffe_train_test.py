@@ -192,3 +192,20 @@ def test_dummy_data_constant_and_gaussian(tmp_path):
     bad = path.read_text().replace('"gaussian"', '"uniform"')
     with pytest.raises(caffe.CaffeError, match=r"'d'.*uniform"):
         caffe.convert(_net(tmp_path, bad))
+
+
+def test_slice_and_euclidean_loss_export_back_to_the_same_layers(tmp_path):
+    text = INPUTS + (
+        'layer { name: "s" type: "Slice" bottom: "x" top: "a" top: "b" '
+        "slice_param { axis: 1 slice_point: 2 } }\n"
+        'layer { name: "c" type: "Concat" bottom: "b" bottom: "a" top: "c" }\n'
+        'layer { name: "l" type: "EuclideanLoss" bottom: "c" bottom: "t" top: "l" '
+        "loss_weight: 0.5 }"
+    )
+    first = caffe.convert(_net(tmp_path, text))
+    paths = caffe.write_experiment(first, tmp_path / "a")
+    written = caffe.export_experiment(paths["experiment"], tmp_path / "caffe")
+    out = written[0].read_text()
+    assert 'type: "Slice"' in out and 'type: "EuclideanLoss"' in out
+    second = caffe.convert(*written)
+    assert second.layers == first.layers

@@ -243,6 +243,23 @@ def scale(ctx: Any, layer: Any, msg: Any) -> str | None:
     return None
 
 
+def slice_(ctx: Any, layer: Any, msg: Any) -> str | None:
+    msg.type = "Slice"
+    rank = len(ctx.shapes[layer.bottoms[0]])
+    msg.slice_param.axis = layer.axis + rank if layer.axis < 0 else layer.axis
+    msg.slice_param.slice_point.extend(int(p) for p in layer.slice_points)
+    return None
+
+
+def euclidean_loss(ctx: Any, layer: Any, msg: Any) -> str | None:
+    """SquareLossLayer and EuclideanLossLayer: Caffe's EuclideanLoss, 1/(2N)·Σ‖a − b‖²."""
+    msg.type = "EuclideanLoss"
+    msg.top.append(layer.name)
+    if layer.weight != 1:
+        msg.loss_weight.append(layer.weight)
+    return None
+
+
 RULES: dict[str, Callable[[Any, Any, Any], str | None]] = {
     "MemoryDataLayer": memory_data,
     "HDF5DataLayer": hdf5_data,
@@ -263,4 +280,7 @@ RULES: dict[str, Callable[[Any, Any, Any], str | None]] = {
     "ArgmaxLayer": argmax,
     "BatchNormLayer": batch_norm,
     "ScaleLayer": scale,
+    "SliceLayer": slice_,
+    "SquareLossLayer": euclidean_loss,
+    "EuclideanLossLayer": euclidean_loss,
 }
