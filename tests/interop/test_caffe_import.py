@@ -182,13 +182,13 @@ def test_unsupported_layers_are_listed_in_one_error(app, tmp_path):
     net = tmp_path / "net.prototxt"
     net.write_text("""layer { name: "in" type: "Input" top: "data"
               input_param { shape { dim: 1 dim: 2 } } }
-      layer { name: "bn" type: "BatchNorm" bottom: "data" top: "data" batch_norm_param { eps: 1 } }
+      layer { name: "th" type: "Threshold" bottom: "data" top: "data" }
       layer { name: "abs" type: "AbsVal" bottom: "data" top: "a" }
       layer { name: "s" type: "Softmax" bottom: "a" top: "s" }""")
     code, out = invoke(app, "convert", "caffe", net, "--out", tmp_path)
     assert code == 2
     assert "2 layer(s) of 2 unsupported type(s)" in out
-    assert "AbsVal ×1 ('abs')" in out and "BatchNorm ×1 ('bn')" in out
+    assert "AbsVal ×1 ('abs')" in out and "Threshold ×1 ('th')" in out
 
 
 def test_unsupported_layers_are_grouped_by_type(app, tmp_path):

@@ -58,6 +58,7 @@ class Experiment:
     coffee_breaks: list[dict[str, Any]] = field(default_factory=list)
     lounge: dict[str, Any] = field(default_factory=dict)
     identity: str = ""  # what snapshots record as the experiment that wrote them (loader)
+    init: dict[str, Any] | None = None  # [init]: weights to start from (finetune.py)
 
     @property
     def folder(self) -> Path:

@@ -41,7 +41,16 @@ from mocha.experiment.providers import is_provider_source, load_provider
 from mocha.experiment.spelling import field_value, make_policy
 
 PHASES = ("train", "test", "both")
-TOP_LEVEL_KEYS = ("name", "description", "backend", "layers", "solver", "coffee_breaks", "lounge")
+TOP_LEVEL_KEYS = (
+    "name",
+    "description",
+    "backend",
+    "layers",
+    "solver",
+    "coffee_breaks",
+    "lounge",
+    "init",
+)
 BACKEND_KEYS = ("name", "dtype", "seed", "threads", "device")
 LOUNGE_KEYS = ("save_into", "every_n_iter", "file_exists")
 PROVIDER_KEYS = ("source", "split", "test_fraction", "split_seed", "sample_shape")
@@ -112,6 +121,10 @@ def parse_experiment(raw: dict[str, Any], path: Path) -> Experiment:
         exp.coffee_breaks.append(dict(spec))
     exp.lounge = _table(raw, "lounge", path)
     _check_lounge(exp, f"{path.name}: [lounge]")
+    if "init" in raw:  # fine-tuning: layers started from a model's weights (finetune.py)
+        from mocha.experiment.finetune import parse_init
+
+        exp.init = parse_init(exp, raw["init"])
     return exp
 
 

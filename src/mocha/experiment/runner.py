@@ -24,6 +24,7 @@ from mocha.core.parallel import parallel_of
 from mocha.core.resume import ResumePointAt, stop_on_sigint
 from mocha.experiment.base import Experiment, ExperimentError
 from mocha.experiment.build import build_nets, build_solver, make_experiment_backend
+from mocha.experiment.finetune import apply_init
 from mocha.experiment.start_over import StartWatch, move_aside
 
 logger = logging.getLogger("mocha")
@@ -149,6 +150,7 @@ def _build(
     train_net = test_net = None
     try:
         train_net, test_net = build_nets(exp, be)
+        apply_init(exp.init, train_net)  # [init]: start layers from a model, freeze some
         solver = None if solver_args is None else build_solver(exp, test_net, **solver_args)
         return train_net, test_net, solver
     except BaseException as exc:

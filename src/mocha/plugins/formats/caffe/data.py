@@ -10,8 +10,11 @@
   OpenCV): `ChannelOrder([2, 1, 0])` when the layer reads colour images (`ImageData`,
   `Data`), since our images come in RGB; `SubMean` with the mean from `mean_file`
   (`.binaryproto`) or `mean_value` (one value, or one per channel) written as
-  `<name>-mean.h5`; `Scale(scale)`. `mirror` flips training images only (Caffe never
-  mirrors in the TEST phase): it is dropped with a note. `crop_size` is refused. An `Input`
+  `<name>-mean.h5`; `Scale(scale)`. `mirror` alone is dropped with a note.
+* `crop_size` (see `crop_table`): a `CropLayer` after the data layer, random offsets in the
+  TRAIN phase and centred in TEST (Caffe's DataTransformer), flipping when `mirror` is set.
+  Caffe crops after subtracting a full-size mean at the cropped positions, which is the
+  same as our mean subtraction on the full image followed by the crop. An `Input`
   has no `transform_param`, but the command line's mean and `--bgr` apply to it too (deploy
   nets leave the preprocessing to the caller).
 """
@@ -122,11 +125,6 @@ def transformers(
     """The `transformers` of the mapped data layer (and the mean file they need, in files)."""
     t = _transform(layer)
     where = f"layer {layer.name!r} ({layer.type})"
-    if t["crop_size"]:
-        raise CaffeError(
-            f"{where}: transform_param.crop_size = {t['crop_size']} is not "
-            f"supported (crop the images before feeding them)"
-        )
     out: list[dict] = []
     channels = shape[1] if len(shape) == 4 else 0
     swap = opts.channel_swap
@@ -184,7 +182,7 @@ def transformers(
         out.append({"top": layer.tops[0], "type": "SubMean", "mean_file": fname})
     if t["scale"] != 1:
         out.append({"top": layer.tops[0], "type": "Scale", "scale": f32(t["scale"])})
-    if t["mirror"]:
+    if t["mirror"] and not t["crop_size"]:
         notes.append(f"{layer.name}: mirror (random flips of training images) is dropped")
     return out
 
@@ -242,6 +240,43 @@ def data_table(
         f"({fname}); point its source at real data to train"
     )
     return table, shapes
+
+
+def crop_table(
+    layer: CaffeLayer, shape: tuple[int, ...], full: str, top: str, notes: list[str]
+) -> tuple[dict[str, Any] | None, tuple[int, ...]]:
+    """The CropLayer for a data layer's `crop_size` (None without one) and the cropped
+    shape: it reads `full` (the uncropped first top) and writes `top`."""
+    t = _transform(layer)
+    size = int(t["crop_size"])
+    if not size:
+        return None, shape
+    where = f"layer {layer.name!r} ({layer.type})"
+    if len(shape) != 4 or size > min(shape[2:]):
+        raise CaffeError(
+            f"{where}: crop_size {size} for images of shape {list(shape[1:])} (C, H, W); "
+            f"the crop must fit (give the stored image size with --input-shape C,H,W)"
+        )
+    train = layer.phase == "train"
+    table = {
+        "type": "CropLayer",
+        "name": f"{layer.name}-crop" + (f"-{layer.phase}" if layer.phase != "both" else ""),
+        "crop_size": [size, size],
+        "random_crop": train,
+        "random_mirror": bool(t["mirror"]),
+        "bottoms": [full],
+        "tops": [top],
+    }
+    if train or t["mirror"]:
+        notes.append(
+            f"{layer.name}: random crops/flips are drawn once per batch (Caffe: per image)"
+        )
+    if layer.phase == "both":
+        notes.append(
+            f"{layer.name}: crop_size in a layer of both phases is centred (Caffe crops at "
+            f"random in TRAIN); give the layer an include {{ phase }} to choose"
+        )
+    return table, (shape[0], shape[1], size, size)
 
 
 def _hdf5_shapes(source: str, layer: CaffeLayer, batch: int) -> list[tuple[int, ...]]:

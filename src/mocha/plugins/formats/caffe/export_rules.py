@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from mocha.plugins.formats.caffe.exporter import _blob, _neuron, _params
+from mocha.plugins.formats.caffe.exporter import _blob, _neuron, _params, _phase
 
 
 def memory_data(ctx: Any, layer: Any, msg: Any) -> str | None:
@@ -192,6 +192,74 @@ def argmax(ctx: Any, layer: Any, msg: Any) -> str | None:
     return None
 
 
+def _stored(ctx: Any, msg: Any, layer: Any, names: tuple[str, ...]) -> None:
+    for pname in names:
+        if (layer.name, pname) in ctx.params:
+            _blob(msg, ctx.params[layer.name, pname])
+
+
+def batch_norm(ctx: Any, layer: Any, msg: Any) -> str | None:
+    """BatchNorm (+ a Scale with bias for `affine`); the statistics are Caffe's blobs."""
+    if layer.momentum > 0 and layer.use_global_stats is not True:
+        return (
+            f"{layer.name!r} (BatchNormLayer with momentum {layer.momentum}: Caffe updates its "
+            f"statistics by moving_average_fraction only)"
+        )
+    msg.type = "BatchNorm"
+    p = msg.batch_norm_param
+    p.eps, p.moving_average_fraction = layer.eps, layer.moving_average_fraction
+    if layer.use_global_stats is not None:
+        p.use_global_stats = layer.use_global_stats
+    for _ in range(3):
+        msg.param.add(lr_mult=0.0, decay_mult=0.0)
+    _stored(ctx, msg, layer, ("mean", "variance", "scale_factor"))
+    if layer.affine:
+        top = ctx.tops[0]
+        affine = ctx.net.layer.add(
+            name=f"{layer.name}-affine", type="Scale", bottom=[top], top=[top]
+        )
+        _phase(affine, ctx.phase)
+        affine.scale_param.bias_term = True
+        affine.param.add(lr_mult=layer.scale_lr, decay_mult=0.0)
+        affine.param.add(lr_mult=layer.bias_lr, decay_mult=0.0)
+        _stored(ctx, affine, layer, ("scale", "bias"))
+    return None
+
+
+def scale(ctx: Any, layer: Any, msg: Any) -> str | None:
+    init = layer.scale_init
+    if type(init).__name__ != "ConstantInitializer":
+        return f"{layer.name!r} (ScaleLayer with scale_init {init!r}; Caffe's filler: constant)"
+    msg.type = "Scale"
+    p = msg.scale_param
+    p.axis, p.num_axes, p.bias_term = layer.axis, layer.num_axes, layer.bias_term
+    if len(ctx.bottoms) == 1:
+        if init.value != 1:
+            p.filler.value = init.value
+        msg.param.add(lr_mult=layer.scale_lr, decay_mult=0.0)
+    if layer.bias_term:
+        msg.param.add(lr_mult=layer.bias_lr, decay_mult=0.0)
+    _stored(ctx, msg, layer, ("scale", "bias"))
+    return None
+
+
+def slice_(ctx: Any, layer: Any, msg: Any) -> str | None:
+    msg.type = "Slice"
+    rank = len(ctx.shapes[layer.bottoms[0]])
+    msg.slice_param.axis = layer.axis + rank if layer.axis < 0 else layer.axis
+    msg.slice_param.slice_point.extend(int(p) for p in layer.slice_points)
+    return None
+
+
+def euclidean_loss(ctx: Any, layer: Any, msg: Any) -> str | None:
+    """SquareLossLayer and EuclideanLossLayer: Caffe's EuclideanLoss, 1/(2N)·Σ‖a − b‖²."""
+    msg.type = "EuclideanLoss"
+    msg.top.append(layer.name)
+    if layer.weight != 1:
+        msg.loss_weight.append(layer.weight)
+    return None
+
+
 RULES: dict[str, Callable[[Any, Any, Any], str | None]] = {
     "MemoryDataLayer": memory_data,
     "HDF5DataLayer": hdf5_data,
@@ -210,4 +278,9 @@ RULES: dict[str, Callable[[Any, Any, Any], str | None]] = {
     "SplitLayer": split,
     "ReshapeLayer": reshape,
     "ArgmaxLayer": argmax,
+    "BatchNormLayer": batch_norm,
+    "ScaleLayer": scale,
+    "SliceLayer": slice_,
+    "SquareLossLayer": euclidean_loss,
+    "EuclideanLossLayer": euclidean_loss,
 }

@@ -118,6 +118,7 @@ class Builder:
     def add(self, layer: CaffeLayer, table: dict[str, Any], describe: str = "") -> dict:
         if layer.phase != "both":
             table["phase"] = layer.phase
+        self._rename(table)
         self.out.layers.append(table)
         if describe:
             self.out.mapped.append((layer.name, layer.type, describe))
@@ -125,6 +126,24 @@ class Builder:
             for top in table.get("tops", []):
                 self.producer[top] = table
         return table
+
+    def _rename(self, table: dict[str, Any]) -> None:
+        """Caffe lets layers share a name (train/test nets name both data layers "data" or
+        "mnist"); ours must not. A TRAIN and a TEST layer become `<name>-train` /
+        `<name>-test`, other repeats `<name>-2`, ... (only layers without parameters, which
+        are keyed by layer name: a clash there stays an error of the file)."""
+        from mocha.core.registry import lookup
+
+        name, phase = table["name"], table.get("phase", "both")
+        clash = [t for t in self.out.layers if t["name"] == name]
+        if not clash or any(lookup("layers", t["type"]).has_param for t in [*clash, table]):
+            return
+        if phase != "both" and all(t.get("phase", "both") not in ("both", phase) for t in clash):
+            for t in clash:
+                t["name"] = f"{name}-{t['phase']}"
+            table["name"] = f"{name}-{phase}"
+        else:
+            table["name"] = self.unique(name)
 
     def unique(self, name: str) -> str:
         taken = {t["name"] for t in self.out.layers}
@@ -196,7 +215,7 @@ class Builder:
             )
             return
         n, features = shape[0], int(np.prod(shape[1:]))
-        flat, pooled = f"{ours}/4d", f"{ours}/4d-{layer.name}"
+        flat, pooled = f"{ours}/4d-in-{layer.name}", f"{ours}/4d-{layer.name}"
         self.out.shapes[flat] = self.out.shapes[pooled] = (n, features, 1, 1)
         self.add(
             layer,

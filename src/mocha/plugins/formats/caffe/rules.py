@@ -20,6 +20,8 @@
   SoftmaxWithLoss (`loss_weight` → weight), Accuracy (`top_k` 1), Concat, Eltwise (SUM with
   coefficients via Power scalings, PROD), Split, Flatten, Reshape, ArgMax (`top_k` 1, over an
   axis, or over a 2-D blob).
+* BatchNorm, Scale: see `rules_norm.py`; Slice, EuclideanLoss, SigmoidCrossEntropyLoss,
+  DummyData: see `rules_extra.py`. Data layers' `crop_size`: see `data.py`.
 """
 
 from __future__ import annotations
@@ -30,9 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from mocha.plugins.formats.caffe.data import data_table, f32
+from mocha.plugins.formats.caffe.data import crop_table, data_table, f32
 from mocha.plugins.formats.caffe.mapping import Builder
 from mocha.plugins.formats.caffe.reader import CaffeError, CaffeLayer
+from mocha.plugins.formats.caffe.rules_extra import (
+    dummy_data,
+    euclidean_loss,
+    sigmoid_cross_entropy_loss,
+    slice_,
+)
 from mocha.plugins.formats.caffe.rules_misc import (
     _axis,
     _count,
@@ -52,6 +60,7 @@ from mocha.plugins.formats.caffe.rules_misc import (
     softmax_loss,
     split,
 )
+from mocha.plugins.formats.caffe.rules_norm import batch_norm, scale
 
 
 def _lr(layer: CaffeLayer, i: int) -> float:
@@ -84,9 +93,27 @@ def _filler(p: Any, name: str) -> Any:
 
 
 def data(b: Builder, layer: CaffeLayer) -> None:
+    """A data layer (data.py); `crop_size` adds a CropLayer after it."""
     table, shapes = data_table(layer, b.options, b.out.name, b.out.files, b.out.notes)
-    table["tops"] = [b.top(layer, t, s) for t, s in zip(layer.tops, shapes)]
+    full = f"{layer.tops[0]}/uncropped" + (f"-{layer.phase}" if layer.phase != "both" else "")
+    crop, cropped = crop_table(layer, shapes[0], full, layer.tops[0], b.out.notes)
+    if crop is None:
+        table["tops"] = [b.top(layer, t, s) for t, s in zip(layer.tops, shapes)]
+    else:
+        b.out.shapes[full] = shapes[0]
+        table["tops"] = [full] + [b.top(layer, t, s) for t, s in zip(layer.tops[1:], shapes[1:])]
+        arrays = b.out.files.get(table.get("source", ""), {})
+        if layer.tops[0] in arrays:  # the placeholder file holds the uncropped images
+            arrays[full] = arrays.pop(layer.tops[0])
+        for transformer in table.get("transformers", []):
+            if transformer["top"] == layer.tops[0]:
+                transformer["top"] = full
     b.add(layer, table, f"{table['type']} {' '.join(map(str, shapes[0][1:]))}")
+    if crop is not None:
+        crop["tops"] = [b.top(layer, layer.tops[0], cropped)]
+        how = "random" if crop["random_crop"] else "centred"
+        b.add(layer, crop)
+        b.out.mapped.append((layer.name, "crop_size", f"CropLayer {how} {cropped[2]}x{cropped[3]}"))
 
 
 def _pair(p: Any, base: str, scalar: bool, default: int | None) -> tuple[int, int]:
@@ -352,4 +379,10 @@ RULES: dict[str, Callable[[Builder, CaffeLayer], None]] = {
     "Flatten": flatten,
     "Reshape": reshape,
     "ArgMax": argmax,
+    "BatchNorm": batch_norm,
+    "Scale": scale,
+    "Slice": slice_,
+    "EuclideanLoss": euclidean_loss,
+    "SigmoidCrossEntropyLoss": sigmoid_cross_entropy_loss,
+    "DummyData": dummy_data,
 }

@@ -91,6 +91,9 @@ _PARAMS: list[tuple[str, int, str]] = [  # the *_param fields: (name, LayerParam
     ("loss_param", 101, 42),
     ("accuracy_param", 102, 27),
     ("argmax_param", 103, 23),
+    ("batch_norm_param", 139, 0),
+    ("contrastive_loss_param", 105, 40),
+    ("dummy_data_param", 109, 26),
     ("concat_param", 104, 9),
     ("convolution_param", 106, 10),
     ("data_param", 107, 11),
@@ -108,6 +111,8 @@ _PARAMS: list[tuple[str, int, str]] = [  # the *_param fields: (name, LayerParam
     ("power_param", 122, 21),
     ("relu_param", 123, 30),
     ("reshape_param", 133, 0),
+    ("scale_param", 142, 0),
+    ("slice_param", 126, 31),
     ("softmax_param", 125, 39),
 ]
 
@@ -287,6 +292,35 @@ MESSAGES: dict[str, list[tuple]] = {
         ("power", 1, "float", "?", "1"),
         ("scale", 2, "float", "?", "1"),
         ("shift", 3, "float", "?"),
+    ],
+    "BatchNormParameter": [
+        ("use_global_stats", 1, "bool", "?"),
+        ("moving_average_fraction", 2, "float", "?", "0.999"),
+        ("eps", 3, "float", "?", "1e-05"),
+    ],
+    "ScaleParameter": [
+        ("axis", 1, "int32", "?", "1"),
+        ("num_axes", 2, "int32", "?", "1"),
+        ("filler", 3, "msg:FillerParameter", "?"),
+        ("bias_term", 4, "bool", "?"),
+        ("bias_filler", 5, "msg:FillerParameter", "?"),
+    ],
+    "SliceParameter": [
+        ("axis", 3, "int32", "?", "1"),
+        ("slice_point", 2, "uint32", "*"),
+        ("slice_dim", 1, "uint32", "?", "1"),
+    ],
+    "ContrastiveLossParameter": [
+        ("margin", 1, "float", "?", "1"),
+        ("legacy_version", 2, "bool", "?"),
+    ],
+    "DummyDataParameter": [
+        ("data_filler", 1, "msg:FillerParameter", "*"),
+        ("shape", 6, "msg:BlobShape", "*"),
+        ("num", 2, "uint32", "*"),
+        ("channels", 3, "uint32", "*"),
+        ("height", 4, "uint32", "*"),
+        ("width", 5, "uint32", "*"),
     ],
     "ReLUParameter": [("negative_slope", 1, "float", "?"), ("engine", 2, "enum:Engine", "?")],
     "ReshapeParameter": [
