@@ -209,3 +209,23 @@ def test_slice_and_euclidean_loss_export_back_to_the_same_layers(tmp_path):
     assert 'type: "Slice"' in out and 'type: "EuclideanLoss"' in out
     second = caffe.convert(*written)
     assert second.layers == first.layers
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_contrastive_loss(tmp_path, legacy):
+    """Caffe's ContrastiveLoss (siamese nets): 1/(2N) Σ [y d² + (1 − y) max(m − d, 0)²], the
+    legacy form max(m − d², 0) for dissimilar pairs."""
+    a, b = RNG.normal(size=(4, 5)), RNG.normal(size=(4, 5))
+    y = np.array([[1.0], [0.0], [0.0], [1.0]])
+    text = (
+        'layer { name: "in" type: "Input" top: "a" top: "b" top: "y"\n'
+        "  input_param { shape { dim: 4 dim: 5 } shape { dim: 4 dim: 5 } "
+        "shape { dim: 4 dim: 1 } } }\n"
+        'layer { name: "l" type: "ContrastiveLoss" bottom: "a" bottom: "b" bottom: "y" '
+        f'top: "l" contrastive_loss_param {{ margin: 3 legacy_version: {str(legacy).lower()} }} }}'
+    )
+    loss, _ = _loss(tmp_path, text, [a, b, y])
+    d2 = ((a - b) ** 2).sum(axis=1)
+    far = np.maximum(3 - d2, 0) if legacy else np.maximum(3 - np.sqrt(d2), 0) ** 2
+    expected = (y[:, 0] * d2 + (1 - y[:, 0]) * far).sum() / (2 * 4)
+    assert loss == pytest.approx(expected, rel=1e-10)

@@ -36,6 +36,7 @@ from mocha.plugins.formats.caffe.data import crop_table, data_table, f32
 from mocha.plugins.formats.caffe.mapping import Builder
 from mocha.plugins.formats.caffe.reader import CaffeError, CaffeLayer
 from mocha.plugins.formats.caffe.rules_extra import (
+    contrastive_loss,
     dummy_data,
     euclidean_loss,
     sigmoid_cross_entropy_loss,
@@ -385,4 +386,5 @@ RULES: dict[str, Callable[[Builder, CaffeLayer], None]] = {
     "EuclideanLoss": euclidean_loss,
     "SigmoidCrossEntropyLoss": sigmoid_cross_entropy_loss,
     "DummyData": dummy_data,
+    "ContrastiveLoss": contrastive_loss,
 }

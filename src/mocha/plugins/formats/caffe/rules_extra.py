@@ -70,6 +70,22 @@ def euclidean_loss(b: Builder, layer: CaffeLayer) -> None:
     b.add(layer, table, "EuclideanLossLayer")
 
 
+def contrastive_loss(b: Builder, layer: CaffeLayer) -> None:
+    """ContrastiveLoss → ContrastiveLossLayer (a, b, similarity label; `margin`,
+    `legacy_version`, `loss_weight` → `weight`)."""
+    _count(layer, 3, "bottom", "two feature blobs and the similarity label expected")
+    xs = [b.bottom(layer, n) for n in layer.bottoms]
+    table: dict[str, Any] = {"type": "ContrastiveLossLayer", "name": layer.name, "bottoms": xs}
+    if layer.has("contrastive_loss_param"):
+        p = layer.get("contrastive_loss_param")
+        if p.HasField("margin"):
+            table["margin"] = f32(p.margin)
+        if p.legacy_version:
+            table["legacy_version"] = True
+    _weight(layer, table)
+    b.add(layer, table, f"ContrastiveLossLayer margin {table.get('margin', 1.0)}")
+
+
 def sigmoid_cross_entropy_loss(b: Builder, layer: CaffeLayer) -> None:
     _count(layer, 2, "bottom", "scores and targets expected")
     _loss_checks(layer)
