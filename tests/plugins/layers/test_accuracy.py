@@ -11,6 +11,9 @@ from mocha import DataError, LayerConfigError, ShapeError
 from mocha.plugins.layers.accuracy import AccuracyLayer
 from mocha.testing import run_layer
 
+# class_problems() writes the class axis negatively too (numpy order, on purpose)
+pytestmark = pytest.mark.filterwarnings("ignore:.*in Mocha.jl:UserWarning")
+
 
 def layer(**kw):
     return AccuracyLayer(name="acc", bottoms=["pred", "label"], **kw)
@@ -93,3 +96,36 @@ SMOKE_CASES = {
         lambda t: L("AccuracyLayer", bottoms=["p", "y"]), [normal(4, 3), labels(3, 4, 1)]
     ),
 }
+
+
+def top_k_oracle(pred, label, axis, k):
+    """Caffe's top-k: the label's score has fewer than k scores strictly above it."""
+    moved = np.moveaxis(pred, axis, -1)
+    lab_shape = list(pred.shape)
+    lab_shape[axis] = 1
+    lab = np.moveaxis(label.reshape(lab_shape), axis, -1)[..., 0]
+    hits = [
+        sum(s > moved[loc][int(lab[loc])] for s in moved[loc]) < k for loc in np.ndindex(lab.shape)
+    ]
+    return sum(hits) / len(hits)
+
+
+@given(problem=class_problems())
+def test_top_k_matches_the_oracle(problem):
+    shape, axis, dim, seed = problem
+    rng = np.random.default_rng(seed)
+    pred = rng.integers(0, 4, shape).astype(float)  # ties: a tied label counts as a hit
+    label = random_labels(rng, shape, axis)
+    for k in (2, 3):
+        h = run_layer(layer(dim=dim, top_k=k), [pred, label])
+        assert h.state.accuracy == pytest.approx(top_k_oracle(pred, label, axis, k))
+
+
+def test_top_k_counts_the_label_among_the_k_best():
+    pred = np.array([[0.1, 0.5, 0.4], [0.6, 0.3, 0.1], [0.2, 0.3, 0.5]])
+    label = np.array([[2.0], [2.0], [1.0]])
+    assert run_layer(layer(), [pred, label]).state.accuracy == pytest.approx(0.0)
+    assert run_layer(layer(top_k=2), [pred, label]).state.accuracy == pytest.approx(2 / 3)
+    assert run_layer(layer(top_k=3), [pred, label]).state.accuracy == pytest.approx(1.0)
+    with pytest.raises(LayerConfigError, match="top_k"):
+        layer(top_k=0)

@@ -18,6 +18,9 @@ from mocha import DataError, LayerConfigError, ShapeError
 from mocha.plugins.layers.softmax_loss import SoftmaxLossLayer
 from mocha.testing import check_gradients, check_layer, run_layer
 
+# class_problems() writes the class axis negatively too (numpy order, on purpose)
+pytestmark = pytest.mark.filterwarnings("ignore:.*in Mocha.jl:UserWarning")
+
 
 def layer(**kw):
     return SoftmaxLossLayer(name="loss", bottoms=["pred", "label"], **kw)

@@ -18,15 +18,22 @@ class AccuracyState(RunningAccuracyState):
         xp = backend.xp
         pred, label = inputs
         idx = labels_as_index(self.layer, backend, pred, label, self.axis)
-        guess = xp.argmax(pred.data, axis=self.axis)  # first maximum on ties
-        self.record(int((guess == xp.squeeze(idx, axis=self.axis)).sum()), int(guess.size))
+        if self.layer.top_k == 1:
+            guess = xp.argmax(pred.data, axis=self.axis)  # first maximum on ties
+            hits = guess == xp.squeeze(idx, axis=self.axis)
+        else:  # Caffe's top-k: fewer than k classes score strictly above the label's
+            truth = xp.take_along_axis(pred.data, idx, axis=self.axis)
+            hits = (pred.data > truth).sum(axis=self.axis) < self.layer.top_k
+        self.record(int(hits.sum()), int(hits.size))
 
 
 class AccuracyLayer(Layer, is_sink=True, has_stats=True, bottoms="2", tops="0"):
     """Fraction of samples whose argmax along `dim` equals the label, averaged over every
-    forward since the last `reset_statistics`.
+    forward since the last `reset_statistics`; with `top_k` = k > 1, whose label scores among
+    the k best (fewer than k classes score strictly higher: Caffe's `top_k`).
 
-    Fields: `dim` (numpy axis, default 1), `report_error` (also dump 1 - accuracy).
+    Fields: `dim` (numpy axis, default 1), `top_k` (1), `report_error` (also dump
+    1 - accuracy).
     Bottoms: prediction and label. Statistics: "<name>-accuracy" (and "<name>-error").
     """
 
@@ -35,6 +42,9 @@ class AccuracyLayer(Layer, is_sink=True, has_stats=True, bottoms="2", tops="0"):
         1,
         check=lambda v: isinstance(v, int) and v != 0,
         rule="must be a non-batch numpy axis (not 0)",
+    )
+    top_k: int = config_field(
+        1, check=lambda v: isinstance(v, int) and v >= 1, rule="must be an integer >= 1"
     )
     report_error: bool = False
     state_cls = AccuracyState

@@ -149,6 +149,8 @@ def accuracy(ctx: Any, layer: Any, msg: Any) -> str | None:
     msg.type = "Accuracy"
     msg.top.append(layer.name)
     msg.accuracy_param.axis = layer.dim
+    if layer.top_k != 1:
+        msg.accuracy_param.top_k = layer.top_k
     return None
 
 

@@ -17,7 +17,7 @@
 * LRN: ACROSS_CHANNELS `x / (k + α/n Σ x²)^β` = our (kernel n, scale α, shift k, power β);
   WITHIN_CHANNEL uses shift 1 (Caffe ignores k there) and odd sizes only.
 * Dropout: training net only (Caffe's TEST phase passes the data through). Softmax,
-  SoftmaxWithLoss (`loss_weight` → weight), Accuracy (`top_k` 1), Concat, Eltwise (SUM with
+  SoftmaxWithLoss (`loss_weight` → weight), Accuracy (`top_k`), Concat, Eltwise (SUM with
   coefficients via Power scalings, PROD), Split, Flatten, Reshape, ArgMax (`top_k` 1, over an
   axis, or over a 2-D blob).
 * BatchNorm, Scale: see `rules_norm.py`; Slice, EuclideanLoss, SigmoidCrossEntropyLoss,

@@ -179,10 +179,8 @@ def softmax_loss(b: Builder, layer: CaffeLayer) -> None:
 
 def accuracy(b: Builder, layer: CaffeLayer) -> None:
     p = layer.get("accuracy_param")
-    if p.top_k != 1 or p.HasField("ignore_label"):
-        raise CaffeError(
-            f"layer {layer.name!r}: Accuracy with top_k {p.top_k} / ignore_label is not supported"
-        )
+    if p.HasField("ignore_label"):
+        raise CaffeError(f"layer {layer.name!r}: Accuracy with ignore_label is not supported")
     _count(layer, 2, "bottom", "prediction and label expected")
     x, label = (b.bottom(layer, n) for n in layer.bottoms)
     for top in layer.tops:
@@ -198,8 +196,9 @@ def accuracy(b: Builder, layer: CaffeLayer) -> None:
             "name": layer.name,
             "dim": _axis(p.axis, len(b.shape(x)), layer),
             "bottoms": [x, label],
+            **({"top_k": int(p.top_k)} if p.top_k != 1 else {}),
         },
-        "AccuracyLayer",
+        "AccuracyLayer" + (f" top {p.top_k}" if p.top_k != 1 else ""),
     )
 
 
