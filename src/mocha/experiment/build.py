@@ -15,6 +15,7 @@ from mocha.experiment.base import (
     as_tuples,
     lookup_named,
 )
+from mocha.experiment.options import RunOptions
 
 VALIDATION_NET_PARAMS = ("validation_net", "test_net", "net")
 
@@ -146,40 +147,38 @@ def check_memory(exp: Experiment, nets: list[Any]) -> None:
 
 
 def build_solver(
-    exp: Experiment,
-    test_net: Any = None,
-    max_iter: int | None = None,
-    load_from: str = "",
-    weights_only: bool = False,
-    allow_foreign_snapshot: bool = False,
+    exp: Experiment, test_net: Any = None, options: RunOptions | None = None, **overrides: Any
 ) -> Any:
     """The solver of the [solver] table with the lounge and coffee breaks of the file.
 
-    Its snapshots record `exp.identity`; `load_from` refuses a snapshot of another
-    experiment unless `allow_foreign_snapshot`, and with `weights_only` it loads only the
-    parameters and starts at iteration 0 (see `mocha.core.resume.load_from_path`)."""
+    `options` (or `RunOptions` fields as keywords) may override `max_iter` and `load_from`
+    and give the `ResumeOptions` (the snapshots record `exp.identity`; `load_from` refuses a
+    snapshot of another experiment unless `allow_foreign_snapshot`, and with `weights_only`
+    it loads only the parameters and starts at iteration 0; see
+    `mocha.core.resume.load_from_path`)."""
     from mocha.core.coffee import add_coffee_break, setup_coffee_lounge
     from mocha.core.solver import Solver, make_solver_parameters
 
+    options = (options or RunOptions()).replace(**overrides)
     table = dict(exp.solver)
     method = lookup("solvers", table.pop("method"))()
-    if max_iter is not None:
-        table["max_iter"] = max_iter
+    if options.max_iter is not None:
+        table["max_iter"] = options.max_iter
     if "max_iter" not in table:  # Mocha's default max_iter is inf: the run would never end
         what = "has no [solver] table" if not exp.solver_given else "[solver] has no max_iter"
         raise ExperimentError(
             f"{exp.path.name} {what}, so training would never stop; add "
             f"[solver] with max_iter = N (or pass --max-iter N)"
         )
-    if load_from:
-        table["load_from"] = load_from
+    if options.load_from:
+        table["load_from"] = options.load_from
+    if options.fresh:
+        table["load_from"] = ""
     try:
-        solver = Solver(method, make_solver_parameters(method, **table))
+        params = make_solver_parameters(method, **table)
+        solver = Solver(method, params, options.resume_options(exp))
     except MochaError as exc:
         raise ExperimentError(f"{exp.path.name}: [solver]: {exc}") from None
-    solver.experiment_id = exp.identity
-    solver.allow_foreign_snapshot = allow_foreign_snapshot
-    solver.load_weights_only = weights_only
     if exp.lounge:
         setup_coffee_lounge(solver, **exp.lounge)
     for i, spec in enumerate(exp.coffee_breaks):

@@ -24,7 +24,9 @@ class EarlyStopping(CoffeeBreak):
     `patience` evaluations in a row without improvement it asks the solver to stop (the run
     ends normally, with `solver.stop_reason` saying why; `mocha run` reports it, exit status
     0). Fields: `statistic`, `patience` (>= 1, default 5), `mode`, `min_delta` (>= 0).
-    The count starts again on a resume.
+    A snapshot saves the count and the best value (`state_dict()`), so a resume continues
+    them; the evaluation of the resumed iteration, which the resume repeats, is not counted
+    twice.
     """
 
     def __init__(
@@ -41,11 +43,20 @@ class EarlyStopping(CoffeeBreak):
         self.patience = patience
         self.waited = 0
         self.stopped_at: int | None = None
+        self.seen: int | None = None  # the iteration of the last evaluation counted
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"waited": self.waited, "seen": self.seen, "best": self.best.state_dict()}
+
+    def load_state_dict(self, data: dict[str, Any]) -> None:
+        self.waited, self.seen = int(data.get("waited", 0)), data.get("seen")
+        self.best.load_state_dict(data.get("best", {}))
 
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
         value = self.best.current(lounge, state.iter)
-        if value is None:
+        if value is None or self.seen == state.iter:
             return
+        self.seen = int(state.iter)
         if self.best.improves(value, state.iter):
             self.waited = 0
             return

@@ -1,6 +1,10 @@
-"""A lock file that keeps two runs out of one snapshot folder.
+"""The snapshot folder of a `Snapshot` break, its one owner outside the engine:
+`OwnedSnapshotFolder` adds to the engine's `SnapshotFolder` (naming, listing, the newest
+intact snapshot) the creation and write check (`prepare`), the lock (`lock()`), `keep_last`
+(`prune`) and `--fresh` (`move_aside`). `mocha run` reaches it as the break's
+`snapshot_folder`.
 
-`FolderLock(folder).acquire()` creates `folder/.mocha.lock` exclusively (`O_CREAT|O_EXCL`)
+The lock: `FolderLock(folder).acquire()` creates `folder/.mocha.lock` exclusively (`O_CREAT|O_EXCL`)
 holding a JSON object with the owner's `pid`, `host` and start time. When the file exists:
 
 * its owner is this process: the lock is shared (a count; released by the last holder);
@@ -21,6 +25,8 @@ import time
 from typing import Any
 
 from mocha.core.errors import SnapshotError
+from mocha.core.io.model import remove_stale_temporaries
+from mocha.core.io.snapshot import SnapshotFolder
 
 logger = logging.getLogger("mocha")
 
@@ -127,3 +133,63 @@ def _mtime(path: str) -> float:
         return os.path.getmtime(path)
     except OSError:
         return 0.0
+
+
+class OwnedSnapshotFolder(SnapshotFolder):
+    """A snapshot folder with its lock, creation, pruning and moving aside."""
+
+    def lock(self) -> FolderLock:
+        """A new handle on the folder's lock (`acquire()` / `release()`; shared within a
+        process, so the runner can hold it around the whole solve)."""
+        return FolderLock(self.path)
+
+    def prepare(self, lock: FolderLock) -> None:
+        """Create the folder, check it is writable, take `lock`, remove the temporary files
+        of writes that were killed; `SnapshotError` when one of these fails."""
+        try:
+            os.makedirs(self.path, exist_ok=True)
+        except OSError as exc:
+            raise SnapshotError(
+                f"Snapshot: cannot create the snapshot folder {self.path!r}: {exc.strerror or exc}"
+            ) from None
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise SnapshotError(f"Snapshot: the snapshot folder {self.path!r} is not writable")
+        lock.acquire()
+        remove_stale_temporaries(self.path)
+
+    def prune(self, keep_last: int, just_written: str) -> None:
+        """Delete all but the `keep_last` newest snapshots (never `just_written`)."""
+        for _, old in self.snapshots()[:-keep_last]:
+            if os.path.abspath(old) == os.path.abspath(just_written):
+                continue
+            try:
+                os.remove(old)
+                logger.debug("Snapshot: removed %s (keep_last=%d)", old, keep_last)
+            except OSError as exc:
+                logger.warning("Snapshot: cannot remove %s: %s", old, exc)
+
+    def move_aside(self, others: list[SnapshotFolder], statistics_file: str | None) -> str | None:
+        """Move the snapshots of this folder and of `others` and the statistics file into a
+        new subfolder `previous-<UTC time>/` of this one (nothing is deleted; the folders
+        must be locked by the caller). Returns that subfolder, or None when there was
+        nothing."""
+        files = [path for f in (self, *others) for _, path in f.snapshots()]
+        if statistics_file and os.path.isfile(statistics_file):
+            files.append(statistics_file)
+        if not files:
+            return None
+        target = os.path.join(
+            self.path, "previous-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        )
+        n = 1
+        while os.path.exists(target + (f"-{n}" if n > 1 else "")):
+            n += 1
+        target += f"-{n}" if n > 1 else ""
+        os.makedirs(target)
+        for path in files:
+            name = os.path.basename(path)
+            if os.path.exists(os.path.join(target, name)):  # same name from two folders
+                name = f"{os.path.basename(os.path.dirname(path))}-{name}"
+            os.replace(path, os.path.join(target, name))
+        logger.warning("--fresh: moved the previous run's %d file(s) to %s", len(files), target)
+        return target
