@@ -37,7 +37,10 @@ def exit_status(exc: BaseException, experiment: Path) -> tuple[str, int] | None:
     if isinstance(exc, MemoryError):
         return f"{experiment}: out of memory while training: {exc or 'MemoryError'}", 1
     if isinstance(exc, OSError):  # e.g. the disk filled up while writing a snapshot
-        return f"{experiment}: {type(exc).__name__}: {exc}", 1
+        detail = f"{type(exc).__name__}: {exc}"
+        if exc.errno and exc.strerror:
+            detail = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+        return f"{experiment}: {detail}", 1
     return None
 
 
