@@ -4,12 +4,13 @@ used in one process and on every MPI rank (where the rank then ends the job).
 Exit status: 2 the experiment file, a data file, a snapshot or a plugin is at fault (also when
 found only while training: a layer configuration, a shape, a snapshot folder in use by another
 run); 1 training failed (`SolverError`: a diverging objective) or the system did (out of
-memory, disk full, an HDF5 write refused); 130 Ctrl-C twice (abort at once).
+memory, disk full); 130 Ctrl-C twice, 143 SIGTERM twice (abort at once).
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,13 +22,20 @@ from mocha.core.io.snapshot import SnapshotFolder
 INTERRUPTED = 130  # exit status after Ctrl-C, as a shell reports a SIGINT
 
 
+def interrupted_status(signal_name: str | None) -> int:
+    """128 + the signal's number, as a shell reports it: 130 for SIGINT, 143 for SIGTERM."""
+    return 128 + int(signal.Signals[signal_name]) if signal_name else INTERRUPTED
+
+
 def exit_status(exc: BaseException, experiment: Path) -> tuple[str, int] | None:
     """(message, exit status) for an exception that ends `mocha run`; None: not ours (a
     bug: let the traceback show)."""
     from mocha.experiment.base import ExperimentError
 
-    if isinstance(exc, KeyboardInterrupt):
-        return _aborted_message(experiment, getattr(exc, "snapshot_dir", None)), INTERRUPTED
+    if isinstance(exc, KeyboardInterrupt):  # a second Ctrl-C or SIGTERM: stopped at once
+        signum = getattr(exc, "signum", None)
+        code = 128 + signum if signum else INTERRUPTED
+        return _aborted_message(experiment, getattr(exc, "snapshot_dir", None)), code
     if isinstance(exc, ExperimentError):  # the file is at fault (its message names it)
         return str(exc), 2
     if isinstance(exc, SolverError):  # training failed (e.g. diverged)

@@ -9,10 +9,10 @@ Under `mpirun -n N` (N > 1; or with `--distributed`) it trains data-parallel thr
 aborts the whole job (`MPI_Abort` with the exit status the error would have had).
 
 Exit status: 0 done (also when a resumed snapshot is already at or past `--max-iter`,
-which is said), 130 stopped by Ctrl-C (the first stops after the iteration, saving a snapshot
-when the file has a Snapshot break, and prints how to resume; a second one aborts at once and
-names the latest snapshot on disk); the errors' statuses (1, 2) are mapped in one place,
-`mocha.cli._run_exit`.
+which is said), 130 stopped by Ctrl-C, 143 by SIGTERM (the first stops after the iteration,
+saving a snapshot when the file has a Snapshot break, and prints how to resume; a second one
+aborts at once and names the latest snapshot on disk); the errors' statuses (1, 2) are mapped
+in one place, `mocha.cli._run_exit`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mocha.cli._run_exit import INTERRUPTED, run_exits
+from mocha.cli._run_exit import interrupted_status, run_exits
 from mocha.cli.app import fail
 from mocha.core.errors import MochaError
 from mocha.core.hookspecs import hookimpl
@@ -214,8 +214,9 @@ def _report(
             if where
             else ("no Snapshot coffee break is configured, so nothing was saved")
         )
-        typer.echo(f"Interrupted at iteration {result.iterations}: {hint}", err=True)
-        raise typer.Exit(INTERRUPTED)
+        by = f" ({result.signal})" if result.signal and result.signal != "SIGINT" else ""
+        typer.echo(f"Interrupted{by} at iteration {result.iterations}: {hint}", err=True)
+        raise typer.Exit(interrupted_status(result.signal))
 
 
 def _mpi_size(distributed: bool | None) -> int:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import stat
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +145,28 @@ def _load_weights(net: Net, path: str) -> None:
     logger.info("loaded the weights of %s; the solve starts at iteration 0", path)
 
 
+def pick_load_from(solver: Solver, path: str) -> str:
+    """The file `load_from_path` loads for `path` ("" for none): the newest intact snapshot
+    of a folder, the file itself, nothing for a path that does not exist. The path is looked
+    at once (`os.stat`), so a folder that another process creates meanwhile is either seen
+    or not, never half; in a data-parallel run rank 0 alone picks (`mocha run`)."""
+    try:
+        is_folder = stat.S_ISDIR(os.stat(path).st_mode) if path else False
+    except FileNotFoundError:
+        if path.endswith((".h5", ".hdf5")):
+            logger.warning("load_from=%r: no such file; starting fresh", path)
+        else:  # the usual first run with load_from=<snapshot folder>
+            logger.info("load_from=%r does not exist yet; starting fresh", path)
+        return ""
+    if not is_folder:
+        return path
+    folder = SnapshotFolder(path)
+    latest = folder.latest_intact(check_weights if solver.resume_options.weights_only else None)
+    if latest is None:
+        folder.nothing_to_resume(solver.coffee_lounge.save_into)
+    return latest or ""
+
+
 def load_from_path(
     solver: Solver, net: Net, state: SolverState, path: str
 ) -> dict[str, Any] | None:
@@ -161,22 +184,10 @@ def load_from_path(
       `.h5`/`.hdf5` file is logged as a warning, a missing folder is the usual first run).
 
     Returns the resume point to apply before the initial forward (None for weights only)."""
+    path = pick_load_from(solver, path)
     if not path:
         return None
     weights_only = solver.resume_options.weights_only
-    if os.path.isdir(path):
-        folder = SnapshotFolder(path)
-        latest = folder.latest_intact(check_weights if weights_only else None)
-        if latest is None:
-            folder.nothing_to_resume(solver.coffee_lounge.save_into)
-            return None
-        path = latest
-    elif not os.path.exists(path):
-        if path.endswith((".h5", ".hdf5")):
-            logger.warning("load_from=%r: no such file; starting fresh", path)
-        else:  # the usual first run with load_from=<snapshot folder>
-            logger.info("load_from=%r does not exist yet; starting fresh", path)
-        return None
     if weights_only:
         _load_weights(net, path)
         return None

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import math
 import os
+import signal
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from mocha.experiment.base import Experiment, ExperimentError
 from mocha.experiment.build import build_nets, build_solver, make_experiment_backend
 from mocha.experiment.options import RunOptions
 from mocha.experiment.start_over import StartWatch
-from mocha.experiment.stopping import ResumePointAt, stop_on_sigint
+from mocha.experiment.stopping import ResumePointAt, stop_on_signals
 
 logger = logging.getLogger("mocha")
 
@@ -44,6 +45,7 @@ class RunResult:
     validation: dict[str, float] = field(default_factory=dict)
     wall_time_s: float = 0.0
     interrupted: bool = False
+    signal: str | None = None  # the signal that interrupted the run (SIGINT, SIGTERM)
     snapshot_dir: str | None = None
     snapshot_written: str | None = None
     statistics_file: str | None = None
@@ -131,6 +133,18 @@ def move_aside(snaps: list[Any], statistics_file: str | None) -> str | None:
     return folders[0].move_aside(folders[1:], statistics_file)
 
 
+def agree_on_load_from(solver: Any, parallel: Any) -> None:
+    """Data parallel: rank 0 alone looks at `load_from` (which snapshot, or none) and the
+    other ranks wait for its decision; so a rank never sees the snapshot folder that rank 0
+    is creating in a state rank 0 did not (a fresh start with a missing folder)."""
+    from mocha.core.resume import pick_load_from
+    from mocha.distributed.data_parallel import bcast_json
+
+    load_from = str(solver.params.get("load_from", "") or "")
+    pick = pick_load_from(solver, load_from) if parallel.is_root else None
+    solver.params["load_from"] = bcast_json(parallel.comm, pick)
+
+
 def validate(test_net: Any) -> dict[str, float]:
     """One epoch of the validation net; its statistics (e.g. `accuracy`)."""
     if test_net is None or not test_net.data_layers:
@@ -212,6 +226,8 @@ def run_experiment(
 
             enable(be)
         train_net, test_net, solver = _build(exp, be, opts)
+        if parallel_of(be).size > 1:
+            agree_on_load_from(solver, parallel_of(be))
         watch = add_coffee_break(solver, ObjectiveWatch(), every_n_iter=1)
         start = add_coffee_break(solver, StartWatch(), every_n_iter=0)
         for coffee, every in extra_coffee_breaks:
@@ -233,7 +249,10 @@ def run_experiment(
 
         root = parallel_of(be).is_root
         locked = snaps if root else []  # data parallel: rank 0 writes
-        with lock_snapshot_folders(locked), stop_on_sigint(solver, opts.handle_sigint):
+        with (
+            lock_snapshot_folders(locked),
+            stop_on_signals(solver, opts.handle_sigint) as stopper,
+        ):
             if opts.fresh and root:
                 result.moved_aside = move_aside(snaps, result.statistics_file)
             try:
@@ -245,6 +264,8 @@ def run_experiment(
             result.resumed_from = start.resumed_from
             result.stopped_early = solver.stop_reason
             result.interrupted = solver.stop_requested and not result.stopped_early
+            if result.interrupted and stopper is not None and stopper.signum is not None:
+                result.signal = signal.Signals(stopper.signum).name
             every = snaps[0].every_n_iter if snaps else 0
             if snaps and opts.final_snapshot and not (every and state.iter % every == 0):
                 snap = snaps[0].coffee  # the last iteration was not saved by the schedule

@@ -1,8 +1,9 @@
-"""The graceful stop of a run (semantics §6.8): Ctrl-C asks the solver to stop at the first
+"""The graceful stop of a run (semantics §6.8): Ctrl-C (SIGINT) or SIGTERM (what `kill`,
+systemd, Docker, Kubernetes and SLURM send first) asks the solver to stop at the first
 iteration whose resume point was captured (`GracefulStop`), so the final snapshot resumes
-exactly; a second Ctrl-C raises `KeyboardInterrupt`. `ResumePointAt` makes the solver capture
-the point before a given iteration's forward (the last one), for a final snapshot off the
-schedule."""
+exactly; a second signal raises `KeyboardInterrupt` (with the signal's number as `signum`).
+`ResumePointAt` makes the solver capture the point before a given iteration's forward (the
+last one), for a final snapshot off the schedule."""
 
 from __future__ import annotations
 
@@ -23,11 +24,14 @@ class GracefulStop(CoffeeBreak):
     """Stops the solver at the first iteration after `request()` whose resume point (RNG
     state and data cursors) was captured, so that a snapshot written then resumes exactly."""
 
+    all_ranks = True  # data parallel: whichever rank got the signal, all agree to stop
+
     def __init__(self) -> None:
         self.requested = False
+        self.signum: int | None = None  # the signal that asked for the stop
 
-    def request(self, solver: Solver) -> None:
-        self.requested = True
+    def request(self, solver: Solver, signum: int | None = None) -> None:
+        self.requested, self.signum = True, signum
         solver.capture_every_iter = True  # capture before every forward from now on
 
     def enjoy(self, lounge: Any, solver: Solver, net: Any, state: Any) -> None:
@@ -48,29 +52,42 @@ class ResumePointAt(CoffeeBreak):
         pass
 
 
+STOP_SIGNALS = ("SIGINT", "SIGTERM")
+
+
 @contextmanager
-def stop_on_sigint(solver: Solver, enabled: bool = True) -> Iterator[None]:
-    """While active, the first SIGINT asks the solver to stop cleanly (see `GracefulStop`),
-    a second one raises `KeyboardInterrupt` (unless the solver has stopped already and the
-    last snapshot is being written, which is then not torn). Does nothing outside the main
+def stop_on_signals(solver: Solver, enabled: bool = True) -> Iterator[GracefulStop | None]:
+    """While active, the first SIGINT or SIGTERM asks the solver to stop cleanly (see
+    `GracefulStop`, which it yields: its `signum` says which signal came), a second one
+    raises `KeyboardInterrupt` (unless the solver has stopped already and the last snapshot
+    is being written, which is then not torn). Does nothing (yields None) outside the main
     thread or when not `enabled`."""
     if not enabled or threading.current_thread() is not threading.main_thread():
-        yield
+        yield None
         return
     stopper = GracefulStop()
     add_coffee_break(solver, stopper, every_n_iter=1)
 
     def handler(signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
         if stopper.requested and solver.stop_requested:
-            logger.warning("stopping already: writing the last snapshot")  # do not tear it
-            return
+            logger.warning("%s: stopping already, writing the last snapshot", name)
+            return  # do not tear it
         if stopper.requested:
-            raise KeyboardInterrupt
-        logger.warning("Ctrl-C: stopping after this iteration (press again to abort at once)")
-        stopper.request(solver)
+            exc = KeyboardInterrupt()
+            exc.signum = signum  # type: ignore[attr-defined]
+            raise exc
+        what = "Ctrl-C" if signum == signal.SIGINT else name
+        logger.warning("%s: stopping after this iteration (again to abort at once)", what)
+        stopper.request(solver, signum)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    numbers = [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
+    previous = {number: signal.signal(number, handler) for number in numbers}
     try:
-        yield
+        yield stopper
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+stop_on_sigint = stop_on_signals  # the name of earlier versions

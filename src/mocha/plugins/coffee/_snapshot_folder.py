@@ -8,8 +8,10 @@ The lock: `FolderLock(folder).acquire()` creates `folder/.mocha.lock` exclusivel
 holding a JSON object with the owner's `pid`, `host` and start time. When the file exists:
 
 * its owner is this process: the lock is shared (a count; released by the last holder);
-* its owner is a dead process of this host, or the file is empty or unreadable (a process
-  killed between creating and writing it): the lock is stale and taken over, with a warning;
+* its owner is a dead process of this host (a zombie counts as dead; a live one is given
+  `LINGER_S` seconds to exit, as the ranks of an aborted MPI job linger), or the file is empty
+  or unreadable (a process killed between creating and writing it): the lock is stale and
+  taken over, with a warning;
 * otherwise `SnapshotError` names the owner and the lock file (a lock of another host
   cannot be checked: delete the file when that run is known to be gone).
 """
@@ -34,14 +36,34 @@ LOCK_NAME = ".mocha.lock"
 _held: dict[str, int] = {}  # lock path -> holders in this process
 
 
+LINGER_S = 5.0  # how long a live owner may take to exit before the lock counts as in use
+
+
 def _alive(pid: int) -> bool:
+    """Whether process `pid` of this host runs (a zombie, exited but not yet reaped, does
+    not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rpartition(")")[2].split()[:1] != ["Z"]
+    except OSError:
+        return True
+
+
+def _exits_soon(pid: int) -> bool:
+    """Whether `pid` exits within `LINGER_S` (a rank of an aborted MPI job lingers a few
+    seconds while the launcher tears the job down)."""
+    deadline = time.monotonic() + LINGER_S
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return not _alive(pid)
 
 
 def _read(path: str) -> dict[str, Any] | None:
@@ -99,7 +121,10 @@ class FolderLock:
                 owner = _read(self.path)
         if owner is not None and owner["pid"] == os.getpid() and owner.get("host") == host:
             return  # ours, from a FolderLock whose release was skipped: retake it
-        if owner is not None and (owner.get("host") != host or _alive(owner["pid"])):
+        here = owner is not None and owner.get("host") == host
+        if here and _alive(owner["pid"]):
+            logger.debug("waiting for pid %d, which holds %s, to exit", owner["pid"], self.path)
+        if owner is not None and (not here or not _exits_soon(owner["pid"])):
             raise SnapshotError(
                 f"snapshot folder {os.path.dirname(self.path)!r} is in use by another run "
                 f"(pid {owner['pid']} on {owner.get('host')!r}, lock file {self.path!r}); two "
