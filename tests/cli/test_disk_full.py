@@ -48,7 +48,9 @@ def _solver_state(path):
     """Parameters and solver histories of a snapshot, by dataset name."""
     out = {}
     with h5py.File(path, "r") as f:
-        f.visititems(lambda n, o: out.update({n: np.asarray(o[()])}) if hasattr(o, "shape") else 0)
+        f.visititems(
+            lambda n, o: out.update({n: np.asarray(o[()])}) if hasattr(o, "shape") else None
+        )
     return {k: v for k, v in out.items() if k != "solver/cursors"}
 
 

@@ -252,3 +252,25 @@ def test_a_snapshot_of_another_experiment_is_refused_unless_allowed(tmp_path):
     load_from_path(solver, net, state, str(tmp_path))
     assert state.iter == 5
     net.shutdown()
+
+
+@pytest.mark.parametrize("removed", ["solver/history", "one history array"])
+def test_a_snapshot_without_its_history_is_refused_even_with_a_new_checksum(tmp_path, removed):
+    """Removing the momentum and recomputing the checksum must not resume with zero momentum
+    in silence: the snapshot lacks solver state; --weights-only still loads its parameters."""
+    from mocha.core.io.model import stamp
+
+    _train(tmp_path, max_iter=5)
+    path = tmp_path / "snapshot-000005.h5"
+    with h5py.File(path, "r+") as f:
+        names = []
+        f["solver/history"].visititems(
+            lambda n, o: names.append(n) if hasattr(o, "shape") else None
+        )
+        assert names  # SGD with momentum 0.9 keeps one history array per parameter
+        del f["solver/history" if removed == "solver/history" else f"solver/history/{names[0]}"]
+        stamp(f)  # a checksum that matches the edited file
+    with pytest.raises(SnapshotError, match=r"lacks solver state .*--weights-only"):
+        _resume_iteration(path)
+    assert _resume_iteration(path, weights_only=True) == 0
+    assert _resume_iteration(tmp_path) == 0  # the folder's newest intact one: snapshot 0

@@ -231,6 +231,7 @@ def write_snapshot(
         g.attrs["coffee"] = _dumps(coffee, "the coffee breaks' state")
         g.create_dataset("cursors", data=_dumps(point["cursors"], "the data cursors"))
         h = g.create_group("history")
+        h.attrs["names"] = _dumps(sorted(history), "the history names")  # checked on load
         for name, array in history.items():
             h.create_dataset(name, data=backend.to_host(array))
 
@@ -262,17 +263,21 @@ def _check_open(f: Any, path: str) -> None:
     if intact is None and version >= 2:
         raise DamagedSnapshotError(f"snapshot {path!r} has lost its checksum")
     missing = [a for a in REQUIRED_ATTRS if a not in g.attrs]
-    if "cursors" not in g:
-        missing.append("cursors")
-    if missing:
-        raise DamagedSnapshotError(f"snapshot {path!r} lacks solver state {missing}")
+    missing += [k for k in ("cursors", "history") if k not in g]
     try:
         for key in JSON_ATTRS:
             if key in g.attrs:
                 _read_json(g.attrs[key])
-        _read_json(g["cursors"][()])
+        _read_json(g["cursors"][()]) if not missing else None
+        names = _read_json(g["history"].attrs.get("names", "[]")) if not missing else []
     except (ValueError, TypeError, OSError) as exc:
         raise DamagedSnapshotError(f"snapshot {path!r}: invalid solver state: {exc}") from None
+    missing += [f"history/{n}" for n in names if n not in g["history"]]
+    if missing:
+        raise DamagedSnapshotError(
+            f"snapshot {path!r} lacks solver state {missing}; --weights-only loads its "
+            f"parameters and starts at iteration 0"
+        )
 
 
 def check_snapshot(path: str) -> None:
