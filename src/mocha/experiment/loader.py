@@ -201,8 +201,11 @@ def _build_layer(exp: Experiment, i: int, spec: Any) -> LayerEntry:
     if phase not in PHASES:
         raise ExperimentError(f"{where}: phase = {phase!r}; use one of {', '.join(PHASES)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    source = ""
     if "source" in spec and "data" in fields and "source" not in fields:
         options = {k: spec.pop(k) for k in PROVIDER_KEYS if k in spec}
+        split = f", split {options['split']!r}" if options.get("split", "all") != "all" else ""
+        source = f"data source {options['source']!r}{split}"
         spec["data"] = _provider_arrays(exp, options, spec.get("tops"), where)
     kwargs = {}
     check_value_types(cls, spec, where)
@@ -218,7 +221,7 @@ def _build_layer(exp: Experiment, i: int, spec: Any) -> LayerEntry:
         raise ExperimentError(f"{where}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise ExperimentError(f"{where}: {cls.__name__}: {exc}") from None
-    return LayerEntry(layer, phase, i)
+    return LayerEntry(layer, phase, i, source)
 
 
 def _provider_arrays(exp: Experiment, options: dict[str, Any], tops: Any, where: str) -> Any:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mocha.core.coffee import CoffeeBreak, add_coffee_break
-from mocha.core.errors import MochaError
+from mocha.core.errors import DataError, MochaError
 from mocha.core.parallel import parallel_of
 from mocha.experiment.base import Experiment, ExperimentError
 from mocha.experiment.build import build_nets, build_solver, make_experiment_backend
@@ -145,6 +145,30 @@ def agree_on_load_from(solver: Any, parallel: Any) -> None:
     solver.params["load_from"] = bcast_json(parallel.comm, pick)
 
 
+@contextmanager
+def naming_data_rows(exp: Experiment, nets: list[Any]) -> Iterator[None]:
+    """A bad label found by a loss or accuracy layer (a `DataError` carrying the label
+    `blob` and the batch `row`) names the data layer, file and row it came from."""
+    try:
+        yield
+    except DataError as exc:
+        blob, row, layer = (getattr(exc, k, None) for k in ("blob", "row", "layer"))
+        if blob is None:
+            raise
+        sources = {e.layer.name: e.source for e in exp.layers if e.source}
+        for net in (n for n in nets if n is not None):
+            if layer not in {s.layer.name for s in net.states}:
+                continue
+            for state in net.states:
+                if blob in state.layer.tops and hasattr(state, "describe_row"):
+                    name = state.layer.name
+                    where = ", ".join(filter(None, [state.describe_row(row), sources.get(name)]))
+                    raise DataError(
+                        f"{exc} (net {net.name!r}, from data layer {name!r}: {where})"
+                    ) from None
+        raise
+
+
 def validate(test_net: Any) -> dict[str, float]:
     """One epoch of the validation net; its statistics (e.g. `accuracy`)."""
     if test_net is None or not test_net.data_layers:
@@ -256,7 +280,8 @@ def run_experiment(
             if opts.fresh and root:
                 result.moved_aside = move_aside(snaps, result.statistics_file)
             try:
-                state = solve(solver, train_net)
+                with naming_data_rows(exp, [train_net, test_net]):
+                    state = solve(solver, train_net)
             except KeyboardInterrupt as exc:  # a second Ctrl-C: say where the snapshots are
                 exc.snapshot_dir = result.snapshot_dir  # type: ignore[attr-defined]
                 raise
@@ -275,7 +300,8 @@ def run_experiment(
             result.warnings += [watch.message] if watch.message else []
             result.loop_timing = state.timing.summary()
             if opts.final_validation:
-                result.validation = validate(test_net)
+                with naming_data_rows(exp, [test_net]):
+                    result.validation = validate(test_net)
         result.wall_time_s = round(time.perf_counter() - started, 3)
         return result
     finally:
