@@ -56,6 +56,7 @@ class SolverMethod:
 
     name: ClassVar[str] = "abstract"
     required: ClassVar[tuple[str, ...]] = ()
+    history_slots: ClassVar[int] = 1  # history arrays per parameter (the memory check counts)
 
     def defaults(self) -> dict[str, Any]:
         return {}

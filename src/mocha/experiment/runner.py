@@ -24,7 +24,12 @@ from mocha.core.coffee import CoffeeBreak, add_coffee_break
 from mocha.core.errors import DataError, MochaError
 from mocha.core.parallel import parallel_of
 from mocha.experiment.base import Experiment, ExperimentError
-from mocha.experiment.build import build_nets, build_solver, make_experiment_backend
+from mocha.experiment.build import (
+    build_nets,
+    build_solver,
+    check_memory,
+    make_experiment_backend,
+)
 from mocha.experiment.options import RunOptions
 from mocha.experiment.start_over import StartWatch
 from mocha.experiment.stopping import ResumePointAt, stop_on_signals
@@ -250,6 +255,7 @@ def run_experiment(
 
             enable(be)
         train_net, test_net, solver = _build(exp, be, opts)
+        check_memory(exp, [train_net, test_net], solver.method)  # what training will hold
         if parallel_of(be).size > 1:
             agree_on_load_from(solver, parallel_of(be))
         watch = add_coffee_break(solver, ObjectiveWatch(), every_n_iter=1)
