@@ -220,3 +220,16 @@ def test_a_label_out_of_range_in_hdf5_data(app, runner, tmp_path):
     path = _hdf5_experiment(tmp_path, shuffle=True, y=y)
     err = _error(runner.invoke(app, ["run", str(path), "--no-progress"]))
     assert "label 12.0" in err and f"sample 51 of {str(tmp_path / 'train.h5')!r}" in err
+
+
+def test_an_output_path_that_is_a_folder_is_the_files_fault(app, runner, tmp_path):
+    """A coffee break told to write a file where a folder is: exit 2 (the file is at fault,
+    as the docs say), not 1 (the system)."""
+    path = _npz_experiment(tmp_path)
+    (tmp_path / "log.csv").mkdir()
+    path.write_text(
+        path.read_text()
+        + '\n[[coffee_breaks]]\ntype = "CSVLogger"\nfilename = "log.csv"\nevery_n_iter = 5\n'
+    )
+    err = _error(runner.invoke(app, ["run", str(path), "--no-progress"]))
+    assert "log.csv" in err

@@ -76,6 +76,8 @@ def test_a_missing_snapshot_file_is_refused_before_training(tmp_path):
         (SolverError("diverged"), 1),
         (MemoryError(), 1),
         (OSError(28, "No space left on device"), 1),
+        (IsADirectoryError(21, "Is a directory"), 2),
+        (PermissionError(13, "Permission denied"), 2),
         (KeyboardInterrupt(), 130),
     ],
 )

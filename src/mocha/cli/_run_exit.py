@@ -3,13 +3,15 @@ used in one process and on every MPI rank (where the rank then ends the job).
 
 Exit status: 2 the experiment file, a data file, a snapshot or a plugin is at fault (also when
 found only while training: a layer configuration, a shape, a snapshot folder in use by another
-run); 1 training failed (`SolverError`: a diverging objective) or the system did (out of
-memory, disk full); 130 Ctrl-C twice, 143 SIGTERM twice (abort at once).
+run, a path it names that is a folder, missing or not writable); 1 training failed
+(`SolverError`: a diverging objective) or the system did (out of memory, disk full); 130
+Ctrl-C twice, 143 SIGTERM twice (abort at once).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import signal
 import sys
 from collections.abc import Iterator
@@ -19,6 +21,18 @@ from mocha.cli.app import fail
 from mocha.core.errors import MochaError, SolverError
 from mocha.core.io.snapshot import SnapshotFolder
 
+# an OSError that says a path the file names is wrong (a folder where a file should be, no
+# permission, a read-only place): the file is at fault (exit 2), not the system (exit 1)
+PATH_ERRORS = {
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOENT,
+    errno.EEXIST,
+    errno.ENAMETOOLONG,
+}
 INTERRUPTED = 130  # exit status after Ctrl-C, as a shell reports a SIGINT
 
 
@@ -44,11 +58,11 @@ def exit_status(exc: BaseException, experiment: Path) -> tuple[str, int] | None:
         return f"{experiment}: {exc}", 2
     if isinstance(exc, MemoryError):
         return f"{experiment}: out of memory while training: {exc or 'MemoryError'}", 1
-    if isinstance(exc, OSError):  # e.g. the disk filled up while writing a snapshot
+    if isinstance(exc, OSError):  # the disk filled up (1), or a path of the file is wrong (2)
         detail = f"{type(exc).__name__}: {exc}"
         if exc.errno and exc.strerror:
             detail = exc.strerror + (f": {exc.filename}" if exc.filename else "")
-        return f"{experiment}: {detail}", 1
+        return f"{experiment}: {detail}", 2 if exc.errno in PATH_ERRORS else 1
     return None
 
 
