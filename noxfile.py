@@ -1,7 +1,7 @@
 """nox sessions: lint; the whole test suite on each backend (tests-numpy, tests-numba,
-tests-cupy); on each supported Python (tests_python); at the lowest versions of the direct
-dependencies that pyproject.toml allows (tests_lowest); slow (end-to-end training);
-plugin_example.
+tests-cupy); the layer, solver and resume tests on the emulated GPU (tests-emulated-gpu); on
+each supported Python (tests_python); at the lowest versions of the direct dependencies
+that pyproject.toml allows (tests_lowest); slow (end-to-end training); plugin_example.
 
 The backend of a test session is session-wide: `MOCHA_BACKEND` (and `--mocha-backend`) make
 the `backend` fixture run on it alone and `DefaultBackend()` / `[backend] name = "default"`
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests-numpy", "tests-numba"]
+nox.options.sessions = ["lint", "tests-numpy", "tests-numba", "tests-emulated-gpu"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
@@ -60,6 +60,26 @@ def tests_cupy(session):
     """The whole suite on the CuPy backend (needs a CUDA device)."""
     session.install("-e", ".[dev,gpu]")
     _suite(session, "cupy")
+
+
+# what runs on the emulated GPU (CI too): the layers, the solvers, snapshots and resume
+EMULATED_GPU_TESTS = (
+    "tests/plugins/layers",
+    "tests/plugins/solvers",
+    "tests/core/test_resume.py",
+    "tests/core/test_snapshot.py",
+    "tests/test_emulated_gpu.py",
+    "tests/plugins/backends/test_kernels_each_backend.py",
+)
+
+
+@nox.session(name="tests-emulated-gpu")
+def tests_emulated_gpu(session):
+    """The layer, solver and resume tests on the emulated GPU: the CuPy backend over a strict
+    NumPy stand-in for CuPy that refuses host/device mixing (`mocha.testing.emulated_gpu`;
+    no GPU needed)."""
+    session.install("-e", ".[dev]")
+    _suite(session, "emulated-gpu", *EMULATED_GPU_TESTS)
 
 
 @nox.session(python=PYTHONS)

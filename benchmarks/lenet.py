@@ -58,27 +58,32 @@ def _data(shape, n=2048, seed=0):
     )
 
 
-def _timed(step, seconds: float, warmup: int = 3) -> float:
-    """Calls per second of `step` over at least `seconds` (after `warmup` calls)."""
+def _timed(step, seconds: float, warmup: int = 3, sync=lambda: None) -> float:
+    """Calls per second of `step` over at least `seconds` (after `warmup` calls); `sync`
+    waits for a GPU's queued work before each reading of the clock."""
     for _ in range(warmup):
         step()
+    sync()
     n, t0 = 0, time.perf_counter()
     while True:
         step()
         n += 1
+        sync()
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds and n >= 5:
             return n / elapsed
 
 
-def _latency(step, seconds: float) -> float:
-    """Median seconds of one call."""
+def _latency(step, seconds: float, sync=lambda: None) -> float:
+    """Median seconds of one call (each ended by `sync`)."""
     for _ in range(5):
         step()
+    sync()
     times, t_end = [], time.perf_counter() + seconds
     while time.perf_counter() < t_end or len(times) < 20:
         t0 = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t0)
     times.sort()
     return times[len(times) // 2]
@@ -139,7 +144,7 @@ def child_mocha(backend_name: str, task: str, net: str, seconds: float) -> dict:
             apply_constraints(nn, state.iter)
             state.obj_val = nn.forward(0.0005)
 
-        out["train_it_s"] = _timed(step, seconds)
+        out["train_it_s"] = _timed(step, seconds, sync=backend.synchronize)
     else:
         nets = {}
         for bs in (100, 1):
@@ -155,8 +160,9 @@ def child_mocha(backend_name: str, task: str, net: str, seconds: float) -> dict:
                 phase="test",
             )
             nets[bs].init()
-        out["infer_img_s"] = 100 * _timed(nets[100].forward, seconds)
-        out["latency_ms"] = 1e3 * _latency(nets[1].forward, seconds / 2)
+        sync = backend.synchronize
+        out["infer_img_s"] = 100 * _timed(nets[100].forward, seconds, sync=sync)
+        out["latency_ms"] = 1e3 * _latency(nets[1].forward, seconds / 2, sync=sync)
     out["impl"] = {
         k: backend.kernels.implementation_of(k) for k in ("conv_forward", "max_pool_forward")
     }

@@ -2,9 +2,11 @@
 
     python benchmarks/profile_layers.py --backend numba --net lenet --threads 1
     python benchmarks/profile_layers.py --backend numba --net cifar10 --threads 2
+    python benchmarks/profile_layers.py --net alexnet --iters 3 --batch 8   # vgg11, resnet18 too
 
-Uses the nets of `benchmarks/lenet.py`; the thread count is the backend's (`--threads`,
-default: the cores available). Prints milliseconds per iteration, averaged over `--iters`
+Uses the nets of `benchmarks/lenet.py` (and `mocha bench`'s big nets from
+`mocha.cli._bench_big`); the thread count is the backend's (`--threads`, default: the cores
+available). Prints milliseconds per iteration and each layer's share, averaged over `--iters`
 iterations after one warm-up iteration.
 """
 
@@ -21,7 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="numba")
-    parser.add_argument("--net", choices=("lenet", "cifar10"), default="lenet")
+    parser.add_argument(
+        "--net", choices=("lenet", "cifar10", "alexnet", "vgg11", "resnet18"), default="lenet"
+    )
+    parser.add_argument("--batch", type=int, default=8, help="batch of the big nets")
     parser.add_argument("--iters", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
@@ -33,8 +38,15 @@ def main(argv=None) -> None:
 
     backend = make_backend(args.backend, threads=args.threads)
     mocha.init(backend)
-    spec = NETS[args.net]
-    x, y = _data(spec["shape"])
+    if args.net in ("lenet", "cifar10"):
+        spec = NETS[args.net]
+        x, y = _data(spec["shape"])
+    else:
+        from mocha.cli import _bench_big as big
+
+        x, y = big._data({"net": args.net, "batch": args.batch})
+        spec = {"train_batch": args.batch}
+        mocha_layers = big.mocha_layers  # noqa: F811
     net = Net(
         "profile",
         backend,
@@ -53,7 +65,11 @@ def main(argv=None) -> None:
     net.init()
     fw: dict[str, float] = {}
     bw: dict[str, float] = {}
-    clock = time.perf_counter
+
+    def clock() -> float:  # a GPU's queued kernels count in the layer that launched them
+        backend.synchronize()
+        return time.perf_counter()
+
     for it in range(args.iters + 1):
         if it == 1:
             fw.clear()
@@ -83,9 +99,11 @@ def main(argv=None) -> None:
         f"{args.net} on {args.backend} at {backend.threads} thread(s), ms per iteration "
         f"(forward / backward):"
     )
-    for name in fw:
-        print(f"  {name:8s} {fw[name] / n * 1e3:8.3f} / {bw.get(name, 0.0) / n * 1e3:8.3f}")
     total = (sum(fw.values()) + sum(bw.values())) / n
+    for name in fw:
+        f, b = fw[name] / n, bw.get(name, 0.0) / n
+        share = 100 * (f + b) / total
+        print(f"  {name:8s} {f * 1e3:8.3f} / {b * 1e3:8.3f}   {share:5.1f}%")
     print(f"  total    {total * 1e3:8.2f} ms  ({1 / total:.1f} forward+backward per second)")
 
 

@@ -9,16 +9,14 @@ files into `examples/classifier/digits/` and classifies those, showing the true 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from mocha.image_classifier import DIGIT_NAMES, ImageClassifier
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(HERE))
-
-from image_classifier import DIGIT_NAMES, ImageClassifier  # noqa: E402 (after the path)
 
 
 def sample_digits(test_h5: Path, folder: Path, n: int) -> tuple[list[Path], list[int]]:
@@ -53,8 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     if not images:
         images, known = sample_digits(args.data, HERE / "digits", args.n)
         labels = list(known)
-    classifier = ImageClassifier(
-        args.experiment, args.model, classes=DIGIT_NAMES, scale=1 / 256, backend=args.backend
+    # the scale of the pixels (1/256) comes from the prepared data's `pixel_scale` attribute
+    classifier = ImageClassifier.from_experiment(
+        args.experiment, args.model, classes=DIGIT_NAMES, backend=args.backend
     )
     for result, label in zip(classifier.classify(images), labels):
         top = ", ".join(f"{name} {100 * p:.1f}%" for name, p in result.top)

@@ -122,16 +122,101 @@ def update_statistics(storage: Any, key: str, value: float) -> None:
         storage.update_statistics(key, value)
 
 
-def make_blob(backend: Backend, shape_or_array: Any, dtype: Any = None) -> Blob:
-    """A blob of `backend`: uninitialized of a shape (a tuple), or a copy of a host array."""
-    if isinstance(shape_or_array, tuple | list) and all(isinstance(d, int) for d in shape_or_array):
-        return backend.empty(tuple(shape_or_array), dtype)
-    return backend.from_host(shape_or_array, dtype)
+def _dtype_of(value: Any) -> Any:
+    """`value` as a NumPy dtype when it names one (`np.float32`, `"float32"`, the manual's
+    `Float32` spelled `"Float32"`), else None."""
+    import numpy as np
+
+    if not isinstance(value, type | str | np.dtype):  # arrays, dims, lists
+        return None
+    try:
+        return np.dtype(value.lower() if isinstance(value, str) else value)
+    except TypeError:
+        return None
 
 
-def make_zero_blob(backend: Backend, shape: tuple[int, ...], dtype: Any = None) -> Blob:
-    """A blob of zeros of `backend`."""
-    return backend.zeros(tuple(shape), dtype)
+def _dims(dims: tuple[Any, ...], who: str) -> tuple[int, ...]:
+    """`(2, 3)`, `((2, 3),)` or `([2, 3],)` as a shape tuple."""
+    if len(dims) == 1 and isinstance(dims[0], tuple | list):
+        dims = tuple(dims[0])
+    if not dims or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
+        raise TypeError(f"{who}: dims must be non-negative ints, got {dims!r}")
+    return tuple(dims)
+
+
+def make_blob(backend: Backend, *args: Any, dtype: Any = None) -> Blob:
+    """A blob of `backend`, in any of the manual's spellings:
+
+    * `make_blob(backend, np.float32, 2, 3)` or `make_blob(backend, np.float32, (2, 3))`
+      (Mocha's `make_blob(backend, Float32, dims...)`): uninitialized, of that dtype;
+    * `make_blob(backend, (2, 3))`: uninitialized, of the backend's dtype (or `dtype`);
+    * `make_blob(backend, array)`: a copy of a host array, keeping its dtype (a float64 array
+      gives a float64 blob, as Mocha's keeps the array's eltype) unless `dtype` is given.
+    Dims are in numpy order (batch first)."""
+    import numpy as np
+
+    if not args:
+        raise TypeError("make_blob(backend, dtype, dims...) or make_blob(backend, array)")
+    first = _dtype_of(args[0])
+    if first is not None:
+        return backend.empty(_dims(args[1:], "make_blob"), first)
+    if (
+        len(args) == 1
+        and isinstance(args[0], tuple | list)
+        and all(isinstance(d, int) for d in args[0])
+    ):
+        return backend.empty(_dims(args, "make_blob"), dtype)
+    if len(args) > 1 and all(isinstance(d, int) for d in args):
+        return backend.empty(_dims(args, "make_blob"), dtype)
+    if len(args) == 2 and _dtype_of(args[1]) is not None:  # make_blob(backend, array, dtype)
+        dtype = _dtype_of(args[1])
+    host = np.asarray(args[0])
+    keep = host.dtype if host.dtype.kind == "f" else None  # ints/bools: the backend's dtype
+    return backend.from_host(host, dtype or keep)
+
+
+def make_zero_blob(backend: Backend, *args: Any, dtype: Any = None) -> Blob:
+    """A blob of zeros of `backend`: `make_zero_blob(backend, np.float32, 2, 3)` (the manual's
+    order), `make_zero_blob(backend, (2, 3))` or `make_zero_blob(backend, (2, 3), np.float64)`;
+    without a dtype, the backend's."""
+    if args and _dtype_of(args[0]) is not None:
+        return backend.zeros(_dims(args[1:], "make_zero_blob"), _dtype_of(args[0]))
+    if len(args) == 2 and _dtype_of(args[1]) is not None:
+        return backend.zeros(_dims(args[:1], "make_zero_blob"), _dtype_of(args[1]))
+    return backend.zeros(_dims(args, "make_zero_blob"), dtype)
+
+
+def size(blob: Any, d: int | None = None) -> Any:
+    """Mocha's `size(blob)` (the shape, numpy order) and `size(blob, d)`: the length of axis `d`
+    (0-based, numpy order; negative from the end), 1 past the last axis as in Julia."""
+    shape = tuple(blob.shape)
+    if d is None:
+        return shape
+    if not isinstance(d, int) or isinstance(d, bool) or d < -len(shape):
+        raise IndexError(f"size: axis {d!r} of a blob of shape {shape}")
+    return shape[d] if d < len(shape) else 1
+
+
+def length(blob: Any) -> int:
+    """Mocha's `length(blob)`: the number of elements (`blob.size`). Python's `len(blob)` is
+    the batch size (axis 0), as for a NumPy array."""
+    return int(blob.size)
+
+
+def forward_backward(net: Net, regu_coef: float = 0.0) -> float:
+    """`net.forward_backward(regu_coef)`: a forward, then a backward; the objective."""
+    return net.forward_backward(regu_coef)
+
+
+def get_epoch(net: Net) -> int:
+    """`net.epoch`: the epoch of the net's first data layer that counts epochs."""
+    return net.epoch
+
+
+def trainable_layers(net: Net) -> list[int]:
+    """The indices (0-based, into `net.layers` and `net.states`) of the layers with
+    parameters that are not frozen, as Mocha's `trainable_layers(net)` (1-based there)."""
+    return [i for i, s in enumerate(net.states) if s.layer.has_param and not s.frozen]
 
 
 def reshape_blob(backend: Backend, blob: Blob, *shape: int | tuple[int, ...]) -> Blob:

@@ -148,7 +148,32 @@ def _fit_shape(a: np.ndarray, want: tuple[int, ...], top: str) -> np.ndarray:
     )
 
 
-def _resolve_model(model: str | os.PathLike) -> str:
+def expected_sample_shape(layers: list[Any], top: str) -> tuple[int, ...] | None:
+    """The sample shape the data layer feeding `top` produces, when it can be told cheaply."""
+    for layer in layers:
+        if not layer.is_source or top not in layer.tops:
+            continue
+        j = layer.tops.index(top)
+        data = getattr(layer, "data", None)
+        if data:
+            return tuple(data[j].shape[1:])
+        source = getattr(layer, "source", None)
+        if source:
+            import h5py
+
+            from mocha.datasets.hdf5_stream import read_source_list
+
+            try:
+                first = read_source_list(source, str(layer))[0]
+                with h5py.File(first, "r") as f:
+                    return tuple(f[top].shape[1:])
+            except (MochaError, OSError, KeyError):
+                return None
+    return None
+
+
+def resolve_model(model: str | os.PathLike) -> str:
+    """A model file or snapshot as given; a snapshot folder as its newest snapshot."""
     path = Path(model)
     if path.is_dir():
         from mocha.core.io.snapshot import latest_snapshot
@@ -196,7 +221,7 @@ def predict(
     if trained is not None:
         backend = trained.backend
     elif backend is None:
-        from mocha.core.backend_registry import make_backend
+        from mocha.backend_choice import make_backend
 
         backend = make_backend("default")
         backend.init()
@@ -209,7 +234,7 @@ def predict(
             from mocha.core.io.model import load_network
 
             net.init()
-            load_network(_resolve_model(model), net)
+            load_network(resolve_model(model), net)
         results = []
         for start in range(0, n, bs):
             net.forward()

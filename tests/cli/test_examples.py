@@ -78,10 +78,9 @@ def test_image_classifier_example(app, runner, example_copy, digits_toml, tmp_pa
         app, ["run", str(path), "--max-iter", "2", "--no-progress", "--backend", "numpy"]
     )
     assert result.exit_code == 0, result.output
-    monkeypatch.syspath_prepend(str(digits_toml.parents[1] / "classifier"))
-    from image_classifier import DIGIT_NAMES, ImageClassifier
+    from mocha.image_classifier import DIGIT_NAMES, ImageClassifier
 
-    classifier = ImageClassifier(
+    classifier = ImageClassifier.from_experiment(
         path,
         path.parent / "snapshots",
         classes=DIGIT_NAMES,

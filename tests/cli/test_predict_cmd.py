@@ -142,7 +142,7 @@ def test_png_images_with_scale_and_table(app, setup):
         app, ["predict", str(exp), str(tmp_path / "big.png"), "-m", model, "--backend", "numpy"]
     )
     assert result.exit_code == 2
-    assert "big.png: image of 5x5 pixels with 1 channel(s); the net expects 4x4" in result.stderr
+    assert "big.png: image of 5x5 pixels, L (1 channel); the net expects 4x4" in result.stderr
     net.shutdown()
 
 

@@ -58,3 +58,21 @@ def test_mocha_run_json_has_the_loop_timing(app, runner, write_experiment, small
         "overhead_fraction",
     }
     assert timing["iteration_ms"] > 0 and 0 <= timing["overhead_fraction"] <= 1
+
+
+def test_mocha_run_json_says_which_thread_count_it_used_and_why(
+    app, runner, write_experiment, small_toml, monkeypatch
+):
+    toml = write_experiment(small_toml)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # read when the backend is initialized
+    result = runner.invoke(app, ["run", str(toml), "--no-progress", "--json", "--max-iter", "2"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["threads"] == out["thread_choice"]["threads"] == 1
+    assert "OMP_NUM_THREADS=1" in out["thread_choice"]["why"]
+    result = runner.invoke(
+        app, ["run", str(toml), "--no-progress", "--json", "--max-iter", "2", "--threads", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["threads"] == 2 and out["thread_choice"]["why"] == "threads=2 given"

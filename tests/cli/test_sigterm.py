@@ -67,7 +67,8 @@ def test_sigterm_stops_after_the_iteration_with_a_snapshot(write_experiment, sma
 
 def test_kill_stops_mocha_run_with_exit_143(tmp_path, small_toml):
     path = tmp_path / "long.toml"
-    path.write_text(small_toml.replace("max_iter = 20", "max_iter = 10000000") + SNAPSHOT)
+    text = small_toml.replace("max_iter = 20", "max_iter = 10000000")
+    path.write_text(text + SNAPSHOT.replace("500", "10000000"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "mocha", "run", str(path), "--no-progress"],
         stdout=subprocess.PIPE,

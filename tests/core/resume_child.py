@@ -8,7 +8,8 @@ every epoch draws a new permutation), InnerProduct + ReLU, Dropout, InnerProduct
 trained with `load_from=SNAPDIR` and a Snapshot break every E iterations. `--kill-at K`
 SIGKILLs the process in the coffee breaks of iteration K (after the snapshot breaks);
 `--kill-in-write K` SIGKILLs it in the middle of writing the snapshot of iteration K (half of
-its bytes are on disk). When training ends, the parameters go to OUT.h5.
+its bytes are on disk). When training ends, the parameters go to OUT.h5. The backend is the
+test session's (MOCHA_BACKEND, inherited; the emulated GPU too), NumPy by default.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 import numpy as np
 
 import mocha
+from mocha.testing import session_backend_name
 
 
 class KillAt(mocha.CoffeeBreak):
@@ -71,8 +73,9 @@ def main() -> None:
     rng = np.random.default_rng(123)
     x = rng.standard_normal((22, 5)).astype(np.float32)
     y = rng.integers(0, 3, (22, 1)).astype(np.float32)
-    backend = mocha.make_backend("numpy", seed=7)
+    backend = mocha.make_backend(session_backend_name(), seed=7)
     mocha.init(backend)
+    print(f"backend: {backend.name}", flush=True)
     net = mocha.Net(
         "resume",
         backend,

@@ -1,5 +1,6 @@
 """Exact resume: a run SIGKILLed at some iteration and resumed from its latest snapshot ends
-with parameters BITWISE equal to an uninterrupted run (NumPy backend), with shuffled
+with parameters BITWISE equal to an uninterrupted run (the session's backend, NumPy by default;
+every kernel of this net is deterministic on a GPU too), with shuffled
 MemoryData (batches wrap across epochs) and Dropout, for every solver method.
 
 Each run is a child process (`resume_child.py`); see its docstring for the net."""
@@ -16,6 +17,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+
+from mocha.testing import session_backend_name
 
 CHILD = Path(__file__).with_name("resume_child.py")
 MAX_ITER = 30
@@ -61,7 +64,10 @@ def _reference(method: str, tmp_root: Path) -> tuple[dict, dict]:
     if method not in _REFERENCES:
         folder = tmp_root / f"ref-{method}"
         folder.mkdir()
-        _run(method, folder / "snaps", folder / "out.h5", MAX_ITER, "--stats", folder / "stats.h5")
+        proc = _run(
+            method, folder / "snaps", folder / "out.h5", MAX_ITER, "--stats", folder / "stats.h5"
+        )
+        assert f"backend: {session_backend_name()}" in proc.stdout  # the session's backend
         _REFERENCES[method] = (_params(folder / "out.h5"), _stats(folder / "stats.h5"))
     return _REFERENCES[method]
 

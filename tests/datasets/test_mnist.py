@@ -89,6 +89,8 @@ def test_values_and_uncompressed_mirror_without_sums(tmp_path):
     with h5py.File(tmp_path / "o" / "train.h5") as f:
         np.testing.assert_array_equal(f["data"][:, 0], made["train"][0] / np.float32(256))
         np.testing.assert_array_equal(f["label"][:, 0], made["train"][1])
+        # how the pixels were scaled travels with the data, for `mocha predict` (issue 28)
+        assert dict(f["data"].attrs) == {"pixel_scale": 1 / 256}
 
 
 def test_official_name_and_size_need_the_official_checksum(tmp_path, monkeypatch):

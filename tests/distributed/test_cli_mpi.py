@@ -113,3 +113,37 @@ def test_an_error_during_training_ends_the_mpi_job(tmp_path):
     )
     assert run.returncode == 1, run.stderr
     assert "objective became" in run.stderr and "ending the MPI job" in run.stderr
+
+
+@pytest.mark.skipif(find_mpiexec() is None, reason="no mpiexec (pip install '.[mpi]')")
+def test_early_stopping_restores_the_best_on_every_rank(tmp_path):
+    """EarlyStopping(restore_best) under mpiexec -n 2: every rank restores the same best
+    parameters, so the final (collective) validation is the single process's (issue 28)."""
+    pytest.importorskip("mpi4py.MPI", exc_type=ImportError)
+    text = DIGITS.read_text().replace("every_n_iter = 500", "every_n_iter = 10")
+    text += (
+        '\n[[coffee_breaks]]\ntype = "EarlyStopping"\nstatistic = "accuracy"\npatience = 1\n'
+        "min_delta = 0.9\nrestore_best = true\nevery_n_iter = 10\n"
+    )
+    exp = tmp_path / "stop.toml"
+    exp.write_text(text)
+    args = ["run", str(exp), "--backend", "numpy", "--max-iter", "40", "--json"]
+    single = CliRunner().invoke(make_app(), [*args, "--no-progress"])
+    assert single.exit_code == 0, single.output
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    run = subprocess.run(
+        [find_mpiexec(), "-n", "2", sys.executable, "-m", "mocha", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    assert run.returncode == 0, run.stderr
+    one, two = json.loads(single.stdout), json.loads(run.stdout)
+    assert one["iterations"] == two["iterations"] == 10  # no evaluation improves by 0.9
+    assert one["model_iteration"] == two["model_iteration"] == 0
+    assert two["validation"]["accuracy"] == pytest.approx(
+        one["validation"]["accuracy"], abs=1 / 360 + 1e-9
+    )

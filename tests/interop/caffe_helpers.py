@@ -15,7 +15,7 @@ def write_caffemodel(
     path: Path, blobs: dict[str, list[np.ndarray]], v1: bool = False, legacy_dims: bool = False
 ) -> Path:
     """A binary caffemodel holding only named layers with blobs (float or double data)."""
-    from mocha.interop.caffe.schema import NetParameter
+    from mocha.plugins.formats.caffe.schema import NetParameter
 
     net = NetParameter(name="weights")
     for name, arrays in blobs.items():
@@ -47,7 +47,7 @@ def run(
     """Convert `prototxt` (+ blobs), run its test net on `x` (float64, numpy backend) and
     return the blob the Caffe top `output` became."""
     import mocha
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     net_path = tmp_path / "net.prototxt"
@@ -55,7 +55,8 @@ def run(
     weights = write_caffemodel(tmp_path / "w.caffemodel", blobs, v1, legacy_dims) if blobs else None
     conv = caffe.convert(net_path, weights, name="net")
     out_dir = tmp_path / "out"
-    toml_path, model = caffe.write_experiment(conv, out_dir)
+    paths = caffe.write_experiment(conv, out_dir)
+    model = paths.get("model")
     layers = caffe.load_layers(conv, "test", out_dir)
     backend = make_backend("numpy", dtype="float64")
     backend.init()

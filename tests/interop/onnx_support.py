@@ -11,18 +11,31 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 import mocha  # noqa: E402
-from mocha.interop.onnx import export  # noqa: E402
+from mocha.plugins.formats.onnx import export_net as export  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def isolated_example(path: Path) -> Path:
+    """A copy of an example experiment file in a fresh temporary folder, at the same depth
+    (`examples/<name>/<file>`), so that its relative data paths (`../../data/...`) name
+    nothing: the tests do not depend on what the tutorials' `mocha data` commands wrote into
+    the working copy (issue 28)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="mocha-example-")) / "examples" / path.parent.name
+    folder.mkdir(parents=True)
+    return Path(shutil.copy(path, folder / path.name))
+
+
 def experiment_layers(path, shape):
     """The computation layers (and losses) of an experiment's test net, for `data` samples
-    of `shape`."""
+    of `shape` (read from an isolated copy of the file: no data files are found)."""
     from mocha.experiment import load_experiment
-    from mocha.interop.onnx.cli import export_layers
+    from mocha.experiment.interchange import inference_layers as export_layers
 
-    exp = load_experiment(path)
+    exp = load_experiment(isolated_example(path))
     layers = export_layers(exp.layers_for("test"), {"data": shape})
     return [layer for layer in layers if not layer.is_source]
 

@@ -15,7 +15,7 @@ pytest.importorskip("google.protobuf")
 
 from mocha.cli.app import make_app  # noqa: E402
 from mocha.interop import caffe  # noqa: E402
-from mocha.interop.caffe import CaffeError  # noqa: E402
+from mocha.plugins.formats.caffe import CaffeError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = ROOT.parent / "shared" / "data" / "caffe" / "cifar10_quick"
@@ -68,6 +68,12 @@ def test_convert_then_predict_reproduces_caffes_classes(app, tmp_path):
     assert code == 0, out
     assert "65,600" in out  # ip1: 64 × 1,024 weights + 64 biases
     # the training net is valid too (Caffe's implicit splits are explicit SplitLayers)
+    # a converted model's data layer reads placeholder zeros: training on them is refused
+    code, out = invoke(app, "run", toml, "--max-iter", "2", "--backend", "numpy", "--no-progress")
+    assert code == 2 and "placeholder zeros" in out and "Point its `source`" in out, out
+    text = toml.read_text(encoding="utf-8")
+    assert "placeholder = true" in text
+    toml.write_text(text.replace("placeholder = true\n", ""), encoding="utf-8")
     code, out = invoke(app, "run", toml, "--max-iter", "2", "--backend", "numpy", "--no-progress")
     assert code == 0, out
 
@@ -76,7 +82,7 @@ def test_convert_then_predict_reproduces_caffes_classes(app, tmp_path):
 def test_python_api_layers_and_weights(tmp_path):
     from PIL import Image
 
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
     from mocha.core.net import Net
 
     conv = caffe.convert(PROTOTXT, WEIGHTS, mean_value=(113.9, 123.0, 125.3), drop=("argmax",))
@@ -150,7 +156,7 @@ def test_truncated_caffemodel_is_refused(tmp_path):
 
 
 def test_wrong_messages_are_refused(tmp_path):
-    from mocha.interop.caffe.schema import BlobProto
+    from mocha.plugins.formats.caffe.schema import BlobProto
 
     mean = tmp_path / "mean.binaryproto"
     blob = BlobProto(num=1, channels=1, height=2, width=2)
@@ -181,8 +187,23 @@ def test_unsupported_layers_are_listed_in_one_error(app, tmp_path):
       layer { name: "s" type: "Softmax" bottom: "a" top: "s" }""")
     code, out = invoke(app, "convert", "caffe", net, "--out", tmp_path)
     assert code == 2
-    assert "2 layer(s) of unsupported type" in out
-    assert "'bn' (BatchNorm)" in out and "'abs' (AbsVal)" in out
+    assert "2 layer(s) of 2 unsupported type(s)" in out
+    assert "AbsVal ×1 ('abs')" in out and "BatchNorm ×1 ('bn')" in out
+
+
+def test_unsupported_layers_are_grouped_by_type(app, tmp_path):
+    net = tmp_path / "net.prototxt"
+    layers = "".join(
+        f'layer {{ name: "abs{i}" type: "AbsVal" bottom: "data" top: "a{i}" }}\n' for i in range(5)
+    )
+    net.write_text(
+        'layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 1 dim: 2 } } }\n'
+        + layers
+    )
+    code, out = invoke(app, "convert", "caffe", net, "--out", tmp_path)
+    assert code == 2
+    assert "5 layer(s) of 1 unsupported type(s): AbsVal ×5 ('abs0', 'abs1', 'abs2', ...)" in out
+    assert "'abs4'" not in out
 
 
 def test_unknown_fields_are_ignored(tmp_path):
@@ -261,7 +282,7 @@ bottoms = ["ip", "label"]
 def test_export_then_import_is_exact(app, tmp_path):
     import h5py
 
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
     from mocha.core.io.model import save_network
     from mocha.experiment import load_experiment
     from mocha.experiment.build import build_nets
@@ -350,7 +371,7 @@ def test_export_then_import_is_exact(app, tmp_path):
 
 
 def _numpy():
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
 
     backend = make_backend("numpy")
     backend.init()
@@ -394,7 +415,7 @@ def test_imported_nets_export_back_to_the_same_caffe_layers(tmp_path):
       layer { name: "ip" type: "InnerProduct" bottom: "p" top: "ip"
               inner_product_param { num_output: 5 } }
       layer { name: "prob" type: "Softmax" bottom: "ip" top: "prob" }""")
-    from mocha.interop.caffe.schema import NetParameter
+    from mocha.plugins.formats.caffe.schema import NetParameter
 
     weights = NetParameter()
     for name, arrays in (
@@ -408,8 +429,9 @@ def test_imported_nets_export_back_to_the_same_caffe_layers(tmp_path):
             blob.data.extend(a.ravel().tolist())
     (tmp_path / "w.caffemodel").write_bytes(weights.SerializeToString())
     first = caffe.convert(tmp_path / "n.prototxt", tmp_path / "w.caffemodel")
-    toml, model = caffe.write_experiment(first, tmp_path / "a")
-    written = caffe.export(toml, tmp_path / "caffe", model=model)
+    paths = caffe.write_experiment(first, tmp_path / "a")
+    toml, model = paths["experiment"], paths["model"]
+    written = caffe.export_experiment(toml, tmp_path / "caffe", model=model)
     text = written[0].read_text()
     assert text.count("layer {") == 6 and "pool: AVE" in text and "Split" not in text
     second = caffe.convert(*written)

@@ -70,7 +70,7 @@ def test_pooling_caffe_sizes_and_divisors(tmp_path, mode, kernel, stride, pad):
 
 
 def test_padded_average_pooling_with_an_overhanging_window_is_refused(tmp_path):
-    from mocha.interop.caffe import CaffeError
+    from mocha.plugins.formats.caffe import CaffeError
 
     net = (
         input_layer(X.shape)
@@ -225,7 +225,7 @@ def test_flatten_reshape_argmax(tmp_path):
 def test_softmax_with_loss_and_accuracy_forward(tmp_path):
     """SoftmaxWithLoss: loss_weight · mean over samples of −log softmax(x)[label];
     Accuracy: share of samples whose argmax is the label."""
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
     from mocha.core.net import Net
     from mocha.interop import caffe
 
@@ -304,7 +304,7 @@ def test_v1_format_with_legacy_blob_shapes_and_double_data(tmp_path, legacy_dims
 
 
 def _mean_file(path, mean):
-    from mocha.interop.caffe.schema import BlobProto
+    from mocha.plugins.formats.caffe.schema import BlobProto
 
     blob = BlobProto(num=1, channels=mean.shape[0], height=mean.shape[1], width=mean.shape[2])
     blob.data.extend(mean.astype(np.float32).ravel().tolist())

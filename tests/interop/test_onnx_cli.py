@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from onnx_support import assert_close, backend, ort_run
+from onnx_support import assert_close, backend, isolated_example, ort_run
 from typer.testing import CliRunner
 
 import mocha
@@ -18,13 +18,14 @@ from mocha.cli.app import make_app
 from mocha.experiment import load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
-LENET = ROOT / "examples" / "mnist" / "lenet.toml"
+# a copy: the MNIST files a tutorial may have written into the working copy are not found
+LENET = isolated_example(ROOT / "examples" / "mnist" / "lenet.toml")
 runner = CliRunner()
 
 
 def lenet_model(tmp_path):
     """A LeNet HDF5 model with random parameters."""
-    from mocha.interop.onnx.cli import export_layers
+    from mocha.experiment.interchange import inference_layers as export_layers
 
     layers = export_layers(load_experiment(LENET).layers_for("test"), {"data": (1, 28, 28)})
     net = mocha.Net("lenet", backend(), layers, phase="test")
@@ -236,8 +237,8 @@ def test_docs_deployment_example_runs_with_onnxruntime_alone(tmp_path):
 
 @pytest.mark.parametrize("spec", ["data", "data=", "=1,2", "data=1,0", "data=a,b"])
 def test_bad_input_shape(spec):
-    from mocha.interop.onnx import OnnxError
-    from mocha.interop.onnx.cli import parse_input_shapes
+    from mocha.core.errors import DataError
+    from mocha.experiment.interchange import parse_input_shapes
 
-    with pytest.raises(OnnxError, match="--input-shape"):
+    with pytest.raises(DataError, match="--input-shape"):
         parse_input_shapes([spec])

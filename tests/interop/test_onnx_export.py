@@ -13,8 +13,9 @@ from onnx_support import ROOT, check_export, experiment_layers, make_net, onnx, 
 
 import mocha
 from mocha import Neurons
-from mocha.interop.onnx import OnnxError, export
 from mocha.plugins.components.transformers import Scale, SubMean
+from mocha.plugins.formats.onnx import OnnxError
+from mocha.plugins.formats.onnx import export_net as export
 
 RNG = np.random.default_rng(0)
 
@@ -86,6 +87,7 @@ SINGLE_LAYER = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:.*in Mocha.jl:UserWarning")  # numpy-order dims on purpose
 @pytest.mark.parametrize("case", sorted(SINGLE_LAYER))
 def test_single_layer_matches_onnxruntime(case):
     model = check_export([SINGLE_LAYER[case]], {"data": images()})

@@ -18,7 +18,8 @@ from onnx_support import (
 
 import mocha
 from mocha import Neurons
-from mocha.interop.onnx import OnnxError, export, load
+from mocha.plugins.formats.onnx import OnnxError, load
+from mocha.plugins.formats.onnx import export_net as export
 
 TensorProto, helper, numpy_helper = onnx.TensorProto, onnx.helper, onnx.numpy_helper
 RNG = np.random.default_rng(1)
@@ -223,7 +224,9 @@ def test_input_sub_and_mul_become_transformers(tmp_path):
     imported = check_import(m, feeds_x())
     assert [t["type"] for t in imported.transformers["x"]] == ["SubMean", "Scale"]
     assert imported.specs[0]["bottoms"] == ["x"]
-    paths = imported.save(tmp_path)
+    from mocha.interop import onnx as onnx_format
+
+    paths = onnx_format.write_experiment(imported.conversion(), tmp_path)
     x = feeds_x()["x"]
     result = mocha.predict(
         load_layers(paths["experiment"]), x, model=paths["model"], backend=backend()

@@ -2,9 +2,10 @@
 '{"framework": "mocha"|"torch", "net": "lenet"|"cifar10", "threads": T, "iters": N, ...}'`.
 
 It prints one line `RESULT {json}` on stdout. Mocha is measured the way a user runs it: a
-`DefaultBackend(threads=T)`, a `MemoryDataLayer` (shuffled), `solve()` with SGD (momentum 0.9,
-weight decay 0.0005, `LRPolicy.Inv`) and a `TrainingSummary` every 100 iterations; PyTorch runs
-the same net with `torch.optim.SGD` over the same shuffled mini-batches. Measured:
+`DefaultBackend(threads=T)` (`DefaultBackend()` for T "default"), a `MemoryDataLayer`
+(shuffled), `solve()` with SGD (momentum 0.9, weight decay 0.0005, `LRPolicy.Inv`) and a
+`TrainingSummary` every 100 iterations; PyTorch runs the same net with `torch.optim.SGD`
+over the same shuffled mini-batches. Measured:
 
 * `first_iter_s`: from the process's start (imports included, the dataset read excluded) to
   the end of the first training iteration (the numba cache is warm after the first run);
@@ -14,6 +15,10 @@ the same net with `torch.optim.SGD` over the same shuffled mini-batches. Measure
 * `latency_ms`: median time of one forward of a batch-1 test-phase net ending in a softmax;
 * `sgemm_gflops` (Mocha's child only): float32 1024³ matrix products with BLAS at T threads;
 * `env`: the BLAS libraries and thread pools (threadpoolctl) while training.
+
+Every time measured on a GPU ends with a synchronization (`backend.synchronize()`,
+`torch.cuda.synchronize()`): queued kernels count where they run. `"torch_device": "cuda"`
+runs PyTorch eager on the GPU (each mini-batch copied to it, as Mocha's data layer does).
 """
 
 from __future__ import annotations
@@ -132,14 +137,17 @@ def mocha_layers(net: str) -> list:
     ]
 
 
-def median_time(step, samples: int) -> float:
-    """Median seconds of one call of `step` (after 3 warm-up calls)."""
+def median_time(step, samples: int, sync=lambda: None) -> float:
+    """Median seconds of one call of `step` (after 3 warm-up calls), each call ended by
+    `sync()` (waiting for a GPU's queued work: `backend.synchronize`)."""
     for _ in range(3):
         step()
+    sync()
     times = []
     for _ in range(samples):
         t0 = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t0)
     times.sort()
     return times[len(times) // 2]
@@ -208,7 +216,8 @@ def child_mocha(spec: dict) -> dict:
     t_data = time.perf_counter()
     x, y, data = load_data(spec)
     t_data = time.perf_counter() - t_data
-    backend = mocha.DefaultBackend(threads=spec["threads"])
+    T = spec["threads"]
+    backend = mocha.DefaultBackend(threads=None if T == "default" else T)
     mocha.init(backend)
     net = Net(
         "train",
@@ -245,6 +254,7 @@ def child_mocha(spec: dict) -> dict:
     state = solve(solver(spec["iters"]), net)
     out["train_it_s"] = state.timing.iterations / state.timing.total
     out["loop"] = state.timing.summary()
+    out["pools"] = backend.thread_info()  # after training: what the default's adaptation chose
     out["peak_rss_mb"] = peak_rss_mb()
     out["backend"] = type(backend).__name__
     infer = Net(
@@ -258,9 +268,11 @@ def child_mocha(spec: dict) -> dict:
         phase="test",
     )
     infer.init()
-    out["latency_ms"] = 1e3 * median_time(infer.forward, spec["latency_samples"])
+    out["latency_ms"] = 1e3 * median_time(
+        infer.forward, spec["latency_samples"], backend.synchronize
+    )
     mocha.shutdown(backend)
-    out["sgemm_gflops"] = sgemm_gflops(spec["threads"], spec.get("sgemm_seconds", 0.5))
+    out["sgemm_gflops"] = sgemm_gflops(backend.threads, spec.get("sgemm_seconds", 0.5))
     return out
 
 
@@ -315,10 +327,13 @@ def child_torch(spec: dict) -> dict:
     t_data = time.perf_counter() - t_data
     import torch
 
-    torch.set_num_threads(spec["threads"])
+    if spec["threads"] != "default":  # else PyTorch's own default
+        torch.set_num_threads(spec["threads"])
     torch.manual_seed(0)
+    device = spec.get("torch_device", "cpu")
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     x, y = torch.from_numpy(x), torch.from_numpy(y[:, 0]).long()
-    model = torch_model(spec["net"])
+    model = torch_model(spec["net"]).to(device)
     weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
     biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
     opt = torch.optim.SGD(
@@ -335,7 +350,8 @@ def child_torch(spec: dict) -> dict:
         idx = order[cursor[0] : cursor[0] + bs]
         cursor[0] += bs
         opt.zero_grad(set_to_none=False)
-        loss = loss_fn(model(x[idx]), y[idx])
+        # the batch is copied to the device each step, as Mocha's MemoryDataLayer does
+        loss = loss_fn(model(x[idx].to(device)), y[idx].to(device))
         loss.backward()
         opt.step()
         sched.step()
@@ -344,20 +360,22 @@ def child_torch(spec: dict) -> dict:
     step()
     out: dict = {"first_iter_s": time.perf_counter() - T_START - t_data, "data": data}
     out["env"] = blas_env()
+    sync()
     t0 = time.perf_counter()
     for _ in range(spec["iters"]):
         step()
+    sync()
     out["train_it_s"] = spec["iters"] / (time.perf_counter() - t0)
     out["peak_rss_mb"] = peak_rss_mb()
-    out["backend"] = f"torch {torch.__version__}"
+    out["backend"] = f"torch {torch.__version__} ({device})"
     model.eval()
-    one = x[:1].clone()
+    one = x[:1].clone().to(device)
 
     def infer():
         with torch.inference_mode():
             return torch.softmax(model(one), dim=1)
 
-    out["latency_ms"] = 1e3 * median_time(infer, spec["latency_samples"])
+    out["latency_ms"] = 1e3 * median_time(infer, spec["latency_samples"], sync)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 from typing import Any
 
 REQUIRED = "(required)"
@@ -12,6 +13,8 @@ REQUIRED = "(required)"
 
 def _show(value: Any) -> Any:
     """A default as JSON-friendly data: plain values as they are, objects by their repr."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no inf or nan
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, list | tuple):
@@ -38,6 +41,10 @@ def fields_of(obj: Any) -> list[dict[str, Any]]:
                 default = REQUIRED
             out.append({"name": f.name, "type": str(f.type), "default": default})
         return out
+    if inspect.isclass(obj) and callable(getattr(obj, "defaults", None)):
+        solver = _solver_fields(obj)
+        if solver is not None:
+            return solver
     try:
         params = inspect.signature(obj).parameters.values()
     except (TypeError, ValueError):
@@ -50,6 +57,29 @@ def fields_of(obj: Any) -> list[dict[str, Any]]:
         }
         for p in params
         if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"
+    ]
+
+
+def _solver_fields(cls: Any) -> list[dict[str, Any]] | None:
+    """A solver method's parameters (`make_solver_parameters`: the base ones, then the
+    method's) with their defaults; None when `cls` is not a solver method."""
+    from mocha.core.solver import SolverMethod, known_parameters, make_solver_parameters
+
+    if not issubclass(cls, SolverMethod):
+        return None
+    try:
+        method = cls()
+        params = dict(make_solver_parameters(method))
+        names = known_parameters(method)
+    except Exception:  # a method that cannot be made without arguments
+        return None
+    return [
+        {
+            "name": name,
+            "type": type(params[name]).__qualname__ if name in params else "",
+            "default": _show(params[name]) if name in params else REQUIRED,
+        }
+        for name in names
     ]
 
 

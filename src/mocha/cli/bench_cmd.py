@@ -1,12 +1,14 @@
 """`mocha bench`: training speed as a user gets it, against PyTorch when it is installed.
 
-    mocha bench                                  # LeNet, 1 and 2 threads, vs PyTorch if installed
+    mocha bench                                  # LeNet, 1, 2 and default threads, vs PyTorch
+    mocha bench --busy 1                         # ... with one competing busy process
     mocha bench --net cifar10 --iters 50
     mocha bench --threads 2 --compare none --json out.json
     mocha bench --net lenet,cifar10 --repeat 3     # best of 3 runs of every configuration
 
 Each (framework, thread count) runs in a fresh subprocess (`mocha.cli._bench_child`, whose
-docstring says what is measured): Mocha through `DefaultBackend(threads=T)`, a
+docstring says what is measured): Mocha through `DefaultBackend(threads=T)` (T "default":
+`DefaultBackend()`, whose adaptive thread count the output explains), a
 `MemoryDataLayer` and `solve()`, PyTorch with the same net and SGD loop. LeNet trains at batch
 64 on real MNIST digits (`--mnist DIR`, else $MOCHA_MNIST_DIR, else `shared/data/mnist` beside
 the repository; synthetic digits-shaped data when none is found, and the table says so);
@@ -73,9 +75,11 @@ def find_mnist(given: Path | None) -> str | None:
     return None
 
 
-def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+def run_child(
+    spec: dict[str, Any], timeout: float, module: str = "mocha.cli._bench_child"
+) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
-    cmd = [sys.executable, "-m", "mocha.cli._bench_child", json.dumps(spec)]
+    cmd = [sys.executable, "-m", module, json.dumps(spec)]
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -123,6 +127,42 @@ def _ratio(value: float, ref: float | None, higher_is_better: bool) -> str:
     return f" ({r:.2f}×)"
 
 
+def _order(T: int | str) -> int:
+    """Thread counts in order, "default" last."""
+    return T if isinstance(T, int) else 1 << 20
+
+
+def _threads_cell(T: int | str, r: dict[str, Any]) -> str:
+    """The threads column: the count, or "default → N" with the count the default chose."""
+    if T != "default":
+        return str(T)
+    pools = r.get("pools", {})
+    now = pools.get("adaptive", {}).get("threads_now", pools.get("threads", "?"))
+    return f"default → {now}"
+
+
+def default_lines(results: dict[tuple[str, Any], dict[str, Any]]) -> list[str]:
+    """What Mocha's default thread count chose and why (its `thread_info()`)."""
+    r = results.get(("mocha", "default"))
+    if r is None:
+        return []
+    pools = r.get("pools", {})
+    line = f"mocha default: {pools.get('threads')} thread(s) ({pools.get('why', '')})"
+    a = pools.get("adaptive")
+    if a:
+        line += (
+            f"; adaptive, at the end: {a['threads_now']} thread(s), {a['why']}; "
+            f"{100 * a['calls_at_T_share']:.0f}% of {a['regions']} regions' calls at "
+            f"{pools.get('threads')}, {a['probes']} probe(s)"
+        )
+    return [line]
+
+
+def start_busy(count: int) -> list[subprocess.Popen]:
+    """`count` competing processes, each a busy Python loop (a loaded machine)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
 def table(net: str, results: dict[tuple[str, int], dict[str, Any]]) -> list[str]:
     """The Markdown table of one net's results (ratios vs PyTorch at the same threads: > 1 is
     better for Mocha)."""
@@ -132,7 +172,7 @@ def table(net: str, results: dict[tuple[str, int], dict[str, Any]]) -> list[str]
         "1st iter s | peak RSS MB | batch-1 ms |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for (fw, T), r in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0] != "mocha")):
+    for (fw, T), r in sorted(results.items(), key=lambda kv: (_order(kv[0][1]), kv[0][0])):
         ref = (results.get(("torch", T)) if fw == "mocha" else None) or {}
         get = ref.get
         if fw == "mocha":
@@ -142,7 +182,7 @@ def table(net: str, results: dict[tuple[str, int], dict[str, Any]]) -> list[str]
         else:
             ceiling = overhead = "—"
         lines.append(
-            f"| {'mocha' if fw == 'mocha' else 'pytorch'} | {T} "
+            f"| {'mocha' if fw == 'mocha' else 'pytorch'} | {_threads_cell(T, r)} "
             f"| {r['train_it_s']:.1f}{_ratio(r['train_it_s'], get('train_it_s'), True)} "
             f"| {ceiling} | {overhead} "
             f"| {r['first_iter_s']:.2f}{_ratio(r['first_iter_s'], get('first_iter_s'), False)} "
@@ -157,7 +197,7 @@ def environment(results: dict[tuple[str, int], dict[str, Any]], unset: list[str]
         f"machine: {os.cpu_count()} CPUs, {len(os.sched_getaffinity(0))} available "
         f"to this process; Python {sys.version.split()[0]}"
     ]
-    for (fw, T), r in sorted(results.items()):
+    for (fw, T), r in sorted(results.items(), key=lambda kv: (kv[0][0], _order(kv[0][1]))):
         pools = ", ".join(
             " ".join(
                 str(v)
@@ -176,7 +216,9 @@ def environment(results: dict[tuple[str, int], dict[str, Any]], unset: list[str]
         pool = r.get("pools", {})
         if "numba_threads" in pool:
             extra = f"; numba x{pool['numba_threads']} ({pool['threading_layer'] or 'no pool yet'})"
-        lines.append(f"{fw} {T}t [{r['backend']}]: {pools}{extra}")
+        if "device_name" in pool:
+            extra += f"; CUDA device {pool['device']}: {pool['device_name']}"
+        lines.append(f"{fw} {T if T == 'default' else f'{T}t'} [{r['backend']}]: {pools}{extra}")
     lines.append(
         "unset for every framework: "
         + (", ".join(unset) if unset else "nothing (OPENBLAS_CORETYPE/L2_SIZE not set)")
@@ -186,7 +228,17 @@ def environment(results: dict[tuple[str, int], dict[str, Any]], unset: list[str]
 
 def bench(
     net: Annotated[str, typer.Option(help="lenet or cifar10 (or both: lenet,cifar10).")] = "lenet",
-    threads: Annotated[str, typer.Option(help="Thread counts, comma-separated.")] = "1,2",
+    threads: Annotated[
+        str,
+        typer.Option(
+            help="Thread counts, comma-separated; 'default' for the backend's (and "
+            "PyTorch's) default."
+        ),
+    ] = "1,2,default",
+    busy: Annotated[
+        int,
+        typer.Option(min=0, help="Competing busy processes to run during the measurements."),
+    ] = 0,
     compare: Annotated[
         str, typer.Option(help="torch (when installed; the default) or none.")
     ] = "torch",
@@ -212,21 +264,41 @@ def bench(
     as_json: Annotated[
         Path | None, typer.Option("--json", help="Also write the raw results to this JSON file.")
     ] = None,
+    torch_device: Annotated[
+        str, typer.Option(help="Where PyTorch runs: cpu, or cuda (eager, against a GPU backend).")
+    ] = "cpu",
 ) -> None:
     """Measure training (through solve()) and batch-1 latency against PyTorch, each
     configuration in a fresh process. Numbers depend on the machine and its load."""
+    from mocha.cli._bench_big import BIG_NETS
+
     nets = [n.strip() for n in net.split(",") if n.strip()]
+    big = [n for n in nets if n in BIG_NETS]
+    nets = [n for n in nets if n not in BIG_NETS]
     bad = [n for n in nets if n not in NETS]
-    if bad or not nets:
-        raise fail(f"--net {net!r}: choose from {', '.join(NETS)}")
-    try:
-        counts = [int(t) for t in threads.split(",") if t.strip()]
-    except ValueError:
-        counts = []
-    if not counts or min(counts) < 1:
-        raise fail(f"--threads {threads!r}: give thread counts >= 1, e.g. 1,2")
+    if bad or not (nets or big):
+        raise fail(f"--net {net!r}: choose from {', '.join((*NETS, *BIG_NETS))}")
+    counts: list[int | str] = []
+    for t in (t.strip() for t in threads.split(",") if t.strip()):
+        if t == "default":
+            counts.append(t)
+        elif t.isdigit() and int(t) >= 1:
+            counts.append(int(t))
+        else:
+            raise fail(f"--threads {threads!r}: give thread counts >= 1 or default, e.g. 1,2")
+    if not counts:
+        raise fail(f"--threads {threads!r}: give thread counts >= 1 or default, e.g. 1,2")
     if compare not in ("torch", "none"):
         raise fail(f"--compare {compare!r}: choose torch or none")
+    if torch_device not in ("cpu", "cuda"):
+        raise fail(f"--torch-device {torch_device!r}: choose cpu or cuda")
+    missing = [m for m in ("torch", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if big and compare == "torch" and missing:
+        raise fail(
+            f"--net {','.join(big)} compares against PyTorch and onnxruntime; "
+            f"{' and '.join(missing)} not installed: pip install torch 'mocha-dl[onnx]' "
+            "(or --compare none)"
+        )
     frameworks = ["mocha"]
     if compare == "torch":
         if importlib.util.find_spec("torch") is None:
@@ -244,7 +316,40 @@ def bench(
         f"load average {load:.2f} at start",
         err=True,
     )
-    report: dict[str, Any] = {"load_average_start": load, "nets": {}}
+    report: dict[str, Any] = {"load_average_start": load, "busy": busy, "nets": {}}
+    competing = start_busy(busy)
+    if busy:
+        typer.echo(f"{busy} competing busy process(es) running", err=True)
+    try:
+        last = _measure(nets, counts, frameworks, iters, mnist_dir, repeat, report, torch_device)
+        if big:
+            from mocha.cli._bench_big import measure as measure_big
+
+            fws = ["mocha", "torch", "onnxruntime"] if compare == "torch" else ["mocha"]
+            report["nets"].update(measure_big(big, counts, fws, repeat, run_child, typer.echo))
+    finally:
+        for p in competing:
+            p.kill()
+            p.wait()
+    typer.echo(f"load average {os.getloadavg()[0]:.2f} at the end")
+    for line in environment(last, unset):
+        typer.echo(line)
+    if as_json is not None:
+        as_json.write_text(json.dumps(report, indent=1), encoding="utf-8")
+
+
+def _measure(
+    nets: list[str],
+    counts: list[int | str],
+    frameworks: list[str],
+    iters: int | None,
+    mnist_dir: str | None,
+    repeat: int,
+    report: dict[str, Any],
+    torch_device: str = "cpu",
+) -> dict[tuple[str, Any], dict[str, Any]]:
+    """Run every configuration, print each net's table; the last net's results."""
+    last: dict[tuple[str, Any], dict[str, Any]] = {}
     for name in nets:
         n_iter = iters or DEFAULT_ITERS[name]
         results: dict[tuple[str, int], dict[str, Any]] = {}
@@ -260,6 +365,7 @@ def bench(
                         "samples": 4096,
                         "latency_samples": max(5, min(200, n_iter)),
                         "sgemm_seconds": 0.5 if n_iter >= 20 else 0.05,
+                        "torch_device": torch_device,
                     }
                     typer.echo(
                         f"  [{rep + 1}/{repeat}] {name}: {fw} at {T} thread(s), "
@@ -274,15 +380,11 @@ def bench(
             f"{n_iter} timed iterations through solve(), best of {repeat}; ratios vs "
             f"PyTorch at the same thread count, > 1 better for Mocha"
         )
-        for line in table(name, results):
+        for line in [*table(name, results), *default_lines(results)]:
             typer.echo(line)
         report["nets"][name] = {f"{fw}/{T}": r for (fw, T), r in results.items()}
         last = results
-    typer.echo(f"load average {os.getloadavg()[0]:.2f} at the end")
-    for line in environment(last, unset):
-        typer.echo(line)
-    if as_json is not None:
-        as_json.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    return last
 
 
 @hookimpl

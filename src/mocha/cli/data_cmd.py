@@ -81,11 +81,28 @@ def _prepare(name: str, out: Path, mirror: str | None, **options: Any) -> dict[s
         with rich_progress() as (progress, log):
             paths = prepare(out, mirror=mirror, progress=progress, log=log, **options)
     except (MochaError, OSError) as exc:
-        raise fail(f"{name}: {exc}", code=1) from None
+        from mocha.datasets.fetch import DownloadError
+
+        hint = offline_hint(name, out) if isinstance(exc, DownloadError) else ""
+        raise fail(f"{name}: {exc}{hint}", code=1) from None
     typer.echo(f"{name} ready in {out}:")
     for split in ("train", "test"):
         typer.echo(f"  HDF5DataLayer(source={str(paths[split])!r}, ...)")
     return paths
+
+
+def offline_hint(name: str, out: Path) -> str:
+    """What to do without the network: a mirror (and, for CIFAR-10, synthetic data)."""
+    hint = (
+        f"\nOffline? Give a folder (or URL) holding the official files: "
+        f"mocha data {name} --mirror FOLDER_OR_URL --out {out}"
+    )
+    if name == "cifar10":
+        hint += (
+            f"\nor write SYNTHETIC images in CIFAR-10's format (to try the pipeline, not to "
+            f"measure accuracy): mocha data cifar10 --synthetic 5000 --out {out}"
+        )
+    return hint
 
 
 def _dataset_names() -> list[str]:

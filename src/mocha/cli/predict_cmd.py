@@ -2,10 +2,13 @@
 
 The experiment file gives the architecture (its test net when it has one); `--model` a Mocha
 HDF5 model file, a snapshot, or a snapshot folder (its latest snapshot). Inputs are `.npy`
-files (one sample, or samples on axis 0; loaded without pickle) or images (PNG, JPEG, ...;
-read with Pillow, which must be installed; grey or RGB to match the net's channels, and of
-the size the net expects). `--scale` multiplies image pixels (0-255), e.g. `0.00390625` for
-nets trained on `mocha data mnist` output (pixels / 256).
+files (one sample, or samples on axis 0; loaded without pickle; taken as already prepared
+like the training data) or images (PNG, JPEG, ...; read with Pillow, which must be
+installed; grey or RGB to match the net's channels, of the size the net expects, or resized to
+it with `--resize`). Images are prepared as the training data was: the `pixel_scale` and
+`pixel_mean` attributes that `mocha data` and `mocha data convert --scale` write on the
+HDF5 data (`(pixels - mean) * pixel_scale`, pixels 0-255); `--scale` replaces them; without
+either, a warning says the scale cannot be known and pixels are used as 0-255.
 """
 
 from __future__ import annotations
@@ -22,32 +25,80 @@ from mocha.core.hookspecs import hookimpl
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-def expected_sample_shape(layers: list[Any], top: str) -> tuple[int, ...] | None:
-    """The sample shape the data layer feeding `top` produces, when it can be told cheaply."""
+class InputPrep:
+    """How the training data was made from image pixels: `(pixels - mean) * scale`; `note`
+    says where that was read (empty: nothing says, and pixels are used as they are)."""
+
+    def __init__(self, scale: float = 1.0, mean: Any = None, note: str = "") -> None:
+        self.scale, self.mean, self.note = scale, mean, note
+
+    def apply(self, pixels: Any) -> Any:
+        import numpy as np
+
+        x = pixels if self.mean is None else pixels - np.asarray(self.mean, np.float32)
+        return x * np.float32(self.scale)
+
+
+def _first_hdf5(layer: Any) -> str | None:
+    from mocha.datasets.hdf5_stream import read_source_list
+
+    source = getattr(layer, "source", None)
+    if not source or not isinstance(source, str):
+        return None
+    try:
+        return read_source_list(source, str(layer))[0]
+    except (MochaError, OSError):
+        return None
+
+
+def training_input(layers: list[Any], top: str) -> tuple[tuple[int, ...] | None, InputPrep]:
+    """The sample shape of `top` and how its training images were prepared (the `pixel_scale`
+    and `pixel_mean` attributes of its first HDF5 file; see `mocha.datasets.convert`)."""
+    import h5py
+
+    from mocha.datasets.convert import PIXEL_MEAN, PIXEL_SCALE
+
     for layer in layers:
         if not layer.is_source or top not in layer.tops:
             continue
         j = layer.tops.index(top)
         data = getattr(layer, "data", None)
+        # transformers (SubMean, Scale: Caffe's transform_param) declare the preparation of
+        # raw pixels in the experiment itself: images are fed to them as 0-255 pixels
+        declared = any(t == top for t, _ in getattr(layer, "transformers", ()))
+        note = f"images fed as 0-255 pixels to the transformers of {layer}" if declared else ""
         if data:
-            return tuple(data[j].shape[1:])
-        source = getattr(layer, "source", None)
-        if source:
-            import h5py
+            return tuple(data[j].shape[1:]), InputPrep(note=note)
+        first = _first_hdf5(layer)
+        if first is None:
+            return None, InputPrep(note=note)
+        try:
+            with h5py.File(first, "r") as f:
+                ds = f[top]
+                shape, attrs = tuple(ds.shape[1:]), dict(ds.attrs)
+            if PIXEL_SCALE not in attrs:
+                return shape, InputPrep(note=note)
+            mean = None
+            if attrs.get(PIXEL_MEAN):
+                mean_path = Path(first).parent / str(attrs[PIXEL_MEAN])
+                with h5py.File(mean_path, "r") as f:
+                    mean = f["mean"][()].reshape(shape)
+            how = f"(pixels{' - mean' if mean is not None else ''}) * {attrs[PIXEL_SCALE]:.6g}"
+            return shape, InputPrep(
+                float(attrs[PIXEL_SCALE]),
+                mean,
+                f"images prepared as the training data ({first}): {how}",
+            )
+        except (OSError, KeyError, ValueError):
+            return None, InputPrep()
+    return None, InputPrep()
 
-            from mocha.datasets.hdf5_stream import read_source_list
 
-            try:
-                first = read_source_list(source, str(layer))[0]
-                with h5py.File(first, "r") as f:
-                    return tuple(f[top].shape[1:])
-            except (MochaError, OSError, KeyError):
-                return None
-    return None
-
-
-def load_image(path: Path, want: tuple[int, ...] | None, scale: float) -> Any:
-    """One image as a float32 `(C, H, W)` array (grey when the net has 1 channel, else RGB)."""
+def load_image(
+    path: Path, want: tuple[int, ...] | None, prep: InputPrep, resize: bool = False
+) -> Any:
+    """One image as a float32 `(C, H, W)` array (grey when the net has 1 channel, else RGB),
+    prepared by `prep`; with `resize`, resized to the net's height and width."""
     import numpy as np
 
     from mocha.core.extras import require
@@ -55,27 +106,31 @@ def load_image(path: Path, want: tuple[int, ...] | None, scale: float) -> Any:
     Image = require("images", f"{path}: reading images (or pass .npy arrays)", "PIL.Image")
     try:
         with Image.open(path) as img:
-            channels = (
-                want[0] if want and len(want) == 3 else (1 if img.mode in ("L", "1", "I;16") else 3)
-            )
+            bands, mode, size = len(img.getbands()), img.mode, img.size
+            channels = want[0] if want and len(want) == 3 else (1 if bands == 1 else 3)
             if channels not in (1, 3):
                 raise MochaError(
                     f"{path}: the net expects {channels} channels; images give 1 (grey) or 3 (RGB)"
                 )
-            pixels = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.float32)
+            converted = img.convert("L" if channels == 1 else "RGB")
+            if resize and want and len(want) == 3 and size != (want[2], want[1]):
+                converted = converted.resize((want[2], want[1]), Image.Resampling.BILINEAR)
+            pixels = np.asarray(converted, dtype=np.float32)
     except OSError as exc:
         raise MochaError(f"{path}: cannot read the image ({exc})") from None
     x = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
     if want and len(want) == 3 and x.shape != want:
         raise MochaError(
-            f"{path}: image of {x.shape[2]}x{x.shape[1]} pixels with {x.shape[0]} "
-            f"channel(s); the net expects {want[2]}x{want[1]} with {want[0]}"
+            f"{path}: image of {size[0]}x{size[1]} pixels, {mode} ({bands} channel"
+            f"{'s' if bands != 1 else ''}); the net expects {want[2]}x{want[1]} with "
+            f"{want[0]} channel{'s' if want[0] != 1 else ''} (colour and grey are converted); "
+            f"pass --resize to resize it"
         )
-    return x * np.float32(scale)
+    return prep.apply(x)
 
 
 def load_inputs(
-    paths: list[Path], want: tuple[int, ...] | None, scale: float
+    paths: list[Path], want: tuple[int, ...] | None, prep: Any, resize: bool = False
 ) -> tuple[Any, list[str]]:
     """All inputs stacked as samples, and a label per sample (`file` or `file[i]`)."""
     import numpy as np
@@ -99,7 +154,7 @@ def load_inputs(
                 samples.extend(a.astype(np.float32))
             names.extend([str(path)] if len(a) == 1 else [f"{path}[{i}]" for i in range(len(a))])
         elif path.suffix.lower() in IMAGE_SUFFIXES:
-            samples.append(load_image(path, want, scale))
+            samples.append(load_image(path, want, prep, resize))
             names.append(str(path))
         else:
             raise MochaError(
@@ -134,15 +189,24 @@ def predict(
         str | None,
         typer.Option(help="Blob to report (default: the last one computed from the inputs)."),
     ] = None,
-    scale: Annotated[float, typer.Option(help="Multiply image pixels (0-255) by this.")] = 1.0,
+    scale: Annotated[
+        float | None,
+        typer.Option(
+            help="Multiply image pixels (0-255) by this (default: as the training data "
+            "records it; see docs/data.md)."
+        ),
+    ] = None,
+    resize: Annotated[
+        bool, typer.Option("--resize", help="Resize images to the net's height and width.")
+    ] = False,
     backend: Annotated[
         str, typer.Option(help="Backend name (numpy, numba, cupy, cpu, gpu, default).")
     ] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Classify [bold]images or .npy arrays[/] with a trained model."""
+    from mocha.backend_choice import make_backend
     from mocha.cli.app import fail
-    from mocha.core.backend_registry import make_backend
     from mocha.experiment import load_experiment
     from mocha.prediction import predict as run_predict
 
@@ -150,7 +214,21 @@ def predict(
         exp = load_experiment(experiment)
         layers = exp.layers_for("test" if exp.has_test_net else "train")
         tops = [t for layer in layers if layer.is_source for t in layer.tops] or ["data"]
-        x, names = load_inputs(list(inputs), expected_sample_shape(layers, tops[0]), scale)
+        want, prep = training_input(layers, tops[0])
+        images = [p for p in inputs if p.suffix.lower() in IMAGE_SUFFIXES]
+        if scale is not None:
+            prep = InputPrep(scale, note=f"--scale {scale:g}")
+        elif images and prep.note:
+            if not as_json:  # --json: in the object
+                typer.echo(prep.note, err=True)
+        elif images:
+            typer.echo(
+                "Warning: cannot know how the training inputs were scaled (the data records "
+                "no pixel_scale); image pixels are used as 0-255: pass --scale (e.g. "
+                "0.00390625 for pixels / 256)",
+                err=True,
+            )
+        x, names = load_inputs(list(inputs), want, prep, resize)
         chosen = make_backend(backend)
         chosen.init()
         try:
@@ -161,11 +239,7 @@ def predict(
             chosen.shutdown()
     except MochaError as exc:
         raise fail(str(exc)) from None
-    if result.probabilities.ndim != 2:
-        raise fail(
-            f"output blob {result.output!r} has shape {result.outputs.shape}; "
-            f"`mocha predict` reports (N, classes) outputs (use mocha.predict for others)"
-        )
+    probabilities, classes = class_scores(result, fail)
     rows = [
         {
             "input": name,
@@ -173,10 +247,13 @@ def predict(
             "probability": float(p[c]),
             "probabilities": [float(v) for v in p],
         }
-        for name, c, p in zip(names, result.classes, result.probabilities)
+        for name, c, p in zip(names, classes, probabilities)
     ]
     if as_json:
-        typer.echo(json.dumps({"output": result.output, "predictions": rows}, indent=2))
+        info: dict[str, Any] = {"output": result.output, "predictions": rows}
+        if images:
+            info["image_preparation"] = prep.note or "unknown: pixels used as 0-255"
+        typer.echo(json.dumps(info, indent=2))
         return
     from rich.table import Table
 
@@ -188,6 +265,29 @@ def predict(
     for row in rows:
         table.add_row(row["input"], str(row["class"]), f"{row['probability']:.4f}")
     make_console(highlight=False).print(table)
+
+
+def class_scores(result: Any, fail: Any) -> tuple[Any, Any]:
+    """(probabilities (N, C), classes (N,)) of an (N, C) output, or of (N, C, 1, ..., 1) (a
+    global-pooling head: the trailing unit axes are squeezed); any other shape has no single
+    score per class, and `fail` says why."""
+    import math
+
+    shape = result.outputs.shape
+    if len(shape) >= 2 and all(d == 1 for d in shape[2:]):
+        return result.probabilities.reshape(shape[:2]), result.classes.reshape(shape[0])
+    why = (
+        "it has no class axis (axis 1)"
+        if len(shape) < 2
+        else f"its axes after the classes, {tuple(shape[2:])}, are not all 1: that is "
+        f"{shape[1]} scores at each of {math.prod(shape[2:])} positions (a map, e.g. "
+        f"a convolution before global pooling or a segmentation output), not one per class"
+    )
+    raise fail(
+        f"output blob {result.output!r} has shape {tuple(shape)}; `mocha predict` reports "
+        f"classes of (N, C) or (N, C, 1, 1) outputs, and {why} (mocha.predict returns any "
+        f"output; --output names another blob)"
+    )
 
 
 @hookimpl

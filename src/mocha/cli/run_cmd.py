@@ -66,6 +66,10 @@ def _print_summary(result: Any, stderr: bool) -> None:
         f"[bold]{result.experiment}[/]: {status} at iteration {result.iterations} on "
         f"{result.backend}, objective {result.objective:.6g}, {result.wall_time_s:.1f} s"
     )
+    if result.validation and result.model != "last":
+        console.print(f"  the {result.model} model, of iteration {result.model_iteration}:")
+    elif result.validation:
+        console.print(f"  the model of iteration {result.model_iteration} (the last):")
     for name, value in sorted(result.validation.items()):
         pct = f" ({100 * value:.2f}%)" if name.endswith(("accuracy", "error")) else ""
         console.print(f"  validation {name} = {value:.6g}{pct}")

@@ -10,7 +10,7 @@ A backend owns everything that depends on where the numbers live:
   Only the names of `KERNEL_NAMES` (`mocha.core.kernel_names`; the table below) can be
   registered.
 * `registry` — the registry whose kernel table `kernels` comes from: the one `make_backend`
-  (`mocha.core.backend_registry`) found the class in, else the process-wide one.
+  (`mocha.backend_choice`) found the class in, else the process-wide one.
 * `workspace(role, shape, dtype)` — scratch arrays reused across kernel calls.
 * `rng` — a seeded `numpy.random.Generator`; all randomness (initializers, dropout, shuffling)
   goes through it so runs are reproducible and resumable (its state is saved in snapshots).
@@ -36,15 +36,23 @@ The kernel table (signatures; arrays are backend arrays, NCHW; `kernel`, `pad`, 
                        clipped to the image (padding never read), first max in row-major order;
                        argmax_index int64 [N,C,oh,ow] = flat ``h*W + w`` within the (H, W) plane
 ``max_pool_backward``  ``(gy, argmax_index, x_shape, out=None) -> gx`` (sums where windows overlap)
-``avg_pool_forward``   ``(x, kernel, pad, stride, out_hw, out=None) -> y`` (in-image sum /
-                       (kh*kw), always)
-``avg_pool_backward``  ``(gy, x_shape, kernel, pad, stride, out=None) -> gx`` (out_hw = gy's last
-                       2 dims)
+``avg_pool_forward``   ``(x, kernel, pad, stride, out_hw, out=None, divisor="window") -> y``
+                       (in-image sum / (kh*kw); divisor ``"padded"``: / the window's cells in
+                       the padded image, ``"image"``: / its in-image cells)
+``avg_pool_backward``  ``(gy, x_shape, kernel, pad, stride, out=None, divisor="window") -> gx``
+                       (out_hw = gy's last 2 dims)
 ``lrn_forward``        ``(x, kernel, scale, power, shift, mode, out=None) -> (y, denom)``; mode
                        ``"across_channel"`` (axis 1, any rank >= 2) or ``"within_channel"``
                        (k×k in H, W); denom = shift + scale/n · Σ_window x², y = x · denom^-power
 ``lrn_backward``       ``(x, y, denom, gy, kernel, scale, power, shift, mode, out=None) -> gx``;
                        ``out`` of lrn_forward = (y|None, denom|None)
+``batchnorm_forward``  ``(x[N,C,S], mean[C], var[C], eps, scale[C]|None, shift[C]|None,
+                       batch_stats, out=None) -> y`` = (x − mean)·(var + eps)^-½ [·scale
+                       + shift]; with ``batch_stats`` mean and (biased) var are first computed
+                       from x over N and S and written into ``mean`` and ``var``
+``batchnorm_backward`` ``(x, gy, mean, var, eps, scale|None, batch_stats, out=None) -> (gx,
+                       dscale, dshift)``; ``out`` = (gx|None, dscale|None, dshift|None); gx is
+                       None when out's is None (see ``generic.batchnorm``)
 ``softmax``            ``(x, axis) -> y`` (numerically stable)
 ``gemm``               ``(a, b, out=None, trans_a=False, trans_b=False, alpha=1, beta=0) -> out``
 ``relu_forward``       ``(x, epsilon, out=None) -> y`` = max(epsilon, x)
@@ -66,9 +74,9 @@ and ``softmax_loss_backward(prob, label_index, axis, coef, w_label=None, out=Non
 (prob - onehot(label_index along axis)) · coef [· w_label] (label_index int64, shaped like prob
 with 1 on axis; w_label likewise).
 
-The generic versions live in `mocha.plugins.backends.generic.{conv,pool,lrn,softmax,
-elementwise,blas,update}` (their module docstrings give the exact window rules); callers (the
-layers) decide output sizes and reject empty pooling windows before calling. In the
+The generic versions live in `mocha.plugins.backends.generic.{conv,pool,lrn,batchnorm,
+softmax,elementwise,blas,update}` (their module docstrings give the exact window rules);
+callers (the layers) decide output sizes and reject empty pooling windows before calling. In the
 elementwise and update kernels (neurons, dropout, softmax-loss gradient, the SGD step) scalars
 are rounded to the arrays' dtype and ``out=x`` works in place. Adding a kernel: see
 `mocha/plugins/backends/README.md`.

@@ -61,8 +61,8 @@ class Blob:
 
     # -- host transfer -------------------------------------------------------------------
     def copy_from(self, host: Any) -> Blob:
-        """Copy a host (NumPy) array of the same shape into this blob."""
-        host = np.asarray(host)
+        """Copy a host (NumPy) array, or another blob, of the same shape into this blob."""
+        host = host.to_host() if isinstance(host, Blob) else np.asarray(host)
         if tuple(host.shape) != self.shape:
             raise ValueError(f"cannot copy an array of shape {host.shape} into {self!r}")
         if self.backend is not None:

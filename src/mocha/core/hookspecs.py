@@ -115,6 +115,20 @@ def mocha_register_mom_policies(register: Any) -> None:
 
 
 @hookspec
+def mocha_register_formats(register: Any) -> None:
+    """Register interchange formats (`mocha convert/export NAME`): `register(format)` under
+    `format.name`; the contract is in `mocha.core.interchange`. Runs once, when the registry
+    is built."""
+
+
+@hookspec
+def mocha_register_interchange(register: Any) -> None:
+    """Register per-layer interchange rules: `register(ExportRule(format, LayerClass, write))`
+    or `register(ImportRule(format, op, read))` (`mocha.core.interchange`). Runs once, when
+    the registry is built."""
+
+
+@hookspec
 def mocha_register_commands(app: Any) -> None:
     """Add sub-commands to the root `typer.Typer` of the `mocha` command line:
     `app.command("name")(function)`. Runs when the `mocha` command line starts (never from

@@ -6,6 +6,8 @@ cost (everything else: constraints, loss bookkeeping, coffee breaks, resume poin
 
     overhead = iteration wall time - net.forward - net.backward - method.update
 
+Every reading of the clock first waits for the backend's queued work (`clock(backend)`), so
+on a GPU the parts are the time the device spent on them, not the time it took to queue them.
 `summary()` gives per-iteration means in milliseconds and the overhead's share of an
 iteration; `mocha run --json` reports it as `loop_timing`, `mocha bench` as "loop overhead".
 """
@@ -16,7 +18,11 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
-clock = perf_counter
+
+def clock(backend: Any) -> float:
+    """`perf_counter()` once `backend`'s queued device work is done (`synchronize()`; a no-op
+    on the CPU), so a GPU's asynchronous kernels count in the part that launched them."""
+    return backend.synchronize() or perf_counter()
 
 
 @dataclass

@@ -42,6 +42,8 @@ KINDS: dict[str, str] = {
     "datasets": "mocha_register_datasets",
     "lr_policies": "mocha_register_lr_policies",
     "mom_policies": "mocha_register_mom_policies",
+    "formats": "mocha_register_formats",
+    "interchange": "mocha_register_interchange",
 }
 # earlier spellings of a kind, still accepted: kind -> kind, hook -> kind
 KIND_ALIASES: dict[str, str] = {"coffee_breaks": "coffee"}
@@ -51,6 +53,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "coffee": ("coffee break", "coffee breaks"),
     "lr_policies": ("learning-rate policy", "learning-rate policies"),
     "mom_policies": ("momentum policy", "momentum policies"),
+    "interchange": ("interchange rule", "interchange rules"),
 }
 
 
@@ -171,9 +174,10 @@ def _registrar(registry: Registry, kind: str, who: _Who) -> Callable[..., None]:
     what = _labels(kind)[0]
 
     def register(obj: Any, name: str | None = None, replace: bool = False) -> None:
-        key = name or getattr(obj, "registry_name", None) or obj.__name__
-        if kind == "backends":
+        if kind in ("backends", "formats"):
             key = name or obj.name
+        else:
+            key = name or getattr(obj, "registry_name", None) or obj.__name__
         replaced = key in table and _check_taken(who, f"{what} {key!r}", key, table[key], replace)
         table[key] = Entry(
             key, obj, who.plugin, who.distribution, replaced=replaced, third_party=who.third_party

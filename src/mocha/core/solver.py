@@ -177,7 +177,8 @@ def check_parameter_values(method: SolverMethod, params: dict[str, Any]) -> None
 
 
 class SolverParameters(dict):
-    """A dict of solver parameters whose missing keys give a readable error.
+    """A dict of solver parameters whose missing keys give a readable error; its entries are
+    also readable as attributes, as Mocha's fields (`params.lr_policy`).
 
     `params.copy(load_from="other/")` (Mocha's `copy(params, load_from=...)`) is a new set of
     parameters with some entries changed."""
@@ -185,13 +186,13 @@ class SolverParameters(dict):
     def __missing__(self, key: str) -> Any:
         raise SolverError(f"solver parameter {key!r} is not set; parameters: {sorted(self)}")
 
-    def copy(self, **changes: Any) -> SolverParameters:  # type: ignore[override]
-        out = SolverParameters(self)
-        out.update(changes)
-        return out
+    def __getattr__(self, key: str) -> Any:  # only for names that are not dict attributes
+        return self[key] if key in self else object.__getattribute__(self, key)
 
-    def __copy__(self) -> SolverParameters:
-        return self.copy()
+    def copy(self, **changes: Any) -> SolverParameters:  # type: ignore[override]
+        return SolverParameters({**self, **changes})
+
+    __copy__ = copy
 
 
 def make_solver_parameters(method: SolverMethod, **kwargs: Any) -> SolverParameters:
@@ -328,9 +329,9 @@ def _forward(solver: Solver, net: Net, state: SolverState, regu: float) -> None:
     point when a break that snapshots is due (so the snapshot can replay this forward)."""
     if solver.capture_every_iter or solver.coffee_lounge.wants_resume_point(state.iter):
         solver.resume_point = capture_resume_point(solver, net, state.iter)
-    t0 = clock()
+    t0 = clock(net.backend)
     state.obj_val = net.forward(regu)
-    state.timing.forward += clock() - t0
+    state.timing.forward += clock(net.backend) - t0
     state.losses = _losses(net)
     parallel_of(net.backend).after_forward(solver, net, state)  # data parallel: global loss
     _check_finite(net, state)
@@ -398,20 +399,20 @@ def solve(solver: Solver, net: Net) -> SolverState:
         state = init_solve(solver, net)
         timing = state.timing = LoopTiming()  # the training iterations only
         while state.iter < max_iter and not solver.stop_requested:
-            t0 = clock()
+            t0 = clock(net.backend)
             state.iter += 1
             net.backward(regu)
             parallel_of(net.backend).after_backward(solver, net, state)  # average gradients
-            t1 = clock()
+            t1 = clock(net.backend)
             method.update(solver, net, state)
-            t2 = clock()
+            t2 = clock(net.backend)
             apply_constraints(net, state.iter)
             _forward(solver, net, state, regu)
             lounge.check_coffee_break(solver, state, net)
             _after_breaks(solver, net, state, regu)
             timing.backward += t1 - t0
             timing.update += t2 - t1
-            timing.total += clock() - t0
+            timing.total += clock(net.backend) - t0
             timing.iterations += 1
     except BaseException as exc:  # also after an error in init_solve, once the lounge was set up
         try:

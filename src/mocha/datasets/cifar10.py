@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mocha.core.errors import DataError
-from mocha.datasets.convert import write_hdf5, write_list
+from mocha.datasets.convert import pixel_attrs, write_hdf5, write_list
 from mocha.datasets.fetch import OfficialFile, Progress, fetch_file, no_progress
 from mocha.datasets.fetch import verify as verify_file
 
@@ -139,6 +139,7 @@ def prepare(
             out / f"{split}.h5",
             {"data": data, "label": labels.astype(np.float32)[:, None]},
             progress=progress,
+            attrs={"data": pixel_attrs(1.0, "mean.h5" if subtract_mean else None)},
         )
         written[split] = write_list(out / f"{split}.txt", [h5])
         written[f"{split}_h5"] = h5

@@ -84,11 +84,13 @@ def write_hdf5(
     dtype: Any = "float32",
     block: int = 4096,
     progress: Any = None,
+    attrs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write `datasets` (name -> array, samples on axis 0) to `path` (atomically).
 
     Every dataset becomes `dtype` (float32 by default), contiguous and uncompressed. Non-finite
     values are refused. `progress(description, done, total)` is called per block of samples.
+    `attrs` gives HDF5 attributes per dataset, e.g. how images were scaled (`pixel_attrs`).
     """
     path = Path(path)
     arrays = {k: np.asarray(v) for k, v in datasets.items()}
@@ -106,6 +108,8 @@ def write_hdf5(
     try:
         with h5py.File(tmp, "w") as f:
             dsets = {k: f.create_dataset(k, shape=a.shape, dtype=dtype) for k, a in arrays.items()}
+            for k, values in (attrs or {}).items():
+                dsets[k].attrs.update(dict(values))
             for start in range(0, n, block):
                 stop = min(start + block, n)
                 for k, a in arrays.items():
@@ -123,6 +127,20 @@ def write_hdf5(
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+PIXEL_SCALE = "pixel_scale"  # attribute of `data`: samples = (pixels - mean) * pixel_scale
+PIXEL_MEAN = "pixel_mean"  # attribute of `data`: the mean file subtracted (dataset `mean`)
+
+
+def pixel_attrs(scale: float = 1.0, mean_file: str | None = None) -> dict[str, Any]:
+    """The attributes of a `data` dataset made from image pixels (0-255): each sample is
+    `(pixels - mean) * scale`, `mean` being dataset `mean` of `mean_file` (a path relative to
+    the HDF5 file), when there is one. `mocha predict` prepares images the same way."""
+    out: dict[str, Any] = {PIXEL_SCALE: float(scale)}
+    if mean_file:
+        out[PIXEL_MEAN] = str(mean_file)
+    return out
 
 
 def write_list(list_path: str | os.PathLike, h5_paths: Sequence[str | os.PathLike]) -> Path:
@@ -155,14 +173,16 @@ def from_arrays(
 ) -> Path:
     """Write `data` (and `labels`) to the HDF5 file `out` plus a list file (default: `out`
     with suffix `.txt`; `None` for none). `layout` names the axes of `data`; `scale`
-    multiplies the data (e.g. `1/255`). Returns the HDF5 path."""
+    multiplies the data (e.g. `1/255`) and is recorded as the `pixel_scale` attribute of the
+    data (`pixel_attrs`), for `mocha predict`. Returns the HDF5 path."""
     x = to_nchw(data, layout, what=str(out))
     if scale is not None:
         x = x.astype(dtype) * np.asarray(scale, dtype=dtype)
     datasets = {data_name: x}
     if labels is not None:
         datasets[label_name] = labels_column(labels, x.shape[0], what=str(out))
-    h5 = write_hdf5(out, datasets, dtype=dtype)
+    attrs = {data_name: pixel_attrs(scale)} if scale is not None else None
+    h5 = write_hdf5(out, datasets, dtype=dtype, attrs=attrs)
     if list_file is not None:
         write_list(h5.with_suffix(".txt") if list_file == "auto" else list_file, [h5])
     return h5

@@ -100,6 +100,10 @@ def _join(prefix: str, name: str) -> str:
     return prefix if prefix.endswith(name) else prefix.rstrip("/") + "/" + name
 
 
+class DownloadError(DataError):
+    """No source gave an official file (offline, a proxy, a server down)."""
+
+
 def download(url: str, dest: Path, progress: Progress = no_progress) -> None:
     """Download `url` to `dest` atomically (temporary file, then rename)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +172,7 @@ def fetch_file(
             return FoundFile(
                 raw_dir / name, url, _mirror_sums_url(prefix) if mirror is not None else {}
             )
-    raise DataError(f"could not download {official.name!r}; tried:\n  " + "\n  ".join(errors))
+    raise DownloadError(f"could not download {official.name!r}; tried:\n  " + "\n  ".join(errors))
 
 
 def file_digest(path: Path, algo: str) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from mocha.core.errors import DataError
+from mocha.core.errors import DataError, MochaError
 from mocha.datasets.values import check_values
 
 # Read a chunk's covering slab instead of a point selection when the slab is at most this
@@ -77,12 +77,41 @@ def _datasets_in(fh: Any) -> str:
     return ", ".join(names) or "(none)"
 
 
+def prepare_hint(source: str) -> str:
+    """Which `mocha data` command writes a missing list file: the data set whose name is in
+    its path (`data/mnist/train.txt`: `mocha data mnist --out data/mnist`), else the list of
+    data sets and `mocha data convert`."""
+    from mocha.core.registry import get_registry
+
+    try:
+        names = get_registry().names("datasets")
+    except MochaError:
+        names = []
+    folder = os.path.dirname(os.path.abspath(source))
+    inside = os.path.relpath(folder)
+    folder = folder if inside.startswith("..") else inside
+    parts = [part.lower() for part in os.path.normpath(os.path.abspath(source)).split(os.sep)]
+    for name in sorted(names, key=len, reverse=True):
+        if name.lower() in parts[-3:-1]:  # the list file's folder or the one above it
+            return f"`mocha data {name} --out {folder}` writes it (see docs/data.md)"
+    known = f" ({', '.join(names)})" if names else ""
+    return (
+        f"`mocha data NAME --out {folder}` writes a data set's list files{known}, and "
+        f"`mocha data convert` your own arrays (see docs/data.md)"
+    )
+
+
 def read_source_list(source: str | os.PathLike, who: str) -> list[str]:
-    """The HDF5 paths listed in `source`, one a line; relative paths are resolved against the
-    list file's folder; blank lines are skipped and whitespace stripped."""
+    """The HDF5 paths listed in `source`, one a line; blank lines are skipped and whitespace
+    stripped. A relative path is resolved against the list file's folder, or, when no file is
+    there but one is in the working folder, against the working folder (Mocha.jl's and
+    Caffe's list files name their files from where the job runs: `data/train.txt` holding
+    `data/train.hdf5`)."""
     source = os.fspath(source)
     if not os.path.isfile(source):
-        raise DataError(f"{who}: source list file {source!r} does not exist")
+        raise DataError(
+            f"{who}: source list file {source!r} does not exist; {prepare_hint(source)}"
+        )
     base = os.path.dirname(os.path.abspath(source))
     paths = []
     try:
@@ -112,7 +141,11 @@ def read_source_list(source: str | os.PathLike, who: str) -> list[str]:
     for line in text.splitlines():
         entry = line.strip()
         if entry:
-            paths.append(os.path.normpath(os.path.join(base, os.path.expanduser(entry))))
+            entry = os.path.expanduser(entry)
+            path = os.path.normpath(os.path.join(base, entry))
+            if not os.path.exists(path) and os.path.isfile(entry):
+                path = os.path.abspath(entry)  # relative to the working folder
+            paths.append(path)
     if not paths:
         raise DataError(f"{who}: source list file {source!r} lists no HDF5 file")
     return paths
@@ -157,7 +190,8 @@ def scan_files(
     listed = f" (listed in {source!r})" if source else ""
     for path in paths:
         if not os.path.isfile(path):
-            raise DataError(f"{who}: HDF5 file {path!r}{listed} does not exist")
+            hint = f"; {prepare_hint(source)}" if source else ""
+            raise DataError(f"{who}: HDF5 file {path!r}{listed} does not exist{hint}")
         try:
             fh = h5py.File(path, "r")
         except OSError as exc:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mocha.core.errors import DataError
-from mocha.datasets.convert import write_hdf5, write_list
+from mocha.datasets.convert import pixel_attrs, write_hdf5, write_list
 from mocha.datasets.fetch import OfficialFile, Progress, fetch_file, no_progress, read_maybe_gzip
 from mocha.datasets.fetch import verify as verify_file
 
@@ -142,6 +142,7 @@ def prepare(
             out / f"{split}.h5",
             {"data": data, "label": labels.astype(np.float32)[:, None]},
             progress=progress,
+            attrs={"data": pixel_attrs(SCALE)},  # for `mocha predict` on images
         )
         written[split] = write_list(out / f"{split}.txt", [h5])
         written[f"{split}_h5"] = h5

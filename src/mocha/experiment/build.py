@@ -22,9 +22,12 @@ VALIDATION_NET_PARAMS = ("validation_net", "test_net", "net")
 
 
 def make_experiment_backend(exp: Experiment, name: str | None = None) -> Any:
-    """The backend named by `name` (else the file's [backend], else "default"), initialized."""
+    """The backend named by `name` (else the file's [backend], else "default"), initialized.
+
+    `[backend] device = N` picks CUDA device N on a GPU backend (before
+    `MOCHA_CUDA_DEVICE`); a CPU backend (`default` without a usable GPU) ignores it."""
+    from mocha.backend_choice import make_backend
     from mocha.core.backend import init
-    from mocha.core.backend_registry import make_backend
 
     chosen = name or exp.backend.get("name", "default")
     try:
@@ -34,6 +37,8 @@ def make_experiment_backend(exp: Experiment, name: str | None = None) -> Any:
             seed=int(exp.backend.get("seed", 0)),
             threads=exp.backend.get("threads"),
         )
+        if exp.backend.get("device") is not None:
+            _use_device(backend, check_device_field(exp.backend["device"]))
     except (MochaError, ValueError, TypeError) as exc:
         raise ExperimentError(f"{exp.path.name}: backend {chosen!r}: {exc}") from None
     try:
@@ -41,6 +46,24 @@ def make_experiment_backend(exp: Experiment, name: str | None = None) -> Any:
     except ValueError as exc:  # e.g. more threads than numba's pool has
         raise ExperimentError(f"{exp.path.name}: backend {chosen!r}: {exc}") from None
     return backend
+
+
+def _use_device(backend: Any, device: int) -> None:
+    if getattr(backend, "device", "cpu") != "gpu":
+        return  # a CPU backend has no device to choose
+    use = getattr(backend, "use_device", None)
+    if use is None:
+        raise MochaError(f"backend {backend.name!r} cannot choose a CUDA device ([backend] device)")
+    use(device)
+
+
+def check_device_field(device: Any) -> int:
+    """`[backend] device` as a whole number >= 0 (a `MochaError` naming the field)."""
+    if isinstance(device, bool) or not isinstance(device, int) or device < 0:
+        raise MochaError(
+            f"[backend] device must be a CUDA device number (0, 1, ...), not {device!r}"
+        )
+    return device
 
 
 def build_nets(exp: Experiment, backend: Any) -> tuple[Any, Any]:

@@ -6,7 +6,7 @@ turn it into nets and train them. The format is documented in `docs/experiment-f
 in short::
 
     name = "digits"
-    [backend]                       # name, dtype, seed
+    [backend]                       # name, dtype, seed, threads, device
     [[layers]]                      # type = "<registered layer name>", phase, fields...
     [solver]                        # method, max_iter, regu_coef, lr_policy, mom_policy, ...
     [[coffee_breaks]]               # type, every_n_iter | every_n_epoch, arguments...
@@ -42,7 +42,7 @@ from mocha.experiment.spelling import field_value, make_policy
 
 PHASES = ("train", "test", "both")
 TOP_LEVEL_KEYS = ("name", "description", "backend", "layers", "solver", "coffee_breaks", "lounge")
-BACKEND_KEYS = ("name", "dtype", "seed", "threads")
+BACKEND_KEYS = ("name", "dtype", "seed", "threads", "device")
 LOUNGE_KEYS = ("save_into", "every_n_iter", "file_exists")
 PROVIDER_KEYS = ("source", "split", "test_fraction", "split_seed", "sample_shape")
 
@@ -163,7 +163,7 @@ def check_writable_file(path: str, where: str) -> None:
 # What may change between a run and its resume without making it another experiment.
 RESUMABLE_CHANGES = {
     "": ("description", "coffee_breaks", "lounge"),
-    "backend": ("name",),
+    "backend": ("name", "device"),
     "solver": ("max_iter", "load_from"),
 }
 
@@ -200,6 +200,9 @@ def _build_layer(exp: Experiment, i: int, spec: Any) -> LayerEntry:
     phase = spec.pop("phase", "both")
     if phase not in PHASES:
         raise ExperimentError(f"{where}: phase = {phase!r}; use one of {', '.join(PHASES)}")
+    placeholder = spec.pop("placeholder", False)
+    if not isinstance(placeholder, bool):
+        raise ExperimentError(f"{where}: placeholder = {placeholder!r}; use true or false")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     source = ""
     if "source" in spec and "data" in fields and "source" not in fields:
@@ -221,7 +224,7 @@ def _build_layer(exp: Experiment, i: int, spec: Any) -> LayerEntry:
         raise ExperimentError(f"{where}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise ExperimentError(f"{where}: {cls.__name__}: {exc}") from None
-    return LayerEntry(layer, phase, i, source)
+    return LayerEntry(layer, phase, i, placeholder, source)
 
 
 def _provider_arrays(exp: Experiment, options: dict[str, Any], tops: Any, where: str) -> Any:

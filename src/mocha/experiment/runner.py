@@ -58,9 +58,16 @@ class RunResult:
     resumed_from: str | None = None
     moved_aside: str | None = None  # fresh=True: where the previous run's files went
     stopped_early: str | None = None  # why a coffee break (EarlyStopping) ended the run
+    #: the iteration whose parameters were validated at the end: the last one trained, or the
+    #: best one an EarlyStopping(restore_best=true) restored (`model` says which)
+    model_iteration: int = 0
+    model: str = "last"  # "last" or "best (restored by EarlyStopping)"
     warnings: list[str] = field(default_factory=list)
     #: per-iteration means of solve()'s parts and its own overhead (mocha.core.loop_timing)
     loop_timing: dict[str, Any] = field(default_factory=dict)
+    #: the backend's thread count and why (`threads=` given, or the setting that decided the
+    #: default), with what the default's adaptive mode chose (`Backend.thread_info()`)
+    thread_choice: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -220,6 +227,19 @@ def experiment_nets(exp: Experiment, backend: str | None = None) -> Iterator[tup
         shutdown(be)
 
 
+def _refuse_placeholders(exp: Experiment) -> None:
+    """A converted model's data layers read stand-in zeros: training on them is nonsense."""
+    stand_ins = [e.layer for e in exp.layers if e.placeholder and e.phase in ("train", "both")]
+    if stand_ins:
+        names = ", ".join(f"{type(x).__name__}({x.name!r})" for x in stand_ins)
+        raise ExperimentError(
+            f"{exp.path.name}: {names} reads placeholder zeros written by `mocha convert` "
+            f"(placeholder = true), not training data. Point its `source` at real data (an "
+            f".h5/.npz file or an HDF5 list file with the input and label arrays; add the "
+            f"label top and a loss layer) and delete the `placeholder = true` line."
+        )
+
+
 def run_experiment(
     exp: Experiment,
     options: RunOptions | None = None,
@@ -243,6 +263,7 @@ def run_experiment(
     """
     from mocha.core.backend import shutdown
 
+    _refuse_placeholders(exp)
     opts = (options or RunOptions()).replace(**overrides)
     opts.check_load_from()
     exp = dataclasses.replace(exp, backend=opts.backend_table(exp))
@@ -262,6 +283,13 @@ def run_experiment(
         start = add_coffee_break(solver, StartWatch(), every_n_iter=0)
         for coffee, every in extra_coffee_breaks:
             add_coffee_break(solver, coffee, every_n_iter=every)
+        restorers = [  # EarlyStopping(restore_best): restored after the final snapshot
+            s.coffee
+            for s in solver.coffee_lounge.coffee_breaks
+            if getattr(s.coffee, "restore_best", False) and callable(s.coffee.restore)
+        ]
+        for coffee in restorers:
+            coffee.defer_restore = True
         result = RunResult(
             experiment=exp.name,
             backend=type(be).__name__,
@@ -303,8 +331,16 @@ def run_experiment(
                 snap.enjoy(solver.coffee_lounge, solver, train_net, state)
                 result.snapshot_written = snap.last_path or None
             result.iterations, result.objective = int(state.iter), float(state.obj_val)
+            result.model_iteration = result.iterations
+            for coffee in restorers if not result.interrupted else []:
+                restored = coffee.restore(train_net)
+                if restored is not None:
+                    result.model_iteration = restored
+                    result.model = "best (restored by EarlyStopping)"
             result.warnings += [watch.message] if watch.message else []
             result.loop_timing = state.timing.summary()
+            result.thread_choice = be.thread_info()
+            result.threads = int(result.thread_choice.get("threads", result.threads))
             if opts.final_validation:
                 with naming_data_rows(exp, [test_net]):
                     result.validation = validate(test_net)

@@ -7,10 +7,10 @@
   reference, compares tops, bottom diffs and parameter gradients, checks that a `NullBlob`
   diff is honoured (no write), and runs the gradient check on the reference.
 * `run_layer(...)` / `LayerHarness` — set a single layer up on given host inputs.
-* `available_backends()` and the pytest plugin's `backend` fixture.
+* `available_backends()`, `session_backend_name()` and the pytest plugin's `backend` fixture.
 """
 
-from mocha.testing.backends import available_backends, backend_tolerance
+from mocha.testing.backends import available_backends, backend_tolerance, session_backend_name
 from mocha.testing.gradcheck import (
     LayerHarness,
     check_gradients,
@@ -27,4 +27,5 @@ __all__ = [
     "check_layer",
     "reference_backend",
     "run_layer",
+    "session_backend_name",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,14 @@ def available_backends() -> list[tuple[str, str | None]]:
     from mocha.core.registry import get_registry
 
     return [(e.name, e.obj.why_unavailable()) for e in get_registry().entries("backends")]
+
+
+def session_backend_name(default: str = "numpy") -> str:
+    """The test session's backend (`MOCHA_BACKEND`, which `--mocha-backend` exports), else
+    `default`: for tests and their child processes that train on one backend and should
+    follow the session's (the solver and resume tests)."""
+    chosen = os.environ.get("MOCHA_BACKEND", "").strip()
+    return chosen if chosen and chosen != "default" else default
 
 
 def backend_tolerance(dtype: Any) -> dict[str, float]:

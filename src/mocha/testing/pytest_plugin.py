@@ -6,6 +6,11 @@ backend of the whole session: the `backend` fixture runs on it alone, and it is 
 with `[backend] name = "default"` honour; tests that name a backend keep theirs. Backends
 that are registered but not usable here are skipped with their reason. Import-light: nothing
 heavy at import time.
+
+`emulated-gpu` is a test-only backend (`mocha.testing.emulated_gpu`): the CuPy backend on a
+strict NumPy stand-in for CuPy that refuses host/device mixing; naming it installs it for the
+session. Any other name that no plugin registers is a usage error (it would otherwise leave
+every backend-parametrized test out, silently).
 """
 
 from __future__ import annotations
@@ -27,14 +32,32 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", GPU_MARKER)
     wanted = session_backend(config)
     if wanted:
+        check_session_backend(wanted)
         os.environ["MOCHA_BACKEND"] = wanted  # DefaultBackend() & co. follow the session
+
+
+def check_session_backend(wanted: str) -> None:
+    """Install the emulated GPU when `wanted` names it; a `pytest.UsageError` listing the
+    registered backends when no plugin registers `wanted`."""
+    if wanted == "emulated-gpu":
+        from mocha.testing.emulated_gpu import install_for_session
+
+        install_for_session()
+    from mocha.core.registry import get_registry
+
+    names = get_registry().names("backends")
+    if wanted not in names:
+        raise pytest.UsageError(
+            f"unknown mocha backend {wanted!r} (--mocha-backend / MOCHA_BACKEND); registered "
+            f"backends: {', '.join(sorted(names))}; test-only: emulated-gpu"
+        )
 
 
 def session_backend(config: pytest.Config) -> str | None:
     """The backend of the session: `--mocha-backend`, else `MOCHA_BACKEND`, else None."""
-    return (
-        config.getoption("--mocha-backend", default=None) or os.environ.get("MOCHA_BACKEND") or None
-    )
+    wanted = config.getoption("--mocha-backend", default=None) or os.environ.get("MOCHA_BACKEND")
+    wanted = (wanted or "").strip()
+    return wanted if wanted and wanted != "default" else None
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -59,7 +82,7 @@ def _backend_params(config: pytest.Config) -> list[Any]:
     for name, reason in available_backends():
         if wanted and name != wanted:
             continue
-        marks = [pytest.mark.gpu] if name == "cupy" else []
+        marks = [pytest.mark.gpu] if name == "cupy" else []  # not the emulation: no GPU needed
         if reason:
             marks.append(pytest.mark.skip(reason=f"backend {name}: {reason}"))
         params.append(pytest.param(name, id=name, marks=marks))
@@ -74,7 +97,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def backend(backend_name: str) -> Iterator[Any]:
     """A float32 backend of each available kind (session-scoped; registry reset per test)."""
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
 
     b = make_backend(backend_name, dtype="float32", seed=0)
     b.init()

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from threadpoolctl import threadpool_info
 
+from mocha.backend_choice import CPUBackend, DefaultBackend, make_backend
 from mocha.core.backend import available_cores, init, shutdown
-from mocha.core.backend_registry import CPUBackend, DefaultBackend, make_backend
 from mocha.plugins.backends import _blas_threads as blas_threads
 from mocha.plugins.backends.numpy_backend import NumpyBackend
 
@@ -39,9 +39,9 @@ def test_threads_default_to_the_available_cores_and_are_validated():
 
 def test_numpy_backend_sets_blas_threads_and_restores_them(blas_at_two):
     backend = NumpyBackend(threads=1)
-    assert backend.thread_info() == {"threads": 1}
     init(backend)
     try:
+        assert backend.thread_info() == {"threads": 1, "why": "threads=1 given"}
         assert _blas_counts() == {1}
     finally:
         shutdown(backend)

@@ -41,9 +41,32 @@ def test_plan_spreads_only_large_convolutions():
         numba.set_num_threads(before)
     assert small.threads == 1
     assert max(n1 - n0 for n0, n1 in small.chunks) <= 2  # 2 MiB per chunk: 2 images
+    assert small.chunks == big.chunks  # the chunks never depend on the threads
     if numba.config.NUMBA_NUM_THREADS >= 2:
         assert big.threads == 2 and len(big.chunks) % 2 == 0
         assert max(n1 - n0 for n0, n1 in big.chunks) <= 2
+
+
+@given(N=st.integers(1, 300), bytes_per_image=st.integers(1, 1 << 22))
+def test_chunk_plans_and_product_blocks_do_not_depend_on_the_thread_count(N, bytes_per_image):
+    import numba
+
+    from mocha.plugins.backends.numba_backend import blas as numba_blas
+
+    nb = NumbaBackend()
+    before = numba.get_num_threads()
+    plans = []
+    try:
+        for count in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+            numba.set_num_threads(count)
+            plans.append(numba_threads.plan_chunks(nb, N, bytes_per_image, 1e12).chunks)
+    finally:
+        numba.set_num_threads(before)
+    assert all(p == plans[0] for p in plans)
+    blocks = numba_blas.split_blocks(N)
+    assert blocks[0][0] == 0 and blocks[-1][1] == N and len(blocks) <= numba_blas.SPLIT_BLOCKS
+    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
+    assert all((i1 - i0) % numba_blas.SPLIT_ALIGN == 0 for i0, i1 in blocks[:-1])
 
 
 def _two_threads():
@@ -101,7 +124,7 @@ def test_compiled_gemm_matches_numpy_on_every_view_layout(dtype):
     assert not c.any()
 
 
-def test_threaded_convolution_is_reproducible_and_matches_one_thread():
+def test_threaded_convolution_is_bitwise_the_same_at_one_and_two_threads():
     numba = _two_threads()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 32, 12, 12)).astype(np.float32)
@@ -124,7 +147,7 @@ def test_threaded_convolution_is_reproducible_and_matches_one_thread():
     for a, b in zip(results[0], results[1]):
         np.testing.assert_array_equal(a, b)  # bitwise, same thread count
     for a, b in zip(results[0], results[2]):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+        np.testing.assert_array_equal(a, b)  # bitwise at 1 thread too: the same chunks
 
 
 def test_without_a_cblas_the_backend_says_what_is_missing(monkeypatch):

@@ -55,7 +55,7 @@ def test_progress_bar_and_validation_tables(tmp_path, capsys):
     )
     assert result.iterations == 20
     text = out.getvalue()
-    assert "20/20" in text and "it/s" in text and "obj" in text
+    assert "20/20" in text and "it/s" in text and "loss" in text
     assert "Validation after 10 iterations" in text and "acc-accuracy" in text
     assert "Validation after 20 iterations" in text
 
@@ -95,3 +95,43 @@ def test_take_stdout_mutes_the_training_log_and_shows_other_output(tmp_path, cap
     assert "TRAIN iter=" not in out.getvalue()
     assert "plugin says hello at iteration 5" in out.getvalue()  # above the bar, not lost
     assert bar._muted == []  # the streams are given back
+
+
+class _Objectives(CoffeeBreak):
+    """Records the objective of every iteration."""
+
+    def __init__(self):
+        self.values = []
+
+    def enjoy(self, lounge, solver, net, state):
+        self.values.append(state.obj_val)
+
+
+def test_validation_of_a_layer_named_accuracy_and_the_bar_fields(tmp_path):
+    """The digits example's accuracy layer is named `accuracy` and reports `accuracy`: each
+    validation shows it in a table, and the bar shows the running-average loss, the last
+    validation metric, it/s and the time left (issue 28)."""
+    spec = dict(EXPERIMENT, solver={"max_iter": 20, "lr_policy": 0.05})
+    spec["layers"] = [
+        dict(layer, name="accuracy") if layer["type"] == "AccuracyLayer" else layer
+        for layer in EXPERIMENT["layers"]
+    ]
+    exp = parse_experiment(spec, tmp_path / "tiny.toml")
+    console = Console(file=io.StringIO(), force_terminal=True, width=160, record=True)
+    objectives = _Objectives()
+    bar = RichProgress(console=console, window=5)
+    result = run_experiment(
+        exp, extra_coffee_breaks=[(objectives, 1), (bar, 1)], handle_sigint=False
+    )
+    assert result.iterations == 20
+    text = console.export_text()
+    for it in (10, 20):
+        table = text.split(f"Validation after {it} iterations", 1)[1].split("\n\n", 1)[0]
+        assert "accuracy" in table
+    accuracy = result.validation["accuracy"]
+    final = text.rstrip().splitlines()[-1]  # the bar as left at the end
+    running = sum(objectives.values[-5:]) / 5  # the mean of the last `window` objectives
+    assert f"loss {running:.5f}" in final
+    assert f"val accuracy {100 * accuracy:.2f}%" in final
+    assert "it/s" in final and "20/20" in final and "0:00:00" in final
+    assert len(bar._listening) == 0  # the listeners are removed at the end

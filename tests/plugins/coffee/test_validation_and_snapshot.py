@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 
 import h5py
 import numpy as np
@@ -114,7 +115,9 @@ def test_snapshot_break_schedule_and_overwrite_warning(tmp_path, caplog):
     assert snap.last_path.endswith("snapshot-000006.h5")
     with h5py.File(folder / "snapshot-000003.h5", "r") as f:
         before = f["ip___weight"][()]
-    # resuming at 6 runs the breaks of iteration 6 again: the same file is written again
+    # resuming at 6 runs the breaks of iteration 6 again: the file resumed from is left as
+    # it is (issue 28)
+    inode = os.stat(folder / "snapshot-000006.h5").st_ino
     train, _ = _nets(backend)
     solver = mocha.Solver(
         mocha.SGD(), mocha.make_solver_parameters(mocha.SGD(), max_iter=9, load_from=str(folder))
@@ -122,8 +125,16 @@ def test_snapshot_break_schedule_and_overwrite_warning(tmp_path, caplog):
     add_coffee_break(solver, mocha.Snapshot(str(folder)), every_n_iter=3)
     with caplog.at_level(logging.WARNING, logger="mocha"):
         assert mocha.solve(solver, train).iter == 9
-    assert "overwriting" in caplog.text and "snapshot-000006.h5" in caplog.text
+    assert "overwriting" not in caplog.text
+    assert os.stat(folder / "snapshot-000006.h5").st_ino == inode
     assert (folder / "snapshot-000009.h5").exists()
     with h5py.File(folder / "snapshot-000003.h5", "r") as f:
         np.testing.assert_array_equal(f["ip___weight"][()], before)
+    # a run that does not resume writes over an existing file of the same iteration, saying so
+    train, _ = _nets(backend)
+    solver = mocha.Solver(mocha.SGD(), mocha.make_solver_parameters(mocha.SGD(), max_iter=3))
+    add_coffee_break(solver, mocha.Snapshot(str(folder)), every_n_iter=3)
+    with caplog.at_level(logging.WARNING, logger="mocha"):
+        mocha.solve(solver, train)
+    assert "overwriting" in caplog.text and "snapshot-000003.h5" in caplog.text
     assert repr(mocha.Snapshot("x")) == "Snapshot('x')"

@@ -9,6 +9,7 @@ from mocha.plugins.layers.concat import ConcatLayer
 from mocha.testing import check_gradients, check_layer, run_layer
 
 
+@pytest.mark.filterwarnings("ignore:.*in Mocha.jl:UserWarning")  # numpy-order dims on purpose
 @pytest.mark.parametrize("dim", [0, 1, 2, 3, -1, -3])
 def test_forward_matches_numpy_concatenate(dim):
     rng = np.random.default_rng(0)

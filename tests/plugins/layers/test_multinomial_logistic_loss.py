@@ -21,6 +21,7 @@ def layer(**kw):
     return MultinomialLogisticLossLayer(name="mll", bottoms=["prob", "label"], **kw)
 
 
+@pytest.mark.filterwarnings("ignore:.*in Mocha.jl:UserWarning")  # numpy-order dims on purpose
 @given(
     problem=class_problems(),
     normalize=st.sampled_from(["local", "global", "no"]),

@@ -28,6 +28,7 @@ def oracle(x, label, axis, weight):
     return loss, weight * (q - label) / count, -weight * np.log(q) / count
 
 
+@pytest.mark.filterwarnings("ignore:.*in Mocha.jl:UserWarning")  # numpy-order dims on purpose
 @given(problem=class_problems())
 def test_forward_and_backward_match_the_oracle(problem):
     shape, axis, dim, seed = problem

@@ -14,6 +14,7 @@ def oracle(x, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+@pytest.mark.filterwarnings("ignore:.*in Mocha.jl:UserWarning")  # numpy-order dims on purpose
 @given(
     shape=st.lists(st.integers(1, 4), min_size=2, max_size=4),
     seed=st.integers(0, 2**16),

@@ -4,7 +4,8 @@ The net is MemoryData → InnerProduct → SoftmaxLoss with the whole data set a
 iteration t's gradient is the gradient at the parameters after iteration t−1 on the same data.
 The weight has lr multiplier 0.5 and L2Regu(2.0) (gradient + 2·regu_coef·2·W), the bias lr
 multiplier 3 and no regularizer. Three iterations, so the momentum lag (Appendix A4) shows:
-iteration 1 uses base_mom, iteration t ≥ 2 uses mom_policy(t − 1).
+iteration 1 uses base_mom, iteration t ≥ 2 uses mom_policy(t − 1). The backend is the test
+session's (`--mocha-backend`, e.g. the emulated GPU), NumPy by default.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 import mocha
 from mocha import CoffeeBreak, LRPolicy, MomPolicy, SolverError, add_coffee_break
+from mocha.testing import session_backend_name
 
 RNG = np.random.default_rng(11)
 N, D, C = 5, 4, 3
@@ -37,7 +39,7 @@ class Record(CoffeeBreak):
 
 
 def _run(method, **params):
-    backend = mocha.make_backend("numpy", dtype="float64", seed=5)
+    backend = mocha.make_backend(session_backend_name(), dtype="float64", seed=5)
     backend.init()
     net = mocha.Net(
         "upd",
@@ -232,7 +234,7 @@ def test_required_parameters(method, key):
 @pytest.mark.parametrize("method", [mocha.Adam(), mocha.Nesterov(), mocha.Adagrad()])
 def test_nan_objective_names_the_iteration(method):
     x = X.copy()
-    backend = mocha.make_backend("numpy", dtype="float64", seed=5)
+    backend = mocha.make_backend(session_backend_name(), dtype="float64", seed=5)
     net = mocha.Net(
         "nan",
         backend,

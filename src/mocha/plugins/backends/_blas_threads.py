@@ -17,6 +17,10 @@ from threadpoolctl import ThreadpoolController
 
 _lock = threading.Lock()
 _controllers: list[Any] | None = None
+#: The counts `set_threads` last left (a backend's setting, not the user's) and the counts it
+#: found before the first of those calls (the user's), for `user_counts`.
+_ours: list[int] | None = None
+_users: list[int] | None = None
 
 
 def controllers(refresh: bool = False) -> list[Any]:
@@ -44,17 +48,33 @@ def get_threads() -> list[int]:
 def set_threads(count: int, refresh: bool = False) -> list[int]:
     """Set every BLAS library to `count` threads; returns the previous counts (for
     `restore`). `refresh`: look for newly loaded libraries first."""
+    global _ours, _users
     previous = []
     for c in controllers(refresh):
         previous.append(c.get_num_threads())
         c.set_num_threads(count)
+    if _ours is None or previous != _ours:  # the user's counts (or changed by the user since)
+        _users = list(previous)
+    _ours = [count] * len(previous)
     return previous
 
 
 def restore(previous: list[int]) -> None:
     """Put back the counts `set_threads` returned."""
+    global _ours
     for c, count in zip(controllers(), previous):
         c.set_num_threads(count)
+    _ours = None if previous == _users else list(previous)
+
+
+def user_counts() -> list[int]:
+    """The BLAS thread counts the user set (`threadpool_limits`, `OPENBLAS_NUM_THREADS`, the
+    library's default): the current ones, unless they are those a backend's `set_threads`
+    left, in which case the counts found before the backends changed them."""
+    current = get_threads()
+    if _ours is not None and _users is not None and current == _ours:
+        return list(_users)
+    return current
 
 
 def describe() -> list[dict[str, Any]]:

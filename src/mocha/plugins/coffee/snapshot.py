@@ -52,8 +52,10 @@ class Snapshot(CoffeeBreak):
         self.snapshot_folder = OwnedSnapshotFolder(self.snapshot_dir)
         self.last_path = ""
         self._lock = self.snapshot_folder.lock()
+        self._resumed: tuple[int, str] | None = None
 
     def init(self, lounge: Any, solver: Any, net: Any) -> None:
+        self._resumed = resumed_snapshot(solver)
         if not parallel_of(net.backend).is_root:
             return  # data parallel: rank 0 alone writes, so it alone holds the folder
         self.snapshot_folder.prepare(self._lock)
@@ -65,6 +67,12 @@ class Snapshot(CoffeeBreak):
         if not parallel_of(net.backend).is_root:
             return
         path = self.snapshot_folder.path_of(state.iter)
+        if self._resumed and _same_file(path, self._resumed[1]) and state.iter == self._resumed[0]:
+            # the breaks of the resumed iteration (and a run with nothing to train) leave the
+            # snapshot the solver just loaded as it is (issue 28)
+            logger.info("Snapshot: %s is the snapshot resumed from; left as it is", path)
+            self.last_path = path
+            return
         if os.path.exists(path):
             logger.warning("Snapshot: overwriting %s", path)
         outside = not self._lock.held  # e.g. the runner's final snapshot, after destroy
@@ -82,6 +90,20 @@ class Snapshot(CoffeeBreak):
     def __repr__(self) -> str:
         keep = f", keep_last={self.keep_last}" if self.keep_last else ""
         return f"Snapshot({self.snapshot_dir!r}{keep})"
+
+
+def resumed_snapshot(solver: Any) -> tuple[int, str] | None:
+    """`(iteration, file)` of the snapshot the solver resumed from (None: it starts at 0)."""
+    if solver.resumed_from is None or solver.state is None:
+        return None
+    return int(solver.state.iter), solver.resumed_from
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 @hookimpl

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, channel_axis, config_field, name_field
+from mocha.core.layer import Layer, config_field, name_field
+from mocha.plugins.layers._class_axis import class_axis
 from mocha.plugins.layers._labels import labels_as_index
 from mocha.plugins.layers._loss import RunningAccuracyState
 
 
 class AccuracyState(RunningAccuracyState):
     def __init__(self, layer, backend, inputs, diffs, ctx):
-        self.axis = channel_axis(layer, inputs[0].ndim, layer.bottoms[0])
+        self.axis = class_axis(layer, inputs[0].ndim, layer.bottoms[0])
         super().__init__(layer, backend, inputs, diffs, ctx)
 
     def forward(self, backend, inputs):

@@ -6,6 +6,7 @@ from mocha.core.blob import NullBlob
 from mocha.core.errors import ShapeError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, LayerState, config_field, name_field
+from mocha.plugins.layers._class_axis import warn_if_julia_dim
 
 
 class ConcatState(LayerState):
@@ -18,6 +19,7 @@ class ConcatState(LayerState):
                 f"ConcatLayer({layer.name!r}): dim={layer.dim} is not an axis of bottom "
                 f"{layer.bottoms[0]!r} with shape {first.shape} ({nd} axes)"
             )
+        warn_if_julia_dim(layer, layer.dim, nd, layer.bottoms[0])
         axis = layer.dim % nd
         self.axis = axis
         for name, x in zip(layer.bottoms, inputs):

@@ -5,7 +5,8 @@ SoftmaxLayer + MultinomialLogisticLossLayer trains like SoftmaxLossLayer."""
 from __future__ import annotations
 
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, channel_axis, config_field, name_field
+from mocha.core.layer import Layer, LayerState, config_field, name_field
+from mocha.plugins.layers._class_axis import class_axis
 from mocha.plugins.layers._class_weights import expand_class_weights, normalize_field, weights_field
 from mocha.plugins.layers._labels import labels_as_index
 
@@ -16,7 +17,7 @@ class MultinomialLogisticLossState(LayerState):
     def __init__(self, layer, backend, inputs, diffs, ctx):
         super().__init__(layer, backend, inputs, diffs, ctx)
         pred = inputs[0]
-        self.axis = channel_axis(layer, pred.ndim, layer.bottoms[0])
+        self.axis = class_axis(layer, pred.ndim, layer.bottoms[0])
         self.count = pred.size // pred.shape[self.axis]  # N · spatial
         self.weights = expand_class_weights(layer, backend, pred.shape, self.axis)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from mocha.core.errors import DataError, ShapeError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, channel_axis, config_field, name_field
+from mocha.core.layer import Layer, LayerState, config_field, name_field
+from mocha.plugins.layers._class_axis import class_axis
 
 
 class SoftlabelSoftmaxLossState(LayerState):
@@ -18,7 +19,7 @@ class SoftlabelSoftmaxLossState(LayerState):
                 f"shape {label.shape}; it must have the prediction's shape {pred.shape} "
                 f"(blob {layer.bottoms[0]!r}), one distribution per sample and location"
             )
-        self.axis = channel_axis(layer, pred.ndim, layer.bottoms[0])
+        self.axis = class_axis(layer, pred.ndim, layer.bottoms[0])
         self.prob = backend.empty(pred.shape)
         self.count = pred.size // pred.shape[self.axis]  # N · spatial
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, channel_axis, config_field, name_field
+from mocha.core.layer import Layer, LayerState, config_field, name_field
+from mocha.plugins.layers._class_axis import class_axis
 
 
 class SoftmaxState(LayerState):
     def __init__(self, layer, backend, inputs, diffs, ctx):
         super().__init__(layer, backend, inputs, diffs, ctx)
-        self.axes = [channel_axis(layer, x.ndim, b) for x, b in zip(inputs, layer.bottoms)]
+        self.axes = [class_axis(layer, x.ndim, b) for x, b in zip(inputs, layer.bottoms)]
         self.blobs = [backend.empty(x.shape) for x in inputs]
         self.blobs_diff = [backend.empty(x.shape) for x in inputs]
 

@@ -11,7 +11,11 @@ Column layout
 (zero outside the image). A single image `x[C, H, W]` is the case N = 1 (`col[C*kh*kw,
 oh*ow]`). Keeping the batch inside the columns lets a convolution be ONE matrix product per
 group over the whole mini-batch. Output sizes use floor: `oh = (H + 2*ph - kh) // sh + 1`.
-The only Python loop is over the kh*kw kernel offsets (each one a strided copy of the batch).
+`im2col` is one strided view of the padded batch copied once (a single copy kernel on a GPU,
+not one launch per kernel offset). `col2im` loops over the kh*kw offsets (each a strided add)
+on a CPU backend; on a GPU backend it is a zero fill, one strided assignment and one reduction
+(`_col2im_gather`), whatever the kernel size. Neither uses atomics: both sum in a fixed order
+(bitwise reproducible on a GPU too).
 """
 
 from __future__ import annotations
@@ -46,12 +50,13 @@ def _col6(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> Any:
         xpad[:, :, ph : ph + H, pw : pw + W] = x
     else:
         xpad = x
-    xt = xpad.transpose(1, 0, 2, 3)  # (C, N, Hp, Wp) view
-    col = xp.empty((C, kh, kw, N, oh, ow), dtype=x.dtype)
-    for p in range(kh):
-        for q in range(kw):
-            col[:, p, q] = xt[:, :, p : p + sh * (oh - 1) + 1 : sh, q : q + sw * (ow - 1) + 1 : sw]
-    return col
+    # one strided view of every patch, copied once (a single kernel on a GPU):
+    # view[c, p, q, n, i, j] = xpad[n, c, i*sh + p, j*sw + q]
+    sn, sc, sy, sx = xpad.strides
+    view = xp.lib.stride_tricks.as_strided(
+        xpad, (C, kh, kw, N, oh, ow), (sc, sy, sx, sn, sy * sh, sx * sw)
+    )
+    return xp.ascontiguousarray(view)
 
 
 def im2col(backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair) -> Any:
@@ -74,14 +79,36 @@ def col2im(
     N, C = (1, x_shape[0]) if single else x_shape[:2]
     H, W, kh, kw, ph, pw, sh, sw, oh, ow = _geometry(tuple(x_shape), kernel, pad, stride)
     col6 = col.reshape(C, kh, kw, N, oh, ow)
-    xpad = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=col.dtype)
-    for p in range(kh):
-        for q in range(kw):
-            xpad[:, :, p : p + sh * (oh - 1) + 1 : sh, q : q + sw * (ow - 1) + 1 : sw] += col6[
-                :, p, q
-            ]
+    if getattr(backend, "device", "cpu") == "gpu":
+        xpad = _col2im_gather(backend, col6, H + 2 * ph, W + 2 * pw, (sh, sw))
+    else:
+        xpad = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=col.dtype)
+        for p in range(kh):
+            for q in range(kw):
+                xpad[:, :, p : p + sh * (oh - 1) + 1 : sh, q : q + sw * (ow - 1) + 1 : sw] += col6[
+                    :, p, q
+                ]
     x = xpad[:, :, ph : ph + H, pw : pw + W].transpose(1, 0, 2, 3)
     return xp.ascontiguousarray(x[0] if single else x)
+
+
+def _col2im_gather(backend: Any, col6: Any, Hp: int, Wp: int, stride: Pair) -> Any:
+    """col2im for a device (a GPU): three operations whatever the kernel size, no atomics.
+
+    xpad[c, n, y, x] = Σ_{p,q} D[c, p, q, n, y - p + kh - 1, x - q + kw - 1], where D holds
+    col6[c, p, q, n, i, j] at row kh - 1 + i·sh, column kw - 1 + j·sw and zeros elsewhere
+    (the columns spread out by the stride, bordered by kh - 1 and kw - 1 zeros): a zero fill,
+    one strided assignment, and one reduction over (p, q) of a strided view of D."""
+    xp = backend.xp
+    C, kh, kw, N, oh, ow = col6.shape
+    sh, sw = stride
+    d = xp.zeros((C, kh, kw, N, Hp + kh - 1, Wp + kw - 1), dtype=col6.dtype)
+    d[..., kh - 1 : kh + sh * (oh - 1) : sh, kw - 1 : kw + sw * (ow - 1) : sw] = col6
+    sc, sp, sq, sn, sy, sx = d.strides
+    view = xp.lib.stride_tricks.as_strided(
+        d[..., kh - 1 :, kw - 1 :], (C, N, Hp, Wp, kh, kw), (sc, sn, sy, sx, sp - sy, sq - sx)
+    )
+    return view.sum(axis=(4, 5))
 
 
 def conv_forward(

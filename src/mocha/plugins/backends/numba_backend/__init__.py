@@ -15,6 +15,7 @@ generic versions. The package mirrors `generic/`, one module per topic, each end
                     BLAS each, in one compiled region
 ``pool``            max / mean pooling, forward and backward
 ``lrn``             local response normalization, both modes
+``batchnorm``       batch normalization: per-channel statistics, normalize, gradients
 ``softmax``         softmax over any axis
 ``elementwise``     neurons, dropout, the softmax-loss gradient
 ``update``          the SGD momentum step and the scaled add of the L2 regularizer
@@ -40,6 +41,8 @@ from typing import Any
 import numpy as np
 
 import mocha.plugins.backends._blas_threads as blas_threads
+import mocha.plugins.backends._thread_settings as thread_settings
+import mocha.plugins.backends.numba_backend.batchnorm as batchnorm
 import mocha.plugins.backends.numba_backend.blas as blas
 import mocha.plugins.backends.numba_backend.conv as conv
 import mocha.plugins.backends.numba_backend.elementwise as elementwise
@@ -52,7 +55,7 @@ from mocha.core.backend import Backend
 from mocha.core.hookspecs import hookimpl
 
 #: The topic modules whose `KERNELS` the backend registers.
-TOPICS = (blas, conv, pool, lrn, softmax, elementwise, update)
+TOPICS = (blas, conv, pool, lrn, batchnorm, softmax, elementwise, update)
 #: Every kernel the Numba backend overrides: name -> implementation.
 KERNELS: dict[str, Callable[..., Any]] = {
     name: impl for topic in TOPICS for name, impl in topic.KERNELS.items()
@@ -64,17 +67,20 @@ class NumbaBackend(Backend):
     """NumPy arrays with Numba-compiled kernels.
     `NumbaBackend(dtype="float32", seed=0, threads=None)`.
 
-    Threads: `threads` (default: the cores this process may run on) is applied by `init()`
-    and undone by `shutdown()`: numba's thread count (`numba.set_num_threads`, on the calling
-    thread) becomes `threads`, and every BLAS library's (through threadpoolctl) becomes 1.
-    The backend parallelizes the products itself: a convolution over 10 MFLOP is one
-    compiled parallel region whose `threads` threads each run whole chunks of the batch
-    (gather, one-thread BLAS products, reorder; `threads.py`), and large matrix products are
-    cut into one block per thread the same way (`blas.py`). So BLAS never wakes its own
-    workers, and no environment variable is needed for full speed. numba's OpenMP workers
-    keep OpenMP's default wait policy (a short spin, then sleep), so a region a few
-    microseconds after the previous one finds them awake (`runtime.loops`). Results are
-    reproducible for a given thread count.
+    Threads: `threads` (default: the smallest of the cores in the affinity mask, a cgroup
+    CPU quota, `OMP_NUM_THREADS`, `NUMBA_NUM_THREADS` and an active `threadpool_limits`;
+    `_thread_settings.py`) is applied by `init()` and undone by `shutdown()`: numba's thread
+    count (`numba.set_num_threads`, on the calling thread) becomes `threads`, and every BLAS
+    library's (through threadpoolctl) becomes 1. The backend parallelizes the products
+    itself: a convolution over 10 MFLOP is one compiled parallel region whose threads each
+    run whole chunks of the batch (gather, one-thread BLAS products, reorder; `threads.py`),
+    and large matrix products are cut into blocks the same way (`blas.py`). So BLAS never
+    wakes its own workers, and no environment variable is needed for full speed. With the
+    default count, each parallel region runs at `threads` or at 1 thread, whichever it
+    measured faster, re-measured as the run goes on (`tuner.py`: a busy machine no longer
+    makes the default slower than 1 thread); `threads=N` runs them at N. The chunks and the
+    shape of every BLAS call depend on the problem only, so results are bitwise the same at
+    any thread count.
     """
 
     name = "numba"
@@ -98,8 +104,10 @@ class NumbaBackend(Backend):
             return
         numba = runtime.numba()
         limit = numba.config.NUMBA_NUM_THREADS
-        if self.threads > limit and not self.threads_given:
-            self.threads = limit  # the default: all the cores numba's pool may use
+        if not self.threads_given:  # the user's settings and the machine's limits decide
+            self.threads, self.threads_reason = thread_settings.default_threads(pool=limit)
+        else:
+            self.threads_reason = f"threads={self.threads} given"
         if self.threads > limit:
             raise ValueError(
                 f"NumbaBackend: threads={self.threads} is more than numba's pool has "
@@ -107,6 +115,8 @@ class NumbaBackend(Backend):
             )
         self._saved_threads = (runtime.get_threads(), blas_threads.set_threads(1, refresh=True))
         runtime.set_threads(self.threads)
+        # the default adapts: each parallel region at `threads` or 1, whichever runs faster
+        runtime.TUNER.reset(enabled=not self.threads_given and self.threads > 1)
         super().init()
 
     def shutdown(self) -> None:
@@ -115,22 +125,29 @@ class NumbaBackend(Backend):
         if self.initialized and saved is not None:
             runtime.set_threads(saved[0])
             blas_threads.restore(saved[1])
+            runtime.TUNER.reset(enabled=False)
             self._saved_threads = None
         super().shutdown()
 
     def thread_info(self) -> dict[str, Any]:
-        """`threads`, numba's count on the calling thread (`numba_threads`) and its threading
-        layer (None before the first parallel loop)."""
+        """`threads` and why (`why`: `threads=` given, or the setting that decided the
+        default), numba's count on the calling thread (`numba_threads`), its threading layer
+        (None before the first parallel loop) and, for the default, what the adaptive count
+        chose (`adaptive`: regions at `threads` and at 1 thread, see `tuner.py`)."""
         numba = runtime.numba()
         try:
             layer = numba.threading_layer()
         except ValueError:  # no parallel loop has run yet
             layer = None
-        return {
+        info = {
             "threads": self.threads,
+            "why": getattr(self, "threads_reason", ""),
             "numba_threads": runtime.get_threads(),
             "threading_layer": layer,
         }
+        if runtime.TUNER.enabled:
+            info["adaptive"] = runtime.TUNER.summary()
+        return info
 
     @classmethod
     def why_unavailable(cls) -> str | None:

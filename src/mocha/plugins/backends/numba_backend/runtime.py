@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from mocha.plugins.backends.numba_backend.tuner import Tuner
+
 Pair = tuple[int, int]
 
 #: Below this many elements a kernel runs on the calling thread only: starting a parallel
@@ -25,6 +27,8 @@ SERIAL_BELOW = 1 << 16
 
 _LOOPS = __name__.rsplit(".", 1)[0] + ".loops"
 _loaded: dict[str, ModuleType] = {}
+#: The adaptive thread count of the parallel regions (on for a default `NumbaBackend`).
+TUNER = Tuner()
 _numba: ModuleType | None = None
 
 
@@ -67,13 +71,16 @@ def set_threads(count: int) -> None:
 
 def run(loop: Any, size: int, *args: Any) -> None:
     """Call the compiled `loop` on `args`; serially (one thread) when `size` is below
-    `SERIAL_BELOW`."""
-    if size >= SERIAL_BELOW:
-        loop(*args)
-        return
+    `SERIAL_BELOW`, else at the count the `TUNER` picks (when on)."""
     threads = get_threads()
     if threads == 1:
         loop(*args)
+        return
+    if size >= SERIAL_BELOW:
+        if TUNER.enabled:
+            TUNER.call((loop, size), threads, set_threads, loop, *args)
+        else:
+            loop(*args)
         return
     set_threads(1)
     try:

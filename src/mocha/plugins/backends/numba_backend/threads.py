@@ -10,10 +10,12 @@ the gather, the products and the reorder; a compiled region pays it at most once
 all while OpenMP's workers still spin from the previous region (GNU OpenMP spins for a while
 before sleeping, unless `OMP_WAIT_POLICY=PASSIVE`).
 
-Sums over chunks (∇W, ∇b) are kept per chunk and added in chunk order afterwards
-(`reduce_partials`), so results are reproducible for a given chunk plan whichever thread ran
-which chunk. Small convolutions (`CHUNK_THREADS_MIN_FLOPS`) run their chunks on the calling
-thread only.
+Results never depend on the thread count: the chunks are a function of the problem alone
+(the batch, the scratch per image, `conv_chunk_bytes`; their count rounded up to a multiple of
+`CHUNK_MULTIPLE` so that two threads get equal shares), so every BLAS call has the same shape
+at 1 thread as at 8, and sums over chunks (∇W, ∇b) are kept per chunk and added in chunk order
+afterwards (`reduce_partials`), whichever thread ran which chunk. Small convolutions
+(`CHUNK_THREADS_MIN_FLOPS`) run the same chunks on the calling thread only.
 
 Like every parallel numba loop on the GNU OpenMP layer, these regions are not fork-safe: a
 child forked (without exec) from a process that ran one is stopped by numba if it runs one
@@ -33,6 +35,9 @@ import mocha.plugins.backends.numba_backend.runtime as runtime
 #: on the calling thread: a parallel region costs some microseconds to start, tens when a
 #: worker has to be woken.
 CHUNK_THREADS_MIN_FLOPS = 10_000_000
+#: A batch of at least this many images is cut into a multiple of this many chunks (the chunk
+#: plan never depends on the thread count; 2 balances the 2-core machines this was tuned on).
+CHUNK_MULTIPLE = 2
 
 
 @dataclass(frozen=True)
@@ -52,37 +57,43 @@ class ChunkPlan:
 
 def plan_chunks(backend: Any, N: int, bytes_per_image: int, flops: float) -> ChunkPlan:
     """Chunks of the batch whose scratch (`bytes_per_image` each) fits the backend's
-    `conv_chunk_bytes` (0: the whole batch), as many per thread when the work (`flops`) is
-    worth the threads."""
-    threads = runtime.get_threads()
-    spread = _spread(threads, flops)
+    `conv_chunk_bytes` (0: the whole batch), a multiple of `CHUNK_MULTIPLE` of them; run on
+    the threads when the work (`flops`) is worth them. The chunks do not depend on the
+    thread count (so neither do the results)."""
     budget = getattr(backend, "conv_chunk_bytes", 0) or N * bytes_per_image
-    chunks = balanced_chunks(N, budget // max(bytes_per_image, 1), threads if spread else 1)
-    return ChunkPlan(chunks, min(threads, len(chunks)) if spread else 1)
+    chunks = balanced_chunks(N, budget // max(bytes_per_image, 1), CHUNK_MULTIPLE)
+    return plan_over(chunks, flops)
 
 
-def plan_over(chunks: list[tuple[int, int]], flops: float) -> ChunkPlan:
-    """A plan over GIVEN chunks (those a cached buffer was laid out by), spread over the
-    threads when the work (`flops`) is worth them, as `plan_chunks` decides."""
+def plan_over(
+    chunks: list[tuple[int, int]], flops: float, min_flops: float | None = None
+) -> ChunkPlan:
+    """A plan over GIVEN chunks (those a cached buffer was laid out by, a product's blocks),
+    spread over the threads when the work (`flops`) is at least `min_flops`
+    (`CHUNK_THREADS_MIN_FLOPS` by default)."""
     threads = runtime.get_threads()
-    return ChunkPlan(list(chunks), min(threads, len(chunks)) if _spread(threads, flops) else 1)
-
-
-def _spread(threads: int, flops: float) -> bool:
-    """Whether chunks of `flops` in all run on `threads` threads at once."""
-    return threads > 1 and flops >= CHUNK_THREADS_MIN_FLOPS
+    least = CHUNK_THREADS_MIN_FLOPS if min_flops is None else min_flops
+    spread = threads > 1 and flops >= least
+    return ChunkPlan(list(chunks), min(threads, len(chunks)) if spread else 1)
 
 
 def run_plan(plan: ChunkPlan, loop: Any, *args: Any) -> None:
     """Call the compiled chunk `loop(*args)` (a parallel loop over the plan's chunks, each
-    thread t using its own scratch row t) on `plan.threads` numba threads."""
+    thread t using its own scratch row t) on `plan.threads` numba threads, or on 1 when the
+    adaptive `runtime.TUNER` measured that faster (the scratch rows are those of
+    `plan.threads` threads either way)."""
     current = runtime.get_threads()
-    if plan.threads == current:
+    tuner = runtime.TUNER
+    if plan.threads == current and (plan.threads == 1 or not tuner.enabled):
         loop(*args)
         return
     runtime.set_threads(plan.threads)
     try:
-        loop(*args)
+        if plan.threads > 1 and tuner.enabled:  # at plan.threads or 1, as measured
+            key = (loop, tuple(plan.chunks), *(getattr(a, "shape", None) for a in args[:2]))
+            tuner.call(key, plan.threads, runtime.set_threads, loop, *args)
+        else:
+            loop(*args)
     finally:
         runtime.set_threads(current)
 
@@ -111,12 +122,12 @@ def reduce_partials(parts: np.ndarray, rowsums: np.ndarray, db: np.ndarray) -> n
     return acc
 
 
-def balanced_chunks(N: int, per_chunk: int, threads: int) -> list[tuple[int, int]]:
-    """Chunks of at most `per_chunk` images whose count is a multiple of `threads` when it
-    can be (so that every thread gets the same number of images)."""
+def balanced_chunks(N: int, per_chunk: int, multiple: int) -> list[tuple[int, int]]:
+    """Chunks of at most `per_chunk` images whose count is a multiple of `multiple` when it
+    can be (so that as many threads get the same number of images)."""
     per_chunk = max(1, min(N, per_chunk))
     n = -(-N // per_chunk)
-    if threads > 1 and N >= threads:
-        n = -(-n // threads) * threads
+    if multiple > 1 and N >= multiple:
+        n = -(-n // multiple) * multiple
     B = -(-N // n)
     return [(n0, min(N, n0 + B)) for n0 in range(0, N, B)]
