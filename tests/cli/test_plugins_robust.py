@@ -138,3 +138,27 @@ def test_strict_mode_with_a_broken_plugin(
     result = runner.invoke(make_app(), ["run", str(write_experiment(small_toml))])
     assert result.exit_code == 2
     assert "temp-broken" in result.stderr and "broken at import" in result.stderr
+
+
+@pytest.mark.parametrize("source", [RAISING_COMMAND, "raise ImportError('no such thing')\n"])
+def test_strict_mode_with_a_broken_command_plugin(
+    fake_distribution, runner, monkeypatch, write_experiment, small_toml, source
+):
+    """A command plugin that fails to import or to add its commands: exit 2 naming it under
+    MOCHA_STRICT_PLUGINS=1 (`mocha plugins` and `--version` still answer); a warning without."""
+    fake_distribution(
+        "temp-badcmd",
+        {"commands.temp_badcmd": "temp_badcmd_plugin"},
+        {"temp_badcmd_plugin": source},
+    )
+    path = str(write_experiment(small_toml))
+    with pytest.warns(RuntimeWarning, match="temp-badcmd"):
+        app = make_app()
+    assert runner.invoke(app, ["run", path, "--max-iter", "1", "--no-progress"]).exit_code == 0
+    monkeypatch.setenv("MOCHA_STRICT_PLUGINS", "1")
+    result = runner.invoke(make_app(), ["run", path, "--max-iter", "1", "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "commands.temp_badcmd" in result.stderr and "temp-badcmd" in result.stderr
+    assert "Traceback" not in result.output
+    assert _failed(_rows(runner), "temp-badcmd")
+    assert runner.invoke(make_app(), ["--version"]).exit_code == 0

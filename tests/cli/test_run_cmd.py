@@ -153,7 +153,7 @@ def test_interrupted_run_tells_how_to_resume(
 ):
     import mocha.experiment as experiment
 
-    def fake_run(exp, **kwargs):
+    def fake_run(exp, options=None, **kwargs):
         return experiment.RunResult(
             experiment="small",
             backend="NumpyBackend",

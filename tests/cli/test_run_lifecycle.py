@@ -213,7 +213,7 @@ def test_a_second_ctrl_c_while_the_last_snapshot_is_written_is_ignored():
     from types import SimpleNamespace
 
     from mocha.core.coffee import CoffeeLounge
-    from mocha.experiment.runner import stop_on_sigint
+    from mocha.experiment.stopping import stop_on_sigint
 
     solver = SimpleNamespace(
         coffee_lounge=CoffeeLounge(), stop_requested=False, capture_every_iter=False

@@ -7,8 +7,8 @@ Shuffled MemoryData (the batch size does not divide the data, so batches wrap ac
 every epoch draws a new permutation), InnerProduct + ReLU, Dropout, InnerProduct, SoftmaxLoss,
 trained with `load_from=SNAPDIR` and a Snapshot break every E iterations. `--kill-at K`
 SIGKILLs the process in the coffee breaks of iteration K (after the snapshot breaks);
-`--kill-in-write K` SIGKILLs it in the middle of writing the snapshot of iteration K (after the
-parameters were written). When training ends, the parameters go to OUT.h5. The backend is the
+`--kill-in-write K` SIGKILLs it in the middle of writing the snapshot of iteration K (half of
+its bytes are on disk). When training ends, the parameters go to OUT.h5. The backend is the
 test session's (MOCHA_BACKEND, inherited; the emulated GPU too), NumPy by default.
 """
 
@@ -56,18 +56,19 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.kill_in_write >= 0:
-        import mocha.core.io.snapshot as snapshot_module
+        import mocha.core.io.model as model_module
 
-        original = snapshot_module.write_parameters
+        original = model_module.write_file
 
-        def dying_write(group, net):
-            original(group, net)
-            group.file.flush()
-            name = os.path.basename(group.file.filename)
-            if name.startswith(f".snapshot-{args.kill_in_write:06d}"):
+        def dying_write(path, data, where):
+            if os.path.basename(path).startswith(f".snapshot-{args.kill_in_write:06d}"):
+                with open(path, "wb") as out:  # half the file reaches the disk
+                    out.write(bytes(data)[: len(data) // 2])
+                    out.flush()
                 os.kill(os.getpid(), signal.SIGKILL)
+            original(path, data, where)
 
-        snapshot_module.write_parameters = dying_write
+        model_module.write_file = dying_write
 
     rng = np.random.default_rng(123)
     x = rng.standard_normal((22, 5)).astype(np.float32)

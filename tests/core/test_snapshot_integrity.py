@@ -19,6 +19,7 @@ import mocha
 from mocha import SnapshotError, add_coffee_break, registry_reset
 from mocha.core.io.snapshot import check_snapshot
 from mocha.core.resume import load_from_path
+from mocha.core.solver import ResumeOptions
 
 RNG = np.random.default_rng(5)
 X = RNG.standard_normal((8, 4))
@@ -46,7 +47,7 @@ def _solver(max_iter, load_from="", experiment_id=""):
         method, max_iter=max_iter, load_from=load_from, mom_policy=mocha.MomPolicy.Fixed(0.9)
     )
     solver = mocha.Solver(method, params)
-    solver.experiment_id = experiment_id
+    solver.resume_options = ResumeOptions(experiment_id=experiment_id)
     return solver
 
 
@@ -63,8 +64,7 @@ def _resume_iteration(path, **attrs):
     """The iteration a fresh solver resumes at from `path` (a file or folder)."""
     net = _net()
     solver = _solver(100)
-    for key, value in attrs.items():
-        setattr(solver, key, value)
+    solver.resume_options = ResumeOptions(**attrs)
     state = mocha.core.solver.SolverState()
     try:
         load_from_path(solver, net, state, str(path))
@@ -152,10 +152,10 @@ def test_missing_solver_state_refuses_to_resume_but_weights_only_loads(tmp_path)
     _delete_history(path)
     with pytest.raises(SnapshotError, match="parameters are intact, so --weights-only"):
         _resume_iteration(path)
-    assert _resume_iteration(path, load_weights_only=True) == 0
+    assert _resume_iteration(path, weights_only=True) == 0
     _flip_weight(path)  # weights-only still refuses damaged weights
     with pytest.raises(SnapshotError, match="parameters do not match the file's checksum"):
-        _resume_iteration(path, load_weights_only=True)
+        _resume_iteration(path, weights_only=True)
 
 
 def test_load_snapshot_refuses_damaged_weights(tmp_path):
@@ -248,7 +248,29 @@ def test_a_snapshot_of_another_experiment_is_refused_unless_allowed(tmp_path):
     state = mocha.core.solver.SolverState()
     with pytest.raises(SnapshotError, match="written by another experiment"):
         load_from_path(solver, net, state, str(tmp_path))
-    solver.allow_foreign_snapshot = True
+    solver.resume_options = ResumeOptions(allow_foreign_snapshot=True, experiment_id="experiment-b")
     load_from_path(solver, net, state, str(tmp_path))
     assert state.iter == 5
     net.shutdown()
+
+
+@pytest.mark.parametrize("removed", ["solver/history", "one history array"])
+def test_a_snapshot_without_its_history_is_refused_even_with_a_new_checksum(tmp_path, removed):
+    """Removing the momentum and recomputing the checksum must not resume with zero momentum
+    in silence: the snapshot lacks solver state; --weights-only still loads its parameters."""
+    from mocha.core.io.model import stamp
+
+    _train(tmp_path, max_iter=5)
+    path = tmp_path / "snapshot-000005.h5"
+    with h5py.File(path, "r+") as f:
+        names = []
+        f["solver/history"].visititems(
+            lambda n, o: names.append(n) if hasattr(o, "shape") else None
+        )
+        assert names  # SGD with momentum 0.9 keeps one history array per parameter
+        del f["solver/history" if removed == "solver/history" else f"solver/history/{names[0]}"]
+        stamp(f)  # a checksum that matches the edited file
+    with pytest.raises(SnapshotError, match=r"lacks solver state .*--weights-only"):
+        _resume_iteration(path)
+    assert _resume_iteration(path, weights_only=True) == 0
+    assert _resume_iteration(tmp_path) == 0  # the folder's newest intact one: snapshot 0

@@ -63,7 +63,7 @@ class _AlphabeticalGroup(TyperGroup):
 
 def make_app() -> typer.Typer:
     """A fresh root app with every plugin command registered."""
-    from mocha.core.plugins import get_plugin_manager
+    from mocha.core.plugins import get_plugin_manager, strict_plugins
 
     app = typer.Typer(
         name="mocha",
@@ -75,8 +75,11 @@ def make_app() -> typer.Typer:
         help="Mocha for Python: train and inspect networks described in experiment files.",
     )
 
+    broken: list[Any] = []  # strict mode: the command plugins that failed
+
     @app.callback()
     def root(
+        ctx: typer.Context,
         version: Annotated[
             bool,
             typer.Option(
@@ -100,6 +103,12 @@ def make_app() -> typer.Typer:
         from mocha.cli._logging import configure_logging
 
         configure_logging(verbose, quiet)
+        if broken and ctx.invoked_subcommand != "plugins":  # `mocha plugins` shows them
+            info = broken[0]
+            raise fail(
+                f"MOCHA_STRICT_PLUGINS is set and plugin {info.name!r} from "
+                f"{info.distribution} failed: {info.error} (see `mocha plugins`)"
+            )
 
     try:
         pm = get_plugin_manager()
@@ -110,6 +119,8 @@ def make_app() -> typer.Typer:
         pm = make_plugin_manager(lenient=True)
         pm.load_commands()
     register_commands(pm, app)
+    if strict_plugins():
+        broken += [i for i in pm.infos.values() if i.kind == "commands" and i.status == "failed"]
     app.registered_commands.sort(key=lambda c: c.name or c.callback.__name__)
     return app
 

@@ -25,10 +25,10 @@ from mocha.core.hookspecs import hookimpl
 
 def resolve_model(model: Path) -> str:
     """The model file `--model` names: the file itself, or a folder's latest intact snapshot."""
-    from mocha.core.io.snapshot import check_weights, intact_latest
+    from mocha.core.io.snapshot import SnapshotFolder, check_weights
 
     if model.is_dir():
-        latest = intact_latest(str(model), check_weights)
+        latest = SnapshotFolder(str(model)).latest_intact(check_weights)
         if latest is None:
             raise MochaError(f"--model {str(model)!r}: the folder holds no snapshot-*.h5 file")
         return latest

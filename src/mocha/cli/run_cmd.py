@@ -9,12 +9,10 @@ Under `mpirun -n N` (N > 1; or with `--distributed`) it trains data-parallel thr
 aborts the whole job (`MPI_Abort` with the exit status the error would have had).
 
 Exit status: 0 done (also when a resumed snapshot is already at or past `--max-iter`,
-which is said), 2 the experiment file, a data file, a snapshot or a plugin is at fault (also
-when found only while training: a layer configuration, a shape, a snapshot folder in use by
-another run), 1 training failed (`SolverError`: a diverging objective) or the system did (out
-of memory, disk full), 130 stopped by Ctrl-C (the first stops after the iteration, saving a
-snapshot when the file has a Snapshot break, and prints how to resume; a second one aborts
-at once and names the latest snapshot on disk).
+which is said), 130 stopped by Ctrl-C, 143 by SIGTERM (the first stops after the iteration,
+saving a snapshot when the file has a Snapshot break, and prints how to resume; a second one
+aborts at once and names the latest snapshot on disk); the errors' statuses (1, 2) are mapped
+in one place, `mocha.cli._run_exit`.
 """
 
 from __future__ import annotations
@@ -28,12 +26,12 @@ from typing import Annotated, Any
 
 import typer
 
+from mocha.cli._run_exit import interrupted_status, run_exits
 from mocha.cli.app import fail
-from mocha.core.errors import MochaError, SolverError
+from mocha.core.errors import MochaError
 from mocha.core.hookspecs import hookimpl
 
 logger = logging.getLogger("mocha")
-INTERRUPTED = 130  # exit status after Ctrl-C, as a shell reports a SIGINT
 
 
 def _progress_breaks(enabled: bool, take_stdout: bool = False) -> list[tuple[Any, int]]:
@@ -157,68 +155,38 @@ def run(
     Ctrl-C stops after the next iteration, writes a snapshot when the file has a Snapshot
     coffee break, and tells how to resume.
     """
-    from mocha.experiment import ExperimentError, load_experiment, run_experiment
+    from mocha.experiment import RunOptions, load_experiment, run_experiment
 
-    try:
-        exp = load_experiment(experiment)
-    except MochaError as exc:
-        raise fail(str(exc)) from None
-    if fresh and (load_from is not None or weights_only):
-        raise fail("--fresh starts over: it cannot be combined with --load-from/--weights-only")
-    if seed is not None:
-        exp.backend["seed"] = seed
-    if threads is not None:
-        exp.backend["threads"] = threads
-    if load_from is not None and not load_from.exists():
-        if load_from.suffix in (".h5", ".hdf5"):
-            raise fail(f"--load-from {str(load_from)!r}: no such snapshot file")
-        typer.echo(
-            f"Warning: --load-from {str(load_from)!r} does not exist yet (a run killed "
-            f"before its first snapshot?); starting fresh",
-            err=True,
-        )
     mpi_size = _mpi_size(distributed)
-    # on a terminal (or with --json) the bar and its tables replace the plain log; other
-    # output printed while it runs (a plugin's) shows above the bar, on stderr
-    take_stdout = as_json or sys.stdout.isatty()
-    progress = _progress_breaks(not no_progress and mpi_size == 0, take_stdout=take_stdout)
-    if progress:
-        redirect: Any = contextlib.nullcontext()
-    elif as_json:  # stdout carries only the JSON object: the training log goes to stderr
-        redirect = contextlib.redirect_stdout(sys.stderr)
-    else:
-        redirect = contextlib.nullcontext()
-    try:
-        with redirect, _abort_job_on_exit(mpi_size):
-            result = run_experiment(
-                exp,
-                backend=backend,
-                max_iter=max_iter,
-                load_from=str(load_from) if load_from else "",
-                extra_coffee_breaks=progress,
-                distributed=mpi_size > 0,
-                weights_only=weights_only,
-                allow_foreign_snapshot=allow_foreign_snapshot,
-                fresh=fresh,
-            )
-    except ExperimentError as exc:  # the file is at fault
-        raise fail(str(exc)) from None
-    except SolverError as exc:  # training failed (e.g. diverged)
-        raise fail(f"{experiment}: {exc}", code=1) from None
-    except MochaError as exc:  # a snapshot, data file or layer configuration found faulty
-        raise fail(f"{experiment}: {exc}") from None
-    except MemoryError as exc:
-        raise fail(
-            f"{experiment}: out of memory while training: {exc or 'MemoryError'}", code=1
-        ) from None
-    except OSError as exc:  # e.g. the disk filled up while writing a snapshot
-        raise fail(f"{experiment}: {type(exc).__name__}: {exc}", code=1) from None
-    except KeyboardInterrupt as exc:
-        raise fail(
-            _aborted_message(experiment, getattr(exc, "snapshot_dir", None)), code=130
-        ) from None
+    with run_exits(experiment, mpi_size):
+        exp = load_experiment(experiment)
+        options = RunOptions(
+            backend=backend,
+            threads=threads,
+            seed=seed,
+            max_iter=max_iter,
+            load_from=str(load_from or ""),
+            weights_only=weights_only,
+            allow_foreign_snapshot=allow_foreign_snapshot,
+            fresh=fresh,
+            distributed=mpi_size > 0,
+        )
+        # on a terminal (or with --json) the bar and its tables replace the plain log; other
+        # output printed while it runs (a plugin's) shows above the bar, on stderr
+        take_stdout = as_json or sys.stdout.isatty()
+        progress = _progress_breaks(not no_progress and mpi_size == 0, take_stdout=take_stdout)
+        to_stderr = as_json and not progress  # stdout carries only the JSON object
+        with contextlib.redirect_stdout(sys.stderr) if to_stderr else contextlib.nullcontext():
+            result = run_experiment(exp, options, extra_coffee_breaks=progress)
     if mpi_size and not _is_root():
         return
+    _report(result, exp, options, as_json, mpi_size, experiment)
+
+
+def _report(
+    result: Any, exp: Any, options: Any, as_json: bool, mpi_size: int, experiment: Path
+) -> None:
+    """The summary (or the JSON object), and after Ctrl-C how to resume (exit 130)."""
     if (
         not result.interrupted
         and result.start_iteration
@@ -229,13 +197,13 @@ def run(
             "was trained; give a higher --max-iter, or --fresh to start over",
             Path(result.resumed_from or "?").name,
             result.start_iteration,
-            max_iter if max_iter is not None else f"{result.max_iter:g}",
+            options.max_iter if options.max_iter is not None else f"{result.max_iter:g}",
         )
     if as_json:
         from mocha.cli._run_info import run_info
 
         info = result.to_dict()
-        info["environment"] = run_info(exp, int(exp.backend.get("seed", 0)))
+        info["environment"] = run_info(exp, int(options.backend_table(exp).get("seed", 0)))
         typer.echo(json.dumps(info, indent=2))
     else:
         _print_summary(result, stderr=False)
@@ -250,21 +218,9 @@ def run(
             if where
             else ("no Snapshot coffee break is configured, so nothing was saved")
         )
-        typer.echo(f"Interrupted at iteration {result.iterations}: {hint}", err=True)
-        raise typer.Exit(INTERRUPTED)
-
-
-def _aborted_message(experiment: Path, snapshot_dir: str | None) -> str:
-    """What a second Ctrl-C (abort at once) says: the latest snapshot on disk, if any."""
-    from mocha.core.io.snapshot import list_snapshots
-
-    found = list_snapshots(snapshot_dir) if snapshot_dir else []
-    if not found:
-        return "interrupted twice; stopped at once, without a snapshot"
-    return (
-        f"interrupted twice; stopped at once; the latest snapshot is {found[-1][1]}; "
-        f"resume with:\n  mocha run {experiment} --load-from {snapshot_dir}"
-    )
+        by = f" ({result.signal})" if result.signal and result.signal != "SIGINT" else ""
+        typer.echo(f"Interrupted{by} at iteration {result.iterations}: {hint}", err=True)
+        raise typer.Exit(interrupted_status(result.signal))
 
 
 def _mpi_size(distributed: bool | None) -> int:
@@ -287,44 +243,6 @@ def _is_root() -> bool:
     from mocha.distributed import is_root
 
     return is_root()
-
-
-@contextlib.contextmanager
-def _abort_job_on_exit(mpi_size: int) -> Any:
-    """With several MPI ranks, an error on this rank ends the job (`MPI_Abort`), after its
-    message is printed, instead of leaving the other ranks waiting for it forever."""
-    if mpi_size <= 1:
-        yield
-        return
-    try:
-        yield
-    except BaseException as exc:
-        from mocha.experiment import ExperimentError
-
-        if isinstance(exc, KeyboardInterrupt):
-            message, code = "interrupted twice; stopped without a snapshot", 130
-        elif isinstance(exc, SolverError):  # training failed (diverged): as in one process
-            message, code = str(exc), 1
-        elif isinstance(exc, ExperimentError | MochaError):  # a file or setting at fault
-            message, code = str(exc), 2
-        else:
-            import traceback
-
-            traceback.print_exc()
-            message, code = f"{type(exc).__name__}: {exc}", 1
-        fail(f"[MPI rank {_rank()}] {message}; ending the MPI job", code=code)
-        sys.stderr.flush()
-        sys.stdout.flush()
-        from mocha.distributed import import_mpi
-
-        import_mpi().COMM_WORLD.Abort(code)
-        raise
-
-
-def _rank() -> int:
-    from mocha.distributed import rank_and_size
-
-    return rank_and_size()[0]
 
 
 @hookimpl

@@ -41,7 +41,20 @@ def statistic_name(layer_name: str, kind: str) -> str:
     return f"{layer_name}-{kind}"
 
 
-class CoffeeBreak:
+class Resumable:
+    """The one protocol of resumable run-time state, shared by the policies, the coffee
+    breaks and (under the names `get_cursor`/`set_cursor`, captured before the forward) the
+    data layers' positions: `state_dict()` a JSON-able dict that a snapshot saves,
+    `load_state_dict(data)` continue from it on a resume. The default holds nothing."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, data: dict[str, Any]) -> None:
+        pass
+
+
+class CoffeeBreak(Resumable):
     """Base class of coffee breaks.
 
     Besides `init`/`enjoy`/`destroy`, the engine relies on three declared protocols, each with
@@ -55,10 +68,14 @@ class CoffeeBreak:
     * `snapshot_dir` (None): the folder the break writes snapshots into. `mocha run` reports
       it, saves the last iteration through the break, and `LRPolicy.DecayOnValidation` rewinds
       from it. `last_path` is the file its latest `enjoy` wrote ("" before).
+    * `state_dict()` / `load_state_dict(data)` ({}; `Resumable`): what a snapshot saves of the
+      break (a count, a best value) and a resume restores after `init`, so that e.g.
+      EarlyStopping's patience survives a resume.
     """
 
     needs_resume_point: bool = False
     snapshot_dir: str | None = None
+    snapshot_folder: Any = None  # Snapshot: its folder's owner (lock, listing, move aside)
     last_path: str = ""
 
     def resume_nets(self) -> list[Any]:

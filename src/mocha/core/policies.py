@@ -20,28 +20,23 @@ import math
 import numbers
 from typing import TYPE_CHECKING, Any
 
+from mocha.core.coffee import Resumable
 from mocha.core.components import RegistryNamespace
 
 if TYPE_CHECKING:
     from mocha.core.solver import Solver
 
 
-class Policy:
+class Policy(Resumable):
     """Base class of learning-rate and momentum policies: `get(state)` the value at
-    `state.iter`, `initial()` the value before any update."""
+    `state.iter`, `initial()` the value before any update; `state_dict()` the run-time
+    state a snapshot saves (empty for pure formulas)."""
 
     def get(self, state: Any) -> float:
         raise NotImplementedError
 
     def initial(self) -> float:
         raise NotImplementedError
-
-    def state_dict(self) -> dict[str, Any]:
-        """JSON-serializable run-time state (saved in snapshots); empty for pure formulas."""
-        return {}
-
-    def load_state_dict(self, data: dict[str, Any]) -> None:
-        pass
 
 
 def policy_check(cond: bool, policy: str, message: str) -> None:

@@ -18,10 +18,12 @@ file from that file, an HDF5 model file loads weights only; see the function.
 go back to a snapshot (`Solver.request_rewind`); after the breaks the solver restores it as a
 resume does, lets the requester adjust the state, rewrites the snapshot and reruns the forward.
 
-**The graceful stop** (`GracefulStop`, `stop_on_sigint`): Ctrl-C asks the solver to stop at the
-first iteration whose resume point was captured, so the final snapshot resumes exactly; a
-second Ctrl-C raises `KeyboardInterrupt`. `ResumePointAt` makes the solver capture the point
-before a given iteration's forward (the last one), for a final snapshot off the schedule.
+**Resumable state** has one protocol (`mocha.core.coffee.Resumable`): the policies and the
+coffee breaks `state_dict()` / `load_state_dict()` (saved in the snapshot, restored after the
+breaks' `init`), the solver method its `state.internal`, the data layers their cursors.
+
+The graceful stop on Ctrl-C or SIGTERM (stop at an iteration whose resume point was captured)
+belongs to running an experiment: `mocha.experiment.stopping`.
 """
 
 from __future__ import annotations
@@ -29,18 +31,15 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import signal
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import stat
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mocha.core.coffee import CoffeeBreak, add_coffee_break
 from mocha.core.errors import SnapshotError
 from mocha.core.io.model import contents_intact, load_network, open_model
 from mocha.core.io.snapshot import (
+    SnapshotFolder,
     check_weights,
-    intact_latest,
     is_snapshot,
     restore_snapshot,
     write_snapshot,
@@ -98,6 +97,14 @@ def _apply_cursors(net: Net, cursors: dict[str, Any], where: str) -> None:
             )
 
 
+def load_coffee_states(solver: Solver, states: dict[str, Any]) -> None:
+    """Give each coffee break the `state_dict()` a snapshot saved of it (after `init`)."""
+    for i, scheduled in enumerate(solver.coffee_lounge.coffee_breaks):
+        key = f"{i}:{type(scheduled.coffee).__name__}"
+        if key in states:
+            scheduled.coffee.load_state_dict(states[key])
+
+
 def apply_resume_point(solver: Solver, net: Net, point: dict[str, Any]) -> None:
     """Restore the RNG state and the data cursors of a resume point."""
     where = point.get("source", "resume point")
@@ -115,7 +122,7 @@ def save_snapshot(path: str, solver: Solver, net: Net, state: SolverState) -> st
     resume point the solver captured before that iteration's forward. Without one (a custom
     break calling `save_snapshot` off the schedule) the current RNG state and cursors are
     stored with `exact_resume = False`, with a warning: resuming from it skips a mini-batch."""
-    point = getattr(solver, "resume_point", None)
+    point = solver.resume_point
     exact = point is not None and point.get("iter") == state.iter
     if not exact:
         logger.warning(
@@ -129,42 +136,6 @@ def save_snapshot(path: str, solver: Solver, net: Net, state: SolverState) -> st
 
 
 # -- load_from -----------------------------------------------------------------------------
-def _no_snapshot_in(folder: str, solver: Solver) -> None:
-    """A `load_from` folder without a snapshot of ours: fine when it holds nothing else (or
-    only our statistics); Mocha.jl's `.jld` snapshots are an error (they cannot be read);
-    other files a warning naming them (the run starts fresh at iteration 0)."""
-    lounge_file = os.path.basename(
-        getattr(getattr(solver, "coffee_lounge", None), "save_into", "") or ""
-    )
-    foreign = sorted(
-        name
-        for name in os.listdir(folder)
-        if not (
-            name.startswith(".")
-            or name.endswith(".tmp")
-            or name == lounge_file
-            or (name.startswith(("snapshot-", "statistics")) and name.endswith(".h5"))
-        )
-    )
-    jld = [n for n in foreign if n.lower().endswith((".jld", ".jld2"))]
-    if jld:
-        raise SnapshotError(
-            f"load_from={folder!r} holds no snapshot-<iteration>.h5 of Mocha for Python but "
-            f"Mocha.jl file(s) {', '.join(jld[:5])}, which cannot be read; export the weights "
-            f"as an HDF5 model file (layer___param datasets) and give its path to load_from, "
-            f"or choose an empty folder to start fresh"
-        )
-    if foreign:
-        logger.warning(
-            "load_from=%r holds no snapshot-<iteration>.h5 but %s; starting fresh "
-            "at iteration 0 (give a model file's path to load its weights)",
-            folder,
-            ", ".join(foreign[:10]) + (" ..." if len(foreign) > 10 else ""),
-        )
-    else:
-        logger.info("load_from=%r: no snapshot in the folder, starting fresh", folder)
-
-
 def _load_weights(net: Net, path: str) -> None:
     try:
         with open_model(path) as f:
@@ -172,6 +143,28 @@ def _load_weights(net: Net, path: str) -> None:
     except (OSError, KeyError, ValueError, RuntimeError) as exc:
         raise SnapshotError(f"cannot read the parameters of {path!r}: {exc}") from None
     logger.info("loaded the weights of %s; the solve starts at iteration 0", path)
+
+
+def pick_load_from(solver: Solver, path: str) -> str:
+    """The file `load_from_path` loads for `path` ("" for none): the newest intact snapshot
+    of a folder, the file itself, nothing for a path that does not exist. The path is looked
+    at once (`os.stat`), so a folder that another process creates meanwhile is either seen
+    or not, never half; in a data-parallel run rank 0 alone picks (`mocha run`)."""
+    try:
+        is_folder = stat.S_ISDIR(os.stat(path).st_mode) if path else False
+    except FileNotFoundError:
+        if path.endswith((".h5", ".hdf5")):
+            logger.warning("load_from=%r: no such file; starting fresh", path)
+        else:  # the usual first run with load_from=<snapshot folder>
+            logger.info("load_from=%r does not exist yet; starting fresh", path)
+        return ""
+    if not is_folder:
+        return path
+    folder = SnapshotFolder(path)
+    latest = folder.latest_intact(check_weights if solver.resume_options.weights_only else None)
+    if latest is None:
+        folder.nothing_to_resume(solver.coffee_lounge.save_into)
+    return latest or ""
 
 
 def load_from_path(
@@ -185,27 +178,16 @@ def load_from_path(
       other files; `SnapshotError` if all are damaged);
     * a snapshot file: full resume (`SnapshotError` if it is damaged); an HDF5 model file (no
       `solver` group): weights only, the solve starts at iteration 0;
-    * with `solver.load_weights_only`: the parameters only, from the file or the newest
+    * with `solver.resume_options.weights_only`: the parameters only, from the file or the newest
       snapshot of the folder whose parameters are intact; the solve starts at iteration 0;
     * a path that does not exist: nothing loaded (Mocha ignores it silently; a missing
       `.h5`/`.hdf5` file is logged as a warning, a missing folder is the usual first run).
 
     Returns the resume point to apply before the initial forward (None for weights only)."""
+    path = pick_load_from(solver, path)
     if not path:
         return None
-    weights_only = bool(getattr(solver, "load_weights_only", False))
-    if os.path.isdir(path):
-        latest = intact_latest(path, check_weights if weights_only else None)
-        if latest is None:
-            _no_snapshot_in(path, solver)
-            return None
-        path = latest
-    elif not os.path.exists(path):
-        if path.endswith((".h5", ".hdf5")):
-            logger.warning("load_from=%r: no such file; starting fresh", path)
-        else:  # the usual first run with load_from=<snapshot folder>
-            logger.info("load_from=%r does not exist yet; starting fresh", path)
-        return None
+    weights_only = solver.resume_options.weights_only
     if weights_only:
         _load_weights(net, path)
         return None
@@ -217,7 +199,9 @@ def load_from_path(
     if model_file:  # a model file (save_network, Caffe): weights only, by design
         _load_weights(net, path)
         return None
-    return restore_snapshot(solver, net, state, path)
+    point = restore_snapshot(solver, net, state, path)
+    solver.resumed_from = path
+    return point
 
 
 def resume(solver: Solver, net: Net, state: SolverState) -> dict[str, Any] | None:
@@ -245,61 +229,3 @@ def rewind(solver: Solver, net: Net, state: SolverState, request: RewindRequest)
         save_snapshot(path, solver, net, state)
     apply_resume_point(solver, net, point)
     return point
-
-
-# -- the graceful stop ---------------------------------------------------------------------
-class GracefulStop(CoffeeBreak):
-    """Stops the solver at the first iteration after `request()` whose resume point (RNG
-    state and data cursors) was captured, so that a snapshot written then resumes exactly."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def request(self, solver: Solver) -> None:
-        self.requested = True
-        solver.capture_every_iter = True  # capture before every forward from now on
-
-    def enjoy(self, lounge: Any, solver: Solver, net: Net, state: Any) -> None:
-        if not self.requested:
-            return
-        point = solver.resume_point
-        if point is None or point.get("iter") == state.iter:
-            solver.request_stop()
-
-
-class ResumePointAt(CoffeeBreak):
-    """Does nothing; scheduled at `every_n_iter=max_iter`, it makes the solver capture the
-    resume point before the last forward, so that the final snapshot resumes exactly."""
-
-    needs_resume_point = True
-
-    def enjoy(self, lounge: Any, solver: Solver, net: Net, state: Any) -> None:
-        pass
-
-
-@contextmanager
-def stop_on_sigint(solver: Solver, enabled: bool = True) -> Iterator[None]:
-    """While active, the first SIGINT asks the solver to stop cleanly (see `GracefulStop`),
-    a second one raises `KeyboardInterrupt` (unless the solver has stopped already and the
-    last snapshot is being written, which is then not torn). Does nothing outside the main
-    thread or when not `enabled`."""
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    stopper = GracefulStop()
-    add_coffee_break(solver, stopper, every_n_iter=1)
-
-    def handler(signum: int, frame: Any) -> None:
-        if stopper.requested and getattr(solver, "stop_requested", False):
-            logger.warning("stopping already: writing the last snapshot")  # do not tear it
-            return
-        if stopper.requested:
-            raise KeyboardInterrupt
-        logger.warning("Ctrl-C: stopping after this iteration (press again to abort at once)")
-        stopper.request(solver)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

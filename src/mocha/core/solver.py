@@ -42,6 +42,7 @@ from mocha.core.resume import (
     RewindRequest,
     apply_resume_point,
     capture_resume_point,
+    load_coffee_states,
     resume,
     rewind,
 )
@@ -55,6 +56,7 @@ class SolverMethod:
 
     name: ClassVar[str] = "abstract"
     required: ClassVar[tuple[str, ...]] = ()
+    history_slots: ClassVar[int] = 1  # history arrays per parameter (the memory check counts)
 
     def defaults(self) -> dict[str, Any]:
         return {}
@@ -224,14 +226,29 @@ class SolverState:
     timing: LoopTiming = field(default_factory=LoopTiming)
 
 
+@dataclass(frozen=True)
+class ResumeOptions:
+    """How `load_from` is loaded: `weights_only` (the parameters only, from iteration 0),
+    `allow_foreign_snapshot` (resume a snapshot of another experiment) and `experiment_id`
+    (the identity snapshots record and a resume compares; "" from Python: not compared)."""
+
+    weights_only: bool = False
+    allow_foreign_snapshot: bool = False
+    experiment_id: str = ""
+
+
 def param_id(layer_name: str, param_name: str) -> str:
     return f"{layer_name}___{param_name}"
 
 
 class Solver:
-    """A solver method with its parameters and coffee lounge."""
+    """A solver method with its parameters, coffee lounge and `ResumeOptions`. After a
+    solve, `resumed_from` is the snapshot it resumed (None: a fresh start) and `stop_reason`
+    why a coffee break stopped it early (None: it did not)."""
 
-    def __init__(self, method: SolverMethod, params: dict[str, Any]) -> None:
+    def __init__(
+        self, method: SolverMethod, params: dict[str, Any], resume: ResumeOptions | None = None
+    ) -> None:
         if not isinstance(method, SolverMethod):
             raise TypeError(f"Solver: method must be a SolverMethod such as SGD(), got {method!r}")
         self.method = method
@@ -251,6 +268,9 @@ class Solver:
         self.state: SolverState | None = None
         self.net: Net = None
         self.stop_requested = False
+        self.resume_options = resume or ResumeOptions()
+        self.resumed_from: str | None = None
+        self.stop_reason: str | None = None
         # RNG + data cursors captured before the last forward (see mocha.core.resume)
         self.resume_point: dict[str, Any] | None = None
         self.capture_every_iter = False
@@ -342,7 +362,7 @@ def init_solve(solver: Solver, net: Net) -> SolverState:
     net.check_bp_topology()
     state = SolverState()
     state.internal = solver.method.init_state(solver, net)
-    solver.state, solver.net = state, net
+    solver.state, solver.net, solver.resumed_from = state, net, None
     solver.resume_point = None
     solver._rewind_request = None
     point = resume(solver, net, state)  # loaded parameters get NullInitializer
@@ -350,6 +370,7 @@ def init_solve(solver: Solver, net: Net) -> SolverState:
     lounge = solver.coffee_lounge
     lounge.setup(solver, state, net)
     if point is not None:
+        load_coffee_states(solver, point.get("coffee", {}))
         apply_resume_point(solver, net, point)
         solver.resume_point = point
     parallel_of(net.backend).after_init(solver, net, state)  # data parallel: rank 0's params

@@ -17,7 +17,9 @@ save and restore the position (JSON-able) for snapshots.
 
 Reading is done in chunks of `chunk_size` samples (in permuted order when shuffling). A chunk's
 sorted index set is read as one contiguous slab when it is dense, else by sorted point
-selection, and reordered in memory. Non-finite values are refused when a chunk is read.
+selection, and reordered in memory. Non-finite values, and labels that are not class indices,
+are refused when a chunk is read (`mocha.datasets.values`), naming the file and the row; so
+is a file that changed (truncated, rewritten, replaced) since it was checked.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import h5py
 import numpy as np
 
 from mocha.core.errors import DataError, MochaError
+from mocha.datasets.values import check_values
 
 # Read a chunk's covering slab instead of a point selection when the slab is at most this
 # many times larger than the chunk (or small in absolute terms).
@@ -148,12 +151,29 @@ def read_source_list(source: str | os.PathLike, who: str) -> list[str]:
     return paths
 
 
+def file_stamp(path: str) -> tuple[int, int, int]:
+    """(inode, size, modification time in ns): what tells a file changed or replaced."""
+    st = os.stat(path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _change(before: Any, now: Any) -> str:
+    if now is None:
+        return "it is gone"
+    if before[0] != now[0]:
+        return "it was replaced by another file"
+    if now[1] != before[1]:
+        return f"its size went from {before[1]} to {now[1]} bytes"
+    return "it was rewritten"
+
+
 @dataclass(frozen=True)
 class FileInfo:
-    """One validated HDF5 file: its path and sample count."""
+    """One validated HDF5 file: its path, sample count and `file_stamp` when checked."""
 
     path: str
     n: int
+    stamp: tuple[int, int, int] | None = None
 
 
 def _dataset_shape(ds: Any) -> tuple[int, ...]:
@@ -186,7 +206,7 @@ def scan_files(
                 f"{who}: cannot read {path!r}{listed} (the file is damaged?): "
                 f"{type(exc).__name__}: {exc}"
             ) from None
-        infos.append(FileInfo(path, n))
+        infos.append(FileInfo(path, n, file_stamp(path)))
     return infos, sample_shapes
 
 
@@ -250,6 +270,24 @@ def _read_rows(ds: Any, rows: np.ndarray, sample_bytes: int) -> np.ndarray:
     out = np.empty((rows.size,) + tuple(ds.shape[1:]), dtype=ds.dtype)
     out[order] = ds[rows[order]]
     return out
+
+
+class Batch(list):
+    """A mini-batch (one host array per top) with, for each run of rows, the file and the
+    samples they came from: `source_of(row)`."""
+
+    def __init__(self, arrays: Any = ()) -> None:
+        super().__init__(arrays)
+        self.rows: list[tuple[int, int, str, Any]] = []  # (first row, count, file, samples)
+
+    def source_of(self, row: int) -> str:
+        """Where row `row` of the batch came from: "sample S of 'file'"."""
+        for first, count, path, samples in self.rows:
+            if first <= row < first + count:
+                k = row - first
+                sample = samples.start + k if isinstance(samples, slice) else int(samples[k])
+                return f"sample {sample} of {path!r}"
+        return f"row {row} of the batch"
 
 
 class BatchStream:
@@ -329,15 +367,26 @@ class BatchStream:
                     f"{self.info.path!r} (the file is damaged?): {type(exc).__name__}: {exc}"
                 ) from None
             block = block.reshape((stop - start,) + self.sample_shapes[self.tops.index(top)])
-            if block.dtype.kind == "f" and not np.isfinite(block).all():
-                bad = np.flatnonzero(~np.isfinite(block.reshape(block.shape[0], -1)).all(1))[0]
-                row = start + int(bad) if self.perm is None else int(self.perm[start + bad])
-                raise DataError(
-                    f"{self.who}: dataset {top!r} in {self.info.path!r} holds NaN or infinite "
-                    f"values (first at sample {row})"
-                )
+            rows = np.arange(start, stop) if self.perm is None else self.perm[start:stop]
+            check_values(block, top, f"{self.who}: dataset {top!r} in {self.info.path!r}", rows)
             chunk.append(block)
         self._chunk, self._chunk_start = chunk, start
+
+    def _check_unchanged(self) -> None:
+        """`DataError` naming the file when it is no longer the file `scan_files` checked
+        (truncated, rewritten or replaced while the run reads it)."""
+        if self.info.stamp is None:  # a FileInfo made without `scan_files`
+            return
+        try:
+            now = file_stamp(self.info.path)
+        except OSError:
+            now = None
+        if now != self.info.stamp:
+            raise DataError(
+                f"{self.who}: data file {self.info.path!r} changed while the run was reading "
+                f"it ({_change(self.info.stamp, now)}); a file under a running job must not "
+                f"change: restore it (and resume from the last snapshot) or start over"
+            )
 
     def close(self) -> None:
         if self._fh is not None:
@@ -346,9 +395,10 @@ class BatchStream:
 
     # -- batches -------------------------------------------------------------------------
     def next_batch(self) -> list[np.ndarray]:
-        """The next mini-batch, one host array per top (fresh arrays of `dtype`)."""
+        """The next mini-batch, one host array per top (fresh arrays of `dtype`), as a `Batch`
+        that knows the file and sample of each row (`source_of`)."""
         bs = self.batch_size
-        out = [np.empty((bs,) + s, dtype=self.dtype) for s in self.sample_shapes]
+        out = Batch(np.empty((bs,) + s, dtype=self.dtype) for s in self.sample_shapes)
         filled = 0
         while filled < bs:
             if self.pos >= self.info.n:
@@ -363,10 +413,13 @@ class BatchStream:
             take = min(bs - filled, self._chunk[0].shape[0] - offset)
             for dst, src in zip(out, self._chunk):
                 dst[filled : filled + take] = src[offset : offset + take]
+            samples = slice(self.pos, self.pos + take) if self.perm is None else None
+            out.rows.append((filled, take, self.info.path, samples or self.perm[self.pos :]))
             filled += take
             self.pos += take
             if self.pos >= self.info.n and self.k == len(self.order) - 1:
                 self.epoch += 1
+        self._check_unchanged()  # a file truncated or replaced under the run: no zeros fed
         return out
 
     # -- snapshots -----------------------------------------------------------------------

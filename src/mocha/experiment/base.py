@@ -43,6 +43,7 @@ class LayerEntry:
     phase: str = "both"  # "train", "test" or "both"
     index: int = 0
     placeholder: bool = False  # a converted model's stand-in input (`mocha run` refuses it)
+    source: str = ""  # a MemoryDataLayer's `source` (and split): where its arrays came from
 
 
 @dataclass

@@ -4,6 +4,7 @@ lounge and coffee breaks."""
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any
 
 from mocha.core.errors import MochaError
@@ -15,6 +16,7 @@ from mocha.experiment.base import (
     as_tuples,
     lookup_named,
 )
+from mocha.experiment.options import RunOptions
 
 VALIDATION_NET_PARAMS = ("validation_net", "test_net", "net")
 
@@ -119,90 +121,165 @@ def _layer_being_set_up(exc: BaseException) -> Any:
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available now (Linux `MemAvailable`, else free physical pages)."""
+    """Bytes of memory available now: the machine's (Linux `MemAvailable`, else free physical
+    pages), or less when this process's cgroup (a container, a SLURM job) allows less."""
+    machine = None
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    machine = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        import os
+    if machine is None:
+        try:
+            machine = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            pass
+    group = cgroup_memory_left()
+    known = [m for m in (machine, group) if m is not None]
+    return min(known) if known else None
 
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):
+
+def cgroup_memory_left(root: str = "/sys/fs/cgroup", own: str = "/proc/self/cgroup") -> int | None:
+    """What this process's memory cgroup still allows (limit - usage; v2 `memory.max` /
+    `memory.current`, v1 `memory.limit_in_bytes` / `memory.usage_in_bytes`), None without a
+    limit."""
+    try:
+        with open(own, encoding="utf-8") as f:
+            lines = [line.rstrip("\n").split(":", 2) for line in f]
+    except OSError:
         return None
+    places = []
+    for _, controllers, path in (x for x in lines if len(x) == 3):
+        if controllers == "":  # v2
+            places.append((root, path, "memory.max", "memory.current"))
+        elif "memory" in controllers.split(","):  # v1
+            v1 = os.path.join(root, "memory")
+            places.append((v1, path, "memory.limit_in_bytes", "memory.usage_in_bytes"))
+    for base, path, limit_name, usage_name in places:
+        for folder in (os.path.join(base, path.lstrip("/")), base):  # inside a container: /
+            try:
+                with open(os.path.join(folder, limit_name), encoding="ascii") as f:
+                    limit = f.read().strip()
+                with open(os.path.join(folder, usage_name), encoding="ascii") as f:
+                    usage = int(f.read().strip())
+            except (OSError, ValueError):
+                continue
+            if limit != "max" and int(limit) < 2**60:  # v1 says "no limit" with a huge number
+                return max(0, int(limit) - usage)
+            break
+    return None
 
 
 def _gib(n: int | None) -> str:
-    return "unknown" if n is None else f"{n / 2**30:.1f} GiB"
+    if n is None:
+        return "unknown"
+    return f"{n / 2**30:.2f} GiB" if n >= 2**27 else f"{n / 2**20:.1f} MiB"
 
 
-def _net_bytes(net: Any) -> int:
-    arrays = {}
-    blobs = [*net.output_blobs.values(), *net.diff_blobs.values()]
-    blobs += [p.blob for s in net.states for p in getattr(s, "parameters", [])]
-    blobs += [b for s in net.states for b in getattr(s, "blobs", []) or []]
-    for blob in blobs:
+def _layer_bytes(net: Any, history_slots: int, seen: set[int]) -> dict[str, dict[str, int]]:
+    """Per layer: bytes of its weights, their gradients, the solver's history of them, and of
+    its outputs and their gradients (activations); each array counted once (`seen`)."""
+    out: dict[str, dict[str, int]] = {}
+
+    def size(blob: Any) -> int:
         data = getattr(blob, "data", None)
-        if data is not None:
-            arrays[id(data)] = int(getattr(data, "nbytes", 0))
-    return sum(arrays.values())
+        if data is None or id(data) in seen:
+            return 0
+        seen.add(id(data))
+        return int(getattr(data, "nbytes", 0))
+
+    for state in net.states:
+        params = getattr(state, "parameters", []) or []
+        weights = sum(size(p.blob) for p in params)
+        row = {
+            "weights": weights,
+            "gradients": sum(size(p.gradient) for p in params),
+            "solver state": weights * history_slots,
+            "activations": sum(size(net.output_blobs.get(t)) for t in state.layer.tops)
+            + sum(size(net.diff_blobs.get(t)) for t in state.layer.tops)
+            + sum(size(b) for b in getattr(state, "blobs", []) or []),
+        }
+        out[state.layer.name] = row
+    for name, blob in [*net.output_blobs.items(), *net.diff_blobs.items()]:
+        left = size(blob)
+        if left:
+            out.setdefault(f"blob {name}", {"activations": 0})["activations"] += left
+    return out
 
 
-def check_memory(exp: Experiment, nets: list[Any]) -> None:
-    """`ExperimentError` when the blobs of `nets` (CPU backends) need more memory than is
-    available now: they are allocated lazily, so the training would fail (or be killed)
-    when it first touched them."""
+def check_memory(exp: Experiment, nets: list[Any], method: Any = None) -> None:
+    """`ExperimentError` when what training will hold (CPU backends) exceeds the memory the
+    machine or this process's cgroup has left: the weights, their gradients, the solver's
+    history of them (`method.history_slots` arrays per weight; none without a `method`), the
+    activations and their gradients. The arrays are allocated lazily, so without this check
+    the training would be killed by the kernel, with no message, when it first touched
+    them."""
     import numpy as np
 
     nets = [n for n in nets if n is not None]
     if not nets or getattr(nets[0].backend, "xp", None) is not np:
         return
-    need, have = sum(_net_bytes(n) for n in nets), available_memory()
-    if have is not None and need > have:
-        raise ExperimentError(
-            f"{exp.path.name}: the nets need {_gib(need)} for their blobs, more than the "
-            f"{_gib(have)} of memory available; lower batch_size or output_dim"
-        )
+    slots = method.history_slots if method is not None else 0
+    rows: dict[str, dict[str, int]] = {}
+    seen: set[int] = set()  # an array shared by two nets (their parameters) counts once
+    for net in nets:
+        for name, row in _layer_bytes(net, slots, seen).items():
+            total = rows.setdefault(name, {})
+            for key, value in row.items():
+                total[key] = total.get(key, 0) + value
+    parts: dict[str, int] = {}
+    for row in rows.values():
+        for key, value in row.items():
+            parts[key] = parts.get(key, 0) + value
+    need, have = sum(parts.values()), available_memory()
+    if have is None or need <= have:
+        return
+    name, row = max(rows.items(), key=lambda kv: sum(kv[1].values()))
+    detail = ", ".join(f"{k} {_gib(v)}" for k, v in parts.items() if v)
+    biggest = ", ".join(f"{k} {_gib(v)}" for k, v in row.items() if v)
+    limit = " (this process's cgroup limit)" if have == cgroup_memory_left() else ""
+    raise ExperimentError(
+        f"{exp.path.name}: the nets need {_gib(need)} to train ({detail}), more than the "
+        f"{_gib(have)} of memory available{limit}; the largest layer is {name!r} "
+        f"({biggest}); lower batch_size or output_dim"
+    )
 
 
 def build_solver(
-    exp: Experiment,
-    test_net: Any = None,
-    max_iter: int | None = None,
-    load_from: str = "",
-    weights_only: bool = False,
-    allow_foreign_snapshot: bool = False,
+    exp: Experiment, test_net: Any = None, options: RunOptions | None = None, **overrides: Any
 ) -> Any:
     """The solver of the [solver] table with the lounge and coffee breaks of the file.
 
-    Its snapshots record `exp.identity`; `load_from` refuses a snapshot of another
-    experiment unless `allow_foreign_snapshot`, and with `weights_only` it loads only the
-    parameters and starts at iteration 0 (see `mocha.core.resume.load_from_path`)."""
+    `options` (or `RunOptions` fields as keywords) may override `max_iter` and `load_from`
+    and give the `ResumeOptions` (the snapshots record `exp.identity`; `load_from` refuses a
+    snapshot of another experiment unless `allow_foreign_snapshot`, and with `weights_only`
+    it loads only the parameters and starts at iteration 0; see
+    `mocha.core.resume.load_from_path`)."""
     from mocha.core.coffee import add_coffee_break, setup_coffee_lounge
     from mocha.core.solver import Solver, make_solver_parameters
 
+    options = (options or RunOptions()).replace(**overrides)
     table = dict(exp.solver)
     method = lookup("solvers", table.pop("method"))()
-    if max_iter is not None:
-        table["max_iter"] = max_iter
+    if options.max_iter is not None:
+        table["max_iter"] = options.max_iter
     if "max_iter" not in table:  # Mocha's default max_iter is inf: the run would never end
         what = "has no [solver] table" if not exp.solver_given else "[solver] has no max_iter"
         raise ExperimentError(
             f"{exp.path.name} {what}, so training would never stop; add "
             f"[solver] with max_iter = N (or pass --max-iter N)"
         )
-    if load_from:
-        table["load_from"] = load_from
+    if options.load_from:
+        table["load_from"] = options.load_from
+    if options.fresh:
+        table["load_from"] = ""
     try:
-        solver = Solver(method, make_solver_parameters(method, **table))
+        params = make_solver_parameters(method, **table)
+        solver = Solver(method, params, options.resume_options(exp))
     except MochaError as exc:
         raise ExperimentError(f"{exp.path.name}: [solver]: {exc}") from None
-    solver.experiment_id = exp.identity
-    solver.allow_foreign_snapshot = allow_foreign_snapshot
-    solver.load_weights_only = weights_only
     if exp.lounge:
         setup_coffee_lounge(solver, **exp.lounge)
     for i, spec in enumerate(exp.coffee_breaks):

@@ -217,8 +217,11 @@ def _build_layer(exp: Experiment, i: int, spec: Any) -> LayerEntry:
     if not isinstance(placeholder, bool):
         raise ExperimentError(f"{where}: placeholder = {placeholder!r}; use true or false")
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    source = ""
     if "source" in spec and "data" in fields and "source" not in fields:
         options = {k: spec.pop(k) for k in PROVIDER_KEYS if k in spec}
+        split = f", split {options['split']!r}" if options.get("split", "all") != "all" else ""
+        source = f"data source {options['source']!r}{split}"
         spec["data"] = _provider_arrays(exp, options, spec.get("tops"), where)
     kwargs = {}
     check_value_types(cls, spec, where)
@@ -234,7 +237,7 @@ def _build_layer(exp: Experiment, i: int, spec: Any) -> LayerEntry:
         raise ExperimentError(f"{where}: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise ExperimentError(f"{where}: {cls.__name__}: {exc}") from None
-    return LayerEntry(layer, phase, i, placeholder)
+    return LayerEntry(layer, phase, i, placeholder, source)
 
 
 def _provider_arrays(exp: Experiment, options: dict[str, Any], tops: Any, where: str) -> Any:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from mocha.core.errors import DataError
+from mocha.datasets.values import check_values
 
 Provider = Callable[[], dict[str, np.ndarray]]
 _PROVIDERS: dict[str, Provider] = {}  # registered at run time (register_data_provider)
@@ -125,6 +126,8 @@ def load_provider(
             f"data source {source!r} has no array for top(s) {missing}; it has "
             f"{sorted(arrays)} (name the layer's tops after them)"
         )
+    for top in tops:
+        check_values(np.asarray(arrays[top]), top, f"array {top!r} of data source {source!r}")
     arrays = _split(
         {t: arrays[t] for t in tops}, split, float(test_fraction), int(split_seed), tops
     )

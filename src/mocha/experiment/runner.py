@@ -9,9 +9,11 @@ always saved (after Ctrl-C too), so a run can be resumed or used for prediction.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
+import signal
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,13 +21,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mocha.core.coffee import CoffeeBreak, add_coffee_break
-from mocha.core.errors import MochaError
+from mocha.core.errors import DataError, MochaError
 from mocha.core.parallel import parallel_of
-from mocha.core.resume import ResumePointAt, stop_on_sigint
 from mocha.experiment.base import Experiment, ExperimentError
-from mocha.experiment.build import build_nets, build_solver, make_experiment_backend
+from mocha.experiment.build import (
+    build_nets,
+    build_solver,
+    check_memory,
+    make_experiment_backend,
+)
 from mocha.experiment.finetune import apply_init
-from mocha.experiment.start_over import StartWatch, move_aside
+from mocha.experiment.options import RunOptions
+from mocha.experiment.start_over import StartWatch
+from mocha.experiment.stopping import ResumePointAt, stop_on_signals
 
 logger = logging.getLogger("mocha")
 
@@ -43,6 +51,7 @@ class RunResult:
     validation: dict[str, float] = field(default_factory=dict)
     wall_time_s: float = 0.0
     interrupted: bool = False
+    signal: str | None = None  # the signal that interrupted the run (SIGINT, SIGTERM)
     snapshot_dir: str | None = None
     snapshot_written: str | None = None
     statistics_file: str | None = None
@@ -112,24 +121,65 @@ def snapshot_breaks(solver: Any) -> list[Any]:
 
 @contextmanager
 def lock_snapshot_folders(snaps: list[Any]) -> Iterator[None]:
-    """Hold the folder lock of every `Snapshot` break from before the solve (so a second run
-    stops before it touches the folder or the statistics file) until after the final
-    snapshot; the breaks take the same lock again (it is shared within a process)."""
-    locks = [s.coffee.folder_lock() for s in snaps if hasattr(s.coffee, "folder_lock")]
+    """Hold the folder lock of every `Snapshot` break (its `snapshot_folder`) from before
+    the solve (so a second run stops before it touches the folder or the statistics file)
+    until after the final snapshot; the breaks take the same lock again (it is shared
+    within a process)."""
+    folders = [s.coffee.snapshot_folder for s in snaps if s.coffee.snapshot_folder is not None]
     taken = []
     try:
-        for lock in locks:
-            lock.acquire()
-            taken.append(lock)
+        for folder in folders:
+            taken.append(folder.lock())
+            taken[-1].acquire()
         yield
     finally:
         for lock in reversed(taken):
             lock.release()
 
 
-def snapshot_dir_of(coffee: CoffeeBreak) -> str | None:
-    """The folder a coffee break writes snapshots into (None: it writes none)."""
-    return None if coffee.snapshot_dir is None else os.fspath(coffee.snapshot_dir)
+def move_aside(snaps: list[Any], statistics_file: str | None) -> str | None:
+    """`--fresh`: the previous run's snapshots and statistics into `previous-<time>/` of the
+    first snapshot folder (see `OwnedSnapshotFolder.move_aside`)."""
+    folders = [s.coffee.snapshot_folder for s in snaps if s.coffee.snapshot_folder is not None]
+    if not folders:
+        return None
+    return folders[0].move_aside(folders[1:], statistics_file)
+
+
+def agree_on_load_from(solver: Any, parallel: Any) -> None:
+    """Data parallel: rank 0 alone looks at `load_from` (which snapshot, or none) and the
+    other ranks wait for its decision; so a rank never sees the snapshot folder that rank 0
+    is creating in a state rank 0 did not (a fresh start with a missing folder)."""
+    from mocha.core.resume import pick_load_from
+    from mocha.distributed.data_parallel import bcast_json
+
+    load_from = str(solver.params.get("load_from", "") or "")
+    pick = pick_load_from(solver, load_from) if parallel.is_root else None
+    solver.params["load_from"] = bcast_json(parallel.comm, pick)
+
+
+@contextmanager
+def naming_data_rows(exp: Experiment, nets: list[Any]) -> Iterator[None]:
+    """A bad label found by a loss or accuracy layer (a `DataError` carrying the label
+    `blob` and the batch `row`) names the data layer, file and row it came from."""
+    try:
+        yield
+    except DataError as exc:
+        blob, row, layer = (getattr(exc, k, None) for k in ("blob", "row", "layer"))
+        if blob is None:
+            raise
+        sources = {e.layer.name: e.source for e in exp.layers if e.source}
+        for net in (n for n in nets if n is not None):
+            if layer not in {s.layer.name for s in net.states}:
+                continue
+            for state in net.states:
+                if blob in state.layer.tops and hasattr(state, "describe_row"):
+                    name = state.layer.name
+                    where = ", ".join(filter(None, [state.describe_row(row), sources.get(name)]))
+                    raise DataError(
+                        f"{exc} (net {net.name!r}, from data layer {name!r}: {where})"
+                    ) from None
+        raise
 
 
 def validate(test_net: Any) -> dict[str, float]:
@@ -143,15 +193,13 @@ def validate(test_net: Any) -> dict[str, float]:
     return {k: float(v) for k, v in test_net.statistics().items()}
 
 
-def _build(
-    exp: Experiment, be: Any, solver_args: dict[str, Any] | None = None
-) -> tuple[Any, Any, Any]:
-    """(train net, test net, solver if `solver_args` is given); errors blame the file."""
+def _build(exp: Experiment, be: Any, options: RunOptions | None = None) -> tuple[Any, Any, Any]:
+    """(train net, test net, solver if `options` are given); errors blame the file."""
     train_net = test_net = None
     try:
         train_net, test_net = build_nets(exp, be)
         apply_init(exp.init, train_net)  # [init]: start layers from a model, freeze some
-        solver = None if solver_args is None else build_solver(exp, test_net, **solver_args)
+        solver = None if options is None else build_solver(exp, test_net, options)
         return train_net, test_net, solver
     except BaseException as exc:
         for net in (test_net, train_net):
@@ -196,39 +244,20 @@ def _refuse_placeholders(exp: Experiment) -> None:
 
 def run_experiment(
     exp: Experiment,
+    options: RunOptions | None = None,
     *,
-    backend: str | None = None,
-    max_iter: int | None = None,
-    load_from: str = "",
     extra_coffee_breaks: Iterable[tuple[Any, int]] = (),
-    handle_sigint: bool = True,
-    final_validation: bool = True,
-    final_snapshot: bool = True,
-    distributed: bool = False,
-    weights_only: bool = False,
-    allow_foreign_snapshot: bool = False,
-    fresh: bool = False,
+    **overrides: Any,
 ) -> RunResult:
     """Train the experiment and return a `RunResult`.
 
     Args:
         exp: a loaded experiment (`load_experiment`).
-        backend: a backend name overriding the file's [backend] name.
-        max_iter: overrides the solver's `max_iter`.
-        load_from: a snapshot file or folder to resume from (overrides `load_from`).
+        options: the `RunOptions` (backend, max_iter, load_from, fresh, ...; see there);
+            keywords named like its fields override them (`run_experiment(exp,
+            backend="numpy", max_iter=500)`).
         extra_coffee_breaks: `(coffee, every_n_iter)` pairs added after the file's breaks
             (the command line adds its progress display this way).
-        handle_sigint: install the Ctrl-C handler described in the module docstring.
-        final_validation: after training, run one epoch of the validation net (if any).
-        final_snapshot: when the file has a `Snapshot` break, also save the last iteration
-            (after Ctrl-C, or when `max_iter` is not a multiple of its schedule).
-        distributed: train data-parallel over MPI (`mocha.distributed.enable`; run every
-            rank under `mpirun`).
-        weights_only: load only the parameters from `load_from` and start at iteration 0.
-        allow_foreign_snapshot: resume a snapshot written by another experiment.
-        fresh: start over at iteration 0: no `load_from`, and the snapshots and statistics
-            file already in the snapshot folder are moved into a `previous-<time>/`
-            subfolder of it (under the folder lock; nothing is deleted).
 
     Raises:
         ExperimentError: the backend, nets or solver cannot be built from the file.
@@ -237,25 +266,23 @@ def run_experiment(
     from mocha.core.backend import shutdown
 
     _refuse_placeholders(exp)
+    opts = (options or RunOptions()).replace(**overrides)
+    opts.check_load_from()
+    exp = dataclasses.replace(exp, backend=opts.backend_table(exp))
     started = time.perf_counter()
-    be = make_experiment_backend(exp, backend)
+    be = make_experiment_backend(exp, opts.backend)
     train_net = test_net = None
     try:
-        if distributed:
+        if opts.distributed:
             from mocha.distributed import enable
 
             enable(be)
-        solver_args = {
-            "max_iter": max_iter,
-            "load_from": load_from,
-            "weights_only": weights_only,
-            "allow_foreign_snapshot": allow_foreign_snapshot,
-        }
-        train_net, test_net, solver = _build(exp, be, solver_args)
+        train_net, test_net, solver = _build(exp, be, opts)
+        check_memory(exp, [train_net, test_net], solver.method)  # what training will hold
+        if parallel_of(be).size > 1:
+            agree_on_load_from(solver, parallel_of(be))
         watch = add_coffee_break(solver, ObjectiveWatch(), every_n_iter=1)
         start = add_coffee_break(solver, StartWatch(), every_n_iter=0)
-        if fresh:
-            solver.params["load_from"] = ""
         for coffee, every in extra_coffee_breaks:
             add_coffee_break(solver, coffee, every_n_iter=every)
         restorers = [  # EarlyStopping(restore_best): restored after the final snapshot
@@ -274,29 +301,34 @@ def run_experiment(
         )
         snaps = snapshot_breaks(solver)
         if snaps:
-            result.snapshot_dir = snapshot_dir_of(snaps[0].coffee)
+            result.snapshot_dir = os.fspath(snaps[0].coffee.snapshot_dir)
             last, every = solver.params["max_iter"], snaps[0].every_n_iter
-            if final_snapshot and 0 < last < math.inf and every and last % every:
+            if opts.final_snapshot and 0 < last < math.inf and every and last % every:
                 add_coffee_break(solver, ResumePointAt(), every_n_iter=int(last))
         from mocha.core.solver import solve
 
-        locked = snaps if parallel_of(be).is_root else []  # data parallel: rank 0 writes
-        with lock_snapshot_folders(locked), stop_on_sigint(solver, handle_sigint):
-            if fresh and parallel_of(be).is_root:
-                result.moved_aside = move_aside(
-                    [snapshot_dir_of(s.coffee) for s in snaps], result.statistics_file
-                )
+        root = parallel_of(be).is_root
+        locked = snaps if root else []  # data parallel: rank 0 writes
+        with (
+            lock_snapshot_folders(locked),
+            stop_on_signals(solver, opts.handle_sigint) as stopper,
+        ):
+            if opts.fresh and root:
+                result.moved_aside = move_aside(snaps, result.statistics_file)
             try:
-                state = solve(solver, train_net)
+                with naming_data_rows(exp, [train_net, test_net]):
+                    state = solve(solver, train_net)
             except KeyboardInterrupt as exc:  # a second Ctrl-C: say where the snapshots are
                 exc.snapshot_dir = result.snapshot_dir  # type: ignore[attr-defined]
                 raise
             result.start_iteration = start.start_iteration
             result.resumed_from = start.resumed_from
-            result.stopped_early = getattr(solver, "stop_reason", None)
+            result.stopped_early = solver.stop_reason
             result.interrupted = solver.stop_requested and not result.stopped_early
+            if result.interrupted and stopper is not None and stopper.signum is not None:
+                result.signal = signal.Signals(stopper.signum).name
             every = snaps[0].every_n_iter if snaps else 0
-            if snaps and final_snapshot and not (every and state.iter % every == 0):
+            if snaps and opts.final_snapshot and not (every and state.iter % every == 0):
                 snap = snaps[0].coffee  # the last iteration was not saved by the schedule
                 snap.enjoy(solver.coffee_lounge, solver, train_net, state)
                 result.snapshot_written = snap.last_path or None
@@ -311,8 +343,9 @@ def run_experiment(
             result.loop_timing = state.timing.summary()
             result.thread_choice = be.thread_info()
             result.threads = int(result.thread_choice.get("threads", result.threads))
-            if final_validation:
-                result.validation = validate(test_net)
+            if opts.final_validation:
+                with naming_data_rows(exp, [test_net]):
+                    result.validation = validate(test_net)
         result.wall_time_s = round(time.perf_counter() - started, 3)
         return result
     finally:

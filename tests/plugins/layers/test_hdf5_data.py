@@ -307,7 +307,7 @@ def test_nan_in_data(tmp_path, make):
     with pytest.raises(
         DataError,
         match=r"dataset 'data' in .*bad\.h5.* holds NaN or infinite "
-        r"values \(first at sample 2\)",
+        r"values \(first at sample 2: nan\)",
     ):
         for _ in range(2):
             state.forward(backend, [])

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
 import re
@@ -177,20 +178,13 @@ def write_parameters(group: Any, net: Net) -> None:
 
 
 def fsync_path(path: str) -> None:
-    """fsync a file or folder by path (best effort for folders on platforms without it)."""
-    flags = os.O_RDONLY
-    if os.path.isdir(path):
-        flags |= getattr(os, "O_DIRECTORY", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """fsync a folder (or file) by path; best effort (not every platform can)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 # -- checksums ---------------------------------------------------------------------------------
@@ -311,24 +305,38 @@ def remove_stale_temporaries(folder: str, name: str | None = None) -> list[str]:
     return removed
 
 
+def write_file(path: str, data: Any, where: str) -> None:
+    """Write `data` (bytes) to a new file at `path` and fsync it; a failure (the disk is
+    full, ...) is an `OSError` naming `where`, the file being saved."""
+    try:
+        with open(path, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write {where}: {exc.strerror or exc}") from None
+
+
 def atomic_h5_write(path: str, write: Any, checksum: bool = False) -> str:
-    """Write an HDF5 file atomically: `write(h5file)` into a temporary file in the same
-    folder (a name no loader matches), flush, fsync, then `os.replace` onto `path`. With
-    `checksum`, the file is stamped (see `stamp`). Temporary files of `path` left by killed
-    writers are removed first."""
+    """Write an HDF5 file atomically: `write(h5file)` into an HDF5 image in memory (with
+    `checksum`, stamped, see `stamp`), then its bytes into a temporary file in the same
+    folder (a name no loader matches), fsync, `os.replace` onto `path`. The HDF5 library never
+    meets a failing disk (it crashed on one); a full disk is one `OSError` naming `path`, the
+    temporary file is removed and the previous file stays intact. Temporary files of `path`
+    left by killed writers are removed first."""
     h5py = _h5py()
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     remove_stale_temporaries(folder, os.path.basename(path))
+    image = io.BytesIO()
+    with h5py.File(image, "w") as f:
+        write(f)
+        if checksum:
+            stamp(f)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
     try:
-        with h5py.File(tmp, "w") as f:
-            write(f)
-            if checksum:
-                stamp(f)
-            f.flush()
-        fsync_path(tmp)
+        write_file(tmp, image.getbuffer(), path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -6,7 +6,8 @@ see `mocha.core.io.model`) with a `solver` group:
 * attributes `method` (the solver method's name, checked on load), `iteration`, `obj_val`,
   `format_version`, `exact_resume`, and JSON strings `internal` (the method's scalar state:
   learning_rate, momentum, Adam's t, ...), `losses`, `lr_policy` / `mom_policy` (the policies'
-  `state_dict()`), `rng` (the backend RNG state);
+  `state_dict()`), `rng` (the backend RNG state), `coffee` (the non-empty `state_dict()` of
+  the coffee breaks, keyed `"<position>:<class name>"`; absent in older snapshots);
 * `solver/history/<layer>___<param>/<key>`: every per-parameter history array (momentum,
   Adam moments, ...), exactly as in `state.internal["history"]`;
 * `solver/cursors`: a JSON string dataset with every data-layer cursor (`get_cursor()`), of the
@@ -26,13 +27,13 @@ highest iteration (not the newest mtime, Appendix A13).
 
 **Integrity and identity** (format version 2). Each snapshot stores checksums of its contents
 and Mocha's version (`mocha.core.io.model.stamp`), and `solver.attrs["experiment"]`, the
-identity of the experiment that wrote it (`solver.experiment_id`; empty from Python). A
-resume from a folder checks the snapshots from the newest down and takes the newest intact
-one, with a warning naming each damaged file (unreadable, checksum mismatch, solver state
-missing or invalid); a snapshot file given explicitly must be intact (`SnapshotError`
+identity of the experiment that wrote it (`solver.resume_options.experiment_id`; empty from
+Python). A resume from a folder checks the snapshots from the newest down and takes the
+newest intact one, with a warning naming each damaged file (unreadable, checksum mismatch,
+solver state missing or invalid); a snapshot file given explicitly must be intact (`SnapshotError`
 otherwise). A damaged solver state with intact weights can still be loaded as weights only
-(`solver.load_weights_only`, `mocha run --weights-only`). A snapshot written by another
-experiment is refused unless `solver.allow_foreign_snapshot` (`--allow-foreign-snapshot`).
+(`ResumeOptions.weights_only`, `mocha run --weights-only`). A snapshot written by another
+experiment is refused unless `ResumeOptions.allow_foreign_snapshot` (`--allow-foreign-snapshot`).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ logger = logging.getLogger("mocha")
 SNAPSHOT_PATTERN = re.compile(r"^snapshot-(\d+)\.h5$")
 FORMAT_VERSION = 2
 REQUIRED_ATTRS = ("method", "iteration", "obj_val", "internal", "rng")
-JSON_ATTRS = ("internal", "losses", "lr_policy", "mom_policy", "rng")
+JSON_ATTRS = ("internal", "losses", "lr_policy", "mom_policy", "rng", "coffee")
 
 
 class DamagedSnapshotError(SnapshotError):
@@ -77,22 +78,103 @@ def snapshot_filename(iteration: int) -> str:
     return f"snapshot-{int(iteration):06d}.h5"
 
 
+class SnapshotFolder:
+    """A snapshot folder as the engine sees it: the naming (`snapshot-%06d.h5`), the one
+    listing (by iteration, not mtime), the newest intact snapshot, the renaming after a
+    rewind and what a `load_from` folder without a snapshot means. The lock, the creation,
+    `keep_last` and `--fresh`'s move aside are the Snapshot break's part
+    (`mocha.plugins.coffee._snapshot_folder`, a subclass)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.fspath(path)
+
+    def path_of(self, iteration: int) -> str:
+        return os.path.join(self.path, snapshot_filename(iteration))
+
+    def snapshots(self) -> list[tuple[int, str]]:
+        """`(iteration, path)` of every `snapshot-<digits>.h5`, by iteration."""
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            return []
+        found = [(SNAPSHOT_PATTERN.match(n), n) for n in names]
+        return sorted((int(m.group(1)), os.path.join(self.path, n)) for m, n in found if m)
+
+    def latest(self, max_iter: int | None = None) -> str | None:
+        """The snapshot with the highest iteration (at most `max_iter`), or None."""
+        found = [p for i, p in self.snapshots() if max_iter is None or i <= max_iter]
+        return found[-1] if found else None
+
+    def latest_intact(self, check: Any = None) -> str | None:
+        """The highest-iteration snapshot that passes `check` (default `check_snapshot`);
+        each damaged one is skipped with a warning naming it. None when the folder holds no
+        snapshot; `SnapshotError` when it holds only damaged ones."""
+        damaged = []
+        for _, path in reversed(self.snapshots()):
+            try:
+                (check or check_snapshot)(path)
+                return path
+            except DamagedSnapshotError as exc:
+                logger.warning("skipping damaged snapshot %s: %s", path, exc)
+                damaged.append(os.path.basename(path))
+        if damaged:
+            raise SnapshotError(
+                f"every snapshot in {self.path!r} is damaged ({', '.join(damaged)}); "
+                f"move them away to start fresh"
+            )
+        return None
+
+    def abandon_after(self, iteration: int) -> list[str]:
+        """Rename the snapshots past `iteration` to `snapshot-<iter>.abandoned.h5` (a name no
+        loader picks), after a rewind; returns the new names."""
+        moved = []
+        for it, path in self.snapshots():
+            if it > iteration:
+                moved.append(os.path.join(self.path, f"snapshot-{it:06d}.abandoned.h5"))
+                os.replace(path, moved[-1])
+        return moved
+
+    def nothing_to_resume(self, statistics_file: str = "") -> None:
+        """A `load_from` folder without a snapshot of ours: fine when it holds nothing else
+        (or only our statistics); Mocha.jl's `.jld` snapshots are an error (they cannot be
+        read); other files a warning naming them (the run starts fresh at iteration 0)."""
+        foreign = sorted(
+            name
+            for name in os.listdir(self.path)
+            if not (
+                name.startswith(".")
+                or name.endswith(".tmp")
+                or name == os.path.basename(statistics_file)
+                or (name.startswith(("snapshot-", "statistics")) and name.endswith(".h5"))
+            )
+        )
+        jld = [n for n in foreign if n.lower().endswith((".jld", ".jld2"))]
+        if jld:
+            raise SnapshotError(
+                f"load_from={self.path!r} holds no snapshot-<iteration>.h5 of Mocha for Python "
+                f"but Mocha.jl file(s) {', '.join(jld[:5])}, which cannot be read; export the "
+                f"weights as an HDF5 model file (layer___param datasets) and give its path to "
+                f"load_from, or choose an empty folder to start fresh"
+            )
+        if foreign:
+            logger.warning(
+                "load_from=%r holds no snapshot-<iteration>.h5 but %s; starting fresh "
+                "at iteration 0 (give a model file's path to load its weights)",
+                self.path,
+                ", ".join(foreign[:10]) + (" ..." if len(foreign) > 10 else ""),
+            )
+        else:
+            logger.info("load_from=%r: no snapshot in the folder, starting fresh", self.path)
+
+
 def list_snapshots(directory: str) -> list[tuple[int, str]]:
-    """`(iteration, path)` of every `snapshot-<digits>.h5` in `directory`, by iteration."""
-    if not os.path.isdir(directory):
-        return []
-    found = []
-    for name in os.listdir(directory):
-        match = SNAPSHOT_PATTERN.match(name)
-        if match:
-            found.append((int(match.group(1)), os.path.join(directory, name)))
-    return sorted(found)
+    """`SnapshotFolder(directory).snapshots()`."""
+    return SnapshotFolder(directory).snapshots()
 
 
 def latest_snapshot(directory: str, max_iter: int | None = None) -> str | None:
-    """The snapshot with the highest iteration (at most `max_iter`), or None."""
-    snaps = [(i, p) for i, p in list_snapshots(directory) if max_iter is None or i <= max_iter]
-    return snaps[-1][1] if snaps else None
+    """`SnapshotFolder(directory).latest(max_iter)`."""
+    return SnapshotFolder(directory).latest(max_iter)
 
 
 def _json_default(value: Any) -> Any:
@@ -129,6 +211,8 @@ def write_snapshot(
     }
     history = state.internal.get("history", {})
     backend = net.backend
+    breaks = enumerate(s.coffee for s in solver.coffee_lounge.coffee_breaks)
+    coffee = {f"{i}:{type(c).__name__}": c.state_dict() for i, c in breaks if c.state_dict()}
 
     def write(f: Any) -> None:
         write_parameters(f, net)
@@ -138,14 +222,16 @@ def write_snapshot(
         g.attrs["iteration"] = int(state.iter)
         g.attrs["obj_val"] = float(state.obj_val)
         g.attrs["exact_resume"] = bool(exact)
-        g.attrs["experiment"] = str(getattr(solver, "experiment_id", "") or "")
+        g.attrs["experiment"] = solver.resume_options.experiment_id
         g.attrs["internal"] = _dumps(internal, "the solver's internal state")
         g.attrs["losses"] = _dumps(state.losses, "the losses")
         for key, value in policies.items():
             g.attrs[key] = _dumps(value, key)
         g.attrs["rng"] = _dumps(point["rng"], "the RNG state")
+        g.attrs["coffee"] = _dumps(coffee, "the coffee breaks' state")
         g.create_dataset("cursors", data=_dumps(point["cursors"], "the data cursors"))
         h = g.create_group("history")
+        h.attrs["names"] = _dumps(sorted(history), "the history names")  # checked on load
         for name, array in history.items():
             h.create_dataset(name, data=backend.to_host(array))
 
@@ -177,17 +263,21 @@ def _check_open(f: Any, path: str) -> None:
     if intact is None and version >= 2:
         raise DamagedSnapshotError(f"snapshot {path!r} has lost its checksum")
     missing = [a for a in REQUIRED_ATTRS if a not in g.attrs]
-    if "cursors" not in g:
-        missing.append("cursors")
-    if missing:
-        raise DamagedSnapshotError(f"snapshot {path!r} lacks solver state {missing}")
+    missing += [k for k in ("cursors", "history") if k not in g]
     try:
         for key in JSON_ATTRS:
             if key in g.attrs:
                 _read_json(g.attrs[key])
-        _read_json(g["cursors"][()])
+        _read_json(g["cursors"][()]) if not missing else None
+        names = _read_json(g["history"].attrs.get("names", "[]")) if not missing else []
     except (ValueError, TypeError, OSError) as exc:
         raise DamagedSnapshotError(f"snapshot {path!r}: invalid solver state: {exc}") from None
+    missing += [f"history/{n}" for n in names if n not in g["history"]]
+    if missing:
+        raise DamagedSnapshotError(
+            f"snapshot {path!r} lacks solver state {missing}; --weights-only loads its "
+            f"parameters and starts at iteration 0"
+        )
 
 
 def check_snapshot(path: str) -> None:
@@ -207,13 +297,12 @@ def check_snapshot(path: str) -> None:
 
 
 def _check_experiment(solver: Solver, g: Any, path: str) -> None:
-    mine = str(getattr(solver, "experiment_id", "") or "")
-    theirs = str(g.attrs.get("experiment", "") or "")
-    if mine and theirs and mine != theirs and not getattr(solver, "allow_foreign_snapshot", False):
+    mine, theirs = solver.resume_options.experiment_id, str(g.attrs.get("experiment", ""))
+    if mine and theirs and mine != theirs and not solver.resume_options.allow_foreign_snapshot:
         raise SnapshotError(
             f"snapshot {path!r} was written by another experiment (its id {theirs[:12]}, this "
             f"one's {mine[:12]}); resuming it would mix two runs. Use another snapshot folder, "
-            f"or pass --allow-foreign-snapshot (solver.allow_foreign_snapshot = True) to "
+            f"or pass --allow-foreign-snapshot (ResumeOptions.allow_foreign_snapshot) to "
             f"resume it anyway"
         )
 
@@ -301,6 +390,7 @@ def restore_snapshot(solver: Solver, net: Net, state: Any, path: str) -> dict[st
             "iter": state.iter,
             "rng": _read_json(g.attrs["rng"]),
             "cursors": _read_json(g["cursors"][()]),
+            "coffee": _read_json(g.attrs.get("coffee", "{}")),
             "source": path,
         }
         if not bool(g.attrs.get("exact_resume", True)):
@@ -310,27 +400,6 @@ def restore_snapshot(solver: Solver, net: Net, state: Any, path: str) -> dict[st
             )
     logger.info("resumed from %s at iteration %d", path, state.iter)
     return point
-
-
-def intact_latest(directory: str, check: Any = None) -> str | None:
-    """The highest-iteration snapshot of `directory` that passes `check` (default
-    `check_snapshot`); each damaged one is skipped with a warning naming it. None when the
-    folder holds no snapshot; `SnapshotError` when it holds only damaged ones."""
-    check = check or check_snapshot
-    damaged = []
-    for _, path in reversed(list_snapshots(directory)):
-        try:
-            check(path)
-            return path
-        except DamagedSnapshotError as exc:
-            logger.warning("skipping damaged snapshot %s: %s", path, exc)
-            damaged.append(os.path.basename(path))
-    if damaged:
-        raise SnapshotError(
-            f"every snapshot in {directory!r} is damaged ({', '.join(damaged)}); "
-            f"move them away to start fresh"
-        )
-    return None
 
 
 def check_weights(path: str) -> None:
@@ -349,22 +418,10 @@ def load_snapshot(net: Net, path: str) -> int:
     model file into `net`, e.g. for prediction. Returns the snapshot's iteration (0 for a
     model file)."""
     if os.path.isdir(path):
-        latest = intact_latest(path, check_weights)
+        latest = SnapshotFolder(path).latest_intact(check_weights)
         if latest is None:
             raise SnapshotError(f"no snapshot-<iteration>.h5 file in folder {path!r}")
         path = latest
     with open_model(path) as f:
         load_network(f, net, die_if_not_found=True)
         return int(f["solver"].attrs["iteration"]) if is_snapshot(f) else 0
-
-
-def abandon_snapshots_after(directory: str, iteration: int) -> list[str]:
-    """Rename the snapshots past `iteration` to `snapshot-<iter>.abandoned.h5` (a name no
-    loader picks), after a rewind; returns the new names."""
-    moved = []
-    for it, path in list_snapshots(directory):
-        if it > iteration:
-            new = os.path.join(directory, f"snapshot-{it:06d}.abandoned.h5")
-            os.replace(path, new)
-            moved.append(new)
-    return moved

@@ -62,3 +62,11 @@ class Best:
         if better:
             self.value, self.iteration = value, iteration
         return better
+
+    def state_dict(self) -> dict[str, Any]:
+        """The best so far, for a snapshot (see `mocha.core.coffee.Resumable`)."""
+        return {} if self.value is None else {"value": self.value, "iteration": self.iteration}
+
+    def load_state_dict(self, data: dict[str, Any]) -> None:
+        if "value" in data:
+            self.value, self.iteration = float(data["value"]), int(data["iteration"])

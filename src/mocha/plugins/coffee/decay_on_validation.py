@@ -13,7 +13,7 @@ from typing import Any
 
 from mocha.core.errors import SolverError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.io.snapshot import abandon_snapshots_after, latest_snapshot
+from mocha.core.io.snapshot import SnapshotFolder
 from mocha.core.policies import Policy, policy_check, policy_lr, policy_number
 
 logger = logging.getLogger("mocha")
@@ -131,7 +131,7 @@ class DecayOnValidation(Policy):
         new_lr = self.curr_lr * self.gamma
         directory = self.find_snapshot_dir(solver)
 
-        path = latest_snapshot(directory, self.best[0]) if directory else None
+        path = SnapshotFolder(directory).latest(self.best[0]) if directory else None
         logger.info(
             "DecayOnValidation: %s=%g at iteration %d is worse than %g at %d; "
             "learning rate %g -> %g; rewinding to %s",
@@ -159,7 +159,7 @@ class DecayOnValidation(Policy):
             self.load_state_dict(kept)
             self.curr_lr, self.n_decays = new_lr, self.n_decays + 1
             loaded_state.internal["learning_rate"] = new_lr
-            abandon_snapshots_after(directory, loaded_state.iter)
+            SnapshotFolder(directory).abandon_after(loaded_state.iter)
 
         solver.request_rewind(path, on_loaded)
 

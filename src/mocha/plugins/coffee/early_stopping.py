@@ -24,8 +24,11 @@ class EarlyStopping(CoffeeBreak):
     `patience` evaluations in a row without improvement it asks the solver to stop (the run
     ends normally, with `solver.stop_reason` saying why; `mocha run` reports it, exit status
     0). Fields: `statistic`, `patience` (>= 1, default 5), `mode`, `min_delta` (>= 0),
-    `restore_best` (default false; Keras' `restore_best_weights`). The count starts again on
-    a resume.
+    `restore_best` (default false; Keras' `restore_best_weights`). A snapshot saves the
+    count and the best value (`state_dict()`), so a resume continues them; the evaluation of
+    the resumed iteration, which the resume repeats, is not counted twice (the best weights
+    that `restore_best` keeps are not in the snapshot: after a resume it restores the best
+    seen since).
 
     With `restore_best`, each improvement keeps a host copy of the parameters, and when the
     training ends (stopped early, or at `max_iter`; not after Ctrl-C, which keeps the last
@@ -60,11 +63,20 @@ class EarlyStopping(CoffeeBreak):
         self.stopped_at: int | None = None
         self.restored_iteration: int | None = None
         self._best_weights: dict[tuple[str, str], Any] = {}
+        self.seen: int | None = None  # the iteration of the last evaluation counted
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"waited": self.waited, "seen": self.seen, "best": self.best.state_dict()}
+
+    def load_state_dict(self, data: dict[str, Any]) -> None:
+        self.waited, self.seen = int(data.get("waited", 0)), data.get("seen")
+        self.best.load_state_dict(data.get("best", {}))
 
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
         value = self.best.current(lounge, state.iter)
-        if value is None:
+        if value is None or self.seen == state.iter:
             return
+        self.seen = int(state.iter)
         if self.best.improves(value, state.iter):
             self.waited = 0
             if self.restore_best:  # a host copy: the device keeps training
@@ -87,7 +99,7 @@ class EarlyStopping(CoffeeBreak):
             solver.request_stop()
 
     def destroy(self, lounge: Any, solver: Any, net: Any) -> None:
-        interrupted = solver.stop_requested and not getattr(solver, "stop_reason", None)
+        interrupted = solver.stop_requested and not solver.stop_reason
         if not self.defer_restore and not interrupted:
             self.restore(net)
 

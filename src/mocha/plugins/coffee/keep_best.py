@@ -25,7 +25,9 @@ class KeepBest(CoffeeBreak):
     `dir/best.h5` (atomically; usable as `--model` for prediction, or `--load-from` to resume
     from it) and `dir/best.json` (`{"statistic", "value", "iteration", "mode"}`). The
     snapshots' resume ignores `best.h5` (not a `snapshot-<iteration>.h5`). On a resume the
-    best so far is read back from `best.json`. Fields: `dir`, `statistic`, `mode`,
+    best so far is the one the resumed snapshot saved (`state_dict()`), else (a snapshot
+    older than that) the one of `best.json`; a fresh start ignores a `best.json` left by an
+    earlier run. Fields: `dir`, `statistic`, `mode`,
     `min_delta`, `filename` (default "best.h5").
     """
 
@@ -59,7 +61,9 @@ class KeepBest(CoffeeBreak):
             raise SnapshotError(
                 f"KeepBest: cannot create {self.dir!r}: {exc.strerror or exc}"
             ) from None
-        try:
+        if solver.resumed_from is None:
+            return  # a fresh start: a best.json left by an earlier run is not this run's
+        try:  # a snapshot older than the coffee breaks' state: the best from best.json
             with open(self.record_path, encoding="utf-8") as fh:
                 record = json.load(fh)
             if (
@@ -70,7 +74,13 @@ class KeepBest(CoffeeBreak):
                 self.best.value = float(record["value"])
                 self.best.iteration = int(record["iteration"])
         except (OSError, ValueError, KeyError, TypeError):
-            pass  # no record (a fresh run) or an unreadable one: start from scratch
+            pass  # no record or an unreadable one: start from scratch
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.best.state_dict()
+
+    def load_state_dict(self, data: dict[str, Any]) -> None:
+        self.best.load_state_dict(data)
 
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
         value = self.best.current(lounge, state.iter)

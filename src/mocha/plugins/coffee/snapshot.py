@@ -9,11 +9,9 @@ from typing import Any
 from mocha.core.coffee import CoffeeBreak
 from mocha.core.errors import SnapshotError
 from mocha.core.hookspecs import hookimpl
-from mocha.core.io.model import remove_stale_temporaries
-from mocha.core.io.snapshot import snapshot_filename
 from mocha.core.parallel import parallel_of
 from mocha.core.resume import save_snapshot
-from mocha.plugins.coffee._folder_lock import FolderLock
+from mocha.plugins.coffee._snapshot_folder import OwnedSnapshotFolder
 
 logger = logging.getLogger("mocha")
 
@@ -30,7 +28,9 @@ class Snapshot(CoffeeBreak):
     iteration may end an epoch; with `every_n_iter` only before the due ones. In data-parallel
     training only rank 0 writes (every rank holds the same state) and holds the lock.
 
-    From `init` to `destroy` the folder is locked (`dir/.mocha.lock`, see `_folder_lock`): a
+    The folder (its naming, lock, listing, pruning and moving aside) is `snapshot_folder`, an
+    `OwnedSnapshotFolder` (see `_snapshot_folder`).
+    From `init` to `destroy` the folder is locked (`dir/.mocha.lock`): a
     second run given the same folder stops at once with a `SnapshotError`. `init` also
     deletes the temporary files that writes killed mid-way left in the folder.
 
@@ -49,40 +49,24 @@ class Snapshot(CoffeeBreak):
             )
         self.keep_last = keep_last
         self.snapshot_dir = os.fspath(dir)
+        self.snapshot_folder = OwnedSnapshotFolder(self.snapshot_dir)
         self.last_path = ""
-        self._lock = FolderLock(self.snapshot_dir)
+        self._lock = self.snapshot_folder.lock()
         self._resumed: tuple[int, str] | None = None
 
     def init(self, lounge: Any, solver: Any, net: Any) -> None:
         self._resumed = resumed_snapshot(solver)
         if not parallel_of(net.backend).is_root:
             return  # data parallel: rank 0 alone writes, so it alone holds the folder
-        try:
-            os.makedirs(self.snapshot_dir, exist_ok=True)
-        except OSError as exc:
-            raise SnapshotError(
-                f"Snapshot: cannot create the snapshot folder "
-                f"{self.snapshot_dir!r}: {exc.strerror or exc}"
-            ) from None
-        if not os.access(self.snapshot_dir, os.W_OK | os.X_OK):
-            raise SnapshotError(
-                f"Snapshot: the snapshot folder {self.snapshot_dir!r} is not writable"
-            )
-        self._lock.acquire()
-        remove_stale_temporaries(self.snapshot_dir)
+        self.snapshot_folder.prepare(self._lock)
 
     def destroy(self, lounge: Any, solver: Any, net: Any) -> None:
         self._lock.release()
 
-    def folder_lock(self) -> FolderLock:
-        """A new handle on the lock of this break's folder (`acquire()` / `release()`), for a
-        caller that must hold it around the whole solve (`run_experiment`)."""
-        return FolderLock(self.snapshot_dir)
-
     def enjoy(self, lounge: Any, solver: Any, net: Any, state: Any) -> None:
         if not parallel_of(net.backend).is_root:
             return
-        path = os.path.join(self.snapshot_dir, snapshot_filename(state.iter))
+        path = self.snapshot_folder.path_of(state.iter)
         if self._resumed and _same_file(path, self._resumed[1]) and state.iter == self._resumed[0]:
             # the breaks of the resumed iteration (and a run with nothing to train) leave the
             # snapshot the solver just loaded as it is (issue 28)
@@ -101,21 +85,7 @@ class Snapshot(CoffeeBreak):
                 self._lock.release()
         logger.info("Snapshot: saved %s", path)
         if self.keep_last:
-            self._prune(path)
-
-    def _prune(self, just_written: str) -> None:
-        """Delete all but the `keep_last` newest snapshots (never `just_written`)."""
-        from mocha.core.io.snapshot import list_snapshots
-
-        found = [p for _, p in list_snapshots(self.snapshot_dir)]
-        for old in found[: -self.keep_last]:
-            if os.path.abspath(old) == os.path.abspath(just_written):
-                continue
-            try:
-                os.remove(old)
-                logger.debug("Snapshot: removed %s (keep_last=%d)", old, self.keep_last)
-            except OSError as exc:
-                logger.warning("Snapshot: cannot remove %s: %s", old, exc)
+            self.snapshot_folder.prune(self.keep_last, path)
 
     def __repr__(self) -> str:
         keep = f", keep_last={self.keep_last}" if self.keep_last else ""
@@ -124,15 +94,9 @@ class Snapshot(CoffeeBreak):
 
 def resumed_snapshot(solver: Any) -> tuple[int, str] | None:
     """`(iteration, file)` of the snapshot the solver resumed from (None: it starts at 0)."""
-    from mocha.core.io.snapshot import list_snapshots
-
-    iteration = int(getattr(getattr(solver, "state", None), "iter", 0) or 0)
-    load_from = str(solver.params.get("load_from", "") or "")
-    if not iteration or not load_from:
+    if solver.resumed_from is None or solver.state is None:
         return None
-    if os.path.isdir(load_from):
-        load_from = dict(list_snapshots(load_from)).get(iteration, "")
-    return (iteration, load_from) if load_from else None
+    return int(solver.state.iter), solver.resumed_from
 
 
 def _same_file(a: str, b: str) -> bool:

@@ -91,10 +91,17 @@ class HDF5DataBase(CursorState):
     def fill(self, backend: Any, host_batch: list[Any]) -> None:
         """Copy one host batch into the top blobs and run the transformers."""
         lo, hi, _ = self.shard
+        self.batch = host_batch
         for blob, host in zip(self.blobs, host_batch):
             blob.data[...] = backend.asarray(host[lo:hi])
         for j, transformer in self.transformers:
             transformer.transform(backend, self.blobs[j])
+
+    def describe_row(self, row: int) -> str:
+        """Where row `row` of the current top blobs came from (file and sample)."""
+        batch = getattr(self, "batch", None)
+        lo = self.shard[0]
+        return batch.source_of(lo + row) if hasattr(batch, "source_of") else f"row {row}"
 
 
 def validate_hdf5_layer(layer: Any) -> None:

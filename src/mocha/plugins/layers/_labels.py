@@ -27,9 +27,12 @@ def labels_as_index(layer, backend, pred, label, axis: int):
     bad = ~((rounded >= 0) & (rounded < C) & (xp.abs(raw - rounded) <= LABEL_TOLERANCE))
     if bool(bad.any()):  # NaN fails every comparison, so it is refused too
         value = float(raw[bad].ravel()[0])
-        raise DataError(
+        row = int(xp.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1))[0])
+        exc = DataError(
             f"{type(layer).__name__}({layer.name!r}): label {value} in blob "
             f"{layer.bottoms[1]!r} is out of range: labels must be integer class indices in "
             f"[0, {C})"
         )
+        exc.blob, exc.row, exc.layer = layer.bottoms[1], row, layer.name  # see data_source_of
+        raise exc
     return rounded.astype(xp.int64)

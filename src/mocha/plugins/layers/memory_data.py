@@ -78,6 +78,7 @@ class MemoryDataState(CursorState):
     def forward(self, backend, inputs):
         lo, hi, bs = self.shard
         filled = 0
+        self.rows: list[tuple[int, int, Any]] = []  # (first blob row, count, array rows)
         while filled < bs:
             take = min(bs - filled, self.n - self.cursor)
             a, b = max(filled, lo), min(filled + take, hi)  # this rank's rows of the batch
@@ -89,6 +90,7 @@ class MemoryDataState(CursorState):
                     idx = self.order[start : start + b - a]
                 for blob, array in zip(self.blobs, self.arrays):
                     blob.data[a - lo : b - lo] = backend.asarray(array[idx])
+                self.rows.append((a - lo, b - a, idx))
             filled += take
             self.cursor += take
             if self.cursor >= self.n:
@@ -98,6 +100,14 @@ class MemoryDataState(CursorState):
                     self.order = self._permutation(self.n)
         for j, transformer in self.transformers:
             transformer.transform(backend, self.blobs[j])
+
+    def describe_row(self, row: int) -> str:
+        """Which row of the layer's arrays row `row` of the current top blobs holds."""
+        for first, count, idx in getattr(self, "rows", []):
+            if first <= row < first + count:
+                k = row - first
+                return f"row {idx.start + k if isinstance(idx, slice) else int(idx[k])}"
+        return f"batch row {row}"
 
     # cursor state for snapshots
     def get_cursor(self) -> dict[str, Any]:

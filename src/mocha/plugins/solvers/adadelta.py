@@ -25,6 +25,7 @@ class Adadelta(SolverMethod):
     """Adadelta. Parameters: rho, eps."""
 
     name = "adadelta"
+    history_slots = 2
     required = ("rho", "eps")
 
     def defaults(self) -> dict[str, Any]:

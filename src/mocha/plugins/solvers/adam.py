@@ -32,6 +32,7 @@ class Adam(SolverMethod):
     """Adam. Parameters: lr_policy, beta1, beta2, epsilon, use_lr_multipliers."""
 
     name = "adam"
+    history_slots = 2
     required = ("lr_policy", "beta1", "beta2", "epsilon")
 
     def defaults(self) -> dict[str, Any]:
