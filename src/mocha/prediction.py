@@ -176,9 +176,9 @@ def resolve_model(model: str | os.PathLike) -> str:
     """A model file or snapshot as given; a snapshot folder as its newest snapshot."""
     path = Path(model)
     if path.is_dir():
-        from mocha.core.io.snapshot import latest_snapshot
+        from mocha.core.io.snapshot import SnapshotFolder
 
-        latest = latest_snapshot(str(path))
+        latest = SnapshotFolder(str(path)).latest()
         if latest is None:
             raise DataError(f"predict: model folder {str(path)!r} holds no snapshot-*.h5 file")
         return latest

@@ -13,7 +13,7 @@ import pytest
 
 import mocha
 from mocha import SnapshotError, add_coffee_break, registry_reset
-from mocha.core.io.snapshot import latest_snapshot, list_snapshots
+from mocha.core.io.snapshot import SnapshotFolder
 from mocha.core.resume import save_snapshot
 
 RNG = np.random.default_rng(3)
@@ -132,9 +132,9 @@ def test_latest_snapshot_is_by_iteration_not_mtime(tmp_path):
     (tmp_path / "snapshot-000003.abandoned.h5").write_bytes(b"")
     (tmp_path / ".snapshot-000099.h5.tmp-123").write_bytes(b"garbage")
     (tmp_path / "snapshot-99.txt").write_bytes(b"")
-    assert [i for i, _ in list_snapshots(str(tmp_path))] == [0, 5, 10]
-    assert latest_snapshot(str(tmp_path)).endswith("snapshot-000010.h5")
-    assert latest_snapshot(str(tmp_path), max_iter=9).endswith("snapshot-000005.h5")
+    assert [i for i, _ in SnapshotFolder(str(tmp_path)).snapshots()] == [0, 5, 10]
+    assert SnapshotFolder(str(tmp_path)).latest().endswith("snapshot-000010.h5")
+    assert SnapshotFolder(str(tmp_path)).latest(9).endswith("snapshot-000005.h5")
     net = _net(_backend())
     assert mocha.load_snapshot(net, str(tmp_path)) == 10
     solver = _solver(max_iter=10, load_from=str(tmp_path))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mocha.core.io.model import dataset_name
-from mocha.experiment import load_experiment
+from mocha.experiment import RunOptions, load_experiment
 from mocha.experiment.base import ExperimentError
 from mocha.experiment.runner import run_experiment
 
@@ -108,7 +108,7 @@ def test_frozen_layer_does_not_move_and_the_loaded_one_does(tmp_path):
     init = '[init]\nmodel = "model.h5"\nlayers = ["body", "middle"]\nfreeze = ["body"]\n'
     exp = load_experiment(_files(tmp_path, init))
     backend = make_experiment_backend(exp)
-    train, test, solver = _build(exp, backend, {"max_iter": 5, "load_from": ""})
+    train, test, solver = _build(exp, backend, RunOptions(max_iter=5, load_from=""))
     try:
         solve(solver, train)
         body, middle = _params(train, "body"), _params(train, "middle")

@@ -1,7 +1,9 @@
 """`src/mocha/core/` stays small (tinygrad's line budget): everything else is a plugin.
 
-Lines of code exclude blank lines, comments and docstrings, so documenting the core costs
-nothing against the budget.
+Two budgets: lines of code (blank lines, comments and docstrings excluded) and what a reader
+of the core reads (non-blank, non-comment lines, docstrings counted: issue 23 set it at 3,400
+when the core held 3,561). The core's design notes live in docs/core.md; its docstrings keep
+the summary lines, the contracts' signatures and their rules.
 """
 
 import ast
@@ -17,8 +19,10 @@ CORE = Path(__file__).resolve().parents[2] / "src" / "mocha" / "core"
 # `Kernels` (KERNEL_NAMES derives from it), the typed registrars of the hooks, the plugin
 # manager that a plugin module importing `mocha` cannot trap, the "registers nothing" check
 # and the `state_cls` message: +103 lines of code over the main they were merged with (2786).
-# TO THE LEAD: lower this back once item 8's move out of the core lands.
-CORE_BUDGET = 2889
+# Then backend choice (`mocha.backend_choice`) and the graceful stop left the core; the
+# interchange contract (`interchange.py`) and the snapshot folder's owner came in.
+CORE_BUDGET = 2890
+READ_BUDGET = 3400  # non-blank, non-comment lines, docstrings counted
 FILE_LIMIT = 450  # physical lines per core file
 
 
@@ -63,6 +67,25 @@ def test_core_stays_under_its_line_budget():
     assert total <= CORE_BUDGET, (
         f"src/mocha/core has {total} lines of code, over the budget of {CORE_BUDGET}; move "
         f"something into a plugin. Largest files: {biggest}"
+    )
+
+
+def read_lines(path: Path) -> int:
+    return sum(
+        1
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+
+
+def test_the_core_reads_in_at_most_its_budget_of_lines():
+    sizes = {str(p.relative_to(CORE)): read_lines(p) for p in sorted(CORE.rglob("*.py"))}
+    total = sum(sizes.values())
+    biggest = sorted(sizes.items(), key=lambda kv: -kv[1])[:5]
+    assert total <= READ_BUDGET, (
+        f"src/mocha/core has {total} non-blank, non-comment lines (docstrings counted), over "
+        f"the budget of {READ_BUDGET}; move code into a plugin or design notes into "
+        f"docs/core.md. Largest files: {biggest}"
     )
 
 

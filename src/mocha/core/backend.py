@@ -1,25 +1,5 @@
 """The backend abstraction: an array module (`xp`), a kernel table, a seeded RNG.
-
-A backend owns everything that depends on where the numbers live:
-
-* `xp` — the array module (`numpy` or `cupy`). Layers write their simple math with it.
-* `kernels` — the kernel table (`mocha.core.kernel_names.Kernels`: one typed method per
-  kernel). Every kernel has a generic version written with `xp` (registered for backend `"*"`
-  by `mocha.plugins.backends.generic`); a faster backend registers its own implementation
-  under the same name and wins. Layers call `backend.kernels.<name>(...)`; the backend is
-  bound as the first argument of the impl.
-* `registry` — the registry whose kernel table `kernels` comes from: the one `make_backend`
-  (`mocha.backend_choice`) found the class in, else the process-wide one.
-* `workspace(role, shape, dtype)` — scratch arrays reused across kernel calls.
-* `rng` — a seeded `numpy.random.Generator`; all randomness (initializers, dropout, shuffling)
-  goes through it so runs are reproducible and resumable (its state is saved in snapshots).
-* `param_registry` — parameters shared by `param_key` across layers and nets (Mocha's
-  registry). It survives across nets until `registry_reset(backend)`.
-
-Adding a kernel: see `mocha/plugins/backends/README.md`.
-
-Layers never import numpy, numba or cupy: they use `backend.xp` and `backend.kernels`.
-"""
+Notes: docs/core.md."""
 
 from __future__ import annotations
 

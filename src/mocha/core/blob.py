@@ -1,9 +1,4 @@
-"""Blobs: the named tensors that flow between layers.
-
-A `Blob` wraps one backend array (`numpy.ndarray` on the CPU, `cupy.ndarray` on the GPU) whose
-axis 0 is the mini-batch. `NullBlob` is the "nothing here" placeholder, used mostly as a diff
-that means "no back-propagation wanted": every operation on it is a no-op.
-"""
+"""Blobs: the named tensors that flow between layers. Notes: docs/core.md."""
 
 from __future__ import annotations
 

@@ -1,19 +1,4 @@
-"""Coffee breaks and the coffee lounge (semantics §7).
-
-A coffee break is an object with `init(lounge, solver, net)`, `enjoy(lounge, solver, net,
-state)` and `destroy(lounge, solver, net)`, run by the solver on a schedule:
-`add_coffee_break(solver, coffee, every_n_iter=0, every_n_epoch=0)`. `every_n_iter` fires when
-`iter % n == 0` (iteration 0 included) and wins over `every_n_epoch`, which fires when the
-training net's epoch changed to a multiple of n (never at iteration 0).
-
-The lounge keeps every reported statistic: name -> {iteration -> value}. With
-`setup_coffee_lounge(solver, save_into="statistics.h5", every_n_iter=1, file_exists="merge")`
-they are written to HDF5 (one group per statistic holding `iter` and `value` datasets).
-
-Data parallel (`mocha.core.parallel`): on ranks other than 0 the lounge runs only the breaks
-that set `all_ranks = True` (collective ones such as ValidationPerformance) and writes no
-statistics file; rank 0 alone prints, draws progress and writes snapshots and statistics.
-"""
+"""Coffee breaks and the coffee lounge (semantics §7). Notes: docs/core.md."""
 
 from __future__ import annotations
 

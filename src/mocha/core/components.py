@@ -1,17 +1,7 @@
 """Base classes of the small pluggable components a layer is configured with: neurons,
 initializers, regularizers, norm constraints and data transformers. The built-ins live in
 `mocha.plugins.components.*` and are registered through entry points like everything else.
-
-* `Neuron`: an activation applied in place to a layer's output. `forward(backend, blob)`;
-  `backward(backend, blob, diff)` multiplies `diff` in place by f'(x), written in terms of the
-  output y = f(x) held in `blob`.
-* `Initializer`: `init(backend, blob)` fills a parameter blob (through `backend.rng`).
-* `Regularizer`: `gradient(backend, param_blob, grad_blob, coef)` **adds** its gradient
-  (scaled by the solver's global `coef`) to `grad_blob`; `loss(...)` is informational only.
-* `Constraint`: `apply(backend, param_blob)` projects the parameter in place, every
-  `every_n_iter` iterations.
-* `DataTransformer`: `transform(backend, blob)` changes a data layer's output in place.
-"""
+Notes: docs/core.md."""
 
 from __future__ import annotations
 

@@ -1,19 +1,4 @@
-"""Optional features and the extras that install them.
-
-`pip install "mocha-dl[EXTRA]"` adds what a feature needs; without it the feature raises a
-`MissingExtraError` naming the extra (the command line prints it and exits with status 2).
-
-| extra | installs | for |
-|---|---|---|
-| `plot` | matplotlib | `mocha plot` |
-| `images` | Pillow | image files in `mocha predict` / `mocha.prediction` |
-| `examples` | scikit-learn | the `sklearn:iris` data source (the digits are bundled) |
-| `gpu` | cupy-cuda12x | the CuPy backend (`GPUBackend()`, `--backend cupy`) |
-| `onnx` | onnx, onnxruntime | `mocha export onnx`, `mocha convert onnx` |
-| `caffe` | protobuf | `mocha convert caffe`, `mocha export caffe` |
-| `mpi` | mpi4py, MPICH | data-parallel training (`mpirun -n N mocha run ...`) |
-| `tensorboard` | tensorboardX | the `TensorBoardLogger` coffee break |
-"""
+"""Optional features and the extras that install them. Notes: docs/core.md."""
 
 from __future__ import annotations
 

@@ -1,15 +1,5 @@
 """Hook specifications: how a plugin module adds things to Mocha (docs/hooks.md in full).
-
-One hook per kind, `mocha_register_<kind>`, given `register`, a registrar typed for its kind
-(`Registrar[type[Layer]]` for layers, `KernelRegistrar` for kernels, ...: annotate a hookimpl
-with the spec's type and a type checker checks what it registers). A plugin module
-implements its hooks with `@mocha.hookimpl` at its bottom and is listed once under the
-`mocha` entry-point group with a quoted key `"<kind>.<module>"`; the entry-point kind, the
-folder `mocha/plugins/<kind>/`, the hook and `mocha.lookup(kind, name)` use one word. The
-`mocha_register_<kind>` hooks run once per plugin manager, when the registry is first
-needed, one plugin at a time (never in the training loop); `mocha_register_commands` when
-the `mocha` command line starts. Name conflicts: see `mocha.core.registry.build_registry`.
-"""
+Notes: docs/core.md."""
 
 from __future__ import annotations
 

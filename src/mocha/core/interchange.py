@@ -1,20 +1,5 @@
 """Interchange: the contract of a format plugin (Caffe, ONNX, ...) and of per-layer rules.
-
-A *format* (kind "formats", hook `mocha_register_formats`) is an object with
-* `name`, `summary` and `extra` (the pip extra that brings its library, or None);
-* `convert_options` / `export_options`: `FormatOption`s, from which `mocha convert NAME` and
-  `mocha export NAME` are built (the first option of `convert_options` with `argument=True`
-  is the source file);
-* `convert(**options) -> Conversion`: a foreign model as layer tables and arrays;
-* `export(source, **options) -> list[Path]`: an experiment's net written in the format;
-  `source` is an `ExportSource` (what the experiment side built from the experiment file
-  and `--model`: its layers with their phases, parameter arrays, blob shapes and the
-  inference net).
-
-A *rule* (kind "interchange", hook `mocha_register_interchange`) says how one layer class is
-written in a format (`ExportRule`, keyed by the class) or how one
-foreign op or layer type is read (`ImportRule`), so a layer package ships its own rules.
-"""
+Notes: docs/core.md."""
 
 from __future__ import annotations
 

@@ -1,16 +1,6 @@
 """Where `solve()`'s time goes: the layers' forward and backward, the update, and the loop's own
 cost (everything else: constraints, loss bookkeeping, coffee breaks, resume points, Python).
-
-`solve()` keeps one `LoopTiming` in `state.timing` and adds every training iteration to it
-(not the initial forward of `init_solve`, which includes the first-call compilation):
-
-    overhead = iteration wall time - net.forward - net.backward - method.update
-
-Every reading of the clock first waits for the backend's queued work (`clock(backend)`), so
-on a GPU the parts are the time the device spent on them, not the time it took to queue them.
-`summary()` gives per-iteration means in milliseconds and the overhead's share of an
-iteration; `mocha run --json` reports it as `loop_timing`, `mocha bench` as "loop overhead".
-"""
+Notes: docs/core.md."""
 
 from __future__ import annotations
 

@@ -1,17 +1,4 @@
-"""`Net(name, backend, layers)`: layers sorted, wired by blob name, run forward and backward.
-
-Construction (semantics §2.2): the layers are sorted (`topology.topological_sort`); each is set
-up in order with its bottoms' blobs and diffs; layers with parameters first consult the
-backend's parameter registry under their `param_key` (or name) and share what is there.
-
-Phases: a net in the `"test"` phase evaluates (dropout-like layers pass data through
-unchanged); in the `"train"` phase they draw their random masks. `Net(..., phase=None)` (the
-default) picks `"train"` for a net with a loss layer and `"test"` for one without (it can
-only be used forward: a validation net with an AccuracyLayer, a prediction net). `net.phase`
-can be changed at any time, and `with net.evaluating():` (or `mocha.evaluating(net)`) runs a
-block in the test phase and restores the previous phase; ValidationPerformance and
-`mocha.predict` evaluate that way.
-"""
+"""`Net`: layers sorted, wired by blob name, run forward and backward. Notes: docs/core.md."""
 
 from __future__ import annotations
 

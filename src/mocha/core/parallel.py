@@ -1,24 +1,5 @@
 """Data parallelism as the core sees it: which rank this is, which slice of a batch is its own.
-
-In one process (the default) this is rank 0 of 1: every data layer serves whole batches and
-every hook does nothing, so nothing changes. `mocha.distributed.enable(backend)` (needs the
-`mpi` extra) puts a `DataParallel` on `backend.parallel` *before the nets are built*; then
-
-* **data layers** (`MemoryDataLayer`, `HDF5DataLayer`, `AsyncHDF5DataLayer`) allocate their
-  tops for `shard_bounds(batch_size)` only: every rank walks the same global stream of
-  mini-batches (same seed, same cursor) and keeps rows `[lo, hi)` of each; the union over the
-  ranks is exactly the single-process batch. Shuffle orders drawn during training go through
-  `agree(order)` (rank 0's copy), so ranks never disagree on a permutation;
-* **the solver** calls `after_init` (broadcast the parameters from rank 0), `after_forward`
-  (reduce the objective and losses), `after_backward` (average the gradients, weighted by the
-  shard sizes, so every rank applies the single-process update) and `after_breaks` (agree on
-  a stop request);
-* **the coffee lounge** runs a break on ranks other than 0 only when the break sets
-  `all_ranks = True` (ValidationPerformance, whose evaluation is collective); statistics and
-  snapshots are written by rank 0 alone;
-* **statistics** of has_stats layers are combined by `reduce_statistics(net)` after a
-  validation epoch.
-"""
+Notes: docs/core.md."""
 
 from __future__ import annotations
 

@@ -1,29 +1,5 @@
 """Plugin discovery: entry points of the `mocha` group, loaded lazily into a pluggy manager.
-
-Nothing here runs at `import mocha`. `get_plugin_manager()` builds (once) a manager holding
-every plugin module named by an installed distribution's `mocha` entry points. Built-ins are
-found exactly the same way, through `mocha-dl`'s own entry points. The command-line's
-sub-commands (entry points `"commands.*"`, which import typer and rich) are left out until the
-`mocha` app asks for them with `MochaPluginManager.load_commands()`, so training a network from
-Python never imports the command-line libraries.
-
-Environment:
-* `MOCHA_DISABLE_PLUGINS=layers.dropout,backends.cupy` — entry points not to load.
-* `MOCHA_LOAD_PLUGINS=dist-a,dist-b` — load `mocha-dl` plus only these distributions
-  (empty: `mocha-dl` only).
-* `MOCHA_STRICT_PLUGINS=1` — a third-party plugin that fails to import, raises in a hook,
-  conflicts with another plugin or registers nothing is an error, not a warning.
-* `MOCHA_REPLACE=InnerProductLayer,layers.inner_product` — the names (registry names such as
-  `InnerProductLayer`, or entry-point keys such as `layers.inner_product`) that a third-party
-  plugin may take over from a built-in or from another plugin.
-
-**Built-ins always win.** A third-party entry point whose key is already used (by `mocha-dl`,
-or by a distribution listed earlier) is not loaded: a `RuntimeWarning` and a "failed" row in
-`mocha plugins` say why, unless its key is in MOCHA_REPLACE (then it is loaded instead of the
-other one, which gets a "disabled" row). Any exception from a third-party plugin's import or
-hooks (`SystemExit` too, `KeyboardInterrupt` aside) is contained the same way and names the
-distribution.
-"""
+Notes: docs/core.md."""
 
 from __future__ import annotations
 

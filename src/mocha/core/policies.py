@@ -1,18 +1,4 @@
-"""Learning-rate and momentum policies (semantics §6.7): the contract and the namespaces.
-
-`get(state)` is evaluated with `state.iter`, the solver's iteration at update time: **1 at the
-first update** (Mocha's convention, Appendix A5; Caffe uses 0). `initial()` is the no-state
-value the solver puts in its initial state (what TrainingSummary shows at iteration 0). A policy
-with run-time state (DecayOnValidation, Staged's sub-policies) saves it through
-`state_dict()`/`load_state_dict()`, which snapshots store as JSON.
-
-The policies themselves are plugins, registered like neurons: `LRPolicy.<Name>` looks `<Name>`
-up in the registry kind "lr_policies" (hook `mocha_register_lr_policies`; the built-ins are
-in `mocha.plugins.components.lr_policies`, `DecayOnValidation` in
-`mocha.plugins.coffee.decay_on_validation`), `MomPolicy.<Name>` in "mom_policies"
-(`mocha_register_mom_policies`, `mocha.plugins.components.mom_policies`). Experiment files
-name them by the same names (`lr_policy = {type = "Inv", ...}`).
-"""
+"""Learning-rate and momentum policies (semantics §6.7). Notes: docs/core.md."""
 
 from __future__ import annotations
 

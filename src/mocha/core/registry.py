@@ -1,9 +1,4 @@
-"""The registry: every layer, backend, kernel, solver, coffee break, ... found by name.
-
-It is built once from a plugin manager by calling each `mocha_register_<kind>` hook with a
-`register` callable (typed by `mocha.core.hookspecs.Registrar`). Lookups of unknown names
-raise `UnknownNameError` listing the known names of that kind (and the closest matches).
-"""
+"""The registry: every layer, backend, kernel, solver, ... found by name. Notes: docs/core.md."""
 
 from __future__ import annotations
 

@@ -1,30 +1,5 @@
 """Exact resume, in one place: the resume point, the `load_from` dispatch, the rewind and the
-graceful stop (semantics §6.8, §6.9).
-
-**The resume point.** The solver runs the forward of mini-batch t+1 *before* the coffee breaks
-of iteration t, so when a Snapshot break of iteration t runs, the data cursors and the RNG have
-already moved past batch t+1. The solver therefore captures them *before* that forward whenever
-a break with `needs_resume_point` may run (`capture_resume_point`): the backend's RNG state and
-the cursor (`get_cursor()`) of every data layer of the training net and of the nets the coffee
-breaks name in `resume_nets()` (validation nets). A snapshot stores that point
-(`mocha.core.io.snapshot`); a resume restores the parameters and the solver state at once and
-the point (`apply_resume_point`) just before the initial forward, which therefore sees the same
-batch with the same random draws, so training continues bitwise identically.
-
-**`load_from`** (`load_from_path`): a folder resumes from its newest intact snapshot, a snapshot
-file from that file, an HDF5 model file loads weights only; see the function.
-
-**The rewind** (`rewind`): a coffee break (`LRPolicy.DecayOnValidation`) may ask the solver to
-go back to a snapshot (`Solver.request_rewind`); after the breaks the solver restores it as a
-resume does, lets the requester adjust the state, rewrites the snapshot and reruns the forward.
-
-**Resumable state** has one protocol (`mocha.core.coffee.Resumable`): the policies and the
-coffee breaks `state_dict()` / `load_state_dict()` (saved in the snapshot, restored after the
-breaks' `init`), the solver method its `state.internal`, the data layers their cursors.
-
-The graceful stop on Ctrl-C or SIGTERM (stop at an iteration whose resume point was captured)
-belongs to running an experiment: `mocha.experiment.stopping`.
-"""
+graceful stop (semantics §6.8, §6.9). Notes: docs/core.md."""
 
 from __future__ import annotations
 

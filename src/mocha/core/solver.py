@@ -1,27 +1,4 @@
-"""Solvers: `make_solver_parameters`, `Solver(method, params)`, `solve(solver, net)`.
-
-The loop (semantics §6.2): check the topology, load `load_from`, initialize the net, set up
-the coffee lounge, run the initial forward and the iteration-0 (or resumed-iteration) breaks;
-then while
-`iter < max_iter`: iter += 1, backward, update, constraints, forward (next mini-batch),
-coffee breaks. The objective reported at iteration t is the loss of the new parameters on
-mini-batch t+1 and excludes regularization. A non-finite objective stops training with a
-`SolverError` naming the iteration and the loss layers.
-
-A solver method (`SGD`, `Nesterov`, `Adam`, ... registered as plugins) provides `defaults()`,
-`required`, `init_state(solver, net)` and `update(solver, net, state)`. Its per-parameter
-histories live in `state.internal["history"]` keyed by `"<layer>___<param>"` so that
-snapshots can save and restore them; its other `internal` entries must be JSON scalars.
-
-Data parallelism (`mocha.core.parallel`, installed by `mocha.distributed`) hooks in at four
-points: before the first forward, after each forward, after each backward (before the update)
-and after the coffee breaks; in one process the hooks do nothing.
-
-Before a forward whose coffee breaks include a due Snapshot (a break with
-`needs_resume_point = True`), the solver records `solver.resume_point` (RNG state and data
-cursors), which the snapshot stores so that a resume replays that forward exactly. The resume
-protocol (capture, `load_from`, rewind, graceful stop) is `mocha.core.resume`.
-"""
+"""Solvers: `make_solver_parameters`, `Solver`, `solve(solver, net)`. Notes: docs/core.md."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from mocha import (
     solve,
 )
 from mocha.core.errors import SnapshotError, SolverError
-from mocha.core.io.snapshot import list_snapshots
+from mocha.core.io.snapshot import SnapshotFolder
 from mocha.plugins.backends.numpy_backend import NumpyBackend
 from mocha.plugins.coffee.csv_logger import CSVLogger
 from mocha.plugins.coffee.early_stopping import EarlyStopping
@@ -192,7 +192,7 @@ def test_keep_best_writes_the_best_snapshot(tmp_path):
         "mode": "max",
     }
     assert keep.last_path == str(tmp_path / "best.h5")
-    assert list_snapshots(str(tmp_path)) == []  # best.h5 is not a resume candidate
+    assert SnapshotFolder(str(tmp_path)).snapshots() == []  # best.h5 is not a resume candidate
     _close(train, test)
     # best.h5 loads into a fresh net and holds that iteration's parameters
     train2, test2, _ = _nets()
@@ -204,7 +204,7 @@ def test_snapshot_keep_last(tmp_path):
     train, test, solver = _nets()
     add_coffee_break(solver, Snapshot(str(tmp_path), keep_last=2), every_n_iter=10)
     solve(solver, train)
-    assert [i for i, _ in list_snapshots(str(tmp_path))] == [30, 40]
+    assert [i for i, _ in SnapshotFolder(str(tmp_path)).snapshots()] == [30, 40]
     with pytest.raises(SnapshotError, match="keep_last"):
         Snapshot(str(tmp_path), keep_last=-1)
     _close(train, test)

@@ -1,32 +1,5 @@
 """The HDF5 model format of Mocha and Caffe (semantics §8.1): reading and writing parameters.
-
-A model file is a flat HDF5 file with one dataset per parameter, named
-`"<layer name>___<param name>"` (three underscores; the *layer name* is used, not the
-`param_key`). Shapes are numpy shapes: inner-product `weight` `(out, in)`, `bias` `(out,)`;
-convolution `filter` `(F, C/groups, kh, kw)`, `bias` `(F,)`. Snapshots (`mocha.core.io.snapshot`)
-hold the same datasets at their root plus a `solver` group, so a snapshot is also a model file.
-
-`load_network(source, net, die_if_not_found=True)`, for every layer with parameters (frozen and
-shared ones included) and each of its parameters:
-
-* the dataset is missing: a parameter named `bias` gets a warning and keeps its initializer;
-  another parameter raises `SnapshotError` when `die_if_not_found`, else gets a warning and
-  keeps its initializer;
-* the dataset is present: its shape must be *similar* to the parameter's (leading and
-  trailing size-1 axes are ignored on both sides, so a Caffe bias `(out,)`, a `(1, out)` bias
-  or an old 4-D `(1, 1, out, in)` blob all load); otherwise `SnapshotError`. A dtype
-  difference is logged and converted. The data is copied linearly (row-major) into the blob
-  **in place**, so nets sharing the parameter see the new values, and the parameter's
-  initializer becomes `NullInitializer` so a later `net.init()` keeps them.
-
-Datasets that match no layer are ignored: the net may be a sub-architecture of the file.
-
-**Checksums.** Files written by Mocha (models and snapshots) carry root attributes
-`checksum` (SHA-256 of every dataset and attribute in the file), `weights_checksum` (of the
-root datasets, the parameters) and `mocha_version`. `load_network` refuses a file whose
-parameters do not match `weights_checksum` (flipped bits, a truncated dataset); files
-without one (Caffe's, older Mocha's) load unchecked.
-"""
+Notes: docs/core.md."""
 
 from __future__ import annotations
 

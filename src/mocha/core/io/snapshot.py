@@ -1,40 +1,5 @@
 """Snapshots: the model plus the full solver state, for an exact resume (semantics §6.8, §6.9).
-
-A snapshot `snapshot-%06d.h5` is an HDF5 model file (`<layer>___<param>` datasets at the root,
-see `mocha.core.io.model`) with a `solver` group:
-
-* attributes `method` (the solver method's name, checked on load), `iteration`, `obj_val`,
-  `format_version`, `exact_resume`, and JSON strings `internal` (the method's scalar state:
-  learning_rate, momentum, Adam's t, ...), `losses`, `lr_policy` / `mom_policy` (the policies'
-  `state_dict()`), `rng` (the backend RNG state), `coffee` (the non-empty `state_dict()` of
-  the coffee breaks, keyed `"<position>:<class name>"`; absent in older snapshots);
-* `solver/history/<layer>___<param>/<key>`: every per-parameter history array (momentum,
-  Adam moments, ...), exactly as in `state.internal["history"]`;
-* `solver/cursors`: a JSON string dataset with every data-layer cursor (`get_cursor()`), of the
-  training net and of the nets of coffee breaks that expose `resume_nets()` (validation nets).
-
-**The resume point** (`rng`, `cursors`): the RNG state and data cursors captured before the
-forward of the snapshot's iteration, so that a resume replays that forward exactly; see
-`mocha.core.resume`, which also decides the point (`save_snapshot`) and dispatches
-`load_from`. A snapshot written without a capture has `exact_resume = False`; resuming from it
-skips one mini-batch.
-
-Files are written atomically (temporary file in the same folder, flush, fsync, `os.replace`),
-so a process killed while writing leaves the previous snapshots intact; temporary files never
-match `snapshot-<digits>.h5` and are ignored, and those of dead processes are removed by the
-next write (and by `Snapshot.init`). The latest snapshot of a folder is the one with the
-highest iteration (not the newest mtime, Appendix A13).
-
-**Integrity and identity** (format version 2). Each snapshot stores checksums of its contents
-and Mocha's version (`mocha.core.io.model.stamp`), and `solver.attrs["experiment"]`, the
-identity of the experiment that wrote it (`solver.resume_options.experiment_id`; empty from
-Python). A resume from a folder checks the snapshots from the newest down and takes the
-newest intact one, with a warning naming each damaged file (unreadable, checksum mismatch,
-solver state missing or invalid); a snapshot file given explicitly must be intact (`SnapshotError`
-otherwise). A damaged solver state with intact weights can still be loaded as weights only
-(`ResumeOptions.weights_only`, `mocha run --weights-only`). A snapshot written by another
-experiment is refused unless `ResumeOptions.allow_foreign_snapshot` (`--allow-foreign-snapshot`).
-"""
+Notes: docs/core.md."""
 
 from __future__ import annotations
 
@@ -165,16 +130,6 @@ class SnapshotFolder:
             )
         else:
             logger.info("load_from=%r: no snapshot in the folder, starting fresh", self.path)
-
-
-def list_snapshots(directory: str) -> list[tuple[int, str]]:
-    """`SnapshotFolder(directory).snapshots()`."""
-    return SnapshotFolder(directory).snapshots()
-
-
-def latest_snapshot(directory: str, max_iter: int | None = None) -> str | None:
-    """`SnapshotFolder(directory).latest(max_iter)`."""
-    return SnapshotFolder(directory).latest(max_iter)
 
 
 def _json_default(value: Any) -> Any:
