@@ -439,3 +439,59 @@ def test_imported_nets_export_back_to_the_same_caffe_layers(tmp_path):
     assert second.params.keys() == first.params.keys()
     for key, value in first.params.items():
         np.testing.assert_array_equal(second.params[key], value)
+
+
+def test_export_takes_a_snapshot_folder_as_the_model(app, tmp_path):
+    """`mocha export caffe EXP --model snapshots/` (the README's syntax) uses the folder's
+    newest snapshot, as `export onnx` and `predict` do."""
+    import h5py
+
+    rng = np.random.default_rng(2)
+    with h5py.File(tmp_path / "arrays.h5", "w") as f:
+        f["data"] = rng.normal(size=(2, 3, 6, 6)).astype(np.float32)
+        f["label"] = np.zeros((2, 1), np.float32)
+    text = EXPERIMENT + (
+        '\n[[coffee_breaks]]\ntype = "Snapshot"\ndir = "snapshots"\nevery_n_iter = 2\n'
+    )
+    (tmp_path / "small.toml").write_text(text)
+    code, out = invoke(
+        app,
+        "run",
+        tmp_path / "small.toml",
+        "--max-iter",
+        "4",
+        "--backend",
+        "numpy",
+        "--no-progress",
+    )
+    assert code == 0, out
+    snapshots = tmp_path / "snapshots"
+    assert (snapshots / "snapshot-000004.h5").is_file()
+    code, out = invoke(
+        app,
+        "export",
+        "caffe",
+        tmp_path / "small.toml",
+        "--model",
+        snapshots,
+        "-o",
+        tmp_path / "caffe",
+    )
+    assert code == 0, out
+    conv = caffe.convert(
+        tmp_path / "caffe" / "small.prototxt", tmp_path / "caffe" / "small.caffemodel"
+    )
+    with h5py.File(snapshots / "snapshot-000004.h5", "r") as f:
+        for key, value in conv.params.items():
+            np.testing.assert_array_equal(value, np.asarray(f[key]).reshape(value.shape))
+    code, out = invoke(
+        app,
+        "export",
+        "caffe",
+        tmp_path / "small.toml",
+        "--model",
+        tmp_path / "empty",
+        "-o",
+        tmp_path / "caffe2",
+    )
+    assert code == 2 and "empty" in out, out
