@@ -45,6 +45,13 @@ The kernel table (signatures; arrays are backend arrays, NCHW; `kernel`, `pad`, 
                        (k×k in H, W); denom = shift + scale/n · Σ_window x², y = x · denom^-power
 ``lrn_backward``       ``(x, y, denom, gy, kernel, scale, power, shift, mode, out=None) -> gx``;
                        ``out`` of lrn_forward = (y|None, denom|None)
+``batchnorm_forward``  ``(x[N,C,S], mean[C], var[C], eps, scale[C]|None, shift[C]|None,
+                       batch_stats, out=None) -> y`` = (x − mean)·(var + eps)^-½ [·scale
+                       + shift]; with ``batch_stats`` mean and (biased) var are first computed
+                       from x over N and S and written into ``mean`` and ``var``
+``batchnorm_backward`` ``(x, gy, mean, var, eps, scale|None, batch_stats, out=None) -> (gx,
+                       dscale, dshift)``; ``out`` = (gx|None, dscale|None, dshift|None); gx is
+                       None when out's is None (see ``generic.batchnorm``)
 ``softmax``            ``(x, axis) -> y`` (numerically stable)
 ``gemm``               ``(a, b, out=None, trans_a=False, trans_b=False, alpha=1, beta=0) -> out``
 ``relu_forward``       ``(x, epsilon, out=None) -> y`` = max(epsilon, x)
@@ -66,9 +73,9 @@ and ``softmax_loss_backward(prob, label_index, axis, coef, w_label=None, out=Non
 (prob - onehot(label_index along axis)) · coef [· w_label] (label_index int64, shaped like prob
 with 1 on axis; w_label likewise).
 
-The generic versions live in `mocha.plugins.backends.generic.{conv,pool,lrn,softmax,
-elementwise,blas,update}` (their module docstrings give the exact window rules); callers (the
-layers) decide output sizes and reject empty pooling windows before calling. In the
+The generic versions live in `mocha.plugins.backends.generic.{conv,pool,lrn,batchnorm,
+softmax,elementwise,blas,update}` (their module docstrings give the exact window rules);
+callers (the layers) decide output sizes and reject empty pooling windows before calling. In the
 elementwise and update kernels (neurons, dropout, softmax-loss gradient, the SGD step) scalars
 are rounded to the arrays' dtype and ``out=x`` works in place. Adding a kernel: see
 `mocha/plugins/backends/README.md`.

@@ -18,6 +18,8 @@ KERNEL_NAMES: tuple[str, ...] = (
     "avg_pool_backward",
     "lrn_forward",
     "lrn_backward",
+    "batchnorm_forward",
+    "batchnorm_backward",
     "softmax",
     "gemm",
     "relu_forward",

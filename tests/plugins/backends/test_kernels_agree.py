@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mocha.plugins.backends import numpy_backend
+from mocha.plugins.backends.generic import batchnorm as kernels_batchnorm
 from mocha.plugins.backends.generic import blas as kernels_blas
 from mocha.plugins.backends.generic import conv as kernels_conv
 from mocha.plugins.backends.generic import elementwise as kernels_elementwise
@@ -41,6 +42,7 @@ GENERIC = {
     "gemm": kernels_blas.gemm,
     **kernels_elementwise.KERNELS,
     **kernels_update.KERNELS,
+    **kernels_batchnorm.KERNELS,  # its cases: test_kernels_batchnorm.py
 }
 TOL = {np.float64: {"rtol": 1e-9, "atol": 1e-11}, np.float32: {"rtol": 2e-4, "atol": 2e-5}}
 dtypes = st.sampled_from([np.float64, np.float32])

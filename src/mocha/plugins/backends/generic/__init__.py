@@ -10,6 +10,7 @@ this module's hook registers them all for every backend (`"*"`):
 ``conv``         im2col, col2im, conv_forward, conv_backward
 ``pool``         max_pool_forward/backward, avg_pool_forward/backward
 ``lrn``          lrn_forward, lrn_backward
+``batchnorm``    batchnorm_forward, batchnorm_backward
 ``softmax``      softmax
 ``elementwise``  the neurons' forward/backward, dropout_mask/apply, softmax_loss_backward
 ``blas``         gemm
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import mocha.plugins.backends.generic.batchnorm as batchnorm
 import mocha.plugins.backends.generic.blas as blas
 import mocha.plugins.backends.generic.conv as conv
 import mocha.plugins.backends.generic.elementwise as elementwise
@@ -34,7 +36,7 @@ import mocha.plugins.backends.generic.update as update
 from mocha.core.hookspecs import hookimpl
 
 #: The topic modules whose `KERNELS` are registered.
-TOPICS = (conv, pool, lrn, softmax, elementwise, blas, update)
+TOPICS = (conv, pool, lrn, batchnorm, softmax, elementwise, blas, update)
 #: Every generic kernel: name -> implementation.
 KERNELS: dict[str, Callable[..., Any]] = {
     name: impl for topic in TOPICS for name, impl in topic.KERNELS.items()

@@ -15,6 +15,7 @@ generic versions. The package mirrors `generic/`, one module per topic, each end
                     BLAS each, in one compiled region
 ``pool``            max / mean pooling, forward and backward
 ``lrn``             local response normalization, both modes
+``batchnorm``       batch normalization: per-channel statistics, normalize, gradients
 ``softmax``         softmax over any axis
 ``elementwise``     neurons, dropout, the softmax-loss gradient
 ``update``          the SGD momentum step and the scaled add of the L2 regularizer
@@ -40,6 +41,7 @@ from typing import Any
 import numpy as np
 
 import mocha.plugins.backends._blas_threads as blas_threads
+import mocha.plugins.backends.numba_backend.batchnorm as batchnorm
 import mocha.plugins.backends.numba_backend.blas as blas
 import mocha.plugins.backends.numba_backend.conv as conv
 import mocha.plugins.backends.numba_backend.elementwise as elementwise
@@ -52,7 +54,7 @@ from mocha.core.backend import Backend
 from mocha.core.hookspecs import hookimpl
 
 #: The topic modules whose `KERNELS` the backend registers.
-TOPICS = (blas, conv, pool, lrn, softmax, elementwise, update)
+TOPICS = (blas, conv, pool, lrn, batchnorm, softmax, elementwise, update)
 #: Every kernel the Numba backend overrides: name -> implementation.
 KERNELS: dict[str, Callable[..., Any]] = {
     name: impl for topic in TOPICS for name, impl in topic.KERNELS.items()
