@@ -36,10 +36,11 @@ The kernel table (signatures; arrays are backend arrays, NCHW; `kernel`, `pad`, 
                        clipped to the image (padding never read), first max in row-major order;
                        argmax_index int64 [N,C,oh,ow] = flat ``h*W + w`` within the (H, W) plane
 ``max_pool_backward``  ``(gy, argmax_index, x_shape, out=None) -> gx`` (sums where windows overlap)
-``avg_pool_forward``   ``(x, kernel, pad, stride, out_hw, out=None) -> y`` (in-image sum /
-                       (kh*kw), always)
-``avg_pool_backward``  ``(gy, x_shape, kernel, pad, stride, out=None) -> gx`` (out_hw = gy's last
-                       2 dims)
+``avg_pool_forward``   ``(x, kernel, pad, stride, out_hw, out=None, divisor="window") -> y``
+                       (in-image sum / (kh*kw); divisor ``"padded"``: / the window's cells in
+                       the padded image, ``"image"``: / its in-image cells)
+``avg_pool_backward``  ``(gy, x_shape, kernel, pad, stride, out=None, divisor="window") -> gx``
+                       (out_hw = gy's last 2 dims)
 ``lrn_forward``        ``(x, kernel, scale, power, shift, mode, out=None) -> (y, denom)``; mode
                        ``"across_channel"`` (axis 1, any rank >= 2) or ``"within_channel"``
                        (k×k in H, W); denom = shift + scale/n · Σ_window x², y = x · denom^-power

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mocha import Neurons
+from mocha import LayerConfigError, Neurons
 from mocha.plugins.components.neurons import (
+    Clip,
     Exponential,
     Identity,
     LReLU,
@@ -26,8 +27,16 @@ ORACLES = {
     "Sigmoid": (Sigmoid(), lambda x: 1 / (1 + np.exp(-x))),
     "Tanh": (Tanh(), np.tanh),
     "Exponential": (Exponential(), np.exp),
+    "Clip (ReLU6)": (Clip(), lambda x: np.clip(x, 0, 6)),
+    "Clip(-1, 0.5)": (Clip(min=-1.0, max=0.5), lambda x: np.minimum(np.maximum(x, -1), 0.5)),
 }
-KINKS = {"ReLU": [0.0], "ReLU(eps=0.25)": [0.25], "LReLU": [0.0]}
+KINKS = {
+    "ReLU": [0.0],
+    "ReLU(eps=0.25)": [0.25],
+    "LReLU": [0.0],
+    "Clip (ReLU6)": [0.0, 6.0],
+    "Clip(-1, 0.5)": [-1.0, 0.5],
+}
 
 
 def apply_forward(neuron, x, backend):
@@ -135,3 +144,20 @@ def test_each_backend_agrees_with_numpy_in_float32(backend, name):
     ref = backward_factor(neuron, x.astype(np.float64), reference_backend())
     if not neuron.is_identity:
         np.testing.assert_allclose(backward_factor(neuron, x, backend), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_clip_has_no_gradient_at_or_beyond_its_bounds():
+    x = np.array([[-2.0, 0.0, 1e-9, 3.0, 6.0, 7.0]])
+    backend = reference_backend()
+    np.testing.assert_array_equal(
+        apply_forward(Clip(), x, backend).to_host(), [[0.0, 0.0, 1e-9, 3.0, 6.0, 6.0]]
+    )
+    np.testing.assert_array_equal(backward_factor(Clip(), x, backend), [[0, 0, 1, 1, 0, 0]])
+
+
+def test_clip_bounds_are_checked():
+    assert Neurons.Clip(min=-1.0, max=1.0) == Clip(min=-1.0, max=1.0)
+    with pytest.raises(LayerConfigError, match=r"Clip: field 'max'.*must be >= min \(1.0\)"):
+        Clip(min=1.0, max=0.0)
+    with pytest.raises(LayerConfigError, match="Clip: field 'min'.*must be a number"):
+        Clip(min="low")

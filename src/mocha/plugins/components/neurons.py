@@ -84,7 +84,34 @@ class Exponential(Neuron):
         diff.data *= blob.data
 
 
+@dataclass(frozen=True)
+class Clip(Neuron):
+    """y = min(max(x, min), max); dy/dx = [min < y < max] (no gradient at or beyond a bound).
+
+    `Clip()` is ReLU6 (min 0, max 6: MobileNet's); ONNX's Clip(min, max), PyTorch's clamp and
+    hardtanh (Hardtanh's default: `Clip(min=-1, max=1)`). Fields `min` (0), `max` (6), min ≤ max.
+    """
+
+    min: float = 0.0
+    max: float = 6.0
+
+    def __post_init__(self) -> None:
+        for key in ("min", "max"):
+            value = getattr(self, key)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise self.config_error(key, value, "must be a number")
+        if not self.min <= self.max:
+            raise self.config_error("max", self.max, f"must be >= min ({self.min})")
+
+    def forward(self, backend: Any, blob: Any) -> None:
+        backend.xp.clip(blob.data, self.min, self.max, out=blob.data)
+
+    def backward(self, backend: Any, blob: Any, diff: Any) -> None:
+        y = blob.data
+        diff.data *= (y > self.min) & (y < self.max)
+
+
 @hookimpl
 def mocha_register_neurons(register):
-    for cls in (Identity, ReLU, LReLU, Sigmoid, Tanh, Exponential):
+    for cls in (Identity, ReLU, LReLU, Sigmoid, Tanh, Exponential, Clip):
         register(cls)

@@ -44,10 +44,15 @@ def as_pooling(value: Any) -> MaxPooling | MeanPooling:
     raise ValueError('expected Pooling.Max(), Pooling.Mean(), "max" or "mean"')
 
 
-def pooled_size(size: int, kernel: int, pad: int, stride: int, any_pad: bool) -> int:
+def pooled_size(
+    size: int, kernel: int, pad: int, stride: int, any_pad: bool, ceil: bool = True
+) -> int:
     """Mocha/Caffe's output length (rounds UP): ceil((size + 2·pad − kernel)/stride) + 1,
     minus one when some padding exists (`any_pad`, either axis) and the last window would start
-    at or beyond size + pad."""
+    at or beyond size + pad. With `ceil=False` (PyTorch's and ONNX's default):
+    floor((size + 2·pad − kernel)/stride) + 1."""
+    if not ceil:
+        return (size + 2 * pad - kernel) // stride + 1
     out = math.ceil((size + 2 * pad - kernel) / stride) + 1
     if any_pad and (out - 1) * stride >= size + pad:
         out -= 1

@@ -8,8 +8,12 @@ Callers guarantee that no window is empty.
 * Max: the maximum of the clipped window; on ties the FIRST maximum in row-major order wins.
   `argmax_index[n, c, i, j]` (int64) is the flat index `h*W + w` of that cell in the (H, W)
   plane of `x[n, c]`.
-* Mean: the sum of the in-image cells divided by the FULL window `kh*kw` (missing cells act as
-  zeros).
+* Mean: the sum of the in-image cells divided by the window's divisor (`divisor=`):
+  ``"window"`` (default, Mocha): the FULL window `kh*kw` (missing cells act as zeros);
+  ``"padded"`` (Caffe's AVE, ONNX/PyTorch `count_include_pad=1`): the cells of the window
+  inside the padded image, rows `[i*sh - ph, min(i*sh - ph + kh, H + ph))` times columns
+  likewise; ``"image"`` (ONNX/PyTorch `count_include_pad=0`): the in-image cells only.
+  `divisor_map` gives 1/divisor per output cell.
 
 Written with the backend's array module only; the one Python loop is over the kh*kw kernel
 offsets, each a strided view of the whole batch.
@@ -79,10 +83,42 @@ def max_pool_backward(
     return write_into(out, gx.astype(gy.dtype, copy=False).reshape(N, C, H, W))
 
 
+DIVISORS = ("window", "padded", "image")
+
+
+def _counts(size: int, k: int, p: int, s: int, out: int, divisor: str) -> list[int]:
+    """How many cells of each window along one axis count for the mean's divisor."""
+    starts = [i * s - p for i in range(out)]
+    if divisor == "window":
+        return [k] * out
+    if divisor == "padded":
+        return [min(a + k, size + p) - a for a in starts]
+    if divisor == "image":
+        return [min(a + k, size) - max(a, 0) for a in starts]
+    raise ValueError(f"unknown mean-pooling divisor {divisor!r}; expected one of {DIVISORS}")
+
+
+def divisor_map(
+    hw: Pair, kernel: Pair, pad: Pair, stride: Pair, out_hw: Pair, divisor: str
+) -> list[list[float]]:
+    """1/divisor of every output cell (i, j), as nested lists (the caller makes the array)."""
+    rows = _counts(hw[0], kernel[0], pad[0], stride[0], out_hw[0], divisor)
+    cols = _counts(hw[1], kernel[1], pad[1], stride[1], out_hw[1], divisor)
+    return [[1.0 / (r * c) for c in cols] for r in rows]
+
+
 def avg_pool_forward(
-    backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair, out_hw: Pair, out: Any = None
+    backend: Any,
+    x: Any,
+    kernel: Pair,
+    pad: Pair,
+    stride: Pair,
+    out_hw: Pair,
+    out: Any = None,
+    divisor: str = "window",
 ) -> Any:
-    """Mean pooling: y = (Σ in-image cells of the window) / (kh*kw), x[N,C,H,W] -> y[N,C,oh,ow]."""
+    """Mean pooling: y = (Σ in-image cells of the window) / divisor, x[N,C,H,W] ->
+    y[N,C,oh,ow] (the module docstring defines the divisors; "window": kh*kw)."""
     xp = backend.xp
     N, C, H, W = x.shape
     (kh, kw), (ph, pw) = kernel, pad
@@ -93,7 +129,10 @@ def avg_pool_forward(
     for p in range(kh):
         for q in range(kw):
             y += _window_view(canvas, p, q, stride, out_hw)
-    y *= 1.0 / (kh * kw)
+    if divisor == "window":
+        y *= 1.0 / (kh * kw)
+    else:
+        y *= xp.asarray(divisor_map((H, W), kernel, pad, stride, out_hw, divisor), x.dtype)
     return write_into(out, y)
 
 
@@ -105,15 +144,19 @@ def avg_pool_backward(
     pad: Pair,
     stride: Pair,
     out: Any = None,
+    divisor: str = "window",
 ) -> Any:
-    """Adjoint of `avg_pool_forward`: every in-image cell of a window receives gy / (kh*kw)."""
+    """Adjoint of `avg_pool_forward`: every in-image cell of a window receives gy / divisor."""
     xp = backend.xp
     N, C, H, W = x_shape
     (kh, kw), (ph, pw) = kernel, pad
     out_hw = tuple(gy.shape[-2:])
     Hp, Wp = _padded_extent(H, W, kernel, pad, stride, out_hw)
     canvas = xp.zeros((N, C, Hp, Wp), dtype=gy.dtype)
-    share = gy * (1.0 / (kh * kw))
+    if divisor == "window":
+        share = gy * (1.0 / (kh * kw))
+    else:
+        share = gy * xp.asarray(divisor_map((H, W), kernel, pad, stride, out_hw, divisor), gy.dtype)
     for p in range(kh):
         for q in range(kw):
             _window_view(canvas, p, q, stride, out_hw)[...] += share

@@ -36,13 +36,40 @@ def max_pool_backward(
     return write_into(out, gx)
 
 
-def avg_pool_forward(
-    backend: Any, x: Any, kernel: Pair, pad: Pair, stride: Pair, out_hw: Pair, out: Any = None
+def _inverse_divisors(
+    hw: Pair, kernel: Pair, pad: Pair, stride: Pair, out_hw: Pair, divisor: str
 ) -> np.ndarray:
-    """Mean pooling dividing by the full window, as `generic.pool.avg_pool_forward`."""
+    """1/divisor per output cell (float64), the rule of `generic.pool`."""
+    if divisor == "window":  # the one value the loops always used
+        return np.full(tuple(out_hw), 1.0 / (kernel[0] * kernel[1]))
+    if divisor not in ("padded", "image"):
+        raise ValueError(
+            f"unknown mean-pooling divisor {divisor!r}; expected one of "
+            f"('window', 'padded', 'image')"
+        )
+    counts = []
+    for size, k, p, s, o in zip(hw, kernel, pad, stride, out_hw):
+        a = np.arange(o) * s - p  # window starts
+        hi = np.minimum(a + k, size + p) if divisor == "padded" else np.minimum(a + k, size)
+        counts.append(hi - (a if divisor == "padded" else np.maximum(a, 0)))
+    return 1.0 / (counts[0][:, None] * counts[1][None, :]).astype(np.float64)
+
+
+def avg_pool_forward(
+    backend: Any,
+    x: Any,
+    kernel: Pair,
+    pad: Pair,
+    stride: Pair,
+    out_hw: Pair,
+    out: Any = None,
+    divisor: str = "window",
+) -> np.ndarray:
+    """Mean pooling as `generic.pool.avg_pool_forward` (same `divisor` rules)."""
     x = contiguous(x)
     y = out_or(out, (*x.shape[:2], *out_hw), x.dtype)
-    run(loops("pool").avg_pool_forward, x.size, x, *kernel, *pad, *stride, y)
+    inv = _inverse_divisors(x.shape[2:], kernel, pad, stride, out_hw, divisor)
+    run(loops("pool").avg_pool_forward, x.size, x, *kernel, *pad, *stride, inv, y)
     return write_into(out, y)
 
 
@@ -54,11 +81,13 @@ def avg_pool_backward(
     pad: Pair,
     stride: Pair,
     out: Any = None,
+    divisor: str = "window",
 ) -> np.ndarray:
     """Adjoint of `avg_pool_forward` (into `out` when given)."""
     gy = contiguous(gy)
     gx = out_or(out, tuple(x_shape), gy.dtype)
-    run(loops("pool").avg_pool_backward, gx.size, gy, *kernel, *pad, *stride, gx)
+    inv = _inverse_divisors(x_shape[2:], kernel, pad, stride, gy.shape[2:], divisor)
+    run(loops("pool").avg_pool_backward, gx.size, gy, *kernel, *pad, *stride, inv, gx)
     return write_into(out, gx)
 
 

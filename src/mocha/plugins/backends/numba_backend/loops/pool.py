@@ -196,11 +196,10 @@ def max_pool_backward(gy, index, gx):
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def avg_pool_forward(x, kh, kw, ph, pw, sh, sw, y):
-    """y = Σ in-image cells of the window / (kh*kw)."""
+def avg_pool_forward(x, kh, kw, ph, pw, sh, sw, inv, y):
+    """y = Σ in-image cells of the window · inv[i, j] (1/divisor; 1/(kh*kw) by default)."""
     N, C, H, W = x.shape
     oh, ow = y.shape[2], y.shape[3]
-    inv = 1.0 / (kh * kw)
     for t in prange(N * C):
         n = t // C
         c = t - n * C
@@ -217,15 +216,14 @@ def avg_pool_forward(x, kh, kw, ph, pw, sh, sw, y):
                 for h in range(h0, h1):
                     for w in range(w0, w1):
                         acc += plane[h, w]
-                y[n, c, i, j] = acc * inv
+                y[n, c, i, j] = acc * inv[i, j]
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def avg_pool_backward(gy, kh, kw, ph, pw, sh, sw, gx):
-    """Every in-image cell of a window receives gy / (kh*kw) (gx is zeroed here first)."""
+def avg_pool_backward(gy, kh, kw, ph, pw, sh, sw, inv, gx):
+    """Every in-image cell of a window receives gy · inv[i, j] (gx is zeroed here first)."""
     N, C, H, W = gx.shape
     oh, ow = gy.shape[2], gy.shape[3]
-    inv = 1.0 / (kh * kw)
     for t in prange(N * C):
         n = t // C
         c = t - n * C
@@ -239,7 +237,7 @@ def avg_pool_backward(gy, kh, kw, ph, pw, sh, sw, gx):
                 w0 = j * sw - pw
                 w1 = min(w0 + kw, W)
                 w0 = max(w0, 0)
-                share = gy[n, c, i, j] * inv
+                share = gy[n, c, i, j] * inv[i, j]
                 for h in range(h0, h1):
                     for w in range(w0, w1):
                         plane[h, w] += share
