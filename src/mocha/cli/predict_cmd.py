@@ -138,11 +138,7 @@ def predict(
             chosen.shutdown()
     except MochaError as exc:
         raise fail(str(exc)) from None
-    if result.probabilities.ndim != 2:
-        raise fail(
-            f"output blob {result.output!r} has shape {result.outputs.shape}; "
-            f"`mocha predict` reports (N, classes) outputs (use mocha.predict for others)"
-        )
+    probabilities, classes = class_scores(result, fail)
     rows = [
         {
             "input": name,
@@ -150,7 +146,7 @@ def predict(
             "probability": float(p[c]),
             "probabilities": [float(v) for v in p],
         }
-        for name, c, p in zip(names, result.classes, result.probabilities)
+        for name, c, p in zip(names, classes, probabilities)
     ]
     if as_json:
         typer.echo(json.dumps({"output": result.output, "predictions": rows}, indent=2))
@@ -165,6 +161,29 @@ def predict(
     for row in rows:
         table.add_row(row["input"], str(row["class"]), f"{row['probability']:.4f}")
     make_console(highlight=False).print(table)
+
+
+def class_scores(result: Any, fail: Any) -> tuple[Any, Any]:
+    """(probabilities (N, C), classes (N,)) of an (N, C) output, or of (N, C, 1, ..., 1) (a
+    global-pooling head: the trailing unit axes are squeezed); any other shape has no single
+    score per class, and `fail` says why."""
+    import math
+
+    shape = result.outputs.shape
+    if len(shape) >= 2 and all(d == 1 for d in shape[2:]):
+        return result.probabilities.reshape(shape[:2]), result.classes.reshape(shape[0])
+    why = (
+        "it has no class axis (axis 1)"
+        if len(shape) < 2
+        else f"its axes after the classes, {tuple(shape[2:])}, are not all 1: that is "
+        f"{shape[1]} scores at each of {math.prod(shape[2:])} positions (a map, e.g. "
+        f"a convolution before global pooling or a segmentation output), not one per class"
+    )
+    raise fail(
+        f"output blob {result.output!r} has shape {tuple(shape)}; `mocha predict` reports "
+        f"classes of (N, C) or (N, C, 1, 1) outputs, and {why} (mocha.predict returns any "
+        f"output; --output names another blob)"
+    )
 
 
 @hookimpl

@@ -51,6 +51,17 @@ class SquareLossLayer(
     state_cls = SquareLossState
 
 
+class EuclideanLossLayer(SquareLossLayer):
+    """Caffe's EuclideanLoss under its own name: loss = weight · 1/(2N) · Σ ‖pred − label‖²
+    with N the batch size, and gradients ±weight/N · (pred − label): exactly SquareLossLayer
+    (same formula, fields, bottoms and statistics key), for Caffe users and imports
+    (semantics §3.16).
+    """
+
+    name: str = name_field("euclidean-loss")
+
+
 @hookimpl
 def mocha_register_layers(register):
     register(SquareLossLayer)
+    register(EuclideanLossLayer)
