@@ -24,9 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from mocha.prediction import expected_sample_shape
 from mocha.experiment import load_experiment
-from mocha.prediction import predict
+from mocha.prediction import expected_sample_shape, predict
 
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 

@@ -101,9 +101,11 @@ def mocha_register_formats(register: Any) -> None:
 @hookimpl
 def mocha_register_interchange(register: Any) -> None:
     from mocha.plugins.formats.onnx._export_layers import RULES as EXPORT_RULES
+    from mocha.plugins.formats.onnx._import_norm import RULES as NORM_RULES
     from mocha.plugins.formats.onnx._import_ops import RULES as IMPORT_RULES
+    from mocha.plugins.formats.onnx._import_pool import RULES as POOL_RULES
 
     for layer, write in EXPORT_RULES.items():
         register(ExportRule("onnx", layer, write))
-    for op, read in IMPORT_RULES.items():
+    for op, read in {**IMPORT_RULES, **POOL_RULES, **NORM_RULES}.items():
         register(ImportRule("onnx", op, read))

@@ -1,0 +1,254 @@
+"""Import of what PyTorch's current exporters write (item 2 of issue 24): shape subgraphs that
+fold to constants, reshapes keeping a static batch, shared initializers through Identity,
+floor-rounded pooling, BatchNormalization, ReduceMean, Clip, Pad, and the shufflenet ops; each
+graph is built with `onnx.helper` and checked against onnxruntime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx_support import backend, onnx
+from test_onnx_import import X, check_import, feeds_x, model_of, node, rand, types
+
+from mocha.plugins.formats.onnx import OnnxError, load
+
+TensorProto, helper, numpy_helper = onnx.TensorProto, onnx.helper, onnx.numpy_helper
+
+
+def static_model(nodes, inputs, outputs, inits=None, opset=18):
+    """Like `model_of`, with a static batch of 1 (the default export of a (1, ...) example)."""
+    m = model_of(nodes, inputs, outputs, inits, opset)
+    for vi in m.graph.input:
+        vi.type.tensor_type.shape.dim[0].Clear()
+        vi.type.tensor_type.shape.dim[0].dim_value = 1
+    return m
+
+
+def const(name, value):
+    return node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value), name))
+
+
+def test_shape_subgraph_folds_and_keeps_the_dynamic_batch():
+    # TorchScript's x.view(x.size(0), -1): Shape -> Gather -> Unsqueeze -> Concat -> Reshape
+    m = model_of(
+        [
+            node("Shape", ["x"], ["s"]),
+            const("i0", np.array(0, np.int64)),
+            node("Gather", ["s", "i0"], ["n"], axis=0),
+            const("ax", np.array([0], np.int64)),
+            node("Unsqueeze", ["n", "ax"], ["n1"]),
+            const("m1", np.array([-1], np.int64)),
+            node("Concat", ["n1", "m1"], ["target"], axis=0),
+            node("Reshape", ["x", "target"], ["f"]),
+            node("Gemm", ["f", "w", "b"], ["y"], transB=1),
+        ],
+        X,
+        ["y"],
+        {"w": rand(5, 216), "b": rand(5)},
+        opset=18,
+    )
+    imported = check_import(m, feeds_x())
+    assert types(imported) == ["ReshapeLayer", "InnerProductLayer"]
+    assert imported.specs[0]["shape"] == [216]
+
+
+def test_reshape_to_the_static_batch_keeps_the_batch_axis():
+    # the dynamo exporter's flatten of a (1, 3, 9, 8) example: Reshape to a constant [1, 216]
+    m = static_model(
+        [
+            node("Reshape", ["x", "s"], ["f"]),
+            node("Cast", ["f"], ["y"], to=TensorProto.FLOAT),
+        ],
+        X,
+        ["f"],
+        {"s": np.array([1, 216], np.int64)},
+    )
+    m.graph.node.pop()  # only the Reshape
+    imported = check_import(m, {"x": rand(1, 3, 9, 8)})
+    assert imported.specs[0]["shape"] == [216]
+    # the imported net runs any batch size
+    net = imported.net(backend(), data={"x": rand(3, 3, 9, 8)}, batch_size=3)
+    net.forward()
+    assert net.output_blobs["f"].data.shape == (3, 216)
+    net.shutdown()
+
+
+def test_equal_initializers_shared_through_identity():
+    # TorchScript deduplicates equal tensors: the second conv's bias is Identity(first bias)
+    m = model_of(
+        [
+            node("Identity", ["b"], ["b2"]),
+            node("Identity", ["w"], ["w2"]),
+            node("Conv", ["x", "w", "b"], ["c1"], pads=[1, 1, 1, 1]),
+            node("Conv", ["c1", "w2", "b2"], ["y"], pads=[1, 1, 1, 1]),
+        ],
+        X,
+        ["y"],
+        {"w": rand(3, 3, 3, 3), "b": np.zeros(3, np.float32)},
+    )
+    imported = check_import(m, feeds_x())
+    assert types(imported) == ["ConvolutionLayer"] * 2
+
+
+def test_folding_leaves_a_batch_dependent_value_to_a_clear_refusal():
+    m = model_of(
+        [
+            node("Shape", ["x"], ["s"]),
+            node("Cast", ["s"], ["sf"], to=TensorProto.FLOAT),
+            node("ReduceSum", ["sf"], ["y"], keepdims=0),
+        ],
+        X,
+        ["y"],
+    )
+    with pytest.raises(OnnxError, match=r"'s' \(Shape\): op Shape is not supported"):
+        load(m)
+
+
+@pytest.mark.parametrize(
+    "attrs, shape",
+    [
+        ({"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, (3, 10, 10)),
+        ({"kernel_shape": [3, 3], "strides": [2, 2]}, (3, 10, 9)),
+        ({"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}, (3, 10, 9)),
+    ],
+)
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_floor_rounded_pooling(op, attrs, shape):
+    extra = {"count_include_pad": 0} if op == "AveragePool" else {}
+    m = model_of([node(op, ["x"], ["y"], **attrs, **extra)], {"x": shape}, ["y"])
+    imported = check_import(m, {"x": rand(2, *shape)})
+    assert imported.specs[0]["ceil_mode"] == bool(attrs.get("ceil_mode", 0))
+
+
+def test_average_pool_count_include_pad():
+    attrs = {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}
+    m = model_of(
+        [node("AveragePool", ["x"], ["y"], count_include_pad=1, **attrs)], {"x": (2, 7, 6)}, ["y"]
+    )
+    imported = check_import(m, {"x": rand(2, 2, 7, 6)})
+    assert imported.specs[0]["count_include_pad"] is True
+
+
+@pytest.mark.parametrize("opset", [13, 18])
+@pytest.mark.parametrize("keepdims", [0, 1])
+def test_reduce_mean_over_h_w_is_global_average_pooling(opset, keepdims):
+    axes = np.array([-2, -1], np.int64)
+    if opset >= 18:
+        nodes = [node("ReduceMean", ["x", "axes"], ["y"], keepdims=keepdims)]
+        inits = {"axes": axes}
+    else:
+        nodes = [node("ReduceMean", ["x"], ["y"], keepdims=keepdims, axes=[-2, -1])]
+        inits = {}
+    m = model_of(nodes, X, ["y"], inits, opset=opset)
+    imported = check_import(m, feeds_x())
+    assert imported.specs[0]["global_pooling"] is True
+    assert types(imported) == ["PoolingLayer"] + ["ReshapeLayer"] * (1 - keepdims)
+
+
+def test_reduce_mean_over_channels_is_refused():
+    m = model_of([node("ReduceMean", ["x"], ["y"], axes=[1])], X, ["y"], opset=13)
+    with pytest.raises(OnnxError, match=r"'y' \(ReduceMean\): mean over axes \[1\]"):
+        load(m)
+
+
+def test_batch_normalization_uses_its_stored_statistics():
+    m = model_of(
+        [
+            node("Conv", ["x", "w"], ["c"]),
+            node("BatchNormalization", ["c", "g", "b", "mu", "var"], ["bn"], epsilon=1e-3),
+            node("Relu", ["bn"], ["y"]),
+        ],
+        X,
+        ["y"],
+        {
+            "w": rand(4, 3, 3, 3),
+            "g": rand(4),
+            "b": rand(4),
+            "mu": rand(4),
+            "var": np.abs(rand(4)) + 0.5,
+        },
+    )
+    imported = check_import(m, feeds_x())
+    assert types(imported) == ["ConvolutionLayer", "BatchNormLayer", "PoolingLayer"]
+    bn = imported.specs[1]
+    assert bn["eps"] == 1e-3 and bn["momentum"] == 0.1 and bn["affine"] is True
+
+
+def test_batch_normalization_in_training_mode_is_refused():
+    inits = {k: np.ones(3, np.float32) for k in ("g", "b", "mu", "var")}
+    m = model_of(
+        [node("BatchNormalization", ["x", "g", "b", "mu", "var"], ["y"], training_mode=1)],
+        X,
+        ["y"],
+        inits,
+        opset=15,
+    )
+    with pytest.raises(OnnxError, match=r"'y' \(BatchNormalization\): training_mode=1"):
+        load(m)
+
+
+@pytest.mark.parametrize(
+    "bounds, neuron",
+    [
+        ((0.0, 6.0), {"type": "Clip", "min": 0.0, "max": 6.0}),
+        ((0.0, None), "ReLU"),
+        ((-0.5, None), {"type": "Clip", "min": -0.5, "max": float("inf")}),
+    ],
+)
+def test_clip_is_a_neuron(bounds, neuron):
+    lo, hi = bounds
+    inits = {"lo": np.array(lo, np.float32)}
+    if hi is not None:
+        inits["hi"] = np.array(hi, np.float32)
+    m = model_of(
+        [
+            node("Conv", ["x", "w"], ["c"]),
+            node("Clip", ["c", "lo", "hi" if hi is not None else ""], ["y"]),
+        ],
+        X,
+        ["y"],
+        {"w": rand(4, 3, 1, 1, offset=0.0) * 8, **inits},
+    )
+    imported = check_import(m, feeds_x())
+    assert imported.specs[0]["neuron"] == neuron
+
+
+def test_clip_after_a_non_fusing_op():
+    m = model_of(
+        [node("Add", ["x", "x"], ["a"]), node("Clip", ["a", "lo", "hi"], ["y"])],
+        X,
+        ["y"],
+        {"lo": np.array(-1, np.float32), "hi": np.array(1, np.float32)},
+    )
+    check_import(m, feeds_x())
+
+
+def test_zero_pad_before_conv_becomes_its_padding():
+    m = model_of(
+        [
+            node("Pad", ["x", "pads"], ["p"]),
+            node("Conv", ["p", "w", "b"], ["y"], pads=[1, 0, 1, 0]),
+        ],
+        X,
+        ["y"],
+        {"pads": np.array([0, 0, 1, 2, 0, 0, 1, 2], np.int64), "w": rand(2, 3, 3, 3), "b": rand(2)},
+    )
+    imported = check_import(m, feeds_x())
+    assert types(imported) == ["ConvolutionLayer"] and imported.specs[0]["pad"] == [2, 2]
+
+
+def test_reflect_pad_is_refused():
+    m = model_of(
+        [node("Pad", ["x", "pads"], ["y"], mode="reflect")],
+        X,
+        ["y"],
+        {"pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64)},
+    )
+    with pytest.raises(OnnxError, match=r"'y' \(Pad\): Pad \(mode reflect"):
+        load(m)
+
+
+def test_unused_domains_in_opset_import_are_accepted():
+    m = model_of([node("Relu", ["x"], ["y"])], X, ["y"])
+    m.opset_import.append(helper.make_opsetid("pkg.onnxscript.torch_lib.common", 1))
+    check_import(m, feeds_x())
