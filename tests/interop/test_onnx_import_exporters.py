@@ -252,3 +252,105 @@ def test_unused_domains_in_opset_import_are_accepted():
     m = model_of([node("Relu", ["x"], ["y"])], X, ["y"])
     m.opset_import.append(helper.make_opsetid("pkg.onnxscript.torch_lib.common", 1))
     check_import(m, feeds_x())
+
+
+@pytest.mark.parametrize("opset", [11, 13, 18])
+def test_log_softmax(opset):
+    attrs = {"axis": 1} if opset < 13 else {}
+    m = model_of(
+        [node("Flatten", ["x"], ["f"]), node("LogSoftmax", ["f"], ["y"], **attrs)],
+        X,
+        ["y"],
+        opset=opset,
+    )
+    imported = check_import(m, feeds_x())
+    assert types(imported) == ["ReshapeLayer", "LogSoftmaxLayer"]
+
+
+@pytest.mark.parametrize("opset", [11, 13, 18])
+def test_split_along_channels(opset):
+    shape = {"x": (6, 4, 5)}
+    if opset >= 18:
+        nodes = [node("Split", ["x"], ["a", "b", "c"], axis=1, num_outputs=3)]
+        inits = {}
+    elif opset >= 13:
+        nodes = [node("Split", ["x", "sizes"], ["a", "b", "c"], axis=1)]
+        inits = {"sizes": np.array([1, 3, 2], np.int64)}
+    else:
+        nodes = [node("Split", ["x"], ["a", "b", "c"], axis=1, split=[1, 3, 2])]
+        inits = {}
+    m = model_of(nodes, shape, ["a", "b", "c"], inits, opset=opset)
+    imported = check_import(m, {"x": rand(2, 6, 4, 5)})
+    assert types(imported) == ["SliceLayer"]
+
+
+@pytest.mark.parametrize(
+    "starts, ends, axes, steps",
+    [
+        ([0], [2], [1], None),  # shufflenet's x[:, :C/2]
+        ([1], [9223372036854775807], [1], [1]),  # x[:, 1:]
+        ([2], [-1], [-1], None),  # x[..., 2:-1]
+        ([0, 1], [5, 3], [-2, 1], None),  # the whole H and one cut of C
+    ],
+)
+def test_slice_along_one_axis(starts, ends, axes, steps):
+    inits = {
+        "starts": np.array(starts, np.int64),
+        "ends": np.array(ends, np.int64),
+        "axes": np.array(axes, np.int64),
+    }
+    ins = ["x", "starts", "ends", "axes"]
+    if steps is not None:
+        inits["steps"] = np.array(steps, np.int64)
+        ins.append("steps")
+    m = model_of(
+        [node("Slice", ins, ["s"]), node("Relu", ["s"], ["y"])], {"x": (3, 5, 6)}, ["y"], inits
+    )
+    imported = check_import(m, {"x": rand(2, 3, 5, 6)})
+    assert types(imported)[0] == "SliceLayer"
+
+
+@pytest.mark.parametrize(
+    "starts, ends, axes, steps, message",
+    [
+        ([0], [4], [2], [2], r"step 2 along axis 2"),
+        ([0], [1], [0], [1], r"a slice of the batch axis"),
+        (
+            [0, 1],
+            [2, 3],
+            [1, 2],
+            [1, 1],
+            r"slices \[\(1, 0, 2\), \(2, 1, 3\)\]",
+        ),
+    ],
+)
+def test_unfaithful_slices_are_refused(starts, ends, axes, steps, message):
+    inits = {
+        k: np.array(v, np.int64)
+        for k, v in zip(("st", "en", "ax", "sp"), (starts, ends, axes, steps))
+    }
+    m = model_of([node("Slice", ["x", "st", "en", "ax", "sp"], ["y"])], X, ["y"], inits)
+    with pytest.raises(OnnxError, match=r"'y' \(Slice\): " + message):
+        load(m)
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_channel_shuffle(static):
+    # shufflenet: x.view(n, g, C/g, H, W).transpose(1, 2).reshape(n, C, H, W)
+    n = 1 if static else 0
+    nodes = [
+        node("Reshape", ["x", "s5"], ["r"]),
+        node("Transpose", ["r"], ["t"], perm=[0, 2, 1, 3, 4]),
+        node("Reshape", ["t", "s4"], ["y"]),
+    ]
+    inits = {"s5": np.array([n, 3, 2, 4, 5], np.int64), "s4": np.array([n, -1, 4, 5], np.int64)}
+    shape = {"x": (6, 4, 5)}
+    m = static_model(nodes, shape, ["y"], inits) if static else model_of(nodes, shape, ["y"], inits)
+    imported = check_import(m, {"x": rand(1 if static else 2, 6, 4, 5)})
+    assert types(imported) == ["ChannelShuffleLayer"] and imported.specs[0]["groups"] == 3
+
+
+def test_other_transposes_are_refused():
+    m = model_of([node("Transpose", ["x"], ["y"], perm=[0, 1, 3, 2])], X, ["y"])
+    with pytest.raises(OnnxError, match=r"'y' \(Transpose\): perm=\[0, 1, 3, 2\]; a Transpose"):
+        load(m)
