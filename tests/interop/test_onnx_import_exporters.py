@@ -354,3 +354,30 @@ def test_other_transposes_are_refused():
     m = model_of([node("Transpose", ["x"], ["y"], perm=[0, 1, 3, 2])], X, ["y"])
     with pytest.raises(OnnxError, match=r"'y' \(Transpose\): perm=\[0, 1, 3, 2\]; a Transpose"):
         load(m)
+
+
+def test_constant_value_ints_and_a_batch_moved_off_the_front():
+    # Constant(value_ints) folds; a target with the batch in second place is refused by name
+    m = model_of(
+        [
+            node("Constant", [], ["rest"], value_ints=[-1]),
+            node("Shape", ["x"], ["s"], start=0, end=1),
+            node("Concat", ["rest", "s"], ["target"], axis=0),
+            node("Reshape", ["x", "target"], ["y"]),
+        ],
+        X,
+        ["y"],
+    )
+    with pytest.raises(OnnxError, match=r"'(s|target)' \((Shape|Concat)\): op \w+ is not"):
+        load(m)
+    ok = model_of(
+        [
+            node("Constant", [], ["rest"], value_ints=[-1]),
+            node("Shape", ["x"], ["s"], start=0, end=1),
+            node("Concat", ["s", "rest"], ["target"], axis=0),
+            node("Reshape", ["x", "target"], ["y"]),
+        ],
+        X,
+        ["y"],
+    )
+    assert types(check_import(ok, feeds_x())) == ["ReshapeLayer"]
