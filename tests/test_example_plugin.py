@@ -16,6 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,3 +159,65 @@ def test_trains_in_a_net(example_installed):
     first, last = sum(objectives[:4]) / 4, sum(objectives[-20:]) / 20
     print(f"objective: {first:.3f} -> {last:.3f}")
     assert last < 0.6 * first, f"the loss did not decrease enough: {first:.3f} -> {last:.3f}"
+
+
+def test_exported_to_onnx_through_its_own_rule(example_installed, tmp_path):
+    """`mocha export onnx` writes the third-party SwishLayer through the rule its package
+    registers (Sigmoid, Mul); onnxruntime gives what `mocha.predict` gives."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", data=rng.standard_normal((8, 6)).astype(np.float32))
+    (tmp_path / "swish.toml").write_text(
+        textwrap.dedent("""
+        name = "swish-net"
+        [[layers]]
+        type = "MemoryDataLayer"
+        name = "data"
+        source = "data.npz"
+        tops = ["data"]
+        batch_size = 4
+        [[layers]]
+        type = "InnerProductLayer"
+        name = "ip"
+        output_dim = 5
+        bottoms = ["data"]
+        tops = ["h"]
+        [[layers]]
+        type = "SwishLayer"
+        name = "swish"
+        beta = 1.5
+        bottoms = ["h"]
+        tops = ["y"]
+        """),
+        encoding="utf-8",
+    )
+    result = _python(f"""
+        import json, sys
+        import numpy as np
+        import onnxruntime as ort
+        import mocha
+        from mocha.cli.app import main
+        from mocha.experiment import load_experiment
+        from mocha.experiment.build import build_nets
+
+        folder = {str(tmp_path)!r}
+        exp = load_experiment(folder + "/swish.toml")
+        backend = mocha.make_backend("numpy", seed=0)
+        backend.init()
+        train, _ = build_nets(exp, backend)[:2]
+        mocha.save_network(folder + "/model.h5", train)
+        x = np.load(folder + "/data.npz")["data"]
+        ours = mocha.predict(exp.layers_for("train"), x, model=folder + "/model.h5",
+                             output="y").outputs
+        sys.argv = ["mocha", "export", "onnx", folder + "/swish.toml", "--model",
+                    folder + "/model.h5", "-o", folder + "/swish.onnx"]
+        try:
+            main()
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        (theirs,) = ort.InferenceSession(folder + "/swish.onnx").run(None, {{"data": x}})
+        print(json.dumps(float(np.abs(theirs - ours).max())))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) < 1e-5

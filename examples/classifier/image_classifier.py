@@ -92,7 +92,7 @@ class ImageClassifier:
         if not images:
             return []
         x = np.stack([self.preprocess(image) for image in images])
-        from mocha.core.backend_registry import make_backend
+        from mocha.backend_choice import make_backend
 
         backend = make_backend(self.backend)
         backend.init()

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mocha.backend_choice import CPUBackend, DefaultBackend, GPUBackend, make_backend
 from mocha.core.backend import Backend, KernelTable, init, registry_reset, shutdown
-from mocha.core.backend_registry import CPUBackend, DefaultBackend, GPUBackend, make_backend
 from mocha.core.blob import Blob, NullBlob
 from mocha.core.coffee import (
     CoffeeBreak,
@@ -46,6 +46,7 @@ from mocha.core.errors import (
     UnknownNameError,
 )
 from mocha.core.hookspecs import hookimpl
+from mocha.core.interchange import Conversion, ExportRule, FormatOption, ImportRule
 from mocha.core.io.model import load_network, save_network
 from mocha.core.io.snapshot import load_snapshot
 from mocha.core.io.statistics import load_statistics
@@ -97,10 +98,14 @@ _CORE_NAMES = [
     "Constraint",
     "DataError",
     "DataTransformer",
+    "Conversion",
     "DataTransformers",
     "DefaultBackend",
     "ElementwiseState",
+    "ExportRule",
+    "FormatOption",
     "GPUBackend",
+    "ImportRule",
     "Initializer",
     "KernelTable",
     "LRPolicy",

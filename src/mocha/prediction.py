@@ -221,7 +221,7 @@ def predict(
     if trained is not None:
         backend = trained.backend
     elif backend is None:
-        from mocha.core.backend_registry import make_backend
+        from mocha.backend_choice import make_backend
 
         backend = make_backend("default")
         backend.init()

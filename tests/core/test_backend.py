@@ -1,4 +1,4 @@
-"""Backends (core/backend.py, core/backend_registry.py): choosing one by name or by availability,
+"""Backends (core/backend.py, backend_choice.py): choosing one by name or by availability,
 dtype, the seeded RNG, lifecycle and the parameter registry."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 import mocha
 from mocha import MochaError, UnknownNameError
-from mocha.core.backend_registry import backend_classes, make_backend
+from mocha.backend_choice import backend_classes, make_backend
 
 
 def test_make_backend_by_registered_name(backend_name):

@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kill-at", type=int, default=-1)
     parser.add_argument("--perturb-rank", type=int, default=-1)
     parser.add_argument("--perturb-at", type=int, default=-1)
+    parser.add_argument("--batchnorm", action="store_true")
     args = parser.parse_args(argv)
     for method in args.method.split(","):
         for dtype in args.dtype.split(","):
@@ -106,6 +107,12 @@ def train(args: argparse.Namespace, method_name: str, dtype: str) -> None:
         ),
         mocha.InnerProductLayer(name="ip2", output_dim=3, bottoms=["ip1"], tops=["ip2"]),
     ]
+    if args.batchnorm:  # ip1 -> bn -> ip2
+        layers[1] = mocha.InnerProductLayer(name="ip2", output_dim=3, bottoms=["bn"], tops=["ip2"])
+        bn = mocha.BatchNormLayer(
+            name="bn", momentum=0.1, affine=True, bottoms=["ip1"], tops=["bn"]
+        )
+        layers.insert(1, bn)
     net = mocha.Net(
         "train",
         backend,

@@ -47,7 +47,7 @@ def run(
     """Convert `prototxt` (+ blobs), run its test net on `x` (float64, numpy backend) and
     return the blob the Caffe top `output` became."""
     import mocha
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     net_path = tmp_path / "net.prototxt"

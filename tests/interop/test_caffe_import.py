@@ -82,7 +82,7 @@ def test_convert_then_predict_reproduces_caffes_classes(app, tmp_path):
 def test_python_api_layers_and_weights(tmp_path):
     from PIL import Image
 
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
     from mocha.core.net import Net
 
     conv = caffe.convert(PROTOTXT, WEIGHTS, mean_value=(113.9, 123.0, 125.3), drop=("argmax",))
@@ -282,7 +282,7 @@ bottoms = ["ip", "label"]
 def test_export_then_import_is_exact(app, tmp_path):
     import h5py
 
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
     from mocha.core.io.model import save_network
     from mocha.experiment import load_experiment
     from mocha.experiment.build import build_nets
@@ -371,7 +371,7 @@ def test_export_then_import_is_exact(app, tmp_path):
 
 
 def _numpy():
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
 
     backend = make_backend("numpy")
     backend.init()

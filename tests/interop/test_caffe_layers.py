@@ -225,7 +225,7 @@ def test_flatten_reshape_argmax(tmp_path):
 def test_softmax_with_loss_and_accuracy_forward(tmp_path):
     """SoftmaxWithLoss: loss_weight · mean over samples of −log softmax(x)[label];
     Accuracy: share of samples whose argmax is the label."""
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
     from mocha.core.net import Net
     from mocha.interop import caffe
 

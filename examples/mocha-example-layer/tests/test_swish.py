@@ -49,3 +49,32 @@ def test_found_through_the_entry_point():
     assert mocha.SwishLayer is SwishLayer
     [entry] = [e for e in mocha.get_registry().entries("layers") if e.name == "SwishLayer"]
     assert (entry.plugin, entry.distribution) == ("layers.swish", "mocha-example-layer")
+
+
+@pytest.mark.parametrize("beta", [1.0, 1.5])
+def test_exports_to_onnx_through_its_own_rule(tmp_path, beta):
+    """`SwishLayer`'s ONNX rule (Sigmoid, Mul): onnxruntime computes what Mocha computes."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from mocha.interop import onnx
+
+    x = np.random.default_rng(2).standard_normal((4, 3)).astype(np.float32)
+    backend = mocha.make_backend("numpy", seed=0)
+    backend.init()
+    layers = [
+        mocha.MemoryDataLayer(name="data", data=[x], batch_size=4, tops=["x"]),
+        mocha.InnerProductLayer(name="ip", output_dim=5, bottoms=["x"], tops=["h"]),
+        SwishLayer(name="swish", beta=beta, bottoms=["h"], tops=["y"]),
+    ]
+    net = mocha.Net("swish-net", backend, layers)
+    net.init()
+    try:
+        mocha.forward(net)
+        ours = backend.to_host(net.output_blobs["y"].data).copy()
+        onnx.export_net(net, tmp_path / "swish.onnx")
+    finally:
+        net.shutdown()
+        backend.shutdown()
+    session = ort.InferenceSession(str(tmp_path / "swish.onnx"))
+    (theirs,) = session.run(None, {"x": x})
+    np.testing.assert_allclose(theirs, ours, rtol=1e-5, atol=1e-6)

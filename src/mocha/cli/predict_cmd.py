@@ -117,8 +117,8 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
     """Classify [bold]images or .npy arrays[/] with a trained model."""
+    from mocha.backend_choice import make_backend
     from mocha.cli.app import fail
-    from mocha.core.backend_registry import make_backend
     from mocha.experiment import load_experiment
     from mocha.prediction import expected_sample_shape
     from mocha.prediction import predict as run_predict

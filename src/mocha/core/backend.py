@@ -10,7 +10,7 @@ A backend owns everything that depends on where the numbers live:
   Only the names of `KERNEL_NAMES` (`mocha.core.kernel_names`; the table below) can be
   registered.
 * `registry` — the registry whose kernel table `kernels` comes from: the one `make_backend`
-  (`mocha.core.backend_registry`) found the class in, else the process-wide one.
+  (`mocha.backend_choice`) found the class in, else the process-wide one.
 * `workspace(role, shape, dtype)` — scratch arrays reused across kernel calls.
 * `rng` — a seeded `numpy.random.Generator`; all randomness (initializers, dropout, shuffling)
   goes through it so runs are reproducible and resumable (its state is saved in snapshots).

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mocha.core.registry import get_registry
+from mocha.core import registry
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class ImportRule:
 def export_rule(format: str, layer: Any) -> Callable[..., Any] | None:
     """The `write` of the rule for `layer`'s class (exactly: a subclass may compute something
     else, so it needs its own rule); None if there is none."""
-    table = get_registry().tables.get("interchange", {})
+    table = registry.get_registry().tables.get("interchange", {})
     entry = table.get(f"{format}.export.{type(layer).__name__}")
     return None if entry is None else entry.obj.write
 
@@ -105,5 +105,5 @@ def export_rule(format: str, layer: Any) -> Callable[..., Any] | None:
 def import_rules(format: str) -> dict[str, Callable[..., Any]]:
     """op -> `read` of every import rule of `format`."""
     prefix = f"{format}.import."
-    table = get_registry().tables.get("interchange", {})
+    table = registry.get_registry().tables.get("interchange", {})
     return {k[len(prefix) :]: e.obj.read for k, e in table.items() if k.startswith(prefix)}

@@ -156,8 +156,14 @@ def _iter_entry_points() -> Iterable[tuple[md.EntryPoint, str, str]]:
 
 def _register_checked(pm: MochaPluginManager, name: str, plugin: Any) -> None:
     """Register `plugin`, refusing (pluggy's `PluginValidationError`) a hook whose signature
-    does not match its spec or a `mocha_*` hook that Mocha does not define."""
-    pm.register(plugin, name=name)
+    does not match its spec or a `mocha_*` hook that Mocha does not define (pluggy 1.6 keeps
+    a plugin it refused registered: it is taken out again)."""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError:
+        if pm.has_plugin(name):
+            pm.unregister(name=name)
+        raise
     for caller in pm.get_hookcallers(plugin) or []:
         if caller.spec is None and any(
             impl.plugin is plugin and not impl.optionalhook for impl in caller.get_hookimpls()

@@ -109,6 +109,7 @@ class DataParallel(Parallel):
         state.losses = {n: float(v) for n, v in zip(names, total[1:])}
 
     def after_backward(self, solver: Any, net: Any, state: Any) -> None:
+        self.average_statistics(net)
         if self.check_every and (state.iter - 1) % self.check_every == 0:
             self.check_parameters(net, state.iter)
         grads = [p.gradient.data for s in net.trainable_states() for p in s.parameters]
@@ -145,6 +146,28 @@ class DataParallel(Parallel):
             )
         if flags[0]:
             solver.stop_requested = True
+
+    def average_statistics(self, net: Any) -> None:
+        """Moving statistics kept as parameters (the `statistics` of a layer state, e.g.
+        BatchNormLayer's mean and variance, folded in by its backward from this rank's shard)
+        become their weighted mean over the ranks, Σ_r (n_r / B)·s_r, so that every rank
+        holds the same values. Each rank normalizes with its own shard's batch statistics
+        (no synchronized BatchNorm), so a BatchNorm net trains close to, not exactly like,
+        one process."""
+        arrays = [p.blob.data for s in net.states for p in getattr(s, "statistics", ())]
+        if not arrays:
+            return
+        backend = net.backend
+        local = np.concatenate(
+            [np.asarray(backend.to_host(a), dtype=np.float64).reshape(-1) for a in arrays]
+        )
+        local *= self.weight
+        total = np.empty_like(local)
+        self.comm.Allreduce(local, total, op=self.mpi.SUM)
+        at = 0
+        for a in arrays:
+            a[...] = backend.asarray(total[at : at + a.size].reshape(a.shape), dtype=a.dtype)
+            at += a.size
 
     def reduce_statistics(self, net: Any) -> None:
         states = [s for s in net.states if s.layer.has_stats]

@@ -21,8 +21,8 @@ VALIDATION_NET_PARAMS = ("validation_net", "test_net", "net")
 
 def make_experiment_backend(exp: Experiment, name: str | None = None) -> Any:
     """The backend named by `name` (else the file's [backend], else "default"), initialized."""
+    from mocha.backend_choice import make_backend
     from mocha.core.backend import init
-    from mocha.core.backend_registry import make_backend
 
     chosen = name or exp.backend.get("name", "default")
     try:

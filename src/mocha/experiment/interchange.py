@@ -133,7 +133,7 @@ class ExperimentSource:
     @cached_property
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Blob -> shape in the experiment's built nets (training and test)."""
-        from mocha.core.backend_registry import make_backend
+        from mocha.backend_choice import make_backend
         from mocha.experiment.build import build_nets
 
         backend = make_backend("numpy")
@@ -155,7 +155,7 @@ class ExperimentSource:
         ({top: shape} or `--input-shape` strings) where the data files cannot tell them."""
         if not isinstance(input_shapes, dict):
             input_shapes = parse_input_shapes(input_shapes)
-        from mocha.core.backend_registry import make_backend
+        from mocha.backend_choice import make_backend
         from mocha.core.io.model import load_network
         from mocha.core.net import Net
 

@@ -74,7 +74,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def backend(backend_name: str) -> Iterator[Any]:
     """A float32 backend of each available kind (session-scoped; registry reset per test)."""
-    from mocha.core.backend_registry import make_backend
+    from mocha.backend_choice import make_backend
 
     b = make_backend(backend_name, dtype="float32", seed=0)
     b.init()

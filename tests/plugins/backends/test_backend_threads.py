@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from threadpoolctl import threadpool_info
 
+from mocha.backend_choice import CPUBackend, DefaultBackend, make_backend
 from mocha.core.backend import available_cores, init, shutdown
-from mocha.core.backend_registry import CPUBackend, DefaultBackend, make_backend
 from mocha.plugins.backends import _blas_threads as blas_threads
 from mocha.plugins.backends.numpy_backend import NumpyBackend
 

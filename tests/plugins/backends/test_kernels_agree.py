@@ -399,7 +399,7 @@ def test_gemm(m, n, k, trans, ab, out_kind, dtype, seed):
 
 
 def test_backend_is_preferred_and_importing_the_plugin_does_not_import_numba():
-    from mocha.core.backend_registry import CPUBackend
+    from mocha.backend_choice import CPUBackend
     from mocha.plugins.backends.numpy_backend import NumpyBackend
 
     assert NumbaBackend.why_unavailable() is None

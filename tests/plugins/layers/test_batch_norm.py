@@ -109,6 +109,20 @@ def test_pytorch_rule_is_an_exponential_moving_average():
     assert stats(h)["scale_factor"] == [1.0]
 
 
+def test_fraction_one_is_pytorchs_cumulative_average():
+    rng = np.random.default_rng(9)
+    xs = [rng.standard_normal((4, 2)) + i for i in range(3)]
+    h = run_layer(bn(moving_average_fraction=1.0), [xs[0]])
+    for x in xs:
+        h.inputs[0].copy_from(x)
+        h.forward()
+        h.backward([np.ones(x.shape)])
+    got = stats(h)
+    assert got["scale_factor"].tolist() == [3.0]  # PyTorch's num_batches_tracked
+    means = np.mean([x.mean(axis=0) for x in xs], axis=0)
+    np.testing.assert_allclose(got["mean"] / got["scale_factor"], means, rtol=1e-14)
+
+
 def test_test_phase_and_global_stats_never_update():
     x = np.random.default_rng(5).standard_normal((3, 2, 2, 2))
     for kw, phase in (({}, "test"), ({"use_global_stats": True}, "train")):
@@ -220,6 +234,14 @@ def test_resume_is_bitwise_exact_with_moving_statistics(tmp_path, backend_name):
     assert ref["bn.scale_factor"][0] > 1  # the statistics did move
     for key, value in ref.items():
         np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+def test_neuron_is_applied_after_the_normalization():
+    x = np.random.default_rng(10).standard_normal((5, 3, 2))
+    layer = bn(neuron=mocha.Neurons.ReLU(), affine=True)
+    h = run_layer(layer, [x])
+    np.testing.assert_allclose(h.tops()[0], np.maximum(oracle(x, *batch_stats(x)), 0))
+    assert check_gradients(layer, [x])["checked"] > 0
 
 
 def test_defaults_are_caffes():

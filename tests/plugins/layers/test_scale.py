@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from layer_smoke import Case, L, normal
 
-from mocha import LayerConfigError, ShapeError
+from mocha import LayerConfigError, Neurons, ShapeError
 from mocha.plugins.components.initializers import GaussianInitializer
 from mocha.plugins.layers.scale import ScaleLayer
 from mocha.testing import check_gradients, check_layer, run_layer
@@ -88,6 +88,16 @@ def test_agrees_with_reference_on_each_backend(backend, two):
         check_layer(scale(bottoms=["x", "s"], bias_term=True), [x, rng.standard_normal(4)], backend)
     else:
         check_layer(scale(bias_term=True, scale_init=_uniform()), [x], backend)
+
+
+def test_neuron_is_applied_and_back_propagated():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 2, 2))
+    layer = scale(bias_term=True, neuron=Neurons.ReLU(), scale_init=_uniform())
+    h = run_layer(layer, [x])
+    s, b = (p.blob.to_host() for p in h.state.parameters)
+    np.testing.assert_allclose(h.tops()[0], np.maximum(x * s[:, None] + b[:, None], 0))
+    assert check_gradients(layer, [x])["checked"] > 0
 
 
 def test_mismatched_second_bottom_is_refused():

@@ -16,7 +16,7 @@ from layer_smoke import Case, L, distributions
 from loss_oracles import regularised_ot_cost, wasserstein_oracle
 
 from mocha import DataError, LayerConfigError, ShapeError
-from mocha.core.backend_registry import make_backend
+from mocha.backend_choice import make_backend
 from mocha.plugins.layers.wasserstein_loss import WassersteinLossLayer
 from mocha.testing import check_layer, run_layer
 

@@ -3,12 +3,13 @@
 An example of a third-party Mocha plugin. Installing this distribution is all it takes:
 Mocha finds the module through the `"layers.swish"` entry point of the `mocha` group, calls
 `mocha_register_layers`, and `mocha.SwishLayer` (or `SwishLayer` in a net config) works on
-every backend, because the layer only touches `backend.xp`.
+every backend, because the layer only touches `backend.xp`. Its ONNX export rule
+(`mocha_register_interchange`) makes `mocha export onnx` write it as Sigmoid and Mul nodes.
 """
 
 from __future__ import annotations
 
-from mocha import ElementwiseState, Layer, config_field, hookimpl, name_field
+from mocha import ElementwiseState, ExportRule, Layer, config_field, hookimpl, name_field
 
 __version__ = "0.1.0"
 
@@ -54,3 +55,24 @@ class SwishLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same"):
 @hookimpl
 def mocha_register_layers(register):
     register(SwishLayer)
+
+
+def swish_to_onnx(g, layer, state, xs, ys, shapes, backend):
+    """ONNX nodes computing the layer: y = x · Sigmoid(beta · x), one chain per bottom.
+
+    `g` builds the graph: `g.node(op, inputs, outputs, name)`, `g.const(name, value)` (an
+    initializer), `g.fresh(name)` (an unused tensor name)."""
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        name = layer.name if i == 0 else f"{layer.name}/{i}"
+        z = x
+        if layer.beta != 1:
+            z = g.fresh(f"{y}/scaled")
+            g.node("Mul", [x, g.const(f"{layer.name}/beta", layer.beta)], [z], f"{name}/beta")
+        s = g.fresh(f"{y}/sigmoid")
+        g.node("Sigmoid", [z], [s], f"{name}/sigmoid")
+        g.node("Mul", [x, s], [y], name)
+
+
+@hookimpl
+def mocha_register_interchange(register):
+    register(ExportRule("onnx", SwishLayer, swish_to_onnx))

@@ -12,6 +12,7 @@ from mocha.core.layer import Layer, LayerState, config_field, name_field
 from mocha.core.parameter import make_parameter
 from mocha.plugins.components.constraints import NoCons
 from mocha.plugins.components.initializers import ConstantInitializer
+from mocha.plugins.components.neurons import Identity
 from mocha.plugins.components.regularizers import NoRegu
 
 #: the statistics, in Caffe's blob order; they are parameters with learning rate 0
@@ -38,16 +39,18 @@ class BatchNormState(LayerState):
             self._param(backend, ctx, name, (1,) if name == "scale_factor" else (C,), v, 0.0)
             for name, v in zip(STATISTICS, starts)
         ]
+        # what data-parallel training averages over the ranks after each backward
+        self.statistics = self.parameters[:2]
         if layer.affine:
             self.parameters.append(self._param(backend, ctx, "scale", (C,), 1.0, layer.scale_lr))
             self.parameters.append(self._param(backend, ctx, "bias", (C,), 0.0, layer.bias_lr))
         self.batch_mean, self.batch_var = backend.zeros((C,)).data, backend.zeros((C,)).data
         self.pending = False  # a training forward's statistics wait for its backward
         self.used_batch = False
+        self.used: tuple[Any, Any] = (None, None)  # the (mean, variance) of the last forward
         self.blobs = [backend.empty(x.shape)]
-        self.blobs_diff = [NullBlob() if diffs[0].is_null and not layer.affine else None]
-        if self.blobs_diff[0] is None:
-            self.blobs_diff = [backend.empty(x.shape)]
+        wanted = not diffs[0].is_null or layer.affine  # a gradient for x, γ or β
+        self.blobs_diff = [backend.empty(x.shape) if wanted else NullBlob()]
 
     def _param(self, backend, ctx, name, shape, value, lr):
         layer = self.layer
@@ -81,7 +84,7 @@ class BatchNormState(LayerState):
             self.pending = self.phase == "train"
         else:
             mean, var = self._stored(backend)
-            self.mean_used, self.var_used = mean, var
+        self.used = (mean, var)
         backend.kernels.batchnorm_forward(
             self._view(inputs[0].data),
             mean,
@@ -126,7 +129,7 @@ class BatchNormState(LayerState):
         if dx.is_null and not want_params:
             return
         scale, _ = self._affine()
-        mean, var = (self.batch_mean, self.batch_var) if self.used_batch else self._stored(backend)
+        mean, var = self.used
         grads = (
             (self.parameters[3].gradient.data, self.parameters[4].gradient.data)
             if want_params
@@ -144,7 +147,9 @@ class BatchNormState(LayerState):
         )
 
 
-class BatchNormLayer(Layer, has_param=True, can_do_bp=True, bottoms="1", tops="same"):
+class BatchNormLayer(
+    Layer, has_param=True, has_neuron=True, can_do_bp=True, bottoms="1", tops="same"
+):
     """Batch normalization of each channel (axis 1) over the batch and the other axes:
 
         y = (x − μ_c) / sqrt(σ²_c + eps)   [· γ_c + β_c with `affine`]
@@ -164,13 +169,17 @@ class BatchNormLayer(Layer, has_param=True, can_do_bp=True, bottoms="1", tops="s
       PyTorch's rule (`momentum` α > 0, e.g. 0.1): S ← (1 − α)·S + α·s_f·batch value, s_f
         unchanged; a fresh layer starts at mean 0, variance 1, s_f = 1. PyTorch's
         running_mean / running_var load as `mean` / `variance` with `scale_factor` = 1.
+      (PyTorch's momentum=None, the cumulative average, is Caffe's rule with λ = 1: S =
+      running value · num_batches_tracked, s_f = num_batches_tracked.)
 
     Fields: `eps` (1e-5), `moving_average_fraction` (0.999), `momentum` (0: Caffe's rule),
     `use_global_stats` (None: by phase; true: always the stored statistics, e.g. frozen BN in
     fine-tuning; false: always the batch's), `affine` (false: no γ, β, Caffe pairs BatchNorm
     with a ScaleLayer; true: learnable `scale` γ (init 1) and `bias` β (init 0), PyTorch's
-    affine=True), `scale_lr`, `bias_lr` (1). A frozen layer still updates its statistics in
-    training unless `use_global_stats = true`.
+    affine=True), `scale_lr`, `bias_lr` (1), `neuron` (Identity; applied to the top, e.g.
+    the ReLU that follows a BatchNorm). A frozen layer still updates its statistics in
+    training unless `use_global_stats = true`. Under data-parallel training each rank uses its
+    shard's batch statistics and the moving ones are averaged over the ranks (`statistics`).
     Bottoms: one blob (N, C, ...). Tops: one blob of the same shape.
     """
 
@@ -188,6 +197,7 @@ class BatchNormLayer(Layer, has_param=True, can_do_bp=True, bottoms="1", tops="s
     affine: bool = config_field(False, check=lambda v: isinstance(v, bool), rule="must be a bool")
     scale_lr: float = config_field(1.0, check=_number, rule="must be a number")
     bias_lr: float = config_field(1.0, check=_number, rule="must be a number")
+    neuron: Any = Identity()
     state_cls = BatchNormState
 
 

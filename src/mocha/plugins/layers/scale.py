@@ -10,6 +10,7 @@ from mocha.core.layer import Layer, LayerState, config_field, name_field
 from mocha.core.parameter import make_parameter
 from mocha.plugins.components.constraints import NoCons
 from mocha.plugins.components.initializers import ConstantInitializer
+from mocha.plugins.components.neurons import Identity
 from mocha.plugins.components.regularizers import NoRegu
 
 
@@ -94,7 +95,7 @@ class ScaleState(LayerState):
             p.gradient.data[...] = g.sum(axis=self.sum_axes).reshape(p.shape)
 
 
-class ScaleLayer(Layer, has_param=True, can_do_bp=True, tops="1"):
+class ScaleLayer(Layer, has_param=True, has_neuron=True, can_do_bp=True, tops="1"):
     """Per-channel affine map (Caffe's Scale): y = s ⊙ x [+ b], s and b broadcast over the axes
     of x outside `axis`..`axis + k − 1`.
 
@@ -104,8 +105,9 @@ class ScaleLayer(Layer, has_param=True, can_do_bp=True, tops="1"):
     without trailing size-1 axes must equal x.shape[axis : axis + k] (e.g. s (N, C, 1, 1) with
     `axis = 0` for a squeeze-and-excitation gate); its gradient is Σ g·x.
     `bias_term` (false, as Caffe) adds a learned `bias` b of the same shape, initialized to 0.
-    Fields: `axis` (1), `num_axes` (1), `bias_term`, `scale_init`, `scale_lr`, `bias_lr` (1);
-    no regularization. Bottoms: x, or x and s. Tops: one blob of x's shape.
+    Fields: `axis` (1), `num_axes` (1), `bias_term`, `scale_init`, `scale_lr`, `bias_lr` (1),
+    `neuron` (Identity; applied to the top, e.g. the ReLU after Caffe's Scale); no
+    regularization. Bottoms: x, or x and s. Tops: one blob of x's shape.
     """
 
     name: str = name_field("scale")
@@ -119,6 +121,7 @@ class ScaleLayer(Layer, has_param=True, can_do_bp=True, tops="1"):
     scale_init: Any = ConstantInitializer(1.0)
     scale_lr: float = config_field(1.0, check=_number, rule="must be a number")
     bias_lr: float = config_field(1.0, check=_number, rule="must be a number")
+    neuron: Any = Identity()
     state_cls = ScaleState
 
     def validate(self) -> None:

@@ -65,20 +65,38 @@ def pooling(ctx: Any, layer: Any, msg: Any) -> str | None:
     p = msg.pooling_param
     mean = type(layer.pooling).__name__ == "MeanPooling"
     p.pool = 1 if mean else 0
-    (p.kernel_h, p.kernel_w), (p.stride_h, p.stride_w) = layer.kernel, layer.stride
+    h, w = ctx.shapes[layer.bottoms[0]][2:]
+    oh, ow = ctx.shapes[layer.tops[0]][2:]
+    kernel = (h, w) if layer.global_pooling else layer.kernel
+    (p.kernel_h, p.kernel_w), (p.stride_h, p.stride_w) = kernel, layer.stride
     p.pad_h, p.pad_w = layer.pad
-    if mean and not ctx.ave_top:
-        h, w = ctx.shapes[layer.bottoms[0]][2:]
-        oh, ow = ctx.shapes[layer.tops[0]][2:]
-        if any(
-            (o - 1) * s - q + k > size + q
-            for o, s, q, k, size in zip((oh, ow), layer.stride, layer.pad, layer.kernel, (h, w))
-        ):
-            return (
-                f"{layer.name!r} (mean pooling whose last window overhangs the padded "
-                f"input: Caffe's AVE divides there by a smaller count)"
-            )
+    geometry = list(zip((oh, ow), layer.stride, layer.pad, kernel, (h, w)))
+    if not layer.ceil_mode and any(  # Caffe always rounds up
+        o != _caffe_pooled(size, k, q, s, layer.pad != (0, 0)) for o, s, q, k, size in geometry
+    ):
+        return f"{layer.name!r} (pooling rounded down, ceil_mode = false: Caffe rounds up)"
+    overhang = any((o - 1) * s - q + k > size + q for o, s, q, k, size in geometry)
+    divisor = layer.count_include_pad  # None: the full window; true: Caffe's AVE
+    if mean and divisor is False and (layer.pad != (0, 0) or overhang):
+        return (
+            f"{layer.name!r} (mean pooling over the in-image cells only, "
+            f"count_include_pad = false, where windows reach the padding)"
+        )
+    if mean and divisor is None and not ctx.ave_top and overhang:
+        return (
+            f"{layer.name!r} (mean pooling whose last window overhangs the padded "
+            f"input: Caffe's AVE divides there by a smaller count)"
+        )
     return _neuron(ctx.net, layer, ctx.tops[0], ctx.phase)
+
+
+def _caffe_pooled(size: int, kernel: int, pad: int, stride: int, any_pad: bool) -> int:
+    """Caffe's pooled length: ceil((size + 2·pad − kernel)/stride) + 1, minus one when there is
+    padding and the last window would start at or beyond size + pad."""
+    out = -(-(size + 2 * pad - kernel) // stride) + 1
+    if any_pad and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
 
 
 def lrn(ctx: Any, layer: Any, msg: Any) -> str | None:

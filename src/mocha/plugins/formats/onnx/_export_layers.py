@@ -114,7 +114,9 @@ def pool_end_pad(
     return end
 
 
-def _pool(g, name: str, x: str, y: str, is_max: bool, kernel, pads, stride) -> None:
+def _pool(
+    g, name: str, x: str, y: str, is_max: bool, kernel, pads, stride, include_pad: int = 1
+) -> None:
     if is_max:
         g.node(
             "MaxPool",
@@ -136,29 +138,45 @@ def _pool(g, name: str, x: str, y: str, is_max: bool, kernel, pads, stride) -> N
             strides=list(stride),
             pads=list(pads),
             ceil_mode=0,
-            count_include_pad=1,
+            count_include_pad=include_pad,
         )
 
 
 def pooling(g, layer, state, xs, ys, shapes, backend) -> None:
+    # floor or ceil rounding: the end pads reproduce our output size (`state.out_hw`) in ONNX's
+    # floor mode; the mean's divisor: the full window (Mocha) and, while every window stays
+    # inside the padded input, Caffe's padded count are count_include_pad=1; the in-image
+    # count is count_include_pad=0 (the added end pads never count)
     who = layer_label(layer)
     for i, (bottom, x, y, out) in enumerate(zip(layer.bottoms, xs, ys, state.out_hw)):
         H, W = shapes[bottom][2:]
+        kernel = state.kernels[i]  # (H, W) under global pooling
         ends = [
             pool_end_pad(n, k, p, s, o, who, a)
             for n, k, p, s, o, a in zip(
-                (H, W), layer.kernel, layer.pad, layer.stride, out, ("height", "width")
+                (H, W), kernel, layer.pad, layer.stride, out, ("height", "width")
             )
         ]
+        if (
+            not state.is_max
+            and state.divisor == "padded"
+            and any(e > p for e, p in zip(ends, layer.pad))
+        ):
+            raise OnnxError(
+                f"{who}: mean pooling with count_include_pad = true whose last window runs "
+                f"past the padded input (Caffe's count there is smaller): no ONNX AveragePool "
+                f"divides by it"
+            )
         _pool(
             g,
             _node_name(layer, i),
             x,
             y,
             state.is_max,
-            layer.kernel,
+            kernel,
             [*layer.pad, *ends],
             layer.stride,
+            0 if state.divisor == "image" else 1,
         )
 
 

@@ -1,5 +1,7 @@
 """Choosing a backend by name or availability: `make_backend`, `CPUBackend`, `GPUBackend`,
-`DefaultBackend`. A backend made here takes its kernel table from the registry it was found
+`DefaultBackend` (a policy over the registered backends, outside the engine).
+
+A backend made here takes its kernel table from the registry it was found
 in (`backend.registry`), so a registry built from another plugin manager (a test's, a
 `MOCHA_DISABLE_PLUGINS` run's) serves its own kernels."""
 
