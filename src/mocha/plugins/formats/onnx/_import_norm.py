@@ -43,7 +43,9 @@ def batch_norm(ctx: Any, node: Any) -> None:
         "scale": scale,
         "bias": bias,
     }
-    ctx.add_layer(node, "BatchNormLayer", fields, [node.input[0]], [node.output[0]], params)
+    ctx.add_layer(
+        node, "BatchNormLayer", fields, [node.input[0]], [node.output[0]], params, neuron_ok=True
+    )
 
 
 def _reduce_axes(ctx: Any, node: Any, rank: int) -> list[int] | None:
@@ -79,8 +81,8 @@ def reduce_mean(ctx: Any, node: Any) -> None:
 
 
 def pad(ctx: Any, node: Any) -> None:
-    """A constant-0 Pad of H and W feeding only a Conv: that Conv's padding (ours pads both
-    sides equally, so the Conv's own pads plus these must be symmetric)."""
+    """Constant padding of non-batch axes: a 0-Pad of H and W feeding only a Conv is that Conv's
+    padding where the sum stays symmetric (ours pads both sides equally); else a PadLayer."""
     shape = ctx.shape(node.input[0])
     mode = ctx.attr(node, "mode", "constant")
     if ctx.opset >= 11:
@@ -98,31 +100,36 @@ def pad(ctx: Any, node: Any) -> None:
         pads, value = list(ctx.attr(node, "pads")), ctx.attr(node, "value", 0.0)
     user = ctx.sole_consumer(node.output[0])
     r = len(shape)
-    if (
-        mode != "constant"
-        or np.any(np.asarray(value) != 0)
-        or r != 4
-        or any(pads[i] or pads[i + r] for i in (0, 1))
-        or user is None
-        or user.op_type != "Conv"
-        or user.input[0] != node.output[0]
-    ):
+    if mode != "constant" or min(pads) < 0 or pads[0] or pads[r]:
         ctx.refuse(
             node,
-            f"Pad (mode {mode}, pads {pads}) is supported only as zero padding of H and W "
-            f"feeding a Conv",
+            f"Pad mode {mode} with pads {pads}; only constant padding (pads >= 0) of "
+            f"non-batch axes is supported",
         )
-    own = list(ctx.attr(user, "pads", (0, 0, 0, 0)))
-    total = [own[0] + pads[2], own[1] + pads[3], own[2] + pads[6], own[3] + pads[7]]
-    if total[:2] != total[2:]:
-        ctx.refuse(node, f"padding {total} of the following Conv is asymmetric")
-    ctx.fuse(user)
-    merged = ctx.onnx.helper.make_node(
-        "Conv", [node.input[0], *user.input[1:]], list(user.output), name=user.name
-    )
-    merged.attribute.extend(a for a in user.attribute if a.name != "pads")
-    merged.attribute.append(ctx.onnx.helper.make_attribute("pads", total))
-    conv(ctx, merged)
+    value = f32(np.asarray(value).reshape(()))
+    if (
+        value == 0
+        and r == 4
+        and not (pads[1] or pads[1 + r])
+        and user is not None
+        and user.op_type == "Conv"
+        and user.input[0] == node.output[0]
+    ):
+        own = list(ctx.attr(user, "pads", (0, 0, 0, 0)))
+        total = [own[0] + pads[2], own[1] + pads[3], own[2] + pads[6], own[3] + pads[7]]
+        if total[:2] == total[2:]:  # the following Conv's padding (ours is symmetric)
+            ctx.fuse(user)
+            merged = ctx.onnx.helper.make_node(
+                "Conv", [node.input[0], *user.input[1:]], list(user.output), name=user.name
+            )
+            merged.attribute.extend(a for a in user.attribute if a.name != "pads")
+            merged.attribute.append(ctx.onnx.helper.make_attribute("pads", total))
+            conv(ctx, merged)
+            return
+    first = next(a for a in range(1, r + 1) if a == r or pads[a] or pads[a + r])
+    pairs = [[pads[a], pads[a + r]] for a in range(min(first, r - 1), r)]
+    fields = {"pad": pairs, "value": value}
+    ctx.add_layer(node, "PadLayer", fields, [node.input[0]], [node.output[0]], {})
 
 
 RULES: dict[str, Callable[[Any, Any], None]] = {

@@ -1,6 +1,6 @@
 """Import rules for tensor plumbing: `LogSoftmax`, `Split` and `Slice` along one non-batch
-axis (our SliceLayer), and `Reshape → Transpose → Reshape` as a channel shuffle (ShuffleNet's;
-any other `Transpose` is refused). Same contract as `_import_ops`."""
+axis (our SliceLayer), and `Reshape → Transpose → Reshape` as a channel shuffle (ShuffleNet's),
+other `Transpose`s keeping the batch axis first. Same contract as `_import_ops`."""
 
 from __future__ import annotations
 
@@ -123,15 +123,17 @@ def reshape(ctx: Any, node: Any) -> None:
 
 
 def transpose(ctx: Any, node: Any) -> None:
-    perm = list(ctx.attr(node, "perm", []))
-    if perm == list(range(len(ctx.shape(node.input[0])))):
+    """Transpose keeping the batch axis first: TransposeLayer (the identity perm: IdentityLayer)."""
+    perm = [int(p) for p in ctx.attr(node, "perm", [])]
+    rank = len(ctx.shape(node.input[0]))
+    if not perm:
+        perm = list(range(rank))[::-1]
+    if perm == list(range(rank)):
         ctx.add_layer(node, "IdentityLayer", {}, [node.input[0]], [node.output[0]], {})
         return
-    ctx.refuse(
-        node,
-        f"perm={perm}; a Transpose is supported only inside a channel shuffle "
-        f"(Reshape to (N, g, C/g, H, W), perm [0, 2, 1, 3, 4], Reshape back)",
-    )
+    if perm[0] != 0:
+        ctx.refuse(node, f"perm={perm} moves the batch axis (perm[0] must be 0)")
+    ctx.add_layer(node, "TransposeLayer", {"perm": perm}, [node.input[0]], [node.output[0]], {})
 
 
 RULES: dict[str, Callable[[Any, Any], None]] = {
