@@ -383,3 +383,19 @@ def test_constant_pad(pads, value, then_conv, layers):
         nodes.append(node("Relu", ["p"], ["y"]))
     imported = check_import(model_of(nodes, X, ["y"], inits), feeds_x())
     assert types(imported)[: len(layers)] == layers
+
+
+def test_a_symbolic_batch_is_not_cast_to_a_narrower_type():
+    # int32 cannot hold the batch marker: the shape computation stays and is refused by name
+    m = model_of(
+        [
+            node("Shape", ["x"], ["s"]),
+            node("Cast", ["s"], ["c"], to=TensorProto.INT32),
+            node("Cast", ["c"], ["c64"], to=TensorProto.INT64),
+            node("Reshape", ["x", "c64"], ["y"]),
+        ],
+        X,
+        ["y"],
+    )
+    with pytest.raises(OnnxError, match=r"'s' \(Shape\): op Shape is not supported"):
+        load(m)

@@ -21,12 +21,17 @@ from typing import Any
 import numpy as np
 
 BATCH = -(2**40)  # the symbolic batch size inside folded shape tensors
+INT64 = 7  # onnx.TensorProto.INT64: the only Cast a BATCH entry survives
 MOVERS = {"Gather", "Concat", "Unsqueeze", "Squeeze", "Slice", "Identity", "Cast"}
 FOLDABLE = MOVERS | {
     "Constant", "Shape", "Size", "Reshape", "Transpose", "Add", "Sub", "Mul", "Div", "Neg",
     "Sqrt", "Range", "ConstantOfShape", "Expand", "Equal", "Where", "Floor", "Ceil", "Abs",
     "ReduceProd", "Min", "Max", "Split", "Flatten", "Not", "Less", "Greater",
 }  # fmt: skip
+
+
+def _cast_to(node: Any) -> int:
+    return next((a.i for a in node.attribute if a.name == "to"), 0)
 
 
 def _shape_of(shapes: dict[str, tuple[Any, ...]], name: str) -> np.ndarray | None:
@@ -89,9 +94,10 @@ def _fold_node(
         attr = node.attribute[0]
         if attr.name == "value":
             return [onnx.numpy_helper.to_array(attr.t)]
-        value = onnx.helper.get_attribute_value(attr)
+        if attr.name not in ("value_float", "value_floats", "value_int", "value_ints"):
+            return None  # sparse and string constants: left to the importer
         dtype = np.float32 if attr.name.startswith("value_float") else np.int64
-        return [np.array(value, dtype)] if not attr.name.startswith("value_str") else None
+        return [np.array(onnx.helper.get_attribute_value(attr), dtype)]
     if op == "Shape":
         dims = _shape_of(shapes, node.input[0])
         if dims is None:
@@ -106,7 +112,8 @@ def _fold_node(
     if not inputs or not all(n in known for n in inputs):
         return None
     values = [known[n] if n else None for n in node.input]
-    if op not in MOVERS and any(v is not None and np.any(v == BATCH) for v in values):
+    batch = any(v is not None and np.any(v == BATCH) for v in values)
+    if batch and (op not in MOVERS or (op == "Cast" and _cast_to(node) != INT64)):
         return None
     if op == "Identity":
         return [known[node.input[0]]]
@@ -137,14 +144,17 @@ def fold(model: Any, onnx: Any) -> Any:
             producer[name] = i
     if not folded:
         return model
+    inputs = {i: list(nodes[i].input) for i in kept}
     for i in kept:  # a Reshape's target with the batch first: 0 copies the input's dim
-        node = nodes[i]
-        if node.op_type == "Reshape" and node.input[1] in folded:
-            target = folded[node.input[1]]
+        if nodes[i].op_type == "Reshape" and inputs[i][1] in folded:
+            target = folded[inputs[i][1]]
             if target.ndim == 1 and target.size and target[0] == BATCH:
-                folded[node.input[1]] = np.where(np.arange(target.size) == 0, 0, target)
+                name = f"{inputs[i][1]}/batch_kept"
+                folded[name] = np.where(np.arange(target.size) == 0, 0, target)
+                producer[name] = producer[inputs[i][1]]
+                inputs[i][1] = name
     # a value still holding BATCH stays computed by its nodes (refused later if unsupported)
-    needed = [n for i in kept for n in nodes[i].input if n in folded]
+    needed = [n for i in kept for n in inputs[i] if n in folded]
     initializers = set()
     while needed:
         name = needed.pop()
@@ -158,7 +168,12 @@ def fold(model: Any, onnx: Any) -> Any:
     out = onnx.ModelProto()
     out.CopyFrom(model)
     del out.graph.node[:]
-    out.graph.node.extend(node for i, node in enumerate(nodes) if i in kept)
+    for i, node in enumerate(nodes):
+        if i in kept:
+            copy = out.graph.node.add()
+            copy.CopyFrom(node)
+            if i in inputs:
+                copy.input[:] = inputs[i]
     for name in sorted(initializers):
         out.graph.initializer.append(onnx.numpy_helper.from_array(folded[name], name))
     return out
