@@ -399,3 +399,8 @@ def test_a_symbolic_batch_is_not_cast_to_a_narrower_type():
     )
     with pytest.raises(OnnxError, match=r"'s' \(Shape\): op Shape is not supported"):
         load(m)
+
+
+def test_concat_of_one_tensor_is_the_identity():
+    m = model_of([node("Concat", ["x"], ["c"], axis=1), node("Relu", ["c"], ["y"])], X, ["y"])
+    assert types(check_import(m, feeds_x()))[0] == "IdentityLayer"

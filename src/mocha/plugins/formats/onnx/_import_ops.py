@@ -285,6 +285,9 @@ def element_wise(ctx: Any, node: Any) -> None:
 
 
 def concat(ctx: Any, node: Any) -> None:
+    if len(node.input) == 1:  # torch.cat of one tensor (DenseNet's first layer of a block)
+        ctx.add_layer(node, "IdentityLayer", {}, [node.input[0]], [node.output[0]], {})
+        return
     rank = len(ctx.shape(node.input[0]))
     axis = int(ctx.attr(node, "axis"))
     axis = axis + rank if axis < 0 else axis
