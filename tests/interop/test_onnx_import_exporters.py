@@ -404,3 +404,30 @@ def test_a_symbolic_batch_is_not_cast_to_a_narrower_type():
 def test_concat_of_one_tensor_is_the_identity():
     m = model_of([node("Concat", ["x"], ["c"], axis=1), node("Relu", ["c"], ["y"])], X, ["y"])
     assert types(check_import(m, feeds_x()))[0] == "IdentityLayer"
+
+
+def test_shape_after_a_computed_reshape_folds_in_a_second_pass():
+    # the second Shape reads a tensor whose shape is known only once the first Reshape's
+    # target is folded (TorchScript's dynamic-batch ShuffleNet: shuffle after shuffle)
+    def view_as_rows(src, out, tag):
+        return [
+            node("Shape", [src], [f"{tag}s"]),
+            node("Gather", [f"{tag}s", "i0"], [f"{tag}n"], axis=0),
+            node("Unsqueeze", [f"{tag}n", "ax"], [f"{tag}n1"]),
+            node("Concat", [f"{tag}n1", "rest"], [f"{tag}t"], axis=0),
+            node("Reshape", [src, f"{tag}t"], [out]),
+        ]
+
+    m = model_of(
+        [*view_as_rows("x", "r1", "a"), node("Relu", ["r1"], ["h"]), *view_as_rows("h", "y", "b")],
+        X,
+        ["y"],
+        {
+            "i0": np.array(0, np.int64),
+            "ax": np.array([0], np.int64),
+            "rest": np.array([3, 8, -1], np.int64),
+        },
+        opset=17,
+    )
+    imported = check_import(m, feeds_x())
+    assert types(imported) == ["ReshapeLayer", "PoolingLayer", "ReshapeLayer"]

@@ -124,7 +124,15 @@ def _fold_node(
 
 
 def fold(model: Any, onnx: Any) -> Any:
-    """A copy of `model` whose foldable nodes are initializers (see the module docstring)."""
+    """A copy of `model` whose foldable nodes are initializers (see the module docstring).
+    Passes repeat while one folds something: a reshape folded in one pass gives the shapes
+    after it to the next (ShuffleNet's channel shuffles, one after another)."""
+    while len((folded := _fold_once(model, onnx)).graph.node) < len(model.graph.node):
+        model = folded
+    return folded
+
+
+def _fold_once(model: Any, onnx: Any) -> Any:
     graph = model.graph
     known = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer}
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
