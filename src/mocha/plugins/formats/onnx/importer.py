@@ -7,8 +7,10 @@ become its SubMean / Scale transformers. Each node becomes a layer named after t
 op and its index when it has no name); an activation that is the only consumer of a
 Conv/Gemm/MatMul/pooling output becomes that layer's neuron, a `Flatten(axis=1)` feeding a
 Gemm is folded into the inner product, an `Add` of a constant after `MatMul` is its bias,
-and a `Cast` to float after `ArgMax` is dropped (our Argmax is float). The ops and their
-exact conditions are in `_import_ops`; anything else is an `OnnxError` naming the node.
+and a `Cast` to float after `ArgMax` is dropped (our Argmax is float). Before the nodes are
+read, `_import_fold.fold` turns everything that folds to a constant into initializers (shape
+subgraphs, `Constant`, `Identity` of initializers). The ops and their exact conditions are in
+the `_import_*` modules; anything else is an `OnnxError` naming the node.
 """
 
 from __future__ import annotations
