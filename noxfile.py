@@ -134,3 +134,12 @@ def plugin_example(session):
     session.run("python", "-m", "pytest", "-q", "examples/mocha-example-prelu-layer/tests")
     session.run("python", "-m", "pytest", "-q", "tests/test_example_plugin.py")
     session.run("mocha", "plugins", "--kind", "layers")
+
+
+@nox.session(name="onnx_conformance")
+def onnx_conformance(session):
+    """Opt-in: torchvision nets exported by both PyTorch exporters, imported and compared with
+    onnxruntime and PyTorch (benchmarks/onnx_conformance.py; pass its options after --)."""
+    session.install("-e", ".[onnx]")
+    session.install("torch", "torchvision", "onnxscript")
+    session.run("python", "benchmarks/onnx_conformance.py", *session.posargs)

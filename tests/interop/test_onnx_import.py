@@ -261,14 +261,25 @@ def load_layers(path):
         ),
         ([node("Conv", ["x", "x"], ["y"])], {}, r"the filter 'x' is not a constant"),
         (
-            [node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])],
+            [node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], pads=[0, 0, 2, 2])],
             {},
-            r"'y' \(MaxPool\): output width 4",
+            r"'y' \(MaxPool\): output height 9",
         ),
         (
-            [node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])],
+            [
+                node(
+                    "AveragePool",
+                    ["x"],
+                    ["y"],
+                    kernel_shape=[4, 4],
+                    strides=[3, 3],
+                    pads=[1, 1, 2, 2],
+                    ceil_mode=1,
+                    count_include_pad=1,
+                )
+            ],
             {},
-            r"count_include_pad=0: some windows",
+            r"count_include_pad=1 with pads \[1, 1\] before and \[2, 2\] after",
         ),
         (
             [node("Add", ["x", "b"], ["y0"]), node("Relu", ["y0"], ["y"])],
@@ -276,9 +287,9 @@ def load_layers(path):
             r"'y0' \(Add\): a constant operand",
         ),
         (
-            [node("Transpose", ["x"], ["y"], perm=[0, 1, 3, 2])],
+            [node("Erf", ["x"], ["y"])],
             {},
-            r"op Transpose is not supported",
+            r"'y' \(Erf\): op Erf is not supported",
         ),
         ([node("Softmax", ["x"], ["y"], axis=0)], {}, r"axis=0 is not a non-batch axis"),
         ([node("LeakyRelu", ["x"], ["y"], alpha=0.2)], {}, r"alpha=0.2"),

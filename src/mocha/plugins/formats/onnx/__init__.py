@@ -8,8 +8,9 @@
 `mocha export onnx` and `mocha convert onnx` are the command-line forms (built from the
 options below). `onnx` is imported only when one of these runs. Each layer type is written by
 its ONNX export rule and each op read by its import rule (`mocha.core.interchange`); the
-built-ins' are `_export_layers.RULES` and `_import_ops.RULES`, registered below, and a layer
-package registers its own the same way.
+built-ins' are `_export_layers.RULES` and the `RULES` of the `_import_*` modules (constant
+folding first: `_import_fold`), registered below, and a layer package registers its own the
+same way.
 """
 
 from __future__ import annotations
@@ -101,9 +102,12 @@ def mocha_register_formats(register: Any) -> None:
 @hookimpl
 def mocha_register_interchange(register: Any) -> None:
     from mocha.plugins.formats.onnx._export_layers import RULES as EXPORT_RULES
+    from mocha.plugins.formats.onnx._import_norm import RULES as NORM_RULES
     from mocha.plugins.formats.onnx._import_ops import RULES as IMPORT_RULES
+    from mocha.plugins.formats.onnx._import_pool import RULES as POOL_RULES
+    from mocha.plugins.formats.onnx._import_tensor import RULES as TENSOR_RULES
 
     for layer, write in EXPORT_RULES.items():
         register(ExportRule("onnx", layer, write))
-    for op, read in IMPORT_RULES.items():
+    for op, read in {**IMPORT_RULES, **POOL_RULES, **NORM_RULES, **TENSOR_RULES}.items():
         register(ImportRule("onnx", op, read))

@@ -152,75 +152,6 @@ def matmul(ctx: Any, node: Any) -> None:
     _ip(ctx, node, node.input[0], np.ascontiguousarray(weight.T), bias, top)
 
 
-def _onnx_pooled(size: int, k: int, begin: int, end: int, s: int, ceil_mode: int) -> int:
-    if not ceil_mode:
-        return (size + begin + end - k) // s + 1
-    out = math.ceil((size + begin + end - k) / s) + 1
-    return out - 1 if (out - 1) * s >= size + begin else out
-
-
-def pool(ctx: Any, node: Any) -> None:
-    from mocha.core.registry import lookup
-
-    pooled_size = lookup("layers", "PoolingLayer").output_size
-
-    is_max = node.op_type == "MaxPool"
-    if is_max and len(node.output) > 1 and node.output[1]:
-        ctx.refuse(node, "the Indices output is not supported")
-    if ctx.attr(node, "storage_order", 0):
-        ctx.refuse(node, "storage_order=1")
-    kernel, strides, (begin, end) = _spatial(ctx, node, node.op_type)
-    ceil_mode = int(ctx.attr(node, "ceil_mode", 0))
-    include_pad = int(ctx.attr(node, "count_include_pad", 0))
-    sizes = ctx.shape(node.input[0])[2:]
-    any_pad = any(begin)
-    for axis, n, k, b, e, s in zip(("height", "width"), sizes, kernel, begin, end, strides):
-        if not isinstance(n, int):
-            ctx.refuse(node, f"input {axis} is not static ({n})")
-        ours = pooled_size(n, k, b, s, any_pad)
-        theirs = _onnx_pooled(n, k, b, e, s, ceil_mode)
-        if ours != theirs:
-            ctx.refuse(
-                node,
-                f"output {axis} {theirs} (input {n}, kernel {k}, pads ({b}, {e}), "
-                f"stride {s}, ceil_mode {ceil_mode}); our pooling with pad {b} "
-                f"gives {ours}",
-            )
-        if not is_max:  # our divisor is always the full window
-            starts = [i * s - b for i in range(ours)]
-            limit = (-b, n + e) if include_pad else (0, n)
-            if any(st < limit[0] or st + k > limit[1] for st in starts):
-                ctx.refuse(
-                    node,
-                    f"count_include_pad={include_pad}: some windows along the "
-                    f"{axis} divide by fewer than {k} cells; our mean pooling "
-                    f"always divides by the full window",
-                )
-    fields = {
-        "kernel": list(kernel),
-        "stride": list(strides),
-        "pad": list(begin),
-        "pooling": "max" if is_max else "mean",
-    }
-    ctx.add_layer(
-        node, "PoolingLayer", fields, [node.input[0]], [node.output[0]], {}, neuron_ok=True
-    )
-
-
-def global_pool(ctx: Any, node: Any) -> None:
-    shape = ctx.shape(node.input[0])
-    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
-        ctx.refuse(node, f"input shape {list(shape)}: a static (N, C, H, W) is needed")
-    fields = {
-        "kernel": list(shape[2:]),
-        "stride": [1, 1],
-        "pooling": "max" if node.op_type == "GlobalMaxPool" else "mean",
-    }
-    ctx.add_layer(
-        node, "PoolingLayer", fields, [node.input[0]], [node.output[0]], {}, neuron_ok=True
-    )
-
-
 def lrn(ctx: Any, node: Any) -> None:
     if len(ctx.shape(node.input[0])) != 4:
         ctx.refuse(node, "LRN of a non 4-D input")
@@ -354,6 +285,9 @@ def element_wise(ctx: Any, node: Any) -> None:
 
 
 def concat(ctx: Any, node: Any) -> None:
+    if len(node.input) == 1:  # torch.cat of one tensor (DenseNet's first layer of a block)
+        ctx.add_layer(node, "IdentityLayer", {}, [node.input[0]], [node.output[0]], {})
+        return
     rank = len(ctx.shape(node.input[0]))
     axis = int(ctx.attr(node, "axis"))
     axis = axis + rank if axis < 0 else axis
@@ -370,8 +304,14 @@ def reshape(ctx: Any, node: Any) -> None:
     target = [int(d) for d in ctx.const(node.input[1], "the shape")]
     if ctx.attr(node, "allowzero", 0) and 0 in target:
         ctx.refuse(node, "allowzero=1 with a 0 in the shape")
+    if target and target[0] == src[0] and isinstance(src[0], int):
+        target[0] = 0  # the graph's static batch: the batch axis stays (PyTorch's x.view(n, -1))
     if not target or target[0] not in (0, -1):
-        ctx.refuse(node, f"shape {target} does not keep the batch axis (first entry 0 or -1)")
+        ctx.refuse(
+            node,
+            f"shape {target} does not keep the batch axis (first entry 0, -1 or the "
+            f"batch size {src[0]})",
+        )
     rest = [sample[i] if d == 0 and i < len(sample) else d for i, d in enumerate(target[1:])]
     total = math.prod(sample)
     if target[0] == -1 and -1 in rest:
@@ -434,13 +374,10 @@ RULES: dict[str, Callable[[Any, Any], None]] = {
     "Conv": conv,
     "Gemm": gemm,
     "MatMul": matmul,
-    "MaxPool": pool,
-    "AveragePool": pool,
-    "GlobalMaxPool": global_pool,
-    "GlobalAveragePool": global_pool,
     "LRN": lrn,
     "Softmax": softmax,
     "Relu": neuron,
+    "Clip": neuron,
     "LeakyRelu": neuron,
     "Sigmoid": neuron,
     "Tanh": neuron,

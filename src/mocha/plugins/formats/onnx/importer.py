@@ -7,8 +7,10 @@ become its SubMean / Scale transformers. Each node becomes a layer named after t
 op and its index when it has no name); an activation that is the only consumer of a
 Conv/Gemm/MatMul/pooling output becomes that layer's neuron, a `Flatten(axis=1)` feeding a
 Gemm is folded into the inner product, an `Add` of a constant after `MatMul` is its bias,
-and a `Cast` to float after `ArgMax` is dropped (our Argmax is float). The ops and their
-exact conditions are in `_import_ops`; anything else is an `OnnxError` naming the node.
+and a `Cast` to float after `ArgMax` is dropped (our Argmax is float). Before the nodes are
+read, `_import_fold.fold` turns everything that folds to a constant into initializers (shape
+subgraphs, `Constant`, `Identity` of initializers). The ops and their exact conditions are in
+the `_import_*` modules; anything else is an `OnnxError` naming the node.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 from mocha.core.interchange import Conversion, import_rules
 from mocha.core.io.model import dataset_name
 from mocha.plugins.formats.onnx._common import OnnxError, require_onnx
+from mocha.plugins.formats.onnx._import_fold import fold
 from mocha.plugins.formats.onnx._import_ops import NEURONS, f32
 
 
@@ -127,7 +130,25 @@ class ImportContext:
             if len(node.input) != 2 or len(other) != 1 or self.const(other[0]).size != 1:
                 self.refuse(node, "Max of anything but a tensor and a scalar constant")
             return {"type": "ReLU", "epsilon": f32(self.const(other[0]).reshape(()))}
+        if node.op_type == "Clip":
+            return self._clip(node)
         return NEURONS[node.op_type]
+
+    def _clip(self, node: Any) -> Any:
+        """Clip(min, max) (inputs since opset 11, attributes before): our Clip neuron, or
+        ReLU for min 0 without max."""
+        if self.opset < 11:
+            low, high = self.attr(node, "min", None), self.attr(node, "max", None)
+        else:
+            ends = [*node.input[1:3], "", ""][:2]
+            low, high = (f32(self.const(n, "the bound").reshape(())) if n else None for n in ends)
+        if low is not None and high is None and low == 0:
+            return "ReLU"
+        low = float("-inf") if low is None else f32(low)
+        high = float("inf") if high is None else f32(high)
+        if not low <= high:
+            self.refuse(node, f"min {low} > max {high}")
+        return {"type": "Clip", "min": low, "max": high}
 
     # -- building ------------------------------------------------------------------------
     def blob(self, tensor: str) -> str:
@@ -147,7 +168,7 @@ class ImportContext:
         act = self.sole_consumer(top) if neuron_ok and len(tops) == 1 else None
         if act is not None and (
             act.op_type in NEURONS
-            or act.op_type == "LeakyRelu"
+            or act.op_type in ("LeakyRelu", "Clip")
             or (
                 act.op_type == "Max"
                 and len(act.input) == 2
@@ -333,13 +354,13 @@ def load(path: str | os.PathLike | Any, name: str | None = None) -> ImportedMode
         except Exception as exc:  # protobuf's DecodeError and friends
             raise OnnxError(f"cannot read {os.fspath(path)!r} as an ONNX model: {exc}") from None
         stem = Path(path).stem
-    for o in model.opset_import:
-        if o.domain not in ("", "ai.onnx"):
+    for node in model.graph.node:  # exporters list domains they do not use: only nodes count
+        if node.domain not in ("", "ai.onnx"):
             raise OnnxError(
-                f"ONNX model uses operator domain {o.domain!r}; only the default "
-                f"domain is supported"
+                f"ONNX node {node.name or '(unnamed)'!r} ({node.op_type}) uses operator "
+                f"domain {node.domain!r}; only the default domain is supported"
             )
-    ctx = ImportContext(model, onnx)
+    ctx = ImportContext(fold(model, onnx), onnx)
     inputs = {}
     for top in ctx.inputs:
         shape = ctx.shapes.get(top, ())
