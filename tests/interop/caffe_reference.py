@@ -106,6 +106,8 @@ def reference_forward(path, x: np.ndarray, rng: np.random.Generator):
             out = bottoms[0]
         elif t == "ReLU":
             out = np.maximum(bottoms[0], 0)
+        elif t == "Concat":  # along channels (GoogLeNet's inception outputs)
+            out = np.concatenate(bottoms, axis=layer.get("concat_param").axis)
         elif t == "Eltwise":  # SUM (ResNet's shortcut)
             out = sum(bottoms[1:], bottoms[0])
         elif t == "Pooling":

@@ -29,6 +29,8 @@ SLOW = pytest.mark.slow  # 60 M weights to write and read: about a minute each
 NETS = [  # (prototxt, sample shape, output blob, scale, mean file, crop)
     ("examples/hdf5_classification/train_val.prototxt", (4,), "fc1", 1.0, None, 0),
     ("examples/hdf5_classification/nonlinear_train_val.prototxt", (4,), "fc2", 1.0, None, 0),
+    ("examples/hdf5_classification/nonlinear_auto_train.prototxt", (4,), "ip2", 1.0, None, 0),
+    ("examples/hdf5_classification/nonlinear_auto_test.prototxt", (4,), "ip2", 1.0, None, 0),
     ("examples/mnist/lenet_train_test.prototxt", (1, 28, 28), "ip2", 0.00390625, None, 0),
     ("examples/cifar10/cifar10_quick_train_test.prototxt", (3, 32, 32), "ip2", 1, CIFAR_MEAN, 0),
     ("examples/cifar10/cifar10_full_train_test.prototxt", (3, 32, 32), "ip1", 1, CIFAR_MEAN, 0),
@@ -57,6 +59,16 @@ NETS = [  # (prototxt, sample shape, output blob, scale, mean file, crop)
             ("examples/feature_extraction/imagenet_val.prototxt", "fc8"),
         )
     ],
+    pytest.param(  # mean_value 104, 117, 123 (B, G, R) in the file; its Concat-ed inceptions
+        "models/bvlc_googlenet/train_val.prototxt",
+        (3, 230, 226),
+        "loss3/classifier",
+        1.0,
+        (104.0, 117.0, 123.0),
+        224,
+        marks=SLOW,
+        id="models/bvlc_googlenet/train_val.prototxt",
+    ),
 ]
 
 
@@ -69,7 +81,9 @@ def test_train_test_net_matches_the_reference(tmp_path, rel, shape, output, scal
 
     rng = np.random.default_rng(7)
     mean = np.zeros(shape)
-    if mean_file:  # the file Caffe's example script would have made
+    if isinstance(mean_file, tuple):  # the file's own mean_value, per (BGR) channel
+        mean = np.asarray(mean_file)[:, None, None] * np.ones(shape)
+    elif mean_file:  # the file Caffe's example script would have made
         mean = rng.uniform(0, 255, size=shape)
         blob = BlobProto()
         blob.shape.dim.extend((1, *shape))
