@@ -65,17 +65,8 @@ def evaluate_experiment(exp: Any, model: Path, backend: str | None = None) -> di
     from mocha.core.io.snapshot import load_snapshot
     from mocha.experiment import experiment_nets
 
-    phases = ("test", "both") if exp.has_test_net else ("train", "both")
-    stand_ins = [
-        e.layer for e in exp.layers if getattr(e, "placeholder", False) and e.phase in phases
-    ]
-    if stand_ins:  # a converted model's stand-in zeros: an accuracy on them means nothing
-        names = ", ".join(f"{type(x).__name__}({x.name!r})" for x in stand_ins)
-        raise MochaError(
-            f"{exp.path.name}: {names} reads placeholder zeros written by `mocha convert` "
-            f"(placeholder = true), not test data; point its `source` at real data with "
-            f"labels and delete the `placeholder = true` line"
-        )
+    # a converted model's stand-in zeros: an accuracy on them means nothing
+    exp.refuse_placeholders("test" if exp.has_test_net else "train", "test data")
     path = resolve_model(model)
     with experiment_nets(exp, backend) as (train_net, test_net):
         net = test_net if test_net is not None else train_net

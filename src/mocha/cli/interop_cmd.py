@@ -89,20 +89,19 @@ def _command(fmt: Any, direction: str) -> Any:
 
     def run(**values: Any) -> None:
         from mocha.cli.app import fail
-        from mocha.experiment.interchange import Format
+        from mocha.experiment.interchange import ExperimentSource, write_conversion
 
-        api = Format(fmt.name)
         try:
             if direction == "convert":
                 out = values.pop("out")
                 conversion = fmt.convert(**values)
                 for line in conversion.lines:
                     typer.echo(line)
-                for path in api.write_experiment(conversion, out).values():
+                for path in write_conversion(conversion, out).values():
                     typer.echo(f"wrote {path}")
                 return
-            experiment, model = values.pop("experiment"), values.pop("model")
-            for path in api.export_experiment(experiment, model=model, **values):
+            source = ExperimentSource(values.pop("experiment"), values.pop("model"))
+            for path in fmt.export(source, **values):
                 typer.echo(f"wrote {path}")
         except MochaError as exc:
             raise fail(str(exc)) from None

@@ -43,6 +43,7 @@ class ExportSource(Protocol):
     """What a format's `export` reads (built by `mocha.experiment.interchange`)."""
 
     name: str
+    model: str | None  # the model file or snapshot given (a folder resolved); None without one
     entries: list[Any]  # the experiment's layer entries (`.layer`, `.phase`)
     params: dict[tuple[str, str], Any] | None  # (layer, param) -> array; None without --model
     shapes: dict[str, tuple[int, ...]]  # blob -> shape in the built nets

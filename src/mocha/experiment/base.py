@@ -78,6 +78,19 @@ class Experiment:
     def has_test_net(self) -> bool:
         return any(e.phase == "test" for e in self.layers)
 
+    def refuse_placeholders(self, phase: str, data: str) -> None:
+        """An `ExperimentError` when a data layer of the `phase` net reads a conversion's
+        stand-in zeros (`placeholder = true`): `data` says what it should read instead."""
+        stand_ins = [e.layer for e in self.layers if e.placeholder and e.phase in (phase, "both")]
+        if stand_ins:
+            names = ", ".join(f"{type(x).__name__}({x.name!r})" for x in stand_ins)
+            raise ExperimentError(
+                f"{self.path.name}: {names} reads placeholder zeros written by `mocha convert` "
+                f"(placeholder = true), not {data}. Point its `source` at real data (an "
+                f".h5/.npz file or an HDF5 list file with the input and label arrays; add the "
+                f"label top and a loss layer) and delete the `placeholder = true` line."
+            )
+
 
 def check_keys(table: dict[str, Any], known: tuple[str, ...], where: str) -> None:
     """Refuse keys of `table` that are not `known`, naming the closest known key."""

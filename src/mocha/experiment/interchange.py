@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mocha.core.errors import DataError, MochaError
+from mocha.core.errors import DataError
 from mocha.core.registry import lookup
 
 
@@ -194,7 +194,7 @@ def write_conversion(conversion: Any, out_dir: str | os.PathLike) -> dict[str, P
             for key, value in datasets.items():
                 f.create_dataset(key, data=value)
     if conversion.params:
-        paths["model"] = out / (getattr(conversion, "model_file", None) or f"{conversion.name}.h5")
+        paths["model"] = out / (conversion.model_file or f"{conversion.name}.h5")
 
         def write(f: Any) -> None:
             for key, value in conversion.params.items():
@@ -226,10 +226,7 @@ class Format:
     `load_weights`) under one name, as `mocha.interop.<name>` gives it."""
 
     def __init__(self, name: str):
-        try:
-            self.plugin = lookup("formats", name)
-        except MochaError:
-            raise
+        self.plugin = lookup("formats", name)
         self.name = name
 
     def __getattr__(self, attr: str) -> Any:

@@ -229,19 +229,6 @@ def experiment_nets(exp: Experiment, backend: str | None = None) -> Iterator[tup
         shutdown(be)
 
 
-def _refuse_placeholders(exp: Experiment) -> None:
-    """A converted model's data layers read stand-in zeros: training on them is nonsense."""
-    stand_ins = [e.layer for e in exp.layers if e.placeholder and e.phase in ("train", "both")]
-    if stand_ins:
-        names = ", ".join(f"{type(x).__name__}({x.name!r})" for x in stand_ins)
-        raise ExperimentError(
-            f"{exp.path.name}: {names} reads placeholder zeros written by `mocha convert` "
-            f"(placeholder = true), not training data. Point its `source` at real data (an "
-            f".h5/.npz file or an HDF5 list file with the input and label arrays; add the "
-            f"label top and a loss layer) and delete the `placeholder = true` line."
-        )
-
-
 def run_experiment(
     exp: Experiment,
     options: RunOptions | None = None,
@@ -265,7 +252,7 @@ def run_experiment(
     """
     from mocha.core.backend import shutdown
 
-    _refuse_placeholders(exp)
+    exp.refuse_placeholders("train", "training data")
     opts = (options or RunOptions()).replace(**overrides)
     opts.check_load_from()
     exp = dataclasses.replace(exp, backend=opts.backend_table(exp))

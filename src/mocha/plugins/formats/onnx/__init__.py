@@ -87,7 +87,7 @@ class OnnxFormat:
         from mocha.plugins.formats.onnx._common import require_onnx
 
         require_onnx()
-        if output is None or getattr(source, "model", True) is None:
+        if output is None or source.model is None:
             raise OnnxError("mocha export onnx needs --model (the weights) and --output/-o FILE")
         with source.inference_net(input_shape or []) as net:
             export_net(net, output, opset=opset, batch=batch, outputs=blob or None)
