@@ -1,5 +1,5 @@
 """`class_axis(layer, ndim, blob_name)`: core's `channel_axis`, and a warning when the layer's
-`dim` looks like a Mocha.jl one.
+`dim` looks like a Mocha.jl one; `dim_field()`, the `dim` field itself.
 
 Mocha.jl counts `dim` in Julia's axis order (width first, batch last; 1-based, negative from
 the end), Mocha for Python in numpy's (batch first; 0-based). The same number names another
@@ -19,7 +19,16 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from mocha.core.layer import channel_axis
+from mocha.core.layer import channel_axis, config_field
+
+
+def dim_field(default: int = 1) -> Any:
+    """The `dim` field of a layer working along a class axis: a non-batch numpy axis."""
+    return config_field(
+        default,
+        check=lambda v: isinstance(v, int) and v != 0,
+        rule="must be a non-batch numpy axis (not 0)",
+    )
 
 
 def julia_axis(dim: int, ndim: int) -> int | None:

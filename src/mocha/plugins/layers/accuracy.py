@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, config_field, name_field
-from mocha.plugins.layers._class_axis import class_axis
+from mocha.plugins.layers._class_axis import class_axis, dim_field
 from mocha.plugins.layers._labels import labels_as_index
 from mocha.plugins.layers._loss import RunningAccuracyState
 
@@ -38,11 +38,7 @@ class AccuracyLayer(Layer, is_sink=True, has_stats=True, bottoms="2", tops="0"):
     """
 
     name: str = name_field("accuracy")
-    dim: int = config_field(
-        1,
-        check=lambda v: isinstance(v, int) and v != 0,
-        rule="must be a non-batch numpy axis (not 0)",
-    )
+    dim: int = dim_field()
     top_k: int = config_field(
         1, check=lambda v: isinstance(v, int) and v >= 1, rule="must be an integer >= 1"
     )

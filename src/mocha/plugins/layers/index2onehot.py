@@ -5,7 +5,7 @@ from __future__ import annotations
 from mocha.core.errors import DataError, ShapeError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, LayerState, config_field, name_field
-from mocha.plugins.layers._class_axis import class_axis
+from mocha.plugins.layers._class_axis import class_axis, dim_field
 
 
 class Index2OnehotState(LayerState):
@@ -49,11 +49,7 @@ class Index2OnehotLayer(Layer, bottoms=">=1", tops="same"):
     """
 
     name: str = name_field("index2onehot")
-    dim: int = config_field(
-        1,
-        check=lambda v: isinstance(v, int) and v != 0,
-        rule="must be a non-batch numpy axis (not 0)",
-    )
+    dim: int = dim_field()
     n_class: int = config_field(
         check=lambda v: isinstance(v, int) and v > 0, rule="must be an int > 0"
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mocha.core.hookspecs import hookimpl
-from mocha.core.layer import Layer, LayerState, config_field, name_field
-from mocha.plugins.layers._class_axis import class_axis
+from mocha.core.layer import Layer, LayerState, name_field
+from mocha.plugins.layers._class_axis import class_axis, dim_field
 
 
 class LogSoftmaxState(LayerState):
@@ -41,11 +41,7 @@ class LogSoftmaxLayer(Layer, can_do_bp=True, bottoms=">=1", tops="same"):
     """
 
     name: str = name_field("log-softmax")
-    dim: int = config_field(
-        1,
-        check=lambda v: isinstance(v, int) and v != 0,
-        rule="must be a non-batch numpy axis (not 0)",
-    )
+    dim: int = dim_field()
     state_cls = LogSoftmaxState
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, LayerState, config_field, name_field
-from mocha.plugins.layers._class_axis import class_axis
+from mocha.plugins.layers._class_axis import class_axis, dim_field
 from mocha.plugins.layers._class_weights import expand_class_weights, normalize_field, weights_field
 from mocha.plugins.layers._labels import labels_as_index
 
@@ -74,11 +74,7 @@ class MultinomialLogisticLossLayer(
     weight: float = config_field(1.0, check=lambda v: v >= 0, rule="must be >= 0")
     weights: tuple = weights_field()
     normalize: str = normalize_field()
-    dim: int = config_field(
-        1,
-        check=lambda v: isinstance(v, int) and v != 0,
-        rule="must be a non-batch numpy axis (not 0)",
-    )
+    dim: int = dim_field()
     state_cls = MultinomialLogisticLossState
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from mocha.core.errors import DataError, ShapeError
 from mocha.core.hookspecs import hookimpl
 from mocha.core.layer import Layer, LayerState, config_field, name_field
-from mocha.plugins.layers._class_axis import class_axis
+from mocha.plugins.layers._class_axis import class_axis, dim_field
 
 
 class SoftlabelSoftmaxLossState(LayerState):
@@ -69,11 +69,7 @@ class SoftlabelSoftmaxLossLayer(
 
     name: str = name_field("softlabel-softmax-loss")
     weight: float = config_field(1.0, check=lambda v: v >= 0, rule="must be >= 0")
-    dim: int = config_field(
-        1,
-        check=lambda v: isinstance(v, int) and v != 0,
-        rule="must be a non-batch numpy axis (not 0)",
-    )
+    dim: int = dim_field()
     state_cls = SoftlabelSoftmaxLossState
 
 
