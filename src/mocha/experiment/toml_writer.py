@@ -22,7 +22,7 @@ def value(v: Any) -> str:
         text = repr(v)
         return text if any(c in text for c in ".en") else text + ".0"
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)  # a valid TOML basic string
+        return _string(v)
     if hasattr(v, "tolist"):  # a NumPy scalar or array
         return value(v.tolist())
     if isinstance(v, list | tuple):
@@ -32,8 +32,15 @@ def value(v: Any) -> str:
     raise TypeError(f"cannot write {type(v).__name__} {v!r} as TOML")
 
 
+def _string(text: str) -> str:
+    """A TOML basic string: JSON's escapes, with DEL escaped too (TOML forbids it raw) and
+    characters outside the BMP left as they are (JSON's surrogate pairs are not TOML)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+    bare = k.isascii() and k.replace("_", "").replace("-", "").isalnum()
+    return k if bare else _string(k)
 
 
 def dumps(doc: dict[str, Any], header: str = "") -> str:
