@@ -142,3 +142,21 @@ def test_default_layers_are_those_the_model_has_with_matching_shapes(tmp_path):
 def test_bad_init_tables_are_named(tmp_path, init, message):
     with pytest.raises(ExperimentError, match=message):
         load_experiment(_files(tmp_path, init))
+
+
+def test_a_damaged_model_is_refused_as_load_network_refuses_it(tmp_path):
+    from mocha.core.io.model import stamp
+    from mocha.experiment.runner import _build, make_experiment_backend
+
+    init = '[init]\nmodel = "model.h5"\nlayers = ["body"]\n'
+    path = _files(tmp_path, init)
+    with h5py.File(tmp_path / "model.h5", "r+") as f:
+        stamp(f)  # the checksums Mocha writes
+        f[dataset_name("body", "weight")][0, 0] += 1.0  # then a flipped value
+    exp = load_experiment(path)
+    backend = make_experiment_backend(exp)
+    try:
+        with pytest.raises(ExperimentError, match=r"\[init\] model .*checksum.*damaged"):
+            _build(exp, backend)
+    finally:
+        backend.shutdown()

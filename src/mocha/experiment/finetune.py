@@ -67,7 +67,8 @@ def apply_init(init: dict[str, Any] | None, net: Any) -> list[str]:
     import h5py
 
     from mocha.core.components import NullInitializer
-    from mocha.core.io.model import copy_into_parameter, dataset_name
+    from mocha.core.errors import SnapshotError
+    from mocha.core.io.model import copy_into_parameter, dataset_name, verify_weights
     from mocha.core.net import freeze
 
     model, names = init["model"], init.get("layers")
@@ -77,6 +78,10 @@ def apply_init(init: dict[str, Any] | None, net: Any) -> list[str]:
     except OSError as exc:
         raise ExperimentError(f"[init] model {str(model)!r}: cannot read it: {exc}") from None
     with f:
+        try:
+            verify_weights(f, f"[init] model {str(model)!r}")  # as load_network does
+        except SnapshotError as exc:
+            raise ExperimentError(str(exc)) from None
         for state in net.states:
             layer = state.layer
             if not layer.has_param or (names is not None and layer.name not in names):

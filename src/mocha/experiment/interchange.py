@@ -120,10 +120,11 @@ class ExperimentSource:
         """(layer, param) -> array of the model; None without one."""
         if self.model is None:
             return None
-        from mocha.core.io.model import SEPARATOR, open_model
+        from mocha.core.io.model import SEPARATOR, open_model, verify_weights
 
         params = {}
         with open_model(self.model) as f:
+            verify_weights(f, self.model)  # damaged weights are never exported
             for key in f:
                 if SEPARATOR in key and hasattr(f[key], "shape"):
                     lname, pname = key.rsplit(SEPARATOR, 1)
