@@ -13,7 +13,7 @@ Callers guarantee that no window is empty.
   ``"padded"`` (Caffe's AVE, ONNX/PyTorch `count_include_pad=1`): the cells of the window
   inside the padded image, rows `[i*sh - ph, min(i*sh - ph + kh, H + ph))` times columns
   likewise; ``"image"`` (ONNX/PyTorch `count_include_pad=0`): the in-image cells only.
-  `divisor_map` gives 1/divisor per output cell.
+  `_pool_divisors.inverse_divisors` gives 1/divisor per output cell (shared with Numba).
 
 Written with the backend's array module only; the one Python loop is over the kh*kw kernel
 offsets, each a strided view of the whole batch.
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mocha.core.backend import write_into
+from mocha.plugins.backends._pool_divisors import inverse_divisors
 
 Pair = tuple[int, int]
 
@@ -88,30 +89,6 @@ def max_pool_backward(
     return write_into(out, gx.astype(gy.dtype, copy=False).reshape(N, C, H, W))
 
 
-DIVISORS = ("window", "padded", "image")
-
-
-def _counts(size: int, k: int, p: int, s: int, out: int, divisor: str) -> list[int]:
-    """How many cells of each window along one axis count for the mean's divisor."""
-    starts = [i * s - p for i in range(out)]
-    if divisor == "window":
-        return [k] * out
-    if divisor == "padded":
-        return [min(a + k, size + p) - a for a in starts]
-    if divisor == "image":
-        return [min(a + k, size) - max(a, 0) for a in starts]
-    raise ValueError(f"unknown mean-pooling divisor {divisor!r}; expected one of {DIVISORS}")
-
-
-def divisor_map(
-    hw: Pair, kernel: Pair, pad: Pair, stride: Pair, out_hw: Pair, divisor: str
-) -> list[list[float]]:
-    """1/divisor of every output cell (i, j), as nested lists (the caller makes the array)."""
-    rows = _counts(hw[0], kernel[0], pad[0], stride[0], out_hw[0], divisor)
-    cols = _counts(hw[1], kernel[1], pad[1], stride[1], out_hw[1], divisor)
-    return [[1.0 / (r * c) for c in cols] for r in rows]
-
-
 def avg_pool_forward(
     backend: Any,
     x: Any,
@@ -137,7 +114,7 @@ def avg_pool_forward(
     if divisor == "window":
         y *= 1.0 / (kh * kw)
     else:
-        y *= xp.asarray(divisor_map((H, W), kernel, pad, stride, out_hw, divisor), x.dtype)
+        y *= xp.asarray(inverse_divisors((H, W), kernel, pad, stride, out_hw, divisor), x.dtype)
     return write_into(out, y)
 
 
@@ -161,7 +138,8 @@ def avg_pool_backward(
     if divisor == "window":
         share = gy * (1.0 / (kh * kw))
     else:
-        share = gy * xp.asarray(divisor_map((H, W), kernel, pad, stride, out_hw, divisor), gy.dtype)
+        inv = inverse_divisors((H, W), kernel, pad, stride, out_hw, divisor)
+        share = gy * xp.asarray(inv, gy.dtype)
     for p in range(kh):
         for q in range(kw):
             _window_view(canvas, p, q, stride, out_hw)[...] += share

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mocha.core.backend import write_into
+from mocha.plugins.backends._pool_divisors import inverse_divisors
 from mocha.plugins.backends.numba_backend.runtime import Pair, contiguous, loops, out_or, run
 
 
@@ -36,25 +37,6 @@ def max_pool_backward(
     return write_into(out, gx)
 
 
-def _inverse_divisors(
-    hw: Pair, kernel: Pair, pad: Pair, stride: Pair, out_hw: Pair, divisor: str
-) -> np.ndarray:
-    """1/divisor per output cell (float64), the rule of `generic.pool`."""
-    if divisor == "window":  # the one value the loops always used
-        return np.full(tuple(out_hw), 1.0 / (kernel[0] * kernel[1]))
-    if divisor not in ("padded", "image"):
-        raise ValueError(
-            f"unknown mean-pooling divisor {divisor!r}; expected one of "
-            f"('window', 'padded', 'image')"
-        )
-    counts = []
-    for size, k, p, s, o in zip(hw, kernel, pad, stride, out_hw):
-        a = np.arange(o) * s - p  # window starts
-        hi = np.minimum(a + k, size + p) if divisor == "padded" else np.minimum(a + k, size)
-        counts.append(hi - (a if divisor == "padded" else np.maximum(a, 0)))
-    return 1.0 / (counts[0][:, None] * counts[1][None, :]).astype(np.float64)
-
-
 def avg_pool_forward(
     backend: Any,
     x: Any,
@@ -68,7 +50,7 @@ def avg_pool_forward(
     """Mean pooling as `generic.pool.avg_pool_forward` (same `divisor` rules)."""
     x = contiguous(x)
     y = out_or(out, (*x.shape[:2], *out_hw), x.dtype)
-    inv = _inverse_divisors(x.shape[2:], kernel, pad, stride, out_hw, divisor)
+    inv = inverse_divisors(x.shape[2:], kernel, pad, stride, out_hw, divisor)
     run(loops("pool").avg_pool_forward, x.size, x, *kernel, *pad, *stride, inv, y)
     return write_into(out, y)
 
@@ -86,7 +68,7 @@ def avg_pool_backward(
     """Adjoint of `avg_pool_forward` (into `out` when given)."""
     gy = contiguous(gy)
     gx = out_or(out, tuple(x_shape), gy.dtype)
-    inv = _inverse_divisors(x_shape[2:], kernel, pad, stride, gy.shape[2:], divisor)
+    inv = inverse_divisors(x_shape[2:], kernel, pad, stride, gy.shape[2:], divisor)
     run(loops("pool").avg_pool_backward, gx.size, gy, *kernel, *pad, *stride, inv, gx)
     return write_into(out, gx)
 
