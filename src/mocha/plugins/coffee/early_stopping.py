@@ -81,7 +81,7 @@ class EarlyStopping(CoffeeBreak):
             self.waited = 0
             if self.restore_best:  # a host copy: the device keeps training
                 self._best_weights = {
-                    (st.layer.name, p.name): p.blob.to_host().copy()
+                    (st.layer.name, p.name): p.blob.to_host()  # a copy already
                     for st in net.states
                     for p in st.parameters
                 }

@@ -4,8 +4,7 @@ accuracy layers (a label blob holds 0-based class indices as floats)."""
 from __future__ import annotations
 
 from mocha.core.errors import DataError, ShapeError
-
-LABEL_TOLERANCE = 1e-3  # a class label further than this from an integer is refused
+from mocha.datasets.values import LABEL_TOLERANCE
 
 
 def labels_as_index(layer, backend, pred, label, axis: int):

@@ -60,8 +60,6 @@ class PoolingState(LayerState):
                 _, self.argmax[i] = k.max_pool_forward(
                     x.data, kernel, layer.pad, layer.stride, out, out=(y.data, self.argmax[i])
                 )
-            elif self.divisor == "window":  # Mocha's rule: the kernels' default
-                k.avg_pool_forward(x.data, kernel, layer.pad, layer.stride, out, out=y.data)
             else:
                 k.avg_pool_forward(
                     x.data, kernel, layer.pad, layer.stride, out, out=y.data, divisor=self.divisor
@@ -77,9 +75,14 @@ class PoolingState(LayerState):
             if self.is_max:
                 k.max_pool_backward(g.data, self.argmax[i], x.shape, out=dx.data)
             else:
-                extra = {} if self.divisor == "window" else {"divisor": self.divisor}
                 k.avg_pool_backward(
-                    g.data, x.shape, self.kernels[i], layer.pad, layer.stride, out=dx.data, **extra
+                    g.data,
+                    x.shape,
+                    self.kernels[i],
+                    layer.pad,
+                    layer.stride,
+                    out=dx.data,
+                    divisor=self.divisor,
                 )
 
 

@@ -72,7 +72,8 @@ def pooling(ctx: Any, layer: Any, msg: Any) -> str | None:
     p.pad_h, p.pad_w = layer.pad
     geometry = list(zip((oh, ow), layer.stride, layer.pad, kernel, (h, w)))
     if not layer.ceil_mode and any(  # Caffe always rounds up
-        o != _caffe_pooled(size, k, q, s, layer.pad != (0, 0)) for o, s, q, k, size in geometry
+        o != type(layer).output_size(size, k, q, s, layer.pad != (0, 0))  # Mocha's = Caffe's rule
+        for o, s, q, k, size in geometry
     ):
         return f"{layer.name!r} (pooling rounded down, ceil_mode = false: Caffe rounds up)"
     overhang = any((o - 1) * s - q + k > size + q for o, s, q, k, size in geometry)
@@ -88,15 +89,6 @@ def pooling(ctx: Any, layer: Any, msg: Any) -> str | None:
             f"input: Caffe's AVE divides there by a smaller count)"
         )
     return _neuron(ctx.net, layer, ctx.tops[0], ctx.phase)
-
-
-def _caffe_pooled(size: int, kernel: int, pad: int, stride: int, any_pad: bool) -> int:
-    """Caffe's pooled length: ceil((size + 2·pad − kernel)/stride) + 1, minus one when there is
-    padding and the last window would start at or beyond size + pad."""
-    out = -(-(size + 2 * pad - kernel) // stride) + 1
-    if any_pad and (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
 
 
 def lrn(ctx: Any, layer: Any, msg: Any) -> str | None:
