@@ -2,66 +2,59 @@
 installed with pip, its `SwishLayer` is found through its entry point, listed with its
 distribution, and trains in a net.
 
-The package is pip-installed (no dependencies, no build isolation: offline) into the running
-environment for the duration of this module and uninstalled afterwards, so the environment is
-left as it was. Where it is already installed (`nox -s plugin_example`), it is used as is and
-left alone. Every check runs in a fresh interpreter, because this process has already built its
-plugin registry.
+The package is installed from a wheel into a fresh folder put first on PYTHONPATH
+(`tests/wheel_kit.py`: offline, no build backend), so the environment is left as it is and a
+copy installed with pip is shadowed by the source under test. Every check runs in a fresh
+interpreter, because this process has already built its plugin registry.
 """
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from wheel_kit import build_wheel, env_with, install_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "mocha-example-layer"
 DIST = "mocha-example-layer"
 
 
-def _python(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def _python(env: dict[str, str], code: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=ROOT,
+        env=env,
     )
-
-
-def _installed() -> bool:
-    result = _python(f"import importlib.metadata as md; md.distribution({DIST!r})")
-    return result.returncode == 0
-
-
-def _pip(*args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=300, cwd=ROOT
-    )
-    assert result.returncode == 0, f"pip {' '.join(args)} failed:\n{result.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="module")
-def example_installed():
-    if _installed():
-        yield
-        return
-    pytest.importorskip("hatchling", reason="building the example needs hatchling")
-    _pip("install", "--quiet", "--no-deps", "--no-build-isolation", str(EXAMPLE))
-    try:
-        yield
-    finally:
-        _pip("uninstall", "--yes", "--quiet", DIST)
-        assert not _installed(), f"{DIST} is still installed after the test"
+def example_installed(tmp_path_factory) -> dict[str, str]:
+    """The environment of a process that has the example package installed (from a wheel, in
+    a fresh folder first on PYTHONPATH: see tests/wheel_kit.py)."""
+    tmp = tmp_path_factory.mktemp("swish")
+    meta = tomllib.loads((EXAMPLE / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    files = {
+        p.relative_to(EXAMPLE / "src").as_posix(): p.read_text(encoding="utf-8")
+        for p in (EXAMPLE / "src").rglob("*.py")
+    }
+    wheel = build_wheel(tmp, meta["name"], meta["version"], files, meta["entry-points"]["mocha"])
+    install_wheel(wheel, tmp / "site")
+    return env_with(tmp / "site")
 
 
 def test_discovered_through_its_entry_point(example_installed):
-    result = _python("""
+    result = _python(
+        example_installed,
+        """
         import json
         import mocha
         from mocha.core.plugins import get_plugin_manager
@@ -75,7 +68,8 @@ def test_discovered_through_its_entry_point(example_installed):
             "info": [info.distribution, info.version, info.status, info.module],
             "entry": [entry.plugin, entry.distribution],
         }))
-    """)
+    """,
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out == {
@@ -89,7 +83,9 @@ def test_discovered_through_its_entry_point(example_installed):
 def test_listed_by_the_command_line(example_installed):
     """`mocha plugins --json` lists the plugin (its module, distribution, version, status);
     `--kind layers` lists the name it registers, with the plugin and distribution."""
-    result = _python("""
+    result = _python(
+        example_installed,
+        """
         import json, sys
         from contextlib import redirect_stdout
         from io import StringIO
@@ -105,7 +101,8 @@ def test_listed_by_the_command_line(example_installed):
                     assert not exc.code, exc.code
             out[key] = json.loads(buf.getvalue())
         print(json.dumps(out))
-    """)
+    """,
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     row = {row["name"]: row for row in out["plugins"]}["layers.swish"]
@@ -127,14 +124,16 @@ def test_disabled_by_environment(example_installed):
         text=True,
         timeout=120,
         cwd=ROOT,
-        env={**os.environ, "MOCHA_DISABLE_PLUGINS": "layers.swish"},
+        env={**example_installed, "MOCHA_DISABLE_PLUGINS": "layers.swish"},
     )
     assert result.returncode == 0, result.stderr
     assert "SwishLayer" not in result.stdout and "InnerProductLayer" in result.stdout
 
 
 def test_trains_in_a_net(example_installed):
-    result = _python("""
+    result = _python(
+        example_installed,
+        """
         import json
         import numpy as np
         import mocha
@@ -168,7 +167,8 @@ def test_trains_in_a_net(example_installed):
         solve(solver, net)
         net.shutdown()
         print(json.dumps(record.objectives))
-    """)
+    """,
+    )
     assert result.returncode == 0, result.stderr
     objectives = json.loads(result.stdout)
     assert len(objectives) == 301
@@ -208,7 +208,9 @@ def test_exported_to_onnx_through_its_own_rule(example_installed, tmp_path):
         """),
         encoding="utf-8",
     )
-    result = _python(f"""
+    result = _python(
+        example_installed,
+        f"""
         import json, sys
         import numpy as np
         import onnxruntime as ort
@@ -234,6 +236,7 @@ def test_exported_to_onnx_through_its_own_rule(example_installed, tmp_path):
             assert not exc.code, exc.code
         (theirs,) = ort.InferenceSession(folder + "/swish.onnx").run(None, {{"data": x}})
         print(json.dumps(float(np.abs(theirs - ours).max())))
-    """)
+    """,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) < 1e-5
