@@ -173,17 +173,20 @@ def expected_sample_shape(layers: list[Any], top: str) -> tuple[int, ...] | None
 
 
 def resolve_model(model: str | os.PathLike) -> str:
-    """A model file or snapshot as given; a snapshot folder as its newest snapshot."""
+    """A model file or snapshot as given; a snapshot folder as its newest snapshot whose
+    weights are intact (damaged ones are skipped with a warning)."""
     path = Path(model)
     if path.is_dir():
-        from mocha.core.io.snapshot import SnapshotFolder
+        from mocha.core.io.snapshot import SnapshotFolder, check_weights
 
-        latest = SnapshotFolder(str(path)).latest()
+        latest = SnapshotFolder(str(path)).latest_intact(check_weights)
         if latest is None:
-            raise DataError(f"predict: model folder {str(path)!r} holds no snapshot-*.h5 file")
+            raise DataError(f"model folder {str(path)!r} holds no snapshot-*.h5 file")
         return latest
     if not path.is_file():
-        raise DataError(f"predict: model file {str(path)!r} does not exist")
+        raise DataError(
+            f"model file {str(path)!r} does not exist: no such snapshot, model file or folder"
+        )
     return str(path)
 
 

@@ -23,20 +23,6 @@ from mocha.core.errors import MochaError
 from mocha.core.hookspecs import hookimpl
 
 
-def resolve_model(model: Path) -> str:
-    """The model file `--model` names: the file itself, or a folder's latest intact snapshot."""
-    from mocha.core.io.snapshot import SnapshotFolder, check_weights
-
-    if model.is_dir():
-        latest = SnapshotFolder(str(model)).latest_intact(check_weights)
-        if latest is None:
-            raise MochaError(f"--model {str(model)!r}: the folder holds no snapshot-*.h5 file")
-        return latest
-    if not model.is_file():
-        raise MochaError(f"--model {str(model)!r}: no such snapshot, model file or folder")
-    return str(model)
-
-
 def evaluate_net(net: Any) -> dict[str, Any]:
     """One epoch of `net` in the test phase: its statistics, the mean of each loss over the
     batches, and the number of batches."""
@@ -64,6 +50,7 @@ def evaluate_experiment(exp: Any, model: Path, backend: str | None = None) -> di
     """Evaluate `model` with the experiment's test net (see the module docstring)."""
     from mocha.core.io.snapshot import load_snapshot
     from mocha.experiment import experiment_nets
+    from mocha.prediction import resolve_model
 
     # a converted model's stand-in zeros: an accuracy on them means nothing
     exp.refuse_placeholders("test" if exp.has_test_net else "train", "test data")
