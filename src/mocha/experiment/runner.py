@@ -197,7 +197,7 @@ def _build(exp: Experiment, be: Any, options: RunOptions | None = None) -> tuple
     """(train net, test net, solver if `options` are given); errors blame the file."""
     train_net = test_net = None
     try:
-        train_net, test_net = build_nets(exp, be)
+        train_net, test_net = build_nets(exp, be, check=options is None)
         apply_init(exp.init, train_net)  # [init]: start layers from a model, freeze some
         solver = None if options is None else build_solver(exp, test_net, options)
         return train_net, test_net, solver
