@@ -44,7 +44,9 @@ from mocha.plugins.formats.caffe.rules_extra import (
 )
 from mocha.plugins.formats.caffe.rules_misc import (
     _axis,
+    _blobs,
     _count,
+    _lr,
     _neuron,
     accuracy,
     argmax,
@@ -62,10 +64,6 @@ from mocha.plugins.formats.caffe.rules_misc import (
     split,
 )
 from mocha.plugins.formats.caffe.rules_norm import batch_norm, scale
-
-
-def _lr(layer: CaffeLayer, i: int) -> float:
-    return float(layer.lr_mult[i]) if i < len(layer.lr_mult) else 1.0
 
 
 def _decay(layer: CaffeLayer, i: int) -> Any:
@@ -194,12 +192,7 @@ def convolution(b: Builder, layer: CaffeLayer) -> None:
 def _bias_term(
     b: Builder, layer: CaffeLayer, table: dict, bias_term: bool, n: int, lr_key: str
 ) -> None:
-    expected = 2 if bias_term else 1
-    if layer.blobs and len(layer.blobs) != expected:
-        raise CaffeError(
-            f"layer {layer.name!r} ({layer.type}) has {len(layer.blobs)} blobs; "
-            f"expected {expected} (bias_term: {str(bias_term).lower()})"
-        )
+    _blobs(layer, 2 if bias_term else 1, f"bias_term: {str(bias_term).lower()}")
     if bias_term:
         if layer.blobs:
             b.param(layer, layer.name, "bias", layer.blobs[1], (n,), 1)

@@ -27,6 +27,20 @@ def _count(layer: CaffeLayer, n: int, kind: str, what: str) -> None:
         raise CaffeError(f"layer {layer.name!r} ({layer.type}) has {got} {kind}(s); {what}")
 
 
+def _lr(layer: CaffeLayer, i: int) -> float:
+    """The `lr_mult` of blob `i` (1 when the file gives none)."""
+    return float(layer.lr_mult[i]) if i < len(layer.lr_mult) else 1.0
+
+
+def _blobs(layer: CaffeLayer, expected: int, what: str) -> None:
+    """Refuse a layer whose weights hold another number of blobs than `expected`."""
+    if layer.blobs and len(layer.blobs) != expected:
+        raise CaffeError(
+            f"layer {layer.name!r} ({layer.type}) has {len(layer.blobs)} blobs; expected "
+            f"{expected} ({what})"
+        )
+
+
 def _neuron(name: Any) -> Callable[[Builder, CaffeLayer], None]:
     def rule(b: Builder, layer: CaffeLayer) -> None:
         _count(layer, 1, "bottom", "one bottom")

@@ -17,19 +17,7 @@ from __future__ import annotations
 from mocha.plugins.formats.caffe.data import f32
 from mocha.plugins.formats.caffe.mapping import Builder
 from mocha.plugins.formats.caffe.reader import CaffeError, CaffeLayer
-from mocha.plugins.formats.caffe.rules_misc import _axis, _count
-
-
-def _lr(layer: CaffeLayer, i: int) -> float:
-    return float(layer.lr_mult[i]) if i < len(layer.lr_mult) else 1.0
-
-
-def _blobs(layer: CaffeLayer, expected: int, what: str) -> None:
-    if layer.blobs and len(layer.blobs) != expected:
-        raise CaffeError(
-            f"layer {layer.name!r} ({layer.type}) has {len(layer.blobs)} blobs; expected "
-            f"{expected} ({what})"
-        )
+from mocha.plugins.formats.caffe.rules_misc import _axis, _blobs, _count, _lr
 
 
 def _note_decay(b: Builder, name: str) -> None:
