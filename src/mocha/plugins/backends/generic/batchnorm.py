@@ -71,9 +71,11 @@ def batchnorm_backward(
     xp = backend.xp
     o_gx, o_ds, o_db = (x, None, None) if out is None else out
     r = 1.0 / xp.sqrt(var + x.dtype.type(eps))
-    xhat = (x - _col(mean)) * _col(r)
-    dshift = gy.sum(axis=(0, 2))
-    dscale = (gy * xhat).sum(axis=(0, 2))
+    # the sums: for the batch statistics' terms of gx, or when dscale/dshift are wanted
+    sums = batch_stats or out is None or o_ds is not None or o_db is not None
+    xhat = (x - _col(mean)) * _col(r) if sums else None
+    dshift = gy.sum(axis=(0, 2)) if sums else None
+    dscale = (gy * xhat).sum(axis=(0, 2)) if sums else None
     gx = None
     if o_gx is not None:
         k = r if scale is None else scale * r

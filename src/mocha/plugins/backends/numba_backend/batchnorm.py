@@ -63,10 +63,12 @@ def batchnorm_backward(
     k = loops("batchnorm")
     mu = contiguous(mean, x.dtype)
     r = _inv_std(var, eps, x.dtype)
-    sg, sgx = np.empty(x.shape[1]), np.empty(x.shape[1])
-    run(k.grad_sums, x.size, x, gy, mu, sg, sgx)
-    dshift = sg.astype(x.dtype)
-    dscale = (sgx * r).astype(x.dtype)  # Σ g·x̂ = r·Σ g·(x − μ)
+    dshift = dscale = None
+    if batch_stats or out is None or o_ds is not None or o_db is not None:  # sums wanted
+        sg, sgx = np.empty(x.shape[1]), np.empty(x.shape[1])
+        run(k.grad_sums, x.size, x, gy, mu, sg, sgx)
+        dshift = sg.astype(x.dtype)
+        dscale = (sgx * r).astype(x.dtype)  # Σ g·x̂ = r·Σ g·(x − μ)
     gx = None
     if o_gx is not None:
         kc = r if scale is None else np.asarray(scale, x.dtype) * r
