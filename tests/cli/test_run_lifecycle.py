@@ -213,12 +213,12 @@ def test_a_second_ctrl_c_while_the_last_snapshot_is_written_is_ignored():
     from types import SimpleNamespace
 
     from mocha.core.coffee import CoffeeLounge
-    from mocha.experiment.stopping import stop_on_sigint
+    from mocha.experiment.stopping import stop_on_signals
 
     solver = SimpleNamespace(
         coffee_lounge=CoffeeLounge(), stop_requested=False, capture_every_iter=False
     )
-    with stop_on_sigint(solver):
+    with stop_on_signals(solver):
         os.kill(os.getpid(), signal.SIGINT)  # the first: a graceful stop is requested
         solver.stop_requested = True  # the solver has stopped; the final snapshot is written
         os.kill(os.getpid(), signal.SIGINT)  # ignored: no KeyboardInterrupt

@@ -119,16 +119,20 @@ def snapshot_breaks(solver: Any) -> list[Any]:
     return [s for s in solver.coffee_lounge.coffee_breaks if s.coffee.snapshot_dir is not None]
 
 
+def _folders(snaps: list[Any]) -> list[Any]:
+    """The `OwnedSnapshotFolder` of each scheduled break that has one."""
+    return [s.coffee.snapshot_folder for s in snaps if s.coffee.snapshot_folder is not None]
+
+
 @contextmanager
 def lock_snapshot_folders(snaps: list[Any]) -> Iterator[None]:
     """Hold the folder lock of every `Snapshot` break (its `snapshot_folder`) from before
     the solve (so a second run stops before it touches the folder or the statistics file)
     until after the final snapshot; the breaks take the same lock again (it is shared
     within a process)."""
-    folders = [s.coffee.snapshot_folder for s in snaps if s.coffee.snapshot_folder is not None]
     taken = []
     try:
-        for folder in folders:
+        for folder in _folders(snaps):
             taken.append(folder.lock())
             taken[-1].acquire()
         yield
@@ -140,7 +144,7 @@ def lock_snapshot_folders(snaps: list[Any]) -> Iterator[None]:
 def move_aside(snaps: list[Any], statistics_file: str | None) -> str | None:
     """`--fresh`: the previous run's snapshots and statistics into `previous-<time>/` of the
     first snapshot folder (see `OwnedSnapshotFolder.move_aside`)."""
-    folders = [s.coffee.snapshot_folder for s in snaps if s.coffee.snapshot_folder is not None]
+    folders = _folders(snaps)
     if not folders:
         return None
     return folders[0].move_aside(folders[1:], statistics_file)

@@ -88,6 +88,3 @@ def stop_on_signals(solver: Solver, enabled: bool = True) -> Iterator[GracefulSt
     finally:
         for number, old in previous.items():
             signal.signal(number, old)
-
-
-stop_on_sigint = stop_on_signals  # the name of earlier versions
