@@ -105,8 +105,8 @@ class ImageClassifier:
         """The net of an experiment file (its validation net) with the parameters of a
         snapshot, snapshot folder or model file; `scale` defaults to the `pixel_scale` its
         HDF5 data records (else 1)."""
-        from mocha.cli.predict_cmd import training_input
         from mocha.experiment import load_experiment
+        from mocha.prediction import training_input
 
         exp = load_experiment(experiment)
         layers = exp.layers_for("test" if exp.has_test_net else "train")

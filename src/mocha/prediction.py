@@ -148,28 +148,76 @@ def _fit_shape(a: np.ndarray, want: tuple[int, ...], top: str) -> np.ndarray:
     )
 
 
-def expected_sample_shape(layers: list[Any], top: str) -> tuple[int, ...] | None:
-    """The sample shape the data layer feeding `top` produces, when it can be told cheaply."""
+class InputPrep:
+    """How the training data was made from image pixels: `(pixels - mean) * scale`; `note`
+    says where that was read (empty: nothing says, and pixels are used as they are)."""
+
+    def __init__(self, scale: float = 1.0, mean: Any = None, note: str = "") -> None:
+        self.scale, self.mean, self.note = scale, mean, note
+
+    def apply(self, pixels: Any) -> Any:
+        x = pixels if self.mean is None else pixels - np.asarray(self.mean, np.float32)
+        return x * np.float32(self.scale)
+
+
+def _first_hdf5(layer: Any) -> str | None:
+    from mocha.datasets.hdf5_stream import read_source_list
+
+    source = getattr(layer, "source", None)
+    if not source or not isinstance(source, str):
+        return None
+    try:
+        return read_source_list(source, str(layer))[0]
+    except (MochaError, OSError):
+        return None
+
+
+def training_input(layers: list[Any], top: str) -> tuple[tuple[int, ...] | None, InputPrep]:
+    """The sample shape of `top` and how its training images were prepared (the `pixel_scale`
+    and `pixel_mean` attributes of its first HDF5 file; see `mocha.datasets.convert`)."""
+    import h5py
+
+    from mocha.datasets.convert import PIXEL_MEAN, PIXEL_SCALE
+
     for layer in layers:
         if not layer.is_source or top not in layer.tops:
             continue
         j = layer.tops.index(top)
         data = getattr(layer, "data", None)
+        # transformers (SubMean, Scale: Caffe's transform_param) declare the preparation of
+        # raw pixels in the experiment itself: images are fed to them as 0-255 pixels
+        declared = any(t == top for t, _ in getattr(layer, "transformers", ()))
+        note = f"images fed as 0-255 pixels to the transformers of {layer}" if declared else ""
         if data:
-            return tuple(data[j].shape[1:])
-        source = getattr(layer, "source", None)
-        if source:
-            import h5py
+            return tuple(data[j].shape[1:]), InputPrep(note=note)
+        first = _first_hdf5(layer)
+        if first is None:
+            return None, InputPrep(note=note)
+        try:
+            with h5py.File(first, "r") as f:
+                ds = f[top]
+                shape, attrs = tuple(ds.shape[1:]), dict(ds.attrs)
+            if PIXEL_SCALE not in attrs:
+                return shape, InputPrep(note=note)
+            mean = None
+            if attrs.get(PIXEL_MEAN):
+                mean_path = Path(first).parent / str(attrs[PIXEL_MEAN])
+                with h5py.File(mean_path, "r") as f:
+                    mean = f["mean"][()].reshape(shape)
+            how = f"(pixels{' - mean' if mean is not None else ''}) * {attrs[PIXEL_SCALE]:.6g}"
+            return shape, InputPrep(
+                float(attrs[PIXEL_SCALE]),
+                mean,
+                f"images prepared as the training data ({first}): {how}",
+            )
+        except (OSError, KeyError, ValueError):
+            return None, InputPrep()
+    return None, InputPrep()
 
-            from mocha.datasets.hdf5_stream import read_source_list
 
-            try:
-                first = read_source_list(source, str(layer))[0]
-                with h5py.File(first, "r") as f:
-                    return tuple(f[top].shape[1:])
-            except (MochaError, OSError, KeyError):
-                return None
-    return None
+def expected_sample_shape(layers: list[Any], top: str) -> tuple[int, ...] | None:
+    """The sample shape the data layer feeding `top` produces, when it can be told cheaply."""
+    return training_input(layers, top)[0]
 
 
 def resolve_model(model: str | os.PathLike) -> str:
