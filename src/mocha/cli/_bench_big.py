@@ -167,13 +167,16 @@ def torch_model(net: str) -> Any:
     )  # fmt: skip
 
 
-def _median_ms(step: Any, warmup: int, reps: int) -> float:
+def _median_ms(step: Any, warmup: int, reps: int, sync: Any = lambda: None) -> float:
+    """Median milliseconds of one call of `step`, each ended by `sync()` (a GPU's queue)."""
     for _ in range(warmup):
         step()
+    sync()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t0)
     return 1e3 * statistics.median(times)
 
@@ -218,7 +221,9 @@ def child_mocha(spec: dict) -> dict:
     infer, train = _mocha_nets(spec, backend)
     infer.init()
     out: dict[str, Any] = {"backend": type(backend).__name__}
-    out["infer_ms"] = _median_ms(infer.forward, spec.get("warmup", 2), spec.get("reps", 5))
+    out["infer_ms"] = _median_ms(
+        infer.forward, spec.get("warmup", 2), spec.get("reps", 5), backend.synchronize
+    )
     infer.shutdown()
     if spec.get("train_iters", 3):
 
